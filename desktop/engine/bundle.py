@@ -1,0 +1,283 @@
+"""The model bundle schema: the one contract between the torch side (export writes) and the player (reads).
+
+A bundle is a folder holding ``manifest.json`` plus ONNX parts (``encoder.onnx``, ``decoder.onnx`` and, for
+quantized models, ``quantizer.onnx``). The manifest is versioned and lists the sha256 of every file; anything
+this module does not understand is rejected with an error that names the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MANIFEST_NAME = "manifest.json"
+PART_NAMES = ("encoder", "quantizer", "decoder")
+REQUIRED_PARTS = ("encoder", "decoder")
+
+
+class BundleError(Exception):
+    """A bundle cannot be used; the message names the file and the problem."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class LatentLevel:
+    """One level of latents: ``dim`` channels, one frame per ``hop`` samples at the model rate."""
+
+    name: str
+    dim: int
+    hop: int
+
+
+@dataclass(frozen=True)
+class LatentStats:
+    """Statistics of the encoder's continuous latent over training data, for the knobs.
+
+    ``components`` rows are PCA axes (unit vectors in latent space), ordered by ``explained_variance``
+    (descending); ``mean`` is the per-dimension latent mean. All lists have the level's dim entries.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    components: tuple[tuple[float, ...], ...]
+    explained_variance: tuple[float, ...]
+    explained_variance_ratio: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Loudness normalisation applied to every window before encoding and undone after decoding.
+
+    ``rms``: the window is scaled so its RMS is ``target_dbfs``, the gain capped at ``max_gain_db`` so
+    near-silence is not blown up; the decoded window is divided by the same gain.
+    """
+
+    type: str = "rms"
+    target_dbfs: float = -20.0
+    max_gain_db: float = 30.0
+
+    def gain_for(self, rms: float) -> float:
+        if self.type == "none":
+            return 1.0
+        target = 10.0 ** (self.target_dbfs / 20.0)
+        max_gain = 10.0 ** (self.max_gain_db / 20.0)
+        return float(min(target / max(rms, 1e-12), max_gain))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    family: str
+    sample_rate: int
+    window: int  # samples per window the model was trained on
+    hop: int  # training chunk hop in samples
+    levels: tuple[LatentLevel, ...]
+    normalization: Normalization
+    latent_stats: dict[str, LatentStats]  # level name -> stats
+    parts: dict[str, str]  # part name -> file name
+    files: dict[str, str]  # file name -> sha256
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latent_hop(self) -> int:
+        """The finest latent hop: ONNX inputs must be a multiple of the coarsest hop (see ``pad_multiple``)."""
+        return min(level.hop for level in self.levels)
+
+    @property
+    def pad_multiple(self) -> int:
+        return max(level.hop for level in self.levels)
+
+    @property
+    def compression_ratio(self) -> float:
+        """Audio samples per latent value (float to float)."""
+        values_per_sample = sum(level.dim / level.hop for level in self.levels)
+        return 1.0 / values_per_sample
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "family": self.family,
+            "sample_rate": self.sample_rate,
+            "window": self.window,
+            "hop": self.hop,
+            "latent": {
+                "levels": [{"name": l.name, "dim": l.dim, "hop": l.hop} for l in self.levels],
+                "compression_ratio": round(self.compression_ratio, 3),
+            },
+            "normalization": {
+                "type": self.normalization.type,
+                "target_dbfs": self.normalization.target_dbfs,
+                "max_gain_db": self.normalization.max_gain_db,
+            },
+            "latent_stats": {
+                name: {
+                    "mean": list(s.mean),
+                    "std": list(s.std),
+                    "pca_components": [list(r) for r in s.components],
+                    "explained_variance": list(s.explained_variance),
+                    "explained_variance_ratio": list(s.explained_variance_ratio),
+                }
+                for name, s in self.latent_stats.items()
+            },
+            "parts": dict(self.parts),
+            "files": {name: {"sha256": digest} for name, digest in self.files.items()},
+            "provenance": self.provenance,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: Path) -> "Manifest":
+        def need(obj: dict, key: str, ctx: str):
+            if not isinstance(obj, dict) or key not in obj:
+                raise BundleError(f"{where}: missing field '{ctx}{key}'")
+            return obj[key]
+
+        version = need(data, "format_version", "")
+        if version not in SUPPORTED_VERSIONS:
+            raise BundleError(
+                f"{where}: format_version {version!r} is not supported by this LatentSynth "
+                f"(supported: {', '.join(map(str, SUPPORTED_VERSIONS))}); re-export the model or update the app"
+            )
+        try:
+            latent = need(data, "latent", "")
+            levels = tuple(
+                LatentLevel(str(l["name"]), int(l["dim"]), int(l["hop"])) for l in need(latent, "levels", "latent.")
+            )
+            if not levels:
+                raise BundleError(f"{where}: 'latent.levels' is empty")
+            norm = need(data, "normalization", "")
+            stats = {}
+            for name, s in need(data, "latent_stats", "").items():
+                stats[name] = LatentStats(
+                    mean=tuple(map(float, s["mean"])),
+                    std=tuple(map(float, s["std"])),
+                    components=tuple(tuple(map(float, r)) for r in s["pca_components"]),
+                    explained_variance=tuple(map(float, s["explained_variance"])),
+                    explained_variance_ratio=tuple(map(float, s["explained_variance_ratio"])),
+                )
+            files = {}
+            for fname, entry in need(data, "files", "").items():
+                files[str(fname)] = str(entry["sha256"])
+            manifest = cls(
+                family=str(need(data, "family", "")),
+                sample_rate=int(need(data, "sample_rate", "")),
+                window=int(need(data, "window", "")),
+                hop=int(need(data, "hop", "")),
+                levels=levels,
+                normalization=Normalization(
+                    type=str(norm.get("type", "rms")),
+                    target_dbfs=float(norm.get("target_dbfs", -20.0)),
+                    max_gain_db=float(norm.get("max_gain_db", 30.0)),
+                ),
+                latent_stats=stats,
+                parts={str(k): str(v) for k, v in need(data, "parts", "").items()},
+                files=files,
+                provenance=dict(data.get("provenance", {})),
+                format_version=int(version),
+                extra=dict(data.get("extra", {})),
+            )
+        except BundleError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{where}: malformed manifest ({type(exc).__name__}: {exc})") from exc
+        manifest.validate(where)
+        return manifest
+
+    def validate(self, where: Path) -> None:
+        for part in REQUIRED_PARTS:
+            if part not in self.parts:
+                raise BundleError(f"{where}: 'parts' has no '{part}'")
+        for part, fname in self.parts.items():
+            if part not in PART_NAMES:
+                raise BundleError(f"{where}: unknown part '{part}' (known: {', '.join(PART_NAMES)})")
+            if fname not in self.files:
+                raise BundleError(f"{where}: part '{part}' file '{fname}' has no sha256 in 'files'")
+            if "/" in fname or "\\" in fname or fname.startswith("."):
+                raise BundleError(f"{where}: part file name '{fname}' must be a plain file name")
+        if self.normalization.type not in ("rms", "none"):
+            raise BundleError(f"{where}: unknown normalization type '{self.normalization.type}'")
+        if self.sample_rate <= 0 or self.window <= 0 or self.hop <= 0:
+            raise BundleError(f"{where}: sample_rate, window and hop must be positive")
+        for level in self.levels:
+            stats = self.latent_stats.get(level.name)
+            if stats is None:
+                raise BundleError(f"{where}: no latent_stats for level '{level.name}'")
+            d = level.dim
+            if not (len(stats.mean) == len(stats.std) == len(stats.explained_variance) == len(stats.components) == d):
+                raise BundleError(f"{where}: latent_stats for level '{level.name}' do not have {d} entries")
+            if any(len(row) != d for row in stats.components):
+                raise BundleError(f"{where}: pca_components for level '{level.name}' are not {d}x{d}")
+            if not all(math.isfinite(v) for v in stats.mean + stats.std + stats.explained_variance):
+                raise BundleError(f"{where}: latent_stats for level '{level.name}' contain NaN or inf")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle on disk: every file present and matching its checksum."""
+
+    path: Path
+    manifest: Manifest
+
+    def part_path(self, part: str) -> Path | None:
+        fname = self.manifest.parts.get(part)
+        return None if fname is None else self.path / fname
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.provenance.get("name") or self.path.name)
+
+
+def read_manifest(bundle_dir: Path | str) -> Manifest:
+    """Read and validate the manifest only (no checksums): cheap, for browsing."""
+    bundle_dir = Path(bundle_dir)
+    mpath = bundle_dir / MANIFEST_NAME
+    if not bundle_dir.is_dir():
+        raise BundleError(f"{bundle_dir}: not a bundle folder (it does not exist or is not a directory)")
+    if not mpath.is_file():
+        raise BundleError(f"{mpath}: missing; a bundle folder needs a manifest.json")
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{mpath}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{mpath}: top level must be a JSON object")
+    return Manifest.from_json(data, mpath)
+
+
+def load_bundle(bundle_dir: Path | str) -> Bundle:
+    """Validate a bundle folder: manifest, version and the sha256 of every listed file."""
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(bundle_dir)
+    for fname, digest in manifest.files.items():
+        fpath = bundle_dir / fname
+        if not fpath.is_file():
+            raise BundleError(f"{fpath}: missing from the bundle (listed in manifest.json)")
+        actual = sha256_file(fpath)
+        if actual != digest:
+            raise BundleError(
+                f"{fpath}: checksum mismatch (manifest says sha256 {digest[:12]}..., file has {actual[:12]}...): "
+                "the file was altered or damaged; re-export the bundle"
+            )
+    return Bundle(bundle_dir, manifest)
+
+
+def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` after checking it round-trips through the reader."""
+    data = manifest.to_json()
+    Manifest.from_json(json.loads(json.dumps(data)), bundle_dir / MANIFEST_NAME)
+    path = bundle_dir / MANIFEST_NAME
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,89 @@
+"""Latent knobs: offsets (in standard deviations) and scales along the PCA axes of each latent level."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bundle import LatentStats, Manifest
+
+
+@dataclass(frozen=True)
+class LevelAxes:
+    """PCA of one latent level as arrays: ``components`` float32[D, D] (rows = axes), ``sigma`` = sqrt(var)."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    sigma: np.ndarray
+    explained_variance_ratio: np.ndarray
+
+    @classmethod
+    def from_stats(cls, stats: LatentStats) -> "LevelAxes":
+        var = np.asarray(stats.explained_variance, dtype=np.float32)
+        return cls(
+            mean=np.asarray(stats.mean, dtype=np.float32),
+            components=np.asarray(stats.components, dtype=np.float32),
+            sigma=np.sqrt(np.maximum(var, 0.0)).astype(np.float32),
+            explained_variance_ratio=np.asarray(stats.explained_variance_ratio, dtype=np.float32),
+        )
+
+    def project(self, z: np.ndarray) -> np.ndarray:
+        """z: float32[B, D, F] -> PCA coordinates in standard deviations, float32[B, D, F]."""
+        centred = z - self.mean[None, :, None]
+        coords = np.einsum("kd,bdf->bkf", self.components, centred)
+        return coords / np.maximum(self.sigma, 1e-8)[None, :, None]
+
+
+@dataclass(frozen=True)
+class LatentControls:
+    """Immutable knob state: per level, an offset (std units) and a scale for each PCA axis.
+
+    Missing levels or axes mean offset 0, scale 1. A GUI swaps in a new object instead of mutating one,
+    so the inference thread always sees a consistent set.
+    """
+
+    offsets: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def is_neutral(self) -> bool:
+        return all(v == 0.0 for vs in self.offsets.values() for v in vs) and all(
+            v == 1.0 for vs in self.scales.values() for v in vs
+        )
+
+    def with_offset(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
+        offs = list(self.offsets.get(level, (0.0,) * dim)) or [0.0] * dim
+        offs[axis] = float(value)
+        return LatentControls({**self.offsets, level: tuple(offs)}, dict(self.scales))
+
+    def with_scale(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
+        scs = list(self.scales.get(level, (1.0,) * dim)) or [1.0] * dim
+        scs[axis] = float(value)
+        return LatentControls(dict(self.offsets), {**self.scales, level: tuple(scs)})
+
+    def apply(self, latents: dict[str, np.ndarray], axes: dict[str, LevelAxes]) -> dict[str, np.ndarray]:
+        """Rotate each level into PCA space, scale and offset there, rotate back. float32[B, D, F] each."""
+        if self.is_neutral():
+            return latents
+        out = dict(latents)
+        for name, z in latents.items():
+            offs = self.offsets.get(name)
+            scs = self.scales.get(name)
+            if offs is None and scs is None:
+                continue
+            ax = axes[name]
+            d = z.shape[1]
+            off = np.zeros(d, np.float32)
+            sc = np.ones(d, np.float32)
+            if offs:
+                off[: len(offs)] = offs[:d]
+            if scs:
+                sc[: len(scs)] = scs[:d]
+            centred = z - ax.mean[None, :, None]
+            coords = np.einsum("kd,bdf->bkf", ax.components, centred)
+            coords = coords * sc[None, :, None] + (off * ax.sigma)[None, :, None]
+            out[name] = (np.einsum("kd,bkf->bdf", ax.components, coords) + ax.mean[None, :, None]).astype(np.float32)
+        return out
+
+
+def level_axes(manifest: Manifest) -> dict[str, LevelAxes]:
+    return {level.name: LevelAxes.from_stats(manifest.latent_stats[level.name]) for level in manifest.levels}

@@ -1,0 +1,126 @@
+"""onnxruntime sessions for a bundle, and the per-window model function (normalise, encode, knobs, decode)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from .bundle import Bundle, BundleError
+from .latent import LatentControls, level_axes
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def available_providers() -> list[str]:
+    """Short names ('cuda', 'cpu') that this onnxruntime build can run, best first."""
+    have = set(ort.get_available_providers())
+    return [name for name in ("cuda", "cpu") if PROVIDERS[name] in have]
+
+
+def resolve_providers(choice: str) -> list[str]:
+    """'auto' = CUDA when onnxruntime has it, else CPU; 'cuda' fails clearly when it is absent."""
+    choice = choice.lower()
+    if choice == "auto":
+        choice = available_providers()[0]
+    if choice not in PROVIDERS:
+        raise ValueError(f"unknown provider '{choice}' (use auto, cpu or cuda)")
+    if choice == "cuda" and "cuda" not in available_providers():
+        raise RuntimeError(
+            "the CUDA provider is not available in this onnxruntime build "
+            f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use --provider cpu"
+        )
+    return [PROVIDERS[choice]] + ([PROVIDERS["cpu"]] if choice != "cpu" else [])
+
+
+class ModelRunner:
+    """Holds one onnxruntime session per bundle part, created once.
+
+    ``encode``: float32[B, 1, T] (T a multiple of ``manifest.pad_multiple``) -> {level: float32[B, D, F]}.
+    ``quantize`` (identity without a quantizer part) and ``decode``: {level: latent} -> float32[B, 1, T].
+    """
+
+    def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 1):
+        self.bundle = bundle
+        self.manifest = bundle.manifest
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        providers = resolve_providers(provider)
+        self.sessions: dict[str, ort.InferenceSession] = {}
+        for part in ("encoder", "quantizer", "decoder"):
+            path = bundle.part_path(part)
+            if path is None:
+                continue
+            try:
+                self.sessions[part] = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            except Exception as exc:  # onnxruntime raises several private exception types
+                raise BundleError(f"{path}: onnxruntime cannot load it ({exc})") from exc
+        self.provider = self.sessions["encoder"].get_providers()[0]
+        self.axes = level_axes(self.manifest)
+        self.level_names = [level.name for level in self.manifest.levels]
+        self._check_io()
+
+    def _check_io(self) -> None:
+        enc_out = [o.name for o in self.sessions["encoder"].get_outputs()]
+        dec_in = [i.name for i in self.sessions["decoder"].get_inputs()]
+        for name in self.level_names:
+            if name not in enc_out:
+                raise BundleError(f"{self.bundle.part_path('encoder')}: has no output '{name}' (outputs: {enc_out})")
+            if name not in dec_in:
+                raise BundleError(f"{self.bundle.part_path('decoder')}: has no input '{name}' (inputs: {dec_in})")
+
+    @property
+    def short_provider(self) -> str:
+        return {v: k for k, v in PROVIDERS.items()}.get(self.provider, self.provider)
+
+    def encode(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.sessions["encoder"].run(self.level_names, {"audio": audio})
+        return dict(zip(self.level_names, outs))
+
+    def quantize(self, latents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sess = self.sessions.get("quantizer")
+        if sess is None:
+            return latents
+        outs = sess.run(self.level_names, {n: latents[n] for n in self.level_names})
+        return dict(zip(self.level_names, outs))
+
+    def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
+        return self.sessions["decoder"].run(["audio"], {n: latents[n] for n in self.level_names})[0]
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    extra = (-x.shape[-1]) % multiple
+    if extra == 0:
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, extra)])
+
+
+@dataclass
+class WindowModel:
+    """The per-window function the overlap-add calls: float32[W] -> float32[W].
+
+    Normalises loudness as recorded in the manifest, encodes, applies the knobs (``controls`` is swapped, never
+    mutated), quantizes when the bundle has a quantizer, decodes and undoes the gain. ``last_latents`` keeps
+    the newest window's latents for display.
+    """
+
+    runner: ModelRunner
+    controls: LatentControls = LatentControls()
+    last_latents: dict[str, np.ndarray] | None = None
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        m = self.runner.manifest
+        n = window.shape[-1]
+        rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
+        gain = m.normalization.gain_for(rms)
+        x = pad_to_multiple((window * gain).astype(np.float32)[None, None, :], m.pad_multiple)
+        latents = self.runner.encode(x)
+        self.last_latents = latents
+        latents = self.controls.apply(latents, self.runner.axes)
+        y = self.runner.decode(self.runner.quantize(latents))[0, 0, :n]
+        if y.shape[0] < n:
+            y = np.pad(y, (0, n - y.shape[0]))
+        return (y / gain).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX parts -> a validated, checksummed model bundle."""

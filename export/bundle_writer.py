@@ -1,0 +1,177 @@
+"""Build a bundle from a checkpoint: ONNX parts, latent statistics, parity check, manifest; all or nothing."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from tqdm import tqdm
+
+from desktop.engine.bundle import (MANIFEST_NAME, LatentLevel, LatentStats, Manifest, Normalization, load_bundle,
+                                   sha256_file, write_manifest)
+from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.config import RunConfig
+from trainer.data import AudioFolder, ChunkDataset
+
+from .onnx_parts import export_parts
+
+PARITY_TOLERANCE = 1e-3
+VERSION = "0.1.0"
+
+
+class ExportError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[export] {msg}", file=sys.stderr, flush=True)
+
+
+def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progress: bool = True) -> dict[str, LatentStats]:
+    """Mean, std and PCA (descending explained variance) of each level's latent frames over ``chunks``."""
+    frames: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in model.levels}
+    with torch.no_grad():
+        for start in tqdm(range(0, chunks.shape[0], 16), desc="latent statistics", disable=not show_progress,
+                          file=sys.stderr):
+            x = chunks[start:start + 16]
+            x = torch.nn.functional.pad(x, (0, (-x.shape[-1]) % max(h for _, _, h in model.levels)))
+            for name, z in model.encode(x).items():
+                frames[name].append(z.permute(0, 2, 1).reshape(-1, z.shape[1]).double().numpy())
+    stats = {}
+    for name, parts in frames.items():
+        z = np.concatenate(parts, 0)
+        mean = z.mean(0)
+        cov = np.cov(z - mean, rowvar=False)
+        evals, evecs = np.linalg.eigh(np.atleast_2d(cov))
+        order = np.argsort(evals)[::-1]
+        evals = np.maximum(evals[order], 0.0)
+        comps = evecs[:, order].T
+        # a deterministic sign per axis: the largest-magnitude entry is positive
+        signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(1)])
+        comps = comps * np.where(signs == 0, 1, signs)[:, None]
+        total = evals.sum() if evals.sum() > 0 else 1.0
+        stats[name] = LatentStats(
+            mean=tuple(mean.tolist()), std=tuple(z.std(0).tolist()),
+            components=tuple(tuple(r) for r in comps.tolist()),
+            explained_variance=tuple(evals.tolist()),
+            explained_variance_ratio=tuple((evals / total).tolist()),
+        )
+    return stats
+
+
+def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str], audio: torch.Tensor) -> dict[str, float]:
+    """Max abs difference between onnxruntime (CPU) and torch on real audio, per part and end to end."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = {p: ort.InferenceSession(str(bundle_dir / f), opts, providers=["CPUExecutionProvider"])
+            for p, f in parts.items()}
+    names = [name for name, _, _ in model.levels]
+    with torch.no_grad():
+        lt = model.encode(audio)
+        qt = model.quantize(lt)
+        yt = model.decode(qt)
+    lo = dict(zip(names, sess["encoder"].run(names, {"audio": audio.numpy()})))
+    err = {"encoder": max(float(np.abs(lo[n] - lt[n].numpy()).max()) for n in names)}
+    q_in = {n: lt[n].numpy() for n in names}
+    if "quantizer" in sess:
+        qo = dict(zip(names, sess["quantizer"].run(names, q_in)))
+        err["quantizer"] = max(float(np.abs(qo[n] - qt[n].numpy()).max()) for n in names)
+    yo = sess["decoder"].run(["audio"], {n: qt[n].numpy() for n in names})[0]
+    err["decoder"] = float(np.abs(yo - yt.numpy()).max())
+    lo_q = dict(zip(names, sess["quantizer"].run(names, lo))) if "quantizer" in sess else lo
+    ye = sess["decoder"].run(["audio"], lo_q)[0]
+    err["end_to_end"] = float(np.abs(ye - yt.numpy()).max())
+    return err
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
+            raise ExportError(f"{out}: exists and is not a bundle; refusing to replace it")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
+                  stat_chunks: int = 256, name: str | None = None, show_progress: bool = True,
+                  extra_provenance: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir).resolve()
+    ckpt = load_checkpoint(Path(checkpoint))
+    model, cfg = model_from_checkpoint(ckpt)
+    log(f"checkpoint {ckpt['path']} (step {ckpt['step']}, family {cfg.model.family})")
+    summary = ckpt.get("data_summary") or {}
+    data_dir = Path(data_dir) if data_dir else (Path(summary["root"]) if summary.get("root") else None)
+    if data_dir is None or not data_dir.is_dir():
+        raise ExportError(f"the training data folder '{data_dir}' is not available: pass --data DIR with audio like "
+                          "the training data (latent statistics for the knobs and the parity check need real audio)")
+    folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=show_progress)
+    train_idx, _ = folder.split(cfg.data.val_percent)
+    dataset = ChunkDataset([folder.signals[i] for i in train_idx], cfg.data)
+    idx = np.linspace(0, len(dataset) - 1, min(stat_chunks, len(dataset))).astype(int)
+    chunks = torch.stack([dataset[int(i)] for i in idx])
+    stats = latent_statistics(model, chunks, show_progress)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        log("exporting ONNX parts (dynamo exporter, a few seconds each)")
+        parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=hasattr(model, "quantizer"))
+        pad = max(h for _, _, h in model.levels)
+        probe = chunks[: min(4, len(chunks))]
+        probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
+        errors = parity_check(model, tmp, parts, probe)
+        worst = max(errors.values())
+        log("parity (max abs error, onnxruntime vs torch): " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
+        if not worst <= PARITY_TOLERANCE:
+            raise ExportError(f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
+                              f"bundle not written ({errors})")
+        levels = tuple(LatentLevel(n, d, h) for n, d, h in model.levels)
+        provenance = {
+            "name": name or out_dir.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "latentsynth_version": VERSION,
+            "checkpoint": Path(ckpt["path"]).name,
+            "step": int(ckpt["step"]),
+            "config": RunConfig.from_dict(ckpt["config"]).to_dict(),
+            "data": {k: v for k, v in summary.items() if k != "val_file_names"},
+            "stat_chunks": int(len(chunks)),
+            "parity_max_abs_error": errors,
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+            "python": platform.python_version(),
+            **(extra_provenance or {}),
+        }
+        manifest = Manifest(
+            family=cfg.model.family, sample_rate=cfg.model.sample_rate, window=cfg.data.window, hop=cfg.data.chunk_hop,
+            levels=levels,
+            normalization=Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db),
+            latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
+            provenance=provenance,
+        )
+        write_manifest(tmp, manifest)
+        load_bundle(tmp)  # the player's own reader must accept it
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report = {"bundle": str(out_dir), "parity_max_abs_error": errors, "seconds": round(time.perf_counter() - t0, 1),
+              "compression_ratio": round(manifest.compression_ratio, 2),
+              "bytes": sum((out_dir / f).stat().st_size for f in parts.values())}
+    log(f"wrote {out_dir} ({report['bytes'] / 1e6:.1f} MB, compression {report['compression_ratio']}x, "
+        f"{report['seconds']} s)")
+    return out_dir, report

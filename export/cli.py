@@ -1,0 +1,35 @@
+"""latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from desktop.engine.audiofile import AudioFileError
+from desktop.engine.bundle import BundleError
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="latentsynth-export", description="Turn a training checkpoint into a model "
+                                "bundle (encoder.onnx, decoder.onnx, [quantizer.onnx], manifest.json).")
+    p.add_argument("checkpoint", help="a run folder (uses checkpoints/last.pt) or a .pt checkpoint")
+    p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if it is a bundle)")
+    p.add_argument("--data", default=None, help="audio for latent statistics and the parity check "
+                   "(default: the training data folder recorded in the checkpoint)")
+    p.add_argument("--stat-chunks", type=int, default=256, help="1-second chunks used for latent statistics")
+    p.add_argument("--name", default=None, help="display name stored in the manifest")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    from trainer.checkpoint import CheckpointError
+
+    from .bundle_writer import ExportError, export_bundle
+
+    try:
+        _, report = export_bundle(args.checkpoint, args.out, args.data, args.stat_chunks, args.name,
+                                  show_progress=not args.no_progress)
+    except (ExportError, CheckpointError, AudioFileError, BundleError) as exc:
+        print(f"latentsynth-export: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0

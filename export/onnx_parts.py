@@ -1,0 +1,83 @@
+"""ONNX export of a model's parts: encoder (audio -> latents), optional quantizer, decoder (latents -> audio).
+
+I/O names are the bundle contract: encoder input 'audio' float32[B, 1, T] and one output per latent level
+(named by the level); quantizer and decoder take those names; decoder output 'audio'.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+
+class EncoderPart(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.names = [name for name, _, _ in model.levels]
+
+    def forward(self, audio: torch.Tensor):
+        latents = self.model.encode(audio)
+        return tuple(latents[n] for n in self.names)
+
+
+class QuantizerPart(EncoderPart):
+    def forward(self, *latents: torch.Tensor):
+        out = self.model.quantize(dict(zip(self.names, latents)))
+        return tuple(out[n] for n in self.names)
+
+
+class DecoderPart(EncoderPart):
+    def forward(self, *latents: torch.Tensor):
+        return self.model.decode(dict(zip(self.names, latents)))
+
+
+def fold_weight_norm(model: nn.Module) -> nn.Module:
+    """Bake weight-norm parametrizations into plain weights, IN PLACE (fewer ONNX ops, same numbers).
+
+    In place because copies share the parametrized classes that removal edits: pass a model of its own.
+    """
+    model.eval()
+    targets = [(m, list(m.parametrizations.keys())) for m in model.modules() if parametrize.is_parametrized(m)]
+    for module, names in targets:
+        for name in names:
+            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return model
+
+
+def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes) -> None:
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), input_names=input_names, output_names=output_names,
+                          dynamic_shapes=dynamic_shapes, external_data=False, dynamo=True)
+    if list(path.parent.glob(path.name + ".data")):
+        raise RuntimeError(f"{path}: exporter wrote an external .data file; parts must be single files")
+
+
+def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -> dict[str, str]:
+    """Write encoder.onnx, decoder.onnx (and quantizer.onnx); returns part -> file name. Folds ``model``'s
+    weight norm in place: give it a model loaded for export only."""
+    model = fold_weight_norm(model)
+    names = [name for name, _, _ in model.levels]
+    pad = max(hop for _, _, hop in model.levels)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    blocks = torch.export.Dim("blocks", min=2, max=1 << 20)
+    # example batch 2: torch.export specialises dimensions of size 1
+    audio = torch.randn(2, 1, pad * 16) * 0.1
+    with torch.no_grad():
+        latents = model.encode(audio)
+    enc_shapes = ({0: batch, 2: pad * blocks},)
+    lat_shapes = tuple({0: batch, 2: (pad // hop) * blocks} for _, _, hop in model.levels)
+    parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+    _export(EncoderPart(model), (audio,), out_dir / "encoder.onnx", ["audio"], names, enc_shapes)
+    lat_args = tuple(latents[n] for n in names)  # var-args: their dynamic shapes nest one level deeper
+    if has_quantizer:
+        _export(QuantizerPart(model), lat_args, out_dir / "quantizer.onnx", names, names, (lat_shapes,))
+        parts["quantizer"] = "quantizer.onnx"
+    _export(DecoderPart(model), lat_args, out_dir / "decoder.onnx", names, ["audio"], (lat_shapes,))
+    return parts

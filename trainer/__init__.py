@@ -1,0 +1,1 @@
+"""Training of LatentSynth autoencoders on a folder of audio."""

@@ -1,0 +1,89 @@
+"""Checkpoints: config + per-component state dicts + optimizer + step, written atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models import ModelConfig, build_model
+
+from .config import RunConfig
+
+CHECKPOINT_FORMAT = "latentsynth-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    pass
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
+    """torch.save into a temporary file in the same folder, fsync, then rename over ``path``: a kill during
+    the save leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = latest_checkpoint(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a LatentSynth checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported")
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    path = Path(run_dir) / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: no checkpoints/last.pt (is it a training run folder?)")
+    return path
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> tuple[torch.nn.Module, RunConfig]:
+    """Rebuild the model from the config stored in the checkpoint; EMA weights when present."""
+    cfg = RunConfig.from_dict(ckpt["config"])
+    model = build_model(cfg.model)
+    states = ckpt["ema"] if use_ema and ckpt.get("ema") else ckpt["model"]
+    load_components(model, states)
+    return model.eval(), cfg
+
+
+def component_states(model: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: {k: v.detach().cpu().clone() for k, v in part.state_dict().items()}
+            for name, part in model.components().items()}
+
+
+def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Tensor]]) -> None:
+    for name, part in model.components().items():
+        if name not in states:
+            raise CheckpointError(f"checkpoint has no state for component '{name}'")
+        part.load_state_dict(states[name])
+
+
+__all__ = ["ModelConfig", "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "component_states",
+           "load_components", "latest_checkpoint", "CheckpointError"]

@@ -1,0 +1,43 @@
+"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume] [key=value ...]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from desktop.engine.audiofile import AudioFileError
+
+from .checkpoint import CheckpointError
+from .config import load_config, preset_names
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="latentsynth-train",
+        description="Train an audio autoencoder on a folder of audio. Works under torchrun for data-parallel "
+                    "training (global batch = train.batch_size x number of processes).",
+    )
+    p.add_argument("config", help=f"preset name ({', '.join(preset_names())}) or a YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. train.batch_size=16 or lr=1e-4")
+    p.add_argument("--data", required=True, help="folder of audio, searched recursively")
+    p.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
+    p.add_argument("--steps", type=int, default=None, help="train until this many total steps")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--logger", default="tensorboard", choices=["tensorboard", "none"])
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_intermixed_args(argv)
+
+    from .loop import Trainer  # torch import after argument errors, so --help is quick
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        trainer = Trainer(cfg, args.data, args.out, resume=args.resume, logger=args.logger,
+                          show_progress=not args.no_progress)
+    except (ValueError, AudioFileError, CheckpointError, FileExistsError) as exc:
+        print(f"latentsynth-train: error: {exc}", file=sys.stderr)
+        return 2
+    summary = trainer.fit(args.steps)
+    if trainer.dist.is_main:
+        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()}))
+    return 0

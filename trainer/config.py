@@ -1,0 +1,144 @@
+"""Run configuration: one dataclass per component, YAML presets by name, key=value overrides."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models import ModelConfig
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    """How a folder of audio becomes training chunks (all lengths in samples at ``sample_rate``)."""
+
+    window: int = 22050
+    chunk_hop: int = 11025
+    val_percent: float = 10.0
+    target_dbfs: float = -20.0
+    max_gain_db: float = 30.0
+    max_val_chunks: int = 64
+
+
+@dataclass
+class LossConfig:
+    """Multi-scale log-mel L1 + multi-resolution STFT + beta-KL with a linear warm-up. MSE is logged only."""
+
+    mel_weight: float = 1.0
+    mel_n_ffts: list[int] = field(default_factory=lambda: [512, 1024, 2048])
+    mel_bands: list[int] = field(default_factory=lambda: [64, 80, 128])
+    stft_weight: float = 1.0
+    stft_n_ffts: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
+    kl_beta: float = 0.01
+    kl_warmup_start: int = 500
+    kl_warmup_steps: int = 5000
+    mse_weight: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8  # per process; global batch = batch_size * world size
+    lr: float = 3e-4
+    lr_warmup_steps: int = 200
+    lr_min_ratio: float = 0.1
+    max_steps: int = 20000  # the schedule's horizon; --steps may stop earlier
+    grad_clip: float = 1.0
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    ema_decay: float = 0.0  # 0 disables the weight EMA
+    ckpt_every: int = 500
+    log_every: int = 25
+    val_every: int = 500
+    audio_every: int = 1000
+    seed: int = 0
+    threads: int = 0  # torch CPU threads per process; 0 = leave torch's default
+    num_workers: int = 0
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        cfg = cls()
+        for section, values in (data or {}).items():
+            if section not in SECTIONS:
+                raise ValueError(f"unknown config section '{section}' (known: {', '.join(SECTIONS)})")
+            target = getattr(cfg, section)
+            for key, value in (values or {}).items():
+                _set_field(target, section, key, value)
+        return cfg
+
+
+SECTIONS = ("model", "data", "loss", "train")
+
+
+def _set_field(obj: Any, section: str, key: str, value: Any) -> None:
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    if key not in fields:
+        raise ValueError(f"unknown config key '{section}.{key}' (known: {', '.join(sorted(fields))})")
+    current = getattr(obj, key)
+    if isinstance(value, str) and not isinstance(current, str):
+        value = yaml.safe_load(value)
+    if isinstance(current, bool):
+        value = bool(value)
+    elif isinstance(current, int) and not isinstance(value, bool):
+        value = int(value)
+    elif isinstance(current, float):
+        value = float(value)
+    elif isinstance(current, list):
+        value = list(value) if isinstance(value, (list, tuple)) else [value]
+    setattr(obj, key, value)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> RunConfig:
+    """A preset name (e.g. 'waveform-vae') or a YAML file, then 'section.key=value' or unique 'key=value'."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ValueError(f"'{name_or_path}' is neither a YAML file nor a preset (presets: {', '.join(preset_names())})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    cfg = RunConfig.from_dict(data)
+    for item in overrides:
+        apply_override(cfg, item)
+    return cfg
+
+
+def apply_override(cfg: RunConfig, item: str) -> None:
+    if "=" not in item:
+        raise ValueError(f"override '{item}' is not key=value")
+    key, value = item.split("=", 1)
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise ValueError(f"override '{item}': unknown section '{section}'")
+        _set_field(getattr(cfg, section), section, name, value)
+        return
+    owners = [s for s in SECTIONS if key in {f.name for f in dataclasses.fields(getattr(cfg, s))}]
+    if len(owners) != 1:
+        raise ValueError(f"override '{item}': key '{key}' is " + ("unknown" if not owners else
+                         f"ambiguous ({', '.join(s + '.' + key for s in owners)})"))
+    _set_field(getattr(cfg, owners[0]), owners[0], key, value)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
