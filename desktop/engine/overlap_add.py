@@ -94,3 +94,76 @@ def process_offline(x: np.ndarray, window: int, hop: int, fn: WindowFn,
     if y.shape[0] < x.shape[0]:
         y = np.pad(y, (0, x.shape[0] - y.shape[0]))
     return y
+
+
+MODES = ("window", "low-latency")
+
+
+class LowLatencyOverlapAdd:
+    """Mode ``low-latency``: the newest ``window`` samples stay the model's left context, but each step
+    emits only the newest ``hop`` of the model's output, crossfaded with the previous step over ``crossfade``
+    samples. ``margin`` keeps that many of the newest output samples back (the model's right edge is its
+    least reliable part); ``latency = crossfade + margin``, so the whole chain's delay is about one hop
+    (waiting for it to fill) plus compute, instead of ``window - hop``.
+
+    Same ``push`` contract as :class:`OverlapAdd`: output sample j is the processed input sample j - ``latency``.
+    """
+
+    def __init__(self, window: int, hop: int, fn: WindowFn, crossfade: int | None = None, margin: int = 0):
+        if not 0 < hop <= window:
+            raise ValueError(f"hop ({hop}) must be between 1 and the window ({window}) samples")
+        self.window = int(window)
+        self.hop = int(hop)
+        self.fn = fn
+        if crossfade is None:
+            crossfade = hop // 2
+        self.crossfade = int(max(1, min(crossfade, hop)))
+        self.margin = int(margin)
+        if self.crossfade + self.margin + self.hop > self.window:
+            raise ValueError("crossfade + margin + hop must fit in the window")
+        t = (np.arange(self.crossfade, dtype=np.float64) + 0.5) / self.crossfade
+        self.fade_in = np.sin(0.5 * np.pi * t) ** 2  # fade_in + fade_out == 1 exactly (sin^2 + cos^2)
+        self.fade_out = 1.0 - self.fade_in
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        return self.crossfade + self.margin
+
+    def reset(self) -> None:
+        self._history = np.zeros(self.window, np.float32)
+        self._tail = np.zeros(self.crossfade, np.float64)
+        self._pending = np.zeros(0, np.float32)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        pending = np.concatenate([self._pending, x]) if self._pending.size else x
+        n_hops = pending.shape[0] // self.hop
+        out = np.empty(n_hops * self.hop, np.float32)
+        for k in range(n_hops):
+            out[k * self.hop:(k + 1) * self.hop] = self._step(pending[k * self.hop:(k + 1) * self.hop])
+        self._pending = pending[n_hops * self.hop:].copy()
+        return out
+
+    def _step(self, new: np.ndarray) -> np.ndarray:
+        h, xf, w = self.hop, self.crossfade, self.window
+        self._history[:-h] = self._history[h:]
+        self._history[-h:] = new
+        y = np.asarray(self.fn(self._history.copy()), dtype=np.float64)
+        if y.shape != (w,):
+            raise ValueError(f"window function returned shape {y.shape}, expected ({w},)")
+        end = w - self.margin  # y[end - 1] is the newest sample emitted (after the crossfade tail)
+        seg = y[end - h - xf:end - xf].copy()
+        seg[:xf] = self.fade_out * self._tail + self.fade_in * seg[:xf]
+        self._tail = y[end - xf:end].copy()
+        return seg.astype(np.float32)
+
+
+def make_overlap_add(mode: str, window: int, hop: int, fn: WindowFn, crossfade: int | None = None,
+                     margin: int = 0):
+    """The streaming processor for ``mode`` (one of ``MODES``)."""
+    if mode == "window":
+        return OverlapAdd(window, hop, fn)
+    if mode == "low-latency":
+        return LowLatencyOverlapAdd(window, hop, fn, crossfade=crossfade, margin=margin)
+    raise ValueError(f"unknown mode '{mode}' (use {' or '.join(MODES)})")

@@ -1,0 +1,207 @@
+"""Audio drivers for the live engine: PortAudio through sounddevice, and a clocked null device for headless use.
+
+``sounddevice`` is imported lazily: it reads the device list once, at import, so the sound server must be
+running first (and tests start PulseAudio before anything imports it).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DeviceError(Exception):
+    """No usable audio device, or PortAudio is missing; the message says which."""
+
+
+def _sd():
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # Debian without libportaudio2
+        raise DeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from exc
+    return sd
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    index: int
+    name: str
+    hostapi: str
+    inputs: int
+    outputs: int
+    default_rate: float
+    is_default_input: bool
+    is_default_output: bool
+
+
+def list_devices() -> list[DeviceInfo]:
+    sd = _sd()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        din, dout = sd.default.device
+    except Exception as exc:
+        raise DeviceError(f"cannot list audio devices: {exc}") from exc
+    out = []
+    for i, d in enumerate(devices):
+        out.append(DeviceInfo(i, d["name"], hostapis[d["hostapi"]]["name"], int(d["max_input_channels"]),
+                              int(d["max_output_channels"]), float(d["default_samplerate"]), i == din, i == dout))
+    return out
+
+
+def resolve_device(spec, kind: str):
+    """A device index from an index, an exact name or a unique name fragment (None: the default)."""
+    if spec in (None, "", "default"):
+        return None
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return int(spec)
+    devs = list_devices()
+    chan = (lambda d: d.inputs) if kind == "input" else (lambda d: d.outputs)
+    exact = [d for d in devs if d.name == spec and chan(d) > 0]
+    if exact:
+        return exact[0].index
+    part = [d for d in devs if spec.lower() in d.name.lower() and chan(d) > 0]
+    if not part:
+        raise DeviceError(f"no {kind} device named '{spec}' (see --list-devices)")
+    return part[0].index
+
+
+class SoundDeviceDriver:
+    """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source."""
+
+    def __init__(self, input_device=None, output_device=None, blocksize: int = 512, sample_rate: int | None = None,
+                 latency: str | float = "low", out_channels: int = 2):
+        sd = _sd()
+        self.input_device = resolve_device(input_device, "input")
+        self.output_device = resolve_device(output_device, "output")
+        self.blocksize = int(blocksize)
+        self.latency = latency
+        try:
+            out_info = sd.query_devices(self.output_device, "output")
+        except Exception as exc:
+            raise DeviceError(f"no output device available: {exc}") from exc
+        self.out_channels = max(1, min(out_channels, int(out_info["max_output_channels"])))
+        self.sample_rate = int(sample_rate or out_info["default_samplerate"])
+        self.stream = None
+        self.latency_s = 0.0
+        self.error = ""
+        self._user_cb = None
+
+    def open(self, callback, input_needed: bool) -> None:
+        sd = _sd()
+        self._user_cb = callback
+
+        def duplex(indata, outdata, frames, t, status):
+            callback(indata, outdata, frames, bool(status))
+
+        def output_only(outdata, frames, t, status):
+            callback(None, outdata, frames, bool(status))
+
+        def finished():
+            if self.stream is not None and not getattr(self, "_closing", False):
+                self.error = "the audio stream stopped (device removed or server gone)"
+
+        try:
+            if input_needed:
+                self.stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.blocksize, dtype="float32",
+                                        device=(self.input_device, self.output_device),
+                                        channels=(1, self.out_channels), latency=self.latency, callback=duplex,
+                                        finished_callback=finished)
+                lat = self.stream.latency
+                self.latency_s = float(lat[0]) + float(lat[1])
+            else:
+                self.stream = sd.OutputStream(samplerate=self.sample_rate, blocksize=self.blocksize,
+                                              dtype="float32", device=self.output_device,
+                                              channels=self.out_channels, latency=self.latency,
+                                              callback=output_only, finished_callback=finished)
+                self.latency_s = float(self.stream.latency)
+            self.stream.start()
+        except Exception as exc:  # PortAudioError, ValueError for bad settings
+            self.stream = None
+            raise DeviceError(f"cannot open the audio device: {exc}") from exc
+
+    @property
+    def active(self) -> bool:
+        return self.stream is not None and bool(self.stream.active)
+
+    def close(self) -> None:
+        self._closing = True
+        if self.stream is not None:
+            try:
+                self.stream.stop()
+                self.stream.close()
+            except Exception:
+                pass
+        self.stream = None
+
+
+class NullDriver:
+    """Drives the engine's callback from a thread at ``speed`` x real time, with no audio hardware.
+
+    ``source`` (float32[T], looped when ``loop``) is the fake microphone; with ``capture`` every output block is
+    kept (``captured()``). Used by tests and by the app when no device can be opened.
+    """
+
+    def __init__(self, sample_rate: int = 44100, blocksize: int = 512, source: np.ndarray | None = None,
+                 loop: bool = True, speed: float = 1.0, capture: bool = False, max_blocks: int | None = None):
+        self.sample_rate = int(sample_rate)
+        self.blocksize = int(blocksize)
+        self.source = None if source is None else np.asarray(source, np.float32).reshape(-1)
+        self.loop = loop
+        self.speed = float(speed)
+        self.capture = capture
+        self.max_blocks = max_blocks
+        self.latency_s = 0.0
+        self.error = ""
+        self._blocks: list[np.ndarray] = []
+        self._thread = None
+        self._stop = threading.Event()
+        self.blocks_done = 0
+
+    def open(self, callback, input_needed: bool) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(callback, input_needed), daemon=True,
+                                        name="latentsynth-null-audio")
+        self._thread.start()
+
+    def _run(self, callback, input_needed: bool) -> None:
+        n = self.blocksize
+        indata = np.zeros((n, 1), np.float32)
+        pos = 0
+        t_next = time.perf_counter()
+        period = n / self.sample_rate / self.speed
+        while not self._stop.is_set():
+            if self.max_blocks is not None and self.blocks_done >= self.max_blocks:
+                break
+            if input_needed and self.source is not None:
+                seg = self.source[pos:pos + n]
+                if seg.shape[0] < n:
+                    if self.loop:
+                        seg = np.concatenate([seg, self.source[:n - seg.shape[0]]])
+                    else:
+                        seg = np.pad(seg, (0, n - seg.shape[0]))
+                indata[:, 0] = seg
+                pos = (pos + n) % self.source.shape[0] if self.loop else pos + n
+            outdata = np.zeros((n, 2), np.float32)
+            callback(indata if input_needed else None, outdata, n, False)
+            if self.capture:
+                self._blocks.append(outdata[:, 0].copy())
+            self.blocks_done += 1
+            t_next += period
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def captured(self) -> np.ndarray:
+        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)

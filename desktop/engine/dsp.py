@@ -1,0 +1,72 @@
+"""Small real-time DSP pieces for the worker thread: gains, smoothed parameters and an output limiter."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def ramp(start: float, end: float, n: int) -> np.ndarray:
+    """float32[n] moving from ``start`` to ``end`` (so a parameter change never clicks)."""
+    if n <= 0:
+        return np.zeros(0, np.float32)
+    if start == end:
+        return np.full(n, end, np.float32)
+    return np.linspace(start, end, n + 1, dtype=np.float32)[1:]
+
+
+class SmoothedValue:
+    """A parameter that glides to its target over about ``time_s`` instead of jumping."""
+
+    def __init__(self, value: float, sample_rate: int, time_s: float = 0.03):
+        self.value = float(value)
+        self.target = float(value)
+        self.step = 1.0 / max(1.0, time_s * sample_rate)
+
+    def next(self, n: int) -> np.ndarray:
+        if self.value == self.target:
+            return np.full(n, self.value, np.float32)
+        dist = self.target - self.value
+        k = min(n, int(abs(dist) / self.step) + 1)
+        out = np.full(n, self.target, np.float32)
+        out[:k] = ramp(self.value, self.target, k)
+        self.value = self.target
+        return out
+
+
+class Limiter:
+    """A peak limiter at ``ceiling`` (linear): per 32-sample block the gain drops instantly to what the block
+    needs and recovers with ``release_s``; gains are interpolated between blocks and a final clip catches
+    what the block resolution misses."""
+
+    BLOCK = 32
+
+    def __init__(self, sample_rate: int, ceiling_db: float = -1.0, release_s: float = 0.15):
+        self.ceiling = db_to_gain(ceiling_db)
+        self.release = float(np.exp(-self.BLOCK / (release_s * sample_rate)))
+        self.gain = 1.0
+        self.reduction_db = 0.0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        if n == 0:
+            return x
+        nb = -(-n // self.BLOCK)
+        padded = np.zeros(nb * self.BLOCK, np.float32)
+        padded[:n] = np.abs(x)
+        peaks = padded.reshape(nb, self.BLOCK).max(axis=1)
+        need = np.minimum(1.0, self.ceiling / np.maximum(peaks, 1e-9))
+        gains = np.empty(nb + 1, np.float64)
+        gains[0] = g = self.gain
+        for i in range(nb):
+            g = need[i] if need[i] < g else min(need[i], 1.0 - (1.0 - g) * self.release)
+            gains[i + 1] = g
+        self.gain = g
+        per_sample = np.interp(np.arange(n) + 1.0, np.arange(nb + 1) * self.BLOCK, gains)
+        # the attack is instant at block starts, so take the lower of the block's own need and the glide
+        per_sample = np.minimum(per_sample, np.repeat(need, self.BLOCK)[:n])
+        y = (x * per_sample).astype(np.float32)
+        self.reduction_db = float(-20.0 * np.log10(max(per_sample.min(), 1e-9)))
+        return np.clip(y, -self.ceiling, self.ceiling)
