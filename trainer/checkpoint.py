@@ -1,4 +1,9 @@
-"""Checkpoints: config + per-component state dicts + optimizer + step, written atomically."""
+"""Checkpoints: config + per-component state dicts + optimizer + step, written atomically.
+
+Format ``latentsynth-checkpoint`` version 1. Always present: config, model, ema (or None), optimizer, scheduler,
+step, data_summary. Added later, optional (older checkpoints resume without them): epoch, epoch_step,
+world_size, global_batch, rng (one entry per rank), scaler (fp16 GradScaler state or None).
+"""
 from __future__ import annotations
 
 import os
@@ -20,23 +25,63 @@ class CheckpointError(Exception):
     pass
 
 
+TMP_PREFIX = ".tmp-"
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    """torch.save into a temporary file in the same folder, fsync, then rename over ``path``: a kill during
-    the save leaves the previous checkpoint intact."""
+    """torch.save into a temporary file in the same folder, fsync, then rename over ``path`` and fsync the folder:
+    a kill (or a crash, or a full disk) at any moment of the save leaves the previous checkpoint intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".pt", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete half-written checkpoint temporaries a killed save left behind (never a finished checkpoint)."""
+    removed = []
+    for tmp in Path(folder).glob(f"{TMP_PREFIX}*.pt"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; done once at import, before any thread exists
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (power loss); not every platform lets a directory be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -85,5 +130,5 @@ def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Te
         part.load_state_dict(states[name])
 
 
-__all__ = ["ModelConfig", "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "component_states",
+__all__ = ["ModelConfig", "save_checkpoint", "remove_stale_temporaries", "load_checkpoint", "model_from_checkpoint", "component_states",
            "load_components", "latest_checkpoint", "CheckpointError"]
