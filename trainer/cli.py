@@ -1,4 +1,7 @@
-"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume] [key=value ...]"""
+"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume] [key=value ...]
+
+Data-parallel: ``torchrun --nproc_per_node=N -m trainer CONFIG ...`` (see docs/training.md).
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="latentsynth-train",
         description="Train an audio autoencoder on a folder of audio. Works under torchrun for data-parallel "
-                    "training (global batch = train.batch_size x number of processes).",
+                    "training (global batch = train.batch_size x number of processes). SIGINT/SIGTERM stop "
+                    "after the current step and save a checkpoint; --resume continues from it.",
     )
     p.add_argument("config", help=f"preset name ({', '.join(preset_names())}) or a YAML file")
     p.add_argument("overrides", nargs="*", metavar="key=value",
@@ -23,21 +27,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="folder of audio, searched recursively")
     p.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
     p.add_argument("--steps", type=int, default=None, help="train until this many total steps")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--logger", default="tensorboard", choices=["tensorboard", "none"])
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from checkpoints/last.pt with its stored config (only logging, "
+                        "checkpoint cadence, threads, workers and amp may be overridden)")
+    p.add_argument("--logger", default="tensorboard", choices=["tensorboard", "none"],
+                   help="tensorboard: event files in RUN/tensorboard; none: only RUN/train_log.jsonl")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_intermixed_args(argv)
 
-    from .loop import Trainer  # torch import after argument errors, so --help is quick
+    from . import distributed  # torch imports after argument errors, so --help is quick
+    from .loop import Trainer
 
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, [] if args.resume else args.overrides)
         trainer = Trainer(cfg, args.data, args.out, resume=args.resume, logger=args.logger,
-                          show_progress=not args.no_progress)
+                          show_progress=not args.no_progress, resume_overrides=args.overrides if args.resume else ())
     except (ValueError, AudioFileError, CheckpointError, FileExistsError) as exc:
         print(f"latentsynth-train: error: {exc}", file=sys.stderr)
+        distributed.shutdown()
         return 2
-    summary = trainer.fit(args.steps)
+    try:
+        summary = trainer.fit(args.steps)
+    finally:
+        distributed.shutdown()  # no-op after a normal fit; after an exception torchrun stops the other ranks
     if trainer.dist.is_main:
         print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()}))
     return 0

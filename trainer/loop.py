@@ -1,58 +1,91 @@
-"""The training loop: single process or torchrun data-parallel (DDP; NCCL on CUDA, gloo on CPU)."""
+"""The training loop: single process or torchrun data-parallel (DDP; NCCL on CUDA, gloo on CPU).
+
+Every rank runs the same number of steps in the same order: equal batches per epoch (DistributedSampler pads,
+the loader drops a short last batch), one all_reduce per step for the stop flag, checkpoint/log/validation
+decisions taken from the step counter alone. Only rank 0 writes files; validation and audio examples run on
+rank 0 while the others wait in their next collective.
+"""
 from __future__ import annotations
 
 import copy
 import json
 import math
-import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models import build_model
 
-from .checkpoint import component_states, latest_checkpoint, load_checkpoint, load_components, save_checkpoint
-from .config import RunConfig, save_config
+from . import distributed as ddp
+from .checkpoint import (CheckpointError, component_states, latest_checkpoint, load_checkpoint, load_components,
+                         remove_stale_temporaries, save_checkpoint)
+from .config import RunConfig, apply_override, save_config
 from .data import AudioFolder, ChunkDataset
+from .distributed import DistInfo, ResumableSampler
 from .losses import ReconstructionLoss
+from .run_log import RunLog, is_statistic
+from .run_log import spectrogram_image as _spectrogram_image  # noqa: F401  (kept for older imports)
 
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @classmethod
-    def from_env(cls) -> "DistInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("WORLD_SIZE", 1)))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+# Keys that may differ from the checkpoint's config on --resume: they change how often things happen or how
+# fast, never what is learned. Anything else given on the command line must match the stored config.
+RESUME_MUTABLE = {"train.ckpt_every", "train.log_every", "train.val_every", "train.audio_every", "train.threads",
+                  "train.num_workers", "train.amp"}
 
 
 def lr_factor(step: int, cfg) -> float:
-    """Linear warm-up, then cosine decay to ``lr_min_ratio`` at ``max_steps``."""
+    """Linear warm-up, then cosine decay to ``lr_min_ratio`` at ``max_steps`` (and flat after it)."""
     if step < cfg.lr_warmup_steps:
         return (step + 1) / cfg.lr_warmup_steps
     progress = min(1.0, (step - cfg.lr_warmup_steps) / max(1, cfg.max_steps - cfg.lr_warmup_steps))
     return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def amp_dtype_for(device: torch.device, amp: bool, bf16_supported: bool | None = None) -> torch.dtype | None:
+    """Autocast dtype: bf16 on CUDA GPUs that have it (Ampere and later), fp16 (with a GradScaler) on older ones,
+    none on CPU or when ``train.amp`` is off."""
+    if not amp or device.type != "cuda":
+        return None
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def config_for_resume(stored: dict[str, Any], overrides: list[str]) -> RunConfig:
+    """The checkpoint's config with command-line overrides applied; only ``RESUME_MUTABLE`` keys may change."""
+    cfg = RunConfig.from_dict(stored)
+    before = _flat(cfg.to_dict())
+    for item in overrides:
+        apply_override(cfg, item)
+    after = _flat(cfg.to_dict())
+    changed = sorted(k for k in after if after[k] != before.get(k) and k not in RESUME_MUTABLE)
+    if changed:
+        raise ValueError("--resume continues the stored config; these overrides would change it: "
+                         + ", ".join(f"{k} ({before.get(k)!r} -> {after[k]!r})" for k in changed)
+                         + f". Only {', '.join(sorted(RESUME_MUTABLE))} may change on resume.")
+    return cfg
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 class _StopFlag:
-    """Set by SIGINT/SIGTERM so the loop can save a checkpoint before leaving."""
+    """SIGINT/SIGTERM set a flag so the loop stops at the next step on every rank and saves a checkpoint;
+    a second signal gives up waiting (KeyboardInterrupt, no save; the previous checkpoint stays valid)."""
 
     def __init__(self):
         self.stop = False
@@ -64,93 +97,141 @@ class _StopFlag:
                 pass
 
     def _handle(self, signum, frame):
+        if self.stop:
+            self.restore()
+            raise KeyboardInterrupt
         self.stop = True
+        print(f"\nsignal {signum}: stopping after this step and saving a checkpoint (again to quit now)",
+              file=sys.stderr)
 
     def restore(self):
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
-
-
-def _spectrogram_image(x: np.ndarray) -> np.ndarray:
-    """float32[T] -> uint8[H, W, 3] log-magnitude picture for TensorBoard (low frequencies at the bottom)."""
-    from matplotlib import colormaps
-
-    n_fft, hop = 1024, 256
-    frames = max(1, (len(x) - n_fft) // hop + 1)
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    seg = np.pad(x, (0, max(0, n_fft - len(x))))[idx] * np.hanning(n_fft)[None]
-    mag = 20 * np.log10(np.abs(np.fft.rfft(seg, axis=1)).T + 1e-5)
-    img = np.clip((mag - mag.max() + 80) / 80, 0, 1)[::-1]
-    return (colormaps["magma"](img)[..., :3] * 255).astype(np.uint8)
+        self._old = {}
 
 
 class Trainer:
+    """``resume``: continue the run in ``run_dir`` from checkpoints/last.pt; then ``cfg`` is ignored and the
+    stored config is used, with ``resume_overrides`` (key=value) applied where ``RESUME_MUTABLE`` allows."""
+
     def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool = False,
-                 logger: str = "tensorboard", show_progress: bool = True):
+                 logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = ()):
+        if logger not in ("tensorboard", "none"):
+            raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
         self.dist = DistInfo.from_env()
         self.run_dir = Path(run_dir)
         self.show_progress = show_progress and self.dist.is_main
-        ckpt = None
-        if resume:
-            ckpt = load_checkpoint(latest_checkpoint(self.run_dir))
-            cfg = RunConfig.from_dict(ckpt["config"])
-        elif (self.run_dir / "checkpoints" / "last.pt").exists():
-            raise FileExistsError(f"{self.run_dir}: already holds a training run; pass --resume to continue it "
-                                  "or choose another --out (nothing is overwritten)")
-        self.cfg = cfg
-        tc = cfg.train
-        if self.dist.world_size > 1 and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
         if torch.cuda.is_available():
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         else:
             self.device = torch.device("cpu")
+        self.backend = ddp.init_process_group(self.dist, self.device)
+
+        # Rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed across nodes.
+        ckpt = ddp.broadcast_object(self._read_checkpoint(resume) if self.dist.is_main else None)
+        if isinstance(ckpt, Exception):
+            raise ckpt
+        if ckpt is not None:
+            cfg = config_for_resume(ckpt["config"], list(resume_overrides))
+        self.cfg = cfg
+        tc = cfg.train
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
-        torch.manual_seed(tc.seed + self.dist.rank)
 
+        data_dir = Path(data_dir).resolve()  # recorded in the checkpoint; export finds the audio from any folder
         self.folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=self.show_progress)
         train_idx, val_idx = self.folder.split(cfg.data.val_percent)
         self.data_summary = self.folder.summary(train_idx, val_idx)
         self.train_set = ChunkDataset([self.folder.signals[i] for i in train_idx], cfg.data)
         self.val_set = ChunkDataset([self.folder.signals[i] for i in val_idx], cfg.data) if val_idx else None
-        self.sampler = DistributedSampler(self.train_set, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                          shuffle=True, seed=tc.seed, drop_last=False)
+        self.global_batch = tc.batch_size * self.dist.world_size
+        self.sampler = ResumableSampler(self.train_set, self.dist.world_size, self.dist.rank, tc.seed)
+        # A short last batch would make ranks disagree on batch shapes; keep it only when it is all there is.
+        drop_last = self.sampler.num_samples >= tc.batch_size
         self.loader = DataLoader(self.train_set, batch_size=tc.batch_size, sampler=self.sampler,
-                                 num_workers=tc.num_workers, drop_last=len(self.train_set) >= tc.batch_size * self.dist.world_size)
+                                 num_workers=tc.num_workers, drop_last=drop_last,
+                                 # its own generator: making an iterator must not draw from the global RNG,
+                                 # or a resumed run's noise would differ from an uninterrupted one's
+                                 generator=torch.Generator().manual_seed(tc.seed + self.dist.rank),
+                                 pin_memory=self.device.type == "cuda", persistent_workers=tc.num_workers > 0)
+        self.steps_per_epoch = self.sampler.batches_per_epoch(tc.batch_size, drop_last)
 
+        torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
         self.model = build_model(cfg.model).to(self.device)
-        self.ema = copy.deepcopy(self.model).eval() if tc.ema_decay > 0 else None
         self.loss_fn = ReconstructionLoss(cfg.loss, cfg.model.sample_rate).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=(0.8, 0.99))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc))
-        self.step = 0
+        self.amp_dtype = amp_dtype_for(self.device, tc.amp)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.step, self.epoch, self.epoch_step = 0, 0, 0
         if ckpt is not None:
-            load_components(self.model, ckpt["model"])
-            if self.ema is not None and ckpt.get("ema"):
+            self._restore(ckpt)
+        else:
+            torch.manual_seed(tc.seed + self.dist.rank)  # different noise per rank
+        # The EMA lives on rank 0 (the only rank that saves, validates and logs), copied after any restore.
+        self.ema = None
+        if tc.ema_decay > 0 and self.dist.is_main:
+            self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+            if ckpt is not None and ckpt.get("ema"):
                 load_components(self.ema, ckpt["ema"])
-            self.opt.load_state_dict(ckpt["optimizer"])
-            self.sched.load_state_dict(ckpt["scheduler"])
-            self.step = int(ckpt["step"])
-        self.net = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-                    if self.dist.world_size > 1 else self.model)
-        self.amp = tc.amp and self.device.type == "cuda"
-        self.writer = None
+        self.net = self.model
+        if self.dist.launched:
+            self.net = DistributedDataParallel(self.model,
+                                               device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self._saved_step = self.step if ckpt is not None else -1
+        self._validated_step = -1
+
+        self.log = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.run_dir / "checkpoints")
             save_config(cfg, self.run_dir / "config.yaml")
             (self.run_dir / "data_summary.json").write_text(json.dumps(self.data_summary, indent=1))
-            if logger == "tensorboard":
-                from torch.utils.tensorboard import SummaryWriter
+            self.log = RunLog(self.run_dir, logger, resume_step=self.step if ckpt is not None else None)
+            where = (f"{self.dist.world_size} processes ({self.backend}, {self.device.type})" if self.backend
+                     else f"1 process ({self.device.type})")
+            amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
+            print(f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
+                  f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
+                  + (f"resumed at step {self.step}" if ckpt is not None else "new run"), file=sys.stderr)
+            self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
 
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-            elif logger != "none":
-                raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
+    def _read_checkpoint(self, resume: bool):
+        """Rank 0: the checkpoint dict to resume from, None for a new run, or the exception to raise everywhere."""
+        try:
+            if resume:
+                return load_checkpoint(latest_checkpoint(self.run_dir))
+            if (self.run_dir / "checkpoints" / "last.pt").exists():
+                raise FileExistsError(f"{self.run_dir}: already holds a training run; pass --resume to continue "
+                                      "it or choose another --out (nothing is overwritten)")
+            return None
+        except (CheckpointError, FileExistsError) as exc:
+            return exc
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        load_components(self.model, ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.step = int(ckpt["step"])
+        if "epoch" in ckpt:
+            self.epoch, self.epoch_step = int(ckpt["epoch"]), int(ckpt["epoch_step"])
+        else:  # written before epochs were recorded, by a run never resumed: the position follows from the step
+            self.epoch, self.epoch_step = divmod(self.step, max(1, self.steps_per_epoch))
+        if self.epoch_step >= self.steps_per_epoch:  # e.g. resumed with more processes: that epoch is done
+            self.epoch, self.epoch_step = self.epoch + 1, 0
+        rng = ckpt.get("rng") or []
+        if len(rng) == self.dist.world_size and rng[self.dist.rank]:
+            torch.set_rng_state(rng[self.dist.rank]["cpu"])
+            if self.device.type == "cuda" and rng[self.dist.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rng[self.dist.rank]["cuda"])
+        else:  # another world size: fresh but reproducible noise streams
+            torch.manual_seed(self.cfg.train.seed + self.dist.rank + 100003 * self.step)
 
     # ---- checkpoints -------------------------------------------------------------------------------
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self, rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(),
             "model": component_states(self.model),
@@ -159,42 +240,73 @@ class Trainer:
             "scheduler": self.sched.state_dict(),
             "step": self.step,
             "data_summary": self.data_summary,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "world_size": self.dist.world_size,
+            "global_batch": self.global_batch,
+            "rng": rng or [],
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
     def save(self) -> None:
+        """Collective: every rank calls it at the same step (each contributes its RNG state); rank 0 writes."""
+        if self._saved_step == self.step:
+            return
+        rng = ddp.gather_objects(self._rng_state())
         if self.dist.is_main:
-            save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.checkpoint_payload())
+            save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.checkpoint_payload(rng))
+        self._saved_step = self.step
 
     # ---- one step ----------------------------------------------------------------------------------
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+    def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimizer step; returns detached loss terms and statistics (tensors, no host sync)."""
         self.net.train()
         x = batch.to(self.device, non_blocking=True)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                            enabled=self.amp_dtype is not None):
             y, aux = self.net(x)
+        aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
         loss, terms = self.loss_fn(y, x, aux, self.step)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.opt.step()
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
         self.sched.step()
         if self.ema is not None:
-            with torch.no_grad():
-                d = self.cfg.train.ema_decay
-                for pe, p in zip(self.ema.parameters(), self.model.parameters()):
-                    pe.lerp_(p, 1 - d)
-                for be, b in zip(self.ema.buffers(), self.model.buffers()):
-                    be.copy_(b)
-        out = {k: float(v.detach()) for k, v in terms.items() if v.ndim == 0}
-        out["loss/total"] = float(loss.detach())
-        out["stats/grad_norm"] = float(grad_norm)
-        out["stats/lr"] = self.sched.get_last_lr()[0]
-        for key, value in aux.items():
-            if key.startswith("stats/") and value.ndim == 0:
-                out[key] = float(value)
+            self._update_ema()
+        out = {k: v.detach() for k, v in aux.items()}
+        out.update({k: torch.as_tensor(v).detach().to(self.device) for k, v in terms.items()})
+        out["loss/total"] = loss.detach()
+        out["stats/grad_norm"] = grad_norm.detach()
         return out
 
     @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Warm-up (as in timm/torch-ema): early averages do not drag in the random initial weights for ages.
+        decay = min(self.cfg.train.ema_decay, (1 + self.step) / (10 + self.step))
+        for pe, p in zip(self.ema.parameters(), self.model.parameters()):
+            pe.lerp_(p.detach(), 1 - decay)
+        for be, b in zip(self.ema.buffers(), self.model.buffers()):
+            be.copy_(b)
+
+    @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """Rank 0: mean loss terms over up to ``data.max_val_chunks`` held-out chunks (EMA weights if any)."""
+        self._validated_step = self.step
         if self.val_set is None or len(self.val_set) == 0:
             return {}
         model = self.ema if self.ema is not None else self.model
@@ -205,98 +317,118 @@ class Trainer:
         for start in range(0, n, 8):
             x = torch.stack([self.val_set[int(i)] for i in idx[start:start + 8]]).to(self.device)
             y, aux = model(x)
-            _, terms = self.loss_fn(y, x, aux, self.step)
-            for k in ("loss/mel", "loss/stft", "loss/mse", "loss/kl"):
-                if k in terms:
-                    sums[k] = sums.get(k, 0.0) + float(terms[k]) * x.shape[0]
+            _, terms = self.loss_fn(y, x, {k: v for k, v in aux.items() if is_statistic(k)}, self.step)
+            for k, v in terms.items():
+                if k.startswith("loss/") and v.ndim == 0:
+                    sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
         return {"val/" + k.split("/", 1)[1]: v / n for k, v in sums.items()}
 
     @torch.no_grad()
     def log_audio(self) -> None:
+        """Rank 0: two validation chunks (training chunks if there is no validation set), input and output."""
+        if self.log is None or self.log.writer is None:
+            return
         source = self.val_set if self.val_set is not None and len(self.val_set) else self.train_set
         model = self.ema if self.ema is not None else self.model
         model.eval()
-        sr = self.cfg.model.sample_rate
         for i in range(min(2, len(source))):
             x = source[i * (len(source) // 2)][None].to(self.device)
             y, _ = model(x)
-            xa, ya = x[0, 0].float().cpu().numpy(), y[0, 0].float().cpu().numpy().clip(-1, 1)
-            self.writer.add_audio(f"audio/{i}_input", xa[None], self.step, sample_rate=sr)
-            self.writer.add_audio(f"audio/{i}_reconstruction", ya[None], self.step, sample_rate=sr)
-            self.writer.add_image(f"spectrogram/{i}_input", _spectrogram_image(xa), self.step, dataformats="HWC")
-            self.writer.add_image(f"spectrogram/{i}_reconstruction", _spectrogram_image(ya), self.step,
-                                  dataformats="HWC")
-
-    def log(self, metrics: dict[str, float]) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.run_dir / "train_log.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
-        if self.writer is not None:
-            for k, v in metrics.items():
-                self.writer.add_scalar(k, v, self.step)
+            self.log.audio_pair(self.step, str(i), x[0, 0].float().cpu().numpy(), y[0, 0].float().cpu().numpy(),
+                                self.cfg.model.sample_rate)
 
     # ---- the loop ----------------------------------------------------------------------------------
     def fit(self, steps: int | None = None) -> dict[str, Any]:
-        """Train until ``steps`` total steps (default ``train.max_steps``); returns a summary."""
+        """Train until ``steps`` total steps (default ``train.max_steps``); returns a summary (on every rank).
+        Ends with the process group destroyed."""
         tc = self.cfg.train
         target = steps if steps is not None else tc.max_steps
         stop = _StopFlag()
-        bar = tqdm(total=target, initial=self.step, desc="train", unit="step", disable=not self.show_progress,
-                   file=sys.stderr, dynamic_ncols=True)
-        epoch = self.step // max(1, len(self.loader))
+        bar = tqdm(total=target, initial=min(self.step, target), desc="train", unit="step",
+                   disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
         t_start, s_start = time.perf_counter(), self.step
-        t_log, s_log = t_start, self.step
-        last: dict[str, float] = {}
+        window = _Window(self.step)
+        last: dict[str, Any] = {}
         interrupted = False
         try:
-            while self.step < target:
-                self.sampler.set_epoch(epoch)
+            while self.step < target and not interrupted:
+                self.sampler.set_epoch(self.epoch)
+                self.sampler.set_start(self.epoch_step * tc.batch_size)
                 for batch in self.loader:
-                    last = self.train_step(batch)
+                    window.add(self.train_step(batch))
                     self.step += 1
+                    self.epoch_step += 1
                     bar.update(1)
                     if self.step % tc.log_every == 0 or self.step == target:
-                        now = time.perf_counter()
-                        last["stats/steps_per_s"] = (self.step - s_log) / max(now - t_log, 1e-9)
-                        t_log, s_log = now, self.step
-                        self.log(last)
+                        last = self._log_window(window)
                         bar.set_postfix(mel=f"{last['loss/mel']:.3f}", stft=f"{last['loss/stft']:.3f}",
                                         kl=f"{last.get('loss/kl', 0):.2f}", sps=f"{last['stats/steps_per_s']:.2f}")
                     if self.dist.is_main and self.step % tc.val_every == 0:
-                        self.log(self.validate())
-                    if self.writer is not None and self.step % tc.audio_every == 0:
+                        self.log.metrics(self.step, self.validate())
+                    if self.dist.is_main and self.step % tc.audio_every == 0:
                         self.log_audio()
                     if self.step % tc.ckpt_every == 0:
                         self.save()
-                    if self._should_stop(stop.stop) or self.step >= target:
+                    interrupted = ddp.any_rank(stop.stop, self.device)
+                    if interrupted or self.step >= target:
                         break
-                epoch += 1
-                if self._should_stop(stop.stop):
-                    interrupted = True
-                    break
+                if self.epoch_step >= self.steps_per_epoch:
+                    self.epoch, self.epoch_step = self.epoch + 1, 0
+            if window.count:
+                last = self._log_window(window)
+            self.save()
         finally:
             stop.restore()
             bar.close()
-            self.save()
-        val = self.validate() if self.dist.is_main else {}
-        if val:
-            self.log(val)
-        if self.writer is not None:
+        val: dict[str, float] = {}
+        if self.dist.is_main:
+            if self._validated_step != self.step:
+                val = self.validate()
+                self.log.metrics(self.step, val)
             self.log_audio()
-            self.writer.flush()
-            self.writer.close()
+            self.log.close()
         elapsed = time.perf_counter() - t_start
         summary = {"step": self.step, "steps_per_s": (self.step - s_start) / max(elapsed, 1e-9),
-                   "interrupted": interrupted, **last, **val}
-        if self.dist.world_size > 1 and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+                   "world_size": self.dist.world_size, "global_batch": self.global_batch,
+                   "interrupted": interrupted, **{k: v for k, v in last.items() if not isinstance(v, list)}, **val}
+        ddp.barrier()  # the other ranks wait here while rank 0 validates and writes
+        ddp.shutdown()
         return summary
 
-    def _should_stop(self, local: bool) -> bool:
-        if self.dist.world_size == 1 or not dist.is_initialized():
-            return local
-        flag = torch.tensor([1.0 if local else 0.0], device=self.device)
-        dist.all_reduce(flag)
-        return bool(flag.item() > 0)
+    def _log_window(self, window: "_Window") -> dict[str, Any]:
+        """Collective: metrics averaged over the steps since the last log and over ranks; rank 0 writes them."""
+        metrics = ddp.mean_over_ranks(window.means(), self.device)
+        steps, seconds = window.reset(self.step)
+        metrics["stats/lr"] = self.sched.get_last_lr()[0]
+        metrics["stats/steps_per_s"] = steps / max(seconds, 1e-9)
+        metrics["stats/samples_per_s"] = metrics["stats/steps_per_s"] * self.global_batch
+        metrics["stats/epoch"] = self.epoch + self.epoch_step / max(1, self.steps_per_epoch)
+        if self.dist.is_main:
+            return self.log.metrics(self.step, metrics)
+        from .run_log import to_record
+
+        return to_record(metrics)
+
+
+class _Window:
+    """Running sums of step metrics between two log points (tensors: no host sync per step)."""
+
+    def __init__(self, step: int):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.t0, self.s0 = time.perf_counter(), step
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {k: v / max(1, self.count) for k, v in self.sums.items()}
+
+    def reset(self, step: int) -> tuple[int, float]:
+        now = time.perf_counter()
+        steps, seconds = step - self.s0, now - self.t0
+        self.sums, self.count, self.t0, self.s0 = {}, 0, now, step
+        return steps, seconds
