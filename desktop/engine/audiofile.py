@@ -74,10 +74,14 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
 
 def _read_with_librosa(path: Path, first_error: Exception):
     """Fallback for formats libsndfile lacks (e.g. some mp3 or m4a builds), via audioread."""
+    import warnings
+
     try:
         import librosa
 
-        y, sr = librosa.load(str(path), sr=None, mono=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y, sr = librosa.load(str(path), sr=None, mono=False)
     except Exception as exc:  # any decoder failure means "cannot read", with both reasons
         raise AudioFileError(f"{path}: cannot decode audio ({first_error}; fallback decoder: {exc})") from exc
     y = np.atleast_2d(np.asarray(y, dtype=np.float32))

@@ -1,0 +1,85 @@
+"""Speed of every shipped bundle: onnxruntime encode+decode of one 1-second window on ONE thread, the full
+offline render path (overlapping windows), the engine's own per-window overhead, and optionally torch eager on
+the same checkpoint. Prints a table; numbers go into docs/.
+
+    .venv/bin/python benchmarks/speed.py [--bundle DIR ...] [--checkpoint RUN_DIR] [--provider cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from desktop.engine.audiofile import Audio
+from desktop.engine.bundle import load_bundle
+from desktop.engine.overlap_add import process_offline
+from desktop.engine.render import default_bundle_path, render_audio
+from desktop.engine.session import ModelRunner, WindowModel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timeit(fn, repeats: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", action="append", default=None, help="bundle folder(s); default: every factory bundle")
+    p.add_argument("--checkpoint", default=None, help="training run or .pt to time torch eager on (needs torch)")
+    p.add_argument("--provider", default="cpu")
+    p.add_argument("--repeats", type=int, default=20)
+    args = p.parse_args()
+    bundles = [Path(b) for b in args.bundle] if args.bundle else sorted(
+        d for d in default_bundle_path().parent.iterdir() if (d / "manifest.json").is_file())
+    rng = np.random.default_rng(0)
+    print(f"{'bundle':<28} {'params MB':>9} {'window ms':>10} {'x realtime':>10} {'render x rt (hop .25)':>22} {'provider':>9}")
+    for bdir in bundles:
+        bundle = load_bundle(bdir)
+        m = bundle.manifest
+        runner = ModelRunner(bundle, args.provider, threads=1)
+        model = WindowModel(runner)
+        window = (0.1 * rng.standard_normal(m.window)).astype(np.float32)
+        t_win = timeit(lambda: model(window), args.repeats)
+        seconds = 10.0
+        audio = Audio((0.1 * rng.standard_normal((1, int(seconds * m.sample_rate)))).astype(np.float32), m.sample_rate)
+        t0 = time.perf_counter()
+        render_audio(audio, model, 0.25)
+        t_render = time.perf_counter() - t0
+        size = sum((bdir / f).stat().st_size for f in m.files) / 1e6
+        print(f"{bundle.name[:28]:<28} {size:>9.1f} {t_win * 1e3:>10.2f} {1.0 / t_win:>10.1f} "
+              f"{seconds / t_render:>22.1f} {runner.short_provider:>9}")
+    # the engine's own cost per window: overlap-add with an identity model
+    x = rng.standard_normal(22050 * 10).astype(np.float32)
+    t0 = time.perf_counter()
+    process_offline(x, 22050, 5512, lambda w: w)
+    t = time.perf_counter() - t0
+    n_windows = len(x) / 5512
+    print(f"engine overhead (identity model, overlap-add): {t / n_windows * 1e3:.3f} ms per window")
+    if args.checkpoint:
+        import torch
+
+        from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+        torch.set_num_threads(1)
+        tm, cfg = model_from_checkpoint(load_checkpoint(Path(args.checkpoint)))
+        hop = max(h for _, _, h in tm.levels)
+        xt = torch.from_numpy(np.pad(window, (0, (-len(window)) % hop)))[None, None]
+        with torch.no_grad():
+            t_eager = timeit(lambda: tm.decode(tm.quantize(tm.encode(xt))), args.repeats)
+        print(f"torch eager, 1 thread, {args.checkpoint}: {t_eager * 1e3:.2f} ms per window "
+              f"({1.0 / t_eager:.1f}x real time)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared test set-up: offscreen Qt, a writable numba cache, the fixture clips and a tiny trained bundle."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "latentsynth-numba"))
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "data"
+
+# A model small enough to train a few steps and export in seconds on one CPU core.
+TINY_OVERRIDES = [
+    "model.latent_dim=4", "model.enc_channels=4", "model.enc_max_channels=16", "model.dec_channels=16",
+    "model.dec_blocks=1", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.val_every=2",
+    "train.audio_every=1000", "train.threads=1",
+]
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+def run_cli(args: list[str], env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a console entry point as ``python -m`` in a subprocess, capturing output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A tiny waveform VAE trained 4 steps on the fixture clips, from the CLI."""
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    proc = run_cli(["-m", "trainer", "waveform-vae", "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "4",
+                    "--logger", "none", "--no-progress", *TINY_OVERRIDES])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run exported to a bundle, from the CLI."""
+    out = tmp_path_factory.mktemp("tinybundle") / "bundle"
+    proc = run_cli(["-m", "export", str(tiny_run), "--out", str(out), "--stat-chunks", "16", "--no-progress"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out

@@ -1,0 +1,58 @@
+"""A real bundle whose model is the identity (frames of 256 samples in, the same frames out), built with onnx.
+
+Lets tests check the whole playing path (resampling, windowing, normalisation, latency) against the input.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from desktop.engine.bundle import LatentLevel, LatentStats, Manifest, Normalization, sha256_file, write_manifest
+
+HOP = 256
+
+
+def _save(graph, path: Path) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    to_frames = helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])
+    to_audio = helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])
+    enc = helper.make_graph(
+        [helper.make_node("Reshape", ["audio", "to_frames"], ["frames"]),
+         helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])],
+        "identity_encoder",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])],
+        initializer=[to_frames],
+    )
+    dec = helper.make_graph(
+        [helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
+         helper.make_node("Reshape", ["frames", "to_audio"], ["audio"])],
+        "identity_decoder",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])],
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])],
+        initializer=[to_audio],
+    )
+    _save(enc, out / "encoder.onnx")
+    _save(dec, out / "decoder.onnx")
+    eye = np.eye(HOP)
+    stats = LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
+                        explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
+    parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+    manifest = Manifest(
+        family="identity", sample_rate=sample_rate, window=window, hop=window // 2,
+        levels=(LatentLevel("z", HOP, HOP),), normalization=Normalization("rms", -20.0, 30.0),
+        latent_stats={"z": stats}, parts=parts, files={f: sha256_file(out / f) for f in parts.values()},
+        provenance={"name": "identity (test)"},
+    )
+    write_manifest(out, manifest)
+    return out

@@ -1,0 +1,52 @@
+"""The playing side works in a process where importing torch fails."""
+import subprocess
+import sys
+import textwrap
+
+from conftest import ROOT
+
+BLOCK_TORCH = textwrap.dedent("""
+    import sys
+    class _NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in ('torch', 'models', 'trainer', 'export', 'onnx', 'onnxscript'):
+                raise ImportError(f'{name} is blocked in this test: the playing side must not need it')
+            return None
+    sys.meta_path.insert(0, _NoTorch())
+""")
+
+
+def run_blocked(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True,
+                          text=True, cwd=str(ROOT), timeout=300)
+
+
+def test_torch_is_really_blocked():
+    proc = run_blocked("import torch")
+    assert proc.returncode != 0 and "blocked in this test" in proc.stderr
+
+
+def test_render_cli_without_torch(fixtures_dir, tmp_path):
+    out = tmp_path / "out.wav"
+    proc = run_blocked(f"""
+        import sys
+        from desktop.render_cli import main
+        code = main([{str(fixtures_dir / 'drums_loop_tabla.wav')!r}, '-o', {str(out)!r}, '--quiet'])
+        assert code == 0, code
+        assert not any(m.split('.')[0] == 'torch' for m in sys.modules)
+        print('ok')
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.is_file()
+
+
+def test_every_desktop_module_imports_without_torch():
+    proc = run_blocked("""
+        import importlib, pkgutil, desktop
+        names = [m.name for m in pkgutil.walk_packages(desktop.__path__, 'desktop.')]
+        for name in names:
+            importlib.import_module(name)
+        print(len(names))
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip().splitlines()[-1]) >= 6
