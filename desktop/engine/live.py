@@ -32,6 +32,7 @@ from .session import ModelRunner, WindowModel
 FALLBACKS = ("dry", "silence")
 HOP_RANGE_S = (0.05, 0.5)
 FADE_S = 0.15
+STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
 
 
 @dataclass(frozen=True)
@@ -397,15 +398,23 @@ class LiveEngine:
                     self._rebuild()
                 avail = self.in_ring.level()
                 if avail < min(256, self.block):
-                    if self._running and time.monotonic() - self._last_callback > 1.0 and not self.error:
-                        self.error = "the audio device stopped delivering audio (disconnected?)"
+                    self._check_stall()
                     time.sleep(0.002)
                     continue
+                if self.error == STALL_MESSAGE:
+                    self.error = ""
                 self._process(self.in_ring.read(min(avail, chunk_max)))
             except Exception as exc:  # never let the worker die silently: report, play dry
                 self.error = f"engine error: {type(exc).__name__}: {exc}"
                 self.params = replace(self.params, bypass=True)
                 time.sleep(0.05)
+
+    def _check_stall(self) -> None:
+        # PulseAudio may take a second or two to start a stream; only a long silence of the callback is a fault
+        now = time.monotonic()
+        grace = 2.0 if self.frames_out else 6.0
+        if self._running and now - self._last_callback > grace and not self.error:
+            self.error = STALL_MESSAGE
 
     def _process(self, x: np.ndarray) -> None:
         p = self.params

@@ -1,0 +1,113 @@
+"""Scrolling waveform and spectrogram views of input and output (pyqtgraph, items created once)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from . import theme
+
+pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.DIM, imageAxisOrder="row-major")
+
+N_FFT = 1024
+N_COLS = 240
+MAX_HZ = 11025.0
+LEVELS = (-90.0, -10.0)
+
+
+def envelope(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min/max per bucket, interleaved, so peaks survive downsampling: (t, y) of 2 * buckets points."""
+    if x.size < buckets * 2:
+        return np.linspace(-x.size, 0, x.size, dtype=np.float32), x.astype(np.float32)
+    n = (x.size // buckets) * buckets
+    b = x[-n:].reshape(buckets, -1)
+    y = np.empty(buckets * 2, np.float32)
+    y[0::2] = b.min(axis=1)
+    y[1::2] = b.max(axis=1)
+    t = np.repeat(np.arange(buckets, dtype=np.float32) - buckets, 2)
+    return t, y
+
+
+def _lut() -> np.ndarray:
+    stops = np.array([0.0, 0.35, 0.7, 1.0])
+    colors = np.array([[16, 18, 22], [30, 70, 110], [55, 198, 176], [240, 230, 160]], float)
+    x = np.linspace(0, 1, 256)
+    return np.stack([np.interp(x, stops, colors[:, i]) for i in range(3)], axis=1).astype(np.uint8)
+
+
+class Spectrogram:
+    """A scrolling log-magnitude spectrogram: one column per update from the newest ``N_FFT`` samples."""
+
+    def __init__(self, plot: pg.PlotItem, title: str):
+        self.plot = plot
+        plot.setTitle(title, color=theme.DIM, size="8pt")
+        plot.hideAxis("bottom")
+        plot.getAxis("left").setWidth(34)
+        plot.setMouseEnabled(False, False)
+        plot.hideButtons()
+        self.image = pg.ImageItem()
+        self.image.setLookupTable(_lut())
+        self.image.setLevels(LEVELS)
+        plot.addItem(self.image)
+        self.data = np.full((1, N_COLS), LEVELS[0], np.float32)
+        self.window = np.hanning(N_FFT).astype(np.float32)
+        self.rate = 0
+
+    def _configure(self, rate: int) -> None:
+        bins = int(MAX_HZ / (rate / N_FFT)) + 1
+        self.rate = rate
+        self.data = np.full((min(bins, N_FFT // 2 + 1), N_COLS), LEVELS[0], np.float32)
+        top = (self.data.shape[0] - 1) * rate / N_FFT
+        self.image.setImage(self.data, autoLevels=False, levels=LEVELS)
+        self.image.setRect(0, 0, N_COLS, top)
+        self.plot.setYRange(0, top, padding=0)
+        self.plot.setXRange(0, N_COLS, padding=0)
+        self.plot.getAxis("left").setTicks([[(f, f"{f // 1000}k") for f in (0, 2000, 4000, 6000, 8000, 10000)
+                                             if f <= top]])
+
+    def push(self, samples: np.ndarray, rate: int) -> None:
+        if rate <= 0:
+            return
+        if rate != self.rate:
+            self._configure(rate)
+        col = np.full(self.data.shape[0], LEVELS[0], np.float32)
+        if samples.size >= N_FFT:
+            spec = np.abs(np.fft.rfft(samples[-N_FFT:] * self.window))[: self.data.shape[0]]
+            col = (20 * np.log10(spec * (2.0 / N_FFT) + 1e-9)).astype(np.float32)
+        self.data[:, :-1] = self.data[:, 1:]
+        self.data[:, -1] = col
+        self.image.setImage(self.data, autoLevels=False, levels=LEVELS)
+
+
+class ScopeView(pg.GraphicsLayoutWidget):
+    """Top: 2 s of input (amber) and output (teal) waveform; bottom: input and output spectrograms."""
+
+    BUCKETS = 500
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(theme.PANEL)
+        self.ci.setContentsMargins(2, 2, 2, 2)
+        self.wave = self.addPlot(row=0, col=0, colspan=2)
+        self.wave.setTitle("waveform  (input amber, output teal, last 2 s)", color=theme.DIM, size="8pt")
+        self.wave.setYRange(-1, 1, padding=0)
+        self.wave.setXRange(-self.BUCKETS, 0, padding=0)
+        self.wave.hideAxis("bottom")
+        self.wave.getAxis("left").setWidth(34)
+        self.wave.setMouseEnabled(False, False)
+        self.wave.hideButtons()
+        self.wave.setClipToView(True)
+        self.in_curve = self.wave.plot(pen=pg.mkPen(theme.ACCENT2, width=1), skipFiniteCheck=True)
+        self.out_curve = self.wave.plot(pen=pg.mkPen(theme.ACCENT, width=1), skipFiniteCheck=True)
+        self.spec_in = Spectrogram(self.addPlot(row=1, col=0), "input spectrogram")
+        self.spec_out = Spectrogram(self.addPlot(row=1, col=1), "output spectrogram")
+        self.ci.layout.setRowStretchFactor(0, 2)
+        self.ci.layout.setRowStretchFactor(1, 3)
+        self.frames_drawn = 0
+
+    def update_from(self, snap) -> None:
+        if snap.in_wave.size:
+            self.in_curve.setData(*envelope(snap.in_wave, self.BUCKETS))
+            self.out_curve.setData(*envelope(snap.out_wave, self.BUCKETS))
+        self.spec_in.push(snap.in_wave, snap.device_rate)
+        self.spec_out.push(snap.out_wave, snap.device_rate)
+        self.frames_drawn += 1
