@@ -180,7 +180,7 @@ class Trainer:
             self.net = DistributedDataParallel(self.model,
                                                device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._saved_step = self.step if ckpt is not None else -1
-        self._validated_step = -1
+        self._validated_step = self._audio_step = -1
 
         self.log = None
         if self.dist.is_main:
@@ -326,8 +326,9 @@ class Trainer:
     @torch.no_grad()
     def log_audio(self) -> None:
         """Rank 0: two validation chunks (training chunks if there is no validation set), input and output."""
-        if self.log is None or self.log.writer is None:
+        if self.log is None or self.log.writer is None or self._audio_step == self.step:
             return
+        self._audio_step = self.step
         source = self.val_set if self.val_set is not None and len(self.val_set) else self.train_set
         model = self.ema if self.ema is not None else self.model
         model.eval()
