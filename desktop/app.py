@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from .engine.devices import NullDriver
     from .engine.live import LiveEngine
     from .ui.main_window import AppOptions, MainWindow
+    from .ui.qtfix import keep_none_alive
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentSynth")
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         window.grab().save(args.screenshot)
 
     def finish():
+        keep_none_alive()
         rec = engine.recorder
         rec_info = {"record": str(rec.path), "record_seconds": round(rec.seconds, 2)} if rec else {}
         window.close()
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if quitting:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     code = app.exec()
+    keep_none_alive()
     return result["code"] or code
 
 

@@ -24,6 +24,7 @@ from ..engine.render import default_bundle_path, render_audio
 from ..engine.session import ModelRunner, WindowModel, available_providers
 from . import theme
 from .knob import Knob, Meter
+from .qtfix import keep_none_alive
 from .views import ScopeView
 
 GUI_HZ = 30
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self._updating = False
         self.rng = np.random.default_rng()
         self.setWindowTitle("LatentSynth")
+        keep_none_alive()
         self.setStyleSheet(theme.STYLESHEET)
         self._build()
         self._restore_settings()
@@ -643,6 +645,7 @@ class MainWindow(QMainWindow):
             box.open()  # not exec(): the audio, the views and the timer keep running
 
     def tick(self) -> None:
+        keep_none_alive()
         snap = self.engine.snapshot()
         self.last_snapshot = snap
         if snap.running:
