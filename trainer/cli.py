@@ -1,4 +1,4 @@
-"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume] [key=value ...]
+"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume | --auto-resume] [key=value ...]
 
 Data-parallel: ``torchrun --nproc_per_node=N -m trainer CONFIG ...`` (see docs/training.md).
 """
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from checkpoints/last.pt with its stored config (only logging, "
                         "checkpoint cadence, threads, workers and amp may be overridden)")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="--resume when --out holds a checkpoint, a new run otherwise (for torchrun --max-restarts "
+                        "and jobs that are requeued with the same command)")
     p.add_argument("--logger", default="tensorboard", choices=["tensorboard", "none"],
                    help="tensorboard: event files in RUN/tensorboard; none: only RUN/train_log.jsonl")
     p.add_argument("--no-progress", action="store_true")
@@ -39,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from .loop import Trainer
 
     try:
-        cfg = load_config(args.config, [] if args.resume else args.overrides)
-        trainer = Trainer(cfg, args.data, args.out, resume=args.resume, logger=args.logger,
-                          show_progress=not args.no_progress, resume_overrides=args.overrides if args.resume else ())
+        cfg = load_config(args.config, args.overrides)
+        resume = True if args.resume else ("auto" if args.auto_resume else False)
+        trainer = Trainer(cfg, args.data, args.out, resume=resume, logger=args.logger,
+                          show_progress=not args.no_progress, resume_overrides=args.overrides)
     except (ValueError, AudioFileError, CheckpointError, FileExistsError) as exc:
         print(f"latentsynth-train: error: {exc}", file=sys.stderr)
         distributed.shutdown()

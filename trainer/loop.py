@@ -111,10 +111,12 @@ class _StopFlag:
 
 
 class Trainer:
-    """``resume``: continue the run in ``run_dir`` from checkpoints/last.pt; then ``cfg`` is ignored and the
-    stored config is used, with ``resume_overrides`` (key=value) applied where ``RESUME_MUTABLE`` allows."""
+    """``resume``: True continues the run in ``run_dir`` from checkpoints/last.pt, "auto" does so when it
+    exists and starts a new run otherwise (for torchrun --max-restarts and preemptible jobs). On resume ``cfg``
+    is ignored: the stored config is used, with ``resume_overrides`` (key=value) applied where
+    ``RESUME_MUTABLE`` allows."""
 
-    def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool = False,
+    def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool | str = False,
                  logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = ()):
         if logger not in ("tensorboard", "none"):
             raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
@@ -197,12 +199,15 @@ class Trainer:
                   + (f"resumed at step {self.step}" if ckpt is not None else "new run"), file=sys.stderr)
             self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
 
-    def _read_checkpoint(self, resume: bool):
+    def _read_checkpoint(self, resume: bool | str):
         """Rank 0: the checkpoint dict to resume from, None for a new run, or the exception to raise everywhere."""
+        if resume not in (True, False, "auto"):
+            return ValueError(f"resume must be True, False or 'auto', not {resume!r}")
+        exists = (self.run_dir / "checkpoints" / "last.pt").exists()
         try:
-            if resume:
+            if resume is True or (resume == "auto" and exists):
                 return load_checkpoint(latest_checkpoint(self.run_dir))
-            if (self.run_dir / "checkpoints" / "last.pt").exists():
+            if exists:
                 raise FileExistsError(f"{self.run_dir}: already holds a training run; pass --resume to continue "
                                       "it or choose another --out (nothing is overwritten)")
             return None

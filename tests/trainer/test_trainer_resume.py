@@ -188,3 +188,12 @@ def test_new_run_refuses_an_existing_run_folder(tmp_path):
         Trainer(cfg, FIXTURES, run_dir, logger="none", show_progress=False)
     with pytest.raises(CheckpointError, match="no checkpoints"):
         Trainer(cfg, FIXTURES, tmp_path / "empty", resume=True, logger="none", show_progress=False)
+
+
+def test_auto_resume_starts_new_then_continues(tmp_path):
+    """--auto-resume: the same command for the first start and every restart (torchrun --max-restarts, requeues)."""
+    run_dir = tmp_path / "run"
+    cfg = load_config("waveform-vae", TINY_OVERRIDES)
+    assert Trainer(cfg, FIXTURES, run_dir, resume="auto", logger="none", show_progress=False).fit(2)["step"] == 2
+    t = Trainer(cfg, FIXTURES, run_dir, resume="auto", logger="none", show_progress=False)
+    assert t.step == 2 and t.fit(3)["step"] == 3
