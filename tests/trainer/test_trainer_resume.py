@@ -197,3 +197,22 @@ def test_auto_resume_starts_new_then_continues(tmp_path):
     assert Trainer(cfg, FIXTURES, run_dir, resume="auto", logger="none", show_progress=False).fit(2)["step"] == 2
     t = Trainer(cfg, FIXTURES, run_dir, resume="auto", logger="none", show_progress=False)
     assert t.step == 2 and t.fit(3)["step"] == 3
+
+
+def test_second_signal_quits_but_an_immediate_repeat_does_not():
+    import os
+
+    from trainer.loop import _StopFlag
+
+    flag = _StopFlag(grace_s=0.5)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. torchrun forwarding the same Ctrl-C
+        assert flag.stop
+        time.sleep(0.6)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    finally:
+        flag.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
