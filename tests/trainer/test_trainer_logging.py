@@ -15,6 +15,14 @@ from trainer.loop import Trainer, amp_dtype_for, lr_factor
 from trainer.run_log import RunLog, spectrogram_image
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Trainer applies train.threads=1 process-wide; later tests in the session get their threads back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def _events(folder):
     acc = EventAccumulator(str(folder), size_guidance={"audio": 0, "images": 0, "scalars": 0, "histograms": 0})
     acc.Reload()

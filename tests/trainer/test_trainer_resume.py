@@ -18,6 +18,14 @@ from trainer.config import load_config
 from trainer.loop import Trainer, config_for_resume, lr_factor
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Trainer applies train.threads=1 process-wide; later tests in the session get their threads back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def _train_cmd(run_dir, *extra):
     return [sys.executable, "-m", "trainer", "waveform-vae", "--data", str(FIXTURES), "--out", str(run_dir),
             "--logger", "none", "--no-progress", *extra]
