@@ -198,8 +198,9 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
             (self.run_dir / "data_summary.json").write_text(json.dumps(self.data_summary, indent=1))
             self.log = RunLog(self.run_dir, logger, resume_step=self.step if ckpt is not None else None)
-            where = (f"{self.dist.world_size} processes ({self.backend}, {self.device.type})" if self.backend
-                     else f"1 process ({self.device.type})")
+            n = self.dist.world_size
+            where = f"{n} process{'es' if n > 1 else ''} (" + (f"{self.backend}, " if self.backend else "") \
+                + f"{self.device.type})"
             amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
             print(f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
                   f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
