@@ -72,7 +72,7 @@ class SoundDeviceDriver:
     """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source."""
 
     def __init__(self, input_device=None, output_device=None, blocksize: int = 512, sample_rate: int | None = None,
-                 latency: str | float = "low", out_channels: int = 2):
+                 latency: str | float = 0.08, out_channels: int = 2):
         sd = _sd()
         self.input_device = resolve_device(input_device, "input")
         self.output_device = resolve_device(output_device, "output")

@@ -50,7 +50,7 @@ class EngineParams:
 @dataclass(frozen=True)
 class StreamConfig:
     mode: str = "low-latency"
-    hop_s: float = 0.1
+    hop_s: float = 0.2
 
     def validated(self) -> "StreamConfig":
         if self.mode not in MODES:
@@ -147,7 +147,7 @@ class FileSource:
 
 
 class LiveEngine:
-    def __init__(self, block: int = 512, journal_dir: str | None = None, margin_s: float = 0.035):
+    def __init__(self, block: int = 512, journal_dir: str | None = None, margin_s: float = 0.05):
         self.block = int(block)
         self.journal_dir = journal_dir
         self.margin_s = float(margin_s)

@@ -31,7 +31,7 @@ class Knob(QWidget):
         self._marker: float | None = None
         self._size = size
         self._drag_y: float | None = None
-        self.setFixedSize(QSize(size + 14, size + 28))
+        self.setFixedSize(QSize(size + 26, size + 28))
         self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         self.setFocusPolicy(Qt.WheelFocus)
         self.setToolTip(f"{label}: drag, wheel or double-click to reset to {fmt.format(default)}")
