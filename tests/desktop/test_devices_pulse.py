@@ -28,6 +28,17 @@ def run_app(pulse, tmp_path, seconds, *extra):
     return json.loads(line), proc
 
 
+def assert_no_xruns_unless_oversubscribed(count: int, load_before: float, context) -> None:
+    """Zero on a machine with CPU to spare; when other processes oversubscribe the CPUs no audio app can
+    promise zero, so the count must then stay small (and is printed)."""
+    load = max(load_before, os.getloadavg()[0])
+    if load <= (os.cpu_count() or 1) + 1.0:
+        assert count == 0, context
+    else:
+        print(f"machine oversubscribed (load {load:.1f}): {count} xruns/underruns, not required to be 0")
+        assert count <= 20, context
+
+
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb xauth)")
 def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, data_dir, tmp_path):
     """The issue's acceptance run, longer: a file in, recording, 60 s of the real window at the default hop."""
@@ -38,12 +49,7 @@ def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, data_dir, tmp_path):
     print(json.dumps(stats))
     for key in ("xruns", "latency_ms", "rtf", "provider", "frames_out"):
         assert key in stats
-    load = max(load_before, os.getloadavg()[0])
-    if load <= (os.cpu_count() or 1) + 1.0:
-        assert stats["xruns"] == 0, stats
-    else:  # other processes oversubscribe the CPUs: no audio app can promise zero xruns; still bounded
-        print(f"machine oversubscribed (load {load:.1f}): xruns {stats['xruns']} reported, not required to be 0")
-        assert stats["xruns"] <= 20, stats
+    assert_no_xruns_unless_oversubscribed(stats["xruns"], load_before, stats)
     assert stats["frames_out"] > 44100 * 50 and stats["provider"] == "cpu" and stats["error"] == ""
     y, sr = sf.read(out)
     assert y.size > sr * 50 and np.abs(y).max() > 0.01
@@ -61,6 +67,7 @@ def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, da
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine, ModelSlot
 
+    load_before = os.getloadavg()[0]
     eng = LiveEngine()
     eng.set_model(ModelSlot.from_runner(default_runner))
     eng.start(SoundDeviceDriver())  # duplex: default source virtual_mic -> default sink speaker
@@ -79,4 +86,4 @@ def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, da
     loud = np.sqrt(np.mean(np.square(y.reshape(-1)[: (y.size // 4410) * 4410].reshape(-1, 4410)), axis=1))
     assert loud.max() > 0.01, "nothing came out of the virtual speaker"
     assert snap.rtf > 0 and snap.provider == "cpu" and snap.device_ms > 0
-    assert eng.summary()["underruns"] == 0
+    assert_no_xruns_unless_oversubscribed(eng.summary()["underruns"], load_before, eng.summary())
