@@ -1,16 +1,21 @@
 """Model configuration and construction by family name."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
+from .hvae import HierarchicalVAE
+from .melvae import MelVAE
 from .vae import WaveformVAE
+from .vqvae import VQVAE
 
 
 @dataclass
 class ModelConfig:
-    """Architecture of one autoencoder. ``family`` picks the class; unused fields are ignored by it."""
+    """Architecture of one autoencoder. ``family`` picks the class; fields its constructor does not take are
+    ignored. Fields after ``n_fft`` were added with the other families; their defaults keep older configs valid."""
 
     family: str = "waveform-vae"
     sample_rate: int = 22050
@@ -21,16 +26,32 @@ class ModelConfig:
     dec_channels: int = 256
     dec_blocks: int = 4
     n_fft: int = 1024
+    # mel-vae
+    n_mels: int = 128
+    mel_norm_mean: float = -5.0
+    mel_norm_std: float = 2.5
+    mel_head_weight: float = 1.0
+    mel_log_floor: float = 1e-4
+    # hvae (and free bits for any Gaussian bottleneck that takes it)
+    top_dim: int = 8
+    top_stride: int = 4
+    free_bits: float = 0.0
+    kl_balance: bool = False
+    # vqvae
+    fsq_levels: list[int] = field(default_factory=lambda: [5, 5, 5, 5])
+    fsq_entropy_weight: float = 1.0
 
 
-FAMILIES = {"waveform-vae": WaveformVAE}
+FAMILIES = {"waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE}
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.family not in FAMILIES:
         raise ValueError(f"unknown model family '{cfg.family}' (known: {', '.join(FAMILIES)})")
-    kwargs = asdict(cfg)
-    kwargs.pop("family")
-    kwargs.pop("sample_rate")
-    kwargs["strides"] = tuple(kwargs["strides"])
-    return FAMILIES[cfg.family](**kwargs)
+    cls = FAMILIES[cfg.family]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    kwargs = {k: v for k, v in asdict(cfg).items() if k in accepted}
+    for key in ("strides", "fsq_levels"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    return cls(**kwargs)
