@@ -68,7 +68,8 @@ def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progres
 
 
 def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str], audio: torch.Tensor) -> dict[str, float]:
-    """Max abs difference between onnxruntime (CPU) and torch on real audio, per part and end to end."""
+    """Max abs difference between onnxruntime (CPU) and torch on real audio, per part and end to end (the encoder's
+    divided by max(1, max |latent|)); 'codes': fraction of quantizer codes that differ; 'mel': the mel output's."""
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = {p: ort.InferenceSession(str(bundle_dir / f), opts, providers=["CPUExecutionProvider"])
@@ -79,16 +80,29 @@ def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str]
         qt = model.quantize(lt)
         yt = model.decode(qt)
     lo = dict(zip(names, sess["encoder"].run(names, {"audio": audio.numpy()})))
-    err = {"encoder": max(float(np.abs(lo[n] - lt[n].numpy()).max()) for n in names)}
+    # latents: error relative to the latent's scale when that exceeds 1 (an unregularised mel-VAE latent reaches
+    # |z| ~ 10, and a log-mel front end turns float32 rounding in near-silent frames into ~1e-4 relative error)
+    err = {"encoder": max(float(np.abs(lo[n] - lt[n].numpy()).max()) / max(1.0, float(np.abs(lt[n].numpy()).max()))
+                          for n in names)}
     q_in = {n: lt[n].numpy() for n in names}
     if "quantizer" in sess:
-        qo = dict(zip(names, sess["quantizer"].run(names, q_in)))
+        qo = dict(zip(names, sess["quantizer"].run([f"{n}_q" for n in names], q_in)))
         err["quantizer"] = max(float(np.abs(qo[n] - qt[n].numpy()).max()) for n in names)
     yo = sess["decoder"].run(["audio"], {n: qt[n].numpy() for n in names})[0]
     err["decoder"] = float(np.abs(yo - yt.numpy()).max())
-    lo_q = dict(zip(names, sess["quantizer"].run(names, lo))) if "quantizer" in sess else lo
+    lo_q = dict(zip(names, sess["quantizer"].run([f"{n}_q" for n in names], lo))) if "quantizer" in sess else lo
     ye = sess["decoder"].run(["audio"], lo_q)[0]
     err["end_to_end"] = float(np.abs(ye - yt.numpy()).max())
+    if "quantizer" in sess and "codes" in [o.name for o in sess["quantizer"].get_outputs()]:
+        with torch.no_grad():
+            ct = model.codes(lt).numpy()
+        co = sess["quantizer"].run(["codes"], q_in)[0]
+        err["codes"] = float(np.mean(co != ct))  # fraction of codes that differ; expected exactly 0
+    if "mel" in [o.name for o in sess["decoder"].get_outputs()]:
+        with torch.no_grad():
+            mt = model.decode_extra(qt)["mel"].numpy()
+        mo = sess["decoder"].run(["mel"], {n: qt[n].numpy() for n in names})[0]
+        err["mel"] = float(np.abs(mo - mt).max())
     return err
 
 
@@ -162,6 +176,8 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
             normalization=Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db),
             latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
             provenance=provenance,
+            # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
+            extra=model.extra_manifest() if hasattr(model, "extra_manifest") else {},
         )
         write_manifest(tmp, manifest)
         load_bundle(tmp)  # the player's own reader must accept it

@@ -1,7 +1,11 @@
 """ONNX export of a model's parts: encoder (audio -> latents), optional quantizer, decoder (latents -> audio).
 
 I/O names are the bundle contract: encoder input 'audio' float32[B, 1, T] and one output per latent level
-(named by the level); quantizer and decoder take those names; decoder output 'audio'.
+(named by the level); quantizer and decoder take those names; the quantizer's outputs are '<level>_q' (ONNX
+forbids an output named like an input); decoder output 'audio'.
+Optional extra outputs, after those (the engine asks for outputs by name, so they cost it nothing):
+quantizer 'codes' int64[B, groups, F] when the model has ``codes(latents)``; decoder outputs named by the keys
+of ``decode_extra(latents)`` when the model has it (the mel VAE's normalised log-mel 'mel').
 """
 from __future__ import annotations
 
@@ -28,13 +32,29 @@ class EncoderPart(nn.Module):
 
 class QuantizerPart(EncoderPart):
     def forward(self, *latents: torch.Tensor):
-        out = self.model.quantize(dict(zip(self.names, latents)))
-        return tuple(out[n] for n in self.names)
+        lat = dict(zip(self.names, latents))
+        out = self.model.quantize(lat)
+        codes = (self.model.codes(lat),) if hasattr(self.model, "codes") else ()
+        return tuple(out[n] for n in self.names) + codes
 
 
 class DecoderPart(EncoderPart):
     def forward(self, *latents: torch.Tensor):
-        return self.model.decode(dict(zip(self.names, latents)))
+        lat = dict(zip(self.names, latents))
+        audio = self.model.decode(lat)
+        if not hasattr(self.model, "decode_extra"):
+            return audio
+        extra = self.model.decode_extra(lat)
+        return (audio,) + tuple(extra[k] for k in sorted(extra))
+
+
+def extra_decoder_outputs(model: nn.Module) -> list[str]:
+    """Names of the decoder's outputs after 'audio' (sorted keys of ``decode_extra``)."""
+    if not hasattr(model, "decode_extra"):
+        return []
+    probe = {n: torch.zeros(1, d, 4 * max(h for _, _, h in model.levels) // h) for n, d, h in model.levels}
+    with torch.no_grad():
+        return sorted(model.decode_extra(probe))
 
 
 def fold_weight_norm(model: nn.Module) -> nn.Module:
@@ -77,7 +97,9 @@ def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -
     _export(EncoderPart(model), (audio,), out_dir / "encoder.onnx", ["audio"], names, enc_shapes)
     lat_args = tuple(latents[n] for n in names)  # var-args: their dynamic shapes nest one level deeper
     if has_quantizer:
-        _export(QuantizerPart(model), lat_args, out_dir / "quantizer.onnx", names, names, (lat_shapes,))
+        q_out = [f"{n}_q" for n in names] + (["codes"] if hasattr(model, "codes") else [])
+        _export(QuantizerPart(model), lat_args, out_dir / "quantizer.onnx", names, q_out, (lat_shapes,))
         parts["quantizer"] = "quantizer.onnx"
-    _export(DecoderPart(model), lat_args, out_dir / "decoder.onnx", names, ["audio"], (lat_shapes,))
+    dec_out = ["audio"] + extra_decoder_outputs(model)
+    _export(DecoderPart(model), lat_args, out_dir / "decoder.onnx", names, dec_out, (lat_shapes,))
     return parts
