@@ -84,7 +84,8 @@ class ModelRunner:
         sess = self.sessions.get("quantizer")
         if sess is None:
             return latents
-        outs = sess.run(self.level_names, {n: latents[n] for n in self.level_names})
+        # outputs are named '<level>_q': ONNX forbids an output with an input's name
+        outs = sess.run([f"{n}_q" for n in self.level_names], {n: latents[n] for n in self.level_names})
         return dict(zip(self.level_names, outs))
 
     def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
