@@ -1,0 +1,86 @@
+"""Griffin-Lim from a mel spectrogram: the research's inversion, kept as the measured baseline (offline only).
+
+Used two ways: on a mel-VAE bundle's decoder output 'mel' (normalisation undone with the manifest's
+``extra.mel``), and on the true mel of the input (the eval baseline). Slow (tenths of a second per second of
+audio): never on the audio thread.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .bundle import BundleError
+
+
+@lru_cache(maxsize=8)
+def _filters(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    return fb, np.linalg.pinv(fb)
+
+
+def mel_magnitude(audio: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256,
+                  n_mels: int = 256) -> np.ndarray:
+    """float32[T] -> mel magnitude float32[n_mels, 1 + T // hop] (power 1, Hann, centred frames)."""
+    import librosa
+
+    spec = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop, window="hann", center=True))
+    return (_filters(sample_rate, n_fft, n_mels)[0] @ spec).astype(np.float32)
+
+
+def griffin_lim_from_mel(mel: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_iter: int = 32,
+                         length: int | None = None, seed: int = 0) -> np.ndarray:
+    """mel magnitude float32[n_mels, F] (librosa frame convention: frame f centred on sample f*hop) -> float32[T].
+
+    The linear magnitude is estimated with the mel filters' pseudo-inverse (clipped at 0) instead of librosa's
+    NNLS (``mel_to_stft``), which costs seconds per second of audio; then ``n_iter`` Griffin-Lim iterations.
+    """
+    import librosa
+
+    _, inv = _filters(sample_rate, n_fft, mel.shape[0])
+    spec = np.maximum(inv @ mel, 0.0)
+    return librosa.griffinlim(spec, n_iter=n_iter, hop_length=hop, n_fft=n_fft, window="hann", center=True,
+                              length=length, random_state=seed).astype(np.float32)
+
+
+def mel_info(manifest) -> dict:
+    info = manifest.extra.get("mel")
+    if not info:
+        raise BundleError(f"bundle family '{manifest.family}' has no mel output (manifest 'extra.mel'); "
+                          "Griffin-Lim inversion needs a mel-VAE bundle")
+    return info
+
+
+def decoded_mel_to_audio(mel_norm: np.ndarray, manifest, n_iter: int = 32) -> np.ndarray:
+    """A decoder's normalised log-mel float32[n_mels, F] (model frame f centred on f*hop + hop/2) -> float32[F*hop]."""
+    info = mel_info(manifest)
+    mel = np.exp(mel_norm.astype(np.float64) * info["norm_std"] + info["norm_mean"]) - info["log_floor"]
+    mel = np.maximum(mel, 0.0)
+    hop, frames = int(info["hop"]), mel.shape[-1]
+    # librosa's centred frames: F frames span (F - 1) * hop samples; model frames sit ``frame_offset`` later
+    y = griffin_lim_from_mel(mel, manifest.sample_rate, int(info["n_fft"]), hop, n_iter, length=(frames - 1) * hop)
+    off = int(info.get("frame_offset", hop // 2))
+    y = np.concatenate([np.zeros(off, np.float32), y])
+    return np.pad(y, (0, max(0, frames * hop - len(y))))[: frames * hop]
+
+
+class GriffinLimRunner:
+    """A ModelRunner stand-in whose ``decode`` inverts the decoder's 'mel' output with Griffin-Lim instead of
+    using its 'audio' output; everything else is delegated. Wrap a runner and hand it to a WindowModel."""
+
+    def __init__(self, runner, n_iter: int = 32):
+        mel_info(runner.manifest)
+        outs = [o.name for o in runner.sessions["decoder"].get_outputs()]
+        if "mel" not in outs:
+            raise BundleError(f"{runner.bundle.part_path('decoder')}: has no 'mel' output (outputs: {outs})")
+        self._runner, self.n_iter = runner, n_iter
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+    def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
+        r = self._runner
+        mel = r.sessions["decoder"].run(["mel"], {n: latents[n] for n in r.level_names})[0]
+        return np.stack([decoded_mel_to_audio(m, r.manifest, self.n_iter) for m in mel])[:, None, :]

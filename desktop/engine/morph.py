@@ -1,0 +1,121 @@
+"""Morphing toward a second sound's latents, and generation from a Gaussian prior fitted to the latents."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audiofile import Audio, fit_length, resample
+from .latent import LatentControls
+from .overlap_add import process_offline
+from .render import hop_samples
+from .session import ModelRunner, pad_to_multiple
+
+
+@dataclass
+class MorphWindowModel:
+    """Window function for ``process_offline``: each window of A is encoded with the window of ``target`` (B) at the
+    same position (B loops when ``loop``, else silence after its end), latents are mixed per level, z = (1 - amount) z_A + amount z_B, then
+    knobs, quantizer and decoder as usual. The loudness gain is mixed the same way in the log domain, so amount 1
+    sounds like B resynthesised. Call ``reset`` before each channel."""
+
+    runner: ModelRunner
+    target: np.ndarray  # B at the model rate, float32[T_B]
+    amount: float = 0.5
+    controls: LatentControls = LatentControls()
+    hop: int = 5512
+    loop: bool = True
+    _calls: int = field(default=0, init=False)
+
+    def reset(self) -> None:
+        self._calls = 0
+
+    def _b_window(self, n: int) -> np.ndarray:
+        # process_offline's k-th window ends at input sample (k + 1) * hop; history before 0 is silence
+        end = (self._calls + 1) * self.hop
+        idx = np.arange(end - n, end)
+        if not len(self.target):
+            return np.zeros(n, np.float32)
+        out = self.target[np.mod(idx, len(self.target))]
+        inside = (idx >= 0) & (self.loop | (idx < len(self.target)))
+        return np.where(inside, out, 0.0).astype(np.float32)
+
+    def _encode(self, window: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        m = self.runner.manifest
+        rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
+        gain = m.normalization.gain_for(rms)
+        x = pad_to_multiple((window * gain).astype(np.float32)[None, None, :], m.pad_multiple)
+        return self.runner.encode(x), gain
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        n = window.shape[-1]
+        za, ga = self._encode(window)
+        zb, gb = self._encode(self._b_window(n))
+        self._calls += 1
+        a = float(self.amount)
+        z = {k: ((1 - a) * za[k] + a * zb[k]).astype(np.float32) for k in za}
+        gain = float(np.exp((1 - a) * np.log(ga) + a * np.log(gb)))
+        z = self.controls.apply(z, self.runner.axes)
+        y = self.runner.decode(self.runner.quantize(z))[0, 0, :n]
+        if y.shape[0] < n:
+            y = np.pad(y, (0, n - y.shape[0]))
+        return (y / gain).astype(np.float32)
+
+
+def render_morph(audio: Audio, target: Audio, runner: ModelRunner, amount: float = 0.5,
+                 controls: LatentControls = LatentControls(), hop_seconds: float = 0.25,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
+    float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`."""
+    m = runner.manifest
+    hop = hop_samples(hop_seconds, m.sample_rate, m.window)
+    b = resample(target.mono(), target.sample_rate, m.sample_rate)
+    n_in = int(round(audio.frames * m.sample_rate / audio.sample_rate))
+    model = MorphWindowModel(runner, b, amount, controls, hop, loop=len(b) < n_in)
+    out = np.zeros_like(audio.samples)
+    for c in range(audio.channels):
+        model.reset()
+        x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
+        cb = None
+        if progress is not None:
+            cb = lambda done, total, c=c: progress(c * total + done, audio.channels * total)  # noqa: E731
+        y = process_offline(x, m.window, hop, model, cb)
+        out[c] = fit_length(resample(y, m.sample_rate, audio.sample_rate), audio.frames)
+    return out
+
+
+def _smooth_noise(rng: np.random.Generator, dims: int, frames: int, smooth_frames: float) -> np.ndarray:
+    """Unit-variance Gaussian noise float32[dims, frames], low-passed along time by a one-pole filter whose time
+    constant is ``smooth_frames`` (0 = white). Scaled so each frame's marginal stays N(0, 1)."""
+    noise = rng.standard_normal((dims, frames))
+    if smooth_frames <= 0:
+        return noise.astype(np.float32)
+    a = float(np.exp(-1.0 / smooth_frames))
+    out = np.empty_like(noise)
+    out[:, 0] = noise[:, 0]
+    k = np.sqrt(1 - a * a)
+    for f in range(1, frames):
+        out[:, f] = a * out[:, f - 1] + k * noise[:, f]
+    return out.astype(np.float32)
+
+
+def generate(runner: ModelRunner, seconds: float, temperature: float = 1.0, smooth_seconds: float = 0.1,
+             seed: int = 0, controls: LatentControls = LatentControls()) -> np.ndarray:
+    """Sample latents from the Gaussian fitted to the encoder's latents at export (the manifest's PCA: mean +
+    sum_k temperature * sigma_k * n_k * axis_k, per level, noise smoothed over ``smooth_seconds``), then knobs,
+    quantizer (if any) and decoder. Returns float32[T] at the model rate (at the training loudness, -20 dBFS)."""
+    m = runner.manifest
+    n = int(round(seconds * m.sample_rate))
+    total = n + (-n) % m.pad_multiple
+    rng = np.random.default_rng(seed)
+    latents = {}
+    for level in m.levels:
+        ax = runner.axes[level.name]
+        frames = total // level.hop
+        coords = temperature * _smooth_noise(rng, level.dim, frames, smooth_seconds * m.sample_rate / level.hop)
+        z = np.einsum("kd,kf->df", ax.components, coords * ax.sigma[:, None]) + ax.mean[:, None]
+        latents[level.name] = z[None].astype(np.float32)
+    latents = controls.apply(latents, runner.axes)
+    return runner.decode(runner.quantize(latents))[0, 0, :n].astype(np.float32)
+
