@@ -1,0 +1,44 @@
+"""Shared by the family tests (imported, not a conftest: tests/conftest.py owns that module name): tiny runs and
+bundles of every family, trained and exported from the CLI once per session."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, TINY_OVERRIDES, run_cli
+
+FAMILY_PRESETS = ("mel-vae-128", "mel-vae-256", "hvae", "vqvae")
+# presets' own sizes made tiny; TINY_OVERRIDES' latent_dim 4 is one FSQ group of 4
+EXTRA = {"hvae": ["model.top_dim=2"], "mel-vae-128": [], "mel-vae-256": [], "vqvae": []}
+
+_cache: dict[str, Path] = {}
+
+
+def tiny_family_bundle(preset: str, tmp_root: Path) -> tuple[Path, Path]:
+    """(run_dir, bundle_dir) for ``preset``, trained 2 steps and exported (cached per session)."""
+    if preset not in _cache:
+        run_dir, bundle = tmp_root / preset / "run", tmp_root / preset / "bundle"
+        proc = run_cli(["-m", "trainer", preset, "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "2",
+                        "--logger", "none", "--no-progress", *TINY_OVERRIDES, *EXTRA[preset]])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        proc = run_cli(["-m", "export", str(run_dir), "--out", str(bundle), "--stat-chunks", "8", "--no-progress"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _cache[preset] = bundle
+    return _cache[preset].parent / "run", _cache[preset]
+
+
+@pytest.fixture(scope="session")
+def family_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("families")
+
+
+@pytest.fixture(scope="session")
+def eval_data(tmp_path_factory) -> Path:
+    """Two short fixture clips in two category subfolders."""
+    root = tmp_path_factory.mktemp("evaldata")
+    for name in ("speech_pd_voice.wav", "drums_kit_hits.wav"):
+        (root / name.split("_")[0]).mkdir()
+        shutil.copy(FIXTURES / name, root / name.split("_")[0] / name)
+    return root

@@ -1,0 +1,97 @@
+"""Morph, prior generation and the eval metrics: numbers that match the trainer, exact identities, valid PNGs."""
+import zlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import run_cli
+from desktop.engine.audiofile import load_audio
+from desktop.engine.bundle import load_bundle
+from desktop.engine.morph import generate, render_morph
+from desktop.engine.render import render_audio
+from desktop.engine.session import ModelRunner, WindowModel
+from desktop.evaluate import all_metrics, codebook_stats, mel_distance, si_sdr, spectrogram_png, stft_distance
+
+
+@pytest.fixture(scope="module")
+def runner(tiny_bundle):
+    return ModelRunner(load_bundle(tiny_bundle), provider="cpu")
+
+
+def test_numpy_distances_equal_the_trainer_losses(fixtures_dir):
+    from trainer.config import LossConfig
+    from trainer.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
+
+    x, sr = sf.read(fixtures_dir / "speech_arctic_a0007.wav", dtype="float32")
+    x = x[:22050]
+    y = (0.7 * x + 0.01 * np.random.default_rng(0).standard_normal(len(x))).astype(np.float32)
+    cfg = LossConfig()
+    tx, ty = torch.from_numpy(x)[None, None], torch.from_numpy(y)[None, None]
+    mel_t = float(MultiScaleMelLoss(22050, cfg.mel_n_ffts, cfg.mel_bands)(ty, tx))
+    stft_t = float(MultiResolutionSTFTLoss(cfg.stft_n_ffts)(ty, tx))
+    assert mel_distance(y, x, 22050) == pytest.approx(mel_t, rel=1e-3)
+    assert stft_distance(y, x) == pytest.approx(stft_t, rel=1e-3)
+
+
+def test_metric_identities():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(8000).astype(np.float32) * 0.1
+    same = all_metrics(x, x, 22050)
+    assert same["mel_distance"] == 0 and same["mse"] == 0 and same["cosine_similarity"] == pytest.approx(1)
+    assert si_sdr(0.5 * x, x) > 100  # scale-invariant
+    assert all_metrics(-x, x, 22050)["cosine_similarity"] == pytest.approx(-1)
+    cb = codebook_stats(np.array([[0, 1], [1, 1], [2, 1], [3, 1]]), 8)
+    assert cb["codebook_usage"] == pytest.approx((4 / 8 + 1 / 8) / 2)
+    assert cb["codebook_perplexity"] == pytest.approx((4 + 1) / 2)
+
+
+def test_png_is_valid(tmp_path):
+    x = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
+    p = spectrogram_png(tmp_path / "s.png", [x, 0.5 * x], 22050)
+    data = p.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (w, h) == (1 + 22050 // 256, 2 * 128 + 2)
+    idat = data.index(b"IDAT")
+    raw = zlib.decompress(data[idat + 4:idat + 4 + int.from_bytes(data[idat - 4:idat], "big")])
+    assert len(raw) == h * (w + 1)
+
+
+def test_morph_amount_zero_is_the_plain_render_and_one_moves_to_b(runner, fixtures_dir):
+    a = load_audio(fixtures_dir / "speech_pd_voice.wav")
+    b = load_audio(fixtures_dir / "drums_loop_tabla.wav")
+    plain = render_audio(a, WindowModel(runner))
+    assert np.abs(render_morph(a, b, runner, 0.0) - plain).max() < 1e-5
+    assert np.abs(render_morph(a, a, runner, 0.7) - plain).max() < 1e-5  # toward itself: nothing changes
+    half = render_morph(a, b, runner, 0.5)
+    assert half.shape == plain.shape and np.abs(half - plain).max() > 1e-4
+
+
+def test_generate_is_seeded_and_temperature_zero_is_the_mean(runner):
+    y1 = generate(runner, 1.3, temperature=0.8, seed=3)
+    y2 = generate(runner, 1.3, temperature=0.8, seed=3)
+    assert y1.shape == (int(round(1.3 * 22050)),) and np.array_equal(y1, y2) and np.isfinite(y1).all()
+    assert not np.array_equal(y1, generate(runner, 1.3, temperature=0.8, seed=4))
+    assert np.array_equal(generate(runner, 1.0, temperature=0.0, seed=1), generate(runner, 1.0, temperature=0.0, seed=2))
+
+
+def test_render_cli_morph_and_generate(tiny_bundle, fixtures_dir, tmp_path):
+    src, b = fixtures_dir / "speech_pd_voice.wav", fixtures_dir / "drums_loop_tabla.wav"
+    out = tmp_path / "m.wav"
+    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(tiny_bundle), "--quiet",
+                    "--morph", str(b), "--amount", "0.3"])
+    assert proc.returncode == 0, proc.stderr
+    assert sf.read(out)[0].shape == sf.read(src)[0].shape
+    gen = tmp_path / "g.wav"
+    proc = run_cli(["-m", "desktop.render_cli", "-o", str(gen), "--bundle", str(tiny_bundle), "--generate", "2",
+                    "--temperature", "0.5", "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    y, sr = sf.read(gen)
+    assert sr == 22050 and len(y) == 44100
+    bad = run_cli(["-m", "desktop.render_cli", "-o", str(gen), "--bundle", str(tiny_bundle)])
+    assert bad.returncode == 2 and "input file is required" in bad.stderr
+    bad = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(gen), "--bundle", str(tiny_bundle), "--morph",
+                   str(b), "--amount", "2"])
+    assert bad.returncode == 2 and "--amount must be between 0 and 1" in bad.stderr
