@@ -148,18 +148,29 @@ class Recorder:
         return y
 
 
-def whole_file_mel_inversion(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
-    """Mel-VAE bundles: encode the whole file at once, decode the mel head, Griffin-Lim (the research's method)."""
+def _whole_file_latents(runner: ModelRunner, x: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
     m = runner.manifest
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     gain = m.normalization.gain_for(rms)
     xin = pad_to_multiple((x * gain).astype(np.float32)[None, None, :], m.pad_multiple)
-    lat = runner.quantize(runner.encode(xin))
+    return runner.quantize(runner.encode(xin)), gain
+
+
+def whole_file_model(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
+    """The bundle's decoder on the whole file at once: no windows, so no crossfades between windows whose
+    phases the decoder chose independently (which the windowed path suffers from)."""
+    lat, gain = _whole_file_latents(runner, x)
+    return runner.decode(lat)[0, 0, : len(x)] / gain
+
+
+def whole_file_mel_inversion(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
+    """Mel-VAE bundles: encode the whole file at once, decode the mel head, Griffin-Lim (the research's method)."""
+    lat, gain = _whole_file_latents(runner, x)
     mel = runner.sessions["decoder"].run(["mel"], {n: lat[n] for n in runner.level_names})[0][0]
-    return decoded_mel_to_audio(mel, m)[: len(x)] / gain
+    return decoded_mel_to_audio(mel, runner.manifest)[: len(x)] / gain
 
 
-def spectrogram_png(path: Path, rows: list[np.ndarray], sr: int, max_frames: int = 600, colours: int = 64) -> Path:
+def spectrogram_png(path: Path, rows: list[np.ndarray], sr: int, max_frames: int = 500, colours: int = 64) -> Path:
     """Log-mel (128 bands, n_fft 1024, hop 256) of each signal, stacked top to bottom, low frequencies at the
     bottom of each panel, a shared colour scale (80 dB below the input's peak), separated by white lines."""
     panels, ref = [], None
@@ -218,7 +229,7 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
         y = process_offline(x, m.window, hop, rec)
         for name, zs in rec.latents.items():
             latents.setdefault(name, []).extend(zs)
-        outputs = {"model": y, "griffin_lim": griffin_lim_baseline(x, sr)}
+        outputs = {"model": y, "model_whole_file": whole_file_model(runner, x), "griffin_lim": griffin_lim_baseline(x, sr)}
         if has_mel:
             outputs["model_griffin_lim"] = whole_file_mel_inversion(runner, x)
         folder = rel.parts[0] if len(rel.parts) > 1 else ""
@@ -275,10 +286,12 @@ def markdown_report(r: dict) -> str:
              f"{r['files']} files, {r['seconds']:.1f} s of audio from `{r['data']}`; windowed resynthesis "
              f"(1 s windows, hop {r['hop_seconds']} s, exactly as `latentsynth-render`); "
              f"{r['runtime_seconds']} s to evaluate.", "",
-             "Methods: `model` = the bundle's own output; `griffin_lim` = baseline, 32 Griffin-Lim iterations "
+             "Methods: `model` = the bundle's output as `latentsynth-render` plays it (windowed); "
+             "`model_whole_file` = the same decoder run once on the whole file (no window crossfades); "
+             "`griffin_lim` = baseline, 32 Griffin-Lim iterations "
              "from the TRUE 256-band mel (n_fft 1024, hop 256) of the input"
-             + ("; `model_griffin_lim` = the bundle's predicted mel + the same Griffin-Lim (the research's method)"
-                if "model_griffin_lim" in methods else "") + ".", "",
+             + ("; `model_griffin_lim` = the bundle's predicted mel + the same Griffin-Lim, whole file (the "
+                "research's method)" if "model_griffin_lim" in methods else "") + ".", "",
              f"Better: {arrows}.", "", "## Mean over all files", ""]
     lines += _table(r["mean"], methods)
     if "by_folder" in r:
@@ -300,7 +313,7 @@ def markdown_report(r: dict) -> str:
     images = [x for x in r["per_file"] if "image" in x]
     if images:
         lines += ["", "## Spectrograms", "",
-                  "Log-mel, 80 dB range, time left to right (first 7 s). Panels top to bottom: input, "
+                  "Log-mel, 80 dB range, time left to right (first 5.8 s). Panels top to bottom: input, "
                   + ", ".join(methods) + ".", ""]
         for x in images:
             lines += [f"**{x['file']}**", "", f"![{x['file']}]({x['image']})", ""]

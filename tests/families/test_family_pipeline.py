@@ -44,7 +44,7 @@ def test_train_export_render_eval(preset, family_root, eval_data, fixtures_dir, 
                     str(report), "--max-seconds", "3", "--images", "2", "--no-progress"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((report / "metrics.json").read_text())
-    methods = ["model", "griffin_lim"] + (["model_griffin_lim"] if preset.startswith("mel") else [])
+    methods = ["model", "model_whole_file", "griffin_lim"] + (["model_griffin_lim"] if preset.startswith("mel") else [])
     assert metrics["methods"] == methods and metrics["files"] == 2
     for method in methods:
         assert set(metrics["mean"][method]) == {"mel_distance", "stft_distance", "si_sdr", "mse",
