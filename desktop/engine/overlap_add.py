@@ -20,13 +20,10 @@ def crossfade_weights(window: int) -> np.ndarray:
     return np.sin(np.pi * (n + 0.5) / window) ** 2
 
 
-class OverlapAdd:
-    """``push(x)`` takes any number of input samples and returns the output samples that became final
-    (a multiple of ``hop``). Output sample j is the processed input sample j - ``latency``.
-
-    Mode ``window`` (the research's method): every window is crossfaded over its whole length;
-    ``latency = window - hop``.
-    """
+class _HopProcessor:
+    """What both modes share: every ``hop`` input samples, the newest ``window`` samples go through ``fn``;
+    ``push(x)`` takes any number of samples and returns a multiple of ``hop``. Subclasses turn each window's
+    output into ``hop`` emitted samples (``_emit``)."""
 
     def __init__(self, window: int, hop: int, fn: WindowFn):
         if not 0 < hop <= window:
@@ -34,17 +31,9 @@ class OverlapAdd:
         self.window = int(window)
         self.hop = int(hop)
         self.fn = fn
-        self.weights = crossfade_weights(self.window)
-        self.reset()
-
-    @property
-    def latency(self) -> int:
-        return self.window - self.hop
 
     def reset(self) -> None:
         self._history = np.zeros(self.window, np.float32)
-        self._acc = np.zeros(self.window, np.float64)
-        self._wsum = np.zeros(self.window, np.float64)
         self._pending = np.zeros(0, np.float32)
 
     def push(self, x: np.ndarray) -> np.ndarray:
@@ -64,6 +53,36 @@ class OverlapAdd:
         y = np.asarray(self.fn(self._history.copy()), dtype=np.float64)
         if y.shape != (self.window,):
             raise ValueError(f"window function returned shape {y.shape}, expected ({self.window},)")
+        return self._emit(y)
+
+    def _emit(self, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OverlapAdd(_HopProcessor):
+    """``push(x)`` takes any number of input samples and returns the output samples that became final
+    (a multiple of ``hop``). Output sample j is the processed input sample j - ``latency``.
+
+    Mode ``window`` (the research's method): every window is crossfaded over its whole length;
+    ``latency = window - hop``.
+    """
+
+    def __init__(self, window: int, hop: int, fn: WindowFn):
+        super().__init__(window, hop, fn)
+        self.weights = crossfade_weights(self.window)
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        return self.window - self.hop
+
+    def reset(self) -> None:
+        super().reset()
+        self._acc = np.zeros(self.window, np.float64)
+        self._wsum = np.zeros(self.window, np.float64)
+
+    def _emit(self, y: np.ndarray) -> np.ndarray:
+        h = self.hop
         self._acc += self.weights * y
         self._wsum += self.weights
         emitted = self._acc[:h] / self._wsum[:h]
@@ -99,7 +118,7 @@ def process_offline(x: np.ndarray, window: int, hop: int, fn: WindowFn,
 MODES = ("window", "low-latency")
 
 
-class LowLatencyOverlapAdd:
+class LowLatencyOverlapAdd(_HopProcessor):
     """Mode ``low-latency``: the newest ``window`` samples stay the model's left context, but each step
     emits only the newest ``hop`` of the model's output, crossfaded with the previous step over ``crossfade``
     samples. ``margin`` keeps that many of the newest output samples back (the model's right edge is its
@@ -110,11 +129,7 @@ class LowLatencyOverlapAdd:
     """
 
     def __init__(self, window: int, hop: int, fn: WindowFn, crossfade: int | None = None, margin: int = 0):
-        if not 0 < hop <= window:
-            raise ValueError(f"hop ({hop}) must be between 1 and the window ({window}) samples")
-        self.window = int(window)
-        self.hop = int(hop)
-        self.fn = fn
+        super().__init__(window, hop, fn)
         if crossfade is None:
             crossfade = hop // 2
         self.crossfade = int(max(1, min(crossfade, hop)))
@@ -131,27 +146,11 @@ class LowLatencyOverlapAdd:
         return self.crossfade + self.margin
 
     def reset(self) -> None:
-        self._history = np.zeros(self.window, np.float32)
+        super().reset()
         self._tail = np.zeros(self.crossfade, np.float64)
-        self._pending = np.zeros(0, np.float32)
 
-    def push(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32).reshape(-1)
-        pending = np.concatenate([self._pending, x]) if self._pending.size else x
-        n_hops = pending.shape[0] // self.hop
-        out = np.empty(n_hops * self.hop, np.float32)
-        for k in range(n_hops):
-            out[k * self.hop:(k + 1) * self.hop] = self._step(pending[k * self.hop:(k + 1) * self.hop])
-        self._pending = pending[n_hops * self.hop:].copy()
-        return out
-
-    def _step(self, new: np.ndarray) -> np.ndarray:
+    def _emit(self, y: np.ndarray) -> np.ndarray:
         h, xf, w = self.hop, self.crossfade, self.window
-        self._history[:-h] = self._history[h:]
-        self._history[-h:] = new
-        y = np.asarray(self.fn(self._history.copy()), dtype=np.float64)
-        if y.shape != (w,):
-            raise ValueError(f"window function returned shape {y.shape}, expected ({w},)")
         end = w - self.margin  # y[end - 1] is the newest sample emitted (after the crossfade tail)
         seg = y[end - h - xf:end - xf].copy()
         seg[:xf] = self.fade_out * self._tail + self.fade_in * seg[:xf]
