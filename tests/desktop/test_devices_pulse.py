@@ -41,16 +41,18 @@ def assert_no_xruns_unless_oversubscribed(count: int, load_before: float, contex
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb xauth)")
 def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, data_dir, tmp_path):
-    """The issue's acceptance run, longer: a file in, recording, 60 s of the real window at the default hop."""
+    """The issue's acceptance run, longer: a file in, recording, at least 60 s of audio through the real window
+    at the default hop. ``--quit-after`` counts from the event loop's start, and bringing up the streams took
+    up to ~16 s on a fresh clone, so the app runs 90 s to stream 60."""
     out = tmp_path / "rec.wav"
     load_before = os.getloadavg()[0]
-    stats, proc = run_app(pulse, tmp_path, 60, "--input-file", str(data_dir / "music_rock_mix.wav"),
+    stats, proc = run_app(pulse, tmp_path, 90, "--input-file", str(data_dir / "music_rock_mix.wav"),
                           "--record", str(out), "--screenshot", str(tmp_path / "shot.png"))
     print(json.dumps(stats))
     for key in ("xruns", "latency_ms", "rtf", "provider", "frames_out"):
         assert key in stats
     assert_no_xruns_unless_oversubscribed(stats["xruns"], load_before, stats)
-    assert stats["frames_out"] > 44100 * 50 and stats["provider"] == "cpu" and stats["error"] == ""
+    assert stats["frames_out"] >= 44100 * 60 and stats["provider"] == "cpu" and stats["error"] == ""
     y, sr = sf.read(out)
     assert y.size > sr * 50 and np.abs(y).max() > 0.01
     assert (tmp_path / "shot.png").stat().st_size > 20000
