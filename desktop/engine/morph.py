@@ -6,24 +6,21 @@ from typing import Callable
 
 import numpy as np
 
-from .audiofile import Audio, fit_length, resample
+from .audiofile import Audio, resample
 from .latent import LatentControls
-from .overlap_add import process_offline
-from .render import hop_samples
-from .session import ModelRunner, pad_to_multiple
+from .render import hop_samples, render_audio
+from .session import ModelRunner, WindowModel
 
 
 @dataclass
-class MorphWindowModel:
+class MorphWindowModel(WindowModel):
     """Window function for ``process_offline``: each window of A is encoded with the window of ``target`` (B) at the
     same position (B loops when ``loop``, else silence after its end), latents are mixed per level, z = (1 - amount) z_A + amount z_B, then
     knobs, quantizer and decoder as usual. The loudness gain is mixed the same way in the log domain, so amount 1
-    sounds like B resynthesised. Call ``reset`` before each channel."""
+    sounds like B resynthesised. ``render_audio`` calls ``reset`` before each channel."""
 
-    runner: ModelRunner
-    target: np.ndarray  # B at the model rate, float32[T_B]
+    target: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # B at the model rate, float32[T_B]
     amount: float = 0.5
-    controls: LatentControls = LatentControls()
     hop: int = 5512
     loop: bool = True
     _calls: int = field(default=0, init=False)
@@ -41,26 +38,16 @@ class MorphWindowModel:
         inside = (idx >= 0) & (self.loop | (idx < len(self.target)))
         return np.where(inside, out, 0.0).astype(np.float32)
 
-    def _encode(self, window: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
-        m = self.runner.manifest
-        rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
-        gain = m.normalization.gain_for(rms)
-        x = pad_to_multiple((window * gain).astype(np.float32)[None, None, :], m.pad_multiple)
-        return self.runner.encode(x), gain
-
     def __call__(self, window: np.ndarray) -> np.ndarray:
         n = window.shape[-1]
-        za, ga = self._encode(window)
-        zb, gb = self._encode(self._b_window(n))
+        za, ga = self.encode_window(window)
+        zb, gb = self.encode_window(self._b_window(n))
         self._calls += 1
         a = float(self.amount)
         z = {k: ((1 - a) * za[k] + a * zb[k]).astype(np.float32) for k in za}
+        self.last_latents = z
         gain = float(np.exp((1 - a) * np.log(ga) + a * np.log(gb)))
-        z = self.controls.apply(z, self.runner.axes)
-        y = self.runner.decode(self.runner.quantize(z))[0, 0, :n]
-        if y.shape[0] < n:
-            y = np.pad(y, (0, n - y.shape[0]))
-        return (y / gain).astype(np.float32)
+        return self.decode_window(z, gain, n)
 
 
 def render_morph(audio: Audio, target: Audio, runner: ModelRunner, amount: float = 0.5,
@@ -72,17 +59,8 @@ def render_morph(audio: Audio, target: Audio, runner: ModelRunner, amount: float
     hop = hop_samples(hop_seconds, m.sample_rate, m.window)
     b = resample(target.mono(), target.sample_rate, m.sample_rate)
     n_in = int(round(audio.frames * m.sample_rate / audio.sample_rate))
-    model = MorphWindowModel(runner, b, amount, controls, hop, loop=len(b) < n_in)
-    out = np.zeros_like(audio.samples)
-    for c in range(audio.channels):
-        model.reset()
-        x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
-        cb = None
-        if progress is not None:
-            cb = lambda done, total, c=c: progress(c * total + done, audio.channels * total)  # noqa: E731
-        y = process_offline(x, m.window, hop, model, cb)
-        out[c] = fit_length(resample(y, m.sample_rate, audio.sample_rate), audio.frames)
-    return out
+    model = MorphWindowModel(runner, controls, target=b, amount=amount, hop=hop, loop=len(b) < n_in)
+    return render_audio(audio, model, hop_seconds, progress)
 
 
 def _smooth_noise(rng: np.random.Generator, dims: int, frames: int, smooth_frames: float) -> np.ndarray:

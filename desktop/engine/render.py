@@ -29,6 +29,7 @@ def render_audio(audio: Audio, model: WindowModel, hop_seconds: float = 0.25,
     out = np.zeros_like(audio.samples)
     channels = audio.channels
     for c in range(channels):
+        model.reset()
         x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
         cb = None
         if progress is not None:

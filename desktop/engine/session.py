@@ -112,16 +112,26 @@ class WindowModel:
     controls: LatentControls = LatentControls()
     last_latents: dict[str, np.ndarray] | None = None
 
-    def __call__(self, window: np.ndarray) -> np.ndarray:
+    def reset(self) -> None:
+        """Called before each independent signal (e.g. each channel of a render); stateless here."""
+
+    def encode_window(self, window: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """float32[W] -> (latents {level: float32[1, D, F]}, the loudness gain applied before encoding)."""
         m = self.runner.manifest
-        n = window.shape[-1]
         rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
         gain = m.normalization.gain_for(rms)
         x = pad_to_multiple((window * gain).astype(np.float32)[None, None, :], m.pad_multiple)
-        latents = self.runner.encode(x)
-        self.last_latents = latents
+        return self.runner.encode(x), gain
+
+    def decode_window(self, latents: dict[str, np.ndarray], gain: float, n: int) -> np.ndarray:
+        """Knobs, quantizer, decoder, gain undone: float32[n]."""
         latents = self.controls.apply(latents, self.runner.axes)
         y = self.runner.decode(self.runner.quantize(latents))[0, 0, :n]
         if y.shape[0] < n:
             y = np.pad(y, (0, n - y.shape[0]))
         return (y / gain).astype(np.float32)
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        latents, gain = self.encode_window(window)
+        self.last_latents = latents
+        return self.decode_window(latents, gain, window.shape[-1])
