@@ -27,7 +27,7 @@ from .engine.bundle import BundleError, load_bundle
 from .engine.inversion import decoded_mel_to_audio, griffin_lim_from_mel, mel_magnitude
 from .engine.overlap_add import process_offline
 from .engine.render import hop_samples
-from .engine.session import ModelRunner, WindowModel, pad_to_multiple
+from .engine.session import ModelRunner, WindowModel
 from .pngwrite import colour_lut, to_index, write_png
 
 METRICS = ("mel_distance", "stft_distance", "si_sdr", "mse", "cosine_similarity")
@@ -148,24 +148,16 @@ class Recorder:
         return y
 
 
-def _whole_file_latents(runner: ModelRunner, x: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
-    m = runner.manifest
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    gain = m.normalization.gain_for(rms)
-    xin = pad_to_multiple((x * gain).astype(np.float32)[None, None, :], m.pad_multiple)
-    return runner.quantize(runner.encode(xin)), gain
-
-
 def whole_file_model(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
     """The bundle's decoder on the whole file at once: no windows, so no crossfades between windows whose
     phases the decoder chose independently (which the windowed path suffers from)."""
-    lat, gain = _whole_file_latents(runner, x)
-    return runner.decode(lat)[0, 0, : len(x)] / gain
+    return WindowModel(runner)(x)
 
 
 def whole_file_mel_inversion(runner: ModelRunner, x: np.ndarray) -> np.ndarray:
     """Mel-VAE bundles: encode the whole file at once, decode the mel head, Griffin-Lim (the research's method)."""
-    lat, gain = _whole_file_latents(runner, x)
+    lat, gain = WindowModel(runner).encode_window(x)
+    lat = runner.quantize(lat)
     mel = runner.sessions["decoder"].run(["mel"], {n: lat[n] for n in runner.level_names})[0][0]
     return decoded_mel_to_audio(mel, runner.manifest)[: len(x)] / gain
 
