@@ -147,7 +147,7 @@ class FileSource:
 
 
 class LiveEngine:
-    def __init__(self, block: int = 512, journal_dir: str | None = None, margin_s: float = 0.05):
+    def __init__(self, block: int = 512, journal_dir: str | None = None, margin_s: float = 0.1):
         self.block = int(block)
         self.journal_dir = journal_dir
         self.margin_s = float(margin_s)
