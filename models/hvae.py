@@ -40,7 +40,8 @@ class HierarchicalVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 16, top_dim: int = 8, top_stride: int = 4, enc_channels: int = 16,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
-                 dec_blocks: int = 4, n_fft: int = 1024, free_bits: float = 0.0, kl_balance: bool = False):
+                 dec_blocks: int = 4, n_fft: int = 1024, free_bits: float = 0.0, kl_balance: bool = False,
+                 phase: str = "direct"):
         super().__init__()
         c = enc_max_channels
         self.latent_dim, self.top_dim, self.top_stride = latent_dim, top_dim, top_stride
@@ -53,7 +54,7 @@ class HierarchicalVAE(nn.Module):
                                             conv1d(2 * c, 2 * latent_dim, 3))
         self.bottom_prior = nn.Sequential(nn.LeakyReLU(0.1), conv1d(c, c, 3), nn.LeakyReLU(0.1),
                                           conv1d(c, 2 * latent_dim, 3))
-        self.decoder = ISTFTDecoder(latent_dim + c, dec_channels, dec_blocks, n_fft, self.hop)
+        self.decoder = ISTFTDecoder(latent_dim + c, dec_channels, dec_blocks, n_fft, self.hop, phase)
         self.free_bits, self.kl_balance = float(free_bits), bool(kl_balance)
         self.levels = (("top", top_dim, self.hop * top_stride), ("bottom", latent_dim, self.hop))
 

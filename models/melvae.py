@@ -33,15 +33,13 @@ class MelISTFTDecoder(ISTFTDecoder):
     """latent float32[B, D, F] -> (audio float32[B, 1, F*hop], normalised log-mel float32[B, n_mels, F])."""
 
     def __init__(self, latent_dim: int, n_mels: int, channels: int = 256, blocks: int = 6, n_fft: int = 1024,
-                 hop: int = 256):
-        super().__init__(latent_dim, channels, blocks, n_fft, hop)
+                 hop: int = 256, phase: str = "direct"):
+        super().__init__(latent_dim, channels, blocks, n_fft, hop, phase)
         self.mel_head = nn.Conv1d(channels, n_mels, 1)
 
     def both(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.norm(self.backbone(self.inp(z)))
-        logmag, phase = self.head(h).split(self.bins, dim=1)
-        mag = torch.exp(logmag.clamp(max=6.0))
-        return self.istft(mag * torch.cos(phase), mag * torch.sin(phase)), self.mel_head(h)
+        h = self.features(z)
+        return self.audio(h), self.mel_head(h)
 
 
 class MelVAE(nn.Module):
@@ -57,7 +55,8 @@ class MelVAE(nn.Module):
     def __init__(self, sample_rate: int = 22050, latent_dim: int = 16, n_mels: int = 128,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
                  dec_blocks: int = 4, n_fft: int = 1024, mel_norm_mean: float = -5.0, mel_norm_std: float = 2.5,
-                 mel_head_weight: float = 1.0, free_bits: float = 0.0, mel_log_floor: float = 1e-4):
+                 mel_head_weight: float = 1.0, free_bits: float = 0.0, mel_log_floor: float = 1e-4,
+                 phase: str = "direct"):
         super().__init__()
         hop = 1
         for s in strides:
@@ -66,7 +65,7 @@ class MelVAE(nn.Module):
         self.front = MelFrontEnd(sample_rate, n_fft, hop, n_mels, mel_norm_mean, mel_norm_std, mel_log_floor)
         self.encoder = MelEncoder(n_mels, 2 * latent_dim, enc_max_channels)
         self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
-        self.decoder = MelISTFTDecoder(latent_dim, n_mels, dec_channels, dec_blocks, n_fft, hop)
+        self.decoder = MelISTFTDecoder(latent_dim, n_mels, dec_channels, dec_blocks, n_fft, hop, phase)
         self.mel_head_weight = float(mel_head_weight)
         self.levels = (("z", latent_dim, hop),)
 

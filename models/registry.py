@@ -40,6 +40,8 @@ class ModelConfig:
     # vqvae
     fsq_levels: list[int] = field(default_factory=lambda: [5, 5, 5, 5])
     fsq_entropy_weight: float = 1.0
+    # decoder phase: "direct" (predicted per frame) or "cumulative" (predicted advance, summed along time)
+    phase: str = "direct"
 
 
 FAMILIES = {"waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE}

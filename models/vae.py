@@ -21,12 +21,13 @@ class WaveformVAE(nn.Module):
     family = "waveform-vae"
 
     def __init__(self, latent_dim: int = 16, enc_channels: int = 16, strides: tuple[int, ...] = (4, 4, 4, 4),
-                 enc_max_channels: int = 192, dec_channels: int = 256, dec_blocks: int = 4, n_fft: int = 1024):
+                 enc_max_channels: int = 192, dec_channels: int = 256, dec_blocks: int = 4, n_fft: int = 1024,
+                 phase: str = "direct"):
         super().__init__()
         self.encoder = WaveEncoder(2 * latent_dim, enc_channels, tuple(strides), enc_max_channels)
         self.hop = self.encoder.hop
         self.bottleneck = GaussianBottleneck(latent_dim)
-        self.decoder = ISTFTDecoder(latent_dim, dec_channels, dec_blocks, n_fft, self.hop)
+        self.decoder = ISTFTDecoder(latent_dim, dec_channels, dec_blocks, n_fft, self.hop, phase)
         self.levels = (("z", latent_dim, self.hop),)
 
     def encode(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:

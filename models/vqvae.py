@@ -24,7 +24,8 @@ class VQVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 12, fsq_levels: tuple[int, ...] = (5, 5, 5, 5), enc_channels: int = 16,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
-                 dec_blocks: int = 4, n_fft: int = 1024, fsq_entropy_weight: float = 0.0):
+                 dec_blocks: int = 4, n_fft: int = 1024, fsq_entropy_weight: float = 0.0,
+                 phase: str = "direct"):
         super().__init__()
         # BatchNorm without affine: per channel mean 0 / std 1 over the data (running statistics at inference, a
         # fixed per-channel affine map in encoder.onnx), so FSQ's grid is covered by construction. Without it,
@@ -34,7 +35,7 @@ class VQVAE(nn.Module):
                                      nn.BatchNorm1d(latent_dim, affine=False, momentum=0.01))
         self.hop = self.encoder[0].hop
         self.quantizer = FSQBottleneck(latent_dim, tuple(fsq_levels), fsq_entropy_weight)
-        self.decoder = ISTFTDecoder(latent_dim, dec_channels, dec_blocks, n_fft, self.hop)
+        self.decoder = ISTFTDecoder(latent_dim, dec_channels, dec_blocks, n_fft, self.hop, phase)
         self.levels = (("z", latent_dim, self.hop),)
 
     def encode(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
