@@ -22,6 +22,7 @@ from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
 from .onnx_parts import export_parts
+from .provenance import ProvenanceError, run_data_summary, training_data_record
 
 PARITY_TOLERANCE = 1e-3
 VERSION = "0.1.0"
@@ -120,19 +121,32 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
                   stat_chunks: int = 256, name: str | None = None, show_progress: bool = True,
-                  extra_provenance: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+                  extra_provenance: dict[str, Any] | None = None,
+                  provenance_csv: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """``provenance_csv``: the corpus manifest.csv naming the training audio's sources and licences (default:
+    one found in the training data folder or its parent; see ``export.provenance``)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir).resolve()
     ckpt = load_checkpoint(Path(checkpoint))
     model, cfg = model_from_checkpoint(ckpt)
     log(f"checkpoint {ckpt['path']} (step {ckpt['step']}, family {cfg.model.family})")
-    summary = ckpt.get("data_summary") or {}
+    summary = ckpt.get("data_summary") or run_data_summary(ckpt["path"])
     data_dir = Path(data_dir) if data_dir else (Path(summary["root"]) if summary.get("root") else None)
     if data_dir is None or not data_dir.is_dir():
         raise ExportError(f"the training data folder '{data_dir}' is not available: pass --data DIR with audio like "
                           "the training data (latent statistics for the knobs and the parity check need real audio)")
     folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=show_progress)
-    train_idx, _ = folder.split(cfg.data.val_percent)
+    train_idx, val_idx = folder.split(cfg.data.val_percent)
+    if not summary.get("root"):  # nothing recorded: the folder given is the best description there is
+        summary = folder.summary(train_idx, val_idx)
+    recorded_root = Path(summary["root"])
+    try:
+        training_data = training_data_record(summary, recorded_root if recorded_root.is_dir() else data_dir,
+                                             provenance_csv)
+    except ProvenanceError as exc:
+        raise ExportError(str(exc)) from exc
+    log(f"training data: {training_data.train_minutes} min, {len(training_data.sources)} sources"
+        + (f" ({training_data.note})" if training_data.note else ""))
     dataset = ChunkDataset([folder.signals[i] for i in train_idx], cfg.data)
     idx = np.linspace(0, len(dataset) - 1, min(stat_chunks, len(dataset))).astype(int)
     chunks = torch.stack([dataset[int(i)] for i in idx])
@@ -175,7 +189,7 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
             levels=levels,
             normalization=Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db),
             latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
-            provenance=provenance,
+            provenance=provenance, training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
             extra=model.extra_manifest() if hasattr(model, "extra_manifest") else {},
         )

@@ -1,4 +1,4 @@
-"""latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR]"""
+"""latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR] [--provenance MANIFEST_CSV]"""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if it is a bundle)")
     p.add_argument("--data", default=None, help="audio for latent statistics and the parity check "
                    "(default: the training data folder recorded in the checkpoint)")
+    p.add_argument("--provenance", default=None, metavar="PATH", help="the corpus manifest.csv listing the "
+                   "training audio's sources and licences (default: manifest.csv in the training data folder "
+                   "or its parent; without one the bundle records folders and minutes only)")
     p.add_argument("--stat-chunks", type=int, default=256, help="1-second chunks used for latent statistics")
     p.add_argument("--name", default=None, help="display name stored in the manifest")
     p.add_argument("--no-progress", action="store_true")
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _, report = export_bundle(args.checkpoint, args.out, args.data, args.stat_chunks, args.name,
-                                  show_progress=not args.no_progress)
+                                  show_progress=not args.no_progress, provenance_csv=args.provenance)
     except (ExportError, CheckpointError, AudioFileError, BundleError) as exc:
         print(f"latentsynth-export: error: {exc}", file=sys.stderr)
         return 2

@@ -77,6 +77,103 @@ class Normalization:
 
 
 @dataclass(frozen=True)
+class DataSource:
+    """One corpus source the model was trained on: its clips and minutes in the training split (held-out files
+    excluded), with the licence as the corpus ``manifest.csv`` states it."""
+
+    source: str
+    category: str
+    debian_package: str
+    license: str
+    clips: int
+    minutes: float
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Where the training audio came from (optional manifest field ``training_data``).
+
+    Totals come from the run's data summary; ``sources`` from a corpus ``manifest.csv`` matched against the
+    trained files (empty, with a ``note``, when there was none: licences unknown). ``unlisted_train_files``
+    counts trained files the manifest does not list.
+    """
+
+    root: str
+    files: int
+    minutes: float
+    train_files: int
+    train_minutes: float
+    heldout_files: int
+    heldout_minutes: float
+    sources: tuple[DataSource, ...] = ()
+    manifest: str | None = None  # the manifest.csv the sources were read from
+    unlisted_train_files: int = 0
+    note: str = ""
+
+    COUNTS = ("files", "train_files", "heldout_files")
+    MINUTES = ("minutes", "train_minutes", "heldout_minutes")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "root": self.root, "files": self.files, "minutes": self.minutes,
+            "train_files": self.train_files, "train_minutes": self.train_minutes,
+            "heldout_files": self.heldout_files, "heldout_minutes": self.heldout_minutes,
+            "manifest": self.manifest,
+            "sources": [{"source": s.source, "category": s.category, "debian_package": s.debian_package,
+                         "license": s.license, "clips": s.clips, "minutes": s.minutes} for s in self.sources],
+        }
+        if self.unlisted_train_files:
+            data["unlisted_train_files"] = self.unlisted_train_files
+        if self.note:
+            data["note"] = self.note
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path) -> "TrainingData":
+        ctx = "training_data"
+
+        def field_of(obj: Any, key: str, kind: type, ctx: str, default: Any = ...) -> Any:
+            if not isinstance(obj, dict):
+                raise BundleError(f"{where}: '{ctx}' must be an object")
+            if key not in obj:
+                if default is ...:
+                    raise BundleError(f"{where}: missing field '{ctx}.{key}'")
+                return default
+            value = obj[key]
+            if kind is str and value is None and default is None:
+                return None
+            ok = (isinstance(value, str) if kind is str else
+                  isinstance(value, int) and not isinstance(value, bool) if kind is int else
+                  isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+            if not ok or (kind is not str and value < 0):
+                want = {str: "a string", int: "a count >= 0", float: "a number of minutes >= 0"}[kind]
+                raise BundleError(f"{where}: '{ctx}.{key}' must be {want} (got {value!r})")
+            return kind(value)
+
+        if not isinstance(data, dict):
+            raise BundleError(f"{where}: '{ctx}' must be an object")
+        raw_sources = data.get("sources", [])
+        if not isinstance(raw_sources, list):
+            raise BundleError(f"{where}: '{ctx}.sources' must be a list")
+        sources = []
+        for i, s in enumerate(raw_sources):
+            sctx = f"{ctx}.sources[{i}]"
+            sources.append(DataSource(
+                source=field_of(s, "source", str, sctx), category=field_of(s, "category", str, sctx, ""),
+                debian_package=field_of(s, "debian_package", str, sctx, ""), license=field_of(s, "license", str, sctx),
+                clips=field_of(s, "clips", int, sctx), minutes=field_of(s, "minutes", float, sctx)))
+        return cls(
+            root=field_of(data, "root", str, ctx),
+            **{k: field_of(data, k, int, ctx) for k in cls.COUNTS},
+            **{k: field_of(data, k, float, ctx) for k in cls.MINUTES},
+            sources=tuple(sources),
+            manifest=field_of(data, "manifest", str, ctx, None),
+            unlisted_train_files=field_of(data, "unlisted_train_files", int, ctx, 0),
+            note=field_of(data, "note", str, ctx, ""),
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     family: str
     sample_rate: int
@@ -88,6 +185,7 @@ class Manifest:
     parts: dict[str, str]  # part name -> file name
     files: dict[str, str]  # file name -> sha256
     provenance: dict[str, Any] = field(default_factory=dict)
+    training_data: TrainingData | None = None  # optional: bundles exported before it load without it
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,7 +205,7 @@ class Manifest:
         return 1.0 / values_per_sample
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "format_version": self.format_version,
             "family": self.family,
             "sample_rate": self.sample_rate,
@@ -137,6 +235,9 @@ class Manifest:
             "provenance": self.provenance,
             "extra": self.extra,
         }
+        if self.training_data is not None:
+            data["training_data"] = self.training_data.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: Path) -> "Manifest":
@@ -186,6 +287,8 @@ class Manifest:
                 parts={str(k): str(v) for k, v in need(data, "parts", "").items()},
                 files=files,
                 provenance=dict(data.get("provenance", {})),
+                training_data=(TrainingData.from_json(data["training_data"], where)
+                               if data.get("training_data") is not None else None),
                 format_version=int(version),
                 extra=dict(data.get("extra", {})),
             )

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..engine.audiofile import Audio, AudioFileError, load_audio, write_audio
-from ..engine.bundle import Bundle, BundleError, load_bundle, read_manifest
+from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
 from ..engine.latent import LatentControls
 from ..engine.live import HOP_RANGE_S, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
 from ..engine.overlap_add import MODES
@@ -58,10 +58,30 @@ def manifest_facts(bundle_dir: Path) -> str:
     dims = " + ".join(f"{l.name}:{l.dim}" for l in m.levels)
     lines = [f"family {m.family} · {m.sample_rate} Hz · window {m.window / m.sample_rate:.2f} s",
              f"latent dims {dims} · compression {m.compression_ratio:.0f}:1" + (" · quantized" if "quantizer" in m.parts else "")]
-    if data:
+    if m.training_data is not None:
+        lines.append(f"{training_data_line(m.training_data)} · step {m.provenance.get('step', '?')}")
+    elif data:
         lines.append(f"trained on {data.get('files', '?')} files, {data.get('minutes', '?')} min"
                      f" · step {m.provenance.get('step', '?')}")
     return "\n".join(lines)
+
+
+def training_data_line(td: TrainingData) -> str:
+    """'trained on 66.1 min: speech 22.4 (GPL-2), music 21.1 (GPL-3+, Expat)': training minutes per category
+    with its licences, each cut at its first parenthesis (the manifest holds the full text)."""
+    if not td.sources:
+        return f"trained on {td.train_minutes:.1f} min, {td.train_files} files (licences unknown)"
+    minutes: dict[str, float] = {}
+    licences: dict[str, list[str]] = {}
+    for s in td.sources:
+        category = s.category or "other"
+        minutes[category] = minutes.get(category, 0.0) + s.minutes
+        short = s.license.split(" (")[0].strip() or "?"
+        if short not in licences.setdefault(category, []):
+            licences[category].append(short)
+    parts = [f"{c} {minutes[c]:.1f} ({', '.join(licences[c])})" for c in sorted(minutes, key=lambda c: -minutes[c])]
+    unknown = f", {td.unlisted_train_files} files unlisted" if td.unlisted_train_files else ""
+    return f"trained on {td.train_minutes:.1f} min: " + ", ".join(parts) + unknown
 
 
 def percent(ratio: float) -> str:
@@ -164,6 +184,7 @@ class MainWindow(QMainWindow):
 
         self.facts = QLabel("")
         self.facts.setObjectName("facts")
+        self.facts.setWordWrap(True)  # the training-data line is long; never let it widen the window
         outer.addWidget(self.facts)
 
         body = QHBoxLayout()
