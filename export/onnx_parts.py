@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .onnx_bases import generate_fixed_bases
+
 
 class EncoderPart(nn.Module):
     def __init__(self, model: nn.Module):
@@ -71,12 +73,14 @@ def fold_weight_norm(model: nn.Module) -> nn.Module:
 
 
 def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes) -> None:
+    """torch.onnx.export (dynamo), then the fixed DFT bases turned from stored weights into in-graph nodes."""
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(path), input_names=input_names, output_names=output_names,
                           dynamic_shapes=dynamic_shapes, external_data=False, dynamo=True)
     if list(path.parent.glob(path.name + ".data")):
         raise RuntimeError(f"{path}: exporter wrote an external .data file; parts must be single files")
+    generate_fixed_bases(path, module)
 
 
 def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -> dict[str, str]:
