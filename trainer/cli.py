@@ -1,4 +1,5 @@
-"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume | --auto-resume] [key=value ...]
+"""latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume | --auto-resume] [--init-from CKPT]
+[key=value ...]
 
 Data-parallel: ``torchrun --nproc_per_node=N -m trainer CONFIG ...`` (see docs/training.md).
 """
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--auto-resume", action="store_true",
                    help="--resume when --out holds a checkpoint, a new run otherwise (for torchrun --max-restarts "
                         "and jobs that are requeued with the same command)")
+    p.add_argument("--init-from", metavar="CKPT", default=None,
+                   help="start a new run in --out from the model weights of this checkpoint or run folder (its EMA "
+                        "when it has one), e.g. for adversarial fine-tuning: pass that run's config.yaml as CONFIG "
+                        "(the model config must match), then overrides such as adv.enabled=true. The step counter, "
+                        "optimizer and LR schedule start afresh. With --resume/--auto-resume, a checkpoint in "
+                        "--out wins (a restarted fine-tuning continues)")
     p.add_argument("--logger", default="tensorboard", choices=["tensorboard", "none"],
                    help="tensorboard: event files in RUN/tensorboard; none: only RUN/train_log.jsonl")
     p.add_argument("--no-progress", action="store_true")
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         resume = True if args.resume else ("auto" if args.auto_resume else False)
         trainer = Trainer(cfg, args.data, args.out, resume=resume, logger=args.logger,
-                          show_progress=not args.no_progress, resume_overrides=args.overrides)
+                          show_progress=not args.no_progress, resume_overrides=args.overrides,
+                          init_from=args.init_from)
     except (ValueError, AudioFileError, CheckpointError, FileExistsError) as exc:
         print(f"latentsynth-train: error: {exc}", file=sys.stderr)
         distributed.shutdown()

@@ -60,11 +60,38 @@ class TrainConfig:
 
 
 @dataclass
+class AdvConfig:
+    """Adversarial fine-tuning (off by default; see docs/training.md): a multi-resolution complex-STFT
+    discriminator on random crops of input and reconstruction, hinge or least-squares losses plus feature
+    matching, added to the reconstruction losses (which stay on). Older configs without this section keep it off.
+
+    ``freeze_encoder``: everything but the decoder (encoder, bottleneck/quantizer, priors) gets no updates and runs
+    in eval mode (the decoder trains on the posterior means the exported encoder emits); the KL term, constant
+    then, is logged but not added to the loss. The discriminator trains from ``start_step - disc_warmup_steps``,
+    the generator's adversarial and feature terms start at ``start_step``.
+    """
+
+    enabled: bool = False
+    start_step: int = 0
+    disc_warmup_steps: int = 0
+    freeze_encoder: bool = True
+    loss_type: str = "hinge"  # hinge | lsgan
+    gen_weight: float = 0.1
+    feature_weight: float = 0.5  # relative L1 between discriminator features of input and reconstruction
+    disc_lr: float = 2e-4  # follows the generator's warm-up/cosine schedule shape
+    disc_grad_clip: float = 1.0
+    disc_n_ffts: list[int] = field(default_factory=lambda: [512, 1024, 2048])
+    disc_channels: int = 16
+    disc_crop: int = 8192  # samples of each chunk the discriminator sees (random, aligned); 0 = the whole chunk
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    adv: AdvConfig = field(default_factory=AdvConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,10 +105,16 @@ class RunConfig:
             target = getattr(cfg, section)
             for key, value in (values or {}).items():
                 _set_field(target, section, key, value)
+        cfg.validate()
         return cfg
 
+    def validate(self) -> None:
+        if self.adv.loss_type not in ADV_LOSS_TYPES:
+            raise ValueError(f"adv.loss_type '{self.adv.loss_type}' is unknown (known: {', '.join(ADV_LOSS_TYPES)})")
 
-SECTIONS = ("model", "data", "loss", "train")
+
+SECTIONS = ("model", "data", "loss", "train", "adv")
+ADV_LOSS_TYPES = ("hinge", "lsgan")
 
 
 def _set_field(obj: Any, section: str, key: str, value: Any) -> None:
@@ -120,6 +153,7 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> RunConfig:
     cfg = RunConfig.from_dict(data)
     for item in overrides:
         apply_override(cfg, item)
+    cfg.validate()
     return cfg
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict as dataclasses_asdict
 import math
 import signal
 import sys
@@ -23,8 +24,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models import build_model
+from models.discriminator import MultiResolutionDiscriminator
 
 from . import distributed as ddp
+from .adversarial import aligned_crops, disc_loss, feature_loss, gen_loss
 from .checkpoint import (CheckpointError, component_states, latest_checkpoint, load_checkpoint, load_components,
                          remove_stale_temporaries, save_checkpoint)
 from .config import RunConfig, apply_override, save_config
@@ -121,10 +124,16 @@ class Trainer:
     """``resume``: True continues the run in ``run_dir`` from checkpoints/last.pt, "auto" does so when it
     exists and starts a new run otherwise (for torchrun --max-restarts and preemptible jobs). On resume ``cfg``
     is ignored: the stored config is used, with ``resume_overrides`` (key=value) applied where
-    ``RESUME_MUTABLE`` allows."""
+    ``RESUME_MUTABLE`` allows.
+
+    ``init_from`` (a checkpoint or run folder): a new run whose model weights (the EMA's where the checkpoint has
+    one, i.e. what export would ship) come from that checkpoint, e.g. to fine-tune adversarially. ``cfg.model``
+    must equal the checkpoint's; everything else (optimizer, schedule, step counter, which restarts at 0) is new.
+    Ignored when the run is resumed: its own checkpoint already holds the fine-tuned weights."""
 
     def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool | str = False,
-                 logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = ()):
+                 logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = (),
+                 init_from: str | Path | None = None):
         if logger not in ("tensorboard", "none"):
             raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
         self.dist = DistInfo.from_env()
@@ -143,6 +152,12 @@ class Trainer:
             raise ckpt
         if ckpt is not None:
             cfg = config_for_resume(ckpt["config"], list(resume_overrides))
+        cfg.validate()
+        init = None
+        if ckpt is None and init_from is not None:
+            init = ddp.broadcast_object(_read_init(init_from, cfg) if self.dist.is_main else None)
+            if isinstance(init, Exception):
+                raise init
         self.cfg = cfg
         tc = cfg.train
         if tc.threads > 0:
@@ -168,8 +183,25 @@ class Trainer:
 
         torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
         self.model = build_model(cfg.model).to(self.device)
+        self.init_info = None
+        if init is not None:
+            load_components(self.model, init["states"])
+            self.init_info = init["info"]
         self.loss_fn = ReconstructionLoss(cfg.loss, cfg.model.sample_rate).to(self.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, betas=(0.8, 0.99))
+        ac = cfg.adv
+        self.frozen = ac.enabled and ac.freeze_encoder
+        if self.frozen:  # before the optimizer and DDP see the parameters: only the decoder's train
+            decoder = {id(p) for p in self.model.components()["decoder"].parameters()}
+            for p in self.model.parameters():
+                if id(p) not in decoder:
+                    p.requires_grad_(False)
+        self.disc = self.disc_opt = self.disc_net = None
+        if ac.enabled:
+            self.disc = MultiResolutionDiscriminator(tuple(ac.disc_n_ffts), ac.disc_channels).to(self.device)
+            self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=ac.disc_lr, betas=(0.8, 0.99))
+        # only trainable parameters: without adv.freeze_encoder this is every parameter, as before
+        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=tc.lr,
+                                     betas=(0.8, 0.99))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc))
         self.amp_dtype = amp_dtype_for(self.device, tc.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -185,9 +217,12 @@ class Trainer:
             if ckpt is not None and ckpt.get("ema"):
                 load_components(self.ema, ckpt["ema"])
         self.net = self.model
+        self.disc_net = self.disc
         if self.dist.launched:
-            self.net = DistributedDataParallel(self.model,
-                                               device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+            if self.disc is not None:
+                self.disc_net = DistributedDataParallel(self.disc, device_ids=ids)
         self._saved_step = self.step if ckpt is not None else -1
         self._validated_step = self._audio_step = -1
 
@@ -204,7 +239,11 @@ class Trainer:
             amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
             print(f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
                   f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
-                  + (f"resumed at step {self.step}" if ckpt is not None else "new run"), file=sys.stderr)
+                  + (f"resumed at step {self.step}" if ckpt is not None else "new run")
+                  + (f", weights from {self.init_info['path']} (step {self.init_info['step']})"
+                     if init is not None else "")
+                  + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "")
+                     if ac.enabled else ""), file=sys.stderr)
             self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
 
     def _read_checkpoint(self, resume: bool | str):
@@ -225,6 +264,12 @@ class Trainer:
     def _restore(self, ckpt: dict[str, Any]) -> None:
         load_components(self.model, ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
+        self.init_info = ckpt.get("init_from")
+        if self.disc is not None:
+            if not ckpt.get("disc"):
+                raise CheckpointError(f"{ckpt.get('path')}: adv.enabled but the checkpoint has no discriminator")
+            self.disc.load_state_dict(ckpt["disc"])
+            self.disc_opt.load_state_dict(ckpt["disc_optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
@@ -259,6 +304,11 @@ class Trainer:
             "global_batch": self.global_batch,
             "rng": rng or [],
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            # adversarial fine-tuning only; export never reads these
+            "disc": ({k: v.detach().cpu().clone() for k, v in self.disc.state_dict().items()}
+                     if self.disc is not None else None),
+            "disc_optimizer": self.disc_opt.state_dict() if self.disc_opt is not None else None,
+            "init_from": self.init_info,
         }
 
     def _rng_state(self) -> dict[str, Any]:
@@ -278,14 +328,22 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------------------
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One optimizer step; returns detached loss terms and statistics (tensors, no host sync)."""
+        """One optimizer step (with adv.enabled: a discriminator step, then the generator's); returns detached
+        loss terms and statistics (tensors, no host sync)."""
         self.net.train()
+        if self.frozen:  # frozen parts in eval mode: posterior means, no sampling (hvae reads the top flag)
+            self.model.eval()
+            self.model.components()["decoder"].train()
         x = batch.to(self.device, non_blocking=True)
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                             enabled=self.amp_dtype is not None):
             y, aux = self.net(x)
         aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
-        loss, terms = self.loss_fn(y, x, aux, self.step)
+        loss, terms = self.loss_fn(y, x, aux, self.step, frozen_latents=self.frozen)
+        if self.disc is not None:
+            adv_loss, adv_terms = self._adversarial(x, y)
+            loss = loss + adv_loss
+            terms.update(adv_terms)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -306,6 +364,42 @@ class Trainer:
         out["loss/total"] = loss.detach()
         out["stats/grad_norm"] = grad_norm.detach()
         return out
+
+    def _adversarial(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator's optimizer step (from ``start_step - disc_warmup_steps``), then the generator's
+        adversarial + feature-matching loss (from ``start_step``; zero before) for the caller to add."""
+        ac = self.cfg.adv
+        zero = torch.zeros((), device=self.device)
+        terms = {"loss/adv_gen": zero, "loss/feature": zero, "loss/disc": zero, "stats/disc_grad_norm": zero}
+        disc_on = self.step >= ac.start_step - ac.disc_warmup_steps
+        gen_on = self.step >= ac.start_step
+        if not disc_on:
+            return zero, terms
+        real, fake = aligned_crops(x.float(), y.float(), ac.disc_crop)
+        for group in self.disc_opt.param_groups:
+            group["lr"] = ac.disc_lr * lr_factor(self.step, self.cfg.train)
+        self.disc.requires_grad_(True)
+        self.disc.train()
+        out = self.disc_net(torch.cat([real, fake.detach()]))
+        n = real.shape[0]
+        d_loss = disc_loss([(lg[:n], []) for lg, _ in out], [(lg[n:], []) for lg, _ in out], ac.loss_type)
+        self.disc_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        terms["stats/disc_grad_norm"] = torch.nn.utils.clip_grad_norm_(self.disc.parameters(),
+                                                                       ac.disc_grad_clip).detach()
+        self.disc_opt.step()
+        terms["loss/disc"] = d_loss.detach()
+        if not gen_on:
+            return zero, terms
+        # The generator's pass uses the bare module with frozen parameters: gradients reach the audio only
+        # (and no DDP reducer waits for discriminator gradients that never come).
+        self.disc.requires_grad_(False)
+        with torch.no_grad():
+            target = self.disc(real)
+        judged = self.disc(fake)
+        g_adv, g_feat = gen_loss(judged, ac.loss_type), feature_loss(target, judged)
+        terms["loss/adv_gen"], terms["loss/feature"] = g_adv.detach(), g_feat.detach()
+        return ac.gen_weight * g_adv + ac.feature_weight * g_feat, terms
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -422,6 +516,24 @@ class Trainer:
         from .run_log import to_record
 
         return to_record(metrics)
+
+
+def _read_init(source: str | Path, cfg: RunConfig):
+    """Rank 0: {'states', 'info'} for ``init_from``, or the exception to raise on every rank."""
+    try:
+        ckpt = load_checkpoint(Path(source))
+        stored = RunConfig.from_dict(ckpt["config"]).model
+        if stored != cfg.model:
+            a, b = _flat(dataclasses_asdict(stored)), _flat(dataclasses_asdict(cfg.model))
+            diff = ", ".join(f"model.{k} ({a[k]!r} in the checkpoint, {b.get(k)!r} here)"
+                             for k in a if a[k] != b.get(k))
+            raise ValueError(f"--init-from {source}: the model config differs from the checkpoint's: {diff}. "
+                             "Pass the source run's config.yaml as CONFIG to start from its settings.")
+        use_ema = bool(ckpt.get("ema"))
+        return {"states": ckpt["ema"] if use_ema else ckpt["model"],
+                "info": {"path": ckpt["path"], "step": int(ckpt["step"]), "ema": use_ema}}
+    except (CheckpointError, ValueError) as exc:
+        return exc
 
 
 class _Window:

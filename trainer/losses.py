@@ -71,7 +71,10 @@ class ReconstructionLoss(nn.Module):
         ramp = min(1.0, (step - c.kl_warmup_start) / max(1, c.kl_warmup_steps))
         return c.kl_beta * ramp
 
-    def forward(self, y: torch.Tensor, x: torch.Tensor, aux: dict[str, torch.Tensor], step: int):
+    def forward(self, y: torch.Tensor, x: torch.Tensor, aux: dict[str, torch.Tensor], step: int,
+                frozen_latents: bool = False):
+        """``frozen_latents``: the encoder gets no updates (adversarial fine-tuning), so aux losses without a
+        gradient (its KL, a quantizer's losses) are constants: logged, not added to the total."""
         y, x = y.float(), x.float()
         terms = {"loss/mel": self.mel(y, x), "loss/stft": self.stft(y, x), "loss/mse": ((y - x) ** 2).mean()}
         beta = self.beta(step)
@@ -80,6 +83,8 @@ class ReconstructionLoss(nn.Module):
         for key, value in aux.items():
             if key.startswith("loss/"):
                 terms[key] = value
+                if frozen_latents and not value.requires_grad:
+                    continue
                 total = total + (beta * value if key.startswith("loss/kl") else value)
         terms["stats/beta"] = torch.tensor(beta)
         return total, terms
