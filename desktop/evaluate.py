@@ -197,7 +197,7 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
     runner = ModelRunner(bundle, provider="cpu", threads=threads)
     m = bundle.manifest
     sr = m.sample_rate
-    hop = hop_samples(hop_seconds, sr, m.window)
+    hop = hop_samples(hop_seconds, sr, m.window, m.pad_multiple)
     files = find_audio_files(data_dir)
     if not files:
         raise AudioFileError(f"{data_dir}: no audio files found")

@@ -126,3 +126,34 @@ def test_bad_bundle_is_named(tmp_path, fixtures_dir):
     proc = render([str(fixtures_dir / "speech_pd_voice.wav"), "-o", str(tmp_path / "o.wav"), "--bundle",
                    str(tmp_path / "missing_bundle")])
     assert proc.returncode == 2 and "missing_bundle: not a bundle folder" in proc.stderr
+
+
+@pytest.mark.parametrize("hop_s, grid, expected", [(0.25, 256, 5632), (0.25, 1, 5512), (0.2, 256, 4352),
+                                                   (0.25, 1024, 5120), (0.01, 1024, 1024), (1.0, 256, 22016)])
+def test_window_hop_lands_on_the_latent_grid(hop_s, grid, expected):
+    from desktop.engine.render import hop_samples
+
+    hop = hop_samples(hop_s, 22050, 22050, grid)
+    assert hop == expected and hop % grid == 0 and hop <= 22050
+
+
+def test_on_grid_windows_agree_where_they_overlap(tiny_bundle):
+    """Two overlapping windows whose starts differ by a multiple of the latent hop see the same frames, so they
+    decode their shared stretch (away from the window edges) to nearly the same waveform and the crossfade adds
+    coherently; shifted by a fraction of a frame (the old 0.25 s = 5512-sample hop), they disagree."""
+    from desktop.engine.bundle import load_bundle
+    from desktop.engine.session import ModelRunner, WindowModel
+
+    runner = ModelRunner(load_bundle(tiny_bundle), "cpu", threads=1)
+    model = WindowModel(runner)
+    w, edge = runner.manifest.window, 2048
+    x = (0.1 * np.random.default_rng(1).standard_normal(3 * w)).astype(np.float32)
+
+    def disagreement(hop: int) -> float:
+        a, b = model(x[:w]), model(x[hop:hop + w])
+        sa, sb = a[hop + edge:w - edge], b[edge:w - hop - edge]
+        return float(np.sqrt(np.mean((sa - sb) ** 2) / np.mean(sa ** 2)))
+
+    on_grid = disagreement(22 * runner.manifest.latent_hop)
+    off_grid = disagreement(5512)
+    assert on_grid < 0.05 and on_grid < 0.2 * off_grid, (on_grid, off_grid)

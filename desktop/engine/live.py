@@ -25,6 +25,7 @@ from .dsp import Limiter, SmoothedValue, db_to_gain
 from .latent import LatentControls
 from .overlap_add import MODES, make_overlap_add
 from .recorder import Recorder
+from .render import hop_samples
 from .resample import StreamResampler
 from .ring import RingBuffer
 from .session import ModelRunner, WindowModel
@@ -73,12 +74,13 @@ class ModelSlot:
     window_model: WindowModel | None = None
     compute_s: float = 0.0
     info: dict = field(default_factory=dict)
+    grid: int = 1  # the window hop is kept a multiple of this (the bundle's coarsest latent hop)
 
     @classmethod
     def from_runner(cls, runner: ModelRunner, controls: LatentControls | None = None) -> "ModelSlot":
         wm = WindowModel(runner, controls or LatentControls())
         m = runner.manifest
-        slot = cls(wm, m.sample_rate, m.window, runner.bundle.name, runner.short_provider, wm)
+        slot = cls(wm, m.sample_rate, m.window, runner.bundle.name, runner.short_provider, wm, grid=m.pad_multiple)
         slot.measure()
         wm.last_latents = None
         return slot
@@ -342,7 +344,7 @@ class LiveEngine:
         slot = self.slot
         cfg = self.config
         dev, mr = self.device_rate, slot.sample_rate
-        hop = max(1, min(slot.window, int(round(cfg.hop_s * mr))))
+        hop = hop_samples(cfg.hop_s, mr, slot.window, slot.grid)
         margin = 0
         crossfade = None
         if cfg.mode == "low-latency":

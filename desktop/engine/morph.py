@@ -56,7 +56,7 @@ def render_morph(audio: Audio, target: Audio, runner: ModelRunner, amount: float
     """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
     float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`."""
     m = runner.manifest
-    hop = hop_samples(hop_seconds, m.sample_rate, m.window)
+    hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     b = resample(target.mono(), target.sample_rate, m.sample_rate)
     n_in = int(round(audio.frames * m.sample_rate / audio.sample_rate))
     model = MorphWindowModel(runner, controls, target=b, amount=amount, hop=hop, loop=len(b) < n_in)

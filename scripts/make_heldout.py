@@ -1,0 +1,61 @@
+"""Build the held-out evaluation folder the factory models are judged on (no audio is copied: symlinks).
+
+    python scripts/make_heldout.py --run RUN_DIR --fixtures ../shared/data/fixtures --out HELDOUT
+
+HELDOUT/<category>/ links every file of the run's validation split (``val_file_names`` in RUN/data_summary.json:
+the trainer hashes each file's relative path, so these files were never trained on and the split is the same
+for every preset trained on the same folder); HELDOUT/fixtures/ links the fixture clips (never in the corpus).
+Evaluate with ``latentsynth-eval --bundle B --data HELDOUT --out REPORT --max-seconds 10``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+
+
+def build(run: Path, fixtures: Path | None, out: Path) -> dict[str, int]:
+    summary_path = run / "data_summary.json"
+    if not summary_path.is_file():
+        raise SystemExit(f"{summary_path}: missing (is {run} a training run folder?)")
+    summary = json.loads(summary_path.read_text())
+    root = Path(summary["root"])
+    counts: dict[str, int] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for rel in summary["val_file_names"]:
+        src = root / rel
+        if not src.is_file():
+            raise SystemExit(f"{src}: listed in {summary_path} but missing")
+        category = Path(rel).parts[0] if len(Path(rel).parts) > 1 else "other"
+        dst = out / category / Path(rel).name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.exists():
+            dst.symlink_to(src.resolve())
+        counts[category] = counts.get(category, 0) + 1
+    if fixtures is not None:
+        for src in sorted(fixtures.iterdir()):
+            if src.suffix.lower() in AUDIO_SUFFIXES:
+                dst = out / "fixtures" / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if not dst.exists():
+                    dst.symlink_to(src.resolve())
+                counts["fixtures"] = counts.get("fixtures", 0) + 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, required=True, help="training run folder holding data_summary.json")
+    p.add_argument("--fixtures", type=Path, help="folder of extra clips never trained on (the test fixtures)")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    counts = build(a.run, a.fixtures, a.out)
+    print(json.dumps({"out": str(a.out), "files": counts, "total": sum(counts.values())}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
