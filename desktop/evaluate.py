@@ -238,7 +238,7 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
 
     report: dict = {"bundle": str(bundle_dir), "name": bundle.name, "family": m.family,
                     "step": m.provenance.get("step"), "data": str(data_dir), "files": len(records),
-                    "seconds": round(sum(r["seconds"] for r in records), 2), "hop_seconds": hop_seconds,
+                    "seconds": round(sum(r["seconds"] for r in records), 2), "hop_seconds": hop_seconds, "hop_samples": hop,
                     "max_seconds_per_file": max_seconds, "methods": list(records[0]["metrics"]),
                     "griffin_lim_baseline": BASELINE, "mean": _mean(records)}
     folders = sorted({r["folder"] for r in records if r["folder"]})
@@ -276,7 +276,8 @@ def markdown_report(r: dict) -> str:
     arrows = ", ".join(f"{k} {'lower' if LOWER_IS_BETTER[k] else 'higher'}" for k in METRICS)
     lines = [f"# Evaluation: {r['name']} ({r['family']}, step {r['step']})", "",
              f"{r['files']} files, {r['seconds']:.1f} s of audio from `{r['data']}`; windowed resynthesis "
-             f"(1 s windows, hop {r['hop_seconds']} s, exactly as `latentsynth-render`); "
+             f"(1 s windows, hop {r['hop_seconds']} s = {r.get('hop_samples', '?')} samples on the latent grid, "
+             "exactly as `latentsynth-render`); "
              f"{r['runtime_seconds']} s to evaluate.", "",
              "Methods: `model` = the bundle's output as `latentsynth-render` plays it (windowed); "
              "`model_whole_file` = the same decoder run once on the whole file (no window crossfades); "

@@ -92,5 +92,5 @@ def test_factory_default_bundle_is_valid():
     from desktop.engine.render import default_bundle_path
 
     b = load_bundle(default_bundle_path())
-    assert b.manifest.family == "waveform-vae"
+    assert b.manifest.family == "mel-vae" and b.manifest.extra["mel"]["n_mels"] == 128  # docs/factory.md
     assert max(b.manifest.provenance["parity_max_abs_error"].values()) < 1e-3

@@ -1,0 +1,50 @@
+"""The factory bundles shipped in the package: every family present, valid, small enough, with provenance."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from desktop.engine.bundle import load_bundle
+from desktop.engine.render import default_bundle_path
+from desktop.engine.session import ModelRunner, WindowModel
+
+FACTORY = default_bundle_path().parent
+BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())
+BUDGET_BYTES = 40_000_000
+
+
+def test_every_family_has_a_factory_bundle():
+    families = {load_bundle(b).manifest.family for b in BUNDLES}
+    assert {"waveform-vae", "mel-vae", "hvae", "vqvae"} <= families, families
+    mel_bands = {load_bundle(b).manifest.extra["mel"]["n_mels"] for b in BUNDLES
+                 if load_bundle(b).manifest.family == "mel-vae"}
+    assert {128, 256} <= mel_bands, mel_bands
+
+
+def test_all_factory_bundles_fit_the_size_budget():
+    total = sum(f.stat().st_size for b in BUNDLES for f in b.iterdir() if f.is_file())
+    assert total < BUDGET_BYTES, f"factory bundles take {total / 1e6:.1f} MB (budget 40 MB)"
+
+
+@pytest.mark.parametrize("bundle_dir", BUNDLES, ids=[b.name for b in BUNDLES])
+def test_factory_bundle_records_its_training_data(bundle_dir):
+    m = load_bundle(bundle_dir).manifest
+    td = m.training_data
+    assert td is not None, f"{bundle_dir}: no training_data in manifest.json"
+    assert td.train_minutes > 30 and td.sources, td
+    assert all(s.license and s.minutes > 0 for s in td.sources)
+    assert m.compression_ratio >= 8, f"{bundle_dir}: latent is not much smaller than the audio"
+
+
+@pytest.mark.parametrize("bundle_dir", BUNDLES, ids=[b.name for b in BUNDLES])
+def test_factory_bundle_resynthesises_speech(bundle_dir, fixtures_dir):
+    x, sr = sf.read(fixtures_dir / "speech_arctic_a0007.wav", dtype="float32", always_2d=True)
+    runner = ModelRunner(load_bundle(bundle_dir), "cpu", threads=1)
+    assert sr == runner.manifest.sample_rate
+    window = x[: runner.manifest.window, 0]
+    y = WindowModel(runner)(window)
+    assert y.shape == window.shape and np.isfinite(y).all()
+    # a model that reconstructs anything keeps the level within 10 dB and follows the input's envelope
+    level = 20 * np.log10(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(window ** 2)))
+    assert abs(level) < 10, level
+    env = lambda s: np.sqrt(np.convolve(s ** 2, np.ones(2048) / 2048, "valid"))[::512]  # noqa: E731
+    assert np.corrcoef(env(y), env(window))[0, 1] > 0.7
