@@ -42,3 +42,45 @@ def test_inverse_stft_inverts_a_centred_stft():
 def test_unknown_family():
     with pytest.raises(ValueError, match="unknown model family"):
         build_model(ModelConfig(family="nope"))
+
+
+def _one_bin_decoder(phase: str, k: int, n_fft: int = 256, hop: int = 64):
+    from models.decoder import ISTFTDecoder
+
+    dec = ISTFTDecoder(latent_dim=4, channels=8, blocks=1, n_fft=n_fft, hop=hop, phase=phase)
+    bins = n_fft // 2 + 1
+    with torch.no_grad():
+        dec.head.weight.zero_()
+        dec.head.bias.zero_()
+        dec.head.bias[:bins] = -30.0  # log-magnitude: silent ...
+        dec.head.bias[k] = 0.0  # ... except bin k; predicted phase (or phase deviation) 0 everywhere
+    return dec
+
+
+def _sinusoid_residual(y: torch.Tensor, freq: float) -> float:
+    """Relative residual of the best least-squares sinusoid at ``freq`` cycles/sample."""
+    n = torch.arange(y.shape[-1], dtype=torch.float64)
+    basis = torch.stack([torch.cos(2 * torch.pi * freq * n), torch.sin(2 * torch.pi * freq * n)], 1)
+    target = y.double().reshape(-1, 1)
+    coef = torch.linalg.lstsq(basis, target).solution
+    return float((target - basis @ coef).norm() / target.norm())
+
+
+def test_cumulative_phase_continues_a_partial_across_frames():
+    """phase='cumulative' with zero predicted deviation advances bin k by its centre frequency each frame, so one
+    active bin decodes to one steady sinusoid; 'direct' with a constant phase restarts it every frame (2.25
+    cycles per hop here), which is the frame-rate comb the mode exists to avoid."""
+    k, n_fft, hop = 9, 256, 64
+    z = torch.zeros(1, 4, 40)
+    interior = slice(4 * n_fft, 36 * hop - 4 * n_fft)
+    residual = {}
+    for phase in ("cumulative", "direct"):
+        with torch.no_grad():
+            y = _one_bin_decoder(phase, k, n_fft, hop)(z)[0, 0, interior]
+        residual[phase] = _sinusoid_residual(y, k / n_fft)
+    assert residual["cumulative"] < 1e-3 and residual["direct"] > 0.3, residual
+
+
+def test_unknown_phase_mode_is_refused():
+    with pytest.raises(ValueError, match="phase"):
+        build_model(ModelConfig(phase="random"))
