@@ -49,19 +49,22 @@ class _Graph:
         return out
 
 
-def _dft_terms(g: _Graph, n_fft: int) -> tuple[str, str, str, str]:
-    """(cos, sin, window, k) as float64[bins, n_fft], float64[bins, n_fft], float64[n_fft], int64[bins]."""
-    bins = n_fft // 2 + 1
-    zero, one = g.const(0, np.int64), g.const(1, np.int64)
-    n = g.op("Range", zero, g.const(n_fft, np.int64), one)
-    k = g.op("Range", zero, g.const(bins, np.int64), one)
-    kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64), fmod=0)
+def _window(g: _Graph, n_fft: int) -> tuple[str, str, str]:
+    """(window float64[n_fft], n int64[n_fft], step 2 pi / n_fft): torch.hann_window(periodic=True, float64) =
+    0.5 - 0.5 * cos(n * step)."""
+    n = g.op("Range", g.const(0, np.int64), g.const(n_fft, np.int64), g.const(1, np.int64))
     step = g.const(2 * math.pi / n_fft, np.float64)
-    angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), step)
-    # torch.hann_window(periodic=True, float64): 0.5 - 0.5 * cos(n * (2 pi / n_fft))
     half = g.const(0.5, np.float64)
     n_angle = g.op("Mul", g.op("Cast", n, to=TensorProto.DOUBLE), step)
-    window = g.op("Sub", half, g.op("Mul", half, g.op("Cos", n_angle)))
+    return g.op("Sub", half, g.op("Mul", half, g.op("Cos", n_angle))), n, step
+
+
+def _dft_terms(g: _Graph, n_fft: int) -> tuple[str, str, str, str]:
+    """(cos, sin, window, k) as float64[bins, n_fft], float64[bins, n_fft], float64[n_fft], int64[bins]."""
+    window, n, step = _window(g, n_fft)
+    k = g.op("Range", g.const(0, np.int64), g.const(n_fft // 2 + 1, np.int64), g.const(1, np.int64))
+    kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64), fmod=0)
+    angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), step)
     return g.op("Cos", angle), g.op("Sin", angle), window, k
 
 
@@ -88,8 +91,8 @@ def _istft_basis(g: _Graph, n_fft: int, out: str) -> None:
 
 
 def _istft_win_sq(g: _Graph, n_fft: int, out: str) -> None:
-    """InverseSTFT.win_sq: (w ** 2)[None, None, :] as float32[1, 1, n_fft]."""
-    _, _, window, _ = _dft_terms(g, n_fft)
+    """InverseSTFT.win_sq: (w ** 2)[None, None, :] as float32[1, 1, n_fft] (the window alone: no DFT terms)."""
+    window, _, _ = _window(g, n_fft)
     sq = g.op("Mul", window, window)
     g.op("Cast", g.op("Unsqueeze", sq, g.const([0, 1], np.int64)), to=TensorProto.FLOAT, out=out)
 

@@ -17,6 +17,12 @@ from pathlib import Path
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 
 
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        dst.symlink_to(src.resolve())
+
+
 def build(run: Path, fixtures: Path | None, out: Path) -> dict[str, int]:
     summary_path = run / "data_summary.json"
     if not summary_path.is_file():
@@ -24,24 +30,17 @@ def build(run: Path, fixtures: Path | None, out: Path) -> dict[str, int]:
     summary = json.loads(summary_path.read_text())
     root = Path(summary["root"])
     counts: dict[str, int] = {}
-    out.mkdir(parents=True, exist_ok=True)
     for rel in summary["val_file_names"]:
         src = root / rel
         if not src.is_file():
             raise SystemExit(f"{src}: listed in {summary_path} but missing")
         category = Path(rel).parts[0] if len(Path(rel).parts) > 1 else "other"
-        dst = out / category / Path(rel).name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if not dst.exists():
-            dst.symlink_to(src.resolve())
+        _link(src, out / category / Path(rel).name)
         counts[category] = counts.get(category, 0) + 1
     if fixtures is not None:
         for src in sorted(fixtures.iterdir()):
             if src.suffix.lower() in AUDIO_SUFFIXES:
-                dst = out / "fixtures" / src.name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if not dst.exists():
-                    dst.symlink_to(src.resolve())
+                _link(src, out / "fixtures" / src.name)
                 counts["fixtures"] = counts.get("fixtures", 0) + 1
     return counts
 

@@ -13,10 +13,10 @@ BUDGET_BYTES = 40_000_000
 
 
 def test_every_family_has_a_factory_bundle():
-    families = {load_bundle(b).manifest.family for b in BUNDLES}
+    manifests = [load_bundle(b).manifest for b in BUNDLES]
+    families = {m.family for m in manifests}
     assert {"waveform-vae", "mel-vae", "hvae", "vqvae"} <= families, families
-    mel_bands = {load_bundle(b).manifest.extra["mel"]["n_mels"] for b in BUNDLES
-                 if load_bundle(b).manifest.family == "mel-vae"}
+    mel_bands = {m.extra["mel"]["n_mels"] for m in manifests if m.family == "mel-vae"}
     assert {128, 256} <= mel_bands, mel_bands
 
 

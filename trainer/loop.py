@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict as dataclasses_asdict
 import math
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -524,7 +524,7 @@ def _read_init(source: str | Path, cfg: RunConfig):
         ckpt = load_checkpoint(Path(source))
         stored = RunConfig.from_dict(ckpt["config"]).model
         if stored != cfg.model:
-            a, b = _flat(dataclasses_asdict(stored)), _flat(dataclasses_asdict(cfg.model))
+            a, b = _flat(asdict(stored)), _flat(asdict(cfg.model))
             diff = ", ".join(f"model.{k} ({a[k]!r} in the checkpoint, {b.get(k)!r} here)"
                              for k in a if a[k] != b.get(k))
             raise ValueError(f"--init-from {source}: the model config differs from the checkpoint's: {diff}. "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,18 +114,11 @@ class TrainingData:
     MINUTES = ("minutes", "train_minutes", "heldout_minutes")
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "root": self.root, "files": self.files, "minutes": self.minutes,
-            "train_files": self.train_files, "train_minutes": self.train_minutes,
-            "heldout_files": self.heldout_files, "heldout_minutes": self.heldout_minutes,
-            "manifest": self.manifest,
-            "sources": [{"source": s.source, "category": s.category, "debian_package": s.debian_package,
-                         "license": s.license, "clips": s.clips, "minutes": s.minutes} for s in self.sources],
-        }
-        if self.unlisted_train_files:
-            data["unlisted_train_files"] = self.unlisted_train_files
-        if self.note:
-            data["note"] = self.note
+        data = asdict(self)
+        data["sources"] = list(data["sources"])
+        for optional in ("unlisted_train_files", "note"):  # written only when there is something to say
+            if not data[optional]:
+                del data[optional]
         return data
 
     @classmethod
