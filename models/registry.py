@@ -42,6 +42,11 @@ class ModelConfig:
     fsq_entropy_weight: float = 1.0
     # decoder phase: "direct" (predicted per frame) or "cumulative" (predicted advance, summed along time)
     phase: str = "direct"
+    # streaming (mel-vae; docs/streaming.md): causal convolutions and STFT, output `lookahead` frames late,
+    # training at random levels (dB range) instead of per-window loudness normalisation
+    causal: bool = False
+    lookahead: int = 0
+    random_gain_db: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
 
 FAMILIES = {"waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE}
@@ -53,7 +58,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     cls = FAMILIES[cfg.family]
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     kwargs = {k: v for k, v in asdict(cfg).items() if k in accepted}
-    for key in ("strides", "fsq_levels"):
+    if (cfg.causal or cfg.lookahead) and "causal" not in accepted:
+        raise ValueError(f"model family '{cfg.family}' has no causal (streaming) variant; use mel-vae")
+    for key in ("strides", "fsq_levels", "random_gain_db"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])
     return cls(**kwargs)
