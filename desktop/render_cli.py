@@ -9,13 +9,25 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .cli_values import OneLineParser, bounded, parse_latent_spec
 from .engine.audiofile import AudioFileError, load_audio, write_audio
 from .engine.bundle import BundleError, load_bundle
+from .engine.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from .engine.inversion import GriffinLimRunner
 from .engine.latent import LatentControls
 from .engine.morph import generate, render_morph
+from .engine.output_path import OutputPathError, check_output_file
 from .engine.render import default_bundle_path, render_audio
 from .engine.session import ModelRunner, WindowModel
+
+
+def latent_arg(spec: str) -> str:
+    """argparse type for --latent: the syntax and the value's bounds are checked while parsing."""
+    try:
+        parse_latent_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(f"--latent '{spec}': ", "")) from None
+    return spec
 
 
 def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
@@ -24,76 +36,93 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
     levels = {l.name: l for l in runner.manifest.levels}
     first = runner.manifest.levels[0].name
     for spec in specs:
-        try:
-            key, value = spec.split("=", 1)
-            level, _, axis = key.rpartition(":")
-            level = level or first
-            axis_i, value_f = int(axis), float(value)
-        except ValueError:
-            raise SystemExit(f"latentsynth-render: --latent '{spec}' is not AXIS=VALUE (e.g. 0=1.5)")
+        level, axis_i, value_f = parse_latent_spec(spec)
+        level = level or first
         if level not in levels:
-            raise SystemExit(f"latentsynth-render: --latent '{spec}': no latent level '{level}' "
+            raise ValueError(f"--latent '{spec}': no latent level '{level}' in {runner.bundle.path} "
                              f"(levels: {', '.join(levels)})")
         if not 0 <= axis_i < levels[level].dim:
-            raise SystemExit(f"latentsynth-render: --latent '{spec}': axis must be 0..{levels[level].dim - 1}")
+            raise ValueError(f"--latent '{spec}': axis must be 0..{levels[level].dim - 1} "
+                             f"for {runner.bundle.path}")
         controls = controls.with_offset(level, axis_i, value_f, levels[level].dim)
     return controls
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="latentsynth-render", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="latentsynth-render", description=__doc__)
     p.add_argument("input", nargs="?", help="audio file (wav, flac, ogg, mp3; any rate and channel count); "
                    "not used with --generate")
-    p.add_argument("-o", "--output", required=True, help="output audio file (same rate, length and channels)")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"output audio file (same rate, length and channels); the extension picks the format "
+                   f"({writable_extensions()}); replaced if it exists, never when it is an input")
+    p.add_argument("--subtype", default=None, type=str.upper, choices=SUBTYPES,
+                   help="sample format of a .wav/.flac/.aiff output (default: the input's, e.g. FLOAT stays FLOAT, "
+                   "24-bit stays 24-bit; 16-bit PCM with --generate)")
     p.add_argument("--bundle", default=None, help="bundle folder (default: the bundled factory model)")
-    p.add_argument("--hop", type=float, default=0.25, help="hop between 1-second windows, seconds (default 0.25)")
-    p.add_argument("--latent", action="append", default=[], metavar="AXIS=VALUE",
-                   help="offset along a PCA axis in standard deviations; repeatable; LEVEL:AXIS=VALUE for others")
+    p.add_argument("--hop", type=bounded("render.hop"), default=0.25,
+                   help="hop between 1-second windows, seconds (default 0.25; 0.01..1)")
+    p.add_argument("--latent", action="append", default=[], metavar="AXIS=VALUE", type=latent_arg,
+                   help="offset along a PCA axis in standard deviations (-3..3, the knob's range); repeatable; "
+                   "LEVEL:AXIS=VALUE for other levels")
     p.add_argument("--morph", default=None, metavar="B.wav",
                    help="morph toward this file's latents (window by window, B loops when shorter)")
-    p.add_argument("--amount", type=float, default=0.5, help="with --morph: 0 = input only, 1 = B only (default 0.5)")
-    p.add_argument("--generate", type=float, default=None, metavar="SECONDS",
-                   help="ignore the input: sample this many seconds from the latent prior (written at the model rate)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="with --generate: scale of the prior samples, in standard deviations (default 1)")
-    p.add_argument("--smooth", type=float, default=0.1,
+    p.add_argument("--amount", type=bounded("amount"), default=0.5,
+                   help="with --morph: 0 = input only, 1 = B only (default 0.5)")
+    p.add_argument("--generate", type=bounded("generate"), default=None, metavar="SECONDS",
+                   help="ignore the input: sample this many seconds from the latent prior (written at the model "
+                   "rate; at most 3600)")
+    p.add_argument("--temperature", type=bounded("temperature"), default=1.0,
+                   help="with --generate: scale of the prior samples, in standard deviations (default 1; 0..5)")
+    p.add_argument("--smooth", type=bounded("smooth"), default=0.1,
                    help="with --generate: time constant of the latent noise in seconds (0 = white; default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="with --generate: random seed")
+    p.add_argument("--seed", type=bounded("seed", integer=True), default=0, help="with --generate: random seed")
     p.add_argument("--inversion", default="learned", choices=["learned", "griffin-lim"],
                    help="mel-VAE bundles: 'learned' = the decoder's inverse-STFT head (default); 'griffin-lim' = the "
                    "decoder's mel + 32 Griffin-Lim iterations (the research's baseline; slow)")
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--threads", type=bounded("threads", integer=True), default=1,
+                   help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+    return p
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
     if args.generate is None and args.input is None:
         p.error("an input file is required (or --generate SECONDS)")
-    if not 0.0 <= args.amount <= 1.0:
-        p.error("--amount must be between 0 and 1")
-    bundle_dir = Path(args.bundle) if args.bundle else default_bundle_path()
     try:
-        bundle = load_bundle(bundle_dir)
-        runner = ModelRunner(bundle, provider=args.provider, threads=args.threads)
-        if args.inversion == "griffin-lim":
-            runner = GriffinLimRunner(runner)
-        if args.generate is not None:
-            if args.generate <= 0:
-                raise ValueError("--generate needs a positive number of seconds")
-            t0 = time.perf_counter()
-            y = generate(runner, args.generate, args.temperature, args.smooth, args.seed,
-                         parse_latent(args.latent, runner))
-            write_audio(args.output, y, bundle.manifest.sample_rate)
-            if not args.quiet:
-                print(f"{args.output}: generated {args.generate:.2f} s at {bundle.manifest.sample_rate} Hz, temperature "
-                      f"{args.temperature}, in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-            return 0
-        audio = load_audio(args.input)
-        target = load_audio(args.morph) if args.morph else None
-    except (BundleError, AudioFileError, RuntimeError, ValueError) as exc:
-        print(f"latentsynth-render: error: {exc}", file=sys.stderr)
+        return _run(args)
+    except (BundleError, AudioFileError, FormatError, OutputPathError, RuntimeError, ValueError) as exc:
+        print(f"latentsynth-render: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+
+
+def _run(args) -> int:
+    # Everything that can be refused is refused before the model runs: the output name and format first.
+    check_output_file(args.output, inputs=[args.input, args.morph])
+    output_format(args.output, args.subtype)
+    bundle_dir = Path(args.bundle) if args.bundle else default_bundle_path()
+    bundle = load_bundle(bundle_dir)
+    runner = ModelRunner(bundle, provider=args.provider, threads=args.threads)
+    if args.inversion == "griffin-lim":
+        runner = GriffinLimRunner(runner)
     controls = parse_latent(args.latent, runner)
+    if args.generate is not None:
+        sr = bundle.manifest.sample_rate
+        fmt = output_format(args.output, args.subtype)
+        check_writable(fmt, sr, 1)
+        t0 = time.perf_counter()
+        y = generate(runner, args.generate, args.temperature, args.smooth, args.seed, controls)
+        _write(args.output, y, sr, fmt)
+        if not args.quiet:
+            print(f"{args.output}: generated {args.generate:.2f} s at {sr} Hz ({fmt.describe()}), temperature "
+                  f"{args.temperature}, in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        return 0
+    audio = load_audio(args.input)
+    target = load_audio(args.morph) if args.morph else None
+    fmt = output_format(args.output, args.subtype, like=audio.subtype)
+    check_writable(fmt, audio.sample_rate, audio.channels)
     model = WindowModel(runner, controls)
     bar = tqdm(total=100, unit="%", disable=args.quiet, desc="render", file=sys.stderr)
 
@@ -107,19 +136,25 @@ def main(argv: list[str] | None = None) -> int:
             y = render_morph(audio, target, runner, args.amount, controls, args.hop, progress)
         else:
             y = render_audio(audio, model, args.hop, progress)
-    except ValueError as exc:
+    finally:
         bar.close()
-        print(f"latentsynth-render: error: {exc}", file=sys.stderr)
-        return 2
-    bar.close()
     elapsed = time.perf_counter() - t0
-    write_audio(args.output, y, audio.sample_rate)
+    _write(args.output, y, audio.sample_rate, fmt)
     if not args.quiet:
-        print(f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz; "
-              f"rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real time, "
-              f"{runner.short_provider}, hop {args.hop} s, latency compensated {bundle.manifest.window}"
+        print(f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
+              f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real "
+              f"time, {runner.short_provider}, hop {args.hop} s, latency compensated {bundle.manifest.window}"
               f"-hop samples)", file=sys.stderr)
     return 0
+
+
+def _write(path: str, y, sample_rate: int, fmt) -> None:
+    """Write, and say so when samples beyond full scale had to be clipped (every format but float clips)."""
+    n = clipped_samples(y) if fmt.clips else 0
+    write_audio(path, y, sample_rate, fmt.subtype)
+    if n:
+        print(f"latentsynth-render: warning: {path}: {n} of {y.size} samples were beyond full scale and were "
+              f"clipped; write a float WAV (--subtype FLOAT) to keep them", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ class CheckpointError(Exception):
     pass
 
 
+class CheckpointSaveError(CheckpointError, OSError):
+    """A save failed (full disk, read-only folder); the message names the file and says what survived."""
+
+
 TMP_PREFIX = ".tmp-"
 
 
@@ -34,8 +38,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".pt", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".pt", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -43,8 +48,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except (OSError, RuntimeError) as exc:  # full disk (torch wraps the write error in a RuntimeError), read-only
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())
+        kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
+        raise CheckpointSaveError(f"{path}: cannot save the checkpoint ({reason}); {kept}") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
@@ -131,4 +140,4 @@ def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Te
 
 
 __all__ = ["ModelConfig", "save_checkpoint", "remove_stale_temporaries", "load_checkpoint", "model_from_checkpoint", "component_states",
-           "load_components", "latest_checkpoint", "CheckpointError"]
+           "load_components", "latest_checkpoint", "CheckpointError", "CheckpointSaveError"]

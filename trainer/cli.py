@@ -5,18 +5,25 @@ Data-parallel: ``torchrun --nproc_per_node=N -m trainer CONFIG ...`` (see docs/t
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from desktop.cli_values import OneLineParser, bounded
 from desktop.engine.audiofile import AudioFileError
 
 from .checkpoint import CheckpointError
 from .config import load_config, preset_names
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="latentsynth-train",
         description="Train an audio autoencoder on a folder of audio. Works under torchrun for data-parallel "
                     "training (global batch = train.batch_size x number of processes). SIGINT/SIGTERM stop "
@@ -27,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="config overrides, e.g. train.batch_size=16 or lr=1e-4")
     p.add_argument("--data", required=True, help="folder of audio, searched recursively")
     p.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
-    p.add_argument("--steps", type=int, default=None, help="train until this many total steps")
+    p.add_argument("--steps", type=bounded("steps", integer=True), default=None,
+                   help="train until this many total steps (>= 1)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from checkpoints/last.pt with its stored config (only logging, "
                         "checkpoint cadence, threads, workers and amp may be overridden)")
@@ -45,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_intermixed_args(argv)
 
+    from pathlib import Path
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"latentsynth-train: error: {args.out}: is a file, not a run folder; choose another --out",
+              file=sys.stderr)
+        return 2
     from . import distributed  # torch imports after argument errors, so --help is quick
     from .loop import Trainer
 
@@ -53,13 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         resume = True if args.resume else ("auto" if args.auto_resume else False)
         trainer = Trainer(cfg, args.data, args.out, resume=resume, logger=args.logger,
                           show_progress=not args.no_progress, resume_overrides=args.overrides,
-                          init_from=args.init_from)
-    except (ValueError, AudioFileError, CheckpointError, FileExistsError) as exc:
-        print(f"latentsynth-train: error: {exc}", file=sys.stderr)
+                          init_from=args.init_from, config_source=args.config)
+    except (ValueError, AudioFileError, CheckpointError, FileExistsError, OSError) as exc:
+        print(f"latentsynth-train: error: {_one_line(exc)}", file=sys.stderr)
         distributed.shutdown()
         return 2
     try:
         summary = trainer.fit(args.steps)
+    except (CheckpointError, OSError) as exc:  # e.g. the disk filled up during a save: the previous checkpoint survives
+        print(f"latentsynth-train: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     finally:
         distributed.shutdown()  # no-op after a normal fit; after an exception torchrun stops the other ranks
     if trainer.dist.is_main:

@@ -76,6 +76,47 @@ def config_for_resume(stored: dict[str, Any], overrides: list[str]) -> RunConfig
     return cfg
 
 
+def check_resume_matches(ckpt: dict[str, Any], run_dir: Path, data_dir: Path, config_source: str | None,
+                         given: RunConfig | None) -> None:
+    """Refuse a --resume whose command names another run than the one in ``run_dir`` (ValueError, one line).
+
+    ``config_source`` is this command's CONFIG (preset name or YAML path), ``given`` the config it resolves to.
+    The run continues with its stored config, so a CONFIG that means something else would be silently ignored:
+    it must be the CONFIG the run was started with (recorded in its checkpoints since this check exists), or
+    resolve to the stored config (e.g. RUN/config.yaml), or, for older checkpoints, be of the same model
+    family. The training data folder must be the one the run was trained on while that folder still exists
+    (a different one would train on other audio and overwrite the run's record of its data)."""
+    stored = RunConfig.from_dict(ckpt["config"])
+    if config_source is not None and given is not None:
+        recorded = ckpt.get("config_source")
+        same_config = not [k for k, v in _flat(given.to_dict()).items()
+                           if k not in RESUME_MUTABLE and _flat(stored.to_dict()).get(k) != v]
+        if recorded is not None:
+            ok = same_config or _same_source(recorded, config_source)
+        else:
+            ok = same_config or given.model.family == stored.model.family
+        if not ok:
+            started = f"'{recorded}'" if recorded else f"a {stored.model.family} config"
+            raise ValueError(f"{run_dir}: was started from {started}, not '{config_source}'; --resume continues "
+                             f"a run with its own config, so pass the same CONFIG (or {run_dir / 'config.yaml'}), "
+                             "or choose another --out for a new run")
+    old_root = (ckpt.get("data_summary") or {}).get("root")
+    if old_root and Path(old_root).resolve() != Path(data_dir).resolve():
+        if Path(old_root).is_dir():
+            raise ValueError(f"{run_dir}: was trained on {old_root}, not {data_dir}; --resume continues on the "
+                             "same audio, so pass --data " + old_root + " (or choose another --out for a new run)")
+        print(f"note: {run_dir} was trained on {old_root}, which no longer exists; continuing on {data_dir}",
+              file=sys.stderr)
+
+
+def _same_source(a: str, b: str) -> bool:
+    """The same preset name, or the same YAML file."""
+    if a == b:
+        return True
+    pa, pb = Path(a), Path(b)
+    return pa.is_file() and pb.is_file() and pa.resolve() == pb.resolve()
+
+
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in d.items():
@@ -133,7 +174,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool | str = False,
                  logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = (),
-                 init_from: str | Path | None = None):
+                 init_from: str | Path | None = None, config_source: str | None = None):
         if logger not in ("tensorboard", "none"):
             raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
         self.dist = DistInfo.from_env()
@@ -150,7 +191,10 @@ class Trainer:
         ckpt = ddp.broadcast_object(self._read_checkpoint(resume) if self.dist.is_main else None)
         if isinstance(ckpt, Exception):
             raise ckpt
+        self.config_source = config_source
         if ckpt is not None:
+            check_resume_matches(ckpt, self.run_dir, Path(data_dir), config_source, cfg)
+            self.config_source = ckpt.get("config_source") or config_source
             cfg = config_for_resume(ckpt["config"], list(resume_overrides))
         cfg.validate()
         init = None
@@ -309,6 +353,7 @@ class Trainer:
                      if self.disc is not None else None),
             "disc_optimizer": self.disc_opt.state_dict() if self.disc_opt is not None else None,
             "init_from": self.init_info,
+            "config_source": self.config_source,  # the CONFIG the run was started with (checked on --resume)
         }
 
     def _rng_state(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ wav, flac, ogg, mp3 (and anything else libsndfile reads), any sample rate, any c
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from .formats import FormatError, check_writable, output_format
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus")
 
@@ -27,6 +30,7 @@ class Audio:
     samples: np.ndarray
     sample_rate: int
     path: Path | None = None
+    subtype: str | None = None  # the file's sample format (PCM_16, PCM_24, FLOAT...), when read from one
 
     @property
     def channels(self) -> int:
@@ -54,10 +58,16 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
         raise AudioFileError(f"{path}: is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise AudioFileError(f"{path}: empty file (0 bytes)")
+    subtype = None
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            subtype = f.subtype
+            data = f.read(dtype="float32", always_2d=True)
+            sr = f.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         data, sr = _read_with_librosa(path, exc)
+    except OSError as exc:  # permission denied, I/O error
+        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     samples = np.ascontiguousarray(data.T, dtype=np.float32)
     if samples.shape[1] == 0 and not allow_empty:
         raise AudioFileError(f"{path}: contains no audio frames (zero length)")
@@ -69,7 +79,7 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
         )
     if sr <= 0:
         raise AudioFileError(f"{path}: invalid sample rate {sr}")
-    return Audio(samples, int(sr), path)
+    return Audio(samples, int(sr), path, subtype)
 
 
 def _read_with_librosa(path: Path, first_error: Exception):
@@ -89,13 +99,23 @@ def _read_with_librosa(path: Path, first_error: Exception):
 
 
 def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Resample along the last axis with a high-quality polyphase/soxr filter; identity when rates match."""
-    if orig_sr == target_sr:
-        return np.asarray(x, dtype=np.float32)
-    import librosa
+    """Resample along the last axis with soxr's high-quality filter; identity when rates match.
 
-    return librosa.resample(np.asarray(x, dtype=np.float32), orig_sr=orig_sr, target_sr=target_sr,
-                            res_type="soxr_hq").astype(np.float32)
+    The same filter and output length as ``librosa.resample(res_type="soxr_hq")``, called directly: importing
+    librosa costs about 1.5 s (numba), which is most of the app's start-up time when it plays a file."""
+    x = np.asarray(x, dtype=np.float32)
+    if orig_sr == target_sr:
+        return x
+    import soxr
+
+    n = int(np.ceil(x.shape[-1] * float(target_sr) / orig_sr))
+    if x.ndim == 1:
+        y = soxr.resample(x, orig_sr, target_sr, quality="HQ")
+    else:
+        flat = x.reshape(-1, x.shape[-1])
+        y = soxr.resample(np.ascontiguousarray(flat.T), orig_sr, target_sr, quality="HQ").T
+        y = y.reshape(*x.shape[:-1], y.shape[-1])
+    return fit_length(np.asarray(y, dtype=np.float32), n)
 
 
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
@@ -107,26 +127,40 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return np.pad(x, pad)
 
 
-def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
-    """Write float32[C, T] (or [T]) atomically: a temporary file in the same folder, then a rename."""
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str | None = None,
+                like: str | None = None) -> Path:
+    """Write float32[C, T] (or [T]) atomically: a temporary file in the same folder, then a rename.
+
+    The container comes from the extension and the sample format from ``subtype`` or, failing that, ``like``
+    (the input's): see ``formats.output_format``. Any failure (full disk, read-only folder, a rate the
+    container cannot take) raises ``AudioFileError`` naming ``path``; the previous file, if any, is untouched.
+    """
     path = Path(path)
     samples = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     if not np.isfinite(samples).all():
         raise AudioFileError(f"{path}: refusing to write NaN or infinite samples")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = {".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
-    if fmt == "OGG":
-        subtype = "VORBIS"
-    elif fmt == "FLAC" and subtype == "FLOAT":
-        subtype = "PCM_24"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
     try:
-        sf.write(tmp, np.clip(samples, -1.0, 1.0).T if subtype != "FLOAT" else samples.T, sample_rate,
-                 subtype=subtype, format=fmt)
+        fmt = output_format(path, subtype, like)
+        check_writable(fmt, sample_rate, samples.shape[0])
+    except FormatError as exc:
+        raise AudioFileError(str(exc)) from None
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Encoded in memory, then written with plain file writes: a full disk then says "No space left on
+        # device" instead of libsndfile's "System error.".
+        buf = io.BytesIO()
+        data = samples.T if not fmt.clips else np.clip(samples, -1.0, 1.0).T
+        sf.write(buf, data, sample_rate, subtype=fmt.subtype, format=fmt.format)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getbuffer())
         os.replace(tmp, path)
+    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise AudioFileError(f"{path}: cannot write ({reason}); nothing was replaced") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
