@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .cli_values import OneLineParser, bounded
+
 
 def state_dir() -> Path:
     """Where unfinished-recording journal entries live (LATENTSYNTH_STATE_DIR overrides, for tests)."""
@@ -18,23 +20,96 @@ def state_dir() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="latentsynth", description=__doc__)
+    p = OneLineParser(prog="latentsynth", description=__doc__)
     p.add_argument("--bundle", default=None, help="model bundle folder (default: the last one used, else the factory model)")
     p.add_argument("--input-file", default=None, metavar="AUDIO", help="play this file (looped) as the input instead of the microphone")
-    p.add_argument("--record", default=None, metavar="OUT.wav", help="record the output to this WAV from the start")
+    p.add_argument("--record", default=None, metavar="OUT.wav",
+                   help="record the output to this new WAV from the start (never replaces a file)")
     p.add_argument("--record-input", action="store_true", help="with --record, also record the input (OUT-input.wav)")
-    p.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help="quit after this long and print one JSON line of statistics")
+    p.add_argument("--quit-after", type=bounded("quit_after"), default=None, metavar="SECONDS",
+                   help="quit after this long and print one JSON line of statistics")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save a picture of the window shortly before quitting")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="onnxruntime provider")
     p.add_argument("--mode", default=None, choices=["window", "low-latency"], help="streaming mode")
-    p.add_argument("--hop", type=float, default=None, metavar="SECONDS", help="hop between model windows, 0.05..0.5 s")
+    p.add_argument("--hop", type=bounded("app.hop"), default=None, metavar="SECONDS",
+                   help="hop between model windows, 0.05..0.5 s")
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")
     p.add_argument("--list-devices", action="store_true", help="print the audio devices and exit")
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"latentsynth: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def check_arguments(args) -> str | None:
+    """Everything the command line names, checked before any window opens; the first problem, or None."""
+    from .engine.audiofile import AudioFileError, load_audio
+    from .engine.bundle import BundleError, load_bundle
+    from .engine.output_path import OutputPathError, check_new_file
+
+    try:
+        if args.bundle:
+            load_bundle(args.bundle)
+        if args.input_file:
+            load_audio(args.input_file)
+        if args.record:
+            check_new_file(args.record)
+            if args.record_input:
+                rec = Path(args.record)
+                check_new_file(rec.with_name(rec.stem + "-input" + rec.suffix))
+        if args.screenshot and Path(args.screenshot).is_dir():
+            return f"{args.screenshot}: is a folder; give --screenshot a file name (e.g. shot.png)"
+    except (BundleError, AudioFileError, OutputPathError) as exc:
+        return str(exc)
+    if args.record_input and not args.record:
+        return "--record-input needs --record OUT.wav"
+    if args.input_device is not None or args.output_device is not None:
+        from .engine.devices import DeviceError, resolve_device
+
+        try:
+            resolve_device(args.input_device, "input")
+            resolve_device(args.output_device, "output")
+        except DeviceError as exc:
+            return str(exc)
+    return None
+
+
+def teardown(app, window, engine, preloader=None) -> None:
+    """Take the app down in a fixed order while Qt still runs: audio first (PortAudio's callback and the
+    engine's threads), then the window and every child widget, deleted by Qt itself.
+
+    Without this, the window outlived ``main()`` (the timer callbacks hold it) and PySide's exit handler
+    deleted every remaining wrapped QObject during interpreter shutdown, in no fixed order, after Python
+    had begun tearing down: about 1 exit in 12 aborted or segfaulted there (gdb: ``QObject::~QObject`` under
+    ``PySide::destroyQCoreApplication`` from ``Py_FinalizeEx``; "shared QObject was deleted directly",
+    "malloc_consolidate(): unaligned fastbin chunk")."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from .ui.qtfix import keep_none_alive
+
+    keep_none_alive()
+    engine.stop(fade=False)
+    if preloader is not None:
+        preloader.close_wake()
+    if window is not None:
+        window.timer.stop()
+        window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+    keep_none_alive()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .engine.startup import Preloader, StartupClock
+
+    clock = StartupClock()
+    clock.mark("main")
     args = build_parser().parse_args(argv)
     if args.list_devices:
         from .engine.devices import DeviceError, list_devices
@@ -45,31 +120,30 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{d.index:3d}  {d.name}  [{d.hostapi}]  in {d.inputs} out {d.outputs}  "
                       f"{d.default_rate:.0f} Hz {flags}".rstrip())
         except DeviceError as exc:
-            print(f"latentsynth: {exc}", file=sys.stderr)
-            return 2
+            return _fail(str(exc))
         return 0
-    if args.hop is not None and not 0.05 <= args.hop <= 0.5:
-        print("latentsynth: error: --hop must be between 0.05 and 0.5 seconds", file=sys.stderr)
-        return 2
+    problem = check_arguments(args)
+    if problem:
+        return _fail(problem)
 
-    from .engine.audiofile import AudioFileError, load_audio
-    from .engine.bundle import BundleError, load_bundle
     from .engine.recorder import recover_recordings
 
-    try:
-        if args.bundle:
-            load_bundle(args.bundle)
-        if args.input_file:
-            load_audio(args.input_file)
-    except (BundleError, AudioFileError) as exc:
-        print(f"latentsynth: error: {exc}", file=sys.stderr)
-        return 2
     journal = state_dir() / "recordings"
     for path, frames in recover_recordings(journal):
         print(f"latentsynth: recovered an unfinished recording: {path} ({frames} frames)", file=sys.stderr)
 
+    # The slow parts start now, each in its own thread, while Qt loads and builds the window.
+    ini = os.environ.get("LATENTSYNTH_SETTINGS")
+    pre = Preloader(clock)
+    pre.start_backend(args.output_device)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
+
+    settings = QSettings(ini, QSettings.IniFormat) if ini else QSettings("LatentSynth", "latentsynth")
+    from .engine.render import default_bundle_path
+
+    want_bundle = args.bundle or settings.value("model/last_bundle") or str(default_bundle_path())
+    pre.start_model(want_bundle, args.provider or settings.value("model/provider", "auto"))
 
     from .engine.devices import NullDriver
     from .engine.live import LiveEngine
@@ -78,23 +152,27 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentSynth")
-    ini = os.environ.get("LATENTSYNTH_SETTINGS")
-    settings = QSettings(ini, QSettings.IniFormat) if ini else QSettings("LatentSynth", "latentsynth")
+    clock.mark("qt_ready")
     engine = LiveEngine(journal_dir=str(journal))
     quitting = args.quit_after is not None
     opts = AppOptions(bundle=args.bundle, input_file=args.input_file, provider=args.provider, mode=args.mode,
                       hop=args.hop, input_device=args.input_device, output_device=args.output_device,
-                      modal_errors=not quitting)
+                      modal_errors=not quitting, preloader=pre)
     window = MainWindow(engine, settings, opts)
+    clock.mark("window_built")
     if window.bundle is None:
-        print(f"latentsynth: error: {window.messages[-1] if window.messages else 'no model could be loaded'}",
-              file=sys.stderr)
-        return 2
+        code = _fail(window.messages[-1] if window.messages else "no model could be loaded")
+        teardown(app, window, engine, pre)
+        return code
     window.show()
     result = {"code": 0}
 
-    def start():
-        if not window.start_audio():
+    def shown():
+        clock.mark("window_shown")
+
+    def started(ok: bool):
+        clock.mark("stream_open", engine.started_at if ok else None)
+        if not ok:
             # no usable device: keep the app (views, knobs, export) working on a silent clock
             print(f"latentsynth: {window.messages[-1]}; running without audio output", file=sys.stderr)
             window.opts.driver_factory = lambda i, o: NullDriver(44100, 512)
@@ -111,19 +189,34 @@ def main(argv: list[str] | None = None) -> int:
         keep_none_alive()
         rec = engine.recorder
         rec_info = {"record": str(rec.path), "record_seconds": round(rec.seconds, 2)} if rec else {}
-        window.close()
-        print(json.dumps({**engine.summary(), **rec_info}), flush=True)
+        window.close()  # stops the recording and the audio
+        summary = engine.summary()
+        summary["error"] = summary["error"] or window.record_error
+        for name, at in (("first_callback", engine.first_callback_at), ("first_sound", engine.first_sound_at)):
+            if at is not None:
+                clock.mark(name, at)
+        print(json.dumps({**summary, **rec_info, "startup": startup_report(clock)}), flush=True)
         app.quit()
 
-    QTimer.singleShot(0, start)
+    QTimer.singleShot(0, shown)  # the first event-loop turn: the window has been shown
+    QTimer.singleShot(0, lambda: window.start_audio_async(started))
     if args.screenshot:
         when = max(0.5, (args.quit_after or 3.0) - 0.7)
         QTimer.singleShot(int(when * 1000), screenshot)
     if quitting:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     code = app.exec()
-    keep_none_alive()
+    teardown(app, window, engine, pre)
     return result["code"] or code
+
+
+def startup_report(clock) -> dict:
+    """Seconds since launch of each start-up moment, and the one the issue measures: first sound after the
+    window was shown."""
+    m = dict(clock.marks)
+    if "first_sound" in m and "window_shown" in m:
+        m["sound_after_window_s"] = round(m["first_sound"] - m["window_shown"], 3)
+    return m
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from .session import ModelRunner, WindowModel
 FALLBACKS = ("dry", "silence")
 HOP_RANGE_S = (0.05, 0.5)
 FADE_S = 0.15
+SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
 
 
@@ -179,6 +180,13 @@ class LiveEngine:
         self.dry_delay = 0
         self._last_callback = 0.0
         self._max_block = 8192
+        self._rec_lock = threading.Lock()  # the GUI swaps the recorder while the worker may be pushing to it
+        self.record_error = ""  # the last recording's error, kept after it stopped (for the JSON line)
+        self._switch_fade: np.ndarray | None = None
+        self._switch_pos = 0
+        self.started_at = 0.0  # time.monotonic() of start(), first callback and first audible block
+        self.first_callback_at: float | None = None
+        self.first_sound_at: float | None = None
 
     # ---- configuration (any thread) -------------------------------------------------------------------
     def set_model(self, slot: ModelSlot) -> None:
@@ -250,11 +258,13 @@ class LiveEngine:
         self._primed = False
         self._rebuild_needed = True
         self._rebuild()
+        self.started_at = time.monotonic()
+        self.first_callback_at = self.first_sound_at = None
+        self._last_callback = 0.0  # 0 until the first callback: a stream that is still starting is not stalled
         self._stop_worker.clear()
         self._running = True
         self._worker = threading.Thread(target=self._work, name="latentsynth-worker", daemon=True)
         self._worker.start()
-        self._last_callback = time.monotonic()
         try:
             driver.open(self._callback, input_needed=self._file_dev is None)
         except Exception:
@@ -293,19 +303,27 @@ class LiveEngine:
             raise RuntimeError("start the audio before recording")
         self.stop_recording()
         rec = Recorder(path, self.device_rate, record_input, journal_dir=self.journal_dir)
-        self.recorder = rec
+        self.record_error = ""
+        with self._rec_lock:
+            self.recorder = rec
         return rec
 
     def stop_recording(self) -> Recorder | None:
-        rec, self.recorder = self.recorder, None
+        """Detach the recorder, then close it: under the lock no block can be pushed to it after the swap,
+        and close() writes every block pushed before it."""
+        with self._rec_lock:
+            rec, self.recorder = self.recorder, None
         if rec is not None:
-            time.sleep(0.02)  # the worker may be inside push() with the old reference
             rec.close()
+            if rec.error:
+                self.record_error = rec.error
         return rec
 
     # ---- the audio callback (PortAudio thread): copies and counts only ------------------------------------
     def _callback(self, indata, outdata, frames: int, xrun: bool) -> None:
         self._last_callback = time.monotonic()
+        if self.first_callback_at is None:
+            self.first_callback_at = self._last_callback
         if xrun:
             self.device_xruns += 1
         src = self._file_dev
@@ -337,10 +355,16 @@ class LiveEngine:
             self._fade_pos = max(0, self._fade_pos - frames)
         outdata[:] = buf[:, None]
         self.frames_out += frames
+        if self.first_sound_at is None and missing < frames and buf.any():
+            self.first_sound_at = time.monotonic()
 
     # ---- the worker thread --------------------------------------------------------------------------------
-    def _rebuild(self) -> None:
-        """(Re)create the processing chain for the current model and config, and re-align the output."""
+    def _rebuild(self, switch: bool = False) -> None:
+        """(Re)create the processing chain for the current model and config, and re-align the output.
+
+        ``switch``: the stream is playing (a mode, hop or model change). The new chain's timing differs, so the
+        queued audio ends where the old chain stopped and the new one starts somewhere else; both ends are
+        faded (``SWITCH_FADE_S``) so the change is a short dip instead of a click."""
         slot = self.slot
         cfg = self.config
         dev, mr = self.device_rate, slot.sample_rate
@@ -364,10 +388,15 @@ class LiveEngine:
         self._drop = 0
         target = self.in_ring.read_count + self.prefill
         pad = target - self.out_ring.written
+        if switch:
+            self.out_ring.fade_tail(int(SWITCH_FADE_S * dev))
         if pad > 0:
             self.out_ring.write(np.zeros(pad, np.float32))
         else:
             self._drop = -pad
+        n_switch = int(SWITCH_FADE_S * dev)
+        self._switch_fade = (np.arange(n_switch, dtype=np.float32) + 1) / n_switch if switch else None
+        self._switch_pos = 0
         p = self.params
         self._in_gain = SmoothedValue(db_to_gain(p.input_gain_db), dev)
         self._out_gain = SmoothedValue(db_to_gain(p.output_gain_db), dev)
@@ -397,13 +426,13 @@ class LiveEngine:
                     self.slot, self._pending_slot = self._pending_slot, None
                     self._rebuild_needed = True
                 if self._rebuild_needed:
-                    self._rebuild()
+                    self._rebuild(switch=True)
                 avail = self.in_ring.level()
                 if avail < min(256, self.block):
                     self._check_stall()
                     time.sleep(0.002)
                     continue
-                if self.error == STALL_MESSAGE:
+                if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
                     self.error = ""
                 self._process(self.in_ring.read(min(avail, chunk_max)))
             except Exception as exc:  # never let the worker die silently: report, play dry
@@ -412,10 +441,17 @@ class LiveEngine:
                 time.sleep(0.05)
 
     def _check_stall(self) -> None:
-        # PulseAudio may take a second or two to start a stream; only a long silence of the callback is a fault
+        # PulseAudio may take a second or two to start a stream, and a GUI thread busy at start-up can hold the
+        # callback back as long: only a stream that ran for a while and then went silent has stopped.
         now = time.monotonic()
-        grace = 2.0 if self.frames_out else 6.0
-        if self._running and now - self._last_callback > grace and not self.error:
+        if not self._running or self.error:
+            return
+        if self.first_callback_at is None:
+            if now - self.started_at > 10.0:
+                self.error = "the audio device has not started after 10 s (busy, or blocked by another program?)"
+            return
+        grace = 2.0 if now - self.first_callback_at > 5.0 else 6.0
+        if now - self._last_callback > grace:
             self.error = STALL_MESSAGE
 
     def _process(self, x: np.ndarray) -> None:
@@ -445,11 +481,20 @@ class LiveEngine:
             self._drop -= k
             y = y[k:]
             dry = dry[k:]
+        fade = self._switch_fade
+        if fade is not None and y.size:
+            k = min(y.size, fade.size - self._switch_pos)
+            y = y.copy()
+            y[:k] *= fade[self._switch_pos:self._switch_pos + k]
+            self._switch_pos += k
+            if self._switch_pos >= fade.size:
+                self._switch_fade = None
         self.disp_out.write(y)
         self.out_ring.write(y)
-        rec = self.recorder
-        if rec is not None:
-            rec.push(y, dry)
+        with self._rec_lock:
+            rec = self.recorder
+            if rec is not None:
+                rec.push(y, dry)
 
     # ---- the GUI side -------------------------------------------------------------------------------------
     @property
@@ -489,7 +534,7 @@ class LiveEngine:
             limiter_db=self._limiter.reduction_db if running else 0.0,
             latent_positions=positions, recording_s=rec.seconds if rec else 0.0,
             recording_path=str(rec.path) if rec else "",
-            error=self.error or (rec.error if rec and rec.error else "") or (
+            error=self.error or (rec.error if rec and rec.error else "") or self.record_error or (
                 self.driver.error if self.driver is not None and getattr(self.driver, "error", "") else ""),
         )
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .output_path import claim_new_file, is_locked
+
 _HEADER_BYTES = 44
 
 
@@ -31,7 +33,10 @@ def _header(channels: int, sample_rate: int, data_bytes: int) -> bytes:
 
 
 class CrashSafeWavWriter:
-    """Writes float32[T, C] blocks; ``write`` never blocks on more than one small file write."""
+    """Writes float32[T, C] blocks; ``write`` never blocks on more than one small file write.
+
+    The file must not exist: it is created exclusively and locked while open (``output_path.claim_new_file``),
+    so a second writer, or another instance's crash recovery, is refused instead of destroying this take."""
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int = 1, flush_s: float = 0.5,
                  journal_dir: str | Path | None = None):
@@ -39,8 +44,7 @@ class CrashSafeWavWriter:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.flush_s = float(flush_s)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "w+b")
+        self._f = claim_new_file(self.path)
         self._f.write(_header(self.channels, self.sample_rate, 0))
         self.frames = 0
         self._last_flush = time.monotonic()
@@ -110,6 +114,8 @@ def recover_recordings(journal_dir: str | Path) -> list[tuple[Path, int]]:
         try:
             info = json.loads(entry.read_text())
             path = Path(info["path"])
+            if path.exists() and is_locked(path):
+                continue  # another running instance is recording it: not unfinished, and not ours to touch
             if path.exists():
                 done.append((path, repair_wav(path, int(info.get("channels", 0)) or None)))
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -130,8 +136,13 @@ class Recorder:
         self.record_input = record_input
         self.input_path = self.path.with_name(self.path.stem + "-input" + self.path.suffix) if record_input else None
         self._out = CrashSafeWavWriter(self.path, sample_rate, 1, journal_dir=journal_dir)
-        self._in = (CrashSafeWavWriter(self.input_path, sample_rate, 1, journal_dir=journal_dir)
-                    if record_input else None)
+        try:
+            self._in = (CrashSafeWavWriter(self.input_path, sample_rate, 1, journal_dir=journal_dir)
+                        if record_input else None)
+        except Exception:  # e.g. NAME-input.wav exists: give back the empty output file this call created
+            self._out.close()
+            self.path.unlink(missing_ok=True)
+            raise
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="latentsynth-recorder", daemon=True)

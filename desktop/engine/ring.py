@@ -53,6 +53,18 @@ class RingBuffer:
         self._w += n
         return overflow
 
+    def fade_tail(self, n: int) -> int:
+        """Writer side: ramp the newest ``n`` queued (unread) samples down to silence, so whatever is written
+        next starts from zero instead of jumping. Touches only samples the reader has not reached (the live
+        engine keeps hundreds of milliseconds queued, so the reader is far away). Returns how many were faded."""
+        n = min(int(n), self.level())
+        if n <= 0:
+            return 0
+        ramp = 1.0 - (np.arange(n, dtype=np.float32) + 1) / n
+        idx = (np.arange(self._w - n, self._w)) % self.capacity
+        self._buf[idx] *= ramp
+        return n
+
     def read_into(self, out: np.ndarray) -> int:
         """Reader side: fill ``out`` (1-D), zeros where nothing was written. Returns the samples missing."""
         n = out.shape[0]

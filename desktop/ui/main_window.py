@@ -18,6 +18,7 @@ from ..engine.audiofile import Audio, AudioFileError, load_audio, write_audio
 from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
 from ..engine.latent import LatentControls
 from ..engine.live import HOP_RANGE_S, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
+from ..engine.output_path import OutputPathError, unique_path
 from ..engine.overlap_add import MODES
 from ..engine.presets import PresetError, load_preset, random_controls, save_preset
 from ..engine.render import default_bundle_path, render_audio
@@ -45,6 +46,7 @@ class AppOptions:
     list_devices: bool = True  # False in widget tests: never touch PortAudio
     driver_factory: Callable | None = None  # (input_device, output_device) -> driver
     modal_errors: bool = True
+    preloader: object | None = None  # engine.startup.Preloader: the model and device list, loading already
 
 
 def factory_bundles() -> list[Path]:
@@ -121,6 +123,12 @@ class MainWindow(QMainWindow):
         self._export_progress = 0.0
         self._export_result = ""
         self._updating = False
+        self._starting: threading.Thread | None = None
+        self._start_result: tuple[bool, str] | None = None
+        self._start_done: Callable | None = None
+        self._engine_message = ""  # the engine error the message line shows now (cleared when it clears)
+        self.record_error = ""
+        self.missing_devices: dict[str, str] = {}  # kind -> a saved device name that is not present
         self.rng = np.random.default_rng()
         self.setWindowTitle("LatentSynth")
         keep_none_alive()
@@ -318,7 +326,8 @@ class MainWindow(QMainWindow):
         idx = self.provider_combo.findText(provider)
         self.provider_combo.setCurrentIndex(max(0, idx))
         self._fill_devices(o.input_device or s.value("audio/input_device", "default"),
-                           o.output_device or s.value("audio/output_device", "default"))
+                           o.output_device or s.value("audio/output_device", "default"),
+                           saved=(o.input_device is None, o.output_device is None))
         self.engine.set_stream_config(StreamConfig(self.mode_combo.currentText(), self.hop_spin.value() / 1000))
         self._refresh_model_list()
         bundle = o.bundle or s.value("model/last_bundle") or str(default_bundle_path())
@@ -338,30 +347,51 @@ class MainWindow(QMainWindow):
         s.setValue("model/provider", self.provider_combo.currentText())
         if self.bundle is not None:
             s.setValue("model/last_bundle", str(self.bundle.path))
-        s.setValue("audio/input_device", self.in_dev_combo.currentData() or "default")
-        s.setValue("audio/output_device", self.out_dev_combo.currentData() or "default")
+        for key, combo in (("audio/input_device", self.in_dev_combo), ("audio/output_device", self.out_dev_combo)):
+            if combo.currentIndex() in self._listed_devices.get(key, ()):  # never save a name no device has
+                s.setValue(key, combo.currentData() or "default")
         s.setValue("audio/source", "file" if self.source_combo.currentIndex() == 1 else "microphone")
         if self.input_audio is not None and self.input_audio.path is not None:
             s.setValue("audio/source_file", str(self.input_audio.path))
         s.sync()
 
-    def _fill_devices(self, want_in, want_out) -> None:
-        for combo, kind, want in ((self.in_dev_combo, "input", want_in), (self.out_dev_combo, "output", want_out)):
-            combo.clear()
-            combo.addItem("default", "default")
-            if self.opts.list_devices:
-                try:
+    def _fill_devices(self, want_in, want_out, saved: tuple[bool, bool] = (False, False)) -> None:
+        """Fill the device menus. A device named on the command line that is not present stays selected (the
+        start then says so); one only remembered from the settings falls back to the default, with a message,
+        so a device that has gone away never keeps a plain start silent."""
+        self._listed_devices: dict[str, set[int]] = {}
+        devices, listed = [], False
+        if self.opts.list_devices:
+            try:
+                pre = self.opts.preloader
+                if pre is not None and pre.backend is not None:
+                    devices = pre.backend.result()
+                else:
                     from ..engine.devices import list_devices
 
-                    for d in list_devices():
-                        if (d.inputs if kind == "input" else d.outputs) > 0:
-                            combo.addItem(f"{d.name} ({d.hostapi})", d.name)
-                except Exception as exc:  # DeviceError, PortAudio missing
-                    self.show_message(str(exc), modal=False)
+                    devices = list_devices()
+                listed = True
+            except Exception as exc:  # DeviceError, PortAudio missing
+                self.show_message(str(exc), modal=False)
+        for combo, kind, want, from_settings in ((self.in_dev_combo, "input", want_in, saved[0]),
+                                                 (self.out_dev_combo, "output", want_out, saved[1])):
+            key = f"audio/{kind}_device"
+            combo.clear()
+            combo.addItem("default", "default")
+            for d in devices:
+                if (d.inputs if kind == "input" else d.outputs) > 0:
+                    combo.addItem(f"{d.name} ({d.hostapi})", d.name)
+            self._listed_devices[key] = set(range(combo.count())) if listed else {0}
             i = combo.findData(want)
             if i < 0 and want not in (None, "", "default"):
-                combo.addItem(str(want), str(want))
-                i = combo.count() - 1
+                if listed and from_settings:
+                    self.missing_devices[kind] = str(want)
+                    self.show_message(f"The saved {kind} device '{want}' is not present; using the default.",
+                                      modal=False)
+                    i = 0
+                else:
+                    combo.addItem(str(want), str(want))
+                    i = combo.count() - 1
             combo.setCurrentIndex(max(0, i))
 
     # ---- model browser ------------------------------------------------------------------------------------
@@ -402,9 +432,13 @@ class MainWindow(QMainWindow):
         """Load and swap in a bundle; on any error the previous model keeps running and a message says why."""
         provider = self.provider_combo.currentText()
         try:
-            bundle = load_bundle(path)
-            runner = ModelRunner(bundle, provider=provider, threads=1)
-            slot = ModelSlot.from_runner(runner)
+            pre = self.opts.preloader.take_model(path, provider) if self.opts.preloader is not None else None
+            if pre is not None:
+                bundle, runner, slot = pre
+            else:
+                bundle = load_bundle(path)
+                runner = ModelRunner(bundle, provider=provider, threads=1)
+                slot = ModelSlot.from_runner(runner)
         except (BundleError, RuntimeError, ValueError, OSError) as exc:
             self.show_message(f"Cannot load model: {exc}" + ("" if self.bundle is None else
                               f"\nStill playing {self.bundle.name}."))
@@ -565,30 +599,76 @@ class MainWindow(QMainWindow):
             self.stop_audio()
             self.start_audio()
 
-    def _make_driver(self, input_needed: bool):
+    def _driver_maker(self, input_needed: bool) -> Callable:
         ind = self.in_dev_combo.currentData()
         outd = self.out_dev_combo.currentData()
-        if self.opts.driver_factory is not None:
-            return self.opts.driver_factory(ind, outd)
+        factory = self.opts.driver_factory
+        if factory is not None:
+            return lambda: factory(ind, outd)
         from ..engine.devices import SoundDeviceDriver
 
-        return SoundDeviceDriver(ind, outd)
+        return lambda: SoundDeviceDriver(ind, outd)
+
+    def _prepare_start(self) -> Callable[[], None]:
+        """Read the widgets (GUI thread) and return the work that opens the stream (any thread)."""
+        use_file = self.source_combo.currentIndex() == 1 and self.input_audio is not None
+        source = (FileSource(self.input_audio.mono(), self.input_audio.sample_rate,
+                             self.input_audio.path.name if self.input_audio.path else "file") if use_file else None)
+        make = self._driver_maker(not use_file)
+
+        pre = self.opts.preloader
+
+        def work() -> None:
+            self.engine.set_file_source(source)
+            try:
+                self.engine.start(make())
+            except Exception:
+                if pre is None or not pre.close_wake():
+                    raise
+                self.engine.start(make())  # the device may take one stream only: again, without the wake stream
+            if pre is not None:
+                pre.close_wake()  # the real stream runs now and keeps the sound server awake
+
+        return work
+
+    def _start_finished(self, ok: bool, error: str) -> bool:
+        if not ok:  # DeviceError and PortAudio's own errors: report, keep the window alive
+            self.show_message(f"Audio could not start: {error}")
+        self.power_btn.setChecked(ok)
+        return ok
 
     def start_audio(self) -> bool:
-        use_file = self.source_combo.currentIndex() == 1 and self.input_audio is not None
-        self.engine.set_file_source(FileSource(self.input_audio.mono(), self.input_audio.sample_rate,
-                                               self.input_audio.path.name if self.input_audio.path else "file")
-                                    if use_file else None)
+        """Open the stream now, on this thread; True when audio runs."""
         try:
-            self.engine.start(self._make_driver(not use_file))
-        except Exception as exc:  # DeviceError and PortAudio's own errors: report, keep the window alive
-            self.show_message(f"Audio could not start: {exc}")
-            self.power_btn.setChecked(False)
-            return False
-        self.power_btn.setChecked(True)
-        return True
+            self._prepare_start()()
+        except Exception as exc:
+            return self._start_finished(False, str(exc))
+        return self._start_finished(True, "")
+
+    def start_audio_async(self, done: Callable[[bool], None] | None = None) -> None:
+        """Open the stream in a thread, so the window keeps drawing while PortAudio and the sound server start;
+        the GUI timer reports the result and then calls ``done(ok)``."""
+        work = self._prepare_start()
+        self._start_result, self._start_done = None, done
+
+        def run():
+            try:
+                work()
+                self._start_result = (True, "")
+            except Exception as exc:
+                self._start_result = (False, str(exc))
+
+        self._starting = threading.Thread(target=run, name="latentsynth-start", daemon=True)
+        self._starting.start()
+
+    @property
+    def starting(self) -> bool:
+        return self._starting is not None
 
     def stop_audio(self) -> None:
+        if self._starting is not None:
+            self._starting.join(timeout=10)  # an opening stream finishes opening, then stops
+            self._collect_start()
         self.stop_recording()
         self.engine.stop()
         self.power_btn.setChecked(False)
@@ -599,13 +679,14 @@ class MainWindow(QMainWindow):
             self.show_message("Start the audio before recording.")
             self.record_btn.setChecked(False)
             return False
-        if path is None:
+        if path is None:  # a generated name: never one that is taken (a recording never replaces a file)
             folder = Path(self.settings.value("record/folder", str(Path.home() / "LatentSynth")))
-            path = str(folder / time.strftime("latentsynth-%Y%m%d-%H%M%S.wav"))
+            path = str(unique_path(folder / time.strftime("latentsynth-%Y%m%d-%H%M%S.wav")))
         try:
             self.engine.start_recording(path, self.record_input_box.isChecked())
-        except OSError as exc:
-            self.show_message(f"Cannot record to {path}: {exc}")
+        except (OutputPathError, OSError) as exc:
+            self.record_error = f"Cannot record: {exc}"
+            self.show_message(self.record_error)
             self.record_btn.setChecked(False)
             return False
         self.record_btn.setChecked(True)
@@ -615,7 +696,12 @@ class MainWindow(QMainWindow):
         rec = self.engine.stop_recording()
         self.record_btn.setChecked(False)
         if rec is not None:
-            self.show_message(f"Recorded {rec.seconds:.1f} s to {rec.path}", modal=False)
+            if rec.error:
+                self.record_error = rec.error
+                self.show_message(f"Recording stopped with an error: {rec.error} "
+                                  f"({rec.seconds:.1f} s are in {rec.path})")
+            else:
+                self.show_message(f"Recorded {rec.seconds:.1f} s to {rec.path}", modal=False)
 
     def _export_dialog(self) -> None:
         if self.input_audio is None:
@@ -665,8 +751,19 @@ class MainWindow(QMainWindow):
             box.setAttribute(Qt.WA_DeleteOnClose)
             box.open()  # not exec(): the audio, the views and the timer keep running
 
+    def _collect_start(self) -> None:
+        if self._starting is None or self._starting.is_alive() or self._start_result is None:
+            return
+        ok, error = self._start_result
+        self._starting, self._start_result = None, None
+        done, self._start_done = self._start_done, None
+        self._start_finished(ok, error)
+        if done is not None:
+            done(ok)
+
     def tick(self) -> None:
         keep_none_alive()
+        self._collect_start()
         snap = self.engine.snapshot()
         self.last_snapshot = snap
         if snap.running:
@@ -685,8 +782,13 @@ class MainWindow(QMainWindow):
                 f" · {snap.provider.upper()} · {snap.device_rate}→{snap.model_rate} Hz · {snap.source}{rec}")
         else:
             self.status_label.setText(f"stopped · {snap.provider.upper()}")
-        if snap.error and snap.error not in self.messages:
-            self.show_message(snap.error, modal=False)
+        if snap.error != self._engine_message:  # show engine trouble while it lasts, and clear it after
+            if snap.error:
+                self.show_message(snap.error, modal=False)
+            elif self.message_label.text() == self._engine_message.splitlines()[0][:160]:
+                self.message_label.setText("")
+                self.message_label.setToolTip("")
+            self._engine_message = snap.error
         if self._export_thread is not None:
             self.export_bar.setValue(int(100 * self._export_progress))
             if not self._export_thread.is_alive():
