@@ -15,14 +15,16 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from desktop.engine.bundle import (MANIFEST_NAME, LatentLevel, LatentStats, Manifest, Normalization, load_bundle,
-                                   sha256_file, write_manifest)
+from desktop.engine.bundle import (MANIFEST_NAME, STREAMING_FORMAT_VERSION, LatentLevel, LatentStats, Manifest,
+                                   Normalization, load_bundle, sha256_file, write_manifest)
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
 from .onnx_parts import export_parts
 from .provenance import ProvenanceError, run_data_summary, training_data_record
+from .streaming import (STREAM_PARITY_TOLERANCE, export_streaming_parts, parity_audio, streaming_parity,
+                        streaming_section)
 
 PARITY_TOLERANCE = 1e-3
 VERSION = "0.1.0"
@@ -107,6 +109,27 @@ def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str]
     return err
 
 
+STREAM_PARITY_SECONDS = 5.0
+STREAM_PARITY_BLOCKS = (256,)  # the default block; tests/test_streaming.py covers 512 and 1024 too
+
+
+def _export_streaming(ckpt: dict[str, Any], tmp: Path, signals: list[np.ndarray], sample_rate: int):
+    """Causal models: the streaming parts, then two gates on 5 s of real training audio: the graphs over the whole
+    signal against torch (PARITY_TOLERANCE) and block by block against the whole signal (1e-4)."""
+    ref = model_from_checkpoint(ckpt)[0]
+    _, specs = export_streaming_parts(ref, tmp)  # folds and rounds `ref`: it is now exactly what the graphs hold
+    parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+    audio = parity_audio(signals, int(STREAM_PARITY_SECONDS * sample_rate))
+    errors = streaming_parity(ref, tmp, parts, specs, audio, STREAM_PARITY_BLOCKS)
+    block_error = max(v for k, v in errors.items() if k.startswith("block_"))
+    if not block_error <= STREAM_PARITY_TOLERANCE:
+        raise ExportError(f"block-by-block onnxruntime output differs from the whole-file output by {block_error:.3g} "
+                          f"(> {STREAM_PARITY_TOLERANCE}) on {STREAM_PARITY_SECONDS:g} s of real audio; bundle not "
+                          f"written ({errors})")
+    errors = {("end_to_end" if k == "torch" else k): v for k, v in errors.items()}
+    return streaming_section(ref, specs, STREAM_PARITY_BLOCKS[0], block_error), errors
+
+
 def _replace_dir(tmp: Path, out: Path) -> None:
     if out.exists():
         if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
@@ -156,14 +179,20 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    streaming = None
     try:
         log("exporting ONNX parts (dynamo exporter, a few seconds each)")
-        parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=hasattr(model, "quantizer"))
-        pad = max(h for _, _, h in model.levels)
-        probe = chunks[: min(4, len(chunks))]
-        probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
-        errors = parity_check(model, tmp, parts, probe)
-        worst = max(errors.values())
+        if getattr(model, "causal", False):
+            streaming, errors = _export_streaming(ckpt, tmp, [folder.signals[i] for i in train_idx],
+                                                  cfg.model.sample_rate)
+            parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+        else:
+            parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=hasattr(model, "quantizer"))
+            pad = max(h for _, _, h in model.levels)
+            probe = chunks[: min(4, len(chunks))]
+            probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
+            errors = parity_check(model, tmp, parts, probe)
+        worst = max(v for k, v in errors.items() if not k.startswith("block_"))
         log("parity (max abs error, onnxruntime vs torch): " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
         if not worst <= PARITY_TOLERANCE:
             raise ExportError(f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
@@ -187,11 +216,16 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
         manifest = Manifest(
             family=cfg.model.family, sample_rate=cfg.model.sample_rate, window=cfg.data.window, hop=cfg.data.chunk_hop,
             levels=levels,
-            normalization=Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db),
+            # a causal model has no per-window loudness normalisation (it would need the future): it was trained at
+            # random levels instead (model.random_gain_db)
+            normalization=(Normalization("none") if streaming is not None else
+                           Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db)),
             latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
             provenance=provenance, training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
             extra=model.extra_manifest() if hasattr(model, "extra_manifest") else {},
+            streaming=streaming,
+            **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
         )
         write_manifest(tmp, manifest)
         load_bundle(tmp)  # the player's own reader must accept it

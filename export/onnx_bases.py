@@ -20,7 +20,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from models.istft import InverseSTFT
+from models.istft import CausalInverseSTFT, InverseSTFT
 from models.mel import MelFrontEnd
 
 # the generated float32 basis may differ from torch's by float64 rounding carried into float32 (one ulp, < 1e-7)
@@ -97,11 +97,39 @@ def _istft_win_sq(g: _Graph, n_fft: int, out: str) -> None:
     g.op("Cast", g.op("Unsqueeze", sq, g.const([0, 1], np.int64)), to=TensorProto.FLOAT, out=out)
 
 
+def _causal_istft_basis(module: CausalInverseSTFT) -> Callable:
+    """CausalInverseSTFT.basis: the InverseSTFT terms for n in [offset, offset + 2*hop) times its synthesis window
+    (2*hop float64 values stored as a constant: 4 kB instead of the 2 MB basis)."""
+    offset, support = module.offset, 2 * module.hop
+    window_values = module.window.detach().cpu().numpy().astype(np.float64)
+
+    def generate(g: _Graph, n_fft: int, out: str) -> None:
+        n = g.op("Range", g.const(offset, np.int64), g.const(offset + support, np.int64), g.const(1, np.int64))
+        k = g.op("Range", g.const(0, np.int64), g.const(n_fft // 2 + 1, np.int64), g.const(1, np.int64))
+        kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64),
+                  fmod=0)
+        angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), g.const(2 * math.pi / n_fft, np.float64))
+        edge = g.op("Equal", g.op("Mod", k, g.const(n_fft // 2, np.int64), fmod=0), g.const(0, np.int64))
+        scale = g.op("Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)),
+                     g.const([1], np.int64))
+        weight = g.op("Div", g.const(window_values, np.float64), g.const(float(n_fft), np.float64))
+
+        def term(x: str) -> str:
+            return g.op("Mul", g.op("Mul", x, scale), weight)
+
+        basis = g.op("Concat", term(g.op("Cos", angle)), term(g.op("Neg", g.op("Sin", angle))), axis=0)
+        g.op("Cast", g.op("Unsqueeze", basis, g.const([1], np.int64)), to=TensorProto.FLOAT, out=out)
+
+    return generate
+
+
 def known_bases(model: nn.Module) -> list[tuple[np.ndarray, int, Callable]]:
     """(buffer as float32 numpy, n_fft, generator) for every fixed basis buffer in ``model``."""
     found = []
     for module in model.modules():
-        if isinstance(module, InverseSTFT):
+        if isinstance(module, CausalInverseSTFT):
+            found.append((module.basis, module.n_fft, _causal_istft_basis(module)))
+        elif isinstance(module, InverseSTFT):
             found += [(module.basis, module.n_fft, _istft_basis), (module.win_sq, module.n_fft, _istft_win_sq)]
         elif isinstance(module, MelFrontEnd):
             found.append((module.basis, module.n_fft, _stft_basis))

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 1  # what a window-only bundle is written as (players from before streaming read it)
+STREAMING_FORMAT_VERSION = 2  # a bundle with a 'streaming' section (docs/bundle.md, docs/streaming.md)
+SUPPORTED_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 PART_NAMES = ("encoder", "quantizer", "decoder")
 REQUIRED_PARTS = ("encoder", "decoder")
@@ -167,6 +168,89 @@ class TrainingData:
 
 
 @dataclass(frozen=True)
+class StateSpec:
+    """One state tensor a streaming part carries from call to call: ONNX input ``name``, output ``name + '.next'``.
+
+    ``shape`` is for one stream (batch 1); zeros are the initial state."""
+
+    part: str
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @property
+    def output(self) -> str:
+        return self.name + ".next"
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """How a causal bundle plays block by block (manifest field ``streaming``; format_version 2).
+
+    Every part takes its main input plus its states and returns its main output plus the next states; the time
+    axis is dynamic, so one graph serves any block that is a multiple of the latent hop and, from zero states,
+    the whole file at once (both give the same output to 1e-4: export checks it). ``block``: the block the
+    bundle was checked and timed at (samples). ``lookahead``: frames the output lags behind what it reproduces;
+    ``delay``: the same in samples (output sample t reproduces input sample t - delay); ``latency``: block + delay,
+    the algorithmic latency at ``block``."""
+
+    block: int
+    lookahead: int
+    delay: int
+    states: tuple[StateSpec, ...]
+    parity_max_abs_error: float | None = None
+
+    @property
+    def latency(self) -> int:
+        return self.block + self.delay
+
+    def states_of(self, part: str) -> tuple[StateSpec, ...]:
+        return tuple(s for s in self.states if s.part == part)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"block": self.block, "lookahead": self.lookahead, "delay_samples": self.delay,
+                "latency_samples": self.latency,
+                "states": [{"part": s.part, "name": s.name, "shape": list(s.shape), "dtype": s.dtype}
+                           for s in self.states]}
+        if self.parity_max_abs_error is not None:
+            data["parity_max_abs_error"] = self.parity_max_abs_error
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path) -> "Streaming":
+        if not isinstance(data, dict):
+            raise BundleError(f"{where}: 'streaming' must be an object")
+        try:
+            states = tuple(StateSpec(str(s["part"]), str(s["name"]), tuple(int(d) for d in s["shape"]),
+                                     str(s.get("dtype", "float32"))) for s in data["states"])
+            parity = data.get("parity_max_abs_error")
+            return cls(block=int(data["block"]), lookahead=int(data["lookahead"]), delay=int(data["delay_samples"]),
+                       states=states, parity_max_abs_error=None if parity is None else float(parity))
+        except KeyError as exc:
+            raise BundleError(f"{where}: missing field 'streaming.{exc.args[0]}'") from exc
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{where}: malformed 'streaming' ({type(exc).__name__}: {exc})") from exc
+
+    def validate(self, where: Path, latent_hop: int, parts: dict[str, str]) -> None:
+        if self.block <= 0 or self.block % latent_hop:
+            raise BundleError(f"{where}: 'streaming.block' {self.block} must be a positive multiple of the latent "
+                              f"hop {latent_hop}")
+        if self.lookahead < 0 or self.delay < 0:
+            raise BundleError(f"{where}: 'streaming.lookahead' and 'delay_samples' must be >= 0")
+        names = set()
+        for s in self.states:
+            if s.part not in parts:
+                raise BundleError(f"{where}: streaming state '{s.name}' belongs to part '{s.part}', which the bundle "
+                                  "does not have")
+            if s.dtype != "float32" or not s.shape or any(d < 0 for d in s.shape) or s.shape[0] != 1:
+                raise BundleError(f"{where}: streaming state '{s.name}' must be float32 with shape [1, ...] "
+                                  f"(got {s.dtype} {list(s.shape)})")
+            if (s.part, s.name) in names:
+                raise BundleError(f"{where}: streaming state '{s.name}' is listed twice")
+            names.add((s.part, s.name))
+
+
+@dataclass(frozen=True)
 class Manifest:
     family: str
     sample_rate: int
@@ -181,6 +265,7 @@ class Manifest:
     training_data: TrainingData | None = None  # optional: bundles exported before it load without it
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
 
     @property
     def latent_hop(self) -> int:
@@ -230,6 +315,8 @@ class Manifest:
         }
         if self.training_data is not None:
             data["training_data"] = self.training_data.to_json()
+        if self.streaming is not None:
+            data["streaming"] = self.streaming.to_json()
         return data
 
     @classmethod
@@ -284,6 +371,8 @@ class Manifest:
                                if data.get("training_data") is not None else None),
                 format_version=int(version),
                 extra=dict(data.get("extra", {})),
+                streaming=(Streaming.from_json(data["streaming"], where)
+                           if int(version) >= 2 and data.get("streaming") is not None else None),
             )
         except BundleError:
             raise
@@ -303,6 +392,10 @@ class Manifest:
                 raise BundleError(f"{where}: part '{part}' file '{fname}' has no sha256 in 'files'")
             if "/" in fname or "\\" in fname or fname.startswith("."):
                 raise BundleError(f"{where}: part file name '{fname}' must be a plain file name")
+        if self.streaming is not None:
+            if self.format_version < STREAMING_FORMAT_VERSION:
+                raise BundleError(f"{where}: a 'streaming' section needs format_version {STREAMING_FORMAT_VERSION}")
+            self.streaming.validate(where, self.latent_hop, self.parts)
         if self.normalization.type not in ("rms", "none"):
             raise BundleError(f"{where}: unknown normalization type '{self.normalization.type}'")
         if self.sample_rate <= 0 or self.window <= 0 or self.hop <= 0:

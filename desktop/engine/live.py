@@ -29,12 +29,17 @@ from .render import hop_samples
 from .resample import StreamResampler
 from .ring import RingBuffer
 from .session import ModelRunner, WindowModel
+from .streaming import StreamingModel, StreamingProcessor
 
 FALLBACKS = ("dry", "silence")
 HOP_RANGE_S = (0.05, 0.5)
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
+# 'streaming': block by block through a streaming bundle's causal graphs (docs/streaming.md); the default, and
+# played as 'low-latency' when the bundle cannot stream
+LIVE_MODES = ("streaming",) + MODES
+STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,11 @@ class EngineParams:
 
 @dataclass(frozen=True)
 class StreamConfig:
-    mode: str = "low-latency"
+    mode: str = "streaming"
     hop_s: float = 0.2
 
     def validated(self) -> "StreamConfig":
-        if self.mode not in MODES:
+        if self.mode not in LIVE_MODES:
             raise ValueError(f"unknown mode '{self.mode}' (use {' or '.join(MODES)})")
         if not HOP_RANGE_S[0] - 1e-9 <= self.hop_s <= HOP_RANGE_S[1] + 1e-9:
             raise ValueError(f"hop {self.hop_s} s is outside {HOP_RANGE_S[0]}..{HOP_RANGE_S[1]} s")
@@ -76,6 +81,8 @@ class ModelSlot:
     compute_s: float = 0.0
     info: dict = field(default_factory=dict)
     grid: int = 1  # the window hop is kept a multiple of this (the bundle's coarsest latent hop)
+    streaming_model: StreamingModel | None = None  # streaming bundles: the block-by-block path
+    block_p99_s: float = 0.0  # streaming: p99 compute time of one block, measured at load
 
     @classmethod
     def from_runner(cls, runner: ModelRunner, controls: LatentControls | None = None) -> "ModelSlot":
@@ -83,8 +90,25 @@ class ModelSlot:
         m = runner.manifest
         slot = cls(wm, m.sample_rate, m.window, runner.bundle.name, runner.short_provider, wm, grid=m.pad_multiple)
         slot.measure()
+        if runner.streaming is not None:
+            slot.streaming_model = StreamingModel(runner, controls_of=lambda: wm.controls)
+            slot.measure_blocks()
         wm.last_latents = None
         return slot
+
+    def measure_blocks(self, blocks: int = 200) -> float:
+        """Streaming: p99 of the time one block takes (after a warm-up), over ``blocks`` blocks of a tone."""
+        sm = self.streaming_model
+        n = sm.block
+        x = (0.05 * np.sin(np.arange(n * (blocks + 20)) * 0.05)).astype(np.float32)
+        times = []
+        for k in range(blocks + 20):
+            t0 = time.perf_counter()
+            sm.process(x[k * n:(k + 1) * n])
+            times.append(time.perf_counter() - t0)
+        sm.reset()
+        self.block_p99_s = float(np.percentile(times[20:], 99))
+        return self.block_p99_s
 
     @classmethod
     def identity(cls, sample_rate: int = 22050, window: int = 22050) -> "ModelSlot":
@@ -175,6 +199,10 @@ class LiveEngine:
         self.late_windows = 0
         self.frames_out = 0
         self._rtf = 0.0
+        self.mode = self.config.mode  # the mode playing: 'streaming' falls back to 'low-latency' for window bundles
+        self._block_est = 0.0
+        self.margin_used_s = 0.0
+        self.hold = 0
         self._compute_est = 0.0
         self.prefill = 0
         self.dry_delay = 0
@@ -368,13 +396,19 @@ class LiveEngine:
         slot = self.slot
         cfg = self.config
         dev, mr = self.device_rate, slot.sample_rate
-        hop = hop_samples(cfg.hop_s, mr, slot.window, slot.grid)
-        margin = 0
-        crossfade = None
-        if cfg.mode == "low-latency":
-            crossfade = min(hop // 2, int(0.02 * mr))
-        self.ola = make_overlap_add(cfg.mode, slot.window, hop, self._guarded_fn, crossfade=crossfade,
-                                    margin=margin)
+        self.mode = cfg.mode if cfg.mode != "streaming" or slot.streaming_model is not None else "low-latency"
+        if self.mode == "streaming":
+            self.ola = StreamingProcessor(slot.streaming_model, is_late=self._block_late)
+            hop = self.ola.block
+            self._block_est = slot.block_p99_s
+        else:
+            hop = hop_samples(cfg.hop_s, mr, slot.window, slot.grid)
+            margin = 0
+            crossfade = None
+            if self.mode == "low-latency":
+                crossfade = min(hop // 2, int(0.02 * mr))
+            self.ola = make_overlap_add(self.mode, slot.window, hop, self._guarded_fn, crossfade=crossfade,
+                                        margin=margin)
         self.hop_model = hop
         self.res_in = StreamResampler(dev, mr)
         self.res_out = StreamResampler(mr, dev)
@@ -384,6 +418,10 @@ class LiveEngine:
         self._compute_est = max(self._compute_est, slot.compute_s) if self._compute_est else slot.compute_s
         hold = int(math.ceil(self.res_in.hold * dev / mr)) + self.res_out.hold
         margin_s = max(2.0 * slot.compute_s, slot.compute_s + self.margin_s)
+        if self.mode == "streaming":  # the compute slot follows the measured tail of one block's time
+            margin_s = 2.0 * slot.block_p99_s + STREAM_MARGIN_S
+        self.margin_used_s = margin_s
+        self.hold = hold
         self.prefill = int(math.ceil(hop * dev / mr)) + self.block + hold + int(margin_s * dev)
         self._drop = 0
         target = self.in_ring.read_count + self.prefill
@@ -403,6 +441,14 @@ class LiveEngine:
         self._wet = SmoothedValue(0.0 if p.bypass else p.dry_wet, dev)
         self._limiter = Limiter(dev)
         self._rebuild_needed = False
+
+    def _block_late(self) -> bool:
+        """Streaming: would this block's output reach the device after its time? (It is computed anyway.)"""
+        level_s = self.out_ring.level() / self.device_rate
+        late = level_s < self._block_est * 1.2 + 0.001
+        if late:
+            self.late_windows += 1
+        return late
 
     def _guarded_fn(self, window: np.ndarray) -> np.ndarray:
         """Runs the model unless its output would arrive too late; then the fallback is used instead."""
@@ -513,19 +559,22 @@ class LiveEngine:
         in_peak = float(np.abs(in_wave[-peak_n:]).max()) if in_wave.size else 0.0
         out_peak = float(np.abs(out_wave[-peak_n:]).max()) if out_wave.size else 0.0
         positions = {}
-        if slot is not None and slot.window_model is not None and slot.window_model.last_latents is not None:
+        streaming = self.mode == "streaming" and slot is not None and slot.streaming_model is not None
+        latest = (slot.streaming_model.last_latents if streaming else
+                  slot.window_model.last_latents if slot is not None and slot.window_model is not None else None)
+        if latest is not None:
             wm = slot.window_model
             frames = max(1, int(round(self.config.hop_s * slot.sample_rate / wm.runner.manifest.latent_hop)))
-            for name, z in wm.last_latents.items():
+            for name, z in latest.items():
                 coords = wm.runner.axes[name].project(z[:, :, -frames - 1:-1] if z.shape[2] > frames + 1 else z)
                 positions[name] = coords[0].mean(axis=1)
         algo = self.algorithmic_latency_s
         rec = self.recorder
         return Snapshot(
             running=running, device_rate=self.device_rate, model_rate=slot.sample_rate if slot else 0,
-            mode=self.config.mode, hop_s=self.config.hop_s,
+            mode=self.mode, hop_s=self.config.hop_s,
             latency_ms=1000.0 * (algo + self.device_latency_s), algorithmic_ms=1000.0 * algo,
-            device_ms=1000.0 * self.device_latency_s, rtf=self._rtf,
+            device_ms=1000.0 * self.device_latency_s, rtf=self._stream_rtf() if streaming else self._rtf,
             xruns=self.device_xruns + self.underruns, device_xruns=self.device_xruns, underruns=self.underruns,
             late_windows=self.late_windows, frames_out=self.frames_out,
             provider=slot.provider if slot else "", model_name=slot.name if slot else "",
@@ -538,6 +587,30 @@ class LiveEngine:
                 self.driver.error if self.driver is not None and getattr(self.driver, "error", "") else ""),
         )
 
+    def _stream_rtf(self) -> float:
+        proc = self.ola
+        n = min(proc.count, len(proc.times))
+        return float(np.mean(proc.times[:n])) / (proc.block / self.slot.sample_rate) if n else 0.0
+
+    def latency_parts(self) -> dict:
+        """Where the latency comes from, in ms: block (waiting for the model's input: the hop in window modes),
+        compute slot (the safety margin for computing it), model_delay (a streaming bundle's lookahead; the
+        crossfade in low-latency mode), device block, resampler, device (PortAudio's reported buffers). They add
+        up to ``latency_ms``."""
+        if not self.device_rate or self.slot is None:
+            return {}
+        dev, mr = self.device_rate, self.slot.sample_rate
+        block = int(math.ceil(self.hop_model * dev / mr))
+        margin = int(self.margin_used_s * dev)
+        ms = lambda samples: round(1000.0 * samples / dev, 2)  # noqa: E731
+        parts = {"block": ms(block), "compute_slot": ms(margin), "model_delay": ms(self.dry_delay),
+                 "device_block": ms(self.block), "resampler": ms(self.hold),
+                 "other": ms(self.prefill - block - margin - self.block - self.hold),
+                 "device": round(1000.0 * self.device_latency_s, 2)}
+        if self.mode == "streaming":
+            parts["block_p99_compute"] = round(1000.0 * self.ola.p99_s, 3)
+        return parts
+
     def summary(self) -> dict:
         s = self.snapshot(0.0)
         return {"xruns": s.xruns, "device_xruns": s.device_xruns, "underruns": s.underruns,
@@ -545,4 +618,4 @@ class LiveEngine:
                 "algorithmic_latency_ms": round(s.algorithmic_ms, 2), "device_latency_ms": round(s.device_ms, 2),
                 "rtf": round(s.rtf, 4), "provider": s.provider, "frames_out": s.frames_out,
                 "device_rate": s.device_rate, "model_rate": s.model_rate, "mode": s.mode, "hop": s.hop_s,
-                "model": s.model_name, "error": s.error}
+                "model": s.model_name, "error": s.error, "latency_parts_ms": self.latency_parts()}

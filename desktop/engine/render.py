@@ -9,6 +9,7 @@ import numpy as np
 from .audiofile import Audio, fit_length, resample
 from .overlap_add import process_offline
 from .session import WindowModel
+from .streaming import StreamingModel, render_stream
 
 
 def hop_samples(hop_seconds: float, sample_rate: int, window: int, grid: int = 1) -> int:
@@ -28,12 +29,17 @@ def hop_samples(hop_seconds: float, sample_rate: int, window: int, grid: int = 1
 
 
 def render_audio(audio: Audio, model: WindowModel, hop_seconds: float = 0.25,
-                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                 progress: Callable[[int, int], None] | None = None, block: int | None = None) -> np.ndarray:
     """Resynthesise every channel of ``audio`` (each channel on its own, so stereo stays stereo).
 
     Returns float32[C, T] at ``audio.sample_rate`` with ``audio.frames`` samples, latency removed.
+
+    A streaming bundle is streamed in one pass, block by block through the same graphs and states as live
+    (``hop_seconds`` does not apply; ``block``: samples per onnxruntime call, default 64 of the bundle's blocks).
     """
     m = model.runner.manifest
+    if m.streaming is not None:
+        return _render_streaming(audio, model, progress, block)
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     out = np.zeros_like(audio.samples)
     channels = audio.channels
@@ -44,6 +50,21 @@ def render_audio(audio: Audio, model: WindowModel, hop_seconds: float = 0.25,
         if progress is not None:
             cb = lambda done, total, c=c: progress(c * total + done, channels * total)  # noqa: E731
         y = process_offline(x, m.window, hop, model, cb)
+        out[c] = fit_length(resample(y, m.sample_rate, audio.sample_rate), audio.frames)
+    return out
+
+
+def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | None) -> np.ndarray:
+    m = model.runner.manifest
+    stream = StreamingModel(model.runner, controls_of=lambda: model.controls)
+    out = np.zeros_like(audio.samples)
+    channels = audio.channels
+    for c in range(channels):
+        x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
+        cb = None
+        if progress is not None:
+            cb = lambda done, total, c=c: progress(c * total + done, channels * total)  # noqa: E731
+        y = render_stream(x, stream, block, cb)
         out[c] = fit_length(resample(y, m.sample_rate, audio.sample_rate), audio.frames)
     return out
 

@@ -38,6 +38,10 @@ class ModelRunner:
 
     ``encode``: float32[B, 1, T] (T a multiple of ``manifest.pad_multiple``) -> {level: float32[B, D, F]}.
     ``quantize`` (identity without a quantizer part) and ``decode``: {level: latent} -> float32[B, 1, T].
+
+    Streaming bundles (``manifest.streaming``): the parts also take and return state tensors. ``encode``/``decode``
+    feed zero states (the whole signal from its start, which is what the bundle's offline output is); the engine's
+    streaming path calls ``encode_step``/``decode_step`` with the states it carries.
     """
 
     def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 1):
@@ -61,6 +65,8 @@ class ModelRunner:
         self.provider = self.sessions["encoder"].get_providers()[0]
         self.axes = level_axes(self.manifest)
         self.level_names = [level.name for level in self.manifest.levels]
+        self.streaming = self.manifest.streaming
+        self.state_specs = {part: (self.streaming.states_of(part) if self.streaming else ()) for part in self.sessions}
         self._check_io()
 
     def _check_io(self) -> None:
@@ -71,14 +77,40 @@ class ModelRunner:
                 raise BundleError(f"{self.bundle.part_path('encoder')}: has no output '{name}' (outputs: {enc_out})")
             if name not in dec_in:
                 raise BundleError(f"{self.bundle.part_path('decoder')}: has no input '{name}' (inputs: {dec_in})")
+        for part, specs in self.state_specs.items():
+            ins = {i.name for i in self.sessions[part].get_inputs()}
+            outs = {o.name for o in self.sessions[part].get_outputs()}
+            for spec in specs:
+                if spec.name not in ins or spec.output not in outs:
+                    raise BundleError(f"{self.bundle.part_path(part)}: has no state input '{spec.name}' and output "
+                                      f"'{spec.output}' listed in the manifest's 'streaming' section")
 
     @property
     def short_provider(self) -> str:
         return {v: k for k, v in PROVIDERS.items()}.get(self.provider, self.provider)
 
+    def zero_states(self, part: str, batch: int = 1) -> dict[str, np.ndarray]:
+        """Initial (zero) states of a streaming part, by input name; {} for window bundles."""
+        return {s.name: np.zeros((batch,) + tuple(s.shape[1:]), np.float32) for s in self.state_specs.get(part, ())}
+
     def encode(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.sessions["encoder"].run(self.level_names, {"audio": audio})
+        outs = self.sessions["encoder"].run(self.level_names, {"audio": audio,
+                                                               **self.zero_states("encoder", audio.shape[0])})
         return dict(zip(self.level_names, outs))
+
+    def encode_step(self, audio: np.ndarray, states: dict[str, np.ndarray]):
+        """Streaming: audio float32[1, 1, N] + encoder states -> ({level: float32[1, D, N / hop]}, next states)."""
+        specs = self.state_specs["encoder"]
+        outs = self.sessions["encoder"].run(self.level_names + [s.output for s in specs], {"audio": audio, **states})
+        k = len(self.level_names)
+        return dict(zip(self.level_names, outs[:k])), {s.name: v for s, v in zip(specs, outs[k:])}
+
+    def decode_step(self, latents: dict[str, np.ndarray], states: dict[str, np.ndarray]):
+        """Streaming: latents + decoder states -> (audio float32[1, 1, N], next states)."""
+        specs = self.state_specs["decoder"]
+        outs = self.sessions["decoder"].run(["audio"] + [s.output for s in specs],
+                                            {**{n: latents[n] for n in self.level_names}, **states})
+        return outs[0], {s.name: v for s, v in zip(specs, outs[1:])}
 
     def quantize(self, latents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         sess = self.sessions.get("quantizer")
@@ -89,7 +121,9 @@ class ModelRunner:
         return dict(zip(self.level_names, outs))
 
     def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
-        return self.sessions["decoder"].run(["audio"], {n: latents[n] for n in self.level_names})[0]
+        batch = latents[self.level_names[0]].shape[0]
+        return self.sessions["decoder"].run(["audio"], {**{n: latents[n] for n in self.level_names},
+                                                        **self.zero_states("decoder", batch)})[0]
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
@@ -115,18 +149,29 @@ class WindowModel:
     def reset(self) -> None:
         """Called before each independent signal (e.g. each channel of a render); stateless here."""
 
+    @property
+    def delay(self) -> int:
+        """Samples a causal (streaming) bundle's output lags its input; 0 for window bundles."""
+        s = self.runner.manifest.streaming
+        return s.delay if s is not None else 0
+
     def encode_window(self, window: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
-        """float32[W] -> (latents {level: float32[1, D, F]}, the loudness gain applied before encoding)."""
+        """float32[W] -> (latents {level: float32[1, D, F]}, the loudness gain applied before encoding).
+        A causal bundle's window is followed by ``delay`` zeros, so its delayed output still covers the window."""
         m = self.runner.manifest
         rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
         gain = m.normalization.gain_for(rms)
-        x = pad_to_multiple((window * gain).astype(np.float32)[None, None, :], m.pad_multiple)
+        x = (window * gain).astype(np.float32)
+        if self.delay:
+            x = np.concatenate([x, np.zeros(self.delay, np.float32)])
+        x = pad_to_multiple(x[None, None, :], m.pad_multiple)
         return self.runner.encode(x), gain
 
     def decode_window(self, latents: dict[str, np.ndarray], gain: float, n: int) -> np.ndarray:
-        """Knobs, quantizer, decoder, gain undone: float32[n]."""
+        """Knobs, quantizer, decoder, gain undone: float32[n] (a causal bundle's delay removed)."""
         latents = self.controls.apply(latents, self.runner.axes)
-        y = self.runner.decode(self.runner.quantize(latents))[0, 0, :n]
+        d = self.delay
+        y = self.runner.decode(self.runner.quantize(latents))[0, 0, d:d + n]
         if y.shape[0] < n:
             y = np.pad(y, (0, n - y.shape[0]))
         return (y / gain).astype(np.float32)

@@ -1,0 +1,200 @@
+"""Block-by-block playing of a streaming (causal) bundle: encoder step -> knobs per frame -> decoder step.
+
+The states the ONNX parts carry are held here, swapped for the next ones after every block; the sessions are the
+runner's, created once. Live playing (:class:`StreamingProcessor`, the engine's ``streaming`` mode) and offline
+rendering (:func:`render_stream`) run the same :class:`StreamingModel`, so a render equals what live plays.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from .latent import LatentControls, LevelAxes
+from .session import ModelRunner
+
+SMOOTH_FRAMES = 4  # a knob move ramps over 4 latent frames (46 ms at hop 256): no step in the latent, no click
+DRY_CROSSFADE = 64  # samples over which a late block's output turns into the dry signal and back
+TIMING_WINDOW = 512  # blocks of compute times kept for the p99 (6 s at 256 samples, 22.05 kHz)
+
+
+def _params(controls: LatentControls, level: str, dim: int) -> np.ndarray:
+    """float64[2, D]: a level's (offsets in std units, scales) as ``LatentControls.apply`` reads them."""
+    out = np.zeros((2, dim), np.float64)
+    out[1] = 1.0
+    offs, scs = controls.offsets.get(level), controls.scales.get(level)
+    if offs:
+        out[0, :len(offs)] = offs[:dim]
+    if scs:
+        out[1, :len(scs)] = scs[:dim]
+    return out
+
+
+def apply_per_frame(z: np.ndarray, ax: LevelAxes, params: np.ndarray) -> np.ndarray:
+    """z float32[1, D, F], params float64[F, 2, D] (offset, scale per frame) -> float32[1, D, F]: the knobs of
+    ``LatentControls.apply``, which are linear in offset and scale, so ramping them ramps the output."""
+    centred = z[0] - ax.mean[:, None]
+    coords = ax.components @ centred  # [D, F]
+    coords = coords * params[:, 1, :].T + (params[:, 0, :] * ax.sigma[None, :]).T
+    return (ax.components.T @ coords + ax.mean[:, None]).astype(np.float32)[None]
+
+
+class StreamingModel:
+    """One stream through a streaming bundle. ``process(x)``: float32[N] -> float32[N], N a multiple of the latent
+    hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
+    ``controls_of`` given, read once per block): the knobs move to the new values over ``SMOOTH_FRAMES`` frames."""
+
+    def __init__(self, runner: ModelRunner, controls: LatentControls | None = None,
+                 controls_of: Callable[[], LatentControls] | None = None):
+        if runner.streaming is None:
+            raise ValueError(f"{runner.bundle.path}: not a streaming bundle (no 'streaming' section in its manifest)")
+        self.runner = runner
+        self.manifest = runner.manifest
+        self.block = runner.streaming.block
+        self.delay = runner.streaming.delay
+        self.hop = self.manifest.latent_hop
+        self.controls = controls or LatentControls()
+        self.controls_of = controls_of
+        self.last_latents: dict[str, np.ndarray] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero states: the next block is the start of a signal."""
+        self.enc_states = self.runner.zero_states("encoder")
+        self.dec_states = self.runner.zero_states("decoder")
+        self._current: dict[str, np.ndarray] = {}
+        self._ramp: dict[str, tuple[np.ndarray, int]] = {}  # level -> (per-frame step, frames left)
+        self._target: LatentControls | None = None
+
+    def _frame_params(self, controls: LatentControls, frames: int) -> dict[str, np.ndarray] | None:
+        """Per level float64[F, 2, D] knob values for this block's frames (None: all neutral, no ramp)."""
+        if controls is not self._target:
+            for level in self.manifest.levels:
+                target = _params(controls, level.name, level.dim)
+                cur = self._current.setdefault(level.name, _params(LatentControls(), level.name, level.dim))
+                if not np.array_equal(target, cur):
+                    self._ramp[level.name] = ((target - cur) / SMOOTH_FRAMES, SMOOTH_FRAMES)
+                else:
+                    self._ramp.pop(level.name, None)
+            self._target = controls
+        if not self._ramp and controls.is_neutral():
+            return None
+        out = {}
+        for level in self.manifest.levels:
+            cur = self._current.setdefault(level.name, _params(LatentControls(), level.name, level.dim))
+            rows = np.repeat(cur[None], frames, 0)
+            if level.name in self._ramp:
+                step, left = self._ramp[level.name]
+                k = np.arange(1, frames + 1)
+                rows = cur[None] + step[None] * np.minimum(k, left)[:, None, None]
+                left -= min(left, frames)
+                self._current[level.name] = rows[-1].copy()
+                if left:
+                    self._ramp[level.name] = (step, left)
+                else:
+                    del self._ramp[level.name]
+                    self._current[level.name] = _params(self._target, level.name, level.dim)
+            out[level.name] = rows
+        return out
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        lat, self.enc_states = self.runner.encode_step(np.ascontiguousarray(x, np.float32)[None, None, :],
+                                                       self.enc_states)
+        self.last_latents = lat
+        controls = self.controls_of() if self.controls_of is not None else self.controls
+        params = self._frame_params(controls, n // self.hop)
+        if params is not None:
+            lat = {name: apply_per_frame(z, self.runner.axes[name], params[name]) for name, z in lat.items()}
+        y, self.dec_states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
+        return y[0, 0]
+
+
+class StreamingProcessor:
+    """The engine's ``streaming`` mode, with the overlap-add processors' ``push`` contract: ``push(x)`` takes any
+    number of samples and returns a multiple of ``block``; output sample j is input sample j - ``latency``.
+
+    ``is_late()`` is asked before each block: a late block is still computed (the states must advance) but its
+    output is replaced by the dry input (delayed like the model's output), crossfaded over ``DRY_CROSSFADE``
+    samples, and counted in ``late_blocks``. Compute times of the last ``TIMING_WINDOW`` blocks give ``p99_s``."""
+
+    def __init__(self, model: StreamingModel, block: int | None = None,
+                 is_late: Callable[[], bool] | None = None):
+        self.model = model
+        self.block = int(block or model.block)
+        if self.block <= 0 or self.block % model.hop:
+            raise ValueError(f"block {self.block} must be a positive multiple of the latent hop {model.hop}")
+        self.is_late = is_late
+        self.latency = model.delay
+        self.late_blocks = 0
+        self.times = np.zeros(TIMING_WINDOW, np.float64)
+        self.count = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.model.reset()
+        self._pending = np.zeros(0, np.float32)
+        self._dry = np.zeros(self.latency, np.float32)
+        self._mix = 0.0  # 0 = model output, 1 = dry
+
+    @property
+    def p99_s(self) -> float:
+        n = min(self.count, TIMING_WINDOW)
+        return float(np.percentile(self.times[:n], 99)) if n else 0.0
+
+    def _dry_block(self, x: np.ndarray) -> np.ndarray:
+        """The input delayed by ``latency`` (what the output would be with an identity model)."""
+        if not self.latency:
+            return x
+        full = np.concatenate([self._dry, x])
+        self._dry = full[full.shape[0] - self.latency:]
+        return full[:x.shape[0]]
+
+    def _step(self, x: np.ndarray) -> np.ndarray:
+        late = bool(self.is_late()) if self.is_late is not None else False
+        t0 = time.perf_counter()
+        y = self.model.process(x)
+        self.times[self.count % TIMING_WINDOW] = time.perf_counter() - t0
+        self.count += 1
+        dry = self._dry_block(x)
+        target = 1.0 if late else 0.0
+        self.late_blocks += int(late)
+        if target == self._mix == 0.0:
+            return y
+        ramp = np.full(y.shape[0], target, np.float32)
+        k = min(DRY_CROSSFADE, y.shape[0])
+        ramp[:k] = self._mix + (target - self._mix) * (np.arange(1, k + 1, dtype=np.float32) / k)
+        self._mix = target
+        return (y + ramp * (dry - y)).astype(np.float32)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32).reshape(-1)
+        pending = np.concatenate([self._pending, x]) if self._pending.size else x
+        n = pending.shape[0] // self.block
+        out = np.empty(n * self.block, np.float32)
+        for k in range(n):
+            out[k * self.block:(k + 1) * self.block] = self._step(pending[k * self.block:(k + 1) * self.block])
+        self._pending = pending[n * self.block:].copy()
+        return out
+
+
+def render_stream(x: np.ndarray, model: StreamingModel, block: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """A whole signal float32[T] through the streaming model in one pass, block by block from zero states, with
+    the model's delay removed: float32[T], time-aligned with ``x``. ``block`` (default: 64 of the bundle's
+    blocks) only changes how many samples each onnxruntime call takes; the output equals the live one to 1e-4."""
+    block = int(block or model.block * 64)
+    hop = model.hop
+    block = max(hop, block - block % hop)
+    model.reset()
+    total = x.shape[0] + model.delay
+    padded = np.zeros(total + (-total) % hop, np.float32)
+    padded[:x.shape[0]] = x
+    out = np.empty_like(padded)
+    for start in range(0, padded.shape[0], block):
+        end = min(start + block, padded.shape[0])
+        out[start:end] = model.process(padded[start:end])
+        if progress is not None:
+            progress(end, padded.shape[0])
+    return out[model.delay:model.delay + x.shape[0]]

@@ -1,0 +1,216 @@
+"""Streaming export of a causal model: one ONNX graph per part with its state tensors as explicit inputs and outputs.
+
+Encoder: ``audio`` float32[B, 1, N] + its states -> ``z`` (+ ``z_scale``) + the next states; decoder: ``z`` + its
+states -> ``audio`` + the next states. State inputs are named as in ``model.stream_state_shapes()`` with a
+``state.`` prefix, outputs add ``.next``. N (any multiple of the latent hop) and B are dynamic, so the same graph
+runs a 256-sample block live and, from zero states, a whole file at once. Weights are stored as float16 and cast
+to float32 when onnxruntime loads the graph (a causal default is 4.4 MB instead of 8.7); the torch model is
+rounded the same way first, so the parity checks compare like with like.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from desktop.engine.bundle import StateSpec, Streaming
+
+from .onnx_parts import _export, fold_weight_norm
+
+STREAM_PARITY_TOLERANCE = 1e-4  # block-by-block onnxruntime against the same graph over the whole signal
+FP16_MIN_ELEMENTS = 1024  # smaller initializers (biases, scales) stay float32: they cost nothing
+
+
+def scale_outputs(model: nn.Module) -> dict[str, str]:
+    """Level -> the encoder output holding the posterior std, for models with ``posterior`` (the window export's
+    names: the evaluation reads the information rate from it)."""
+    return {name: f"{name}_scale" for name, _, _ in model.levels} if hasattr(model, "posterior") else {}
+
+
+def state_specs(model: nn.Module) -> tuple[StateSpec, ...]:
+    return tuple(StateSpec(part, "state." + name, (1, c, f))
+                 for part, shapes in model.stream_state_shapes().items() for name, c, f in shapes)
+
+
+class StreamEncoderPart(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.names = [name for name, _, _ in model.levels]
+        self.scales = bool(scale_outputs(model))
+
+    def forward(self, audio: torch.Tensor, *states: torch.Tensor):
+        post, new = self.model.posterior_stream(audio, list(states))
+        outs = tuple(post[n][0] for n in self.names)
+        if self.scales:
+            outs += tuple(post[n][1] for n in self.names)
+        return outs + tuple(new)
+
+
+class StreamDecoderPart(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.names = [name for name, _, _ in model.levels]
+
+    def forward(self, *args: torch.Tensor):
+        k = len(self.names)
+        audio, new = self.model.decode_stream(dict(zip(self.names, args[:k])), list(args[k:]))
+        return (audio,) + tuple(new)
+
+
+def round_weights_to_fp16(model: nn.Module) -> nn.Module:
+    """Round every floating parameter to float16 and back, in place: the torch reference then holds exactly the
+    numbers the bundle stores."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() >= FP16_MIN_ELEMENTS:
+                p.copy_(p.half().float())
+    return model
+
+
+def store_weights_fp16(path: Path) -> int:
+    """Rewrite float32 initializers of at least FP16_MIN_ELEMENTS values that float16 holds exactly (the rounded
+    weights) as float16 + a Cast node (onnxruntime folds the Cast at load); others (fixed buffers such as the mel
+    filters) stay float32. Returns the count converted."""
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    keep, casts, converted = [], [], 0
+    for init in graph.initializer:
+        value = numpy_helper.to_array(init)
+        if init.data_type != TensorProto.FLOAT or value.size < FP16_MIN_ELEMENTS:
+            keep.append(init)
+            continue
+        half = value.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), value):  # a fixed buffer (mel filters): keep it exact
+            keep.append(init)
+            continue
+        stored = init.name + ".fp16"
+        keep.append(numpy_helper.from_array(half, stored))
+        casts.append(helper.make_node("Cast", [stored], [init.name], name=init.name + "/to_float", to=TensorProto.FLOAT))
+        converted += 1
+    del graph.initializer[:]
+    dense = []
+    for init in keep:  # mostly-zero fixed matrices (mel filters: 1008 of 65664 values) as sparse initializers
+        value = numpy_helper.to_array(init)
+        if init.data_type == TensorProto.FLOAT and value.size >= FP16_MIN_ELEMENTS and np.mean(value != 0) < 0.1:
+            idx = np.flatnonzero(value)
+            graph.sparse_initializer.append(helper.make_sparse_tensor(
+                numpy_helper.from_array(value.reshape(-1)[idx].astype(np.float32), init.name),
+                numpy_helper.from_array(idx.astype(np.int64), init.name + ".indices"), list(value.shape)))
+        else:
+            dense.append(init)
+    graph.initializer.extend(dense)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    # the exporter's per-node source locations and intermediate shapes: ~120 kB the player never reads
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del graph.value_info[:]
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return converted
+
+
+def export_streaming_parts(model: nn.Module, out_dir: Path) -> tuple[dict[str, str], tuple[StateSpec, ...]]:
+    """Write the streaming encoder.onnx and decoder.onnx; returns (part -> file, state specs). Folds weight norm and
+    rounds ``model``'s weights to float16 IN PLACE: pass a model loaded for export (it is then the reference)."""
+    model = round_weights_to_fp16(fold_weight_norm(model))
+    specs = state_specs(model)
+    names = [name for name, _, _ in model.levels]
+    hop = model.levels[0][2]
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    frames = torch.export.Dim("frames", min=1, max=1 << 20)
+    enc_states = [s for s in specs if s.part == "encoder"]
+    dec_states = [s for s in specs if s.part == "decoder"]
+    # example batch 2, 8 frames: torch.export specialises dimensions of size 1
+    audio = torch.randn(2, 1, hop * 8) * 0.1
+    es = tuple(torch.zeros(2, *s.shape[1:]) for s in enc_states)
+    ds = tuple(torch.zeros(2, *s.shape[1:]) for s in dec_states)
+    with torch.no_grad():
+        latents = model.encode(audio)
+    enc_out = names + list(scale_outputs(model).values()) + [s.output for s in enc_states]
+    _export(StreamEncoderPart(model), (audio, *es), out_dir / "encoder.onnx",
+            ["audio"] + [s.name for s in enc_states], enc_out,
+            ({0: batch, 2: hop * frames}, tuple({0: batch} for _ in es)))
+    lat = tuple(latents[n] for n in names)
+    _export(StreamDecoderPart(model), lat + ds, out_dir / "decoder.onnx",
+            names + [s.name for s in dec_states], ["audio"] + [s.output for s in dec_states],
+            (tuple({0: batch, 2: frames} for _ in lat) + tuple({0: batch} for _ in ds),))
+    for part in ("encoder.onnx", "decoder.onnx"):
+        store_weights_fp16(out_dir / part)
+    return {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}, specs
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_blocks(bundle_dir: Path, parts: dict[str, str], specs: tuple[StateSpec, ...], audio: np.ndarray,
+               block: int, level_names: list[str]) -> np.ndarray:
+    """onnxruntime, block by block from zero states: float32[T] (T a multiple of ``block``) -> float32[T].
+    ``block`` >= T runs the whole signal in one call (the offline output)."""
+    enc, dec = _session(bundle_dir / parts["encoder"]), _session(bundle_dir / parts["decoder"])
+    e_specs = [s for s in specs if s.part == "encoder"]
+    d_specs = [s for s in specs if s.part == "decoder"]
+    es = {s.name: np.zeros(s.shape, np.float32) for s in e_specs}
+    ds = {s.name: np.zeros(s.shape, np.float32) for s in d_specs}
+    out = []
+    for start in range(0, audio.shape[0], block):
+        x = np.ascontiguousarray(audio[start:start + block], np.float32)[None, None, :]
+        res = enc.run(level_names + [s.output for s in e_specs], {"audio": x, **es})
+        lat = dict(zip(level_names, res[:len(level_names)]))
+        es = {s.name: v for s, v in zip(e_specs, res[len(level_names):])}
+        res = dec.run(["audio"] + [s.output for s in d_specs], {**lat, **ds})
+        ds = {s.name: v for s, v in zip(d_specs, res[1:])}
+        out.append(res[0][0, 0])
+    return np.concatenate(out)
+
+
+def streaming_parity(model: nn.Module, bundle_dir: Path, parts: dict[str, str], specs: tuple[StateSpec, ...],
+                     audio: np.ndarray, blocks: tuple[int, ...]) -> dict[str, float]:
+    """Max abs errors on real audio float32[T]: 'torch' = the graphs over the whole signal against torch's
+    ``decode(encode(.))`` (end to end); 'block_<N>' = onnxruntime block by block against the whole-signal run."""
+    names = [name for name, _, _ in model.levels]
+    hop = model.levels[0][2]
+    t = audio.shape[0] - audio.shape[0] % max(max(blocks), hop)
+    audio = np.ascontiguousarray(audio[:t], np.float32)
+    offline = run_blocks(bundle_dir, parts, specs, audio, t, names)
+    with torch.no_grad():
+        ref = model.decode(model.encode(torch.from_numpy(audio)[None, None]))[0, 0].numpy()
+    errors = {"torch": float(np.abs(offline - ref).max())}
+    for n in blocks:
+        errors[f"block_{n}"] = float(np.abs(run_blocks(bundle_dir, parts, specs, audio, n, names) - offline).max())
+    return errors
+
+
+def parity_audio(signals: list[np.ndarray], samples: int, target_dbfs: float = -20.0) -> np.ndarray:
+    """``samples`` of real audio: the signals in order, concatenated, scaled to ``target_dbfs`` RMS (the level
+    training chunks have), float32."""
+    parts, have = [], 0
+    for sig in signals:
+        if have >= samples:
+            break
+        sig = np.asarray(sig, np.float32).reshape(-1)
+        parts.append(sig[:samples - have])
+        have += parts[-1].shape[0]
+    if have < samples:
+        raise ValueError(f"the parity check needs {samples} samples of audio; the data has {have}")
+    audio = np.concatenate(parts)
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    return (audio * (10 ** (target_dbfs / 20) / max(rms, 1e-9))).astype(np.float32)
+
+
+def streaming_section(model: nn.Module, specs: tuple[StateSpec, ...], block: int, parity: float) -> Streaming:
+    return Streaming(block=int(block), lookahead=int(model.lookahead), delay=int(model.delay), states=specs,
+                     parity_max_abs_error=parity)

@@ -1,0 +1,88 @@
+"""A real streaming bundle (format_version 2) whose model is the identity delayed by 256 samples, built with onnx.
+
+The encoder delays the audio by 128 samples and the decoder by 128 more, each through a state tensor it takes and
+returns, exactly as a causal model's parts do: tests can check the engine's streaming path (states, blocks,
+resampling, latency bookkeeping) against the input sample for sample.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from desktop.engine.bundle import (STREAMING_FORMAT_VERSION, LatentLevel, LatentStats, Manifest, Normalization,
+                                   StateSpec, Streaming, sha256_file, write_manifest)
+
+HOP = 256
+PART_DELAY = 128  # each part's delay: 256 samples in all = one latent frame of lookahead
+
+
+def _delay_nodes(x: str, state: str, out: str, nxt: str) -> list:
+    """out = (state ++ x)[:, :, :N], nxt = its last PART_DELAY samples, N = x's length."""
+    return [
+        helper.make_node("Concat", [state, x], [x + "_full"], axis=2),
+        helper.make_node("Shape", [x], [x + "_shape"]),
+        helper.make_node("Gather", [x + "_shape", "two"], [x + "_n"]),
+        helper.make_node("Unsqueeze", [x + "_n", "axis0"], [x + "_n1"]),
+        helper.make_node("Slice", [x + "_full", "zero1", x + "_n1", "axis2"], [out]),
+        helper.make_node("Slice", [x + "_full", x + "_n1", "big1", "axis2"], [nxt]),
+    ]
+
+
+def _consts() -> list:
+    return [helper.make_tensor("two", TensorProto.INT64, [], [2]),
+            helper.make_tensor("axis0", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("zero1", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("big1", TensorProto.INT64, [1], [1 << 40]),
+            helper.make_tensor("axis2", TensorProto.INT64, [1], [2])]
+
+
+def _save(graph, path: Path) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def build_streaming_identity_bundle(out: Path, sample_rate: int = 22050, block: int = 256) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    f = TensorProto.FLOAT
+    enc = helper.make_graph(
+        _delay_nodes("audio", "state.enc", "delayed", "state.enc.next") + [
+            helper.make_node("Reshape", ["delayed", "to_frames"], ["frames"]),
+            helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])],
+        "streaming_identity_encoder",
+        [helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
+         helper.make_tensor_value_info("state.enc", f, ["B", 1, PART_DELAY])],
+        [helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
+         helper.make_tensor_value_info("state.enc.next", f, ["B", 1, PART_DELAY])],
+        initializer=_consts() + [helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])])
+    dec = helper.make_graph(
+        [helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
+         helper.make_node("Reshape", ["frames", "to_audio"], ["raw"])]
+        + _delay_nodes("raw", "state.dec", "audio", "state.dec.next"),
+        "streaming_identity_decoder",
+        [helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
+         helper.make_tensor_value_info("state.dec", f, ["B", 1, PART_DELAY])],
+        [helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
+         helper.make_tensor_value_info("state.dec.next", f, ["B", 1, PART_DELAY])],
+        initializer=_consts() + [helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])])
+    _save(enc, out / "encoder.onnx")
+    _save(dec, out / "decoder.onnx")
+    eye = np.eye(HOP)
+    stats = LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
+                        explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
+    parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+    streaming = Streaming(block=block, lookahead=1, delay=2 * PART_DELAY,
+                          states=(StateSpec("encoder", "state.enc", (1, 1, PART_DELAY)),
+                                  StateSpec("decoder", "state.dec", (1, 1, PART_DELAY))))
+    manifest = Manifest(
+        family="identity", sample_rate=sample_rate, window=22050, hop=11025,
+        levels=(LatentLevel("z", HOP, HOP),), normalization=Normalization("none"),
+        latent_stats={"z": stats}, parts=parts, files={name: sha256_file(out / name) for name in parts.values()},
+        provenance={"name": "streaming identity (test)"}, streaming=streaming,
+        format_version=STREAMING_FORMAT_VERSION)
+    write_manifest(out, manifest)
+    return out

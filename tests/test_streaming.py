@@ -1,0 +1,261 @@
+"""Streaming: a causal model played block by block with carried state equals the same model over the whole file.
+
+Real parts throughout: a tiny causal mel-VAE trained two steps and exported by the CLI (onnxruntime graphs with
+explicit state inputs and outputs), the engine's streaming path, the renderer, and export's parity gate.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from desktop.engine.audiofile import Audio
+from desktop.engine.bundle import BundleError, load_bundle, read_manifest
+from desktop.engine.devices import NullDriver
+from desktop.engine.latent import LatentControls
+from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+from desktop.engine.render import default_bundle_path, render_audio
+from desktop.engine.session import ModelRunner, WindowModel
+from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream
+from models import ModelConfig, build_model
+
+from conftest import TINY_OVERRIDES, run_cli
+from streaming_identity_bundle import build_streaming_identity_bundle
+
+TOLERANCE = 1e-4
+RATE = 44100
+
+
+def tiny_causal(**kw) -> torch.nn.Module:
+    cfg = ModelConfig(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1,
+                      causal=True, lookahead=1, **kw)
+    torch.manual_seed(0)
+    return build_model(cfg).eval()
+
+
+def stream_torch(model, x: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    shapes = model.stream_state_shapes()
+    es = [torch.zeros(1, c, f) for _, c, f in shapes["encoder"]]
+    ds = [torch.zeros(1, c, f) for _, c, f in shapes["decoder"]]
+    zs, ys = [], []
+    for i in range(0, x.shape[-1], block):
+        lat, es = model.encode_stream(x[..., i:i + block], es)
+        y, ds = model.decode_stream(lat, ds)
+        zs.append(lat["z"])
+        ys.append(y)
+    return torch.cat(zs, -1), torch.cat(ys, -1)
+
+
+# ---- the model (torch) ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("block", [256, 512, 1024])
+def test_causal_model_streams_exactly_like_offline(block):
+    model = tiny_causal()
+    x = torch.randn(1, 1, 256 * 24) * 0.1
+    with torch.no_grad():
+        z = model.encode(x)["z"]
+        y = model.decode({"z": z})
+        zs, ys = stream_torch(model, x, block)
+    assert (zs - z).abs().max() < 1e-5 and (ys - y).abs().max() < 1e-5
+
+
+def test_causal_model_output_never_depends_on_the_future():
+    model = tiny_causal()
+    x = torch.randn(1, 1, 256 * 24) * 0.1
+    cut = 256 * 10  # a block boundary: block b's output may use all of block b's input, nothing after it
+    x2 = x.clone()
+    x2[..., cut:] = torch.randn(1, 1, x.shape[-1] - cut)
+    with torch.no_grad():
+        y, y2 = model.decode(model.encode(x)), model.decode(model.encode(x2))
+    assert torch.equal(y[..., :cut], y2[..., :cut])
+    assert (y[..., cut:] - y2[..., cut:]).abs().max() > 1e-3  # and it does depend on the present
+
+
+def test_training_forward_aligns_the_delayed_output_with_its_input():
+    model = tiny_causal(random_gain_db=[-20.0, 0.0]).train()
+    x = torch.randn(2, 1, 22050) * 0.1
+    y, aux = model(x)
+    assert y.shape == x.shape and torch.isfinite(y).all() and "loss/mel_head" in aux
+    with pytest.raises(ValueError, match="no causal"):
+        build_model(ModelConfig(family="waveform-vae", causal=True))
+
+
+# ---- the exported bundle (onnxruntime) ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def causal_run(tmp_path_factory, fixtures_dir):
+    run_dir = tmp_path_factory.mktemp("causal") / "run"
+    proc = run_cli(["-m", "trainer", "factory-causal", "--data", str(fixtures_dir), "--out", str(run_dir), "--steps", "2",
+                    "--logger", "none", "--no-progress", *TINY_OVERRIDES])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def causal_bundle(causal_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("causalbundle") / "bundle"
+    proc = run_cli(["-m", "export", str(causal_run), "--out", str(out), "--stat-chunks", "16", "--no-progress"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def runner(causal_bundle):
+    return ModelRunner(load_bundle(causal_bundle), "cpu", threads=1)
+
+
+def real_audio(fixtures_dir, seconds=5.0) -> np.ndarray:
+    parts = [sf.read(p, dtype="float32")[0] for p in sorted(fixtures_dir.glob("*.wav"))]
+    return np.concatenate([p if p.ndim == 1 else p.mean(1) for p in parts])[: int(seconds * 22050)]
+
+
+def test_streaming_bundle_manifest_lists_its_states(causal_bundle, runner):
+    m = read_manifest(causal_bundle)
+    data = json.loads((causal_bundle / "manifest.json").read_text())
+    assert m.format_version == 2 and m.streaming is not None and m.normalization.type == "none"
+    s = data["streaming"]
+    assert s["block"] == 256 and s["lookahead"] == 1 and s["delay_samples"] == 256 and s["latency_samples"] == 512
+    assert s["parity_max_abs_error"] <= TOLERANCE
+    for spec in m.streaming.states:  # every listed state is an input and an output of its part, as listed
+        sess = runner.sessions[spec.part]
+        ins = {i.name: i for i in sess.get_inputs()}
+        assert spec.name in ins and spec.output in [o.name for o in sess.get_outputs()]
+        assert list(ins[spec.name].shape[1:]) == list(spec.shape[1:])
+    assert {s.part for s in m.streaming.states} == {"encoder", "decoder"}
+
+
+@pytest.mark.parametrize("block", [256, 512, 1024])
+@pytest.mark.parametrize("signal", ["real", "impulse"])
+def test_block_by_block_onnxruntime_equals_offline(runner, fixtures_dir, block, signal):
+    if signal == "real":
+        x = real_audio(fixtures_dir)
+    else:
+        x = np.zeros(22050 * 2, np.float32)
+        x[12345] = 0.9
+    x = x[: x.shape[0] - x.shape[0] % 1024]
+    offline = runner.decode(runner.encode(x[None, None, :]))[0, 0]  # one call over the whole signal, zero states
+    model = StreamingModel(runner)
+    blocks = np.concatenate([model.process(x[i:i + block]) for i in range(0, x.shape[0], block)])
+    assert np.abs(offline).max() > 1e-3
+    err = float(np.abs(blocks - offline).max())
+    assert err <= TOLERANCE, err
+
+
+def test_render_streams_in_one_pass_and_equals_live(runner, fixtures_dir):
+    x = real_audio(fixtures_dir, 3.0)
+    rendered = render_audio(Audio(x[None, :], 22050), WindowModel(runner))[0]
+    proc = StreamingProcessor(StreamingModel(runner))  # live: 256-sample blocks, fed in odd-sized chunks
+    padded = np.concatenate([x, np.zeros(1024, np.float32)])
+    live = np.concatenate([proc.push(padded[i:i + 300]) for i in range(0, padded.shape[0], 300)])
+    live = live[proc.latency:proc.latency + x.shape[0]]  # the reported latency aligns it with the input
+    assert live.shape == x.shape
+    assert float(np.abs(rendered - live).max()) <= TOLERANCE
+
+
+def test_export_refuses_a_stream_that_differs_from_offline(causal_run, tmp_path, monkeypatch):
+    """A state that is not carried (the classic streaming bug) must stop the export, leaving no bundle."""
+    from export.bundle_writer import ExportError, export_bundle
+    from models.causal import CausalConv1d
+
+    def forgetful(self, x, states):
+        full = torch.cat([torch.zeros_like(states[0]), x], dim=-1)  # drops the carried frames
+        return torch.nn.Conv1d.forward(self, full), [full[..., full.shape[-1] - self.context:]]
+
+    monkeypatch.setattr(CausalConv1d, "stream", forgetful)
+    out = tmp_path / "bad"
+    with pytest.raises(ExportError, match="block-by-block"):
+        export_bundle(causal_run, out, stat_chunks=8, show_progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".bad*"))
+
+
+# ---- schema --------------------------------------------------------------------------------------------------------
+
+def test_window_bundles_still_load_and_bad_streaming_sections_are_refused(causal_bundle, tmp_path):
+    assert load_bundle(default_bundle_path()).manifest.streaming is None  # format_version 1
+    data = json.loads((causal_bundle / "manifest.json").read_text())
+    bad = dict(data, format_version=1)  # a v1 player's view: no streaming; a v2 section needs v2
+    m = read_manifest_from(tmp_path / "v1", causal_bundle, bad)
+    assert m.streaming is None
+    wrong = json.loads(json.dumps(data))
+    wrong["streaming"]["states"][0]["shape"] = [2, 1, 768]
+    with pytest.raises(BundleError, match="shape"):
+        read_manifest_from(tmp_path / "shape", causal_bundle, wrong)
+    wrong = json.loads(json.dumps(data))
+    wrong["streaming"]["block"] = 300
+    with pytest.raises(BundleError, match="multiple of the latent hop"):
+        read_manifest_from(tmp_path / "block", causal_bundle, wrong)
+
+
+def read_manifest_from(folder, bundle, data):
+    folder.mkdir()
+    for f in bundle.iterdir():
+        if f.suffix == ".onnx":
+            (folder / f.name).symlink_to(f)
+    (folder / "manifest.json").write_text(json.dumps(data))
+    return read_manifest(folder)
+
+
+# ---- the live engine -----------------------------------------------------------------------------------------------
+
+def run_engine(slot, source, mode="streaming", speed=2.0):
+    eng = LiveEngine()
+    eng.set_model(slot)
+    eng.set_stream_config(StreamConfig(mode, 0.1))
+    eng.set_params(EngineParams(limiter=False))
+    drv = NullDriver(RATE, 512, source, loop=False, speed=speed, capture=True, max_blocks=source.size // 512)
+    eng.start(drv)
+    while drv.active:
+        time.sleep(0.02)
+    eng.stop(fade=False)
+    return eng, drv.captured()
+
+
+def test_engine_streaming_impulse_latency_equals_reported(tmp_path):
+    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
+    slot = ModelSlot.from_runner(runner)
+    at = [int(t * RATE) for t in (0.5, 1.0, 1.5, 2.0)]
+    src = np.zeros(int(RATE * 2.5), np.float32)
+    src[at] = 0.5
+    eng, y = run_engine(slot, src)
+    s = eng.summary()
+    assert s["mode"] == "streaming"
+    reported = eng.prefill + eng.dry_delay
+    # every impulse heard is exactly `reported` late (an underrun on a loaded machine plays silence, never shifts)
+    heard = [i for i in range(1, y.size - 1) if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])]
+    assert heard, "no impulse came through"
+    for i in heard:
+        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported, at)
+    assert abs(s["latency_ms"] - 1000 * reported / RATE) < 0.1
+    parts = s["latency_parts_ms"]
+    assert parts["model_delay"] == pytest.approx(1000 * 256 / 22050, abs=0.05)
+    assert parts["block"] == pytest.approx(1000 * 256 / 22050, abs=0.05)
+    assert sum(v for k, v in parts.items() if k != "block_p99_compute") == pytest.approx(s["latency_ms"], abs=0.1)
+
+
+def test_window_bundles_play_low_latency_when_streaming_is_asked():
+    eng, _ = run_engine(ModelSlot.identity(), np.zeros(RATE // 2, np.float32))
+    assert eng.summary()["mode"] == "low-latency"
+
+
+def test_knob_change_mid_stream_keeps_the_output_continuous(runner, fixtures_dir):
+    """A knob jump is ramped over a few frames: no sample step at the change larger than the signal's own."""
+    x = real_audio(fixtures_dir, 3.0)
+    model = StreamingModel(runner)
+    change = 256 * 100
+    ys = []
+    for i in range(0, x.shape[0] - x.shape[0] % 256, 256):
+        if i == change:
+            model.controls = LatentControls().with_offset("z", 0, 3.0, 4).with_scale("z", 1, 2.0, 4)
+        ys.append(model.process(x[i:i + 256]))
+    y = np.concatenate(ys)
+    steps = np.abs(np.diff(y))
+    around = steps[change - 512:change + 2048].max()
+    elsewhere = np.concatenate([steps[:change - 512], steps[change + 2048:]]).max()
+    assert around <= elsewhere, (around, elsewhere)
+    still = StreamingModel(runner)
+    base = np.concatenate([still.process(x[i:i + 256]) for i in range(0, change + 256 * 20, 256)])
+    assert np.abs(y[change + 256 * 10:change + 256 * 20] - base[change + 256 * 10:]).mean() > 1e-4  # it did move
