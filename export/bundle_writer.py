@@ -21,7 +21,7 @@ from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
-from .onnx_parts import export_parts
+from .onnx_parts import export_parts, scale_outputs
 from .provenance import ProvenanceError, run_data_summary, training_data_record
 from .streaming import (STREAM_PARITY_TOLERANCE, export_streaming_parts, parity_audio, streaming_parity,
                         streaming_section)
@@ -68,6 +68,33 @@ def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progres
             explained_variance_ratio=tuple((evals / total).tolist()),
         )
     return stats
+
+
+def information_rate(model: torch.nn.Module, chunks: torch.Tensor, sample_rate: int) -> dict[str, Any] | None:
+    """The latent's rate in bits per second over ``chunks``: Gaussian models, the posterior's KL from N(0, I) (mean
+    over frames, summed over dims and levels); FSQ models, the nominal code rate. None for other models."""
+    if hasattr(model, "posterior"):
+        per_level = {}
+        with torch.no_grad():
+            for start in range(0, chunks.shape[0], 16):
+                x = chunks[start:start + 16]
+                x = torch.nn.functional.pad(x, (0, (-x.shape[-1]) % max(h for _, _, h in model.levels)))
+                for name, (mean, std) in model.posterior(x).items():
+                    kl = 0.5 * (mean * mean + std * std - torch.log(std * std) - 1.0)  # nats [B, D, F]
+                    per_level.setdefault(name, []).append(kl.sum(1).flatten().double())
+        hops = {name: hop for name, _, hop in model.levels}
+        bits = {n: float(torch.cat(v).mean()) / float(np.log(2.0)) for n, v in per_level.items()}
+        bps = sum(b * sample_rate / hops[n] for n, b in bits.items())
+        return {"bits_per_second": round(bps, 2), "source": "kl",
+                "bits_per_frame": {n: round(b, 3) for n, b in bits.items()},
+                "note": "KL of the posterior from N(0, I) over the export's statistics chunks"}
+    q = model.extra_manifest().get("quantizer") if hasattr(model, "extra_manifest") else None
+    if q and q.get("type") == "fsq":
+        per_frame = float(np.sum(np.log2(q["levels"]))) * int(q.get("groups", 1))
+        return {"bits_per_second": round(per_frame * sample_rate / model.levels[0][2], 2),
+                "source": "codes", "bits_per_frame": {model.levels[0][0]: per_frame},
+                "note": "nominal: every code of the grid equally likely (the evaluation reports the entropy used)"}
+    return None
 
 
 def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str], audio: torch.Tensor) -> dict[str, float]:
@@ -197,7 +224,8 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
         if not worst <= PARITY_TOLERANCE:
             raise ExportError(f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
                               f"bundle not written ({errors})")
-        levels = tuple(LatentLevel(n, d, h) for n, d, h in model.levels)
+        scales = scale_outputs(model)
+        levels = tuple(LatentLevel(n, d, h, scales.get(n)) for n, d, h in model.levels)
         provenance = {
             "name": name or out_dir.name,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -224,6 +252,7 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
             provenance=provenance, training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
             extra=model.extra_manifest() if hasattr(model, "extra_manifest") else {},
+            information_rate=information_rate(model, chunks, cfg.model.sample_rate),
             streaming=streaming,
             **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
         )

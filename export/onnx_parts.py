@@ -1,7 +1,8 @@
 """ONNX export of a model's parts: encoder (audio -> latents), optional quantizer, decoder (latents -> audio).
 
 I/O names are the bundle contract: encoder input 'audio' float32[B, 1, T] and one output per latent level
-(named by the level); quantizer and decoder take those names; the quantizer's outputs are '<level>_q' (ONNX
+(named by the level), then, for Gaussian models (those with ``posterior(audio)``), one '<level>_scale' output per
+level holding the posterior std (the information rate is read from it); quantizer and decoder take those names; the quantizer's outputs are '<level>_q' (ONNX
 forbids an output named like an input); decoder output 'audio'.
 Optional extra outputs, after those (the engine asks for outputs by name, so they cost it nothing):
 quantizer 'codes' int64[B, groups, F] when the model has ``codes(latents)``; decoder outputs named by the keys
@@ -28,6 +29,9 @@ class EncoderPart(nn.Module):
         self.names = [name for name, _, _ in model.levels]
 
     def forward(self, audio: torch.Tensor):
+        if hasattr(self.model, "posterior"):
+            post = self.model.posterior(audio)
+            return tuple(post[n][0] for n in self.names) + tuple(post[n][1] for n in self.names)
         latents = self.model.encode(audio)
         return tuple(latents[n] for n in self.names)
 
@@ -48,6 +52,13 @@ class DecoderPart(EncoderPart):
             return audio
         extra = self.model.decode_extra(lat)
         return (audio,) + tuple(extra[k] for k in sorted(extra))
+
+
+def scale_outputs(model: nn.Module) -> dict[str, str]:
+    """Level name -> the encoder output holding its posterior std (empty for models without ``posterior``)."""
+    if not hasattr(model, "posterior"):
+        return {}
+    return {name: f"{name}_scale" for name, _, _ in model.levels}
 
 
 def extra_decoder_outputs(model: nn.Module) -> list[str]:
@@ -98,7 +109,8 @@ def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -
     enc_shapes = ({0: batch, 2: pad * blocks},)
     lat_shapes = tuple({0: batch, 2: (pad // hop) * blocks} for _, _, hop in model.levels)
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
-    _export(EncoderPart(model), (audio,), out_dir / "encoder.onnx", ["audio"], names, enc_shapes)
+    enc_out = names + list(scale_outputs(model).values())
+    _export(EncoderPart(model), (audio,), out_dir / "encoder.onnx", ["audio"], enc_out, enc_shapes)
     lat_args = tuple(latents[n] for n in names)  # var-args: their dynamic shapes nest one level deeper
     if has_quantizer:
         q_out = [f"{n}_q" for n in names] + (["codes"] if hasattr(model, "codes") else [])

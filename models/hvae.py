@@ -73,6 +73,12 @@ class HierarchicalVAE(nn.Module):
         (mt, _, _), (mb, _, _), _ = self._posteriors(audio, sample=False)
         return {"top": mt, "bottom": mb}
 
+    def posterior(self, audio: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{'top': (mean, std), 'bottom': (mean, std)} (bottom given the top mean); export adds the stds as the
+        encoder's '<level>_scale' outputs. The bottom's prior is learned: a KL against N(0, I) overstates its rate."""
+        (mt, st, _), (mb, sb, _), _ = self._posteriors(audio, sample=False)
+        return {"top": (mt, st), "bottom": (mb, sb)}
+
     def quantize(self, latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return latents
 

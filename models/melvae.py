@@ -98,6 +98,10 @@ class MelVAE(nn.Module):
         """Posterior means {'z': float32[B, D, T / hop]}; T a multiple of hop."""
         return {"z": self.bottleneck.deterministic(self.encoder(self.front(audio)))}
 
+    def posterior(self, audio: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{'z': (mean, std)}, each float32[B, D, T / hop]: export adds std as the encoder's 'z_scale' output."""
+        return {"z": self.bottleneck.split(self.encoder(self.front(audio)))}
+
     def quantize(self, latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return latents
 

@@ -34,6 +34,10 @@ class WaveformVAE(nn.Module):
         """Deterministic latents (posterior means): {'z': float32[B, D, T / hop]}."""
         return {"z": self.bottleneck.deterministic(self.encoder(audio))}
 
+    def posterior(self, audio: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{'z': (mean, std)}, each float32[B, D, T / hop]: export adds std as the encoder's 'z_scale' output."""
+        return {"z": self.bottleneck.split(self.encoder(audio))}
+
     def quantize(self, latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return latents
 

@@ -22,18 +22,25 @@ def _save(graph, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050) -> Path:
+def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050,
+                          scale: float | None = None) -> Path:
+    """``scale``: also export a posterior-scale output 'z_scale' equal to ``scale`` everywhere, so the latent's KL
+    (and the information rate the evaluation reports) is known in closed form."""
     out.mkdir(parents=True, exist_ok=True)
     to_frames = helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])
     to_audio = helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])
-    enc = helper.make_graph(
-        [helper.make_node("Reshape", ["audio", "to_frames"], ["frames"]),
-         helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])],
-        "identity_encoder",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])],
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])],
-        initializer=[to_frames],
-    )
+    nodes = [helper.make_node("Reshape", ["audio", "to_frames"], ["frames"]),
+             helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])]
+    outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])]
+    inits = [to_frames]
+    if scale is not None:
+        inits += [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+                  helper.make_tensor("scale", TensorProto.FLOAT, [], [float(scale)])]
+        nodes += [helper.make_node("Mul", ["z", "zero"], ["z0"]), helper.make_node("Add", ["z0", "scale"], ["z_scale"])]
+        outputs.append(helper.make_tensor_value_info("z_scale", TensorProto.FLOAT, ["B", HOP, "F"]))
+    enc = helper.make_graph(nodes, "identity_encoder",
+                            [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])], outputs,
+                            initializer=inits)
     dec = helper.make_graph(
         [helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
          helper.make_node("Reshape", ["frames", "to_audio"], ["audio"])],
@@ -50,7 +57,7 @@ def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 220
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
     manifest = Manifest(
         family="identity", sample_rate=sample_rate, window=window, hop=window // 2,
-        levels=(LatentLevel("z", HOP, HOP),), normalization=Normalization("rms", -20.0, 30.0),
+        levels=(LatentLevel("z", HOP, HOP, "z_scale" if scale is not None else None),), normalization=Normalization("rms", -20.0, 30.0),
         latent_stats={"z": stats}, parts=parts, files={f: sha256_file(out / f) for f in parts.values()},
         provenance={"name": "identity (test)"},
     )

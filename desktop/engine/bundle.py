@@ -35,11 +35,15 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class LatentLevel:
-    """One level of latents: ``dim`` channels, one frame per ``hop`` samples at the model rate."""
+    """One level of latents: ``dim`` channels, one frame per ``hop`` samples at the model rate.
+
+    ``scale_output``: the encoder output holding the Gaussian posterior's std for this level (same shape as the
+    latent), when the encoder exports it; the evaluation reads the information rate (KL) from it."""
 
     name: str
     dim: int
     hop: int
+    scale_output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,8 @@ class Manifest:
     files: dict[str, str]  # file name -> sha256
     provenance: dict[str, Any] = field(default_factory=dict)
     training_data: TrainingData | None = None  # optional: bundles exported before it load without it
+    # optional: {"bits_per_second", "source" ("kl" or "codes ..."), "bits_per_frame", ...} measured at export
+    information_rate: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
@@ -290,7 +296,8 @@ class Manifest:
             "window": self.window,
             "hop": self.hop,
             "latent": {
-                "levels": [{"name": l.name, "dim": l.dim, "hop": l.hop} for l in self.levels],
+                "levels": [{"name": l.name, "dim": l.dim, "hop": l.hop,
+                            **({"scale_output": l.scale_output} if l.scale_output else {})} for l in self.levels],
                 "compression_ratio": round(self.compression_ratio, 3),
             },
             "normalization": {
@@ -317,6 +324,8 @@ class Manifest:
             data["training_data"] = self.training_data.to_json()
         if self.streaming is not None:
             data["streaming"] = self.streaming.to_json()
+        if self.information_rate is not None:
+            data["information_rate"] = dict(self.information_rate)
         return data
 
     @classmethod
@@ -335,7 +344,9 @@ class Manifest:
         try:
             latent = need(data, "latent", "")
             levels = tuple(
-                LatentLevel(str(l["name"]), int(l["dim"]), int(l["hop"])) for l in need(latent, "levels", "latent.")
+                LatentLevel(str(l["name"]), int(l["dim"]), int(l["hop"]),
+                            str(l["scale_output"]) if l.get("scale_output") else None)
+                for l in need(latent, "levels", "latent.")
             )
             if not levels:
                 raise BundleError(f"{where}: 'latent.levels' is empty")
@@ -373,6 +384,8 @@ class Manifest:
                 extra=dict(data.get("extra", {})),
                 streaming=(Streaming.from_json(data["streaming"], where)
                            if int(version) >= 2 and data.get("streaming") is not None else None),
+                information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None
+                                  else None),
             )
         except BundleError:
             raise
@@ -392,6 +405,10 @@ class Manifest:
                 raise BundleError(f"{where}: part '{part}' file '{fname}' has no sha256 in 'files'")
             if "/" in fname or "\\" in fname or fname.startswith("."):
                 raise BundleError(f"{where}: part file name '{fname}' must be a plain file name")
+        if self.information_rate is not None:
+            bps = self.information_rate.get("bits_per_second")
+            if isinstance(bps, bool) or not isinstance(bps, (int, float)) or not math.isfinite(bps) or bps < 0:
+                raise BundleError(f"{where}: 'information_rate.bits_per_second' must be a number >= 0 (got {bps!r})")
         if self.streaming is not None:
             if self.format_version < STREAMING_FORMAT_VERSION:
                 raise BundleError(f"{where}: a 'streaming' section needs format_version {STREAMING_FORMAT_VERSION}")
