@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libportaudio2 libsndfile1                       # sounddevice, soundfile
   pulseaudio pulseaudio-utils libasound2-plugins  # virtual audio devices for tests and headless use
   xvfb xauth imagemagick fonts-dejavu-core        # real windows without a screen, screenshots, readable labels
+  ffmpeg                                          # libopus: the Opus peers of latentsynth-eval
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
   libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxcb-sync1 libxcb-shm0 libxcb-util1
@@ -33,5 +34,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: a CPU build; an open range would pull a multi-GB CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[train,test]"
+.venv/bin/python -m pip install -q -e ".[train,test,eval]"
 echo "[setup] ready: .venv ($(.venv/bin/python -c 'import torch, onnxruntime; print("torch", torch.__version__, "| onnxruntime", onnxruntime.__version__)'))"

@@ -1,0 +1,114 @@
+"""The systems a bundle is measured against, run on the same input and aligned sample for sample with it.
+
+  opus_6k, opus_12k    libopus through Debian's ffmpeg (24 kHz, -b:a 6k / 12k), decoded, resampled back; the
+                       bitrate is measured from the encoded file; the codec delay is removed by cross-correlation
+  griffin_lim          32 Griffin-Lim iterations from the TRUE 256-band mel (n_fft 1024, hop 256): the ceiling of
+                       any mel model, as large as the audio itself
+  griffin_lim_equal    the same from a mel with as many numbers per second as the bundle's latent (equal size)
+  world                the WORLD vocoder (pyworld: DIO + StoneMask f0, CheapTrick envelope, D4C aperiodicity),
+                       analysis and synthesis with nothing quantised
+
+Each peer returns (output, bits per second): measured for Opus, the float32 parameters for the others.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.inversion import griffin_lim_from_mel, mel_magnitude
+
+PEERS = ("opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal", "world")
+GL = {"n_mels": 256, "n_fft": 1024, "hop": 256, "n_iter": 32}
+OPUS_SR = 24000
+MAX_LAG = 4096
+
+
+class PeerError(Exception):
+    """A peer cannot run here (e.g. ffmpeg missing); the message says what to install."""
+
+
+def align(y: np.ndarray, x: np.ndarray, max_lag: int = MAX_LAG) -> tuple[np.ndarray, int]:
+    """Shift ``y`` so it lines up with ``x`` (cross-correlation peak within +-max_lag); same length as ``x``.
+    Returns (aligned, lag) where a positive lag means ``y`` was late by that many samples."""
+    n = len(x)
+    m = 1 << int(np.ceil(np.log2(len(x) + len(y) + 1)))
+    xc = np.fft.irfft(np.fft.rfft(y, m) * np.conj(np.fft.rfft(x, m)), m)
+    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
+    lag = int(lags[np.argmax(xc[lags])])
+    out = y[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), y])
+    out = out[:n]
+    return np.pad(out, (0, n - len(out))).astype(np.float32), lag
+
+
+def _ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise PeerError("ffmpeg not found: the Opus peers need Debian's ffmpeg (apt-get install ffmpeg; "
+                        "scripts/setup.sh installs it)")
+    return exe
+
+
+def opus(x: np.ndarray, sr: int, kbps: int) -> tuple[np.ndarray, float]:
+    import soundfile as sf
+    import soxr
+
+    exe = _ffmpeg()
+    with tempfile.TemporaryDirectory(prefix="latentsynth-opus-") as tmp:
+        src, enc, dec = Path(tmp, "in.wav"), Path(tmp, "x.opus"), Path(tmp, "out.wav")
+        sf.write(src, soxr.resample(np.asarray(x, np.float64), sr, OPUS_SR), OPUS_SR, subtype="FLOAT")
+        quiet = [exe, "-hide_banner", "-loglevel", "error", "-y"]
+        subprocess.run(quiet + ["-i", str(src), "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "audio",
+                                str(enc)], check=True, capture_output=True)
+        subprocess.run(quiet + ["-i", str(enc), "-ar", str(OPUS_SR), "-ac", "1", "-c:a", "pcm_f32le", str(dec)],
+                       check=True, capture_output=True)
+        bits = enc.stat().st_size * 8
+        y, _ = sf.read(dec, dtype="float64")
+    y = soxr.resample(y, OPUS_SR, sr)
+    return align(y, x)[0], bits / (len(x) / sr)
+
+
+def griffin_lim(x: np.ndarray, sr: int, n_mels: int = GL["n_mels"]) -> tuple[np.ndarray, float]:
+    mel = mel_magnitude(x, sr, GL["n_fft"], GL["hop"], n_mels)
+    y = griffin_lim_from_mel(mel, sr, GL["n_fft"], GL["hop"], GL["n_iter"], length=len(x))
+    return y.astype(np.float32), n_mels * 32 * sr / GL["hop"]
+
+
+def world(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
+        import pyworld
+
+    xd = np.ascontiguousarray(x, np.float64)
+    f0, t = pyworld.dio(xd, sr, f0_floor=50.0, f0_ceil=1500.0)
+    f0 = pyworld.stonemask(xd, f0, t, sr)
+    sp = pyworld.cheaptrick(xd, f0, t, sr)
+    ap = pyworld.d4c(xd, f0, t, sr)
+    y = pyworld.synthesize(f0, sp, ap, sr)[: len(x)]
+    y = np.pad(y, (0, len(x) - len(y)))
+    floats_per_second = (1 + sp.shape[1] + ap.shape[1]) * len(f0) / (len(x) / sr)
+    return y.astype(np.float32), floats_per_second * 32
+
+
+def equal_size_mels(latent_floats_per_second: float, sr: int) -> int:
+    """Mel bands per GL hop carrying as many numbers per second as a latent of that rate (at least 1)."""
+    return max(1, int(round(latent_floats_per_second * GL["hop"] / sr)))
+
+
+def run_peer(name: str, x: np.ndarray, sr: int, equal_mels: int) -> tuple[np.ndarray, float]:
+    if name == "opus_6k":
+        return opus(x, sr, 6)
+    if name == "opus_12k":
+        return opus(x, sr, 12)
+    if name == "griffin_lim":
+        return griffin_lim(x, sr)
+    if name == "griffin_lim_equal":
+        return griffin_lim(x, sr, equal_mels)
+    if name == "world":
+        return world(x, sr)
+    raise ValueError(f"unknown peer '{name}' (known: {', '.join(PEERS)})")
