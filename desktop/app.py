@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quit after this long and print one JSON line of statistics")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save a picture of the window shortly before quitting")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="onnxruntime provider")
-    p.add_argument("--mode", default=None, choices=["window", "low-latency"], help="streaming mode")
+    p.add_argument("--mode", default=None, choices=["streaming", "window", "low-latency"],
+                   help="live mode (default streaming: block by block for streaming bundles, else low-latency)")
     p.add_argument("--hop", type=bounded("app.hop"), default=None, metavar="SECONDS",
                    help="hop between model windows, 0.05..0.5 s")
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")

@@ -17,9 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..engine.audiofile import Audio, AudioFileError, load_audio, write_audio
 from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
 from ..engine.latent import LatentControls
-from ..engine.live import HOP_RANGE_S, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
+from ..engine.live import HOP_RANGE_S, LIVE_MODES, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
 from ..engine.output_path import OutputPathError, unique_path
-from ..engine.overlap_add import MODES
 from ..engine.presets import PresetError, load_preset, random_controls, save_preset
 from ..engine.render import default_bundle_path, render_audio
 from ..engine.session import ModelRunner, WindowModel, available_providers
@@ -169,8 +168,10 @@ class MainWindow(QMainWindow):
         head.addWidget(self.provider_combo)
         head.addWidget(QLabel("Mode"))
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(list(MODES))
-        self.mode_combo.setToolTip("window: 1 s windows, full crossfade (smooth, ~1 s latency)\n"
+        self.mode_combo.addItems(list(LIVE_MODES))
+        self.mode_combo.setToolTip("streaming: a streaming (causal) bundle block by block, ~25-40 ms; other "
+                                   "bundles play low-latency\n"
+                                   "window: 1 s windows, full crossfade (smooth, ~1 s latency)\n"
                                    "low-latency: 1 s of context, only the newest hop is played")
         self.mode_combo.activated.connect(lambda _: self._apply_stream_config())
         head.addWidget(self.mode_combo)
@@ -318,8 +319,8 @@ class MainWindow(QMainWindow):
         geo = s.value("window/geometry")
         if isinstance(geo, QByteArray):
             self.restoreGeometry(geo)
-        mode = o.mode or s.value("stream/mode", "low-latency")
-        self.mode_combo.setCurrentText(mode if mode in MODES else "low-latency")
+        mode = o.mode or s.value("stream/mode", "streaming")
+        self.mode_combo.setCurrentText(mode if mode in LIVE_MODES else "streaming")
         hop = o.hop if o.hop is not None else float(s.value("stream/hop", 0.2))
         self.hop_spin.setValue(hop * 1000)
         provider = o.provider or s.value("model/provider", "auto")
@@ -776,8 +777,11 @@ class MainWindow(QMainWindow):
                 off.setMarker(float(pos[i]) if pos is not None and i < len(pos) else None)
         if snap.running:
             rec = f" · ● REC {snap.recording_s:5.1f} s" if snap.recording_path else ""
+            parts = self.engine.latency_parts()  # block + compute slot + model delay + device block + resampler + device
+            detail = " + ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in parts.items()
+                                if k != "block_p99_compute" and v >= 0.5)
             self.status_label.setText(
-                f"latency {snap.latency_ms:5.0f} ms (algo {snap.algorithmic_ms:.0f} + device {snap.device_ms:.0f})"
+                f"{snap.mode} · latency {snap.latency_ms:5.0f} ms ({detail or 'algo %.0f' % snap.algorithmic_ms})"
                 f" · load {snap.rtf:4.2f}× RT · xruns {snap.xruns} · late {snap.late_windows}"
                 f" · {snap.provider.upper()} · {snap.device_rate}→{snap.model_rate} Hz · {snap.source}{rec}")
         else:
