@@ -210,8 +210,8 @@ class LiveEngine:
         self._max_block = 8192
         self._rec_lock = threading.Lock()  # the GUI swaps the recorder while the worker may be pushing to it
         self.record_error = ""  # the last recording's error, kept after it stopped (for the JSON line)
-        self._switch_fade: np.ndarray | None = None
-        self._switch_pos = 0
+        self._switch_fade: np.ndarray | None = None  # fade-in of the new chain's input and output after a switch
+        self._switch_pos = [0, 0]
         self.started_at = 0.0  # time.monotonic() of start(), first callback and first audible block
         self.first_callback_at: float | None = None
         self.first_sound_at: float | None = None
@@ -329,8 +329,9 @@ class LiveEngine:
     def start_recording(self, path: str, record_input: bool = False) -> Recorder:
         if not self._running:
             raise RuntimeError("start the audio before recording")
-        self.stop_recording()
+        # the new file first: a name that is refused (taken, locked, read-only) leaves the running take alone
         rec = Recorder(path, self.device_rate, record_input, journal_dir=self.journal_dir)
+        self.stop_recording()
         self.record_error = ""
         with self._rec_lock:
             self.recorder = rec
@@ -391,8 +392,10 @@ class LiveEngine:
         """(Re)create the processing chain for the current model and config, and re-align the output.
 
         ``switch``: the stream is playing (a mode, hop or model change). The new chain's timing differs, so the
-        queued audio ends where the old chain stopped and the new one starts somewhere else; both ends are
-        faded (``SWITCH_FADE_S``) so the change is a short dip instead of a click."""
+        queued audio ends where the old chain stopped and the new one starts somewhere else: the queued tail
+        fades out, and the new chain fades in twice over (``SWITCH_FADE_S``): its input, so its first sound
+        starts from silence wherever its latency puts it, and its output after the samples it must drop to
+        keep the timing, so a shorter latency does not start mid-waveform either. A short dip, not a click."""
         slot = self.slot
         cfg = self.config
         dev, mr = self.device_rate, slot.sample_rate
@@ -434,7 +437,7 @@ class LiveEngine:
             self._drop = -pad
         n_switch = int(SWITCH_FADE_S * dev)
         self._switch_fade = (np.arange(n_switch, dtype=np.float32) + 1) / n_switch if switch else None
-        self._switch_pos = 0
+        self._switch_pos = [0, 0]
         p = self.params
         self._in_gain = SmoothedValue(db_to_gain(p.input_gain_db), dev)
         self._out_gain = SmoothedValue(db_to_gain(p.output_gain_db), dev)
@@ -500,11 +503,24 @@ class LiveEngine:
         if now - self._last_callback > grace:
             self.error = STALL_MESSAGE
 
+    def _fade_in(self, y: np.ndarray, which: int) -> np.ndarray:
+        """Apply the switch fade-in to ``y`` (0: the new chain's input, 1: its output), continuing across calls."""
+        fade, pos = self._switch_fade, self._switch_pos[which]
+        if fade is None or pos >= fade.size or not y.size:
+            return y
+        k = min(y.size, fade.size - pos)
+        y = y.copy()
+        y[:k] *= fade[pos:pos + k]
+        self._switch_pos[which] = pos + k
+        if min(self._switch_pos) >= fade.size:
+            self._switch_fade = None
+        return y
+
     def _process(self, x: np.ndarray) -> None:
         p = self.params
         n = x.shape[0]
         self._in_gain.target = db_to_gain(p.input_gain_db)
-        x = x * self._in_gain.next(n)
+        x = self._fade_in(x * self._in_gain.next(n), 0)
         self.disp_in.write(x)
         self._dry_fifo = np.concatenate([self._dry_fifo, x])
         wet = self.res_out.process(self.ola.push(self.res_in.process(x)))
@@ -527,14 +543,7 @@ class LiveEngine:
             self._drop -= k
             y = y[k:]
             dry = dry[k:]
-        fade = self._switch_fade
-        if fade is not None and y.size:
-            k = min(y.size, fade.size - self._switch_pos)
-            y = y.copy()
-            y[:k] *= fade[self._switch_pos:self._switch_pos + k]
-            self._switch_pos += k
-            if self._switch_pos >= fade.size:
-                self._switch_fade = None
+        y = self._fade_in(y, 1)
         self.disp_out.write(y)
         self.out_ring.write(y)
         with self._rec_lock:

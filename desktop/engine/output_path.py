@@ -122,7 +122,7 @@ def check_new_file(path: str | Path, label: str = "recording", suffixes: tuple[s
                               f"give it a name ending in {suffixes[0]}")
     if path.exists() or path.is_symlink():
         if is_locked(path):
-            raise OutputPathError(f"{path}: is being recorded by another LatentSynth; "
+            raise OutputPathError(f"{path}: is being recorded right now (by this or another LatentSynth); "
                                   "two writers would lose one take, so choose another name")
         raise OutputPathError(f"{path}: already exists; a {label} never replaces a file, "
                               "so choose another name or move that file away")
@@ -143,7 +143,7 @@ def claim_new_file(path: str | Path, label: str = "recording"):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         if is_locked(path):
-            raise OutputPathError(f"{path}: is being recorded by another LatentSynth; "
+            raise OutputPathError(f"{path}: is being recorded right now (by this or another LatentSynth); "
                                   "two writers would lose one take, so choose another name") from None
         raise OutputPathError(f"{path}: already exists; a {label} never replaces a file, "
                               "so choose another name or move that file away") from None

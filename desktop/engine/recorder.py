@@ -144,6 +144,7 @@ class Recorder:
             self.path.unlink(missing_ok=True)
             raise
         self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.pushed_frames = 0
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="latentsynth-recorder", daemon=True)
         self._thread.start()
@@ -153,6 +154,7 @@ class Recorder:
         return self._out.seconds
 
     def push(self, out: np.ndarray, inp: np.ndarray | None = None) -> None:
+        self.pushed_frames += out.shape[0]  # what the file must hold once closed (a test checks nothing is lost)
         self._q.put((out, inp if self.record_input else None))
 
     def _run(self) -> None:
