@@ -51,11 +51,15 @@ class EvalError(Exception):
 
 
 def check_packages(with_peers: bool) -> None:
+    import warnings
+
     missing = []
     for module, package in (("visqol", "visqol-python"), ("pesq", "pesq"), ("pystoi", "pystoi"),
                             ("matplotlib", "matplotlib")) + ((("pyworld", "pyworld"),) if with_peers else ()):
         try:
-            __import__(module)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
+                __import__(module)
         except ImportError:
             missing.append(package)
     if missing:
@@ -110,9 +114,12 @@ class BundleUnderTest:
         wm = WindowModel(self.runner)
         rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
         gain = self.m.normalization.gain_for(rms)
-        xin = pad_to_multiple((x * gain).astype(np.float32)[None, None, :], self.m.pad_multiple)
+        # a streaming (causal) bundle: `delay` zeros after the signal (its output lags by that much) and zero states
+        xin = np.concatenate([(x * gain).astype(np.float32), np.zeros(wm.delay, np.float32)])
+        xin = pad_to_multiple(xin[None, None, :], self.m.pad_multiple)
         names = self.runner.level_names + [self.scales[n] for n in self.runner.level_names if n in self.scales]
-        outs = dict(zip(names, self.runner.sessions["encoder"].run(names, {"audio": xin})))
+        outs = dict(zip(names, self.runner.sessions["encoder"].run(
+            names, {"audio": xin, **self.runner.zero_states("encoder", 1)})))
         lat = {n: outs[n] for n in self.runner.level_names}
         stds = {n: outs[self.scales[n]] for n in self.scales}
         y = wm.decode_window(lat, gain, len(x))

@@ -101,7 +101,7 @@ def rate_plane_png(path: Path, overall: dict[str, dict], rates: dict[str, float 
     for ax, (key, title) in zip(axes, panels):
         for system, row in overall.items():
             rate, value = rates.get(system), row.get(key)
-            if rate is None or value is None:
+            if rate is None or value is None or system.startswith(model + "_"):  # variants share the model's rate
                 continue
             bold = system == model
             ax.scatter([rate / 1000], [value], s=80 if bold else 40, marker="*" if bold else "o",
