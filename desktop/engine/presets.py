@@ -18,7 +18,8 @@ class PresetError(Exception):
     """A preset file cannot be used; the message names the file."""
 
 
-def controls_to_json(controls: LatentControls, manifest: Manifest, params=None, model_name: str = "") -> dict:
+def controls_to_json(controls: LatentControls, manifest: Manifest, params=None, model_name: str = "",
+                     midi: list[dict] | None = None) -> dict:
     levels = {}
     for level in manifest.levels:
         offs = controls.offsets.get(level.name) or (0.0,) * level.dim
@@ -27,14 +28,29 @@ def controls_to_json(controls: LatentControls, manifest: Manifest, params=None, 
     data = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "model": model_name, "levels": levels}
     if params is not None:
         data["params"] = asdict(params)
+    if midi:
+        data["midi"] = list(midi)  # MIDI learn bindings (desktop/control/midi.py MidiMap.to_json)
     return data
 
 
 def save_preset(path: str | Path, controls: LatentControls, manifest: Manifest, params=None,
-                model_name: str = "") -> Path:
+                model_name: str = "", midi: list[dict] | None = None) -> Path:
     path = Path(path)
-    path.write_text(json.dumps(controls_to_json(controls, manifest, params, model_name), indent=1) + "\n")
+    path.write_text(json.dumps(controls_to_json(controls, manifest, params, model_name, midi), indent=1) + "\n")
     return path
+
+
+def preset_midi(path: str | Path) -> list[dict]:
+    """The MIDI learn bindings a preset carries ([] when it has none); PresetError when unreadable."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PresetError(f"{path}: cannot read preset ({exc})") from exc
+    midi = data.get("midi", []) if isinstance(data, dict) else []
+    if not isinstance(midi, list):
+        raise PresetError(f"{path}: 'midi' must be a list of bindings")
+    return midi
 
 
 def load_preset(path: str | Path, manifest: Manifest, params_type=None):

@@ -1,0 +1,146 @@
+"""MIDI control: controller mappings with MIDI learn, pitch bend and notes, and an input port (mido + rtmidi).
+
+``MidiMap`` is the message path: it takes ``mido.Message`` objects from any source (a real or virtual port, or
+a test) and writes the registry. MIDI learn: ``learn(address)`` arms a parameter and the next control change
+binds its (channel, controller) to it; values 0..127 map onto the parameter's range. Mappings round-trip through
+``to_json``/``from_json`` (presets and settings store them). Pitch bend and notes drive the bundle's declared
+``transpose`` control when it has one (``/latentsynth/control/transpose``): bend over +-``bend_range`` semitones;
+a held note transposes by its distance from ``reference_note`` (middle C by default), with the bend added, and
+releasing the last note returns to the bend alone. Anything else, or a message out of range, is counted and
+ignored; a port that disappears is reported through ``log`` and never raises.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..engine.params import PREFIX, ParamError, ParamRegistry
+
+TRANSPOSE = f"{PREFIX}/control/transpose"
+
+
+@dataclass
+class MidiMap:
+    registry: ParamRegistry
+    bend_range: float = 2.0
+    reference_note: int = 60
+    log: Callable[[str], None] = field(default=lambda msg: None)
+    bindings: dict[tuple[int, int], str] = field(default_factory=dict)  # (channel, control) -> address
+
+    def __post_init__(self):
+        self._armed: str | None = None
+        self._held: list[int] = []
+        self._bend = 0.0
+        self.ignored = 0
+        self._lock = threading.Lock()
+
+    def learn(self, address: str) -> None:
+        """Bind the next control change that arrives to ``address`` (an existing parameter)."""
+        self.registry.param(address)
+        self._armed = address
+
+    @property
+    def learning(self) -> str | None:
+        return self._armed
+
+    def forget(self, address: str) -> None:
+        self.bindings = {k: v for k, v in self.bindings.items() if v != address}
+
+    def handle(self, msg: Any) -> None:
+        try:
+            with self._lock:
+                self._handle(msg)
+        except (ParamError, AttributeError, TypeError, ValueError) as exc:
+            self.ignored += 1
+            self.log(f"MIDI: ignored {msg} ({exc})")
+
+    def _handle(self, msg) -> None:
+        kind = msg.type
+        if kind == "control_change":
+            key = (int(msg.channel), int(msg.control))
+            if not 0 <= msg.value <= 127:
+                raise ValueError(f"controller value {msg.value} outside 0..127")
+            if self._armed is not None:
+                self.forget(self._armed)
+                self.bindings[key] = self._armed
+                self.log(f"MIDI: CC {key[1]} on channel {key[0] + 1} -> {self._armed}")
+                self._armed = None
+            address = self.bindings.get(key)
+            if address is None:
+                self.ignored += 1
+                return
+            self.registry.set_normalized(address, msg.value / 127.0)
+        elif kind == "pitchwheel":
+            if not -8192 <= msg.pitch <= 8191:
+                raise ValueError(f"pitch bend {msg.pitch} outside -8192..8191")
+            self._bend = self.bend_range * msg.pitch / 8192.0
+            self._transpose()
+        elif kind == "note_on" and msg.velocity > 0:
+            self._held.append(int(msg.note))
+            self._transpose()
+        elif kind in ("note_off", "note_on"):
+            if int(msg.note) in self._held:
+                self._held.remove(int(msg.note))
+            self._transpose()
+        else:
+            self.ignored += 1
+
+    def _transpose(self) -> None:
+        if TRANSPOSE not in self.registry.params:
+            self.ignored += 1
+            return
+        p = self.registry.params[TRANSPOSE]
+        semis = (self._held[-1] - self.reference_note if self._held else 0.0) + self._bend
+        self.registry.set(TRANSPOSE, min(max(semis, p.minimum), p.maximum))
+
+    def to_json(self) -> list[dict]:
+        return [{"channel": c, "control": n, "address": a} for (c, n), a in sorted(self.bindings.items())]
+
+    def load_json(self, data: Any) -> list[str]:
+        """Replace the bindings with ``data`` (a list of {channel, control, address}); returns refusals."""
+        errors, bindings = [], {}
+        for i, b in enumerate(data if isinstance(data, list) else []):
+            try:
+                address = str(b["address"])
+                self.registry.param(address)
+                channel, control = int(b["channel"]), int(b["control"])
+                if not (0 <= channel <= 15 and 0 <= control <= 127):
+                    raise ValueError("channel or controller out of range")
+                bindings[(channel, control)] = address
+            except (KeyError, TypeError, ValueError, ParamError) as exc:
+                errors.append(f"MIDI mapping {i}: {exc}")
+        self.bindings = bindings
+        return errors
+
+
+def input_names(api: str | None = None) -> list[str]:
+    """The MIDI input ports there are (empty when the platform has no MIDI system, e.g. no ALSA sequencer)."""
+    try:
+        import mido
+
+        return list(mido.Backend("mido.backends.rtmidi", api=api).get_input_names() if api else mido.get_input_names())
+    except Exception:  # rtmidi raises its own SystemError subclasses when the MIDI system is missing
+        return []
+
+
+class MidiInput:
+    """One open input port feeding a ``MidiMap`` from rtmidi's thread; ``close`` is safe to call twice."""
+
+    def __init__(self, name: str, midi_map: MidiMap, api: str | None = None, virtual: bool = False):
+        import mido
+
+        backend = mido.Backend("mido.backends.rtmidi", api=api) if api else mido
+        try:
+            self.port = backend.open_input(name, virtual=virtual, callback=midi_map.handle)
+        except Exception as exc:
+            raise OSError(f"MIDI input '{name}': cannot open it ({exc})") from None
+        self.name = name
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
