@@ -19,6 +19,18 @@ def state_dir() -> Path:
     return Path(base) / "latentsynth"
 
 
+def _device_latency(value: str) -> str | float:
+    if value in ("low", "high"):
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not low, high or a number of seconds") from None
+    if not 0.0 < seconds <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} s is outside 0..1 s")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="latentsynth", description=__doc__)
     p.add_argument("--bundle", default=None, help="model bundle folder (default: the last one used, else the factory model)")
@@ -34,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live mode (default streaming: block by block for streaming bundles, else low-latency)")
     p.add_argument("--hop", type=bounded("app.hop"), default=None, metavar="SECONDS",
                    help="hop between model windows, 0.05..0.5 s")
+    p.add_argument("--device-block", type=int, default=512, choices=[128, 256, 512, 1024], metavar="FRAMES",
+                   help="audio device block in frames: 128, 256, 512 (default) or 1024; smaller = lower latency")
+    p.add_argument("--device-latency", type=_device_latency, default=0.08, metavar="low|high|SECONDS",
+                   help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers)")
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")
     p.add_argument("--list-devices", action="store_true", help="print the audio devices and exit")
@@ -154,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentSynth")
     clock.mark("qt_ready")
-    engine = LiveEngine(journal_dir=str(journal))
+    engine = LiveEngine(block=args.device_block, journal_dir=str(journal))
     quitting = args.quit_after is not None
     opts = AppOptions(bundle=args.bundle, input_file=args.input_file, provider=args.provider, mode=args.mode,
+                      device_block=args.device_block, device_latency=args.device_latency,
                       hop=args.hop, input_device=args.input_device, output_device=args.output_device,
                       modal_errors=not quitting, preloader=pre)
     window = MainWindow(engine, settings, opts)

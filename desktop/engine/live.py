@@ -61,7 +61,7 @@ class StreamConfig:
 
     def validated(self) -> "StreamConfig":
         if self.mode not in LIVE_MODES:
-            raise ValueError(f"unknown mode '{self.mode}' (use {' or '.join(MODES)})")
+            raise ValueError(f"unknown mode '{self.mode}' (use {' or '.join(LIVE_MODES)})")
         if not HOP_RANGE_S[0] - 1e-9 <= self.hop_s <= HOP_RANGE_S[1] + 1e-9:
             raise ValueError(f"hop {self.hop_s} s is outside {HOP_RANGE_S[0]}..{HOP_RANGE_S[1]} s")
         return self
@@ -568,7 +568,7 @@ class LiveEngine:
         in_peak = float(np.abs(in_wave[-peak_n:]).max()) if in_wave.size else 0.0
         out_peak = float(np.abs(out_wave[-peak_n:]).max()) if out_wave.size else 0.0
         positions = {}
-        streaming = self.mode == "streaming" and slot is not None and slot.streaming_model is not None
+        streaming = isinstance(getattr(self, "ola", None), StreamingProcessor)
         latest = (slot.streaming_model.last_latents if streaming else
                   slot.window_model.last_latents if slot is not None and slot.window_model is not None else None)
         if latest is not None:
@@ -606,7 +606,7 @@ class LiveEngine:
         compute slot (the safety margin for computing it), model_delay (a streaming bundle's lookahead; the
         crossfade in low-latency mode), device block, resampler, device (PortAudio's reported buffers). They add
         up to ``latency_ms``."""
-        if not self.device_rate or self.slot is None:
+        if not self.device_rate or self.slot is None or not hasattr(self, "ola"):
             return {}
         dev, mr = self.device_rate, self.slot.sample_rate
         block = int(math.ceil(self.hop_model * dev / mr))
@@ -616,7 +616,7 @@ class LiveEngine:
                  "device_block": ms(self.block), "resampler": ms(self.hold),
                  "other": ms(self.prefill - block - margin - self.block - self.hold),
                  "device": round(1000.0 * self.device_latency_s, 2)}
-        if self.mode == "streaming":
+        if isinstance(self.ola, StreamingProcessor):
             parts["block_p99_compute"] = round(1000.0 * self.ola.p99_s, 3)
         return parts
 

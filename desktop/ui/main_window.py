@@ -41,6 +41,8 @@ class AppOptions:
     hop: float | None = None
     input_device: str | None = None
     output_device: str | None = None
+    device_block: int = 512  # frames per device callback (the engine is built with the same block)
+    device_latency: str | float = 0.08  # PortAudio's suggested latency: seconds, or 'low' / 'high'
     autostart: bool = True
     list_devices: bool = True  # False in widget tests: never touch PortAudio
     driver_factory: Callable | None = None  # (input_device, output_device) -> driver
@@ -608,7 +610,8 @@ class MainWindow(QMainWindow):
             return lambda: factory(ind, outd)
         from ..engine.devices import SoundDeviceDriver
 
-        return lambda: SoundDeviceDriver(ind, outd)
+        block, latency = self.opts.device_block, self.opts.device_latency
+        return lambda: SoundDeviceDriver(ind, outd, blocksize=block, latency=latency)
 
     def _prepare_start(self) -> Callable[[], None]:
         """Read the widgets (GUI thread) and return the work that opens the stream (any thread)."""
