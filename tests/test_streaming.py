@@ -259,3 +259,27 @@ def test_knob_change_mid_stream_keeps_the_output_continuous(runner, fixtures_dir
     still = StreamingModel(runner)
     base = np.concatenate([still.process(x[i:i + 256]) for i in range(0, change + 256 * 20, 256)])
     assert np.abs(y[change + 256 * 10:change + 256 * 20] - base[change + 256 * 10:]).mean() > 1e-4  # it did move
+
+
+def test_late_blocks_play_the_delayed_dry_signal_and_the_model_state_still_advances(runner, fixtures_dir):
+    x = real_audio(fixtures_dir, 2.0)
+    x = x[: x.shape[0] - x.shape[0] % 256]
+    late_from, late_to = 20, 30  # blocks
+    count = {"n": 0}
+
+    def is_late():
+        count["n"] += 1
+        return late_from < count["n"] <= late_to
+
+    proc = StreamingProcessor(StreamingModel(runner), is_late=is_late)
+    out = np.concatenate([proc.push(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+    ref_proc = StreamingProcessor(StreamingModel(runner))
+    ref = np.concatenate([ref_proc.push(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+    d = proc.latency
+    dry = np.concatenate([np.zeros(d, np.float32), x])[: x.shape[0]]
+    assert proc.late_blocks == late_to - late_from
+    a, b = late_from * 256 + 64, late_to * 256  # after the 64-sample crossfade into dry
+    np.testing.assert_allclose(out[a:b], dry[a:b], atol=1e-6)
+    # back to the model after a crossfade, and exactly where an undisturbed stream is: the states advanced
+    np.testing.assert_allclose(out[b + 64:], ref[b + 64:], atol=1e-6)
+    assert np.abs(out[:late_from * 256] - ref[:late_from * 256]).max() == 0.0
