@@ -1,0 +1,118 @@
+"""Streaming through real audio devices (a private PulseAudio with virtual devices; no hardware needed).
+
+    .venv/bin/python benchmarks/streaming_devices.py --bundle desktop/factory/causal [--seconds 60]
+        [--device-block 256] [--device-latency low] [--no-gui]
+
+1. engine: the live engine in streaming mode on PulseAudio's virtual devices (PortAudio through ALSA's pulse
+   plugin), a looped file as input, for --seconds: xruns, late blocks, the latency parts PortAudio and the engine
+   report, and how long the Python audio callback takes (p50 / p99 / max: it holds the GIL while it copies).
+2. app: `latentsynth --quit-after SECONDS` under Xvfb (the GUI drawing at 30 Hz) at the same settings: its JSON
+   line (xruns, latency).
+
+Latency here is what the engine counts (stream positions, exact) plus what PortAudio reports for the device
+buffers; it is not an acoustic loopback measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "desktop"))
+
+
+def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str) -> dict:
+    import numpy as np
+
+    from desktop.engine.audiofile import load_audio
+    from desktop.engine.bundle import load_bundle
+    from desktop.engine.devices import SoundDeviceDriver
+    from desktop.engine.live import EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
+    from desktop.engine.session import ModelRunner
+
+    eng = LiveEngine(block=block)
+    eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))
+    eng.set_stream_config(StreamConfig("streaming", 0.1))
+    eng.set_params(EngineParams())
+    audio = load_audio(input_file)
+    eng.set_file_source(FileSource(audio.samples.mean(0), audio.sample_rate, Path(input_file).name))
+    durations = np.zeros(1 << 17)
+    count = [0]
+    inner = eng._callback
+
+    def timed(indata, outdata, frames, xrun):
+        t0 = time.perf_counter()
+        inner(indata, outdata, frames, xrun)
+        durations[count[0] % durations.size] = time.perf_counter() - t0
+        count[0] += 1
+
+    eng._callback = timed  # the instance attribute is what start() hands PortAudio
+    c0, w0 = time.process_time(), time.perf_counter()
+    eng.start(SoundDeviceDriver(None, None, blocksize=block, latency=latency))
+    time.sleep(seconds)
+    s = eng.summary()
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    eng.stop(fade=False)
+    d = durations[:min(count[0], durations.size)] * 1e6
+    return {"seconds": round(wall, 1), "device_block": block, "device_latency_setting": latency,
+            "xruns": s["xruns"], "device_xruns": s["device_xruns"], "underruns": s["underruns"],
+            "late_blocks": s["late_windows"], "latency_ms": s["latency_ms"], "latency_parts_ms": s["latency_parts_ms"],
+            "cpu_percent_of_one_core": round(100 * cpu / wall, 1), "callbacks": int(count[0]),
+            "callback_us": {"p50": round(float(np.median(d)), 1), "p99": round(float(np.percentile(d, 99)), 1),
+                            "max": round(float(d.max()), 1)}, "device_rate": s["device_rate"]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--device-block", type=int, default=256)
+    p.add_argument("--device-latency", default="low")
+    p.add_argument("--input-file", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
+    p.add_argument("--no-gui", action="store_true")
+    p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    latency = args.device_latency if args.device_latency in ("low", "high") else float(args.device_latency)
+    if args.engine_child:  # runs inside the PulseAudio environment (sounddevice reads the devices at import)
+        print(json.dumps(engine_run(args.bundle, args.seconds, args.device_block, latency, args.input_file)))
+        return 0
+    from pulse import start_pulse, stop_pulse
+
+    runtime = Path(tempfile.mkdtemp(prefix="ls-bench-pulse-"))
+    proc, env = start_pulse(runtime)
+    report = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
+    try:
+        child = subprocess.run([sys.executable, __file__, "--engine-child", "--bundle", args.bundle, "--seconds",
+                                str(args.seconds), "--device-block", str(args.device_block), "--device-latency",
+                                args.device_latency, "--input-file", args.input_file],
+                               env=env, capture_output=True, text=True, timeout=args.seconds + 120)
+        lines = [l for l in child.stdout.splitlines() if l.startswith("{")]
+        report["engine"] = json.loads(lines[-1]) if lines else {"error": child.stderr[-2000:]}
+        if not args.no_gui:
+            cmd = ["xvfb-run", "-a", str(ROOT / ".venv" / "bin" / "latentsynth"), "--bundle", args.bundle,
+                   "--input-file", args.input_file, "--quit-after", str(args.seconds), "--mode", "streaming",
+                   "--device-block", str(args.device_block), "--device-latency", args.device_latency]
+            app = subprocess.run(cmd, env={**env, "LATENTSYNTH_SETTINGS": str(runtime / "settings.ini")},
+                                 capture_output=True, text=True, timeout=args.seconds + 120)
+            lines = [l for l in app.stdout.splitlines() if l.startswith("{")]
+            keys = ("xruns", "device_xruns", "underruns", "late_windows", "latency_ms", "algorithmic_latency_ms",
+                    "device_latency_ms", "rtf", "mode", "latency_parts_ms")
+            report["app"] = ({k: json.loads(lines[-1]).get(k) for k in keys} if lines else
+                             {"error": app.stderr[-2000:]})
+            report["app"]["command"] = " ".join(cmd[2:])
+    finally:
+        stop_pulse(proc)
+    report["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
