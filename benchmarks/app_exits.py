@@ -8,7 +8,8 @@ Qt's or glibc's last words (``QObject:``, ``malloc``, ``Aborted``, ``Segmentatio
 JSON line's ``startup`` block it reports, in seconds since launch, when the window was shown, the model and the
 device list were ready, the first audio callback came and the first audible sample left the callback, and the
 one the issue asks for: first sound after the window was shown. ``--cold`` drops the page cache before every
-run (root only) to time cold launches. Prints one JSON line at the end; ``--json PATH`` also writes it there.
+run (root only) to time cold launches; ``--sink-awake`` keeps a silent stream on the virtual speaker, as on a
+desktop whose sound server is already running (an idle null sink sleeps in 2-s blocks, see devices.WakeStream). Prints one JSON line at the end; ``--json PATH`` also writes it there.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from pulse import start_pulse, stop_pulse  # noqa: E402
 
 CRASH_WORDS = ("QObject:", "malloc", "Aborted", "Segmentation", "double free", "core dumped", "Traceback",
                "Fatal Python error")
-MARKS = ("window_shown", "model_ready", "devices_ready", "stream_open", "first_callback", "first_sound",
-         "sound_after_window_s")
+MARKS = ("wake_stream_open", "devices_ready", "qt_ready", "model_ready", "window_built", "window_shown", "stream_open",
+         "first_callback", "first_sound", "sound_after_window_s")
 
 
 def drop_caches() -> bool:
@@ -76,7 +77,8 @@ def summarise(results: list[dict]) -> dict:
             "errors": sorted({s["error"] for s in ok if s.get("error")}),
             "startup_s": timing,
             "sound_after_window_over_1s": sum(1 for s in ok if s.get("startup", {}).get("sound_after_window_s", 99) > 1.0),
-            "load_before": os.getloadavg()}
+            "load_before": os.getloadavg(),
+            "per_run_startup": [s.get("startup", {}) for s in ok]}
 
 
 def main(argv=None) -> int:
@@ -86,10 +88,18 @@ def main(argv=None) -> int:
     p.add_argument("--clip", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
     p.add_argument("--cold", action="store_true", help="drop the page cache before each run (root)")
     p.add_argument("--json", default=None, help="also write the summary here")
+    p.add_argument("--sink-awake", action="store_true",
+                   help="keep a silent stream playing on the virtual speaker during the runs, as on a desktop where "
+                   "the sound server is already running; PulseAudio's idle null sink otherwise sleeps in 2-s blocks")
     args = p.parse_args(argv)
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ls-exits-"))
     pulse, env = start_pulse(tmp / "pulse-runtime")
+    keeper = None
+    if args.sink_awake:
+        keeper = subprocess.Popen(["pacat", "--device=speaker", "--raw", "--format=float32le", "--channels=1",
+                                   "--rate=44100", "--latency-msec=20", "/dev/zero"], env=env)
+        time.sleep(2.5)  # past the sink's first 2-s sleep
     results = []
     try:
         for i in range(args.runs):
@@ -103,8 +113,12 @@ def main(argv=None) -> int:
                   f" sound after window {s.get('startup', {}).get('sound_after_window_s', '-')} s"
                   f" xruns {s.get('xruns', '-')}", file=sys.stderr, flush=True)
     finally:
+        if keeper is not None:
+            keeper.terminate()
+            keeper.wait(timeout=10)
         stop_pulse(pulse)
-    summary = {**summarise(results), "load_at_start": load, "cold": args.cold, "quit_after": args.quit_after}
+    summary = {**summarise(results), "load_at_start": load, "cold": args.cold, "quit_after": args.quit_after,
+               "sink_awake": args.sink_awake}
     line = json.dumps(summary)
     print(line)
     if args.json:

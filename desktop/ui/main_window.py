@@ -18,7 +18,8 @@ from ..engine.audiofile import Audio, AudioFileError, load_audio, write_audio
 from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
 from ..engine.latent import LatentControls
 from ..engine.live import HOP_RANGE_S, LIVE_MODES, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
-from ..engine.output_path import OutputPathError, unique_path
+from ..engine.formats import FormatError, output_format
+from ..engine.output_path import OutputPathError, check_output_file, unique_path
 from ..engine.presets import PresetError, load_preset, random_controls, save_preset
 from ..engine.render import default_bundle_path, render_audio
 from ..engine.session import ModelRunner, WindowModel, available_providers
@@ -712,7 +713,8 @@ class MainWindow(QMainWindow):
             self.show_message("Choose an input file first: export renders that file through the model.")
             return
         stem = self.input_audio.path.stem if self.input_audio.path else "export"
-        path, _ = QFileDialog.getSaveFileName(self, "Export", f"{stem}-latentsynth.wav", "WAV (*.wav)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export", f"{stem}-latentsynth.wav",
+                                              "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff)")
         if path:
             self.export_to(path)
 
@@ -723,6 +725,12 @@ class MainWindow(QMainWindow):
             return False
         if self._export_thread is not None and self._export_thread.is_alive():
             return False
+        try:  # the same rules as latentsynth-render: never onto the input, a folder, or an unwritable place
+            check_output_file(path, inputs=[self.input_audio.path])
+            fmt = output_format(path, like=self.input_audio.subtype)
+        except (OutputPathError, FormatError) as exc:
+            self.show_message(f"Cannot export: {exc}")
+            return False
         audio, model = self.input_audio, WindowModel(self.runner, self.engine.controls)
         hop = self.hop_spin.value() / 1000
         self._export_progress, self._export_result = 0.0, ""
@@ -730,8 +738,8 @@ class MainWindow(QMainWindow):
         def work():
             try:
                 y = render_audio(audio, model, hop, lambda d, t: setattr(self, "_export_progress", d / max(t, 1)))
-                write_audio(path, y, audio.sample_rate)
-                self._export_result = f"Exported {audio.seconds:.1f} s to {path}"
+                write_audio(path, y, audio.sample_rate, fmt.subtype)
+                self._export_result = f"Exported {audio.seconds:.1f} s to {path} ({fmt.describe()})"
             except Exception as exc:  # any failure becomes a message, never a crash
                 self._export_result = f"Export failed: {exc}"
             self._export_progress = 1.0

@@ -74,6 +74,28 @@ def test_rebuilds_while_playing_do_not_click(fade, monkeypatch):
         assert worst > 4 * natural, "without the fades the switches should click; the test cannot see them"
 
 
+def test_a_device_change_fades_out_and_back_in():
+    """A device change is a stop and a start on another stream: 150 ms fades at both ends, so the audio the two
+    devices play, one after the other, has no step larger than the sine's own."""
+    eng = LiveEngine()
+    eng.set_model(ModelSlot.identity())
+    eng.set_params(EngineParams(limiter=False))
+    outs = []
+    for _ in range(2):
+        drv = NullDriver(RATE, 512, _sine(10.0), loop=True, speed=1.0, capture=True)
+        eng.start(drv)
+        time.sleep(1.5)
+        eng.stop()  # with its fade, as the window's restart does
+        outs.append(drv.captured())
+    y = np.concatenate(outs)
+    natural = 0.5 * 2 * np.pi * 440 / RATE
+    worst = float(np.abs(np.diff(y)).max())
+    print(f"device change: largest step {worst:.4f} (the sine's own: {natural:.4f})")
+    assert np.abs(outs[0][-64:]).max() < 0.01 and np.abs(outs[1][:64]).max() < 0.01
+    assert np.abs(outs[0]).max() > 0.4 and np.abs(outs[1]).max() > 0.4
+    assert worst <= 1.25 * natural
+
+
 def test_stop_recording_writes_every_pushed_block(tmp_path):
     """Start and stop a recording 25 times while the worker pushes blocks: each file holds exactly what was
     pushed to its recorder (the stop used to sleep 20 ms and hope the worker had let go)."""
@@ -242,3 +264,19 @@ def test_app_exits_cleanly_every_time(pulse):
     timing = summary["startup_s"]
     assert timing["window_shown"]["n"] == 6 and timing["first_sound"]["n"] == 6
     assert timing["first_sound"]["min"] > timing["window_shown"]["min"] > 0
+
+
+def test_window_export_never_writes_over_its_input(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import QSettings
+
+    from desktop.ui.main_window import AppOptions, MainWindow
+
+    src = tmp_path / "in.wav"
+    shutil.copy(data_dir / "music_rock_mix.wav", src)
+    before = src.read_bytes()
+    w = MainWindow(LiveEngine(), QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+                   AppOptions(list_devices=False, modal_errors=False, input_file=str(src)))
+    qtbot.addWidget(w)
+    assert not w.export_to(str(src))
+    assert "is also an input" in w.messages[-1] and src.read_bytes() == before
+    assert not w.export_to(str(tmp_path / "x.txt")) and "extension '.txt'" in w.messages[-1]
