@@ -9,8 +9,12 @@
 2. app: `latentsynth --quit-after SECONDS` under Xvfb (the GUI drawing at 30 Hz) at the same settings: its JSON
    line (xruns, latency).
 
-Latency here is what the engine counts (stream positions, exact) plus what PortAudio reports for the device
-buffers; it is not an acoustic loopback measurement.
+3. impulse (--impulse): an end-to-end measurement through the devices. A harness process plays impulses into the
+   virtual microphone's sink and records the virtual speaker's monitor in ONE duplex stream (one sample clock);
+   the engine (streaming, microphone input, dry/wet 0 so the output is the input delayed by exactly the wet path's
+   latency, limiter off) sits in between. The same harness with the speaker looped straight back (no engine) is the
+   calibration: end to end = engine path - calibration. That difference includes one extra virtual-device hop
+   (the microphone sink's monitor), which real hardware replaces by its converters.
 """
 from __future__ import annotations
 
@@ -69,6 +73,79 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
                             "max": round(float(d.max()), 1)}, "device_rate": s["device_rate"]}
 
 
+def harness_child(seconds: float, block: int, latency) -> dict:
+    """Play impulses and record in one duplex stream; delays (samples) from each impulse to its recorded peak."""
+    import numpy as np
+    import sounddevice as sd
+
+    sr = 44100
+    n = int(seconds * sr)
+    out = np.zeros((n, 1), np.float32)
+    starts = np.arange(int(1.0 * sr), n - int(0.6 * sr), int(0.5 * sr))
+    out[starts, 0] = 0.8
+    rec = sd.playrec(out, samplerate=sr, channels=1, dtype="float32", blocksize=block, latency=latency,
+                     blocking=True)[:, 0]
+    delays, peaks = [], []
+    for i in starts:
+        seg = np.abs(rec[i:i + int(0.45 * sr)])
+        delays.append(int(np.argmax(seg)))
+        peaks.append(float(seg.max()))
+    return {"delays": delays, "peaks": peaks, "rate": sr}
+
+
+def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
+    from desktop.engine.bundle import load_bundle
+    from desktop.engine.devices import SoundDeviceDriver
+    from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+    from desktop.engine.session import ModelRunner
+
+    eng = LiveEngine(block=block)
+    eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))
+    eng.set_stream_config(StreamConfig("streaming", 0.1))
+    eng.set_params(EngineParams(dry_wet=0.0, limiter=False))
+    eng.start(SoundDeviceDriver(None, None, blocksize=block, latency=latency))
+    print("STARTED", flush=True)
+    time.sleep(seconds)
+    s = eng.summary()
+    eng.stop(fade=False)
+    return {k: s[k] for k in ("xruns", "late_windows", "latency_ms", "latency_parts_ms", "mode", "device_rate")}
+
+
+def impulse_measurement(args, env: dict) -> dict:
+    import numpy as np
+
+    def harness(sink: str, source: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--harness-child", "--bundle", args.bundle, "--seconds", "7",
+                              "--device-block", str(args.device_block), "--device-latency", args.device_latency],
+                             env={**env, "PULSE_SINK": sink, "PULSE_SOURCE": source}, capture_output=True, text=True,
+                             timeout=120)
+        lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        if not lines:
+            raise RuntimeError(out.stderr[-2000:])
+        return json.loads(lines[-1])
+
+    calib = harness("speaker", "speaker.monitor")
+    engine = subprocess.Popen([sys.executable, __file__, "--engine-mic-child", "--bundle", args.bundle, "--seconds",
+                               "20", "--device-block", str(args.device_block), "--device-latency",
+                               args.device_latency], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = engine.stdout.readline()
+    if "STARTED" not in line:
+        raise RuntimeError(engine.stderr.read()[-2000:])
+    time.sleep(4.0)  # PulseAudio takes a moment to start streams; let the engine settle
+    through = harness("micfeed", "speaker.monitor")
+    rest, err = engine.communicate(timeout=120)
+    lines = [l for l in rest.splitlines() if l.startswith("{")]
+    eng = json.loads(lines[-1]) if lines else {"error": err[-2000:]}
+    sr = calib["rate"]
+    c = float(np.median(calib["delays"]))
+    heard = [d for d, p in zip(through["delays"], through["peaks"]) if p > 0.2]
+    t = float(np.median(heard)) if heard else float("nan")
+    return {"calibration_ms": round(1000 * c / sr, 2), "through_engine_ms": round(1000 * t / sr, 2),
+            "end_to_end_ms": round(1000 * (t - c) / sr, 2), "impulses_heard": f"{len(heard)}/{len(through['delays'])}",
+            "spread_ms": round(1000 * (max(heard) - min(heard)) / sr, 2) if heard else None,
+            "engine_reported": eng}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", required=True)
@@ -77,11 +154,20 @@ def main() -> int:
     p.add_argument("--device-latency", default="low")
     p.add_argument("--input-file", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
     p.add_argument("--no-gui", action="store_true")
+    p.add_argument("--impulse", action="store_true", help="also measure end to end with impulses (section 3)")
     p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--harness-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     latency = args.device_latency if args.device_latency in ("low", "high") else float(args.device_latency)
     if args.engine_child:  # runs inside the PulseAudio environment (sounddevice reads the devices at import)
         print(json.dumps(engine_run(args.bundle, args.seconds, args.device_block, latency, args.input_file)))
+        return 0
+    if args.engine_mic_child:
+        print(json.dumps(engine_mic_child(args.bundle, args.seconds, args.device_block, latency)))
+        return 0
+    if args.harness_child:
+        print(json.dumps(harness_child(args.seconds, args.device_block, latency)))
         return 0
     from pulse import start_pulse, stop_pulse
 
@@ -89,6 +175,8 @@ def main() -> int:
     proc, env = start_pulse(runtime)
     report = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
     try:
+        if args.impulse:
+            report["impulse"] = impulse_measurement(args, env)
         child = subprocess.run([sys.executable, __file__, "--engine-child", "--bundle", args.bundle, "--seconds",
                                 str(args.seconds), "--device-block", str(args.device_block), "--device-latency",
                                 args.device_latency, "--input-file", args.input_file],
