@@ -14,6 +14,8 @@ i + prefill + dry_delay, always; the reported latency adds the device buffers Po
 from __future__ import annotations
 
 import math
+import os
+import select
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -208,6 +210,8 @@ class LiveEngine:
         self.dry_delay = 0
         self._last_callback = 0.0
         self._max_block = 8192
+        self._wake_r: int | None = None  # a pipe the callback writes a byte into: the worker wakes on input
+        self._wake_w: int | None = None
         self._rec_lock = threading.Lock()  # the GUI swaps the recorder while the worker may be pushing to it
         self.record_error = ""  # the last recording's error, kept after it stopped (for the JSON line)
         self._switch_fade: np.ndarray | None = None  # fade-in of the new chain's input and output after a switch
@@ -294,11 +298,13 @@ class LiveEngine:
         self._worker = threading.Thread(target=self._work, name="latentsynth-worker", daemon=True)
         self._worker.start()
         try:
+            self._open_wake_pipe()
             driver.open(self._callback, input_needed=self._file_dev is None)
         except Exception:
             self._running = False
             self._stop_worker.set()
             self._worker.join(timeout=2)
+            self._close_wake_pipe()
             raise
         self.device_latency_s = float(driver.latency_s)
 
@@ -319,6 +325,7 @@ class LiveEngine:
             self._stop_worker.set()
             if self._worker is not None:
                 self._worker.join(timeout=5)
+            self._close_wake_pipe()
             self.stop_recording()
 
     @property
@@ -384,6 +391,10 @@ class LiveEngine:
             self._fade_pos = max(0, self._fade_pos - frames)
         outdata[:] = buf[:, None]
         self.frames_out += frames
+        try:  # wake the worker: a syscall, no Python lock (threading.Event.set would take one)
+            os.write(self._wake_w, b"\0")
+        except (OSError, TypeError):  # pipe full (the worker is behind anyway) or closed
+            pass
         if self.first_sound_at is None and missing < frames and buf.any():
             self.first_sound_at = time.monotonic()
 
@@ -479,7 +490,7 @@ class LiveEngine:
                 avail = self.in_ring.level()
                 if avail < min(256, self.block):
                     self._check_stall()
-                    time.sleep(0.002)
+                    self._wait_for_input(0.02)
                     continue
                 if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
                     self.error = ""
@@ -488,6 +499,34 @@ class LiveEngine:
                 self.error = f"engine error: {type(exc).__name__}: {exc}"
                 self.params = replace(self.params, bypass=True)
                 time.sleep(0.05)
+
+    def _open_wake_pipe(self) -> None:
+        self._close_wake_pipe()
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._wake_r, self._wake_w = r, w
+
+    def _close_wake_pipe(self) -> None:
+        r, w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, None, None
+        for fd in (w, r):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _wait_for_input(self, timeout: float) -> None:
+        """Sleep until the callback delivers input (it writes into the wake pipe) or ``timeout`` passes."""
+        r = self._wake_r
+        if r is None:
+            time.sleep(0.002)
+            return
+        try:
+            if select.select([r], [], [], timeout)[0]:
+                os.read(r, 4096)
+        except (OSError, ValueError):  # closed while stopping
+            time.sleep(0.002)
 
     def _check_stall(self) -> None:
         # PulseAudio may take a second or two to start a stream, and a GUI thread busy at start-up can hold the
