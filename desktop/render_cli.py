@@ -143,8 +143,10 @@ def _run(args) -> int:
     if not args.quiet:
         print(f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
               f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real "
-              f"time, {runner.short_provider}, hop {args.hop} s, latency compensated {bundle.manifest.window}"
-              f"-hop samples)", file=sys.stderr)
+              f"time, {runner.short_provider}, " + (
+                  f"streamed in one pass, its {bundle.manifest.streaming.delay}-sample delay compensated)"
+                  if bundle.manifest.streaming is not None else
+                  f"hop {args.hop} s, latency compensated {bundle.manifest.window}-hop samples)"), file=sys.stderr)
     return 0
 
 
