@@ -283,3 +283,24 @@ def test_late_blocks_play_the_delayed_dry_signal_and_the_model_state_still_advan
     # back to the model after a crossfade, and exactly where an undisturbed stream is: the states advanced
     np.testing.assert_allclose(out[b + 64:], ref[b + 64:], atol=1e-6)
     assert np.abs(out[:late_from * 256] - ref[:late_from * 256]).max() == 0.0
+
+
+def test_window_tools_run_a_streaming_bundle_with_its_delay_removed(tmp_path, fixtures_dir):
+    """ModelRunner feeds zero states and WindowModel removes the delay: the window path of a streaming identity
+    bundle gives the input back, and so do render (streamed) and a live processor (delayed by its latency)."""
+    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
+    x = real_audio(fixtures_dir, 1.0)
+    np.testing.assert_array_equal(WindowModel(runner)(x), x)
+    np.testing.assert_array_equal(render_audio(Audio(x[None, :], 22050), WindowModel(runner))[0], x)
+    proc = StreamingProcessor(StreamingModel(runner))
+    y = np.concatenate([proc.push(x[i:i + 100]) for i in range(0, x.shape[0], 100)])
+    np.testing.assert_array_equal(y[proc.latency:], x[:y.shape[0] - proc.latency])
+
+
+def test_a_manifest_naming_states_the_graphs_do_not_have_is_refused(tmp_path):
+    bundle = build_streaming_identity_bundle(tmp_path / "sid")
+    data = json.loads((bundle / "manifest.json").read_text())
+    data["streaming"]["states"][1]["name"] = "state.elsewhere"
+    (bundle / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="decoder.onnx.*state.elsewhere"):
+        ModelRunner(load_bundle(bundle), "cpu", 1)
