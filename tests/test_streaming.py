@@ -304,3 +304,33 @@ def test_a_manifest_naming_states_the_graphs_do_not_have_is_refused(tmp_path):
     (bundle / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(BundleError, match="decoder.onnx.*state.elsewhere"):
         ModelRunner(load_bundle(bundle), "cpu", 1)
+
+
+def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tmp_path):
+    """Blocks that get slower mid-run grow the slot (the reported latency follows, every impulse still lands
+    exactly where the final report says, after the change)."""
+    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
+    slot = ModelSlot.from_runner(runner)
+    sm = slot.streaming_model
+    inner = sm.process
+    calls = {"n": 0}
+
+    def slower(x):
+        calls["n"] += 1
+        if calls["n"] > 100:
+            time.sleep(0.004)
+        return inner(x)
+
+    sm.process = slower
+    at = [int(t * RATE) for t in (5.0, 5.5, 6.0)]
+    src = np.zeros(int(RATE * 6.5), np.float32)
+    src[at] = 0.5
+    eng, y = run_engine(slot, src, speed=1.0)
+    s = eng.summary()
+    assert s["slot_changes"] >= 1 and s["latency_parts_ms"]["compute_slot"] > 2 * 4.0
+    reported = eng.prefill + eng.dry_delay
+    heard = [i for i in range(int(4.9 * RATE), y.size - 1) if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1])
+             and abs(y[i]) >= abs(y[i + 1])]
+    assert heard
+    for i in heard:
+        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)

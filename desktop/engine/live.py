@@ -42,6 +42,7 @@ STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or bloc
 # played as 'low-latency' when the bundle cannot stream
 LIVE_MODES = ("streaming",) + MODES
 STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this
+ADAPT_BLOCKS = 256  # streaming: every 256 blocks (3 s) the compute slot is re-sized from the p99 of the last 512
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class LiveEngine:
         self._block_est = 0.0
         self.margin_used_s = 0.0
         self.hold = 0
+        self.slot_changes = 0  # streaming: times the compute slot was re-sized while playing
         self._compute_est = 0.0
         self.prefill = 0
         self.dry_delay = 0
@@ -458,11 +460,36 @@ class LiveEngine:
 
     def _block_late(self) -> bool:
         """Streaming: would this block's output reach the device after its time? (It is computed anyway.)"""
+        self._adapt_slot()
         level_s = self.out_ring.level() / self.device_rate
         late = level_s < self._block_est * 1.2 + 0.001
         if late:
             self.late_windows += 1
         return late
+
+    def _adapt_slot(self) -> None:
+        """Streaming: every ADAPT_BLOCKS blocks, the compute slot follows 2 x the p99 of the recent block times +
+        4 ms: it grows when blocks got slower (a gap of that many samples is written ahead of the output) and
+        shrinks when the slot is more than twice what is needed (that many output samples are skipped). Either
+        way the stream positions stay exact and the reported latency follows; each change is counted."""
+        proc = self.ola
+        if proc.count < ADAPT_BLOCKS or proc.count % ADAPT_BLOCKS:
+            return
+        want = 2.0 * proc.p99_s + STREAM_MARGIN_S
+        have = self.margin_used_s
+        if want > have + 0.002:
+            extra = int(round((want - have) * self.device_rate))
+            self.out_ring.write(np.zeros(extra, np.float32))
+            self.prefill += extra
+        elif want < 0.5 * have - 0.002:
+            extra = int(round((have - want) * self.device_rate))
+            self._drop += extra
+            self.prefill -= extra
+        else:
+            return
+        self.margin_used_s = want
+        self._block_est = proc.p99_s
+        self.slot_changes += 1
 
     def _guarded_fn(self, window: np.ndarray) -> np.ndarray:
         """Runs the model unless its output would arrive too late; then the fallback is used instead."""
@@ -666,4 +693,5 @@ class LiveEngine:
                 "algorithmic_latency_ms": round(s.algorithmic_ms, 2), "device_latency_ms": round(s.device_ms, 2),
                 "rtf": round(s.rtf, 4), "provider": s.provider, "frames_out": s.frames_out,
                 "device_rate": s.device_rate, "model_rate": s.model_rate, "mode": s.mode, "hop": s.hop_s,
-                "model": s.model_name, "error": s.error, "latency_parts_ms": self.latency_parts()}
+                "model": s.model_name, "error": s.error, "latency_parts_ms": self.latency_parts(),
+                "slot_changes": self.slot_changes}
