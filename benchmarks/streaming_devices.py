@@ -154,6 +154,8 @@ def main() -> int:
     p.add_argument("--device-latency", default="low")
     p.add_argument("--input-file", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
     p.add_argument("--no-gui", action="store_true")
+    p.add_argument("--pulse-latency-msec", type=int, default=None,
+                   help="set PULSE_LATENCY_MSEC for the engine and the app (PulseAudio's per-client latency cap)")
     p.add_argument("--impulse", action="store_true", help="also measure end to end with impulses (section 3)")
     p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
@@ -173,7 +175,10 @@ def main() -> int:
 
     runtime = Path(tempfile.mkdtemp(prefix="ls-bench-pulse-"))
     proc, env = start_pulse(runtime)
-    report = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
+    if args.pulse_latency_msec:
+        env = {**env, "PULSE_LATENCY_MSEC": str(args.pulse_latency_msec)}
+    report = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+              "pulse_latency_msec": args.pulse_latency_msec}
     try:
         if args.impulse:
             report["impulse"] = impulse_measurement(args, env)
