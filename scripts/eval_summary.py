@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for n in probe_names:
             r = recs[n]
-            txt = cell(r.get("pitch_error_cents"), "{:.0f} c / ") if "pitch_error_cents" in r else ""
+            txt = ""
+            if "pitch_error_cents" in r:
+                txt = "unvoiced / " if r["pitch_error_cents"] is None else f"{r['pitch_error_cents']:.0f} c / "
             txt += cell(r["level_change_db"], "{:+.1f} dB")
             if r.get("vibrato_depth_kept") is not None:
                 txt += f" / {r['vibrato_depth_kept']:.0%}"
