@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     # The slow parts start now, each in its own thread, while Qt loads and builds the window.
     ini = os.environ.get("LATENTSYNTH_SETTINGS")
     pre = Preloader(clock)
-    pre.start_backend(args.output_device)
+    # the stream the window will open, opened now: duplex for the microphone, output-only for a file
+    pre.start_backend(args.input_device, args.output_device, duplex=args.input_file is None,
+                      blocksize=args.device_block, latency=args.device_latency)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

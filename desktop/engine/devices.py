@@ -72,8 +72,9 @@ class SoundDeviceDriver:
     """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source."""
 
     def __init__(self, input_device=None, output_device=None, blocksize: int = 512, sample_rate: int | None = None,
-                 latency: str | float = 0.08, out_channels: int = 2):
+                 latency: str | float = 0.08, out_channels: int = 2, wake: "WakeStream | None" = None):
         sd = _sd()
+        self.wake = wake  # a stream opened at launch with these very settings: taken over instead of opening one
         self.input_device = resolve_device(input_device, "input")
         self.output_device = resolve_device(output_device, "output")
         self.blocksize = int(blocksize)
@@ -88,20 +89,31 @@ class SoundDeviceDriver:
         self.latency_s = 0.0
         self.error = ""
         self._user_cb = None
+        self._closing = False
+        self._forward: SoundDeviceDriver | None = None  # the driver that took this one's stream over
+
+    @property
+    def settings(self) -> tuple:
+        return (self.input_device, self.output_device, self.blocksize, self.sample_rate, self.latency,
+                self.out_channels)
 
     def open(self, callback, input_needed: bool) -> None:
+        if self.wake is not None and self.wake.hand_over(self, callback, input_needed):
+            return
         sd = _sd()
         self._user_cb = callback
 
+        # the callback is looked up on every call, so a stream can be handed to another driver while it runs
         def duplex(indata, outdata, frames, t, status):
-            callback(indata, outdata, frames, bool(status))
+            self._user_cb(indata, outdata, frames, bool(status))
 
         def output_only(outdata, frames, t, status):
-            callback(None, outdata, frames, bool(status))
+            self._user_cb(None, outdata, frames, bool(status))
 
         def finished():
-            if self.stream is not None and not getattr(self, "_closing", False):
-                self.error = "the audio stream stopped (device removed or server gone)"
+            owner = self._forward or self
+            if owner.stream is not None and not owner._closing:
+                owner.error = "the audio stream stopped (device removed or server gone)"
 
         try:
             if input_needed:
@@ -138,43 +150,51 @@ class SoundDeviceDriver:
 
 
 class WakeStream:
-    """A silent output stream opened at launch, before anything else is loaded, and closed once the real stream
-    runs: it gets the sound server's output going while the model and the window load.
+    """The stream the app will play on, opened at launch, silent, before anything else is loaded; the engine's
+    driver takes it over (``hand_over``) when the model and the window are ready, so the sound server's start
+    overlaps the start-up instead of following it.
 
-    Measured on PulseAudio's null sink (the virtual speaker the tests use): an idle sink sleeps in 2-second
-    blocks and a new stream's first callbacks stall up to ~1.9 s until that sleep ends (6 of 6 bare
-    sounddevice streams: 1.84-1.93 s); a stream opened while another one runs stalled at most 0.24 s. The real
-    stream is opened while this one still plays, then this one closes; on a device that takes one stream only,
-    the real stream's open fails, this one is closed, and the open is tried again."""
+    Why: PulseAudio's null sink (the virtual speaker the tests use) sleeps in 2-second blocks while idle, and a
+    new stream's first callbacks stalled until that sleep ended, up to ~1.9 s (6 of 6 bare sounddevice
+    streams: 1.84-1.93 s; at most 0.24 s while another stream played). The stream is opened exactly as
+    ``SoundDeviceDriver`` would open it (devices, block, latency, rate, channels; duplex for the microphone);
+    a driver with other settings opens its own stream and this one is closed (``Preloader.close_wake``)."""
 
-    def __init__(self, output_device=None):
-        sd = _sd()
-        self.stream = None
+    def __init__(self, input_device=None, output_device=None, duplex: bool = False, blocksize: int = 512,
+                 latency: str | float = 0.08):
+        self.duplex = bool(duplex)
+        self.driver: SoundDeviceDriver | None = None
         try:
-            dev = resolve_device(output_device, "output")
-            info = sd.query_devices(dev, "output")
-            self.stream = sd.OutputStream(samplerate=int(info["default_samplerate"]), blocksize=512, channels=1,
-                                          dtype="float32", device=dev, latency=0.08, callback=self._silence)
-            self.stream.start()
-        except Exception:  # only a head start: without it the real stream starts later, nothing else changes
-            self.close()
+            drv = SoundDeviceDriver(input_device, output_device, blocksize=blocksize, latency=latency)
+            drv.open(self._silence, self.duplex)
+            self.driver = drv
+        except Exception:  # only a head start: without it the real stream opens later, nothing else changes
+            self.driver = None
 
     @staticmethod
-    def _silence(outdata, frames, t, status) -> None:
+    def _silence(indata, outdata, frames: int, xrun: bool) -> None:
         outdata.fill(0.0)
 
     @property
     def active(self) -> bool:
-        return self.stream is not None
+        return self.driver is not None and self.driver.active
+
+    def hand_over(self, new: SoundDeviceDriver, callback, input_needed: bool) -> bool:
+        """Give the running stream to ``new`` (same settings, same duplex-ness), its callbacks from now on going
+        to ``callback``; False (nothing changes) when it does not fit or is gone."""
+        old = self.driver
+        if old is None or not old.active or input_needed != self.duplex or old.settings != new.settings:
+            return False
+        self.driver = None
+        new.stream, new.latency_s, new._user_cb = old.stream, old.latency_s, callback
+        old._forward, old.stream = new, None
+        old._user_cb = callback  # the stream's closures call the old driver's callback: the engine's, now
+        return True
 
     def close(self) -> None:
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:
-                pass
+        drv, self.driver = self.driver, None
+        if drv is not None:
+            drv.close()
 
 
 class NullDriver:

@@ -88,23 +88,24 @@ class Preloader:
         fut = self._models.pop((str(Path(bundle_path)), provider), None)
         return None if fut is None else fut.result()
 
-    def start_backend(self, output_device=None, wake: bool = True) -> None:
-        """Import sounddevice (PortAudio reads the device list and connects to the sound server), open a silent
-        ``WakeStream`` on the output device (``wake``), and list the devices, so the window's device menus and
-        the first stream find them ready."""
+    def start_backend(self, input_device=None, output_device=None, duplex: bool = False, blocksize: int = 512,
+                      latency: str | float = 0.08, wake: bool = True) -> None:
+        """Import sounddevice (PortAudio reads the device list and connects to the sound server), open the
+        stream the app will play on as a silent ``WakeStream`` (``wake``), and list the devices, so the window's
+        device menus and the engine find them ready."""
         from .devices import WakeStream, list_devices
 
         def work():
             if wake:
-                self.wake = WakeStream(output_device)
+                self.wake = WakeStream(input_device, output_device, duplex, blocksize, latency)
                 self.clock.mark("wake_stream_open")
             return list_devices()
 
         self.backend = in_thread("devices_ready", work, self.clock)
 
     def close_wake(self) -> bool:
-        """Close the wake stream (once the real stream runs, or to free a device that takes one stream);
-        True if one was open."""
+        """Close the wake stream if the engine did not take it over (its settings differed, or to free a device
+        that takes one stream); True if one was open."""
         if self.backend is not None:
             try:
                 self.backend.result(timeout=10)

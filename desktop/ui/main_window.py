@@ -612,7 +612,9 @@ class MainWindow(QMainWindow):
         from ..engine.devices import SoundDeviceDriver
 
         block, latency = self.opts.device_block, self.opts.device_latency
-        return lambda: SoundDeviceDriver(ind, outd, blocksize=block, latency=latency)
+        pre = self.opts.preloader
+        wake = getattr(pre, "wake", None)  # the stream opened at launch, taken over when its settings match
+        return lambda: SoundDeviceDriver(ind, outd, blocksize=block, latency=latency, wake=wake)
 
     def _prepare_start(self) -> Callable[[], None]:
         """Read the widgets (GUI thread) and return the work that opens the stream (any thread)."""
@@ -632,7 +634,7 @@ class MainWindow(QMainWindow):
                     raise
                 self.engine.start(make())  # the device may take one stream only: again, without the wake stream
             if pre is not None:
-                pre.close_wake()  # the real stream runs now and keeps the sound server awake
+                pre.close_wake()  # taken over, or the real stream runs now and keeps the sound server awake
 
         return work
 
