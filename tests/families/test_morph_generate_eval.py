@@ -93,4 +93,4 @@ def test_render_cli_morph_and_generate(tiny_bundle, fixtures_dir, tmp_path):
     assert bad.returncode == 2 and "input file is required" in bad.stderr
     bad = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(gen), "--bundle", str(tiny_bundle), "--morph",
                    str(b), "--amount", "2"])
-    assert bad.returncode == 2 and "--amount must be between 0 and 1" in bad.stderr
+    assert bad.returncode == 2 and "--amount: 2 is out of range (must be >= 0 and <= 1)" in bad.stderr
