@@ -1,9 +1,10 @@
 """Latency from an OSC message to the change in the engine's output, over loopback UDP.
 
-    python benchmarks/osc_latency.py [--trials 20] [--mode low-latency]
+    python benchmarks/osc_latency.py [--trials 20] [--mode low-latency|streaming]
 
 The engine plays a 330 Hz tone through an identity model (a mix parameter acts after the model, so the model does
-not matter and a steady tone makes the change unambiguous) on a NullDriver clocked at real time (no device
+not matter and a steady tone makes the change unambiguous; ``streaming`` uses the tests' streaming identity
+bundle, a real bundle with state tensors, so the engine runs its streaming path) on a NullDriver clocked at real time (no device
 buffers); a second socket sends ``/latentsynth/mix/output_gain_db -12`` at a random moment and
 back to 0 dB a second later. For each change the script finds the first output sample whose level moved
 (64-sample RMS more than 0.5 dB from the level before) and prints the delay from the send to that sample at the
@@ -49,7 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     from pythonosc.udp_client import SimpleUDPClient
 
     eng = LiveEngine(block=BLOCK)
-    eng.set_model(ModelSlot.identity())
+    if a.mode == "streaming":
+        import tempfile
+
+        from desktop.engine.bundle import load_bundle
+        from desktop.engine.session import ModelRunner
+        from tests.streaming_identity_bundle import build_streaming_identity_bundle
+
+        path = build_streaming_identity_bundle(Path(tempfile.mkdtemp(prefix="osc-latency-")) / "identity")
+        eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(path), provider="cpu", threads=1)))
+    else:
+        eng.set_model(ModelSlot.identity())
     eng.set_stream_config(StreamConfig(a.mode, 0.1))
     eng.set_params(EngineParams(limiter=False))
     registry = ParamRegistry(eng, None, LIVE_MODES)

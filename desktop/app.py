@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from .cli_values import OneLineParser, bounded
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")
     p.add_argument("--list-devices", action="store_true", help="print the audio devices and exit")
+    p.add_argument("--osc-port", type=bounded("osc_port", integer=True), default=None, metavar="PORT",
+                   help="listen for OSC on this UDP port (0: any free port; every /latentsynth/... address, "
+                   "docs/desktop.md)")
+    p.add_argument("--osc-out", default=None, metavar="HOST:PORT",
+                   help="send the live latent position and output level as OSC to HOST:PORT, 30 times a second")
+    p.add_argument("--midi-in", default=None, metavar="PORT", help="MIDI input port name (see --list-midi)")
+    p.add_argument("--list-midi", action="store_true", help="print the MIDI input ports and exit")
     return p
 
 
@@ -139,9 +147,22 @@ def main(argv: list[str] | None = None) -> int:
         except DeviceError as exc:
             return _fail(str(exc))
         return 0
+    if args.list_midi:
+        from .control.midi import input_names
+
+        names = input_names()
+        print("\n".join(names) if names else "no MIDI input ports (no MIDI system, or nothing connected)")
+        return 0
     problem = check_arguments(args)
     if problem:
         return _fail(problem)
+    if args.osc_out:
+        from .control.remote import parse_host_port
+
+        try:
+            parse_host_port(args.osc_out)
+        except ValueError as exc:
+            return _fail(f"--osc-out {exc}")
 
     from .engine.recorder import recover_recordings
 
@@ -184,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         code = _fail(window.messages[-1] if window.messages else "no model could be loaded")
         teardown(app, window, engine, pre)
         return code
+    remote = start_remote(args, engine, window)
+    if remote is None:
+        teardown(app, window, engine, pre)
+        return 2
     window.show()
     result = {"code": 0}
 
@@ -215,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, at in (("first_callback", engine.first_callback_at), ("first_sound", engine.first_sound_at)):
             if at is not None:
                 clock.mark(name, at)
-        print(json.dumps({**summary, **rec_info, "startup": startup_report(clock)}), flush=True)
+        osc = {"osc_port": remote.osc.port, "osc_received": remote.osc.received} if remote.osc else {}
+        print(json.dumps({**summary, **rec_info, **osc, "startup": startup_report(clock)}), flush=True)
         app.quit()
 
     QTimer.singleShot(0, shown)  # the first event-loop turn: the window has been shown
@@ -226,8 +252,46 @@ def main(argv: list[str] | None = None) -> int:
     if quitting:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     code = app.exec()
+    remote.close()
     teardown(app, window, engine, pre)
     return result["code"] or code
+
+
+def start_remote(args, engine, window):
+    """The registry behind OSC and MIDI for this window; OSC and the MIDI port as the arguments (or the saved MIDI
+    port) ask. None, after a one-line error, when a port the user named cannot be opened."""
+    from .control.remote import RemoteControl, parse_host_port
+    from .engine.live import HOP_RANGE_S, LIVE_MODES
+
+    def log(msg: str) -> None:
+        if threading.current_thread() is threading.main_thread():
+            window.show_message(msg, modal=False)
+        else:  # OSC and MIDI threads never touch widgets
+            window.messages.append(msg)
+            print(f"latentsynth: {msg}", file=sys.stderr)
+
+    remote = RemoteControl(engine, LIVE_MODES, HOP_RANGE_S, log=log)
+    window.attach_remote(remote)
+    try:
+        if args.osc_port is not None:
+            port = remote.start_osc(args.osc_port)
+            print(f"latentsynth: OSC on udp://127.0.0.1:{port}", file=sys.stderr)
+        if args.osc_out:
+            remote.start_osc_out(*parse_host_port(args.osc_out))
+        midi_name = args.midi_in or window.settings.value("midi/input", "")
+        if midi_name:
+            try:
+                remote.open_midi(midi_name)
+                window.settings.setValue("midi/input", midi_name)
+            except OSError as exc:
+                if args.midi_in:
+                    raise
+                window.show_message(f"{exc}; MIDI off", modal=False)  # a saved port that is gone: not fatal
+    except (OSError, ValueError) as exc:
+        remote.close()
+        _fail(str(exc))
+        return None
+    return remote
 
 
 def startup_report(clock) -> dict:

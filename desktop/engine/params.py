@@ -8,6 +8,7 @@ Addresses (OSC-style paths, documented in docs/desktop.md):
   /latentsynth/stream/mode           one of the modes     /latentsynth/stream/hop_s          seconds
   /latentsynth/latent/<level>/<axis>/offset   std units along PCA axis <axis> (0 = most variance), -3..3
   /latentsynth/latent/<level>/<axis>/scale    x the input's movement along it, 0..3
+  /latentsynth/control/<name>        a control the bundle declares in its manifest (hpn: transpose, semitones)
 
 A value out of range, NaN or of the wrong kind raises ``ParamError`` (the caller logs and ignores it: a remote
 controller must never crash the app); ``set_normalized`` maps a 0..1 controller (a MIDI CC) onto the range.
@@ -95,7 +96,7 @@ class ParamTarget(Protocol):
 
     def set_stream_config(self, config) -> None: ...
 
-    def controls(self) -> LatentControls: ...
+    controls: LatentControls  # a property on the live engine
 
     def set_controls(self, controls: LatentControls) -> None: ...
 
@@ -106,7 +107,7 @@ class StaticTarget:
 
     params: Any
     config: Any
-    latent: LatentControls = field(default_factory=LatentControls)
+    controls: LatentControls = field(default_factory=LatentControls)
 
     def set_params(self, params) -> None:
         self.params = params
@@ -114,11 +115,8 @@ class StaticTarget:
     def set_stream_config(self, config) -> None:
         self.config = config
 
-    def controls(self) -> LatentControls:
-        return self.latent
-
     def set_controls(self, controls: LatentControls) -> None:
-        self.latent = controls
+        self.controls = controls
 
 
 MIX_FIELDS = {  # address tail -> (EngineParams field, label, unit, min, max, kind)
@@ -148,6 +146,11 @@ class ParamRegistry:
         if modes:
             self._add(Param(f"{PREFIX}/stream/mode", "mode", "", 0, len(modes) - 1, modes[0], "choice", tuple(modes)))
         self._add(Param(f"{PREFIX}/stream/hop_s", "hop", "s", *hop_range, type(target.config)().hop_s))
+        self._declared: dict[str, Any] = {}
+        for c in getattr(manifest, "controls", ()) or ():
+            address = f"{PREFIX}/control/{c.name}"
+            self._add(Param(address, c.name, c.unit, c.minimum, c.maximum, c.default))
+            self._declared[address] = c
         if manifest is not None:
             for level in manifest.levels:
                 for axis in range(level.dim):
@@ -179,6 +182,8 @@ class ParamRegistry:
         p = self.param(address)
         if address in self._extra:
             return self._extra_values[address]
+        if address in self._declared:
+            return float(self.target.controls.values.get(self._declared[address].name, p.default))
         tail = address[len(PREFIX) + 1:]
         if tail in MIX_FIELDS:
             return getattr(self.target.params, MIX_FIELDS[tail][0])
@@ -187,7 +192,7 @@ class ParamRegistry:
         if tail == "stream/hop_s":
             return self.target.config.hop_s
         level, axis, what = self._latent(tail)
-        values = (self.target.controls().offsets if what == "offset" else self.target.controls().scales).get(level)
+        values = (self.target.controls.offsets if what == "offset" else self.target.controls.scales).get(level)
         return float(values[axis]) if values and axis < len(values) else p.default
 
     def set(self, address: str, value: Any) -> Any:
@@ -199,6 +204,8 @@ class ParamRegistry:
             if address in self._extra:
                 self._extra[address](v)
                 self._extra_values[address] = v
+            elif address in self._declared:
+                self.target.set_controls(self.target.controls.with_value(self._declared[address], v))
             elif tail in MIX_FIELDS:
                 self.target.set_params(replace(self.target.params, **{MIX_FIELDS[tail][0]: v}))
             elif tail == "stream/mode":
@@ -208,7 +215,7 @@ class ParamRegistry:
             else:
                 level, axis, what = self._latent(tail)
                 dim = next(lv.dim for lv in self.manifest.levels if lv.name == level)
-                c = self.target.controls()
+                c = self.target.controls
                 c = c.with_offset(level, axis, v, dim) if what == "offset" else c.with_scale(level, axis, v, dim)
                 self.target.set_controls(c)
         for fn in list(self._listeners):

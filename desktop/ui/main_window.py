@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout,
+from PySide6.QtWidgets import (QMenu, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout,
                                QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
@@ -20,7 +20,8 @@ from ..engine.latent import LatentControls
 from ..engine.live import HOP_RANGE_S, LIVE_MODES, EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
 from ..engine.formats import FormatError, output_format
 from ..engine.output_path import OutputPathError, check_output_file, unique_path
-from ..engine.presets import PresetError, load_preset, random_controls, save_preset
+from ..engine.params import PREFIX
+from ..engine.presets import PresetError, load_preset, preset_midi, random_controls, save_preset
 from ..engine.render import default_bundle_path, render_audio
 from ..engine.session import ModelRunner, WindowModel, available_providers
 from . import theme
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         self._engine_message = ""  # the engine error the message line shows now (cleared when it clears)
         self.record_error = ""
         self.missing_devices: dict[str, str] = {}  # kind -> a saved device name that is not present
+        self.remote = None  # desktop.control.remote.RemoteControl, attached by the app (OSC, MIDI)
         self.rng = np.random.default_rng()
         self.setWindowTitle("LatentSynth")
         keep_none_alive()
@@ -355,6 +357,8 @@ class MainWindow(QMainWindow):
             if combo.currentIndex() in self._listed_devices.get(key, ()):  # never save a name no device has
                 s.setValue(key, combo.currentData() or "default")
         s.setValue("audio/source", "file" if self.source_combo.currentIndex() == 1 else "microphone")
+        if self.remote is not None:
+            s.setValue("midi/bindings", json.dumps(self.remote.midi.to_json()))
         if self.input_audio is not None and self.input_audio.path is not None:
             s.setValue("audio/source_file", str(self.input_audio.path))
         s.sync()
@@ -462,6 +466,8 @@ class MainWindow(QMainWindow):
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(bundle.path))))
         self.facts.setText(manifest_facts(bundle.path).replace("\n", "   ·   ") +
                            f"   ·   provider in use: {runner.short_provider.upper()}")
+        if self.remote is not None:
+            self.remote.bind_model(bundle.manifest)
         self._build_knobs()
         self._sync_knobs_from(controls)
         return True
@@ -504,6 +510,74 @@ class MainWindow(QMainWindow):
             self.latent_knobs[level.name] = pairs
             self.knob_grid.addWidget(group)
         self.knob_grid.addStretch(1)
+        self._add_midi_menus()
+
+    # ---- remote control (OSC, MIDI learn) -----------------------------------------------------------------
+    def knob_addresses(self) -> dict[str, Knob]:
+        """Every knob by its registry address (docs/desktop.md): what MIDI learn binds and OSC moves."""
+        out = {f"{PREFIX}/mix/input_gain_db": self.in_gain, f"{PREFIX}/mix/output_gain_db": self.out_gain,
+               f"{PREFIX}/mix/dry_wet": self.dry_wet}
+        for name, pairs in self.latent_knobs.items():
+            for i, (off, sc) in enumerate(pairs):
+                out[f"{PREFIX}/latent/{name}/{i}/offset"] = off
+                out[f"{PREFIX}/latent/{name}/{i}/scale"] = sc
+        return out
+
+    def attach_remote(self, remote) -> None:
+        """Take OSC and MIDI writes from ``remote`` (the app's RemoteControl); MIDI bindings from the settings."""
+        self.remote = remote
+        if self.bundle is not None:
+            remote.bind_model(self.bundle.manifest)
+        errors = remote.midi.load_json(json.loads(self.settings.value("midi/bindings", "[]") or "[]"))
+        for e in errors:
+            self.messages.append(e)
+        self._add_midi_menus()
+
+    def _add_midi_menus(self) -> None:
+        if self.remote is None:
+            return
+        for address, knob in self.knob_addresses().items():
+            if knob.property("midi_menu"):  # mix knobs outlive model swaps: one menu each
+                continue
+            knob.setProperty("midi_menu", True)
+            knob.setContextMenuPolicy(Qt.CustomContextMenu)
+            knob.customContextMenuRequested.connect(lambda pos, a=address, k=knob: self._midi_menu(a, k, pos))
+
+    def _midi_menu(self, address: str, knob: Knob, pos) -> None:
+        menu = QMenu(self)
+        learn = menu.addAction("MIDI learn (move a controller)")
+        bound = [f"CC {c} ch {ch + 1}" for (ch, c), a in self.remote.midi.bindings.items() if a == address]
+        forget = menu.addAction("Forget MIDI " + (", ".join(bound) if bound else "mapping"))
+        forget.setEnabled(bool(bound))
+        chosen = menu.exec(knob.mapToGlobal(pos))
+        if chosen is learn:
+            self.midi_learn(address)
+        elif chosen is forget:
+            self.remote.midi.forget(address)
+
+    def midi_learn(self, address: str) -> None:
+        self.remote.midi.learn(address)
+        self.show_message(f"MIDI learn: move a controller for {address.removeprefix(PREFIX + '/')}", modal=False)
+
+    def _apply_remote_changes(self) -> None:
+        """Widgets follow what OSC and MIDI wrote (drained on the GUI timer, never from their threads)."""
+        if self.remote is None or not self.remote.changes():
+            return
+        self._sync_knobs_from(self.engine.controls)
+        p = self.engine.params
+        self.in_gain.setValue(p.input_gain_db, emit=False)
+        self.out_gain.setValue(p.output_gain_db, emit=False)
+        self.dry_wet.setValue(100 * p.dry_wet, emit=False)
+        for btn, on in ((self.bypass_btn, p.bypass), (self.limiter_btn, p.limiter)):
+            btn.blockSignals(True)
+            btn.setChecked(on)
+            btn.blockSignals(False)
+        cfg = self.engine.config
+        for w, setter, v in ((self.mode_combo, self.mode_combo.setCurrentText, cfg.mode),
+                             (self.hop_spin, self.hop_spin.setValue, cfg.hop_s * 1000)):
+            w.blockSignals(True)
+            setter(v)
+            w.blockSignals(False)
 
     def _on_offset(self, level: str, axis: int, value: float, dim: int) -> None:
         if not self._updating:
@@ -537,7 +611,8 @@ class MainWindow(QMainWindow):
             self.set_controls(random_controls(self.bundle.manifest, self.rng))
 
     def save_preset(self, path: str) -> None:
-        save_preset(path, self.engine.controls, self.bundle.manifest, self.engine.params, self.bundle.name)
+        midi = self.remote.midi.to_json() if self.remote is not None else None
+        save_preset(path, self.engine.controls, self.bundle.manifest, self.engine.params, self.bundle.name, midi)
 
     def load_preset(self, path: str) -> bool:
         try:
@@ -548,6 +623,14 @@ class MainWindow(QMainWindow):
         self.set_controls(controls)
         if params is not None:
             self._set_param_widgets(params)
+        if self.remote is not None:
+            try:
+                midi = preset_midi(path)
+            except PresetError:
+                midi = []
+            if midi:
+                for e in self.remote.midi.load_json(midi):
+                    self.show_message(e, modal=False)
         return True
 
     def _save_preset_dialog(self) -> None:
@@ -778,6 +861,7 @@ class MainWindow(QMainWindow):
     def tick(self) -> None:
         keep_none_alive()
         self._collect_start()
+        self._apply_remote_changes()
         snap = self.engine.snapshot()
         self.last_snapshot = snap
         if snap.running:

@@ -46,8 +46,8 @@ def test_writes_land_in_the_target_and_bad_values_change_nothing(registry):
     registry.set(f"{PREFIX}/latent/z/2/offset", 1.5)
     registry.set_normalized(f"{PREFIX}/latent/z/2/scale", 1.0)
     assert t.params.output_gain_db == -6.0 and t.params.bypass is True and t.config.mode == "window"
-    assert t.latent.offsets["z"][2] == 1.5 and t.latent.scales["z"][2] == 3.0
-    before = (t.params, t.config, t.latent)
+    assert t.controls.offsets["z"][2] == 1.5 and t.controls.scales["z"][2] == 3.0
+    before = (t.params, t.config, t.controls)
     for address, value in [(f"{PREFIX}/mix/dry_wet", 1.5), (f"{PREFIX}/mix/dry_wet", float("nan")),
                            (f"{PREFIX}/latent/z/0/offset", 1e9), (f"{PREFIX}/stream/mode", "turbo"),
                            (f"{PREFIX}/mix/dry_wet", "loud"), (f"{PREFIX}/nope", 1.0),
@@ -55,7 +55,7 @@ def test_writes_land_in_the_target_and_bad_values_change_nothing(registry):
         with pytest.raises(ParamError) as err:
             registry.set(address, value)
         assert address in str(err.value)
-    assert (t.params, t.config, t.latent) == before
+    assert (t.params, t.config, t.controls) == before
 
 
 def test_osc_moves_a_knob_in_the_running_engine_and_the_output_follows():
@@ -94,6 +94,18 @@ def test_osc_moves_a_knob_in_the_running_engine_and_the_output_follows():
     assert steps.max() <= 1.05 * np.abs(np.diff(source)).max()  # glided, no click
 
 
+def test_latent_writes_reach_the_live_engine_s_model(default_runner):
+    eng = LiveEngine()
+    eng.set_model(ModelSlot.from_runner(default_runner))
+    registry = ParamRegistry(eng, default_runner.manifest, LIVE_MODES)
+    registry.set(f"{PREFIX}/latent/z/4/offset", -1.25)
+    registry.set(f"{PREFIX}/latent/z/4/scale", 0.5)
+    assert eng.controls.offsets["z"][4] == -1.25 and eng.controls.scales["z"][4] == 0.5
+    assert registry.get(f"{PREFIX}/latent/z/4/offset") == -1.25
+    registry.set(f"{PREFIX}/stream/hop_s", 0.3)
+    assert eng.config.hop_s == 0.3
+
+
 def test_bad_osc_messages_are_logged_and_ignored(registry):
     log = []
     server = OscServer(registry, port=0, log=log.append).start()
@@ -105,11 +117,11 @@ def test_bad_osc_messages_are_logged_and_ignored(registry):
         client.send_message("/other/app", 1.0)
         client.send_message(f"{PREFIX}/latent/z/1/offset", -2.0)  # a good one after the bad ones still works
         deadline = time.time() + 5
-        while registry.target.latent.offsets.get("z", (0, 0))[1] != -2.0 and time.time() < deadline:
+        while registry.target.controls.offsets.get("z", (0, 0))[1] != -2.0 and time.time() < deadline:
             time.sleep(0.01)
     finally:
         server.stop()
-    assert registry.target.latent.offsets["z"][1] == -2.0
+    assert registry.target.controls.offsets["z"][1] == -2.0
     assert registry.target.params.dry_wet == 1.0
     assert len(server.errors) == 4 and all(line.startswith("OSC: ignored") for line in log)
 
@@ -153,7 +165,7 @@ def test_midi_learn_maps_a_controller_and_survives_a_preset_round_trip(registry,
     m.handle(mido.Message("control_change", channel=2, control=75, value=64))  # unbound: ignored
     assert m.ignored == 1
     manifest = registry.manifest
-    path = save_preset(tmp_path / "p.json", registry.target.controls(), manifest, midi=m.to_json())
+    path = save_preset(tmp_path / "p.json", registry.target.controls, manifest, midi=m.to_json())
     fresh = MidiMap(ParamRegistry(StaticTarget(EngineParams(), StreamConfig()), manifest, LIVE_MODES))
     assert fresh.load_json(preset_midi(path)) == []
     assert fresh.bindings == m.bindings
@@ -213,6 +225,95 @@ def test_midi_through_a_virtual_port_where_the_platform_has_one(registry):
 
 def test_registry_matches_the_preset_format(registry, tmp_path):
     registry.set(f"{PREFIX}/latent/z/3/offset", 0.75)
-    path = save_preset(tmp_path / "x.json", registry.target.controls(), registry.manifest, registry.target.params)
+    path = save_preset(tmp_path / "x.json", registry.target.controls, registry.manifest, registry.target.params)
     data = json.loads(path.read_text())
     assert data["levels"]["z"]["offsets"][3] == 0.75 and "midi" not in data
+
+
+# ---- the window: OSC and MIDI move its widgets, MIDI learn survives a restart -----------------------------------
+
+def _window(qtbot, settings_path):
+    from PySide6.QtCore import QSettings
+
+    from desktop.control.remote import RemoteControl
+    from desktop.engine.live import HOP_RANGE_S
+    from desktop.ui.main_window import AppOptions, MainWindow
+
+    opts = AppOptions(list_devices=False, modal_errors=False,
+                      driver_factory=lambda i, o: NullDriver(44100, 512, source=None))
+    w = MainWindow(LiveEngine(), QSettings(str(settings_path), QSettings.IniFormat), opts)
+    qtbot.addWidget(w)
+    remote = RemoteControl(w.engine, LIVE_MODES, HOP_RANGE_S)
+    w.attach_remote(remote)
+    return w, remote
+
+
+def test_window_widgets_follow_osc_and_midi_learn_survives_a_restart(qtbot, settings_path):
+    w, remote = _window(qtbot, settings_path)
+    assert set(w.knob_addresses()) <= set(remote.registry.params)
+    port = remote.start_osc(0)
+    try:
+        SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/latent/z/3/offset", 2.5)
+        SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/dry_wet", 0.25)
+        qtbot.waitUntil(lambda: w.latent_knobs["z"][3][0].value() == 2.5 and w.dry_wet.value() == 25.0,
+                        timeout=5000)
+    finally:
+        remote.close()
+    assert w.engine.controls.offsets["z"][3] == 2.5 and w.engine.params.dry_wet == 0.25
+    w.midi_learn(f"{PREFIX}/latent/z/1/scale")
+    remote.midi.handle(mido.Message("control_change", channel=0, control=21, value=127))
+    qtbot.waitUntil(lambda: w.latent_knobs["z"][1][1].value() == 3.0, timeout=5000)
+    w.save_settings()
+    w.close()
+    w2, remote2 = _window(qtbot, settings_path)  # a restart: same settings file
+    assert remote2.midi.bindings == {(0, 21): f"{PREFIX}/latent/z/1/scale"}
+    remote2.midi.handle(mido.Message("control_change", channel=0, control=21, value=0))
+    qtbot.waitUntil(lambda: w2.latent_knobs["z"][1][1].value() == 0.0, timeout=5000)
+    assert w2.engine.controls.scales["z"][1] == 0.0
+
+
+@pytest.mark.skipif(__import__("shutil").which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb)")
+def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, data_dir, tmp_path):
+    """The real app on PulseAudio's virtual devices, recording its output through an identity bundle (so the level
+    is steady); a second process turns the output gain down 18 dB over OSC; the recording's level drops by that."""
+    import re
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from tests.conftest import ROOT
+    from tests.identity_bundle import build_identity_bundle
+
+    bundle = build_identity_bundle(tmp_path / "identity")
+
+    take = tmp_path / "take.wav"
+    t = np.arange(44100 * 20) / 44100
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
+    env = {**pulse, "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"), "LATENTSYNTH_STATE_DIR": str(tmp_path / "st"),
+           "QT_QPA_PLATFORM": "xcb"}
+    proc = subprocess.Popen(["xvfb-run", "-a", sys.executable, "-m", "desktop.app", "--input-file", str(tone),
+                             "--record", str(take), "--osc-port", "0", "--mode", "low-latency", "--bundle", str(bundle),
+                             "--quit-after", "10"],
+                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = None
+    for line in proc.stderr:
+        m = re.search(r"OSC on udp://127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+            break
+    assert port, "the app did not say where OSC listens"
+    deadline = time.monotonic() + 60
+    while not take.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3.0)
+    SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/output_gain_db", -18.0)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    stats = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    assert stats["osc_received"] == 1
+    y, sr = sf.read(take)
+    env_db = 20 * np.log10(np.maximum(np.sqrt(np.convolve(y ** 2, np.ones(2048) / 2048, "valid")), 1e-9))
+    loud, quiet = np.percentile(env_db[sr:], 95), env_db[-sr:].mean()  # the last second: after the change
+    assert loud - quiet == pytest.approx(18.0, abs=1.5)

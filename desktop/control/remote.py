@@ -1,0 +1,91 @@
+"""The app's remote control: one registry for the loaded bundle, an OSC server and sender, a MIDI input and its
+learn map, rebuilt around a new bundle without losing the MIDI bindings that still apply.
+
+Qt-free: the app passes ``log`` (its status line) and drains ``changes()`` from its GUI timer to move widgets,
+so nothing here touches a widget from the OSC or MIDI thread.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any, Callable
+
+from ..engine.params import ParamRegistry
+from .midi import MidiInput, MidiMap
+from .osc import OscSender, OscServer
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """'HOST:PORT' or 'PORT' (localhost) -> (host, port); ValueError with the reason."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"'{text}': expected HOST:PORT or PORT") from None
+    if not 1 <= number <= 65535:
+        raise ValueError(f"'{text}': port must be 1..65535")
+    return host or "127.0.0.1", number
+
+
+class RemoteControl:
+    def __init__(self, engine, modes: tuple[str, ...], hop_range: tuple[float, float],
+                 log: Callable[[str], None] = lambda msg: None):
+        self.engine = engine
+        self.modes, self.hop_range = modes, hop_range
+        self.log = log
+        self.registry = ParamRegistry(engine, None, modes, hop_range)
+        self.midi = MidiMap(self.registry, log=log)
+        self.osc: OscServer | None = None
+        self.sender: OscSender | None = None
+        self.midi_in: MidiInput | None = None
+        self._changes: collections.deque[tuple[str, Any]] = collections.deque(maxlen=4096)
+        self._lock = threading.Lock()
+        self.registry.add_listener(self._changed)
+
+    def _changed(self, address: str, value: Any) -> None:
+        self._changes.append((address, value))
+
+    def changes(self) -> list[tuple[str, Any]]:
+        """Writes accepted since the last call (from any source), oldest first; the GUI timer drains this."""
+        out = []
+        while self._changes:
+            out.append(self._changes.popleft())
+        return out
+
+    def bind_model(self, manifest) -> None:
+        """A new bundle: a new registry for its knobs and declared controls; MIDI bindings to addresses the new
+        bundle still has are kept."""
+        with self._lock:
+            reg = ParamRegistry(self.engine, manifest, self.modes, self.hop_range)
+            reg.add_listener(self._changed)
+            kept = self.midi.to_json()
+            self.registry = reg
+            self.midi.registry = reg
+            self.midi.load_json([b for b in kept if b["address"] in reg.params])
+            if self.osc is not None:
+                self.osc.registry = reg
+
+    def start_osc(self, port: int, host: str = "127.0.0.1") -> int:
+        self.osc = OscServer(self.registry, host, port, log=self.log).start()
+        return self.osc.port
+
+    def start_osc_out(self, host: str, port: int, rate_hz: float = 30.0) -> None:
+        self.sender = OscSender(self.engine.snapshot, host, port, rate_hz).start()
+
+    def open_midi(self, name: str) -> None:
+        self.close_midi()
+        self.midi_in = MidiInput(name, self.midi)
+
+    def close_midi(self) -> None:
+        if self.midi_in is not None:
+            self.midi_in.close()
+            self.midi_in = None
+
+    def close(self) -> None:
+        self.close_midi()
+        if self.sender is not None:
+            self.sender.stop()
+            self.sender = None
+        if self.osc is not None:
+            self.osc.stop()
+            self.osc = None
