@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
+from .hpn import HarmonicPlusNoise
 from .hvae import HierarchicalVAE
 from .melvae import MelVAE
 from .vae import WaveformVAE
@@ -47,9 +48,14 @@ class ModelConfig:
     causal: bool = False
     lookahead: int = 0
     random_gain_db: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # hpn (harmonic-plus-noise, docs/families.md): pitch classifier loss weight and width
+    pitch_weight: float = 1.0
+    pitch_channels: int = 16
+    norm_floor_db: float = -80.0  # level normalisation floor (the hpn preset: -60, see models/hpn.py)
 
 
-FAMILIES = {"waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE}
+FAMILIES = {"waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE,
+            "hpn": HarmonicPlusNoise}
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -23,6 +23,7 @@ class DataConfig:
     target_dbfs: float = -20.0
     max_gain_db: float = 30.0
     max_val_chunks: int = 64
+    pitch_cache: str = ""  # pitch label cache for families that train on labels (hpn); "" = ~/.cache/latentsynth/pitch
 
 
 @dataclass

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from tqdm import tqdm
 
 from models import build_model
+from models.registry import FAMILIES
 from models.discriminator import MultiResolutionDiscriminator
 
 from . import distributed as ddp
@@ -211,8 +212,12 @@ class Trainer:
         self.folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=self.show_progress)
         train_idx, val_idx = self.folder.split(cfg.data.val_percent)
         self.data_summary = self.folder.summary(train_idx, val_idx)
-        self.train_set = ChunkDataset([self.folder.signals[i] for i in train_idx], cfg.data)
-        self.val_set = ChunkDataset([self.folder.signals[i] for i in val_idx], cfg.data) if val_idx else None
+        labels = self._pitch_labels(cfg)
+        hop = int(np.prod(cfg.model.strides))
+        self.train_set = ChunkDataset([self.folder.signals[i] for i in train_idx], cfg.data,
+                                      [labels[i] for i in train_idx] if labels else None, hop)
+        self.val_set = (ChunkDataset([self.folder.signals[i] for i in val_idx], cfg.data,
+                                     [labels[i] for i in val_idx] if labels else None, hop) if val_idx else None)
         self.global_batch = tc.batch_size * self.dist.world_size
         self.sampler = ResumableSampler(self.train_set, self.dist.world_size, self.dist.rank, tc.seed)
         # A short last batch would make ranks disagree on batch shapes; keep it only when it is all there is.
@@ -289,6 +294,16 @@ class Trainer:
                   + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "")
                      if ac.enabled else ""), file=sys.stderr)
             self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
+
+    def _pitch_labels(self, cfg: RunConfig) -> list | None:
+        """Families that train on pitch labels (``uses_pitch_labels``): one cached track per file, else None.
+        Every rank computes (or reads) them; the cache is keyed by the audio, so ranks agree."""
+        if not getattr(FAMILIES.get(cfg.model.family), "uses_pitch_labels", False):
+            return None
+        from .pitch_labels import label_signals
+
+        return label_signals(self.folder.signals, cfg.model.sample_rate, cfg.data.pitch_cache or None,
+                             show_progress=self.show_progress)
 
     def _read_checkpoint(self, resume: bool | str):
         """Rank 0: the checkpoint dict to resume from, None for a new run, or the exception to raise everywhere."""
@@ -379,10 +394,10 @@ class Trainer:
         if self.frozen:  # frozen parts in eval mode: posterior means, no sampling (hvae reads the top flag)
             self.model.eval()
             self.model.components()["decoder"].train()
-        x = batch.to(self.device, non_blocking=True)
+        x, kwargs = split_batch(batch, self.device)
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                             enabled=self.amp_dtype is not None):
-            y, aux = self.net(x)
+            y, aux = self.net(x, **kwargs)
         aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
         loss, terms = self.loss_fn(y, x, aux, self.step, frozen_latents=self.frozen)
         if self.disc is not None:
@@ -467,8 +482,8 @@ class Trainer:
         idx = np.linspace(0, len(self.val_set) - 1, n).astype(int)
         sums: dict[str, float] = {}
         for start in range(0, n, 8):
-            x = torch.stack([self.val_set[int(i)] for i in idx[start:start + 8]]).to(self.device)
-            y, aux = model(x)
+            x, kwargs = split_batch(default_collate([self.val_set[int(i)] for i in idx[start:start + 8]]), self.device)
+            y, aux = model(x, **kwargs)
             _, terms = self.loss_fn(y, x, {k: v for k, v in aux.items() if is_statistic(k)}, self.step)
             for k, v in terms.items():
                 if k.startswith("loss/") and v.ndim == 0:
@@ -485,7 +500,7 @@ class Trainer:
         model = self.ema if self.ema is not None else self.model
         model.eval()
         for i in range(min(2, len(source))):
-            x = source[i * (len(source) // 2)][None].to(self.device)
+            x, _ = split_batch(default_collate([source[i * (len(source) // 2)]]), self.device)
             y, _ = model(x)
             self.log.audio_pair(self.step, str(i), x[0, 0].float().cpu().numpy(), y[0, 0].float().cpu().numpy(),
                                 self.cfg.model.sample_rate)
@@ -561,6 +576,14 @@ class Trainer:
         from .run_log import to_record
 
         return to_record(metrics)
+
+
+def split_batch(batch, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A loader batch -> (audio on ``device``, keyword arguments for the model): a tensor is audio alone, a pair is
+    (audio, pitch labels) for families that train on labels."""
+    if isinstance(batch, (list, tuple)):
+        return batch[0].to(device, non_blocking=True), {"pitch_labels": batch[1].to(device, non_blocking=True)}
+    return batch.to(device, non_blocking=True), {}
 
 
 def _read_init(source: str | Path, cfg: RunConfig):

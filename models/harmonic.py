@@ -1,0 +1,179 @@
+"""Sources for the harmonic-plus-noise family: a band-limited harmonic oscillator whose phase is streaming state,
+a noise source read from a fixed table at a carried position, and a causal STFT to shape them per frame.
+
+All three stream block by block with explicit float32 state tensors and give exactly their whole-signal output
+from zero states (``stream`` == ``forward`` over the concatenated blocks, up to float32 rounding of the phase).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+A4 = 440.0
+ADVANCE_GRID = float(1 << 14)
+TAPER_HZ = 400.0  # harmonics fade out over this band below the oscillator's limit  # per-frame phase advances are multiples of 1 / ADVANCE_GRID cycles
+
+
+def pitch_to_hz(pitch: torch.Tensor) -> torch.Tensor:
+    """pitch in octaves re A4 (log2(f0 / 440 Hz)) -> Hz."""
+    return A4 * torch.pow(2.0, pitch)
+
+
+class HarmonicOscillator(nn.Module):
+    """(pitch, gate) float32[B, F] each -> excitation float32[B, 1, F * hop].
+
+    Harmonics 1..``harmonics`` of f0 below ``nyquist_fraction`` * sample_rate / 2 (band-limited: none aliases),
+    each with amplitude sqrt(2 / K) (K of them present, so the sum has RMS 1 whatever f0 is), times the gate
+    (voicing). f0 and the gate move linearly within each frame from the previous frame's value to this frame's
+    (causal: block f ends at this frame's value). Each harmonic is cos(2 pi frac(k * phase)): summed one by one,
+    not by the closed-form Dirichlet kernel, whose division near the pulse peaks turns float32 rounding of the
+    phase into errors of 1e-3 (streamed and whole-signal runs must agree to 1e-4).
+
+    The phase (in cycles) accumulates sample by sample: within a frame in float32 from the frame's start phase,
+    across frames in float64 and wrapped to [0, 1), so it neither drifts nor loses precision over an hour. State:
+    ``[B, 4, 1]`` = (start phase hi, start phase lo, previous pitch, previous gate); hi + lo carry the wrapped
+    float64 phase in two float32s. Zero state: phase 0, pitch 0 (440 Hz) and gate 0 (silent), so the first frame
+    fades in.
+    """
+
+    def __init__(self, sample_rate: int = 22050, hop: int = 256, nyquist_fraction: float = 0.95,
+                 harmonics: int = 100):
+        super().__init__()
+        self.sample_rate, self.hop = int(sample_rate), int(hop)
+        self.register_buffer("k", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
+        self.max_hz = nyquist_fraction * sample_rate / 2
+        n = torch.arange(hop, dtype=torch.float64)
+        ramp = (n + 1) / hop  # sample n of a frame: (n + 1) / hop of the way from the previous frame's value
+        self.register_buffer("ramp", ramp.float()[None, None, :], persistent=False)
+        # cycles after sample n of a frame whose f0 ramps from a to b: ((n+1) a + (n+1)(n+2)/(2 hop) (b - a)) / sr,
+        # in closed form (a running sum's rounding would depend on the tensor's shape, and block != whole)
+        self.register_buffer("sum_a", ((n + 1) / sample_rate).float()[None, None, :], persistent=False)
+        self.register_buffer("sum_ba", ((n + 1) * (n + 2) / (2 * hop) / sample_rate).float()[None, None, :],
+                             persistent=False)
+        self.state_name = ""
+
+    def state_shapes(self) -> list[tuple[str, int, int]]:
+        return [(self.state_name, 4, 1)]
+
+    def forward(self, pitch: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        state = torch.zeros(pitch.shape[0], 4, 1, dtype=pitch.dtype, device=pitch.device)
+        return self.stream(pitch, gate, [state])[0]
+
+    def stream(self, pitch: torch.Tensor, gate: torch.Tensor, states: list[torch.Tensor]):
+        state = states[0]
+        b, frames = pitch.shape
+        hz = pitch_to_hz(pitch).clamp(max=self.max_hz)
+        prev_hz = torch.cat([pitch_to_hz(state[:, 2, :]).clamp(max=self.max_hz), hz[:, :-1]], dim=1)
+        prev_gate = torch.cat([state[:, 3, :], gate[:, :-1]], dim=1)
+        ramp = self.ramp
+        amp = prev_gate[..., None] + (gate - prev_gate)[..., None] * ramp
+        within = prev_hz[..., None] * self.sum_a + (hz - prev_hz)[..., None] * self.sum_ba  # [B, F, hop] cycles
+        # The frame's advance on a grid of 2^-14 cycles (the frequency moves by <= 0.05 cents to land on it): sums of
+        # grid values are exact in float64, so a last-bit difference in f0 (torch vs onnxruntime, one long call vs
+        # many short ones) no longer grows into a phase offset over time; it moves the phase only when it crosses
+        # a grid boundary, by 6e-5 cycles.
+        exact = within[..., -1]
+        advance = torch.round(exact * ADVANCE_GRID) / ADVANCE_GRID
+        within = within * (advance / exact.clamp(min=1e-6))[..., None]
+        advance = advance.double()  # [B, F] cycles per frame
+        start = state[:, 0, :].double() + state[:, 1, :].double()  # [B, 1]
+        ends = start + torch.cumsum(advance, dim=1)  # float64 [B, F]
+        starts = torch.cat([start, ends[:, :-1]], dim=1)
+        starts = (starts - torch.floor(starts)).float()
+        cyc = within + starts[..., None]
+        cyc = cyc - torch.floor(cyc)
+        top = torch.maximum(hz, prev_hz)[..., None]  # [B, F, 1]: harmonics below max_hz all through the frame
+        # fades out over the TAPER_HZ below the limit: continuous in f0, so a last-bit difference in f0 cannot
+        # switch a harmonic on or off (and no harmonic pops in or out as f0 glides)
+        present = ((self.max_hz - self.k * top) / TAPER_HZ).clamp(0.0, 1.0)  # [B, F, H]
+        count = present.sum(dim=-1, keepdim=True).clamp(min=1.0)  # harmonics present (fractional at the edge)
+        kc = cyc[..., None] * self.k  # [B, F, hop, H]
+        kc = kc - torch.floor(kc)
+        partials = torch.cos(2 * math.pi * kc)
+        y = torch.matmul(partials, present[..., None])[..., 0] * torch.sqrt(2.0 / count) * amp
+        end = ends[:, -1:]
+        end = end - torch.floor(end)
+        hi = end.float()
+        lo = (end - hi.double()).float()
+        nxt = torch.stack([hi, lo, pitch[:, -1:], gate[:, -1:]], dim=1)  # [B, 4, 1]
+        return y.reshape(b, 1, frames * self.hop), [nxt]
+
+
+class NoiseTable(nn.Module):
+    """frames F -> white noise float32[B, 1, F * hop] with RMS 1, read from a fixed seeded table.
+
+    The table (``length`` samples, uniform, values exact in float16 so the bundle stores them at half size) is read
+    from a position carried as state ``[B, 1, 1]`` (an integer below ``length``, exact in float32): streamed blocks
+    read exactly the samples a whole-signal run reads. Its period (``length`` / sample_rate s) is far above what
+    ears hear as repetition in filtered noise.
+    """
+
+    def __init__(self, length: int = 1 << 17, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        table = (torch.rand(length, generator=g) * 2 - 1) * math.sqrt(3.0)
+        self.register_buffer("table", table.half().float(), persistent=False)
+        self.length = int(length)
+        self.state_name = ""
+
+    def state_shapes(self) -> list[tuple[str, int, int]]:
+        return [(self.state_name, 1, 1)]
+
+    def stream(self, ref: torch.Tensor, samples_per_frame: int, states: list[torch.Tensor]):
+        """``ref`` float32[B, C, F] gives batch and frame count."""
+        b, frames = ref.shape[0], ref.shape[-1]
+        n = frames * samples_per_frame
+        pos = states[0].reshape(b, 1)
+        idx = pos + torch.arange(n, dtype=ref.dtype, device=ref.device)[None, :]
+        idx = idx - torch.floor(idx / self.length) * self.length
+        y = self.table[idx.long()]
+        nxt = idx[:, -1:] + 1.0  # (a float(n) here would freeze the block length in the exported graph)
+        nxt = nxt - torch.floor(nxt / self.length) * self.length
+        return y[:, None, :], [nxt[:, :, None]]
+
+
+class CausalSTFT(nn.Module):
+    """audio float32[B, C, T] -> (real, imag) float32[B, C * (n_fft/2+1), T / hop], frames ending at each hop.
+
+    Frame f is the periodic-Hann-windowed ``n_fft`` samples ending at sample (f + 1) * hop (zeros before the
+    start): the analysis that :class:`models.istft.CausalInverseSTFT` inverts when n_fft == 2 * hop, with one hop of
+    delay. State: the last n_fft - hop samples of every channel.
+    """
+
+    def __init__(self, n_fft: int = 512, hop: int = 256, channels: int = 1):
+        super().__init__()
+        self.n_fft, self.hop, self.channels = n_fft, hop, channels
+        self.bins = n_fft // 2 + 1
+        n = torch.arange(n_fft, dtype=torch.float64)
+        k = torch.arange(self.bins, dtype=torch.float64)
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+        angle = 2 * math.pi * torch.remainder(k[:, None] * n[None, :], n_fft) / n_fft
+        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window], 0)[:, None, :]
+        self.register_buffer("basis", basis.float(), persistent=False)
+        self.register_buffer("window", window.float(), persistent=False)
+        self.context = n_fft - hop
+        self.state_name = ""
+
+    def state_shapes(self) -> list[tuple[str, int, int]]:
+        return [(self.state_name, self.channels, self.context)]
+
+    def _analyse(self, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, t = padded.shape
+        if self.training:  # the same frames by FFT (~10x cheaper for 2048 points); export and eval use the conv
+            spec = torch.stft(padded.reshape(b * c, t), self.n_fft, self.hop, window=self.window, center=False,
+                              return_complex=True)
+            return (spec.real.reshape(b, c * self.bins, -1).contiguous(),
+                    spec.imag.reshape(b, c * self.bins, -1).contiguous())
+        spec = F.conv1d(padded.reshape(b * c, 1, t), self.basis, stride=self.hop)  # [B*C, 2*bins, F]
+        spec = spec.reshape(b, c, 2, self.bins, -1)
+        return spec[:, :, 0].reshape(b, c * self.bins, -1), spec[:, :, 1].reshape(b, c * self.bins, -1)
+
+    def forward(self, audio: torch.Tensor):
+        return self._analyse(F.pad(audio, (self.context, 0)))
+
+    def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
+        full = torch.cat([states[0], audio], dim=-1)
+        return self._analyse(full), [full[..., full.shape[-1] - self.context:]]
