@@ -48,6 +48,26 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
     return controls
 
 
+def parse_controls(specs: list[str], runner: ModelRunner, controls: LatentControls) -> LatentControls:
+    """'NAME=VALUE' for controls the bundle declares; a name it does not declare or a value outside the control's
+    range is refused (ValueError naming what the bundle has)."""
+    declared = runner.manifest.controls
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        control = runner.manifest.control(name.strip())
+        if not sep or control is None:
+            have = ", ".join(f"{c.name} ({c.unit}, {c.minimum:g}..{c.maximum:g})" for c in declared) or "none"
+            raise ValueError(f"'{spec}': {runner.bundle.path} declares no control '{name.strip()}' (it has: {have})")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"'{spec}': the value must be a number") from None
+        if not control.minimum <= v <= control.maximum:
+            raise ValueError(f"'{spec}': {control.name} must be {control.minimum:g}..{control.maximum:g} {control.unit}")
+        controls = controls.with_value(control, v)
+    return controls
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="latentsynth-render", description=__doc__)
     p.add_argument("input", nargs="?", help="audio file (wav, flac, ogg, mp3; any rate and channel count); "
@@ -64,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", action="append", default=[], metavar="AXIS=VALUE", type=latent_arg,
                    help="offset along a PCA axis in standard deviations (-3..3, the knob's range); repeatable; "
                    "LEVEL:AXIS=VALUE for other levels")
+    p.add_argument("--transpose", type=float, default=None, metavar="SEMITONES",
+                   help="move the pitch by this many semitones (bundles that declare a 'transpose' control, e.g. "
+                   "the hpn family; -24..24)")
+    p.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a control the bundle declares (its manifest's 'controls', e.g. loudness=-6, "
+                   "balance=10); repeatable")
     p.add_argument("--morph", default=None, metavar="B.wav",
                    help="morph toward this file's latents (window by window, B loops when shorter)")
     p.add_argument("--amount", type=bounded("amount"), default=0.5,
@@ -107,7 +133,8 @@ def _run(args) -> int:
     runner = ModelRunner(bundle, provider=args.provider, threads=args.threads)
     if args.inversion == "griffin-lim":
         runner = GriffinLimRunner(runner)
-    controls = parse_latent(args.latent, runner)
+    controls = parse_controls(args.control + ([f"transpose={args.transpose}"] if args.transpose is not None else []),
+                              runner, parse_latent(args.latent, runner))
     if args.generate is not None:
         sr = bundle.manifest.sample_rate
         fmt = output_format(args.output, args.subtype)

@@ -254,6 +254,51 @@ class Streaming:
             names.add((s.part, s.name))
 
 
+CONTROL_TRANSFORMS = ("add",)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A knob the bundle declares (optional manifest field ``controls``): what it means and what latent it moves.
+
+    Value v (in ``unit``, between ``minimum`` and ``maximum``, ``default`` when untouched) acts on channel
+    ``channel`` of latent level ``level``: transform 'add' adds ``(v - default) * scale`` to it on every frame
+    (hpn: transpose in semitones adds v / 12 to the pitch channel, in octaves). Players list these knobs from the
+    manifest, so no family is hard-coded in the UI."""
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    default: float
+    level: str
+    channel: int
+    transform: str = "add"
+    scale: float = 1.0
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not data["description"]:
+            del data["description"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path, i: int) -> "Control":
+        if not isinstance(data, dict):
+            raise BundleError(f"{where}: 'controls[{i}]' must be an object")
+        try:
+            return cls(name=str(data["name"]), unit=str(data.get("unit", "")), minimum=float(data["minimum"]),
+                       maximum=float(data["maximum"]), default=float(data.get("default", 0.0)),
+                       level=str(data["level"]), channel=int(data["channel"]),
+                       transform=str(data.get("transform", "add")), scale=float(data.get("scale", 1.0)),
+                       description=str(data.get("description", "")))
+        except KeyError as exc:
+            raise BundleError(f"{where}: missing field 'controls[{i}].{exc.args[0]}'") from exc
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{where}: malformed 'controls[{i}]' ({type(exc).__name__}: {exc})") from exc
+
+
 @dataclass(frozen=True)
 class Manifest:
     family: str
@@ -272,6 +317,10 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
+    controls: tuple[Control, ...] = ()  # optional: knobs with a meaning (hpn: transpose, loudness, balance)
+
+    def control(self, name: str) -> Control | None:
+        return next((c for c in self.controls if c.name == name), None)
 
     @property
     def latent_hop(self) -> int:
@@ -326,6 +375,8 @@ class Manifest:
             data["streaming"] = self.streaming.to_json()
         if self.information_rate is not None:
             data["information_rate"] = dict(self.information_rate)
+        if self.controls:
+            data["controls"] = [c.to_json() for c in self.controls]
         return data
 
     @classmethod
@@ -386,6 +437,7 @@ class Manifest:
                            if int(version) >= 2 and data.get("streaming") is not None else None),
                 information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None
                                   else None),
+                controls=_read_controls(data.get("controls"), where),
             )
         except BundleError:
             raise
@@ -417,6 +469,21 @@ class Manifest:
             raise BundleError(f"{where}: unknown normalization type '{self.normalization.type}'")
         if self.sample_rate <= 0 or self.window <= 0 or self.hop <= 0:
             raise BundleError(f"{where}: sample_rate, window and hop must be positive")
+        dims = {level.name: level.dim for level in self.levels}
+        names = set()
+        for c in self.controls:
+            if c.name in names:
+                raise BundleError(f"{where}: control '{c.name}' is declared twice")
+            names.add(c.name)
+            if c.level not in dims or not 0 <= c.channel < dims[c.level]:
+                raise BundleError(f"{where}: control '{c.name}' acts on channel {c.channel} of level '{c.level}', "
+                                  "which the latent does not have")
+            if c.transform not in CONTROL_TRANSFORMS:
+                raise BundleError(f"{where}: control '{c.name}' has unknown transform '{c.transform}' "
+                                  f"(known: {', '.join(CONTROL_TRANSFORMS)})")
+            values = (c.minimum, c.maximum, c.default, c.scale)
+            if not all(math.isfinite(v) for v in values) or not c.minimum <= c.default <= c.maximum:
+                raise BundleError(f"{where}: control '{c.name}' needs finite minimum <= default <= maximum")
         for level in self.levels:
             stats = self.latent_stats.get(level.name)
             if stats is None:
@@ -428,6 +495,14 @@ class Manifest:
                 raise BundleError(f"{where}: pca_components for level '{level.name}' are not {d}x{d}")
             if not all(math.isfinite(v) for v in stats.mean + stats.std + stats.explained_variance):
                 raise BundleError(f"{where}: latent_stats for level '{level.name}' contain NaN or inf")
+
+
+def _read_controls(data: Any, where: Path) -> tuple[Control, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise BundleError(f"{where}: 'controls' must be a list")
+    return tuple(Control.from_json(c, where, i) for i, c in enumerate(data))
 
 
 @dataclass(frozen=True)

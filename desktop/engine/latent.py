@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bundle import LatentStats, Manifest
+from .bundle import Control, LatentStats, Manifest
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,11 @@ class LatentControls:
 
     offsets: dict[str, tuple[float, ...]] = field(default_factory=dict)
     scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # the bundle's declared controls (manifest 'controls') by name, in their units; absent = the default
+    values: dict[str, float] = field(default_factory=dict)
 
     def is_neutral(self) -> bool:
+        """True when the PCA knobs are at rest (declared controls are judged by :func:`apply_declared`)."""
         return all(v == 0.0 for vs in self.offsets.values() for v in vs) and all(
             v == 1.0 for vs in self.scales.values() for v in vs
         )
@@ -53,12 +56,17 @@ class LatentControls:
     def with_offset(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         offs = list(self.offsets.get(level, (0.0,) * dim)) or [0.0] * dim
         offs[axis] = float(value)
-        return LatentControls({**self.offsets, level: tuple(offs)}, dict(self.scales))
+        return LatentControls({**self.offsets, level: tuple(offs)}, dict(self.scales), dict(self.values))
 
     def with_scale(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         scs = list(self.scales.get(level, (1.0,) * dim)) or [1.0] * dim
         scs[axis] = float(value)
-        return LatentControls(dict(self.offsets), {**self.scales, level: tuple(scs)})
+        return LatentControls(dict(self.offsets), {**self.scales, level: tuple(scs)}, dict(self.values))
+
+    def with_value(self, control: Control, value: float) -> "LatentControls":
+        """A declared control set to ``value`` (clipped to its range)."""
+        v = min(max(float(value), control.minimum), control.maximum)
+        return LatentControls(dict(self.offsets), dict(self.scales), {**self.values, control.name: v})
 
     def apply(self, latents: dict[str, np.ndarray], axes: dict[str, LevelAxes]) -> dict[str, np.ndarray]:
         """Rotate each level into PCA space, scale and offset there, rotate back. float32[B, D, F] each."""
@@ -87,3 +95,20 @@ class LatentControls:
 
 def level_axes(manifest: Manifest) -> dict[str, LevelAxes]:
     return {level.name: LevelAxes.from_stats(manifest.latent_stats[level.name]) for level in manifest.levels}
+
+
+def apply_declared(latents: dict[str, np.ndarray], declared: tuple[Control, ...],
+                   values: dict[str, float] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The bundle's declared controls on latents float32[B, D, F]: 'add' moves channel ``channel`` of ``level`` by
+    (value - default) * scale. A value may be a number or float[F] (one per frame, for smoothed moves)."""
+    out = dict(latents)
+    for c in declared:
+        if c.name not in values:
+            continue
+        delta = (np.asarray(values[c.name], np.float64) - c.default) * c.scale
+        if not np.any(delta):
+            continue
+        z = out[c.level].copy()
+        z[:, c.channel, :] = (z[:, c.channel, :] + delta).astype(np.float32)
+        out[c.level] = z
+    return out

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .bundle import Bundle, BundleError
-from .latent import LatentControls, level_axes
+from .latent import LatentControls, apply_declared, level_axes
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -169,7 +169,8 @@ class WindowModel:
 
     def decode_window(self, latents: dict[str, np.ndarray], gain: float, n: int) -> np.ndarray:
         """Knobs, quantizer, decoder, gain undone: float32[n] (a causal bundle's delay removed)."""
-        latents = self.controls.apply(latents, self.runner.axes)
+        latents = apply_declared(self.controls.apply(latents, self.runner.axes), self.runner.manifest.controls,
+                                 self.controls.values)
         d = self.delay
         y = self.runner.decode(self.runner.quantize(latents))[0, 0, d:d + n]
         if y.shape[0] < n:

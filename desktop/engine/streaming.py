@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .latent import LatentControls, LevelAxes
+from .latent import LatentControls, LevelAxes, apply_declared
 from .session import ModelRunner
 
 SMOOTH_FRAMES = 4  # a knob move ramps over 4 latent frames (46 ms at hop 256): no step in the latent, no click
@@ -66,6 +66,27 @@ class StreamingModel:
         self._current: dict[str, np.ndarray] = {}
         self._ramp: dict[str, tuple[np.ndarray, int]] = {}  # level -> (per-frame step, frames left)
         self._target: LatentControls | None = None
+        self._declared = {c.name: c.default for c in self.manifest.controls}  # current value of each
+        self._declared_goal = dict(self._declared)
+        self._declared_step = {c.name: 0.0 for c in self.manifest.controls}
+
+    def _declared_frames(self, controls: LatentControls, frames: int) -> dict[str, np.ndarray]:
+        """Per declared control, float64[F] values for this block's frames, ramping to a new value over
+        ``SMOOTH_FRAMES`` frames like the PCA knobs; controls at their default all block long are left out."""
+        out = {}
+        for c in self.manifest.controls:
+            goal = min(max(float(controls.values.get(c.name, c.default)), c.minimum), c.maximum)
+            cur = self._declared[c.name]
+            if goal != self._declared_goal[c.name]:
+                self._declared_goal[c.name] = goal
+                self._declared_step[c.name] = (goal - cur) / SMOOTH_FRAMES
+            step = self._declared_step[c.name]
+            rows = cur + step * np.arange(1, frames + 1)
+            rows = np.minimum(rows, goal) if step > 0 else np.maximum(rows, goal) if step < 0 else np.full(frames, cur)
+            self._declared[c.name] = float(rows[-1])
+            if np.any(rows != c.default):
+                out[c.name] = rows
+        return out
 
     def _frame_params(self, controls: LatentControls, frames: int) -> dict[str, np.ndarray] | None:
         """Per level float64[F, 2, D] knob values for this block's frames (None: all neutral, no ramp)."""
@@ -107,6 +128,8 @@ class StreamingModel:
         params = self._frame_params(controls, n // self.hop)
         if params is not None:
             lat = {name: apply_per_frame(z, self.runner.axes[name], params[name]) for name, z in lat.items()}
+        if self.manifest.controls:
+            lat = apply_declared(lat, self.manifest.controls, self._declared_frames(controls, n // self.hop))
         y, self.dec_states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
         return y[0, 0]
 
