@@ -354,9 +354,13 @@ class HarmonicPlusNoise(nn.Module):
 
     @staticmethod
     def controls() -> list[dict]:
-        """The knobs this family means (the manifest's ``controls``): each adds (value - default) * scale to one
-        channel of the 'control' level."""
+        """The knobs this family means (the manifest's ``controls``): 'pitch' replaces the pitch channel while a
+        note is held (follow keyboard); the others add (value - default) * scale to one channel of 'control'."""
         return [
+            {"name": "pitch", "unit": "MIDI note", "minimum": 21.0, "maximum": 108.0, "default": 69.0,
+             "level": "control", "channel": 0, "transform": "set", "scale": 1.0 / 12.0,
+             "description": "while held, the oscillator plays this note (69 = A4 = 440 Hz) instead of the input's "
+                            "pitch; transpose still adds on top"},
             {"name": "transpose", "unit": "semitones", "minimum": -24.0, "maximum": 24.0, "default": 0.0,
              "level": "control", "channel": 0, "transform": "add", "scale": 1.0 / 12.0,
              "description": "moves the oscillator's f0 (pitch channel, octaves re A4)"},

@@ -4,9 +4,11 @@
 a test) and writes the registry. MIDI learn: ``learn(address)`` arms a parameter and the next control change
 binds its (channel, controller) to it; values 0..127 map onto the parameter's range. Mappings round-trip through
 ``to_json``/``from_json`` (presets and settings store them). Pitch bend and notes drive the bundle's declared
-``transpose`` control when it has one (``/latentsynth/control/transpose``): bend over +-``bend_range`` semitones;
-a held note transposes by its distance from ``reference_note`` (middle C by default), with the bend added, and
-releasing the last note returns to the bend alone. Anything else, or a message out of range, is counted and
+``transpose`` control when it has one (``/latentsynth/control/transpose``): bend over +-``bend_range`` semitones.
+``follow='input'``: a held note transposes by its distance from ``reference_note`` (middle C by default), with the
+bend added, and releasing the last note returns to the bend alone. ``follow='keyboard'`` (bundles that declare a
+``pitch`` control, a 'set' on the pitch latent): a held note IS the output's pitch (the input keeps timbre and
+loudness), the bend added; releasing every note hands the pitch back to the input. Anything else, or a message out of range, is counted and
 ignored; a port that disappears is reported through ``log`` and never raises.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Callable
 from ..engine.params import PREFIX, ParamError, ParamRegistry
 
 TRANSPOSE = f"{PREFIX}/control/transpose"
+PITCH = f"{PREFIX}/control/pitch"
+FOLLOW = ("input", "keyboard")
 
 
 @dataclass
@@ -25,6 +29,7 @@ class MidiMap:
     registry: ParamRegistry
     bend_range: float = 2.0
     reference_note: int = 60
+    follow: str = "input"  # or "keyboard": notes set the pitch (bundles with a 'pitch' control)
     log: Callable[[str], None] = field(default=lambda msg: None)
     bindings: dict[tuple[int, int], str] = field(default_factory=dict)  # (channel, control) -> address
 
@@ -87,11 +92,19 @@ class MidiMap:
             self.ignored += 1
 
     def _transpose(self) -> None:
+        if self.follow == "keyboard" and PITCH in self.registry.params:
+            if self._held:
+                p = self.registry.params[PITCH]
+                self.registry.set(PITCH, min(max(float(self._held[-1]), p.minimum), p.maximum))
+            else:
+                self.registry.release(PITCH)
+            semis = self._bend
+        else:
+            semis = (self._held[-1] - self.reference_note if self._held else 0.0) + self._bend
         if TRANSPOSE not in self.registry.params:
             self.ignored += 1
             return
         p = self.registry.params[TRANSPOSE]
-        semis = (self._held[-1] - self.reference_note if self._held else 0.0) + self._bend
         self.registry.set(TRANSPOSE, min(max(semis, p.minimum), p.maximum))
 
     def to_json(self) -> list[dict]:

@@ -254,7 +254,7 @@ class Streaming:
             names.add((s.part, s.name))
 
 
-CONTROL_TRANSFORMS = ("add",)
+CONTROL_TRANSFORMS = ("add", "set")
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,10 @@ class Control:
 
     Value v (in ``unit``, between ``minimum`` and ``maximum``, ``default`` when untouched) acts on channel
     ``channel`` of latent level ``level``: transform 'add' adds ``(v - default) * scale`` to it on every frame
-    (hpn: transpose in semitones adds v / 12 to the pitch channel, in octaves). Players list these knobs from the
+    (hpn: transpose in semitones adds v / 12 to the pitch channel, in octaves); transform 'set' replaces the channel
+    with ``(v - default) * scale`` while the control holds a value and leaves it alone when it holds none (hpn:
+    ``pitch``, a MIDI note held on a keyboard, sets the pitch channel to (note - 69) / 12 octaves re A4). 'set'
+    controls apply before 'add' ones on the same channel, whatever the declared order. Players list these knobs from the
     manifest, so no family is hard-coded in the UI."""
 
     name: str

@@ -63,6 +63,10 @@ class LatentControls:
         scs[axis] = float(value)
         return LatentControls(dict(self.offsets), {**self.scales, level: tuple(scs)}, dict(self.values))
 
+    def without_value(self, name: str) -> "LatentControls":
+        """The declared control ``name`` released (a 'set' control stops overriding; others return to default)."""
+        return LatentControls(dict(self.offsets), dict(self.scales), {k: v for k, v in self.values.items() if k != name})
+
     def with_value(self, control: Control, value: float) -> "LatentControls":
         """A declared control set to ``value`` (clipped to its range)."""
         v = min(max(float(value), control.minimum), control.maximum)
@@ -100,10 +104,16 @@ def level_axes(manifest: Manifest) -> dict[str, LevelAxes]:
 def apply_declared(latents: dict[str, np.ndarray], declared: tuple[Control, ...],
                    values: dict[str, float] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The bundle's declared controls on latents float32[B, D, F]: 'add' moves channel ``channel`` of ``level`` by
-    (value - default) * scale. A value may be a number or float[F] (one per frame, for smoothed moves)."""
+    (value - default) * scale; 'set' (applied first) replaces the channel with (value - default) * scale. A value
+    may be a number or float[F] (one per frame, for smoothed moves)."""
     out = dict(latents)
-    for c in declared:
+    for c in sorted(declared, key=lambda c: c.transform != "set"):
         if c.name not in values:
+            continue
+        if c.transform == "set":
+            z = out[c.level].copy()
+            z[:, c.channel, :] = ((np.asarray(values[c.name], np.float64) - c.default) * c.scale).astype(np.float32)
+            out[c.level] = z
             continue
         delta = (np.asarray(values[c.name], np.float64) - c.default) * c.scale
         if not np.any(delta):

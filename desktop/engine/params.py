@@ -222,6 +222,16 @@ class ParamRegistry:
             fn(address, v)
         return v
 
+    def release(self, address: str) -> None:
+        """A declared control stops holding a value ('set' controls stop overriding: the input's own returns)."""
+        c = self._declared.get(address)
+        if c is None:
+            raise ParamError(f"{address}: not a declared control")
+        with self._lock:
+            self.target.set_controls(self.target.controls.without_value(c.name))
+        for fn in list(self._listeners):
+            fn(address, None)
+
     def set_normalized(self, address: str, x: float) -> Any:
         return self.set(address, self.param(address).from_normalized(x))
 

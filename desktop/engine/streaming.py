@@ -66,7 +66,8 @@ class StreamingModel:
         self._current: dict[str, np.ndarray] = {}
         self._ramp: dict[str, tuple[np.ndarray, int]] = {}  # level -> (per-frame step, frames left)
         self._target: LatentControls | None = None
-        self._declared = {c.name: c.default for c in self.manifest.controls}  # current value of each
+        # current value of each ('set' controls: None while they hold no value)
+        self._declared = {c.name: None if c.transform == "set" else c.default for c in self.manifest.controls}
         self._declared_goal = dict(self._declared)
         self._declared_step = {c.name: 0.0 for c in self.manifest.controls}
 
@@ -75,6 +76,12 @@ class StreamingModel:
         ``SMOOTH_FRAMES`` frames like the PCA knobs; controls at their default all block long are left out."""
         out = {}
         for c in self.manifest.controls:
+            if c.transform == "set":  # absent: no override, and the next value starts where it is (no glide in)
+                if c.name not in controls.values:
+                    self._declared[c.name] = self._declared_goal[c.name] = None
+                    continue
+                if self._declared[c.name] is None:
+                    self._declared[c.name] = self._declared_goal[c.name] = float(controls.values[c.name])
             goal = min(max(float(controls.values.get(c.name, c.default)), c.minimum), c.maximum)
             cur = self._declared[c.name]
             if goal != self._declared_goal[c.name]:
@@ -84,7 +91,7 @@ class StreamingModel:
             rows = cur + step * np.arange(1, frames + 1)
             rows = np.minimum(rows, goal) if step > 0 else np.maximum(rows, goal) if step < 0 else np.full(frames, cur)
             self._declared[c.name] = float(rows[-1])
-            if np.any(rows != c.default):
+            if c.transform == "set" or np.any(rows != c.default):
                 out[c.name] = rows
         return out
 

@@ -207,7 +207,7 @@ def test_bundle_declares_its_controls_and_streams(hpn_bundle):
     data = json.loads((hpn_bundle / "manifest.json").read_text())
     assert m.family == "hpn" and m.format_version == 2 and m.streaming is not None
     assert [lv.name for lv in m.levels] == ["z", "control"]
-    assert {c["name"] for c in data["controls"]} == {"transpose", "loudness", "balance"}
+    assert {c["name"] for c in data["controls"]} == {"pitch", "transpose", "loudness", "balance"}
     t = m.control("transpose")
     assert (t.unit, t.minimum, t.maximum, t.level, t.channel, t.transform) == ("semitones", -24, 24, "control", 0,
                                                                                "add")
