@@ -48,6 +48,24 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
     return controls
 
 
+def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> LatentControls:
+    """'ADDRESS=VALUE' through the app's parameter registry (the same addresses, ranges and checks as OSC);
+    only the model's knobs apply to a render: mix and stream addresses are refused with a reason."""
+    from .engine.live import LIVE_MODES, EngineParams, StreamConfig
+    from .engine.params import PREFIX, ParamRegistry, StaticTarget
+
+    registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig(), controls), manifest, LIVE_MODES)
+    for spec in specs:
+        address, sep, value = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--set '{spec}': expected ADDRESS=VALUE")
+        if not address.startswith((f"{PREFIX}/latent/", f"{PREFIX}/control/")):
+            raise ValueError(f"--set {address}: not a model knob (a render uses /latentsynth/latent/... and "
+                             "/latentsynth/control/... only)")
+        registry.set(address, value)
+    return registry.target.controls
+
+
 def parse_controls(specs: list[str], runner: ModelRunner, controls: LatentControls) -> LatentControls:
     """'NAME=VALUE' for controls the bundle declares; a name it does not declare or a value outside the control's
     range is refused (ValueError naming what the bundle has)."""
@@ -90,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
                    help="set a control the bundle declares (its manifest's 'controls', e.g. loudness=-6, "
                    "balance=10); repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="ADDRESS=VALUE", dest="set_params",
+                   help="any knob by its OSC address (docs/remote-control.md), e.g. /latentsynth/latent/z/0/offset=1.5 "
+                   "or /latentsynth/control/transpose=7 (repeatable; applied after --latent and --control)")
     p.add_argument("--morph", default=None, metavar="B.wav",
                    help="morph toward this file's latents (window by window, B loops when shorter)")
     p.add_argument("--amount", type=bounded("amount"), default=0.5,
@@ -135,6 +156,7 @@ def _run(args) -> int:
         runner = GriffinLimRunner(runner)
     controls = parse_controls(args.control + ([f"transpose={args.transpose}"] if args.transpose is not None else []),
                               runner, parse_latent(args.latent, runner))
+    controls = apply_addresses(args.set_params, runner.manifest, controls)
     if args.generate is not None:
         sr = bundle.manifest.sample_rate
         fmt = output_format(args.output, args.subtype)

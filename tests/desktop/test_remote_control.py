@@ -317,3 +317,35 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, da
     env_db = 20 * np.log10(np.maximum(np.sqrt(np.convolve(y ** 2, np.ones(2048) / 2048, "valid")), 1e-9))
     loud, quiet = np.percentile(env_db[sr:], 95), env_db[-sr:].mean()  # the last second: after the change
     assert loud - quiet == pytest.approx(18.0, abs=1.5)
+
+
+def test_render_takes_knobs_by_address(tmp_path, data_dir):
+    """latentsynth-render --set ADDRESS=VALUE: the same registry as OSC; the offset changes the output exactly as
+    --latent does, and a bad address or value is one line and exit 2."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from tests.conftest import ROOT
+
+    src = str(data_dir / "speech_arctic_a0007.wav")
+
+    def render(name, *extra):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "desktop.render_cli", src, "-o", str(out), "--quiet", *extra],
+                              capture_output=True, text=True, cwd=str(ROOT), timeout=300)
+        return proc, out
+
+    p1, a = render("a.wav", "--set", f"{PREFIX}/latent/z/0/offset=2")
+    p2, b = render("b.wav", "--latent", "0=2")
+    p3, c = render("c.wav")
+    assert p1.returncode == p2.returncode == p3.returncode == 0, p1.stderr
+    ya, yb, yc = sf.read(a)[0], sf.read(b)[0], sf.read(c)[0]
+    assert np.array_equal(ya, yb) and not np.allclose(ya, yc)
+    for bad in (f"{PREFIX}/mix/dry_wet=0.5", f"{PREFIX}/latent/z/0/offset=9", f"{PREFIX}/latent/z/99/offset=1",
+                "no-equals-sign"):
+        proc, out = render("bad.wav", "--set", bad)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert not out.exists()
