@@ -227,6 +227,12 @@ class MainWindow(QMainWindow):
         il.addWidget(self.out_dev_combo)
         for combo in (self.in_dev_combo, self.out_dev_combo):
             combo.activated.connect(lambda _: self._restart_if_running())
+        il.addWidget(QLabel("MIDI input"))
+        self.midi_combo = QComboBox()
+        self.midi_combo.setMaximumWidth(170)
+        self.midi_combo.setToolTip("MIDI controllers and keyboards; right-click a knob for MIDI learn")
+        self.midi_combo.activated.connect(lambda _: self._on_midi_chosen())
+        il.addWidget(self.midi_combo)
         row = QHBoxLayout()
         self.in_gain = Knob("IN GAIN", -24, 24, 0, "{:+.1f} dB", bipolar=True, color=theme.ACCENT2)
         self.in_gain.valueChanged.connect(lambda _: self._apply_params())
@@ -532,6 +538,33 @@ class MainWindow(QMainWindow):
         for e in errors:
             self.messages.append(e)
         self._add_midi_menus()
+        self.fill_midi_ports()
+
+    def fill_midi_ports(self, names: list[str] | None = None) -> None:
+        """The MIDI input list: 'none', the ports there are, and the open one even if it has gone."""
+        from ..control.midi import input_names
+
+        names = input_names() if names is None else names
+        current = self.remote.midi_in.name if self.remote is not None and self.remote.midi_in else ""
+        self.midi_combo.clear()
+        self.midi_combo.addItem("none", "")
+        for n in names + ([current] if current and current not in names else []):
+            self.midi_combo.addItem(n, n)
+        self.midi_combo.setCurrentIndex(max(0, self.midi_combo.findData(current)))
+
+    def _on_midi_chosen(self) -> None:
+        name = self.midi_combo.currentData() or ""
+        if self.remote is None:
+            return
+        try:
+            if name:
+                self.remote.open_midi(name)
+            else:
+                self.remote.close_midi()
+            self.settings.setValue("midi/input", name)
+        except OSError as exc:
+            self.show_message(str(exc), modal=False)
+            self.fill_midi_ports()
 
     def _add_midi_menus(self) -> None:
         if self.remote is None:

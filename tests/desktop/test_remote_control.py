@@ -349,3 +349,17 @@ def test_render_takes_knobs_by_address(tmp_path, data_dir):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert not out.exists()
+
+
+def test_window_lists_midi_ports_and_a_port_that_cannot_open_is_a_message(qtbot, settings_path):
+    w, remote = _window(qtbot, settings_path)
+    w.fill_midi_ports(["Keystation 49 MIDI 1", "nanoKONTROL2 MIDI 1"])
+    assert [w.midi_combo.itemText(i) for i in range(w.midi_combo.count())] == [
+        "none", "Keystation 49 MIDI 1", "nanoKONTROL2 MIDI 1"]
+    w.midi_combo.setCurrentIndex(1)
+    w._on_midi_chosen()  # no MIDI system here: opening fails, the app says so and keeps running
+    if remote.midi_in is None:
+        assert "Keystation 49 MIDI 1" in w.messages[-1] and "\n" not in w.messages[-1]
+    w.midi_combo.setCurrentIndex(0)
+    w._on_midi_chosen()
+    assert remote.midi_in is None and w.settings.value("midi/input") == ""
