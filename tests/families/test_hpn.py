@@ -227,7 +227,7 @@ def test_controls_round_trip_and_bad_declarations_are_refused(hpn_bundle, tmp_pa
     for bad, words in [({"channel": 9}, "which the latent does not have"), ({"level": "nope"}, "does not have"),
                        ({"transform": "multiply"}, "unknown transform"), ({"default": 99.0}, "minimum <= default")]:
         broken = json.loads(json.dumps(data))
-        broken["controls"][0].update(bad)
+        next(c for c in broken["controls"] if c["name"] == "transpose").update(bad)
         with pytest.raises(BundleError, match=words):
             Manifest.from_json(broken, tmp_path / "manifest.json")
     c = Control("x", "dB", -1, 1, 0, "control", 2)
