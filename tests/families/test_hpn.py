@@ -225,7 +225,7 @@ def test_controls_round_trip_and_bad_declarations_are_refused(hpn_bundle, tmp_pa
     del old["controls"]  # bundles from before controls load, with none
     assert Manifest.from_json(old, tmp_path).controls == ()
     for bad, words in [({"channel": 9}, "which the latent does not have"), ({"level": "nope"}, "does not have"),
-                       ({"transform": "multiply"}, "unknown transform"), ({"default": 99.0}, "minimum <= default")]:
+                       ({"transform": "multiply"}, "unknown transform"), ({"default": 999.0}, "minimum <= default")]:
         broken = json.loads(json.dumps(data))
         next(c for c in broken["controls"] if c["name"] == "transpose").update(bad)
         with pytest.raises(BundleError, match=words):
