@@ -31,12 +31,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blocks import ConvNeXtBlock, ResidualUnit, conv1d
+from .blocks import ConvNeXtBlock, conv1d
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, ChannelNorm, name_states, state_shapes_of, stream_modules
 from .harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
 from .istft import CausalInverseSTFT
 from .mel import mel_filters
+from .melvae import MelEncoder
 
 PITCH_BINS = 300
 CENTS_PER_BIN = 20.0
@@ -171,26 +172,6 @@ def read_pitch(logits: torch.Tensor, sharpness: float = READOUT_SHARPNESS) -> to
     return (w * centres).sum(dim=1)
 
 
-class TimbreEncoder(nn.Module):
-    """level-normalised log-mel float32[B, n_mels, F] -> Gaussian params float32[B, 2 * D, F], causal."""
-
-    def __init__(self, n_mels: int, out_channels: int, channels: int = 128, blocks: int = 3):
-        super().__init__()
-        layers: list[nn.Module] = [conv1d(n_mels, channels, 3, causal=True)]
-        layers += [ResidualUnit(channels, kernel=3, dilation=3 ** i, causal=True) for i in range(blocks)]
-        layers += [nn.LeakyReLU(0.1), conv1d(channels, out_channels, 3, causal=True)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.net(mel)
-
-    def state_shapes(self):
-        return state_shapes_of(self.net)
-
-    def stream(self, mel: torch.Tensor, states: list[torch.Tensor]):
-        return stream_modules(self.net, mel, states)
-
-
 class HPNDecoder(nn.Module):
     """(z float32[B, D, F], control float32[B, 4, F]) -> audio float32[B, 1, F * hop], causal, one hop late."""
 
@@ -293,7 +274,7 @@ class HarmonicPlusNoise(nn.Module):
         self.front = HPNFront(sample_rate, n_fft, hop, n_mels, mel_norm_mean, mel_norm_std, mel_log_floor,
                               norm_floor_db)
         self.pitch = PitchNet(sample_rate, n_fft, n_mels, pitch_channels)
-        self.encoder = TimbreEncoder(n_mels, 2 * latent_dim, enc_max_channels)
+        self.encoder = MelEncoder(n_mels, 2 * latent_dim, enc_max_channels, causal=True)  # timbre, on level-normalised log-mel
         self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
         self.decoder = HPNDecoder(latent_dim, sample_rate, hop, dec_channels, dec_blocks, 2 * hop)
         self.register_buffer("control_scale", torch.tensor(CONTROL_SCALE)[None, :, None], persistent=False)
