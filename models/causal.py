@@ -87,3 +87,13 @@ def name_states(model: nn.Module) -> None:
     for name, module in model.named_modules():
         if hasattr(module, "state_name"):
             module.state_name = name
+
+
+def random_gain(x: torch.Tensor, gain_db: tuple[float, float], training: bool) -> torch.Tensor:
+    """float32[B, 1, 1]: a random gain per item, uniform in dB over ``gain_db`` while training (ones otherwise).
+    Causal models learn every level this way instead of normalising each window, which needs the future."""
+    low, high = gain_db
+    if not training or low == high == 0.0:
+        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
+    db = low + (high - low) * torch.rand(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
+    return torch.pow(10.0, db / 20.0)

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from .blocks import ConvNeXtBlock, conv1d
 from .bottleneck import GaussianBottleneck
-from .causal import CausalConv1d, ChannelNorm, name_states, state_shapes_of, stream_modules
+from .causal import CausalConv1d, ChannelNorm, name_states, random_gain, state_shapes_of, stream_modules
 from .harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
 from .istft import CausalInverseSTFT
 from .mel import mel_filters
@@ -373,11 +373,7 @@ class HarmonicPlusNoise(nn.Module):
 
     # ---- training --------------------------------------------------------------------------------------
     def _gain(self, x: torch.Tensor) -> torch.Tensor:
-        low, high = self.random_gain_db
-        if not self.training or low == high == 0.0:
-            return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-        db = low + (high - low) * torch.rand(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-        return torch.pow(10.0, db / 20.0)
+        return random_gain(x, self.random_gain_db, self.training)
 
     def forward(self, audio: torch.Tensor, pitch_labels: torch.Tensor | None = None):
         t = audio.shape[-1]

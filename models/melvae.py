@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from .blocks import ResidualUnit, conv1d
 from .bottleneck import GaussianBottleneck
-from .causal import name_states, state_shapes_of, stream_modules
+from .causal import name_states, random_gain, state_shapes_of, stream_modules
 from .decoder import ISTFTDecoder
 from .mel import MelFrontEnd
 
@@ -137,11 +137,7 @@ class MelVAE(nn.Module):
         return self.decoder.stream(latents["z"], states)
 
     def _gain(self, x: torch.Tensor) -> torch.Tensor:
-        low, high = self.random_gain_db
-        if not self.training or low == high == 0.0:
-            return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-        db = low + (high - low) * torch.rand(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-        return torch.pow(10.0, db / 20.0)
+        return random_gain(x, self.random_gain_db, self.training)
 
     def extra_manifest(self) -> dict:
         return {"mel": self.front.manifest_entry()}

@@ -22,6 +22,13 @@ def _save(graph, path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def identity_stats() -> LatentStats:
+    """Latent statistics of the identity latent: HOP independent unit axes (the knobs' PCA is the identity)."""
+    eye = np.eye(HOP)
+    return LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
+                       explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
+
+
 def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050,
                           scale: float | None = None) -> Path:
     """``scale``: also export a posterior-scale output 'z_scale' equal to ``scale`` everywhere, so the latent's KL
@@ -51,14 +58,11 @@ def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 220
     )
     _save(enc, out / "encoder.onnx")
     _save(dec, out / "decoder.onnx")
-    eye = np.eye(HOP)
-    stats = LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
-                        explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
     manifest = Manifest(
         family="identity", sample_rate=sample_rate, window=window, hop=window // 2,
-        levels=(LatentLevel("z", HOP, HOP, "z_scale" if scale is not None else None),), normalization=Normalization("rms", -20.0, 30.0),
-        latent_stats={"z": stats}, parts=parts, files={f: sha256_file(out / f) for f in parts.values()},
+        levels=(LatentLevel("z", HOP, HOP, "z_scale" if scale is not None else None),),
+        normalization=Normalization("rms", -20.0, 30.0), latent_stats={"z": identity_stats()}, parts=parts, files={f: sha256_file(out / f) for f in parts.values()},
         provenance={"name": "identity (test)"},
     )
     write_manifest(out, manifest)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnx
 from onnx import TensorProto, helper
 
-from desktop.engine.bundle import (STREAMING_FORMAT_VERSION, LatentLevel, LatentStats, Manifest, Normalization,
-                                   StateSpec, Streaming, sha256_file, write_manifest)
+from desktop.engine.bundle import (STREAMING_FORMAT_VERSION, LatentLevel, Manifest, Normalization, StateSpec,
+                                   Streaming, sha256_file, write_manifest)
 
-HOP = 256
+from tests.identity_bundle import HOP, _save, identity_stats
 PART_DELAY = 128  # each part's delay: 256 samples in all = one latent frame of lookahead
 
 
@@ -37,13 +35,6 @@ def _consts() -> list:
             helper.make_tensor("zero1", TensorProto.INT64, [1], [0]),
             helper.make_tensor("big1", TensorProto.INT64, [1], [1 << 40]),
             helper.make_tensor("axis2", TensorProto.INT64, [1], [2])]
-
-
-def _save(graph, path: Path) -> None:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
 
 
 def build_streaming_identity_bundle(out: Path, sample_rate: int = 22050, block: int = 256) -> Path:
@@ -71,9 +62,6 @@ def build_streaming_identity_bundle(out: Path, sample_rate: int = 22050, block: 
         initializer=_consts() + [helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])])
     _save(enc, out / "encoder.onnx")
     _save(dec, out / "decoder.onnx")
-    eye = np.eye(HOP)
-    stats = LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
-                        explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
     streaming = Streaming(block=block, lookahead=1, delay=2 * PART_DELAY,
                           states=(StateSpec("encoder", "state.enc", (1, 1, PART_DELAY)),
@@ -81,7 +69,7 @@ def build_streaming_identity_bundle(out: Path, sample_rate: int = 22050, block: 
     manifest = Manifest(
         family="identity", sample_rate=sample_rate, window=22050, hop=11025,
         levels=(LatentLevel("z", HOP, HOP),), normalization=Normalization("none"),
-        latent_stats={"z": stats}, parts=parts, files={name: sha256_file(out / name) for name in parts.values()},
+        latent_stats={"z": identity_stats()}, parts=parts, files={name: sha256_file(out / name) for name in parts.values()},
         provenance={"name": "streaming identity (test)"}, streaming=streaming,
         format_version=STREAMING_FORMAT_VERSION)
     write_manifest(out, manifest)
