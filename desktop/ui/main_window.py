@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.record_error = ""
         self.missing_devices: dict[str, str] = {}  # kind -> a saved device name that is not present
         self.remote = None  # desktop.control.remote.RemoteControl, attached by the app (OSC, MIDI)
+        self._midi_names: list[str] | None = None  # MIDI input ports, handed over by the thread that lists them
         self.rng = np.random.default_rng()
         self.setWindowTitle("LatentSynth")
         keep_none_alive()
@@ -538,7 +539,14 @@ class MainWindow(QMainWindow):
         for e in errors:
             self.messages.append(e)
         self._add_midi_menus()
-        self.fill_midi_ports()
+        self.fill_midi_ports([])  # 'none' and the open port now; the system's list is read off the GUI thread
+
+        def list_ports() -> None:
+            from ..control.midi import input_names
+
+            self._midi_names = input_names()
+
+        threading.Thread(target=list_ports, name="midi-ports", daemon=True).start()
 
     def fill_midi_ports(self, names: list[str] | None = None) -> None:
         """The MIDI input list: 'none', the ports there are, and the open one even if it has gone."""
@@ -594,6 +602,9 @@ class MainWindow(QMainWindow):
 
     def _apply_remote_changes(self) -> None:
         """Widgets follow what OSC and MIDI wrote (drained on the GUI timer, never from their threads)."""
+        if self._midi_names is not None:  # the port list arrived from its thread
+            names, self._midi_names = self._midi_names, None
+            self.fill_midi_ports(names)
         if self.remote is None or not self.remote.changes():
             return
         self._sync_knobs_from(self.engine.controls)
