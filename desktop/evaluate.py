@@ -236,7 +236,7 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
     r: dict = {"bundle": str(bundle_dir), "name": but.bundle.name, "family": m.family,
                "step": m.provenance.get("step"), "data": str(data_dir), "files": len(records),
                "seconds": round(total_seconds, 2), "hop_seconds": hop_seconds, "max_seconds_per_file": max_seconds,
-               "model_path": "streamed block by block" if getattr(m, "streaming", None) else
+               "model_path": "streamed block by block" if m.streaming is not None else
                f"1-s windows, hop {hop_seconds} s", "systems": system_order,
                "system_notes": {s: NOTES[s] for s in system_order}, "equal_size_mels": equal_mels}
     frames_all = {name: np.concatenate(zs, 0) for name, zs in frames.items()}

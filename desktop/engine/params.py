@@ -147,7 +147,7 @@ class ParamRegistry:
             self._add(Param(f"{PREFIX}/stream/mode", "mode", "", 0, len(modes) - 1, modes[0], "choice", tuple(modes)))
         self._add(Param(f"{PREFIX}/stream/hop_s", "hop", "s", *hop_range, type(target.config)().hop_s))
         self._declared: dict[str, Any] = {}
-        for c in getattr(manifest, "controls", ()) or ():
+        for c in (manifest.controls if manifest is not None else ()):
             address = f"{PREFIX}/control/{c.name}"
             self._add(Param(address, c.name, c.unit, c.minimum, c.maximum, c.default))
             self._declared[address] = c
