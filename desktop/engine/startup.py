@@ -72,7 +72,7 @@ class Preloader:
         self.wake = None
 
     def start_model(self, bundle_path: str | Path, provider: str) -> None:
-        from .live import ModelSlot
+        from .slot import ModelSlot
         from .bundle import load_bundle
         from .session import ModelRunner
 
