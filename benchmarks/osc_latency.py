@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop.control.osc import OscServer  # noqa: E402
 from desktop.engine.devices import NullDriver  # noqa: E402
-from desktop.engine.live import LIVE_MODES, EngineParams, LiveEngine, ModelSlot, StreamConfig  # noqa: E402
+from desktop.engine.live import LiveEngine  # noqa: E402
+from desktop.engine.slot import ModelSlot  # noqa: E402
+from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig  # noqa: E402
 from desktop.engine.params import PREFIX, ParamRegistry  # noqa: E402
 
 RATE = 44100

@@ -38,7 +38,9 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     from desktop.engine.audiofile import load_audio
     from desktop.engine.bundle import load_bundle
     from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import EngineParams, FileSource, LiveEngine, ModelSlot, StreamConfig
+    from desktop.engine.live import LiveEngine
+    from desktop.engine.slot import ModelSlot
+    from desktop.engine.values import EngineParams, FileSource, StreamConfig
     from desktop.engine.session import ModelRunner
 
     eng = LiveEngine(block=block)
@@ -96,7 +98,9 @@ def harness_child(seconds: float, block: int, latency) -> dict:
 def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
     from desktop.engine.bundle import load_bundle
     from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+    from desktop.engine.live import LiveEngine
+    from desktop.engine.slot import ModelSlot
+    from desktop.engine.values import EngineParams, StreamConfig
     from desktop.engine.session import ModelRunner
 
     eng = LiveEngine(block=block)

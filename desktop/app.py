@@ -264,7 +264,7 @@ def start_remote(args, engine, window):
     """The registry behind OSC and MIDI for this window; OSC and the MIDI port as the arguments (or the saved MIDI
     port) ask. None, after a one-line error, when a port the user named cannot be opened."""
     from .control.remote import RemoteControl, parse_host_port
-    from .engine.live import HOP_RANGE_S, LIVE_MODES
+    from .engine.values import HOP_RANGE_S, LIVE_MODES
 
     def log(msg: str) -> None:
         if threading.current_thread() is threading.main_thread():

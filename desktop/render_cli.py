@@ -51,7 +51,7 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
 def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> LatentControls:
     """'ADDRESS=VALUE' through the app's parameter registry (the same addresses, ranges and checks as OSC);
     only the model's knobs apply to a render: mix and stream addresses are refused with a reason."""
-    from .engine.live import LIVE_MODES, EngineParams, StreamConfig
+    from .engine.values import EngineParams, LIVE_MODES, StreamConfig
     from .engine.params import PREFIX, ParamRegistry, StaticTarget
 
     registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig(), controls), manifest, LIVE_MODES)

@@ -17,7 +17,9 @@ from desktop.engine.audiofile import Audio
 from desktop.engine.bundle import BundleError, load_bundle, read_manifest
 from desktop.engine.devices import NullDriver
 from desktop.engine.latent import LatentControls
-from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+from desktop.engine.live import LiveEngine
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.render import default_bundle_path, render_audio
 from desktop.engine.session import ModelRunner, WindowModel
 from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream

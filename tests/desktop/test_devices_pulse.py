@@ -67,7 +67,8 @@ def test_devices_are_listed(pulse):
 
 def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, data_dir, tmp_path):
     from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import LiveEngine, ModelSlot
+    from desktop.engine.live import LiveEngine
+    from desktop.engine.slot import ModelSlot
 
     load_before = os.getloadavg()[0]
     eng = LiveEngine()

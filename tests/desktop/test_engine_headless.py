@@ -7,7 +7,9 @@ import pytest
 from desktop.engine.devices import NullDriver
 from desktop.engine.dsp import Limiter
 from desktop.engine.latent import LatentControls
-from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+from desktop.engine.live import LiveEngine
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.presets import PresetError, load_preset, random_controls, save_preset
 from desktop.engine.resample import StreamResampler
 from desktop.engine.ring import RingBuffer

@@ -17,7 +17,9 @@ import soundfile as sf
 
 from desktop.engine import live
 from desktop.engine.devices import NullDriver
-from desktop.engine.live import EngineParams, LiveEngine, ModelSlot, StreamConfig
+from desktop.engine.live import LiveEngine
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.output_path import OutputPathError
 
 from .conftest import ROOT

@@ -13,7 +13,9 @@ from desktop.control.midi import TRANSPOSE, MidiInput, MidiMap, input_names
 from desktop.control.osc import OscSender, OscServer
 from desktop.engine.bundle import load_bundle
 from desktop.engine.devices import NullDriver
-from desktop.engine.live import LIVE_MODES, EngineParams, LiveEngine, ModelSlot, StreamConfig
+from desktop.engine.live import LiveEngine
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig
 from desktop.engine.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
 from desktop.engine.presets import load_preset, preset_midi, save_preset
 from desktop.engine.render import default_bundle_path
@@ -236,7 +238,7 @@ def _window(qtbot, settings_path):
     from PySide6.QtCore import QSettings
 
     from desktop.control.remote import RemoteControl
-    from desktop.engine.live import HOP_RANGE_S
+    from desktop.engine.values import HOP_RANGE_S
     from desktop.ui.main_window import AppOptions, MainWindow
 
     opts = AppOptions(list_devices=False, modal_errors=False,

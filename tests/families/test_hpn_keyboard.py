@@ -8,7 +8,7 @@ import numpy as np
 
 from desktop.control.midi import PITCH, TRANSPOSE, MidiMap
 from desktop.engine.latent import LatentControls, apply_declared
-from desktop.engine.live import LIVE_MODES, EngineParams, StreamConfig
+from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig
 from desktop.engine.params import ParamRegistry, StaticTarget
 from desktop.engine.streaming import StreamingModel
 
