@@ -1,7 +1,7 @@
 """Latent knobs: offsets (in standard deviations) and scales along the PCA axes of each latent level."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class LatentControls:
     scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # the bundle's declared controls (manifest 'controls') by name, in their units; absent = the default
     values: dict[str, float] = field(default_factory=dict)
+    # glide: seconds a declared control (a held note's pitch, transpose) takes to reach a new value on the
+    # streaming path; None = the engine's default (streaming.SMOOTH_FRAMES frames)
+    glide_s: float | None = None
 
     def is_neutral(self) -> bool:
         """True when the PCA knobs are at rest (declared controls are judged by :func:`apply_declared`)."""
@@ -56,21 +59,29 @@ class LatentControls:
     def with_offset(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         offs = list(self.offsets.get(level, (0.0,) * dim)) or [0.0] * dim
         offs[axis] = float(value)
-        return LatentControls({**self.offsets, level: tuple(offs)}, dict(self.scales), dict(self.values))
+        return replace(self, offsets={**self.offsets, level: tuple(offs)}, scales=dict(self.scales),
+                       values=dict(self.values))
 
     def with_scale(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         scs = list(self.scales.get(level, (1.0,) * dim)) or [1.0] * dim
         scs[axis] = float(value)
-        return LatentControls(dict(self.offsets), {**self.scales, level: tuple(scs)}, dict(self.values))
+        return replace(self, offsets=dict(self.offsets), scales={**self.scales, level: tuple(scs)},
+                       values=dict(self.values))
 
     def without_value(self, name: str) -> "LatentControls":
         """The declared control ``name`` released (a 'set' control stops overriding; others return to default)."""
-        return LatentControls(dict(self.offsets), dict(self.scales), {k: v for k, v in self.values.items() if k != name})
+        return replace(self, offsets=dict(self.offsets), scales=dict(self.scales),
+                       values={k: v for k, v in self.values.items() if k != name})
 
     def with_value(self, control: Control, value: float) -> "LatentControls":
         """A declared control set to ``value`` (clipped to its range)."""
         v = min(max(float(value), control.minimum), control.maximum)
-        return LatentControls(dict(self.offsets), dict(self.scales), {**self.values, control.name: v})
+        return replace(self, offsets=dict(self.offsets), scales=dict(self.scales),
+                       values={**self.values, control.name: v})
+
+    def with_glide(self, seconds: float | None) -> "LatentControls":
+        """The same knobs with glide ``seconds`` (>= 0; None = the engine's default)."""
+        return replace(self, glide_s=None if seconds is None else max(0.0, float(seconds)))
 
     def apply(self, latents: dict[str, np.ndarray], axes: dict[str, LevelAxes]) -> dict[str, np.ndarray]:
         """Rotate each level into PCA space, scale and offset there, rotate back. float32[B, D, F] each."""

@@ -71,9 +71,17 @@ class StreamingModel:
         self._declared_goal = dict(self._declared)
         self._declared_step = {c.name: 0.0 for c in self.manifest.controls}
 
+    def glide_frames(self, controls: LatentControls) -> int:
+        """Latent frames a declared control takes to reach a new value: ``controls.glide_s`` rounded to whole
+        frames (at least 1: the next frame), or ``SMOOTH_FRAMES`` when the controls do not say."""
+        if controls.glide_s is None:
+            return SMOOTH_FRAMES
+        return max(1, int(round(controls.glide_s * self.manifest.sample_rate / self.hop)))
+
     def _declared_frames(self, controls: LatentControls, frames: int) -> dict[str, np.ndarray]:
-        """Per declared control, float64[F] values for this block's frames, ramping to a new value over
-        ``SMOOTH_FRAMES`` frames like the PCA knobs; controls at their default all block long are left out."""
+        """Per declared control, float64[F] values for this block's frames, moving in a straight line to a new
+        value over the glide (``glide_frames``; by default ``SMOOTH_FRAMES``, like the PCA knobs); controls at
+        their default all block long are left out."""
         out = {}
         for c in self.manifest.controls:
             if c.transform == "set":  # absent: no override, and the next value starts where it is (no glide in)
@@ -86,7 +94,7 @@ class StreamingModel:
             cur = self._declared[c.name]
             if goal != self._declared_goal[c.name]:
                 self._declared_goal[c.name] = goal
-                self._declared_step[c.name] = (goal - cur) / SMOOTH_FRAMES
+                self._declared_step[c.name] = (goal - cur) / self.glide_frames(controls)
             step = self._declared_step[c.name]
             rows = cur + step * np.arange(1, frames + 1)
             rows = np.minimum(rows, goal) if step > 0 else np.maximum(rows, goal) if step < 0 else np.full(frames, cur)
