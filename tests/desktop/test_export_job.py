@@ -1,0 +1,43 @@
+"""The offline export job (engine side, no Qt): progress to 1.0 and a file equal in length and rate to the input;
+cancel writes nothing; an output path the renderer would refuse is refused before any thread starts."""
+import time
+
+import pytest
+import soundfile as sf
+
+from desktop.engine.audiofile import load_audio
+from desktop.engine.export_job import ExportError, ExportJob
+from desktop.engine.latent import LatentControls
+
+
+def test_progress_reaches_one_and_the_file_is_written(default_runner, data_dir, tmp_path):
+    audio = load_audio(data_dir / "speech_arctic_a0007.wav")
+    out = tmp_path / "out.wav"
+    job = ExportJob(audio, default_runner, LatentControls(), out, 0.25)
+    seen = []
+    job.start()
+    while not job.done:
+        seen.append(job.progress)
+        time.sleep(0.01)
+    assert job.progress == 1.0 and not job.failed and job.result.startswith(f"Exported {audio.seconds:.1f} s to {out}")
+    assert all(0.0 <= p <= 1.0 for p in seen) and seen == sorted(seen)
+    y, sr = sf.read(out)
+    assert sr == audio.sample_rate and y.shape[0] == audio.frames
+
+
+def test_cancel_writes_nothing(default_runner, data_dir, tmp_path):
+    audio = load_audio(data_dir / "speech_arctic_a0007.wav")
+    out = tmp_path / "out.wav"
+    job = ExportJob(audio, default_runner, LatentControls(), out, 0.05)
+    job.cancel()  # before the first window: the job stops at its first progress step
+    assert job.start().wait(60)
+    assert job.failed and job.result == "Export cancelled" and not out.exists()
+
+
+@pytest.mark.parametrize("name, words", [("in", "is also an input"), ("x.txt", "extension '.txt'")])
+def test_a_refused_output_never_starts(default_runner, data_dir, tmp_path, name, words):
+    src = tmp_path / "in.wav"
+    src.write_bytes((data_dir / "speech_arctic_a0007.wav").read_bytes())
+    audio = load_audio(src)
+    with pytest.raises(ExportError, match=words):
+        ExportJob(audio, default_runner, LatentControls(), src if name == "in" else tmp_path / name, 0.25)
