@@ -7,13 +7,9 @@ rank 0 while the others wait in their next collective.
 """
 from __future__ import annotations
 
-import copy
 import json
-import math
-import signal
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,142 +21,20 @@ from tqdm import tqdm
 
 from models import build_model
 from models.registry import FAMILIES
-from models.discriminator import MultiResolutionDiscriminator
 
 from . import distributed as ddp
-from .adversarial import aligned_crops, disc_loss, feature_loss, gen_loss
+from .adversarial import AdversarialStep
 from .checkpoint import (CheckpointError, component_states, latest_checkpoint, load_checkpoint, load_components,
                          remove_stale_temporaries, save_checkpoint)
-from .config import RunConfig, apply_override, save_config
+from .config import RunConfig, save_config
 from .data import AudioFolder, ChunkDataset
 from .distributed import DistInfo, ResumableSampler
+from .ema import WeightEMA
 from .losses import ReconstructionLoss
-from .run_log import RunLog, is_statistic
-from .run_log import spectrogram_image as _spectrogram_image  # noqa: F401  (kept for older imports)
-
-# Keys that may differ from the checkpoint's config on --resume: they change how often things happen or how
-# fast, never what is learned. Anything else given on the command line must match the stored config.
-RESUME_MUTABLE = {"train.ckpt_every", "train.log_every", "train.val_every", "train.audio_every", "train.threads",
-                  "train.num_workers", "train.amp"}
-
-
-def lr_factor(step: int, cfg) -> float:
-    """Linear warm-up, then cosine decay to ``lr_min_ratio`` at ``max_steps`` (and flat after it)."""
-    if step < cfg.lr_warmup_steps:
-        return (step + 1) / cfg.lr_warmup_steps
-    progress = min(1.0, (step - cfg.lr_warmup_steps) / max(1, cfg.max_steps - cfg.lr_warmup_steps))
-    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def amp_dtype_for(device: torch.device, amp: bool, bf16_supported: bool | None = None) -> torch.dtype | None:
-    """Autocast dtype: bf16 on CUDA GPUs that have it (Ampere and later), fp16 (with a GradScaler) on older ones,
-    none on CPU or when ``train.amp`` is off."""
-    if not amp or device.type != "cuda":
-        return None
-    if bf16_supported is None:
-        bf16_supported = torch.cuda.is_bf16_supported()
-    return torch.bfloat16 if bf16_supported else torch.float16
-
-
-def config_for_resume(stored: dict[str, Any], overrides: list[str]) -> RunConfig:
-    """The checkpoint's config with command-line overrides applied; only ``RESUME_MUTABLE`` keys may change."""
-    cfg = RunConfig.from_dict(stored)
-    before = _flat(cfg.to_dict())
-    for item in overrides:
-        apply_override(cfg, item)
-    after = _flat(cfg.to_dict())
-    changed = sorted(k for k in after if after[k] != before.get(k) and k not in RESUME_MUTABLE)
-    if changed:
-        raise ValueError("--resume continues the stored config; these overrides would change it: "
-                         + ", ".join(f"{k} ({before.get(k)!r} -> {after[k]!r})" for k in changed)
-                         + f". Only {', '.join(sorted(RESUME_MUTABLE))} may change on resume.")
-    return cfg
-
-
-def check_resume_matches(ckpt: dict[str, Any], run_dir: Path, data_dir: Path, config_source: str | None,
-                         given: RunConfig | None) -> None:
-    """Refuse a --resume whose command names another run than the one in ``run_dir`` (ValueError, one line).
-
-    ``config_source`` is this command's CONFIG (preset name or YAML path), ``given`` the config it resolves to.
-    The run continues with its stored config, so a CONFIG that means something else would be silently ignored:
-    it must be the CONFIG the run was started with (recorded in its checkpoints since this check exists), or
-    resolve to the stored config (e.g. RUN/config.yaml), or, for older checkpoints, be of the same model
-    family. The training data folder must be the one the run was trained on while that folder still exists
-    (a different one would train on other audio and overwrite the run's record of its data)."""
-    stored = RunConfig.from_dict(ckpt["config"])
-    if config_source is not None and given is not None:
-        recorded = ckpt.get("config_source")
-        same_config = not [k for k, v in _flat(given.to_dict()).items()
-                           if k not in RESUME_MUTABLE and _flat(stored.to_dict()).get(k) != v]
-        if recorded is not None:
-            ok = same_config or _same_source(recorded, config_source)
-        else:
-            ok = same_config or given.model.family == stored.model.family
-        if not ok:
-            started = f"'{recorded}'" if recorded else f"a {stored.model.family} config"
-            raise ValueError(f"{run_dir}: was started from {started}, not '{config_source}'; --resume continues "
-                             f"a run with its own config, so pass the same CONFIG (or {run_dir / 'config.yaml'}), "
-                             "or choose another --out for a new run")
-    old_root = (ckpt.get("data_summary") or {}).get("root")
-    if old_root and Path(old_root).resolve() != Path(data_dir).resolve():
-        if Path(old_root).is_dir():
-            raise ValueError(f"{run_dir}: was trained on {old_root}, not {data_dir}; --resume continues on the "
-                             "same audio, so pass --data " + old_root + " (or choose another --out for a new run)")
-        print(f"note: {run_dir} was trained on {old_root}, which no longer exists; continuing on {data_dir}",
-              file=sys.stderr)
-
-
-def _same_source(a: str, b: str) -> bool:
-    """The same preset name, or the same YAML file."""
-    if a == b:
-        return True
-    pa, pb = Path(a), Path(b)
-    return pa.is_file() and pb.is_file() and pa.resolve() == pb.resolve()
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag so the loop stops at the next step on every rank and saves a checkpoint;
-    a second signal gives up waiting (KeyboardInterrupt, no save; the previous checkpoint stays valid).
-    A repeat within ``grace_s`` counts as the same request: Ctrl-C under torchrun reaches a worker twice, from
-    the terminal and forwarded by torchrun."""
-
-    def __init__(self, grace_s: float = 2.0):
-        self.stop = False
-        self.grace_s = grace_s
-        self._first = 0.0
-        self._old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-
-    def _handle(self, signum, frame):
-        now = time.monotonic()
-        if self.stop:
-            if now - self._first < self.grace_s:
-                return
-            self.restore()
-            raise KeyboardInterrupt
-        self.stop, self._first = True, now
-        print(f"\nsignal {signum}: stopping after this step and saving a checkpoint (again to quit now)",
-              file=sys.stderr)
-
-    def restore(self):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-        self._old = {}
-
+from .resume import check_resume_matches, config_for_resume, read_init
+from .run_log import MetricWindow, RunLog, is_statistic
+from .schedule import amp_dtype_for, lr_factor
+from .signals import StopFlag
 
 class Trainer:
     """``resume``: True continues the run in ``run_dir`` from checkpoints/last.pt, "auto" does so when it
@@ -200,7 +74,7 @@ class Trainer:
         cfg.validate()
         init = None
         if ckpt is None and init_from is not None:
-            init = ddp.broadcast_object(_read_init(init_from, cfg) if self.dist.is_main else None)
+            init = ddp.broadcast_object(read_init(init_from, cfg) if self.dist.is_main else None)
             if isinstance(init, Exception):
                 raise init
         self.cfg = cfg
@@ -244,10 +118,11 @@ class Trainer:
             for p in self.model.parameters():
                 if id(p) not in decoder:
                     p.requires_grad_(False)
-        self.disc = self.disc_opt = self.disc_net = None
+        self.adv = None
         if ac.enabled:
-            self.disc = MultiResolutionDiscriminator(tuple(ac.disc_n_ffts), ac.disc_channels).to(self.device)
-            self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=ac.disc_lr, betas=(0.8, 0.99))
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.adv = AdversarialStep(ac, tc, self.device, wrap=(lambda m: DistributedDataParallel(m, device_ids=ids))
+                                       if self.dist.launched else None)
         # only trainable parameters: without adv.freeze_encoder this is every parameter, as before
         self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=tc.lr,
                                      betas=(0.8, 0.99))
@@ -262,16 +137,13 @@ class Trainer:
         # The EMA lives on rank 0 (the only rank that saves, validates and logs), copied after any restore.
         self.ema = None
         if tc.ema_decay > 0 and self.dist.is_main:
-            self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+            self.ema = WeightEMA(self.model, tc.ema_decay)
             if ckpt is not None and ckpt.get("ema"):
-                load_components(self.ema, ckpt["ema"])
+                load_components(self.ema.model, ckpt["ema"])
         self.net = self.model
-        self.disc_net = self.disc
         if self.dist.launched:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-            if self.disc is not None:
-                self.disc_net = DistributedDataParallel(self.disc, device_ids=ids)
         self._saved_step = self.step if ckpt is not None else -1
         self._validated_step = self._audio_step = -1
 
@@ -324,11 +196,10 @@ class Trainer:
         load_components(self.model, ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.init_info = ckpt.get("init_from")
-        if self.disc is not None:
+        if self.adv is not None:
             if not ckpt.get("disc"):
                 raise CheckpointError(f"{ckpt.get('path')}: adv.enabled but the checkpoint has no discriminator")
-            self.disc.load_state_dict(ckpt["disc"])
-            self.disc_opt.load_state_dict(ckpt["disc_optimizer"])
+            self.adv.load(ckpt)
         self.sched.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
@@ -352,7 +223,7 @@ class Trainer:
         return {
             "config": self.cfg.to_dict(),
             "model": component_states(self.model),
-            "ema": component_states(self.ema) if self.ema is not None else None,
+            "ema": component_states(self.ema.model) if self.ema is not None else None,
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "step": self.step,
@@ -364,9 +235,7 @@ class Trainer:
             "rng": rng or [],
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             # adversarial fine-tuning only; export never reads these
-            "disc": ({k: v.detach().cpu().clone() for k, v in self.disc.state_dict().items()}
-                     if self.disc is not None else None),
-            "disc_optimizer": self.disc_opt.state_dict() if self.disc_opt is not None else None,
+            **(self.adv.state() if self.adv is not None else {"disc": None, "disc_optimizer": None}),
             "init_from": self.init_info,
             "config_source": self.config_source,  # the CONFIG the run was started with (checked on --resume)
         }
@@ -400,8 +269,8 @@ class Trainer:
             y, aux = self.net(x, **kwargs)
         aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
         loss, terms = self.loss_fn(y, x, aux, self.step, frozen_latents=self.frozen)
-        if self.disc is not None:
-            adv_loss, adv_terms = self._adversarial(x, y)
+        if self.adv is not None:
+            adv_loss, adv_terms = self.adv(x, y, self.step)
             loss = loss + adv_loss
             terms.update(adv_terms)
         self.opt.zero_grad(set_to_none=True)
@@ -418,57 +287,12 @@ class Trainer:
             self.opt.step()
         self.sched.step()
         if self.ema is not None:
-            self._update_ema()
+            self.ema.update(self.model, self.step)
         out = {k: v.detach() for k, v in aux.items()}
         out.update({k: torch.as_tensor(v).detach().to(self.device) for k, v in terms.items()})
         out["loss/total"] = loss.detach()
         out["stats/grad_norm"] = grad_norm.detach()
         return out
-
-    def _adversarial(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The discriminator's optimizer step (from ``start_step - disc_warmup_steps``), then the generator's
-        adversarial + feature-matching loss (from ``start_step``; zero before) for the caller to add."""
-        ac = self.cfg.adv
-        zero = torch.zeros((), device=self.device)
-        terms = {"loss/adv_gen": zero, "loss/feature": zero, "loss/disc": zero, "stats/disc_grad_norm": zero}
-        disc_on = self.step >= ac.start_step - ac.disc_warmup_steps
-        gen_on = self.step >= ac.start_step
-        if not disc_on:
-            return zero, terms
-        real, fake = aligned_crops(x.float(), y.float(), ac.disc_crop)
-        for group in self.disc_opt.param_groups:
-            group["lr"] = ac.disc_lr * lr_factor(self.step, self.cfg.train)
-        self.disc.requires_grad_(True)
-        self.disc.train()
-        out = self.disc_net(torch.cat([real, fake.detach()]))
-        n = real.shape[0]
-        d_loss = disc_loss([(lg[:n], []) for lg, _ in out], [(lg[n:], []) for lg, _ in out], ac.loss_type)
-        self.disc_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        terms["stats/disc_grad_norm"] = torch.nn.utils.clip_grad_norm_(self.disc.parameters(),
-                                                                       ac.disc_grad_clip).detach()
-        self.disc_opt.step()
-        terms["loss/disc"] = d_loss.detach()
-        if not gen_on:
-            return zero, terms
-        # The generator's pass uses the bare module with frozen parameters: gradients reach the audio only
-        # (and no DDP reducer waits for discriminator gradients that never come).
-        self.disc.requires_grad_(False)
-        with torch.no_grad():
-            target = self.disc(real)
-        judged = self.disc(fake)
-        g_adv, g_feat = gen_loss(judged, ac.loss_type), feature_loss(target, judged)
-        terms["loss/adv_gen"], terms["loss/feature"] = g_adv.detach(), g_feat.detach()
-        return ac.gen_weight * g_adv + ac.feature_weight * g_feat, terms
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        # Warm-up (as in timm/torch-ema): early averages do not drag in the random initial weights for ages.
-        decay = min(self.cfg.train.ema_decay, (1 + self.step) / (10 + self.step))
-        for pe, p in zip(self.ema.parameters(), self.model.parameters()):
-            pe.lerp_(p.detach(), 1 - decay)
-        for be, b in zip(self.ema.buffers(), self.model.buffers()):
-            be.copy_(b)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -476,7 +300,7 @@ class Trainer:
         self._validated_step = self.step
         if self.val_set is None or len(self.val_set) == 0:
             return {}
-        model = self.ema if self.ema is not None else self.model
+        model = self.ema.model if self.ema is not None else self.model
         model.eval()
         n = min(len(self.val_set), self.cfg.data.max_val_chunks)
         idx = np.linspace(0, len(self.val_set) - 1, n).astype(int)
@@ -497,7 +321,7 @@ class Trainer:
             return
         self._audio_step = self.step
         source = self.val_set if self.val_set is not None and len(self.val_set) else self.train_set
-        model = self.ema if self.ema is not None else self.model
+        model = self.ema.model if self.ema is not None else self.model
         model.eval()
         for i in range(min(2, len(source))):
             x, _ = split_batch(default_collate([source[i * (len(source) // 2)]]), self.device)
@@ -511,11 +335,11 @@ class Trainer:
         Ends with the process group destroyed."""
         tc = self.cfg.train
         target = steps if steps is not None else tc.max_steps
-        stop = _StopFlag()
+        stop = StopFlag()
         bar = tqdm(total=target, initial=min(self.step, target), desc="train", unit="step",
                    disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
         t_start, s_start = time.perf_counter(), self.step
-        window = _Window(self.step)
+        window = MetricWindow(self.step)
         last: dict[str, Any] = {}
         interrupted = False
         try:
@@ -563,7 +387,7 @@ class Trainer:
         ddp.shutdown()
         return summary
 
-    def _log_window(self, window: "_Window") -> dict[str, Any]:
+    def _log_window(self, window: MetricWindow) -> dict[str, Any]:
         """Collective: metrics averaged over the steps since the last log and over ranks; rank 0 writes them."""
         metrics = ddp.mean_over_ranks(window.means(), self.device)
         steps, seconds = window.reset(self.step)
@@ -584,45 +408,3 @@ def split_batch(batch, device: torch.device) -> tuple[torch.Tensor, dict[str, to
     if isinstance(batch, (list, tuple)):
         return batch[0].to(device, non_blocking=True), {"pitch_labels": batch[1].to(device, non_blocking=True)}
     return batch.to(device, non_blocking=True), {}
-
-
-def _read_init(source: str | Path, cfg: RunConfig):
-    """Rank 0: {'states', 'info'} for ``init_from``, or the exception to raise on every rank."""
-    try:
-        ckpt = load_checkpoint(Path(source))
-        stored = RunConfig.from_dict(ckpt["config"]).model
-        if stored != cfg.model:
-            a, b = _flat(asdict(stored)), _flat(asdict(cfg.model))
-            diff = ", ".join(f"model.{k} ({a[k]!r} in the checkpoint, {b.get(k)!r} here)"
-                             for k in a if a[k] != b.get(k))
-            raise ValueError(f"--init-from {source}: the model config differs from the checkpoint's: {diff}. "
-                             "Pass the source run's config.yaml as CONFIG to start from its settings.")
-        use_ema = bool(ckpt.get("ema"))
-        return {"states": ckpt["ema"] if use_ema else ckpt["model"],
-                "info": {"path": ckpt["path"], "step": int(ckpt["step"]), "ema": use_ema}}
-    except (CheckpointError, ValueError) as exc:
-        return exc
-
-
-class _Window:
-    """Running sums of step metrics between two log points (tensors: no host sync per step)."""
-
-    def __init__(self, step: int):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.t0, self.s0 = time.perf_counter(), step
-
-    def add(self, values: dict[str, torch.Tensor]) -> None:
-        for k, v in values.items():
-            v = v.detach().float()
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
-        self.count += 1
-
-    def means(self) -> dict[str, torch.Tensor]:
-        return {k: v / max(1, self.count) for k, v in self.sums.items()}
-
-    def reset(self, step: int) -> tuple[int, float]:
-        now = time.perf_counter()
-        steps, seconds = step - self.s0, now - self.t0
-        self.sums, self.count, self.t0, self.s0 = {}, 0, now, step
-        return steps, seconds

@@ -3,11 +3,13 @@
 Generic over the model's aux keys: a scalar becomes a curve under its own name; a vector (e.g.
 ``stats/kl_per_dim`` [D], a codebook usage [K]) becomes a histogram plus one curve per element when it is short.
 So a new bottleneck family's statistics (``vq/perplexity``, ...) show up without touching this file.
+:class:`MetricWindow` sums step metrics between two log points.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,27 @@ def spectrogram_image(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.nd
     mag = 20 * np.log10(np.abs(np.fft.rfft(seg, axis=1)).T + 1e-5)
     img = np.clip((mag - mag.max() + 80) / 80, 0, 1)[::-1]
     return (colormaps["magma"](img)[..., :3] * 255).astype(np.uint8)
+
+
+class MetricWindow:
+    """Running sums of step metrics between two log points (tensors: no host sync per step)."""
+
+    def __init__(self, step: int):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.t0, self.s0 = time.perf_counter(), step
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {k: v / max(1, self.count) for k, v in self.sums.items()}
+
+    def reset(self, step: int) -> tuple[int, float]:
+        now = time.perf_counter()
+        steps, seconds = step - self.s0, now - self.t0
+        self.sums, self.count, self.t0, self.s0 = {}, 0, now, step
+        return steps, seconds

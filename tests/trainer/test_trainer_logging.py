@@ -11,7 +11,8 @@ from conftest import FIXTURES, TINY_OVERRIDES
 from models import build_model
 from trainer.checkpoint import load_checkpoint
 from trainer.config import load_config
-from trainer.loop import Trainer, amp_dtype_for, lr_factor
+from trainer.loop import Trainer
+from trainer.schedule import amp_dtype_for, lr_factor
 from trainer.run_log import RunLog, spectrogram_image
 
 

@@ -15,7 +15,9 @@ from conftest import FIXTURES, ROOT, TINY_OVERRIDES
 from trainer import checkpoint as ckpt_mod
 from trainer.checkpoint import CheckpointError, load_checkpoint
 from trainer.config import load_config
-from trainer.loop import Trainer, config_for_resume, lr_factor
+from trainer.loop import Trainer
+from trainer.resume import config_for_resume
+from trainer.schedule import lr_factor
 
 
 @pytest.fixture(autouse=True)
@@ -210,7 +212,7 @@ def test_auto_resume_starts_new_then_continues(tmp_path):
 def test_second_signal_quits_but_an_immediate_repeat_does_not():
     import os
 
-    from trainer.loop import _StopFlag
+    from trainer.signals import StopFlag as _StopFlag
 
     flag = _StopFlag(grace_s=0.5)
     try:
