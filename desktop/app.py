@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--osc-out", default=None, metavar="HOST:PORT",
                    help="send the live latent position and output level as OSC to HOST:PORT, 30 times a second")
     p.add_argument("--midi-in", default=None, metavar="PORT", help="MIDI input port name (see --list-midi)")
-    p.add_argument("--midi-follow", default="input", choices=["input", "keyboard"],
+    p.add_argument("--midi-follow", default=None, choices=["input", "keyboard"],
                    help="held notes on a pitch bundle: transpose relative to middle C (input) or set the pitch "
-                   "(keyboard: a harmoniser)")
+                   "(keyboard: a harmoniser); default: the window's saved switch, else input")
     p.add_argument("--list-midi", action="store_true", help="print the MIDI input ports and exit")
     return p
 
@@ -274,8 +274,9 @@ def start_remote(args, engine, window):
             print(f"latentsynth: {msg}", file=sys.stderr)
 
     remote = RemoteControl(engine, LIVE_MODES, HOP_RANGE_S, log=log)
-    remote.midi.follow = args.midi_follow
     window.attach_remote(remote)
+    if args.midi_follow is not None:
+        window.midi.set_follow(args.midi_follow)  # the window's follow switch and the MIDI map
     try:
         if args.osc_port is not None:
             port = remote.start_osc(args.osc_port)

@@ -1,15 +1,19 @@
-"""The window offscreen (pytest-qt): knobs per latent dim wired to the engine, bad bundles, record, export, settings."""
+"""The window offscreen (pytest-qt): knobs per latent dim wired to the engine, bad bundles, swapping the model while
+playing, record, export and its progress, the MIDI notes' follow switch and glide, settings."""
 import json
-import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QSettings
 
+from desktop.engine.bundle import Control, read_manifest, write_manifest
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
 from desktop.engine.render import default_bundle_path
+from desktop.ui.knob import Knob
+from desktop.ui.latent_panel import percent
 from desktop.ui.main_window import AppOptions, MainWindow
 
 
@@ -23,14 +27,29 @@ def make_window(qtbot, settings_path, **kw):
 
 
 def test_one_knob_per_latent_dim_in_variance_order(qtbot, settings_path, default_bundle):
+    """What the panel shows, not what the manifest says: its knobs, their labels in reading order, and that each
+    offset and scale knob moves its own axis."""
     w = make_window(qtbot, settings_path)
-    m = default_bundle.manifest
+    w.show()
+    ratios = default_bundle.manifest.latent_stats["z"].explained_variance_ratio
     knobs = w.latent_knobs["z"]
-    assert len(knobs) == m.levels[0].dim == 16
-    assert knobs[0][0].label.startswith("PC1 ") and knobs[15][0].label.startswith("PC16 ")
-    ratios = m.latent_stats["z"].explained_variance_ratio
-    assert list(ratios) == sorted(ratios, reverse=True)
-    assert "22050 Hz" in w.facts.text() and "z:16" in w.facts.text() and "CPU" in w.facts.text()
+    assert len(w.latent.findChildren(Knob)) == 2 * len(knobs) == 2 * 16  # nothing else, no knob left over
+    offsets = [off for off, _ in knobs]
+    assert [k.label for k in offsets] == [f"PC{i + 1} {percent(r)}" for i, r in enumerate(ratios)]
+    shown = [float(k.label.split()[1].strip("<%")) for k in offsets]  # the percentages as a user reads them
+    assert shown == sorted(shown, reverse=True) and shown[0] > shown[-1]
+    at = [k.mapTo(w.latent, QPoint(0, 0)) for k in offsets]  # 8 to a row, PC1 top left, PC9 under it
+    assert all(at[i].x() < at[i + 1].x() and at[i].y() == at[i + 1].y() for i in (0, 1, 2, 3, 4, 5, 6))
+    assert at[8].x() == at[0].x() and at[8].y() > at[0].y() and all(k.isVisible() for k in offsets)
+    for i, (off, sc) in enumerate(knobs):
+        off.setValue(-2.0 + 0.25 * i)
+        sc.setValue(0.1 * i)
+    c = w.engine.controls
+    assert c.offsets["z"] == tuple(-2.0 + 0.25 * i for i in range(16))
+    assert c.scales["z"] == pytest.approx(tuple(0.1 * i for i in range(16)))
+    facts = w.facts.text()
+    assert "22050 Hz" in facts and "z:16" in facts and "provider in use: CPU" in facts and "trained on" in facts
+    assert w.browser.model_combo.currentData() == str(default_bundle_path())
 
 
 def test_knobs_swap_frozen_controls_into_the_engine(qtbot, settings_path):
@@ -102,3 +121,103 @@ def test_settings_persist(qtbot, settings_path, data_dir):
     assert w2.input_audio is not None and w2.bundle.path == default_bundle_path()
     # the offscreen platform clamps windows to its virtual screen, so check what was stored
     assert len(bytes(QSettings(str(settings_path), QSettings.IniFormat).value("window/geometry"))) > 20
+
+
+def test_swapping_the_model_while_playing(qtbot, settings_path, data_dir):
+    """The model browser while audio runs: the engine keeps running and plays the new model, the knobs, facts and
+    list follow it; a bad pick leaves it playing."""
+    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+    w.show()
+    assert w.start_audio()
+    qtbot.waitUntil(lambda: w.last_snapshot is not None and w.last_snapshot.frames_out > 44100 // 4, timeout=15000)
+    combo = w.browser.model_combo
+    hvae = str(default_bundle_path().parent / "hvae")
+    combo.setCurrentIndex(combo.findData(hvae))
+    combo.activated.emit(combo.currentIndex())  # what a user's pick does
+    assert w.bundle.path == default_bundle_path().parent / "hvae" and w.engine.running
+    assert set(w.latent_knobs) == {"top", "bottom"} and "top:" in w.facts.text() and "bottom:" in w.facts.text()
+    qtbot.waitUntil(lambda: w.engine.slot.window_model.runner is w.runner, timeout=10000)  # the worker took it
+    frames = w.last_snapshot.frames_out
+    qtbot.waitUntil(lambda: w.last_snapshot.frames_out > frames + 44100 // 4 and w.last_snapshot.out_peak > 0.001,
+                    timeout=15000)
+    w.latent_knobs["bottom"][0][0].setValue(1.0)
+    assert w.engine.controls.offsets["bottom"][0] == 1.0
+    assert not w.load_bundle_path(str(settings_path.parent / "nothing-here")) and "Still playing" in w.messages[-1]
+    assert w.engine.running and w.bundle.path.name == "hvae" and combo.currentData() == hvae
+    combo.setCurrentIndex(combo.findData(str(default_bundle_path())))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: w.engine.slot.window_model.runner is w.runner, timeout=10000)
+    assert w.engine.running and set(w.latent_knobs) == {"z"} and w.engine.error == ""
+    assert w.engine.controls.is_neutral()  # other levels: the knobs start at rest
+    w.close()
+
+
+def test_export_progress_reaches_one_and_writes_the_file(qtbot, settings_path, data_dir, tmp_path):
+    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+    out = tmp_path / "export.flac"
+    assert w.export_to(str(out))
+    job = w.exporter.job
+    assert w.exporting and not w.export_btn.isEnabled() and not w.export_to(str(tmp_path / "second.wav"))
+    bar = []
+    qtbot.waitUntil(lambda: bar.append(w.export_bar.value()) or w.exporter.job is None, timeout=60000)  # the tick
+    bar.append(w.export_bar.value())
+    assert job.progress == 1.0 and bar == sorted(bar) and bar[-1] == 100
+    assert w.export_btn.isEnabled() and w.exporter.job is None
+    assert w.messages[-1].startswith(f"Exported {w.input_audio.seconds:.1f} s to {out}")
+    y, sr = sf.read(out)
+    assert sr == w.input_audio.sample_rate and y.shape[0] == w.input_audio.frames and np.abs(y).max() > 0.01
+    assert not (tmp_path / "second.wav").exists()
+
+
+@pytest.fixture(scope="module")
+def pitch_bundle(tmp_path_factory):
+    """A streaming bundle declaring hpn's two note controls: 'pitch' (set) and 'transpose' (add)."""
+    pytest.importorskip("onnx")
+    from tests.streaming_identity_bundle import build_streaming_identity_bundle
+
+    d = build_streaming_identity_bundle(tmp_path_factory.mktemp("pitch") / "pitch")
+    controls = (Control("transpose", "semitones", -24.0, 24.0, 0.0, "z", 1, "add", 1 / 12),
+                Control("pitch", "note", 0.0, 127.0, 69.0, "z", 0, "set", 1 / 12))
+    write_manifest(d, replace(read_manifest(d), controls=controls))
+    return d
+
+
+def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_path, pitch_bundle):
+    mido = pytest.importorskip("mido")
+    from desktop.control.remote import RemoteControl
+    from desktop.engine.live import HOP_RANGE_S, LIVE_MODES
+
+    w = make_window(qtbot, settings_path, bundle=str(pitch_bundle))
+    remote = RemoteControl(w.engine, LIVE_MODES, HOP_RANGE_S)
+    w.attach_remote(remote)
+    midi = w.midi
+    assert midi.follow_combo.currentData() == "input" and remote.midi.follow == "input"
+    assert w.engine.controls.glide_s == pytest.approx(0.046)  # the default: 4 frames of this bundle
+    assert w.engine.slot.streaming_model.glide_frames(w.engine.controls) == 4
+
+    remote.midi.handle(mido.Message("note_on", note=67, velocity=100))  # follow input: transpose by 67 - 60
+    assert w.engine.controls.values == {"transpose": 7.0}
+    remote.midi.handle(mido.Message("note_off", note=67))
+
+    midi.follow_combo.setCurrentIndex(midi.follow_combo.findData("keyboard"))
+    midi.follow_combo.activated.emit(midi.follow_combo.currentIndex())  # a user's pick
+    assert remote.midi.follow == "keyboard"
+    remote.midi.handle(mido.Message("note_on", note=64, velocity=100))  # follow keyboard: the note IS the pitch
+    assert w.engine.controls.values["pitch"] == 64.0 and w.engine.controls.values["transpose"] == 0.0
+    remote.midi.handle(mido.Message("note_off", note=64))
+    assert "pitch" not in w.engine.controls.values  # released: the input's own pitch again
+
+    midi.glide_spin.setValue(186)  # typed or stepped: the engine's glide follows
+    assert w.engine.controls.glide_s == pytest.approx(0.186)
+    assert w.engine.slot.streaming_model.glide_frames(w.engine.controls) == 16  # 186 ms at 256 / 22050 Hz
+    w.randomize_knobs()
+    w.reset_knobs()  # knob moves and resets keep the glide: it is a playing setting, not a knob
+    assert w.engine.controls.glide_s == pytest.approx(0.186)
+    w.close()
+
+    w2 = make_window(qtbot, settings_path)  # a restart: the switch and the glide come back
+    remote2 = RemoteControl(w2.engine, LIVE_MODES, HOP_RANGE_S)
+    w2.attach_remote(remote2)
+    assert w2.bundle.path == pitch_bundle and w2.midi.follow == "keyboard" and remote2.midi.follow == "keyboard"
+    assert w2.midi.glide_spin.value() == 186 and w2.engine.controls.glide_s == pytest.approx(0.186)
+    w2.close()

@@ -1,0 +1,118 @@
+"""The window's settings in QSettings: what is restored at start (the command line winning over what was saved), what
+is saved at close, and the device menus (a saved device that has gone falls back to the default, with a message)."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QByteArray
+
+from ..control.midi import FOLLOW
+from ..engine.live import LIVE_MODES, StreamConfig
+from ..engine.render import default_bundle_path
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+
+class SettingsAdapter:
+    """Reads and writes the widgets of one window (``MainWindow``) against its ``settings`` and ``opts``."""
+
+    def __init__(self, window: "MainWindow"):
+        self.w = window
+        self.listed_devices: dict[str, set[int]] = {}  # settings key -> the menu rows that are real devices
+        self.missing_devices: dict[str, str] = {}  # kind -> a saved device name that is not present
+
+    def restore(self) -> None:
+        w, s, o = self.w, self.w.settings, self.w.opts
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray):
+            w.restoreGeometry(geo)
+        mode = o.mode or s.value("stream/mode", "streaming")
+        w.mode_combo.setCurrentText(mode if mode in LIVE_MODES else "streaming")
+        hop = o.hop if o.hop is not None else float(s.value("stream/hop", 0.2))
+        w.hop_spin.setValue(hop * 1000)
+        provider = o.provider or s.value("model/provider", "auto")
+        idx = w.browser.provider_combo.findText(provider)
+        w.browser.provider_combo.setCurrentIndex(max(0, idx))
+        self.fill_devices(o.input_device or s.value("audio/input_device", "default"),
+                          o.output_device or s.value("audio/output_device", "default"),
+                          saved=(o.input_device is None, o.output_device is None))
+        w.engine.set_stream_config(StreamConfig(w.mode_combo.currentText(), w.hop_spin.value() / 1000))
+        follow = s.value("notes/follow", "input")
+        w.midi.set_follow(follow if follow in FOLLOW else FOLLOW[0])
+        try:
+            w.midi.glide_spin.setValue(1000 * float(s.value("notes/glide_s", w.midi.glide_s)))
+        except (TypeError, ValueError):
+            pass  # an unreadable saved glide: keep the default
+        w.browser.refresh_model_list()
+        bundle = o.bundle or s.value("model/last_bundle") or str(default_bundle_path())
+        if not w.load_bundle_path(bundle) and bundle != str(default_bundle_path()):
+            w.load_bundle_path(str(default_bundle_path()))
+        w.midi.apply_glide()  # into the loaded model's controls
+        t = w.transport
+        file = o.input_file or s.value("audio/source_file")
+        if file:
+            t.set_input_file(file, quiet=o.input_file is None)
+        if o.input_file or (file and s.value("audio/source", "file") == "file" and t.input_audio is not None):
+            t.source_combo.setCurrentIndex(1 if t.input_audio is not None else 0)
+
+    def save(self) -> None:
+        w, s, t = self.w, self.w.settings, self.w.transport
+        s.setValue("window/geometry", w.saveGeometry())
+        s.setValue("stream/mode", w.mode_combo.currentText())
+        s.setValue("stream/hop", w.hop_spin.value() / 1000)
+        s.setValue("model/provider", w.browser.provider_combo.currentText())
+        if w.bundle is not None:
+            s.setValue("model/last_bundle", str(w.bundle.path))
+        for key, combo in (("audio/input_device", t.in_dev_combo), ("audio/output_device", t.out_dev_combo)):
+            if combo.currentIndex() in self.listed_devices.get(key, ()):  # never save a name no device has
+                s.setValue(key, combo.currentData() or "default")
+        s.setValue("audio/source", "file" if t.source_combo.currentIndex() == 1 else "microphone")
+        s.setValue("notes/follow", w.midi.follow)
+        s.setValue("notes/glide_s", w.midi.glide_s)
+        if w.remote is not None:
+            s.setValue("midi/bindings", json.dumps(w.remote.midi.to_json()))
+        if t.input_audio is not None and t.input_audio.path is not None:
+            s.setValue("audio/source_file", str(t.input_audio.path))
+        s.sync()
+
+    def fill_devices(self, want_in, want_out, saved: tuple[bool, bool] = (False, False)) -> None:
+        """Fill the device menus. A device named on the command line that is not present stays selected (the
+        start then says so); one only remembered from the settings falls back to the default, with a message,
+        so a device that has gone away never keeps a plain start silent."""
+        w, t = self.w, self.w.transport
+        self.listed_devices = {}
+        devices, listed = [], False
+        if w.opts.list_devices:
+            try:
+                pre = w.opts.preloader
+                if pre is not None and pre.backend is not None:
+                    devices = pre.backend.result()
+                else:
+                    from ..engine.devices import list_devices
+
+                    devices = list_devices()
+                listed = True
+            except Exception as exc:  # DeviceError, PortAudio missing
+                w.show_message(str(exc), modal=False)
+        for combo, kind, want, from_settings in ((t.in_dev_combo, "input", want_in, saved[0]),
+                                                 (t.out_dev_combo, "output", want_out, saved[1])):
+            key = f"audio/{kind}_device"
+            combo.clear()
+            combo.addItem("default", "default")
+            for d in devices:
+                if (d.inputs if kind == "input" else d.outputs) > 0:
+                    combo.addItem(f"{d.name} ({d.hostapi})", d.name)
+            self.listed_devices[key] = set(range(combo.count())) if listed else {0}
+            i = combo.findData(want)
+            if i < 0 and want not in (None, "", "default"):
+                if listed and from_settings:
+                    self.missing_devices[kind] = str(want)
+                    w.show_message(f"The saved {kind} device '{want}' is not present; using the default.",
+                                   modal=False)
+                    i = 0
+                else:
+                    combo.addItem(str(want), str(want))
+                    i = combo.count() - 1
+            combo.setCurrentIndex(max(0, i))
