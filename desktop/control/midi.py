@@ -22,6 +22,8 @@ from ..engine.params import PREFIX, ParamError, ParamRegistry
 TRANSPOSE = f"{PREFIX}/control/transpose"
 PITCH = f"{PREFIX}/control/pitch"
 FOLLOW = ("input", "keyboard")
+GLIDE_RANGE_S = (0.0, 2.0)  # how long a held note's pitch takes to reach the next note (the streaming path's glide)
+DEFAULT_GLIDE_S = 0.046  # 4 latent frames at 256 samples and 22.05 kHz: the streaming path's knob smoothing
 
 
 @dataclass

@@ -10,9 +10,12 @@ import collections
 import threading
 from typing import Any, Callable
 
-from ..engine.params import ParamRegistry
-from .midi import MidiInput, MidiMap
+from ..engine.params import PREFIX, Param, ParamRegistry
+from .midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S, MidiInput, MidiMap
 from .osc import OscSender, OscServer
+
+FOLLOW_ADDRESS = f"{PREFIX}/notes/follow"  # held notes transpose the input or set the pitch (MidiMap.follow)
+GLIDE_ADDRESS = f"{PREFIX}/notes/glide_s"  # seconds the pitch takes to reach a new note (LatentControls.glide_s)
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -35,12 +38,24 @@ class RemoteControl:
         self.log = log
         self.registry = ParamRegistry(engine, None, modes, hop_range)
         self.midi = MidiMap(self.registry, log=log)
+        self._add_note_params(self.registry)
         self.osc: OscServer | None = None
         self.sender: OscSender | None = None
         self.midi_in: MidiInput | None = None
         self._changes: collections.deque[tuple[str, Any]] = collections.deque(maxlen=4096)
         self._lock = threading.Lock()
         self.registry.add_listener(self._changed)
+
+    def _add_note_params(self, reg: ParamRegistry) -> None:
+        """How held notes play, as addresses like every knob: the follow switch and the glide, holding their
+        current values."""
+        reg.add(Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW),
+                lambda v: setattr(self.midi, "follow", v))
+        reg.add(Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S),
+                lambda v: self.engine.set_controls(self.engine.controls.with_glide(v)))
+        glide = self.engine.controls.glide_s
+        reg.set(FOLLOW_ADDRESS, self.midi.follow)
+        reg.set(GLIDE_ADDRESS, DEFAULT_GLIDE_S if glide is None else min(max(glide, 0.0), GLIDE_RANGE_S[1]))
 
     def _changed(self, address: str, value: Any) -> None:
         self._changes.append((address, value))
@@ -57,6 +72,7 @@ class RemoteControl:
         bundle still has are kept."""
         with self._lock:
             reg = ParamRegistry(self.engine, manifest, self.modes, self.hop_range)
+            self._add_note_params(reg)
             reg.add_listener(self._changed)
             kept = self.midi.to_json()
             self.registry = reg

@@ -201,6 +201,7 @@ class MainWindow(QMainWindow):
             return
         self.latent.sync_from(self.engine.controls)
         self.mix.sync_from(self.engine.params)
+        self.midi.sync_from_remote()
         cfg = self.engine.config
         for w, setter, v in ((self.mode_combo, self.mode_combo.setCurrentText, cfg.mode),
                              (self.hop_spin, self.hop_spin.setValue, cfg.hop_s * 1000)):

@@ -9,14 +9,11 @@ from typing import Callable
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QMenu, QWidget
 
-from ..control.midi import FOLLOW
+from ..control.midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S
+from ..control.remote import FOLLOW_ADDRESS, GLIDE_ADDRESS
 from ..engine.live import LiveEngine
 from ..engine.params import PREFIX
 from .knob import Knob
-
-GLIDE_RANGE_MS = (0.0, 2000.0)
-DEFAULT_GLIDE_MS = 46.0  # 4 latent frames at 256 samples and 22.05 kHz: the streaming path's knob smoothing
-FOLLOW_LABELS = {"input": "input", "keyboard": "keyboard"}
 
 
 class MidiControls:
@@ -36,17 +33,17 @@ class MidiControls:
         self.midi_combo.activated.connect(lambda _: self.on_midi_chosen())
         self.follow_combo = QComboBox()
         for mode in FOLLOW:
-            self.follow_combo.addItem(FOLLOW_LABELS[mode], mode)
+            self.follow_combo.addItem(mode, mode)
         self.follow_combo.setToolTip(
             "Held notes on a pitch bundle (hpn):\nfollow input: transpose the input by the note's distance from "
             "middle C\nfollow keyboard: the note IS the output's pitch (a harmoniser; needs a 'pitch' control)")
         self.follow_combo.activated.connect(lambda _: self.set_follow(self.follow_combo.currentData()))
         self.glide_spin = QDoubleSpinBox()
-        self.glide_spin.setRange(*GLIDE_RANGE_MS)
+        self.glide_spin.setRange(GLIDE_RANGE_S[0] * 1000, GLIDE_RANGE_S[1] * 1000)
         self.glide_spin.setDecimals(0)
         self.glide_spin.setSingleStep(10)
         self.glide_spin.setSuffix(" ms")
-        self.glide_spin.setValue(DEFAULT_GLIDE_MS)
+        self.glide_spin.setValue(DEFAULT_GLIDE_S * 1000)
         self.glide_spin.setFixedWidth(72)
         self.glide_spin.setToolTip("Glide: how long the pitch takes to reach a new note (streaming mode)")
         self.glide_spin.valueChanged.connect(lambda _: self.apply_glide())
@@ -57,12 +54,13 @@ class MidiControls:
         return self.follow_combo.currentData()
 
     def set_follow(self, mode: str) -> None:
-        """'input' or 'keyboard': the switch and the MIDI map's ``follow`` (what ``--midi-follow`` sets)."""
+        """'input' or 'keyboard': the switch and, through the registry, the MIDI map's ``follow`` (what
+        ``--midi-follow`` sets)."""
         if mode not in FOLLOW:
             raise ValueError(f"follow must be one of {', '.join(FOLLOW)}, not {mode!r}")
         self.follow_combo.setCurrentIndex(self.follow_combo.findData(mode))
         if self.remote is not None:
-            self.remote.midi.follow = mode
+            self.remote.registry.set(FOLLOW_ADDRESS, mode)
 
     @property
     def glide_s(self) -> float:
@@ -73,15 +71,32 @@ class MidiControls:
         self.apply_glide()
 
     def apply_glide(self) -> None:
-        """The widget's glide into the engine's controls (a new frozen object, like every knob move)."""
-        if self.engine.controls.glide_s != self.glide_s:
+        """The widget's glide into the engine's controls (a new frozen object, like every knob move); through the
+        registry when one is attached, so OSC reads what the window set."""
+        if self.remote is not None:
+            self.remote.registry.set(GLIDE_ADDRESS, self.glide_s)
+        elif self.engine.controls.glide_s != self.glide_s:
             self.engine.set_controls(self.engine.controls.with_glide(self.glide_s))
+
+    def sync_from_remote(self) -> None:
+        """Move the switch and the glide to what OSC or MIDI wrote, without writing back."""
+        if self.remote is None:
+            return
+        glide = self.engine.controls.glide_s
+        for w, setter, v in ((self.follow_combo, self.follow_combo.setCurrentIndex,
+                              self.follow_combo.findData(self.remote.midi.follow)),
+                             (self.glide_spin, self.glide_spin.setValue,
+                              self.glide_spin.value() if glide is None else glide * 1000)):
+            w.blockSignals(True)
+            setter(v)
+            w.blockSignals(False)
 
     # ---- the remote control and its port ------------------------------------------------------------------
     def attach(self, remote, knobs: dict[str, Knob]) -> None:
         """Take OSC and MIDI writes from ``remote``; MIDI bindings from the settings; the port list in a thread."""
         self.remote = remote
-        remote.midi.follow = self.follow
+        remote.registry.set(FOLLOW_ADDRESS, self.follow)  # the window's switch and glide win over the defaults
+        remote.registry.set(GLIDE_ADDRESS, self.glide_s)
         for e in remote.midi.load_json(json.loads(self.settings.value("midi/bindings", "[]") or "[]")):
             self.messages.append(e)
         self.add_midi_menus(knobs)

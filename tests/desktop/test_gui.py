@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, QSettings
 from desktop.engine.bundle import Control, read_manifest, write_manifest
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
+from desktop.engine.params import PREFIX
 from desktop.engine.render import default_bundle_path
 from desktop.ui.knob import Knob
 from desktop.ui.latent_panel import percent
@@ -213,11 +214,22 @@ def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_
     w.randomize_knobs()
     w.reset_knobs()  # knob moves and resets keep the glide: it is a playing setting, not a knob
     assert w.engine.controls.glide_s == pytest.approx(0.186)
+
+    # both are registry addresses: an OSC write moves the engine and, on the GUI timer, the widgets
+    assert remote.registry.get(f"{PREFIX}/notes/glide_s") == pytest.approx(0.186)
+    remote.registry.set(f"{PREFIX}/notes/follow", "input")
+    remote.registry.set(f"{PREFIX}/notes/glide_s", 0.3)
+    w.tick()
+    assert midi.follow_combo.currentData() == "input" and remote.midi.follow == "input"
+    assert midi.glide_spin.value() == 300 and w.engine.controls.glide_s == pytest.approx(0.3)
+    w.midi.set_follow("keyboard")  # what app.py does for --midi-follow keyboard
+    assert remote.midi.follow == "keyboard" and remote.registry.get(f"{PREFIX}/notes/follow") == "keyboard"
     w.close()
 
     w2 = make_window(qtbot, settings_path)  # a restart: the switch and the glide come back
     remote2 = RemoteControl(w2.engine, LIVE_MODES, HOP_RANGE_S)
     w2.attach_remote(remote2)
     assert w2.bundle.path == pitch_bundle and w2.midi.follow == "keyboard" and remote2.midi.follow == "keyboard"
-    assert w2.midi.glide_spin.value() == 186 and w2.engine.controls.glide_s == pytest.approx(0.186)
+    assert w2.midi.glide_spin.value() == 300 and w2.engine.controls.glide_s == pytest.approx(0.3)
+    assert remote2.registry.get(f"{PREFIX}/notes/glide_s") == pytest.approx(0.3)
     w2.close()
