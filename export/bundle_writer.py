@@ -73,7 +73,7 @@ def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progres
 def information_rate(model: torch.nn.Module, chunks: torch.Tensor, sample_rate: int) -> dict[str, Any] | None:
     """The latent's rate in bits per second over ``chunks``: Gaussian models, the posterior's KL from N(0, I) (mean
     over frames, summed over dims and levels); FSQ models, the nominal code rate. None for other models."""
-    if hasattr(model, "posterior"):
+    if model.gaussian:
         per_level = {}
         with torch.no_grad():
             for start in range(0, chunks.shape[0], 16):
@@ -88,7 +88,7 @@ def information_rate(model: torch.nn.Module, chunks: torch.Tensor, sample_rate: 
         return {"bits_per_second": round(bps, 2), "source": "kl",
                 "bits_per_frame": {n: round(b, 3) for n, b in bits.items()},
                 "note": "KL of the posterior from N(0, I) over the export's statistics chunks"}
-    q = model.extra_manifest().get("quantizer") if hasattr(model, "extra_manifest") else None
+    q = model.extra_manifest().get("quantizer")
     if q and q.get("type") == "fsq":
         per_frame = float(np.sum(np.log2(q["levels"]))) * int(q.get("groups", 1))
         return {"bits_per_second": round(per_frame * sample_rate / model.levels[0][2], 2),
@@ -147,7 +147,7 @@ def _export_streaming(ckpt: dict[str, Any], tmp: Path, signals: list[np.ndarray]
     _, specs = export_streaming_parts(ref, tmp)  # folds and rounds `ref`: it is now exactly what the graphs hold
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
     audio = parity_audio(signals, int(STREAM_PARITY_SECONDS * sample_rate))
-    if getattr(ref, "integrates_phase", False):  # an oscillator: parts on identical inputs (see the function)
+    if ref.integrates_phase:  # an oscillator: parts on identical inputs (see the function)
         errors, drift = streaming_parity_by_part(ref, tmp, parts, specs, audio, STREAM_PARITY_BLOCKS)
         block_error = max(v for k, v in errors.items() if k.startswith("block_"))
         if not block_error <= STREAM_PARITY_TOLERANCE:
@@ -217,12 +217,12 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
     streaming = None
     try:
         log("exporting ONNX parts (dynamo exporter, a few seconds each)")
-        if getattr(model, "causal", False):
+        if model.causal:
             streaming, errors = _export_streaming(ckpt, tmp, [folder.signals[i] for i in train_idx],
                                                   cfg.model.sample_rate)
             parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
         else:
-            parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=hasattr(model, "quantizer"))
+            parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=model.has_quantizer)
             pad = max(h for _, _, h in model.levels)
             probe = chunks[: min(4, len(chunks))]
             probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
@@ -259,11 +259,11 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
             latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
             provenance=provenance, training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
-            extra=model.extra_manifest() if hasattr(model, "extra_manifest") else {},
+            extra=model.extra_manifest(),
             information_rate=information_rate(model, chunks, cfg.model.sample_rate),
             streaming=streaming,
             # knobs with a meaning the model declares (hpn: transpose, loudness, balance); none for the others
-            controls=tuple(Control(**c) for c in (model.controls() if hasattr(model, "controls") else [])),
+            controls=tuple(Control(**c) for c in model.controls()),
             **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
         )
         write_manifest(tmp, manifest)

@@ -1,12 +1,13 @@
 """ONNX export of a model's parts: encoder (audio -> latents), optional quantizer, decoder (latents -> audio).
 
 I/O names are the bundle contract: encoder input 'audio' float32[B, 1, T] and one output per latent level
-(named by the level), then, for Gaussian models (those with ``posterior(audio)``), one '<level>_scale' output per
-level holding the posterior std (the information rate is read from it); quantizer and decoder take those names; the quantizer's outputs are '<level>_q' (ONNX
-forbids an output named like an input); decoder output 'audio'.
-Optional extra outputs, after those (the engine asks for outputs by name, so they cost it nothing):
-quantizer 'codes' int64[B, groups, F] when the model has ``codes(latents)``; decoder outputs named by the keys
-of ``decode_extra(latents)`` when the model has it (the mel VAE's normalised log-mel 'mel').
+(named by the level), then, for Gaussian models (``model.gaussian``: ``posterior(audio)``), one '<level>_scale'
+output per level holding the posterior std (the information rate is read from it); quantizer and decoder take
+those names; the quantizer's outputs are '<level>_q' (ONNX forbids an output named like an input); decoder output
+'audio'. Optional extra outputs, after those (the engine asks for outputs by name, so they cost it nothing):
+quantizer 'codes' int64[B, groups, F] when ``model.has_quantizer``; decoder outputs named by the keys of
+``decode_extra(latents)`` when it returns any (the mel VAE's normalised log-mel 'mel'). The family contract:
+models/family.py.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class EncoderPart(nn.Module):
         self.names = [name for name, _, _ in model.levels]
 
     def forward(self, audio: torch.Tensor):
-        if hasattr(self.model, "posterior"):
+        if self.model.gaussian:
             post = self.model.posterior(audio)
             return tuple(post[n][0] for n in self.names) + tuple(post[n][1] for n in self.names)
         latents = self.model.encode(audio)
@@ -40,7 +41,7 @@ class QuantizerPart(EncoderPart):
     def forward(self, *latents: torch.Tensor):
         lat = dict(zip(self.names, latents))
         out = self.model.quantize(lat)
-        codes = (self.model.codes(lat),) if hasattr(self.model, "codes") else ()
+        codes = (self.model.codes(lat),) if self.model.has_quantizer else ()
         return tuple(out[n] for n in self.names) + codes
 
 
@@ -48,23 +49,21 @@ class DecoderPart(EncoderPart):
     def forward(self, *latents: torch.Tensor):
         lat = dict(zip(self.names, latents))
         audio = self.model.decode(lat)
-        if not hasattr(self.model, "decode_extra"):
-            return audio
         extra = self.model.decode_extra(lat)
+        if not extra:
+            return audio
         return (audio,) + tuple(extra[k] for k in sorted(extra))
 
 
 def scale_outputs(model: nn.Module) -> dict[str, str]:
     """Level name -> the encoder output holding its posterior std (empty for models without ``posterior``)."""
-    if not hasattr(model, "posterior"):
+    if not model.gaussian:
         return {}
     return {name: f"{name}_scale" for name, _, _ in model.levels}
 
 
 def extra_decoder_outputs(model: nn.Module) -> list[str]:
     """Names of the decoder's outputs after 'audio' (sorted keys of ``decode_extra``)."""
-    if not hasattr(model, "decode_extra"):
-        return []
     probe = {n: torch.zeros(1, d, 4 * max(h for _, _, h in model.levels) // h) for n, d, h in model.levels}
     with torch.no_grad():
         return sorted(model.decode_extra(probe))
@@ -113,7 +112,7 @@ def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -
     _export(EncoderPart(model), (audio,), out_dir / "encoder.onnx", ["audio"], enc_out, enc_shapes)
     lat_args = tuple(latents[n] for n in names)  # var-args: their dynamic shapes nest one level deeper
     if has_quantizer:
-        q_out = [f"{n}_q" for n in names] + (["codes"] if hasattr(model, "codes") else [])
+        q_out = [f"{n}_q" for n in names] + (["codes"] if model.has_quantizer else [])
         _export(QuantizerPart(model), lat_args, out_dir / "quantizer.onnx", names, q_out, (lat_shapes,))
         parts["quantizer"] = "quantizer.onnx"
     dec_out = ["audio"] + extra_decoder_outputs(model)

@@ -29,7 +29,7 @@ FP16_MIN_ELEMENTS = 1024  # smaller initializers (biases, scales) stay float32: 
 def scale_outputs(model: nn.Module) -> dict[str, str]:
     """Level -> the encoder output holding the posterior std, for models with ``posterior`` (the window export's
     names: the evaluation reads the information rate from it)."""
-    return {name: f"{name}_scale" for name, _, _ in model.levels} if hasattr(model, "posterior") else {}
+    return {name: f"{name}_scale" for name, _, _ in model.levels} if model.gaussian else {}
 
 
 def state_specs(model: nn.Module) -> tuple[StateSpec, ...]:
@@ -237,7 +237,7 @@ def streaming_parity_by_part(model: nn.Module, bundle_dir: Path, parts: dict[str
     def rel(a: list[np.ndarray], b: list[np.ndarray]) -> float:
         # the model may say which latent values matter (hpn: pitch where it is voiced; elsewhere the gate mutes it
         # and a near-tie between pitch bins may resolve either way)
-        weights = model.parity_weights(dict(zip(names, b))) if hasattr(model, "parity_weights") else {}
+        weights = model.parity_weights(dict(zip(names, b)))
         return max(float((np.abs(u - v) * weights.get(n, 1.0)).max()) / max(1.0, float(np.abs(v).max()))
                    for n, u, v in zip(names, a, b))
 

@@ -1,4 +1,10 @@
-"""Network definitions shared by the trainer and the exporter (torch only; no I/O, no CLI)."""
-from .registry import build_model, ModelConfig
+"""Network definitions shared by the trainer and the exporter (torch only; no I/O, no CLI).
 
-__all__ = ["build_model", "ModelConfig"]
+Every family implements :class:`models.family.AudioAutoencoder` (the written contract) and has one config
+dataclass in :mod:`models.configs`; :func:`build_model` makes one from its config.
+"""
+from .configs import FamilyConfig, model_config
+from .family import AudioAutoencoder
+from .registry import FAMILIES, ModelConfig, build_model
+
+__all__ = ["AudioAutoencoder", "FAMILIES", "FamilyConfig", "ModelConfig", "build_model", "model_config"]

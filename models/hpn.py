@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .family import AudioAutoencoder
 from .blocks import ConvNeXtBlock, conv1d
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, ChannelNorm, name_states, random_gain, state_shapes_of, stream_modules
@@ -241,7 +242,7 @@ class HPNDecoder(nn.Module):
         return self.stream(z, control, zeros)[0]
 
 
-class HarmonicPlusNoise(nn.Module):
+class HarmonicPlusNoise(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux); always causal (it streams).
 
     ``forward(audio, pitch_labels=None)``: labels float32[B, 2, >= F] = (log2(f0 / 440) or NaN, voiced 0..1) per
@@ -252,6 +253,7 @@ class HarmonicPlusNoise(nn.Module):
     """
 
     family = "hpn"
+    gaussian = True
     uses_pitch_labels = True  # the trainer passes cached tracker labels (trainer/pitch_labels.py)
     integrates_phase = True  # export checks streaming parity per part (export/streaming.py)
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .family import AudioAutoencoder
 from .blocks import ResidualUnit, conv1d
 from .bottleneck import free_bits_kl
 from .decoder import ISTFTDecoder
@@ -23,7 +24,7 @@ def kl_normal(mq: torch.Tensor, sq: torch.Tensor, mp: torch.Tensor | None = None
     return torch.log(sp / sq) + (sq * sq + (mq - mp) ** 2) / (2 * sp * sp) - 0.5
 
 
-class HierarchicalVAE(nn.Module):
+class HierarchicalVAE(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux).
 
     Levels: 'top' (``top_dim`` channels, hop = prod(strides) * top_stride) and 'bottom' (``latent_dim`` channels,
@@ -37,6 +38,7 @@ class HierarchicalVAE(nn.Module):
     """
 
     family = "hvae"
+    gaussian = True
 
     def __init__(self, latent_dim: int = 16, top_dim: int = 8, top_stride: int = 4, enc_channels: int = 16,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,

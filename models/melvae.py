@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .family import AudioAutoencoder
 from .blocks import ResidualUnit, conv1d
 from .bottleneck import GaussianBottleneck
 from .causal import name_states, random_gain, state_shapes_of, stream_modules
@@ -49,7 +50,7 @@ class MelISTFTDecoder(ISTFTDecoder):
         return self.audio(h), self.mel_head(h)
 
 
-class MelVAE(nn.Module):
+class MelVAE(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux).
 
     One latent level 'z' (``latent_dim`` channels, one frame per ``hop`` = prod(strides) samples, i.e. per mel
@@ -66,6 +67,7 @@ class MelVAE(nn.Module):
     """
 
     family = "mel-vae"
+    gaussian = True
 
     def __init__(self, sample_rate: int = 22050, latent_dim: int = 16, n_mels: int = 128,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,

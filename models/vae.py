@@ -5,12 +5,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .family import AudioAutoencoder
 from .bottleneck import GaussianBottleneck
 from .decoder import ISTFTDecoder
 from .encoder import WaveEncoder
 
 
-class WaveformVAE(nn.Module):
+class WaveformVAE(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux).
 
     Latent: one level 'z' of ``latent_dim`` channels, one frame per ``hop`` samples. ``forward`` pads T up to
@@ -19,6 +20,7 @@ class WaveformVAE(nn.Module):
     """
 
     family = "waveform-vae"
+    gaussian = True
 
     def __init__(self, latent_dim: int = 16, enc_channels: int = 16, strides: tuple[int, ...] = (4, 4, 4, 4),
                  enc_max_channels: int = 192, dec_channels: int = 256, dec_blocks: int = 4, n_fft: int = 1024,

@@ -5,12 +5,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .family import AudioAutoencoder
 from .decoder import ISTFTDecoder
 from .encoder import WaveEncoder
 from .fsq import FSQBottleneck
 
 
-class VQVAE(nn.Module):
+class VQVAE(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux).
 
     One level 'z': the CONTINUOUS pre-quantization latent (``latent_dim`` channels, one frame per hop). That is
@@ -21,6 +22,7 @@ class VQVAE(nn.Module):
     """
 
     family = "vqvae"
+    has_quantizer = True
 
     def __init__(self, latent_dim: int = 12, fsq_levels: tuple[int, ...] = (5, 5, 5, 5), enc_channels: int = 16,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,

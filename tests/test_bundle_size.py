@@ -8,7 +8,7 @@ from onnx import helper, numpy_helper
 
 from export import onnx_bases
 from export.onnx_parts import export_parts
-from models import ModelConfig, build_model
+from models import build_model, model_config
 from models.istft import InverseSTFT
 from models.mel import MelFrontEnd
 
@@ -38,9 +38,9 @@ def test_tiny_bundle_stores_no_istft_basis(tiny_bundle):
 
 def test_mel_vae_parts_store_no_stft_basis_and_match_torch(tmp_path):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(family="mel-vae", latent_dim=4, enc_channels=4, enc_max_channels=16,
+    model = build_model(model_config(family="mel-vae", latent_dim=4, enc_max_channels=16,
                                     dec_channels=16, dec_blocks=1))
-    reference = build_model(ModelConfig(family="mel-vae", latent_dim=4, enc_channels=4, enc_max_channels=16,
+    reference = build_model(model_config(family="mel-vae", latent_dim=4, enc_max_channels=16,
                                         dec_channels=16, dec_blocks=1))
     reference.load_state_dict(model.state_dict())
     reference.eval()

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from models import ModelConfig, build_model
+from models import build_model, model_config
 from models.istft import InverseSTFT
 
 
 def tiny():
-    return build_model(ModelConfig(latent_dim=4, enc_channels=4, enc_max_channels=16, dec_channels=16, dec_blocks=1))
+    return build_model(model_config(latent_dim=4, enc_channels=4, enc_max_channels=16, dec_channels=16, dec_blocks=1))
 
 
 @pytest.mark.parametrize("t", [1, 255, 256, 22050, 30001])
@@ -19,7 +19,7 @@ def test_forward_any_length(t):
 
 
 def test_encode_decode_shapes_and_defaults():
-    m = build_model(ModelConfig())
+    m = build_model(model_config())
     assert m.hop == 256 and m.levels == (("z", 16, 256),)
     m.eval()
     z = m.encode(torch.randn(1, 1, 256 * 10))["z"]
@@ -41,7 +41,7 @@ def test_inverse_stft_inverts_a_centred_stft():
 
 def test_unknown_family():
     with pytest.raises(ValueError, match="unknown model family"):
-        build_model(ModelConfig(family="nope"))
+        build_model(model_config(family="nope"))
 
 
 def _one_bin_decoder(phase: str, k: int, n_fft: int = 256, hop: int = 64):
@@ -83,4 +83,4 @@ def test_cumulative_phase_continues_a_partial_across_frames():
 
 def test_unknown_phase_mode_is_refused():
     with pytest.raises(ValueError, match="phase"):
-        build_model(ModelConfig(phase="random"))
+        build_model(model_config(phase="random"))

@@ -23,7 +23,7 @@ from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.render import default_bundle_path, render_audio
 from desktop.engine.session import ModelRunner, WindowModel
 from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream
-from models import ModelConfig, build_model
+from models import build_model, model_config
 
 from conftest import TINY_OVERRIDES, run_cli
 from streaming_identity_bundle import build_streaming_identity_bundle
@@ -33,7 +33,7 @@ RATE = 44100
 
 
 def tiny_causal(**kw) -> torch.nn.Module:
-    cfg = ModelConfig(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1,
+    cfg = model_config(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1,
                       causal=True, lookahead=1, **kw)
     torch.manual_seed(0)
     return build_model(cfg).eval()
@@ -83,7 +83,7 @@ def test_training_forward_aligns_the_delayed_output_with_its_input():
     y, aux = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all() and "loss/mel_head" in aux
     with pytest.raises(ValueError, match="no causal"):
-        build_model(ModelConfig(family="waveform-vae", causal=True))
+        build_model(model_config(family="waveform-vae", causal=True))
 
 
 # ---- the exported bundle (onnxruntime) ---------------------------------------------------------------------------

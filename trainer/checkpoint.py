@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from models import ModelConfig, build_model
+from models import build_model
 
 from .config import RunConfig
 
@@ -139,5 +139,5 @@ def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Te
         part.load_state_dict(states[name])
 
 
-__all__ = ["ModelConfig", "save_checkpoint", "remove_stale_temporaries", "load_checkpoint", "model_from_checkpoint", "component_states",
+__all__ = ["save_checkpoint", "remove_stale_temporaries", "load_checkpoint", "model_from_checkpoint", "component_states",
            "load_components", "latest_checkpoint", "CheckpointError", "CheckpointSaveError"]

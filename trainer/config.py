@@ -1,4 +1,5 @@
-"""Run configuration: one dataclass per component, YAML presets by name, key=value overrides."""
+"""Run configuration: one dataclass per component (the model's is its family's, models/configs.py), YAML presets by
+name, key=value overrides."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from models import ModelConfig
+from models import FamilyConfig, model_config
+from models.configs import LEGACY_DEFAULTS
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -88,7 +90,7 @@ class AdvConfig:
 
 @dataclass
 class RunConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: FamilyConfig = field(default_factory=model_config)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -103,6 +105,12 @@ class RunConfig:
         for section, values in (data or {}).items():
             if section not in SECTIONS:
                 raise ValueError(f"unknown config section '{section}' (known: {', '.join(SECTIONS)})")
+            if section == "model":
+                values = dict(values or {})
+                cfg.model = model_config(str(values.pop("family", "waveform-vae")))
+                for key, value in values.items():
+                    _set_model_field(cfg, key, value)
+                continue
             target = getattr(cfg, section)
             for key, value in (values or {}).items():
                 _set_field(target, section, key, value)
@@ -118,11 +126,32 @@ SECTIONS = ("model", "data", "loss", "train", "adv")
 ADV_LOSS_TYPES = ("hinge", "lsgan")
 
 
+def _set_model_field(cfg: RunConfig, key: str, value: Any) -> None:
+    """model.family swaps the config for the new family's (the settings all families share are kept); any other
+    key is checked against the family by ``model_config`` (a setting of another family is refused)."""
+    values = asdict(cfg.model)
+    if key == "family":
+        shared = {f.name for f in dataclasses.fields(FamilyConfig)} - {"family"}
+        cfg.model = model_config(str(value), **{k: v for k, v in values.items() if k in shared})
+        return
+    if key in values or key not in LEGACY_DEFAULTS:
+        if key in values:
+            value = _coerce(values[key], value)
+        values[key] = value
+    else:
+        values[key] = _coerce(LEGACY_DEFAULTS[key], value)
+    cfg.model = model_config(**values)
+
+
 def _set_field(obj: Any, section: str, key: str, value: Any) -> None:
     fields = {f.name: f for f in dataclasses.fields(obj)}
     if key not in fields:
         raise ValueError(f"unknown config key '{section}.{key}' (known: {', '.join(sorted(fields))})")
-    current = getattr(obj, key)
+    setattr(obj, key, _coerce(getattr(obj, key), value))
+
+
+def _coerce(current: Any, value: Any) -> Any:
+    """``value`` (maybe a command-line string) as the type of ``current``."""
     if isinstance(value, str) and not isinstance(current, str):
         value = yaml.safe_load(value)
     if isinstance(current, bool):
@@ -133,7 +162,7 @@ def _set_field(obj: Any, section: str, key: str, value: Any) -> None:
         value = float(value)
     elif isinstance(current, list):
         value = list(value) if isinstance(value, (list, tuple)) else [value]
-    setattr(obj, key, value)
+    return value
 
 
 def preset_names() -> list[str]:
@@ -166,13 +195,19 @@ def apply_override(cfg: RunConfig, item: str) -> None:
         section, name = key.split(".", 1)
         if section not in SECTIONS:
             raise ValueError(f"override '{item}': unknown section '{section}'")
-        _set_field(getattr(cfg, section), section, name, value)
+        if section == "model":
+            _set_model_field(cfg, name, value)
+        else:
+            _set_field(getattr(cfg, section), section, name, value)
         return
     owners = [s for s in SECTIONS if key in {f.name for f in dataclasses.fields(getattr(cfg, s))}]
     if len(owners) != 1:
         raise ValueError(f"override '{item}': key '{key}' is " + ("unknown" if not owners else
                          f"ambiguous ({', '.join(s + '.' + key for s in owners)})"))
-    _set_field(getattr(cfg, owners[0]), owners[0], key, value)
+    if owners[0] == "model":
+        _set_model_field(cfg, key, value)
+    else:
+        _set_field(getattr(cfg, owners[0]), owners[0], key, value)
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

@@ -170,7 +170,7 @@ class Trainer:
     def _pitch_labels(self, cfg: RunConfig) -> list | None:
         """Families that train on pitch labels (``uses_pitch_labels``): one cached track per file, else None.
         Every rank computes (or reads) them; the cache is keyed by the audio, so ranks agree."""
-        if not getattr(FAMILIES.get(cfg.model.family), "uses_pitch_labels", False):
+        if not FAMILIES[cfg.model.family].uses_pitch_labels:
             return None
         from .pitch_labels import label_signals
 

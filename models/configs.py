@@ -1,0 +1,139 @@
+"""One config dataclass per model family: the settings its constructor takes, with their defaults.
+
+``model_config(family=..., **values)`` picks the family's dataclass. Configs written before the split held every
+family's fields in one flat ``ModelConfig``; such a config still loads: a field of another family is dropped when
+it holds that old flat default (it meant nothing for this family), and refused when it holds anything else (the
+user asked for something this family does not have). A key no family knows is always refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FamilyConfig:
+    """Settings every family has. ``strides``: the encoder's downsampling; their product is the latent hop."""
+
+    family: str = ""
+    sample_rate: int = 22050
+    latent_dim: int = 16
+    strides: list[int] = field(default_factory=lambda: [4, 4, 4, 4])
+    enc_max_channels: int = 192
+    dec_channels: int = 256
+    dec_blocks: int = 4
+    n_fft: int = 1024  # the decoder's inverse-STFT size (hpn: the encoder's analysis size)
+
+    @property
+    def hop(self) -> int:
+        hop = 1
+        for s in self.strides:
+            hop *= int(s)
+        return hop
+
+
+@dataclass
+class WaveformVAEConfig(FamilyConfig):
+    family: str = "waveform-vae"
+    enc_channels: int = 16
+    # decoder phase: "direct" (predicted per frame) or "cumulative" (predicted advance, summed along time)
+    phase: str = "direct"
+
+
+@dataclass
+class MelVAEConfig(FamilyConfig):
+    """Streaming (docs/streaming.md): ``causal`` convolutions and STFT, output ``lookahead`` frames late, training
+    at random levels (``random_gain_db`` range) instead of per-window loudness normalisation."""
+
+    family: str = "mel-vae"
+    n_mels: int = 128
+    mel_norm_mean: float = -5.0
+    mel_norm_std: float = 2.5
+    mel_head_weight: float = 1.0
+    mel_log_floor: float = 1e-4
+    free_bits: float = 0.0
+    phase: str = "direct"
+    causal: bool = False
+    lookahead: int = 0
+    random_gain_db: list[float] = field(default_factory=lambda: [0.0, 0.0])
+
+
+@dataclass
+class HVAEConfig(FamilyConfig):
+    """Two levels: ``top_dim`` channels at ``top_stride`` x the bottom level's hop."""
+
+    family: str = "hvae"
+    enc_channels: int = 16
+    top_dim: int = 8
+    top_stride: int = 4
+    free_bits: float = 0.0
+    kl_balance: bool = False
+    phase: str = "direct"
+
+
+@dataclass
+class VQVAEConfig(FamilyConfig):
+    family: str = "vqvae"
+    enc_channels: int = 16
+    fsq_levels: list[int] = field(default_factory=lambda: [5, 5, 5, 5])
+    fsq_entropy_weight: float = 1.0
+    phase: str = "direct"
+
+
+@dataclass
+class HPNConfig(FamilyConfig):
+    """Harmonic-plus-noise (docs/families.md): always causal; ``norm_floor_db`` is the level normalisation
+    floor; ``pitch_weight`` and ``pitch_channels`` belong to round 1's learned pitch classifier."""
+
+    family: str = "hpn"
+    n_mels: int = 128
+    mel_norm_mean: float = -5.0
+    mel_norm_std: float = 2.5
+    mel_log_floor: float = 1e-4
+    free_bits: float = 0.0
+    causal: bool = True  # it has no other variant
+    lookahead: int = 1
+    random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
+    pitch_weight: float = 1.0
+    pitch_channels: int = 16
+    norm_floor_db: float = -80.0
+
+
+CONFIGS: dict[str, type[FamilyConfig]] = {c.family: c for c in (
+    WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig)}
+
+# the old flat ModelConfig's defaults: what a field of another family held in configs written before the split
+LEGACY_DEFAULTS: dict[str, Any] = {}
+for _cls in CONFIGS.values():
+    for _f in dataclasses.fields(_cls):
+        if _f.name != "family":
+            LEGACY_DEFAULTS.setdefault(_f.name, _f.default_factory() if _f.default_factory is not dataclasses.MISSING
+                                       else _f.default)
+
+
+def config_fields(family: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(CONFIGS[family])}
+
+
+def model_config(family: str = "waveform-vae", **values: Any) -> FamilyConfig:
+    """The family's config with ``values`` set; see the module docstring for fields of other families."""
+    if family not in CONFIGS:
+        raise ValueError(f"unknown model family '{family}' (known: {', '.join(CONFIGS)})")
+    own = config_fields(family)
+    kept = {}
+    for key, value in values.items():
+        if key in own:
+            kept[key] = value
+        elif key not in LEGACY_DEFAULTS:
+            raise ValueError(f"unknown config key 'model.{key}' (family {family} has: {', '.join(sorted(own))})")
+        elif _normal(value) != _normal(LEGACY_DEFAULTS[key]):
+            if key in ("causal", "lookahead"):
+                raise ValueError(f"model family '{family}' has no causal (streaming) variant; use mel-vae or hpn")
+            raise ValueError(f"model.{key} is not a setting of family '{family}' (it has: "
+                             f"{', '.join(sorted(own - {'family'}))})")
+    return CONFIGS[family](**kept)
+
+
+def _normal(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
