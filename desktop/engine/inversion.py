@@ -2,32 +2,14 @@
 
 Used two ways: on a mel-VAE bundle's decoder output 'mel' (normalisation undone with the manifest's
 ``extra.mel``), and on the true mel of the input (the eval baseline). Slow (tenths of a second per second of
-audio): never on the audio thread.
+audio): never on the audio thread. Needs librosa (``pip install latentsynth[offline]``) for ``griffinlim``.
 """
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 
 from .bundle import BundleError
-
-
-@lru_cache(maxsize=8)
-def _filters(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
-    import librosa
-
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-    return fb, np.linalg.pinv(fb)
-
-
-def mel_magnitude(audio: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256,
-                  n_mels: int = 256) -> np.ndarray:
-    """float32[T] -> mel magnitude float32[n_mels, 1 + T // hop] (power 1, Hann, centred frames)."""
-    import librosa
-
-    spec = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop, window="hann", center=True))
-    return (_filters(sample_rate, n_fft, n_mels)[0] @ spec).astype(np.float32)
+from .spectral import mel_filters_pinv
 
 
 def griffin_lim_from_mel(mel: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_iter: int = 32,
@@ -37,9 +19,8 @@ def griffin_lim_from_mel(mel: np.ndarray, sample_rate: int, n_fft: int = 1024, h
     The linear magnitude is estimated with the mel filters' pseudo-inverse (clipped at 0) instead of librosa's
     NNLS (``mel_to_stft``), which costs seconds per second of audio; then ``n_iter`` Griffin-Lim iterations.
     """
-    import librosa
-
-    _, inv = _filters(sample_rate, n_fft, mel.shape[0])
+    librosa = require_librosa()
+    inv = mel_filters_pinv(sample_rate, n_fft, mel.shape[0])
     spec = np.maximum(inv @ mel, 0.0)
     return librosa.griffinlim(spec, n_iter=n_iter, hop_length=hop, n_fft=n_fft, window="hann", center=True,
                               length=length, random_state=seed).astype(np.float32)
@@ -66,11 +47,22 @@ def decoded_mel_to_audio(mel_norm: np.ndarray, manifest, n_iter: int = 32) -> np
     return np.pad(y, (0, max(0, frames * hop - len(y))))[: frames * hop]
 
 
+def require_librosa():
+    """librosa, or a RuntimeError that says how to install it (it is not part of the playing install)."""
+    try:
+        import librosa
+    except ImportError as exc:
+        raise RuntimeError("Griffin-Lim inversion needs librosa, which the playing install leaves out: "
+                           "pip install 'latentsynth[offline]'") from exc
+    return librosa
+
+
 class GriffinLimRunner:
     """A ModelRunner stand-in whose ``decode`` inverts the decoder's 'mel' output with Griffin-Lim instead of
     using its 'audio' output; everything else is delegated. Wrap a runner and hand it to a WindowModel."""
 
     def __init__(self, runner, n_iter: int = 32):
+        require_librosa()
         mel_info(runner.manifest)
         outs = [o.name for o in runner.sessions["decoder"].get_outputs()]
         if "mel" not in outs:

@@ -68,7 +68,9 @@ def spectrogram_png(path: Path, rows: list[np.ndarray], sr: int, labels: list[st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..engine.inversion import mel_magnitude
+    from matplotlib.colors import ListedColormap
+
+    from ..engine.spectral import colour_lut, mel_magnitude
 
     labels = labels or [f"signal {i}" for i in range(len(rows))]
     frames = int(max_seconds * sr / 256)
@@ -77,7 +79,7 @@ def spectrogram_png(path: Path, rows: list[np.ndarray], sr: int, labels: list[st
     top = dbs[0].max()
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.3 * len(rows) + 0.4), sharex=True, squeeze=False)
     for ax, db, label in zip(axes[:, 0], dbs, labels):
-        ax.imshow(db, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap="magma",
+        ax.imshow(db, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap=ListedColormap(colour_lut() / 255.0),
                   extent=(0, db.shape[1] * 256 / sr, 0, 128))
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
         ax.set_yticks([])

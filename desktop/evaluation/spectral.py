@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.spectral import mel_filters, stft_magnitude
+
 METRICS = ("mel_distance", "stft_distance", "si_sdr", "mse", "cosine_similarity", "level_change_db")
 LOWER_IS_BETTER = {"mel_distance": True, "stft_distance": True, "si_sdr": False, "mse": True,
                    "cosine_similarity": False, "level_change_db": None}
@@ -20,30 +22,14 @@ STFT_SCALES = (256, 512, 1024, 2048)
 # ---- metrics (numpy versions of trainer/losses.py) ---------------------------------------------------------------
 
 def _mag(x: np.ndarray, n_fft: int) -> np.ndarray:
-    import librosa
-
-    # torch.stft(center=True) pads by reflection; librosa's default is zeros
-    spec = librosa.stft(x.astype(np.float32), n_fft=n_fft, hop_length=n_fft // 4, window="hann", center=True,
-                        pad_mode="reflect")
-    return np.maximum(np.abs(spec), 1e-7)
-
-
-def _mel_fb(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    key = (sr, n_fft, n_mels)
-    if key not in _FB:
-        _FB[key] = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
-    return _FB[key]
-
-
-_FB: dict = {}
+    # torch.stft(center=True) pads by reflection
+    return np.maximum(stft_magnitude(x, n_fft, n_fft // 4, center=True, pad_mode="reflect"), 1e-7)
 
 
 def mel_distance(y: np.ndarray, x: np.ndarray, sr: int) -> float:
     total = 0.0
     for n_fft, n_mels in MEL_SCALES:
-        fb = _mel_fb(sr, n_fft, n_mels)
+        fb = mel_filters(sr, n_fft, n_mels)
         my = np.log10(np.maximum(fb @ _mag(y, n_fft), 1e-5))
         mx = np.log10(np.maximum(fb @ _mag(x, n_fft), 1e-5))
         total += float(np.abs(my - mx).mean())

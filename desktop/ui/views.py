@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from ..engine.spectral import colour_lut, db_column
 from . import theme
 
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.DIM, imageAxisOrder="row-major")
@@ -27,13 +28,6 @@ def envelope(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     return t, y
 
 
-def _lut() -> np.ndarray:
-    stops = np.array([0.0, 0.35, 0.7, 1.0])
-    colors = np.array([[16, 18, 22], [30, 70, 110], [55, 198, 176], [240, 230, 160]], float)
-    x = np.linspace(0, 1, 256)
-    return np.stack([np.interp(x, stops, colors[:, i]) for i in range(3)], axis=1).astype(np.uint8)
-
-
 class Spectrogram:
     """A scrolling log-magnitude spectrogram: one column per update from the newest ``N_FFT`` samples."""
 
@@ -45,11 +39,10 @@ class Spectrogram:
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
         self.image = pg.ImageItem()
-        self.image.setLookupTable(_lut())
+        self.image.setLookupTable(colour_lut())
         self.image.setLevels(LEVELS)
         plot.addItem(self.image)
         self.data = np.full((1, N_COLS), LEVELS[0], np.float32)
-        self.window = np.hanning(N_FFT).astype(np.float32)
         self.rate = 0
 
     def _configure(self, rate: int) -> None:
@@ -71,8 +64,7 @@ class Spectrogram:
             self._configure(rate)
         col = np.full(self.data.shape[0], LEVELS[0], np.float32)
         if samples.size >= N_FFT:
-            spec = np.abs(np.fft.rfft(samples[-N_FFT:] * self.window))[: self.data.shape[0]]
-            col = (20 * np.log10(spec * (2.0 / N_FFT) + 1e-9)).astype(np.float32)
+            col = db_column(samples[-N_FFT:])[: self.data.shape[0]]
         self.data[:, :-1] = self.data[:, 1:]
         self.data[:, -1] = col
         self.image.setImage(self.data, autoLevels=False, levels=LEVELS)
