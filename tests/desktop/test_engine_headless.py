@@ -84,31 +84,55 @@ def test_dry_path_is_delayed_to_match_wet():
 
 
 def test_knobs_reach_the_worker(default_runner):
-    slot = ModelSlot.from_runner(default_runner)
-    rng = np.random.default_rng(4)
-    x = (0.1 * rng.standard_normal(RATE * 2)).astype(np.float32)
-    eng = LiveEngine()
-    eng.set_model(slot)
-    base = slot.fn(x[:22050].copy())
-    eng.set_controls(LatentControls().with_offset("z", 0, 2.0, 16))
-    assert slot.window_model.controls.offsets["z"][0] == 2.0
-    moved = slot.fn(x[:22050].copy())
-    assert np.abs(moved - base).mean() > 0.01 * np.abs(base).mean()
+    """A knob turned while the engine plays changes what its worker thread computes (and nothing else does)."""
+    x = (0.1 * np.random.default_rng(4).standard_normal(RATE * 3)).astype(np.float32)
+    outs = []
+    for offset in (0.0, 0.0, 2.0):
+        eng = LiveEngine()
+        eng.set_model(ModelSlot.from_runner(default_runner))
+        eng.set_stream_config(StreamConfig("low-latency", 0.2))
+        eng.set_params(EngineParams(limiter=False))
+        drv = NullDriver(RATE, 512, x, loop=False, speed=1.0, capture=True, max_blocks=x.size // 512)
+        eng.start(drv)
+        time.sleep(0.3)
+        eng.set_controls(LatentControls().with_offset("z", 0, offset, 16))
+        assert eng.controls.offsets["z"][0] == offset
+        while drv.active:
+            time.sleep(0.02)
+        late, lat = eng.summary()["late_windows"], eng.prefill + eng.dry_delay  # the slot's timing varies per run
+        eng.stop(fade=False)
+        outs.append((drv.captured()[lat + 2 * RATE - RATE // 2:lat + 3 * RATE - RATE // 2], late))
+    (same_a, late_a), (same_b, late_b), (moved, late_c) = outs
+    scale = np.abs(same_a).mean()
+    assert scale > 1e-3
+    if late_a == late_b == 0:  # (a late window plays the dry input instead: only compare runs that had none)
+        assert np.abs(same_a - same_b).max() <= 1e-4 * max(1.0, np.abs(same_a).max())
+    assert np.abs(moved - same_a).mean() > 0.05 * scale
 
 
-def test_slow_model_is_reported_and_falls_back_without_underruns():
+def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
+    """A model slower than it claimed: its late windows are counted and replaced by the dry input, in place (an
+    underrun plays silence but never shifts the stream), and every underrun is counted in the xruns."""
     def slow(w):
         time.sleep(0.12)
         return np.zeros_like(w)
 
     slot = ModelSlot(slow, 22050, 22050, "slow", "cpu", compute_s=0.005)  # it lies about its speed
-    rng = np.random.default_rng(5)
-    src = (0.2 * rng.standard_normal(RATE * 3)).astype(np.float32)
+    t = np.arange(RATE * 3) / RATE  # band-limited: the dry path passes the model-rate resampler
+    src = (0.2 * np.sin(2 * np.pi * 330 * t) + 0.1 * np.sin(2 * np.pi * 1750 * t)).astype(np.float32)
     eng, y = run_engine(slot, src, hop=0.05, params=EngineParams(limiter=False, fallback="dry"), speed=1.0)
     s = eng.summary()
-    assert s["late_windows"] > 0
-    assert np.isfinite(y).all()
-    assert s["error"] == ""
+    assert s["late_windows"] > 0 and s["error"] == ""
+    assert s["xruns"] == s["device_xruns"] + s["underruns"]
+    lat = eng.prefill + eng.dry_delay
+    out, dry = y[lat + RATE // 2:lat + 2 * RATE], src[RATE // 2:2 * RATE]
+    played = np.abs(out) > 1e-3  # the model itself only returns zeros: what sounds is the fallback
+    assert played.mean() > 0.3, played.mean()
+    # the dry input in its place, faded in and out at the switches: out = a * dry with 0 <= a <= 1, mostly a = 1
+    loud = played & (np.abs(dry) > 0.05)
+    ratio = out[loud] / dry[loud]
+    assert ratio.min() > -0.01 and ratio.max() < 1.01, (ratio.min(), ratio.max())
+    assert np.mean(np.abs(ratio - 1.0) < 1e-2) > 0.5
 
 
 def test_limiter_caps_the_output():

@@ -73,7 +73,15 @@ def test_generate_is_seeded_and_temperature_zero_is_the_mean(runner):
     y2 = generate(runner, 1.3, temperature=0.8, seed=3)
     assert y1.shape == (int(round(1.3 * 22050)),) and np.array_equal(y1, y2) and np.isfinite(y1).all()
     assert not np.array_equal(y1, generate(runner, 1.3, temperature=0.8, seed=4))
-    assert np.array_equal(generate(runner, 1.0, temperature=0.0, seed=1), generate(runner, 1.0, temperature=0.0, seed=2))
+    zero = generate(runner, 1.0, temperature=0.0, seed=1)
+    assert np.array_equal(zero, generate(runner, 1.0, temperature=0.0, seed=2))
+    # temperature 0 decodes the latents' mean (the manifest's PCA mean) in every frame
+    m = runner.manifest
+    total = 22050 + (-22050) % m.pad_multiple
+    mean = {lv.name: np.repeat(runner.axes[lv.name].mean[None, :, None], total // lv.hop, axis=2).astype(np.float32)
+            for lv in m.levels}
+    expected = runner.decode(runner.quantize(mean))[0, 0, :22050]
+    assert np.abs(zero - expected).max() <= 1e-6 and np.abs(expected).max() > 0
 
 
 def test_render_cli_morph_and_generate(tiny_bundle, fixtures_dir, tmp_path):
