@@ -76,3 +76,20 @@ def test_playing_without_librosa(fixtures_dir, tmp_path):
                           cwd=str(ROOT), timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
     assert out.is_file()
+
+
+def test_engine_and_control_never_import_qt():
+    """The engine and remote control run without Qt (the app wires them to the window)."""
+    block = BLOCK_TORCH.replace("'onnxscript')", "'onnxscript', 'PySide6', 'pyqtgraph', 'shiboken6')")
+    code = """
+        import importlib, pkgutil, desktop.engine, desktop.control
+        names = [m.name for pkg in (desktop.engine, desktop.control)
+                 for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.')]
+        for name in names:
+            importlib.import_module(name)
+        print(len(names))
+    """
+    proc = subprocess.run([sys.executable, "-c", block + textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=str(ROOT), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip().splitlines()[-1]) >= 20
