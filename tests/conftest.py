@@ -23,6 +23,15 @@ TINY_OVERRIDES = [
 ]
 
 
+def tiny_overrides(preset: str) -> list[str]:
+    """TINY_OVERRIDES for ``preset``'s family: only the model settings that family has."""
+    from models.configs import config_fields
+    from trainer.config import load_config
+
+    own = config_fields(load_config(preset).model.family)
+    return [o for o in TINY_OVERRIDES if not o.startswith("model.") or o.split("=")[0][6:] in own]
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES

@@ -25,7 +25,7 @@ from desktop.engine.session import ModelRunner, WindowModel
 from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream
 from models import build_model, model_config
 
-from conftest import TINY_OVERRIDES, run_cli
+from conftest import run_cli, tiny_overrides
 from streaming_identity_bundle import build_streaming_identity_bundle
 
 TOLERANCE = 1e-4
@@ -92,7 +92,7 @@ def test_training_forward_aligns_the_delayed_output_with_its_input():
 def causal_run(tmp_path_factory, fixtures_dir):
     run_dir = tmp_path_factory.mktemp("causal") / "run"
     proc = run_cli(["-m", "trainer", "factory-causal", "--data", str(fixtures_dir), "--out", str(run_dir), "--steps", "2",
-                    "--logger", "none", "--no-progress", *TINY_OVERRIDES])
+                    "--logger", "none", "--no-progress", *tiny_overrides("factory-causal")])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 

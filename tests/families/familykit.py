@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, TINY_OVERRIDES, run_cli
+from conftest import FIXTURES, run_cli, tiny_overrides
 
 FAMILY_PRESETS = ("mel-vae-128", "mel-vae-256", "hvae", "vqvae")
 # presets' own sizes made tiny; TINY_OVERRIDES' latent_dim 4 is one FSQ group of 4
@@ -21,7 +21,7 @@ def tiny_family_bundle(preset: str, tmp_root: Path) -> tuple[Path, Path]:
     if preset not in _cache:
         run_dir, bundle = tmp_root / preset / "run", tmp_root / preset / "bundle"
         proc = run_cli(["-m", "trainer", preset, "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "2",
-                        "--logger", "none", "--no-progress", *TINY_OVERRIDES, *EXTRA[preset]])
+                        "--logger", "none", "--no-progress", *tiny_overrides(preset), *EXTRA[preset]])
         assert proc.returncode == 0, proc.stderr[-3000:]
         proc = run_cli(["-m", "export", str(run_dir), "--out", str(bundle), "--stat-chunks", "8", "--no-progress"])
         assert proc.returncode == 0, proc.stderr[-3000:]
