@@ -1,4 +1,5 @@
-"""Desktop test set-up: offscreen Qt, a private PulseAudio with virtual devices, the factory bundle, settings in INI."""
+"""The desktop tests' fixtures (the one place for them; offscreen Qt and the fixture clips come from tests/conftest.py):
+a private PulseAudio with virtual devices, the factory bundle and its runner, settings in INI, an impulse train."""
 from __future__ import annotations
 
 import os
@@ -6,21 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "latentsynth-numba"))
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from .pulse import pulse_available, start_pulse, stop_pulse  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    return DATA
+from .pulse import pulse_available, start_pulse, stop_pulse
 
 
 @pytest.fixture(scope="session")

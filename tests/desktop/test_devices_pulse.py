@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import ROOT
+from conftest import ROOT
 
 
 def parec(env, path, device="speaker.monitor"):
@@ -40,13 +40,13 @@ def assert_no_xruns_unless_oversubscribed(count: int, load_before: float, contex
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb xauth)")
-def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, data_dir, tmp_path):
+def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, fixtures_dir, tmp_path):
     """The issue's acceptance run, longer: a file in, recording, at least 60 s of audio through the real window
     at the default hop. ``--quit-after`` counts from the event loop's start, and bringing up the streams took
     up to ~16 s on a fresh clone, so the app runs 90 s to stream 60."""
     out = tmp_path / "rec.wav"
     load_before = os.getloadavg()[0]
-    stats, proc = run_app(pulse, tmp_path, 90, "--input-file", str(data_dir / "music_rock_mix.wav"),
+    stats, proc = run_app(pulse, tmp_path, 90, "--input-file", str(fixtures_dir / "music_rock_mix.wav"),
                           "--record", str(out), "--screenshot", str(tmp_path / "shot.png"))
     print(json.dumps(stats))
     for key in ("xruns", "latency_ms", "rtf", "provider", "frames_out"):
@@ -65,7 +65,7 @@ def test_devices_are_listed(pulse):
     assert "pulse" in names or "default" in names
 
 
-def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, data_dir, tmp_path):
+def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, fixtures_dir, tmp_path):
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
     from desktop.engine.slot import ModelSlot
@@ -77,7 +77,7 @@ def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, da
     cap = tmp_path / "cap.raw"
     rec = parec(pulse, cap)
     time.sleep(2.0)  # PulseAudio takes a moment to get a new stream going
-    clip = data_dir / "music_rock_guitar.wav"
+    clip = fixtures_dir / "music_rock_guitar.wav"
     subprocess.run(["paplay", "--device=micfeed", str(clip)], env=pulse, check=True, timeout=60)
     time.sleep(1.0)
     snap = eng.snapshot()

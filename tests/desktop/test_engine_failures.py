@@ -13,7 +13,7 @@ from desktop.engine.live import STALL_MESSAGE, LiveEngine
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 
-from .conftest import ROOT
+from conftest import ROOT
 
 RATE = 44100
 

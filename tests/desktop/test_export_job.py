@@ -10,8 +10,8 @@ from desktop.engine.export_job import ExportError, ExportJob
 from desktop.engine.latent import LatentControls
 
 
-def test_progress_reaches_one_and_the_file_is_written(default_runner, data_dir, tmp_path):
-    audio = load_audio(data_dir / "speech_arctic_a0007.wav")
+def test_progress_reaches_one_and_the_file_is_written(default_runner, fixtures_dir, tmp_path):
+    audio = load_audio(fixtures_dir / "speech_arctic_a0007.wav")
     out = tmp_path / "out.wav"
     job = ExportJob(audio, default_runner, LatentControls(), out, 0.25)
     seen = []
@@ -25,8 +25,8 @@ def test_progress_reaches_one_and_the_file_is_written(default_runner, data_dir, 
     assert sr == audio.sample_rate and y.shape[0] == audio.frames
 
 
-def test_cancel_writes_nothing(default_runner, data_dir, tmp_path):
-    audio = load_audio(data_dir / "speech_arctic_a0007.wav")
+def test_cancel_writes_nothing(default_runner, fixtures_dir, tmp_path):
+    audio = load_audio(fixtures_dir / "speech_arctic_a0007.wav")
     out = tmp_path / "out.wav"
     job = ExportJob(audio, default_runner, LatentControls(), out, 0.05)
     job.cancel()  # before the first window: the job stops at its first progress step
@@ -35,9 +35,9 @@ def test_cancel_writes_nothing(default_runner, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("name, words", [("in", "is also an input"), ("x.txt", "extension '.txt'")])
-def test_a_refused_output_never_starts(default_runner, data_dir, tmp_path, name, words):
+def test_a_refused_output_never_starts(default_runner, fixtures_dir, tmp_path, name, words):
     src = tmp_path / "in.wav"
-    src.write_bytes((data_dir / "speech_arctic_a0007.wav").read_bytes())
+    src.write_bytes((fixtures_dir / "speech_arctic_a0007.wav").read_bytes())
     audio = load_audio(src)
     with pytest.raises(ExportError, match=words):
         ExportJob(audio, default_runner, LatentControls(), src if name == "in" else tmp_path / name, 0.25)

@@ -79,8 +79,8 @@ def test_bad_bundle_keeps_the_previous_model(qtbot, settings_path, tmp_path):
     assert w.engine.slot is slot and w.bundle.path == default_bundle_path()
 
 
-def test_live_views_record_and_export(qtbot, settings_path, data_dir, tmp_path):
-    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+def test_live_views_record_and_export(qtbot, settings_path, fixtures_dir, tmp_path):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
     w.show()
     assert w.source_combo.currentIndex() == 1
     assert w.start_audio()
@@ -106,8 +106,8 @@ def test_live_views_record_and_export(qtbot, settings_path, data_dir, tmp_path):
     assert not w.engine.running
 
 
-def test_settings_persist(qtbot, settings_path, data_dir):
-    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+def test_settings_persist(qtbot, settings_path, fixtures_dir):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
     w.mode_combo.setCurrentText("window")
     w.hop_spin.setValue(250)
     w._apply_stream_config()
@@ -124,10 +124,10 @@ def test_settings_persist(qtbot, settings_path, data_dir):
     assert len(bytes(QSettings(str(settings_path), QSettings.IniFormat).value("window/geometry"))) > 20
 
 
-def test_swapping_the_model_while_playing(qtbot, settings_path, data_dir):
+def test_swapping_the_model_while_playing(qtbot, settings_path, fixtures_dir):
     """The model browser while audio runs: the engine keeps running and plays the new model, the knobs, facts and
     list follow it; a bad pick leaves it playing."""
-    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
     w.show()
     assert w.start_audio()
     qtbot.waitUntil(lambda: w.last_snapshot is not None and w.last_snapshot.frames_out > 44100 // 4, timeout=15000)
@@ -153,8 +153,8 @@ def test_swapping_the_model_while_playing(qtbot, settings_path, data_dir):
     w.close()
 
 
-def test_export_progress_reaches_one_and_writes_the_file(qtbot, settings_path, data_dir, tmp_path):
-    w = make_window(qtbot, settings_path, input_file=str(data_dir / "speech_arctic_a0007.wav"))
+def test_export_progress_reaches_one_and_writes_the_file(qtbot, settings_path, fixtures_dir, tmp_path):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
     out = tmp_path / "export.flac"
     assert w.export_to(str(out))
     job = w.exporter.job

@@ -22,7 +22,7 @@ from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.output_path import OutputPathError
 
-from .conftest import ROOT
+from conftest import ROOT
 
 RATE = 44100
 needs_xvfb = pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb)")
@@ -211,9 +211,9 @@ def _json(out: str) -> dict:
 
 
 @needs_xvfb
-def test_two_instances_one_recording(pulse, data_dir, tmp_path):
+def test_two_instances_one_recording(pulse, fixtures_dir, tmp_path):
     take = tmp_path / "take.wav"
-    clip = str(data_dir / "music_rock_mix.wav")
+    clip = str(fixtures_dir / "music_rock_mix.wav")
     first = _app(pulse, tmp_path, "--input-file", clip, "--record", str(take), "--quit-after", "8", wait=False)
     deadline = time.monotonic() + 60
     while not take.exists() and time.monotonic() < deadline:
@@ -234,10 +234,10 @@ def test_two_instances_one_recording(pulse, data_dir, tmp_path):
 
 @needs_xvfb
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) is not installed")
-def test_recording_error_reaches_the_json_line(pulse, data_dir, tmp_path):
+def test_recording_error_reaches_the_json_line(pulse, fixtures_dir, tmp_path):
     """The disk 'fills up' (RLIMIT_FSIZE) one second into the take: the JSON line says so, naming the file."""
     take = tmp_path / "take.wav"
-    rc, out, err = _app(pulse, tmp_path, "--input-file", str(data_dir / "music_rock_mix.wav"), "--record", str(take),
+    rc, out, err = _app(pulse, tmp_path, "--input-file", str(fixtures_dir / "music_rock_mix.wav"), "--record", str(take),
                         "--quit-after", "4", limit=200_000)
     stats = _json(out)
     assert str(take) in stats["error"] and "File too large" in stats["error"], stats
@@ -245,10 +245,10 @@ def test_recording_error_reaches_the_json_line(pulse, data_dir, tmp_path):
 
 
 @needs_xvfb
-def test_a_saved_device_that_went_away_does_not_silence_the_next_start(pulse, data_dir, tmp_path):
+def test_a_saved_device_that_went_away_does_not_silence_the_next_start(pulse, fixtures_dir, tmp_path):
     ini = tmp_path / "s.ini"
     ini.write_text("[audio]\noutput_device=Headphones That Were Unplugged\n")
-    rc, out, err = _app(pulse, tmp_path, "--input-file", str(data_dir / "music_rock_mix.wav"), "--quit-after", "3")
+    rc, out, err = _app(pulse, tmp_path, "--input-file", str(fixtures_dir / "music_rock_mix.wav"), "--quit-after", "3")
     assert rc == 0, err[-2000:]
     stats = _json(out)
     assert stats["frames_out"] > RATE and "without audio output" not in err, (stats, err)
@@ -270,13 +270,13 @@ def test_app_exits_cleanly_every_time(pulse):
     assert timing["first_sound"]["min"] > timing["window_shown"]["min"] > 0
 
 
-def test_window_export_never_writes_over_its_input(qtbot, tmp_path, data_dir):
+def test_window_export_never_writes_over_its_input(qtbot, tmp_path, fixtures_dir):
     from PySide6.QtCore import QSettings
 
     from desktop.ui.main_window import AppOptions, MainWindow
 
     src = tmp_path / "in.wav"
-    shutil.copy(data_dir / "music_rock_mix.wav", src)
+    shutil.copy(fixtures_dir / "music_rock_mix.wav", src)
     before = src.read_bytes()
     w = MainWindow(LiveEngine(), QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
                    AppOptions(list_devices=False, modal_errors=False, input_file=str(src)))

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from desktop.engine.recorder import CrashSafeWavWriter, recover_recordings
 
-from .conftest import ROOT
+from conftest import ROOT
 
 
 def test_writer_round_trip(tmp_path):

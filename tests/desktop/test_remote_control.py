@@ -275,7 +275,7 @@ def test_window_widgets_follow_osc_and_midi_learn_survives_a_restart(qtbot, sett
 
 
 @pytest.mark.skipif(__import__("shutil").which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb)")
-def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, data_dir, tmp_path):
+def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, fixtures_dir, tmp_path):
     """The real app on PulseAudio's virtual devices, recording its output through an identity bundle (so the level
     is steady); a second process turns the output gain down 18 dB over OSC; the recording's level drops by that."""
     import re
@@ -284,7 +284,7 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, da
 
     import soundfile as sf
 
-    from tests.conftest import ROOT
+    from conftest import ROOT
     from tests.identity_bundle import build_identity_bundle
 
     bundle = build_identity_bundle(tmp_path / "identity")
@@ -321,7 +321,7 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, da
     assert loud - quiet == pytest.approx(18.0, abs=1.5)
 
 
-def test_render_takes_knobs_by_address(tmp_path, data_dir):
+def test_render_takes_knobs_by_address(tmp_path, fixtures_dir):
     """latentsynth-render --set ADDRESS=VALUE: the same registry as OSC; the offset changes the output exactly as
     --latent does, and a bad address or value is one line and exit 2."""
     import subprocess
@@ -329,9 +329,9 @@ def test_render_takes_knobs_by_address(tmp_path, data_dir):
 
     import soundfile as sf
 
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
-    src = str(data_dir / "speech_arctic_a0007.wav")
+    src = str(fixtures_dir / "speech_arctic_a0007.wav")
 
     def render(name, *extra):
         out = tmp_path / name
