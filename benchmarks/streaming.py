@@ -1,6 +1,6 @@
 """Streaming numbers for a streaming bundle; prints them (docs/streaming.md and docs/desktop.md quote its output).
 
-    .venv/bin/python benchmarks/streaming.py --bundle desktop/factory/causal [--live-seconds 30] [--render-minutes 5]
+    .venv/bin/python benchmarks/streaming.py --bundle desktop/factory/default [--live-seconds 30] [--render-minutes 5]
 
 1. parity: onnxruntime block by block (N = 256, 512, 1024) against one call over the whole signal, on real audio
    (the fixture clips, 5 s) and on an impulse: max abs error.
@@ -11,13 +11,15 @@
 4. live CPU: the engine in streaming mode for --live-seconds at real time (NullDriver, 256-frame blocks): process
    CPU time / wall time (% of one core: engine worker + callback thread + resamplers), xruns and late blocks.
 5. render: `latentsynth-render` as a whole process on --render-minutes of audio pinned to one core (taskset),
-   wall time -> x real time; the same for the window default bundle for comparison.
+   wall time -> x real time, and its CPU time (user + system; what it takes on an unloaded core);
+   --compare-window: the same for the window mel VAE.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -114,13 +116,18 @@ def render_speed(bundle: Path, minutes: float, tmp: Path) -> dict:
     cmd = [str(exe), str(src), "-o", str(tmp / "out.wav"), "--bundle", str(bundle), "--quiet", "--threads", "1"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "0"] + cmd
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
+    # CPU time (user + system) is what the process would take on a core of its own; wall time under load is longer
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return {"bundle": bundle.name, "audio_s": minutes * 60.0, "wall_s": round(wall, 2),
-            "x_real_time": round(minutes * 60.0 / wall, 1), "command": " ".join(cmd)}
+            "x_real_time": round(minutes * 60.0 / wall, 1), "cpu_s": round(cpu, 2),
+            "x_real_time_cpu": round(minutes * 60.0 / cpu, 1), "command": " ".join(cmd)}
 
 
 def main() -> int:
@@ -128,6 +135,8 @@ def main() -> int:
     p.add_argument("--bundle", required=True, type=Path)
     p.add_argument("--live-seconds", type=float, default=30.0)
     p.add_argument("--render-minutes", type=float, default=5.0)
+    p.add_argument("--compare-window", action="store_true",
+                   help="also render with the window (non-causal) mel VAE, desktop/factory/mel-vae")
     p.add_argument("--skip", nargs="*", default=[], choices=["parity", "compute", "live", "render"])
     args = p.parse_args()
     runner = ModelRunner(load_bundle(args.bundle), "cpu", threads=1)
@@ -147,8 +156,10 @@ def main() -> int:
         report["live"] = live(runner, args.live_seconds)
     if "render" not in args.skip:
         with tempfile.TemporaryDirectory() as tmp:
-            report["render"] = [render_speed(args.bundle, args.render_minutes, Path(tmp)),
-                                render_speed(default_bundle_path(), args.render_minutes, Path(tmp))]
+            report["render"] = [render_speed(args.bundle, args.render_minutes, Path(tmp))]
+            window = default_bundle_path().parent / "mel-vae"  # the non-causal window model, for comparison
+            if args.compare_window and window.exists():
+                report["render"].append(render_speed(window, args.render_minutes, Path(tmp)))
     report["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(report, indent=1))
     return 0

@@ -1,6 +1,6 @@
 """Streaming through real audio devices (a private PulseAudio with virtual devices; no hardware needed).
 
-    .venv/bin/python benchmarks/streaming_devices.py --bundle desktop/factory/causal [--seconds 60]
+    .venv/bin/python benchmarks/streaming_devices.py --bundle desktop/factory/default [--seconds 60]
         [--device-block 256] [--device-latency low] [--no-gui]
 
 1. engine: the live engine in streaming mode on PulseAudio's virtual devices (PortAudio through ALSA's pulse

@@ -5,7 +5,7 @@ The factory default's training checkpoint is not in the repository, but its weig
 encoder against torch, then saves the SAME weights under the causal config (``causal: true``; the state dict keys
 are identical by design), as a checkpoint ``latentsynth-train --init-from`` accepts.
 
-    python scripts/causal_init.py --bundle desktop/factory/default --config trainer/presets/factory-causal.yaml \
+    python scripts/causal_init.py --bundle desktop/factory/mel-vae --config trainer/presets/factory-causal.yaml \
         --out runs/causal-init.pt
 """
 from __future__ import annotations

@@ -48,3 +48,11 @@ def test_factory_bundle_resynthesises_speech(bundle_dir, fixtures_dir):
     assert abs(level) < 10, level
     env = lambda s: np.sqrt(np.convolve(s ** 2, np.ones(2048) / 2048, "valid"))[::512]  # noqa: E731
     assert np.corrcoef(env(y), env(window))[0, 1] > 0.7
+
+
+def test_the_default_streams_block_by_block_under_25_ms():
+    """The app's and the renderer's default is the streaming (causal) bundle: 256-sample blocks, its algorithmic
+    latency (the block plus the model's delay) under 25 ms at its rate."""
+    m = load_bundle(default_bundle_path()).manifest
+    assert m.streaming is not None and m.streaming.block == 256
+    assert 1000.0 * (m.streaming.block + m.streaming.delay) / m.sample_rate < 25.0

@@ -177,7 +177,7 @@ def test_export_refuses_a_stream_that_differs_from_offline(causal_run, tmp_path,
 # ---- schema --------------------------------------------------------------------------------------------------------
 
 def test_window_bundles_still_load_and_bad_streaming_sections_are_refused(causal_bundle, tmp_path):
-    assert load_bundle(default_bundle_path()).manifest.streaming is None  # format_version 1
+    assert load_bundle(default_bundle_path().parent / "mel-vae").manifest.streaming is None  # format_version 1
     data = json.loads((causal_bundle / "manifest.json").read_text())
     bad = dict(data, format_version=1)  # a v1 player's view: no streaming; a v2 section needs v2
     m = read_manifest_from(tmp_path / "v1", causal_bundle, bad)
