@@ -312,6 +312,12 @@ CASES = [
          ["--record-input needs --record"]),
     Case("app-mode-unknown", A, lambda w: ["--mode", "turbo", "--quit-after", "1"], ["--mode", "invalid choice"],
          lambda w: "--mode"),
+    # a device name that does not exist: refused before anything is saved in the settings (checked below)
+    Case("app-output-device-unknown", A, lambda w: ["--output-device", "no such speaker", "--input-file", str(w.inp),
+                                                    "--quit-after", "1"], ["no output device named"],
+         lambda w: "no such speaker"),
+    Case("app-input-device-unknown", A, lambda w: ["--input-device", "no such mic", "--quit-after", "1"],
+         ["no input device named"], lambda w: "no such mic"),
 ]
 
 
@@ -390,6 +396,8 @@ def test_hostile_input(case: Case, tmp_path, request):
         assert text.lower() in line.lower(), f"{text!r} not in {line!r}"
     if case.names is not None:
         assert case.names(w) in line, f"the message does not name {case.names(w)}: {line}"
+    if case.cmd == A:  # a refused start saves no settings (a bad device name kept would silence the next start)
+        assert not (tmp_path / "s.ini").exists(), (tmp_path / "s.ini").read_text()
     assert after == before, "files changed: " + ", ".join(
         sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
 
