@@ -11,9 +11,10 @@ import threading
 from typing import Any, Callable
 
 from ..engine.params import PREFIX, Param, ParamRegistry
-from .midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S, MidiInput, MidiMap
+from .midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S, MidiInput, MidiMap, input_names
 from .osc import OscSender, OscServer
 
+MIDI_WATCH_S = 2.0  # how often an open MIDI input is looked for in the port list (an unplugged one is closed)
 FOLLOW_ADDRESS = f"{PREFIX}/notes/follow"  # held notes transpose the input or set the pitch (MidiMap.follow)
 GLIDE_ADDRESS = f"{PREFIX}/notes/glide_s"  # seconds the pitch takes to reach a new note (LatentControls.glide_s)
 
@@ -42,6 +43,7 @@ class RemoteControl:
         self.osc: OscServer | None = None
         self.sender: OscSender | None = None
         self.midi_in: MidiInput | None = None
+        self._midi_watch: threading.Event | None = None
         self._changes: collections.deque[tuple[str, Any]] = collections.deque(maxlen=4096)
         self._lock = threading.Lock()
         self.registry.add_listener(self._changed)
@@ -88,11 +90,38 @@ class RemoteControl:
     def start_osc_out(self, host: str, port: int, rate_hz: float = 30.0) -> None:
         self.sender = OscSender(self.engine.snapshot, host, port, rate_hz).start()
 
-    def open_midi(self, name: str) -> None:
+    def open_midi(self, name: str, watch_s: float = MIDI_WATCH_S) -> None:
+        """Open the input port ``name`` and, every ``watch_s`` seconds from a thread, check it is still there."""
         self.close_midi()
         self.midi_in = MidiInput(name, self.midi)
+        stop = self._midi_watch = threading.Event()
+
+        def watch():
+            while not stop.wait(watch_s) and self.check_midi():
+                pass
+
+        threading.Thread(target=watch, name="latentsynth-midi-watch", daemon=True).start()
+
+    def check_midi(self, names_of: Callable[[], list[str]] = input_names) -> bool:
+        """True while the open MIDI input (if any) is still listed. A port that went away (unplugged, its program
+        quit) is closed and reported in one line through ``log``; nothing raises."""
+        port = self.midi_in
+        if port is None:
+            return True
+        try:
+            names = names_of()
+        except Exception:  # the MIDI system itself is gone: judge again next time
+            return True
+        if port.name in names:
+            return True
+        self.close_midi()
+        self.log(f"MIDI input '{port.name}' went away (unplugged?); closed it: choose it again when it is back")
+        return False
 
     def close_midi(self) -> None:
+        if self._midi_watch is not None:
+            self._midi_watch.set()
+            self._midi_watch = None
         if self.midi_in is not None:
             self.midi_in.close()
             self.midi_in = None

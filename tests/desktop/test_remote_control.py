@@ -365,3 +365,32 @@ def test_window_lists_midi_ports_and_a_port_that_cannot_open_is_a_message(qtbot,
     w.midi_combo.setCurrentIndex(0)
     w._on_midi_chosen()
     assert remote.midi_in is None and w.settings.value("midi/input") == ""
+
+
+def test_a_midi_port_that_disappears_is_closed_and_reported_once(registry):
+    """This machine has no MIDI system to unplug a port from (no ALSA sequencer), so the port list is given: the
+    open input is listed, then not. The watch closes it, says so in one line and never raises."""
+    from desktop.control.remote import RemoteControl
+
+    class OpenPort:  # what MidiInput keeps of an open rtmidi port: its name and close()
+        name, closed = "Keystation 49 MIDI 1", False
+
+        def close(self):
+            self.closed = True
+
+    lines = []
+    rc = RemoteControl(registry.target, LIVE_MODES, (0.05, 0.5), log=lines.append)
+    port = rc.midi_in = OpenPort()
+    assert rc.check_midi(lambda: ["Midi Through", "Keystation 49 MIDI 1"]) and not port.closed and not lines
+    assert not rc.check_midi(lambda: ["Midi Through"])
+    assert port.closed and rc.midi_in is None
+    assert lines == ["MIDI input 'Keystation 49 MIDI 1' went away (unplugged?); closed it: choose it again when it "
+                     "is back"]
+    assert rc.check_midi(lambda: []) and len(lines) == 1  # nothing open any more: nothing to report
+
+    def broken():
+        raise SystemError("ALSA sequencer gone")
+
+    rc.midi_in = port2 = OpenPort()
+    assert rc.check_midi(broken) and not port2.closed  # the MIDI system vanished: no verdict, no crash
+    rc.close()
