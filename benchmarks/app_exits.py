@@ -42,9 +42,9 @@ def drop_caches() -> bool:
         return False
 
 
-def run_once(env: dict, tmp: Path, i: int, quit_after: float, clip: Path) -> dict:
+def run_once(env: dict, tmp: Path, i: int, quit_after: float, clip: Path, app_args: list[str] = ()) -> dict:
     cmd = ["xvfb-run", "-a", sys.executable, "-m", "desktop.app", "--input-file", str(clip),
-           "--quit-after", str(quit_after)]
+           "--quit-after", str(quit_after), *app_args]
     run_env = {**env, "LATENTSYNTH_SETTINGS": str(tmp / f"s{i}.ini"), "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
                "QT_QPA_PLATFORM": "xcb"}
     t0 = time.monotonic()
@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--sink-awake", action="store_true",
                    help="keep a silent stream playing on the virtual speaker during the runs, as on a desktop where "
                    "the sound server is already running; PulseAudio's idle null sink otherwise sleeps in 2-s blocks")
+    p.add_argument("--app-args", default="", help="more arguments for the app, e.g. '--device-block 512'")
     args = p.parse_args(argv)
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ls-exits-"))
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
             if args.cold and not drop_caches():
                 print("cannot drop the page cache (not root?): the runs are warm", file=sys.stderr)
                 args.cold = False
-            r = run_once(env, tmp, i, args.quit_after, Path(args.clip))
+            r = run_once(env, tmp, i, args.quit_after, Path(args.clip), args.app_args.split())
             results.append(r)
             s = r["stats"] or {}
             print(f"run {i:3d}: rc {r['rc']:4d} {'CRASH ' + ','.join(r['words']) if r['crashed'] else 'ok':<12}"
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
             keeper.wait(timeout=10)
         stop_pulse(pulse)
     summary = {**summarise(results), "load_at_start": load, "cold": args.cold, "quit_after": args.quit_after,
-               "sink_awake": args.sink_awake}
+               "sink_awake": args.sink_awake, "app_args": args.app_args}
     line = json.dumps(summary)
     print(line)
     if args.json:

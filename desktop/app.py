@@ -47,12 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live mode (default streaming: block by block for streaming bundles, else low-latency)")
     p.add_argument("--hop", type=bounded("app.hop"), default=None, metavar="SECONDS",
                    help="hop between model windows, 0.05..0.5 s")
-    p.add_argument("--device-block", type=int, default=256, choices=[128, 256, 512, 1024], metavar="FRAMES",
-                   help="audio device block in frames: 128, 256 (default: the streaming default's block), 512 or "
-                   "1024; smaller = lower latency, larger = safer on a busy machine")
-    p.add_argument("--device-latency", type=_device_latency, default="low", metavar="low|high|SECONDS",
-                   help="PortAudio's suggested device latency: 'low' (default: the lowest the host offers), 'high' "
-                   "or seconds (e.g. 0.08 on a busy machine)")
+    p.add_argument("--device-block", type=int, default=512, choices=[128, 256, 512, 1024], metavar="FRAMES",
+                   help="audio device block in frames: 128, 256, 512 (default) or 1024; smaller = lower latency, "
+                   "larger = safer on a busy machine (256 with --device-latency low: the lowest, docs/desktop.md)")
+    p.add_argument("--device-latency", type=_device_latency, default=0.08, metavar="low|high|SECONDS",
+                   help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers)")
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")
     p.add_argument("--list-devices", action="store_true", help="print the audio devices and exit")

@@ -39,8 +39,8 @@ class AppOptions:
     hop: float | None = None
     input_device: str | None = None
     output_device: str | None = None
-    device_block: int = 256  # frames per device callback (the engine is built with the same block)
-    device_latency: str | float = "low"  # PortAudio's suggested latency: seconds, or 'low' / 'high'
+    device_block: int = 512  # frames per device callback (the engine is built with the same block)
+    device_latency: str | float = 0.08  # PortAudio's suggested latency: seconds, or 'low' / 'high'
     autostart: bool = True
     list_devices: bool = True  # False in widget tests: never touch PortAudio
     driver_factory: Callable | None = None  # (input_device, output_device) -> driver
