@@ -9,6 +9,7 @@ import json
 import time
 
 import numpy as np
+import onnx
 import pytest
 import soundfile as sf
 import torch
@@ -172,6 +173,38 @@ def test_export_refuses_a_stream_that_differs_from_offline(causal_run, tmp_path,
     with pytest.raises(ExportError, match="block-by-block"):
         export_bundle(causal_run, out, stat_chunks=8, show_progress=False)
     assert not out.exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_upgrading_an_old_bundle_to_the_fft_front_end_keeps_its_output(causal_run, causal_bundle, runner, tmp_path,
+                                                                       monkeypatch, fixtures_dir):
+    """A bundle exported before export/fast_graph.py (its STFT as a 1024-tap Conv) upgraded in place: the manifest's
+    checksums follow, the encoder runs an FFT, and the output equals the old graphs' (and a new export's) to within
+    float rounding. A tolerance it cannot meet leaves the bundle as it was."""
+    import export.streaming
+    from export.bundle_writer import export_bundle
+    from export.fast_graph import upgrade_bundle
+
+    monkeypatch.setattr(export.streaming, "speed_up_file", lambda path, hop: (0, 0.0))
+    old = tmp_path / "old"
+    export_bundle(causal_run, old, stat_chunks=8, show_progress=False)
+    monkeypatch.undo()
+    assert "Conv" in {n.op_type for n in onnx.load(str(old / "encoder.onnx")).graph.node}
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    with pytest.raises(ValueError, match="differs from the original"):
+        upgrade_bundle(old, tolerance=0.0)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    x = real_audio(fixtures_dir, 3.0)
+    x = x[: x.shape[0] - x.shape[0] % 256]
+    y_old = render_stream(x, StreamingModel(ModelRunner(load_bundle(old), "cpu", 1)), 256)
+    report = upgrade_bundle(old)
+    assert report["encoder"][0] == 1 and report["decoder"][0] == 0
+    upgraded = ModelRunner(load_bundle(old), "cpu", 1)  # checksums match the rewritten files
+    assert "DFT" in {n.op_type for n in onnx.load(str(old / "encoder.onnx")).graph.node}
+    y_new = render_stream(x, StreamingModel(upgraded), 256)
+    y_export = render_stream(x, StreamingModel(runner), 256)  # exported with the rewrite
+    assert np.abs(y_old).max() > 1e-3
+    assert float(np.abs(y_new - y_old).max()) <= TOLERANCE
+    assert float(np.abs(y_new - y_export).max()) <= 1e-6
 
 
 # ---- schema --------------------------------------------------------------------------------------------------------

@@ -1,0 +1,288 @@
+"""Rewrites of exported streaming graphs that onnxruntime runs faster on one CPU thread, with the same outputs to float
+rounding (checked, 1e-5): the STFT front end's framing convolution, whose weight is a windowed DFT basis, becomes
+frames (Reshape + Slice + Concat) * window -> onnxruntime's DFT (an FFT).
+
+Why: at 256 samples per call a streaming step is bound by reading its weights, not by arithmetic, and the
+convolution's 1026 x 1024 float32 basis (4.2 MB) is the largest single weight of the default model: the DFT reads
+none. Measured in docs/streaming.md ("Speed"). The same trick on the inverse STFT was measured and left out: it
+saved 0.13 ms per live block but onnxruntime's complex inverse DFT made 64-frame render calls 20 % slower.
+
+Apply with :func:`speed_up_file` (export/streaming.py does so for every new streaming bundle) or, on an existing
+bundle, ``python -m export.fast_graph BUNDLE_DIR``, which checks the outputs against the original files before
+replacing them and updates the manifest's checksums.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper, numpy_helper
+
+REWRITE_TOLERANCE = 1e-5  # the rewritten graph against the original, max abs difference on every output
+MARK = "latentsynth.fast_graph"  # metadata key: a rewritten graph says so, and is not rewritten twice
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Graph:
+    """A graph being edited: node index by output, fresh names, constants to add."""
+
+    def __init__(self, proto: onnx.ModelProto):
+        self.proto = proto
+        self.g = proto.graph
+        self.producer = {o: n for n in self.g.node for o in n.output}
+        self.consts = {i.name for i in self.g.initializer} | {s.values.name for s in self.g.sparse_initializer}
+        self._n = 0
+
+    def name(self, base: str) -> str:
+        self._n += 1
+        return f"fast/{base}/{self._n}"
+
+    def const(self, base: str, value: np.ndarray) -> str:
+        name = self.name(base)
+        self.g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def is_constant(self, name: str, seen: set | None = None) -> bool:
+        """True when ``name`` depends on no graph input (onnxruntime folds it at load)."""
+        if name in self.consts:
+            return True
+        node = self.producer.get(name)
+        if node is None:
+            return False
+        seen = seen if seen is not None else set()
+        if node.name in seen:
+            return True
+        seen.add(node.name)
+        return all(not i or self.is_constant(i, seen) for i in node.input)
+
+
+def _framing(gr: _Graph, node: onnx.NodeProto) -> tuple[list[onnx.NodeProto], str] | None:
+    """For a Conv with one input channel, kernel K = m * S at stride S, no padding, dilation 1, group 1, no bias
+    and a constant weight (an STFT's framing): nodes cutting its input x[B, 1, L] into frames[B, F, K],
+    F = L / S - m + 1 (Reshape to S-sample blocks, m Slices, Concat), and the frames' name; else None."""
+    a = _attrs(node)
+    k, s = a.get("kernel_shape", [0])[0], a.get("strides", [1])[0]
+    if (len(a.get("kernel_shape", [])) != 1 or a.get("group", 1) != 1 or any(a.get("pads", [0, 0]))
+            or a.get("dilations", [1]) != [1] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+            or s <= 1 or k % s or (len(node.input) > 2 and node.input[2]) or not gr.is_constant(node.input[1])):
+        return None
+    m = k // s
+    n = [helper.make_node("Reshape", [node.input[0], gr.const("blocks_shape", np.array([0, -1, s], np.int64))],
+                          [blocks := gr.name("blocks")])]
+    pieces = []
+    axis1 = gr.const("axis1", np.array([1], np.int64))
+    for j in range(m):
+        end = -(m - 1 - j) if j < m - 1 else np.iinfo(np.int64).max
+        n.append(helper.make_node("Slice", [blocks, gr.const("start", np.array([j], np.int64)),
+                                            gr.const("end", np.array([end], np.int64)), axis1],
+                                  [piece := gr.name("piece")]))
+        pieces.append(piece)
+    n.append(helper.make_node("Concat", pieces, [frames := gr.name("frames")], axis=2))
+    return n, frames
+
+
+def _constant_value(gr: _Graph, name: str) -> np.ndarray:
+    """The value of a constant tensor of the graph (an initializer, or computed from initializers in-graph)."""
+    for init in gr.g.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    needed, todo = [], [name]
+    while todo:  # the nodes it is computed by, and theirs
+        node = gr.producer.get(todo.pop())
+        if node is not None and node not in needed:
+            needed.append(node)
+            todo.extend(i for i in node.input if i)
+    order = [n for n in gr.g.node if n in needed]
+    probe = onnx.ModelProto.FromString(gr.proto.SerializeToString())
+    del probe.graph.node[:], probe.graph.input[:], probe.graph.output[:]
+    probe.graph.node.extend(order)
+    probe.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return _session(probe.SerializeToString()).run(None, {})[0]
+
+
+def _windowed_dft(weight: np.ndarray) -> np.ndarray | None:
+    """The analysis window when ``weight`` float32[2 * (N/2 + 1), 1, N] is a windowed real DFT basis
+    (rows: window * cos(2 pi k n / N) for k = 0..N/2, then -window * sin(...)), else None."""
+    if weight.ndim != 3 or weight.shape[1] != 1:
+        return None
+    n = weight.shape[2]
+    bins = n // 2 + 1
+    if n % 2 or weight.shape[0] != 2 * bins:
+        return None
+    window = weight[0, 0].astype(np.float64)
+    angle = 2 * np.pi * np.mod(np.outer(np.arange(bins), np.arange(n)), n) / n
+    basis = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])
+    scale = max(float(np.abs(weight).max()), 1e-12)
+    return weight[0, 0].copy() if float(np.abs(basis - weight[:, 0]).max()) <= 1e-5 * scale else None
+
+
+def _conv_stft(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | None:
+    """A framing Conv (``_framing``) whose weight is a windowed real DFT basis (the STFT front end):
+    frames[B, F, N] * window -> DFT (onesided) [B, F, N/2+1, 2] -> [B, 2 (N/2+1), F], the real rows then the
+    imaginary rows, as the Conv gives them."""
+    framing = _framing(gr, node)
+    if framing is None:
+        return None
+    window = _windowed_dft(_constant_value(gr, node.input[1]))
+    if window is None:
+        return None
+    nodes, frames = framing
+    bins = window.shape[0] // 2 + 1
+    return nodes + [
+        helper.make_node("Mul", [frames, gr.const("window", window.astype(np.float32))], [wf := gr.name("windowed")]),
+        helper.make_node("Unsqueeze", [wf, gr.const("axis_last", np.array([-1], np.int64))], [real := gr.name("real")]),
+        helper.make_node("DFT", [real, "", gr.const("dft_axis", np.array(2, np.int64))], [spec := gr.name("spec")],
+                         onesided=1),
+        helper.make_node("Transpose", [spec], [tr := gr.name("spec_T")], perm=[0, 3, 2, 1]),
+        helper.make_node("Reshape", [tr, gr.const("channels", np.array([0, 2 * bins, -1], np.int64))],
+                         [node.output[0]]),
+    ]
+
+
+REWRITES = {"Conv": _conv_stft}
+
+
+def speed_up(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """The rewritten model (a copy) and how many nodes were replaced; a graph already rewritten comes back as is."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    if any(p.key == MARK for p in proto.metadata_props):
+        return proto, 0
+    gr = _Graph(proto)
+    nodes, count = [], 0
+    for node in list(gr.g.node):
+        rewrite = REWRITES.get(node.op_type)
+        new = rewrite(gr, node) if rewrite is not None else None
+        if new is None:
+            nodes.append(node)
+        else:
+            nodes.extend(new)
+            count += 1
+    if count:  # what only fed a replaced node (the basis computed in-graph) goes too
+        live = {o.name for o in gr.g.output}
+        kept = []
+        for node in reversed(nodes):
+            if any(o in live for o in node.output):
+                kept.append(node)
+                live.update(i for i in node.input if i)
+        nodes = kept[::-1]
+        inits = [i for i in gr.g.initializer if i.name in live]
+        del gr.g.initializer[:]
+        gr.g.initializer.extend(inits)
+        sparse = [t for t in gr.g.sparse_initializer if t.values.name in live]
+        del gr.g.sparse_initializer[:]
+        gr.g.sparse_initializer.extend(sparse)
+    del gr.g.node[:]
+    gr.g.node.extend(nodes)
+    if count:
+        helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, MARK: "1"})
+    onnx.checker.check_model(proto)
+    return proto, count
+
+
+def _session(data: bytes) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+
+
+def probe_inputs(sess: ort.InferenceSession, hop: int, frames: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for a streaming part at ``frames`` latent frames: 'audio' [1, 1, frames * hop], a latent
+    [1, D, frames], states at their declared shapes, all scaled like real signals (0.1)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [d if isinstance(d, int) else 1 for d in i.shape]
+        if i.name == "audio":
+            shape[-1] = frames * hop
+        elif not i.name.startswith("state."):
+            shape[-1] = frames
+        feeds[i.name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+    return feeds
+
+
+def max_difference(original: bytes, rewritten: bytes, hop: int, frames=(1, 2, 7, 64)) -> float:
+    """Max abs difference over every output of the two graphs on the same random inputs, at each frame count."""
+    a, b = _session(original), _session(rewritten)
+    if [o.name for o in a.get_outputs()] != [o.name for o in b.get_outputs()]:
+        raise ValueError("the rewritten graph's outputs differ from the original's")
+    worst = 0.0
+    for f in frames:
+        feeds = probe_inputs(a, hop, f, seed=f)
+        for u, v in zip(a.run(None, feeds), b.run(None, feeds)):
+            if u.shape != v.shape:
+                raise ValueError(f"output shape {v.shape} instead of {u.shape} at {f} frames")
+            worst = max(worst, float(np.abs(u - v).max()) if u.size else 0.0)
+    return worst
+
+
+def speed_up_file(path: Path, hop: int, tolerance: float = REWRITE_TOLERANCE) -> tuple[int, float]:
+    """Rewrite one ONNX file in place when that changes it and its outputs stay within ``tolerance`` of the
+    original's; returns (nodes replaced, max difference). Raises (leaving the file as it was) otherwise."""
+    path = Path(path)
+    original = path.read_bytes()
+    proto, count = speed_up(onnx.load_from_string(original))
+    if not count:
+        return 0, 0.0
+    data = proto.SerializeToString()
+    diff = max_difference(original, data, hop)
+    if not diff <= tolerance:
+        raise ValueError(f"{path}: the rewritten graph differs from the original by {diff:.3g} (> {tolerance:g})")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return count, diff
+
+
+def upgrade_bundle(bundle_dir: Path, tolerance: float = REWRITE_TOLERANCE) -> dict[str, tuple[int, float]]:
+    """Rewrite a streaming bundle's parts in place and update the manifest's checksums through the bundle schema.
+    Each part is rewritten in a temporary copy, checked against the original file (``max_difference``), and the
+    bundle is reloaded (checksums, I/O names) before anything in ``bundle_dir`` is replaced."""
+    from desktop.engine.bundle import load_bundle, sha256_file, write_manifest
+
+    bundle_dir = Path(bundle_dir)
+    bundle = load_bundle(bundle_dir)
+    m = bundle.manifest
+    if m.streaming is None:
+        raise ValueError(f"{bundle_dir}: not a streaming bundle; only streaming graphs are rewritten")
+    report = {}
+    with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
+        tmp = Path(tmp)
+        for part, fname in m.parts.items():
+            (tmp / fname).write_bytes((bundle_dir / fname).read_bytes())
+            report[part] = speed_up_file(tmp / fname, m.latent_hop, tolerance)
+        if not any(count for count, _ in report.values()):
+            return report
+        files = dict(m.files)
+        for fname in m.parts.values():
+            files[fname] = sha256_file(tmp / fname)
+        m.files.clear()
+        m.files.update(files)
+        write_manifest(tmp, m)
+        load_bundle(tmp)  # the schema reads back what it wrote, and every checksum matches
+        for fname in list(m.parts.values()) + ["manifest.json"]:
+            (tmp / fname).replace(bundle_dir / fname)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Rewrite a streaming bundle's graphs in place for speed (same outputs "
+                                "to float rounding, checked against the original files before replacing them).")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--tolerance", type=float, default=REWRITE_TOLERANCE)
+    args = p.parse_args(argv)
+    for part, (count, diff) in upgrade_bundle(args.bundle, args.tolerance).items():
+        print(f"{part}: {count} nodes rewritten, max abs difference to the original {diff:.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""export/fast_graph.py: the STFT's framing Conv rewritten as an FFT gives the same outputs; other graphs are left
+alone; the shipped streaming default carries the rewrite and an upgrade of it is a no-op."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from desktop.engine.bundle import load_bundle
+from desktop.engine.render import default_bundle_path
+from export.fast_graph import MARK, REWRITE_TOLERANCE, speed_up, upgrade_bundle
+
+N_FFT, HOP = 64, 16
+
+
+def stft_basis(n: int) -> np.ndarray:
+    """float32[2 (n/2 + 1), 1, n]: Hann-windowed cos rows, then -sin rows (models/mel.py's front end)."""
+    k, t = np.arange(n // 2 + 1), np.arange(n)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * t / n)
+    angle = 2 * np.pi * np.outer(k, t) / n
+    return np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])[:, None, :].astype(np.float32)
+
+
+def conv_model(weight: np.ndarray) -> onnx.ModelProto:
+    """audio float32[B, 1, L] -> Conv(weight, stride HOP) -> y float32[B, O, F]."""
+    node = helper.make_node("Conv", ["audio", "w"], ["y"], kernel_shape=[weight.shape[2]], strides=[HOP])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model
+
+
+def run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"audio": x})[0]
+
+
+@pytest.mark.parametrize("frames", [1, 2, 9])
+def test_a_windowed_dft_conv_becomes_an_fft_with_the_same_output(frames):
+    original = conv_model(stft_basis(N_FFT))
+    fast, count = speed_up(original)
+    assert count == 1
+    ops = [n.op_type for n in fast.graph.node]
+    assert "DFT" in ops and "Conv" not in ops
+    assert any(p.key == MARK for p in fast.metadata_props)
+    x = (0.1 * np.random.default_rng(frames).standard_normal((1, 1, N_FFT - HOP + frames * HOP))).astype(np.float32)
+    ref, got = run(original, x), run(fast, x)
+    assert got.shape == ref.shape == (1, N_FFT + 2, frames)
+    assert float(np.abs(got - ref).max()) <= REWRITE_TOLERANCE
+    assert speed_up(fast)[1] == 0  # marked: never rewritten twice
+
+
+def test_a_conv_that_is_not_a_dft_is_left_alone():
+    weight = np.random.default_rng(0).standard_normal((N_FFT + 2, 1, N_FFT)).astype(np.float32)
+    fast, count = speed_up(conv_model(weight))
+    assert count == 0 and [n.op_type for n in fast.graph.node] == ["Conv"]
+
+
+def test_the_factory_default_is_rewritten_and_upgrading_it_again_changes_nothing(tmp_path):
+    src = default_bundle_path()
+    encoder = onnx.load(str(src / "encoder.onnx"))
+    assert any(p.key == MARK for p in encoder.metadata_props)
+    assert "DFT" in {n.op_type for n in encoder.graph.node}
+    dst = tmp_path / "default"
+    shutil.copytree(src, dst)
+    before = {p.name: p.read_bytes() for p in dst.iterdir()}
+    report = upgrade_bundle(dst)
+    assert all(count == 0 for count, _ in report.values())
+    assert {p.name: p.read_bytes() for p in dst.iterdir()} == before
+    load_bundle(dst)  # checksums still hold
