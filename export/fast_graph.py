@@ -14,6 +14,7 @@ replacing them and updates the manifest's checksums.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
+
+from desktop.engine.bundle import load_bundle, sha256_file, write_manifest
 
 REWRITE_TOLERANCE = 1e-5  # the rewritten graph against the original, max abs difference on every output
 MARK = "latentsynth.fast_graph"  # metadata key: a rewritten graph says so, and is not rewritten twice
@@ -246,8 +249,6 @@ def upgrade_bundle(bundle_dir: Path, tolerance: float = REWRITE_TOLERANCE) -> di
     """Rewrite a streaming bundle's parts in place and update the manifest's checksums through the bundle schema.
     Each part is rewritten in a temporary copy, checked against the original file (``max_difference``), and the
     bundle is reloaded (checksums, I/O names) before anything in ``bundle_dir`` is replaced."""
-    from desktop.engine.bundle import load_bundle, sha256_file, write_manifest
-
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir)
     m = bundle.manifest
@@ -256,19 +257,17 @@ def upgrade_bundle(bundle_dir: Path, tolerance: float = REWRITE_TOLERANCE) -> di
     report = {}
     with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
         tmp = Path(tmp)
-        for part, fname in m.parts.items():
+        for fname in m.files:
             (tmp / fname).write_bytes((bundle_dir / fname).read_bytes())
+        for part, fname in m.parts.items():
             report[part] = speed_up_file(tmp / fname, m.latent_hop, tolerance)
         if not any(count for count, _ in report.values()):
             return report
-        files = dict(m.files)
-        for fname in m.parts.values():
-            files[fname] = sha256_file(tmp / fname)
-        m.files.clear()
-        m.files.update(files)
-        write_manifest(tmp, m)
+        files = {**m.files, **{fname: sha256_file(tmp / fname) for fname in m.parts.values()}}
+        write_manifest(tmp, dataclasses.replace(m, files=files))
         load_bundle(tmp)  # the schema reads back what it wrote, and every checksum matches
-        for fname in list(m.parts.values()) + ["manifest.json"]:
+        for fname in list(m.parts.values()) + ["manifest.json"]:  # the manifest last: a crash between leaves a
+            # bundle whose checksums name the file that changed, which the player refuses
             (tmp / fname).replace(bundle_dir / fname)
     return report
 
