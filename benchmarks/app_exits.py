@@ -11,6 +11,7 @@ one the issue asks for: first sound after the window was shown. ``--cold`` drops
 run (root only) to time cold launches; ``--sink-awake`` keeps a silent stream on the virtual speaker, as on a
 desktop whose sound server is already running (an idle null sink sleeps in 2-s blocks, see devices.WakeStream). Prints one JSON line at the end; ``--json PATH`` also writes it there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "desktop"))
 from pulse import start_pulse, stop_pulse  # noqa: E402
 
-CRASH_WORDS = ("QObject:", "malloc", "Aborted", "Segmentation", "double free", "core dumped", "Traceback",
-               "Fatal Python error")
-MARKS = ("wake_stream_open", "devices_ready", "qt_ready", "model_ready", "window_built", "window_shown", "stream_open",
-         "first_callback", "first_sound", "sound_after_window_s")
+CRASH_WORDS = (
+    "QObject:",
+    "malloc",
+    "Aborted",
+    "Segmentation",
+    "double free",
+    "core dumped",
+    "Traceback",
+    "Fatal Python error",
+)
+MARKS = (
+    "wake_stream_open",
+    "devices_ready",
+    "qt_ready",
+    "model_ready",
+    "window_built",
+    "window_shown",
+    "stream_open",
+    "first_callback",
+    "first_sound",
+    "sound_after_window_s",
+)
 
 
 def drop_caches() -> bool:
@@ -43,14 +62,27 @@ def drop_caches() -> bool:
 
 
 def run_once(env: dict, tmp: Path, i: int, quit_after: float, clip: Path, app_args: list[str] = ()) -> dict:
-    cmd = ["xvfb-run", "-a", sys.executable, "-m", "desktop.app", "--input-file", str(clip),
-           "--quit-after", str(quit_after), *app_args]
-    run_env = {**env, "LATENTSYNTH_SETTINGS": str(tmp / f"s{i}.ini"), "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
-               "QT_QPA_PLATFORM": "xcb"}
+    cmd = [
+        "xvfb-run",
+        "-a",
+        sys.executable,
+        "-m",
+        "desktop.app",
+        "--input-file",
+        str(clip),
+        "--quit-after",
+        str(quit_after),
+        *app_args,
+    ]
+    run_env = {
+        **env,
+        "LATENTSYNTH_SETTINGS": str(tmp / f"s{i}.ini"),
+        "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
+        "QT_QPA_PLATFORM": "xcb",
+    }
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, env=run_env, cwd=str(ROOT), capture_output=True, text=True,
-                              timeout=quit_after + 90)
+        proc = subprocess.run(cmd, env=run_env, cwd=str(ROOT), capture_output=True, text=True, timeout=quit_after + 90)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
         rc, out, err = -999, exc.stdout or "", (exc.stderr or "") + "\n(timed out)"
@@ -59,8 +91,15 @@ def run_once(env: dict, tmp: Path, i: int, quit_after: float, clip: Path, app_ar
     stats = json.loads(lines[-1]) if lines else None
     words = [w for w in CRASH_WORDS if w in err]
     crashed = rc != 0 or stats is None or bool(words)
-    return {"run": i, "rc": rc, "crashed": crashed, "words": words, "seconds": round(time.monotonic() - t0, 2),
-            "stats": stats, "stderr_tail": err[-600:] if crashed else ""}
+    return {
+        "run": i,
+        "rc": rc,
+        "crashed": crashed,
+        "words": words,
+        "seconds": round(time.monotonic() - t0, 2),
+        "stats": stats,
+        "stderr_tail": err[-600:] if crashed else "",
+    }
 
 
 def summarise(results: list[dict]) -> dict:
@@ -69,16 +108,23 @@ def summarise(results: list[dict]) -> dict:
     for mark in MARKS:
         values = [s["startup"][mark] for s in ok if mark in s.get("startup", {})]
         if values:
-            timing[mark] = {"median": round(statistics.median(values), 3), "max": round(max(values), 3),
-                            "min": round(min(values), 3), "n": len(values)}
-    return {"runs": len(results), "crashes": sum(r["crashed"] for r in results),
-            "crashed_runs": [{k: r[k] for k in ("run", "rc", "words", "stderr_tail")} for r in results if r["crashed"]],
-            "xruns_total": sum(s.get("xruns", 0) for s in ok),
-            "errors": sorted({s["error"] for s in ok if s.get("error")}),
-            "startup_s": timing,
-            "sound_after_window_over_1s": sum(1 for s in ok if s.get("startup", {}).get("sound_after_window_s", 99) > 1.0),
-            "load_before": os.getloadavg(),
-            "per_run_startup": [s.get("startup", {}) for s in ok]}
+            timing[mark] = {
+                "median": round(statistics.median(values), 3),
+                "max": round(max(values), 3),
+                "min": round(min(values), 3),
+                "n": len(values),
+            }
+    return {
+        "runs": len(results),
+        "crashes": sum(r["crashed"] for r in results),
+        "crashed_runs": [{k: r[k] for k in ("run", "rc", "words", "stderr_tail")} for r in results if r["crashed"]],
+        "xruns_total": sum(s.get("xruns", 0) for s in ok),
+        "errors": sorted({s["error"] for s in ok if s.get("error")}),
+        "startup_s": timing,
+        "sound_after_window_over_1s": sum(1 for s in ok if s.get("startup", {}).get("sound_after_window_s", 99) > 1.0),
+        "load_before": os.getloadavg(),
+        "per_run_startup": [s.get("startup", {}) for s in ok],
+    }
 
 
 def main(argv=None) -> int:
@@ -88,9 +134,12 @@ def main(argv=None) -> int:
     p.add_argument("--clip", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
     p.add_argument("--cold", action="store_true", help="drop the page cache before each run (root)")
     p.add_argument("--json", default=None, help="also write the summary here")
-    p.add_argument("--sink-awake", action="store_true",
-                   help="keep a silent stream playing on the virtual speaker during the runs, as on a desktop where "
-                   "the sound server is already running; PulseAudio's idle null sink otherwise sleeps in 2-s blocks")
+    p.add_argument(
+        "--sink-awake",
+        action="store_true",
+        help="keep a silent stream playing on the virtual speaker during the runs, as on a desktop where "
+        "the sound server is already running; PulseAudio's idle null sink otherwise sleeps in 2-s blocks",
+    )
     p.add_argument("--app-args", default="", help="more arguments for the app, e.g. '--device-block 512'")
     args = p.parse_args(argv)
     load = os.getloadavg()
@@ -98,8 +147,19 @@ def main(argv=None) -> int:
     pulse, env = start_pulse(tmp / "pulse-runtime")
     keeper = None
     if args.sink_awake:
-        keeper = subprocess.Popen(["pacat", "--device=speaker", "--raw", "--format=float32le", "--channels=1",
-                                   "--rate=44100", "--latency-msec=20", "/dev/zero"], env=env)
+        keeper = subprocess.Popen(
+            [
+                "pacat",
+                "--device=speaker",
+                "--raw",
+                "--format=float32le",
+                "--channels=1",
+                "--rate=44100",
+                "--latency-msec=20",
+                "/dev/zero",
+            ],
+            env=env,
+        )
         time.sleep(2.5)  # past the sink's first 2-s sleep
     results = []
     try:
@@ -110,16 +170,26 @@ def main(argv=None) -> int:
             r = run_once(env, tmp, i, args.quit_after, Path(args.clip), args.app_args.split())
             results.append(r)
             s = r["stats"] or {}
-            print(f"run {i:3d}: rc {r['rc']:4d} {'CRASH ' + ','.join(r['words']) if r['crashed'] else 'ok':<12}"
-                  f" sound after window {s.get('startup', {}).get('sound_after_window_s', '-')} s"
-                  f" xruns {s.get('xruns', '-')}", file=sys.stderr, flush=True)
+            print(
+                f"run {i:3d}: rc {r['rc']:4d} {'CRASH ' + ','.join(r['words']) if r['crashed'] else 'ok':<12}"
+                f" sound after window {s.get('startup', {}).get('sound_after_window_s', '-')} s"
+                f" xruns {s.get('xruns', '-')}",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         if keeper is not None:
             keeper.terminate()
             keeper.wait(timeout=10)
         stop_pulse(pulse)
-    summary = {**summarise(results), "load_at_start": load, "cold": args.cold, "quit_after": args.quit_after,
-               "sink_awake": args.sink_awake, "app_args": args.app_args}
+    summary = {
+        **summarise(results),
+        "load_at_start": load,
+        "cold": args.cold,
+        "quit_after": args.quit_after,
+        "sink_awake": args.sink_awake,
+        "app_args": args.app_args,
+    }
     line = json.dumps(summary)
     print(line)
     if args.json:

@@ -12,6 +12,7 @@ output position that was being played when the message left. What a listener hea
 latency (docs/desktop.md: PulseAudio's virtual devices) on top. Latent knobs go through the model: their change
 also waits for the mode's algorithmic latency, which the engine reports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,18 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from desktop.control.osc import OscServer  # noqa: E402
 from desktop.engine.devices import NullDriver  # noqa: E402
 from desktop.engine.live import LiveEngine  # noqa: E402
-from desktop.engine.slot import ModelSlot  # noqa: E402
-from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig  # noqa: E402
 from desktop.engine.params import PREFIX, ParamRegistry  # noqa: E402
+from desktop.engine.slot import ModelSlot  # noqa: E402
+from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig  # noqa: E402
 
 RATE = 44100
 BLOCK = 256
 
 
 def first_change(y: np.ndarray, start: int, win: int = 64) -> int | None:
-    ref = np.sqrt(np.mean(y[start - 4 * RATE // 10: start - win] ** 2))
+    ref = np.sqrt(np.mean(y[start - 4 * RATE // 10 : start - win] ** 2))
     for i in range(start, len(y) - win, 16):
-        level = np.sqrt(np.mean(y[i: i + win] ** 2))
+        level = np.sqrt(np.mean(y[i : i + win] ** 2))
         if abs(20 * np.log10(max(level, 1e-9) / max(ref, 1e-9))) > 0.5:
             return i
     return None
@@ -92,10 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         i = first_change(y, pos)
         if i is not None:
             delays.append(1000.0 * (i - pos) / RATE)
-    out = {"mode": eng.mode, "trials": len(sends), "detected": len(delays),
-           "median_ms": round(float(np.median(delays)), 1), "p95_ms": round(float(np.percentile(delays, 95)), 1),
-           "max_ms": round(float(np.max(delays)), 1), "block": BLOCK, "device_rate": RATE,
-           "algorithmic_ms": round(1000.0 * eng.algorithmic_latency_s, 1)}
+    out = {
+        "mode": eng.mode,
+        "trials": len(sends),
+        "detected": len(delays),
+        "median_ms": round(float(np.median(delays)), 1),
+        "p95_ms": round(float(np.percentile(delays, 95)), 1),
+        "max_ms": round(float(np.max(delays)), 1),
+        "block": BLOCK,
+        "device_rate": RATE,
+        "algorithmic_ms": round(1000.0 * eng.algorithmic_latency_s, 1),
+    }
     print(json.dumps(out))
     return 0
 

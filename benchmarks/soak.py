@@ -10,6 +10,7 @@ error, RSS at start (after a 60 s warm-up: caches, the first spectrogram frames,
 the end, the growth and its linear trend in MB per 10 minutes, the longest silence in the captured output,
 and the load average before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ def rss_mb(pid: int) -> float | None:
 
 def start_xvfb() -> tuple[subprocess.Popen, str]:
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(w)
     with os.fdopen(r) as f:
         display = f.readline().strip()
@@ -57,7 +62,7 @@ def longest_silence_s(raw: Path, rate: int = 44100, block: int = 441) -> float:
     idx = np.flatnonzero(loud)
     if idx.size == 0:
         return float("inf")
-    loud = loud[idx[0]:idx[-1] + 1]  # from the first sound to the last: start-up and exit are not dropouts
+    loud = loud[idx[0] : idx[-1] + 1]  # from the first sound to the last: start-up and exit are not dropouts
     longest = run = 0
     for ok in loud:
         run = 0 if ok else run + 1
@@ -78,13 +83,43 @@ def main(argv=None) -> int:
     xvfb, display = start_xvfb()
     cap = tmp / "speaker.raw"
     try:
-        env = {**env, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "LATENTSYNTH_SETTINGS": str(tmp / "s.ini"),
-               "LATENTSYNTH_STATE_DIR": str(tmp / "state")}
-        app = subprocess.Popen([sys.executable, "-m", "desktop.app", "--input-file", args.clip, "--quit-after",
-                                str(args.seconds), "--screenshot", str(tmp / "end.png")], env=env, cwd=str(ROOT),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        parec = subprocess.Popen(["parec", "--device=speaker.monitor", "--raw", "--format=float32le", "--channels=1",
-                                  "--rate=44100", str(cap)], env=env)
+        env = {
+            **env,
+            "DISPLAY": display,
+            "QT_QPA_PLATFORM": "xcb",
+            "LATENTSYNTH_SETTINGS": str(tmp / "s.ini"),
+            "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
+        }
+        app = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "desktop.app",
+                "--input-file",
+                args.clip,
+                "--quit-after",
+                str(args.seconds),
+                "--screenshot",
+                str(tmp / "end.png"),
+            ],
+            env=env,
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        parec = subprocess.Popen(
+            [
+                "parec",
+                "--device=speaker.monitor",
+                "--raw",
+                "--format=float32le",
+                "--channels=1",
+                "--rate=44100",
+                str(cap),
+            ],
+            env=env,
+        )
         t0 = time.monotonic()
         samples = []  # (seconds, MB)
         while app.poll() is None:
@@ -108,22 +143,38 @@ def main(argv=None) -> int:
         t, m = np.array(steady).T
         slope = round(float(np.polyfit(t, m, 1)[0]) * 600, 2)
     summary = {
-        "seconds": args.seconds, "exit_code": app.returncode, "xruns": stats.get("xruns"),
-        "device_xruns": stats.get("device_xruns"), "underruns": stats.get("underruns"),
-        "late_windows": stats.get("late_windows"), "rtf": stats.get("rtf"), "error": stats.get("error"),
-        "frames_out": stats.get("frames_out"), "rss_first_mb": samples[0][1] if samples else None,
-        "rss_start_mb": start_mb, "rss_end_mb": end_mb, "rss_peak_mb": max(m for _, m in samples) if samples else None,
-        "rss_growth_mb": round(end_mb - start_mb, 2) if steady else None, "rss_trend_mb_per_10min": slope,
-        "warmup_s": args.warmup, "longest_silence_s": round(longest_silence_s(cap), 3),
-        "load_before": load_before, "load_after": os.getloadavg(), "stderr_tail": err[-500:],
+        "seconds": args.seconds,
+        "exit_code": app.returncode,
+        "xruns": stats.get("xruns"),
+        "device_xruns": stats.get("device_xruns"),
+        "underruns": stats.get("underruns"),
+        "late_windows": stats.get("late_windows"),
+        "rtf": stats.get("rtf"),
+        "error": stats.get("error"),
+        "frames_out": stats.get("frames_out"),
+        "rss_first_mb": samples[0][1] if samples else None,
+        "rss_start_mb": start_mb,
+        "rss_end_mb": end_mb,
+        "rss_peak_mb": max(m for _, m in samples) if samples else None,
+        "rss_growth_mb": round(end_mb - start_mb, 2) if steady else None,
+        "rss_trend_mb_per_10min": slope,
+        "warmup_s": args.warmup,
+        "longest_silence_s": round(longest_silence_s(cap), 3),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "stderr_tail": err[-500:],
         "rss_samples": samples,
     }
     line = json.dumps(summary)
     print(line)
     if args.json:
         Path(args.json).write_text(line + "\n")
-    ok = (stats.get("xruns") == 0 and summary["rss_growth_mb"] is not None and summary["rss_growth_mb"] <= 5
-          and app.returncode == 0)
+    ok = (
+        stats.get("xruns") == 0
+        and summary["rss_growth_mb"] is not None
+        and summary["rss_growth_mb"] <= 5
+        and app.returncode == 0
+    )
     return 0 if ok else 1
 
 

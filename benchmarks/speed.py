@@ -8,6 +8,7 @@ the same checkpoint. Prints a table; numbers go into docs/.
 printed in the bundle's row; the playing side never needs torch. With ``--provider cuda`` (onnxruntime-gpu and a
 CUDA device) the window column is the CUDA provider's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,17 +55,27 @@ def torch_eager(checkpoint: Path, window: np.ndarray, repeats: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", action="append", default=None, help="bundle folder(s); default: every factory bundle")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=RUN",
-                   help="bundle folder name = training run or .pt it was exported from: time torch eager on it (needs torch)")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=RUN",
+        help="bundle folder name = training run or .pt it was exported from: time torch eager on it (needs torch)",
+    )
     p.add_argument("--provider", default="cpu")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args()
-    bundles = [Path(b) for b in args.bundle] if args.bundle else sorted(
-        d for d in default_bundle_path().parent.iterdir() if (d / "manifest.json").is_file())
+    bundles = (
+        [Path(b) for b in args.bundle]
+        if args.bundle
+        else sorted(d for d in default_bundle_path().parent.iterdir() if (d / "manifest.json").is_file())
+    )
     checkpoints = dict(c.split("=", 1) for c in args.checkpoint)
     rng = np.random.default_rng(0)
-    print(f"{'bundle':<16} {'family':<13} {'MB':>5} {'window ms':>9} {'x realtime':>10} {'render x rt':>11} "
-          f"{'torch eager ms':>14} {'provider':>8}")
+    print(
+        f"{'bundle':<16} {'family':<13} {'MB':>5} {'window ms':>9} {'x realtime':>10} {'render x rt':>11} "
+        f"{'torch eager ms':>14} {'provider':>8}"
+    )
     for bdir in bundles:
         bundle = load_bundle(bdir)
         m = bundle.manifest
@@ -80,8 +91,11 @@ def main() -> None:
         size = sum((bdir / f).stat().st_size for f in m.files) / 1e6
         eager = checkpoints.get(bdir.name)
         t_eager = f"{torch_eager(Path(eager), window, args.repeats) * 1e3:.2f}" if eager else "-"
-        print(f"{bdir.name[:16]:<16} {m.family[:13]:<13} {size:>5.1f} {t_win * 1e3:>9.2f} {1.0 / t_win:>10.1f} "
-              f"{seconds / t_render:>11.1f} {t_eager:>14} {runner.short_provider:>8}", flush=True)
+        print(
+            f"{bdir.name[:16]:<16} {m.family[:13]:<13} {size:>5.1f} {t_win * 1e3:>9.2f} {1.0 / t_win:>10.1f} "
+            f"{seconds / t_render:>11.1f} {t_eager:>14} {runner.short_provider:>8}",
+            flush=True,
+        )
     unknown = set(checkpoints) - {b.name for b in bundles}
     if unknown:
         raise SystemExit(f"--checkpoint names no benchmarked bundle: {', '.join(sorted(unknown))}")

@@ -9,6 +9,7 @@ For each part (encoder, decoder) and each bundle, one onnxruntime thread, random
 Times are the calling thread's CPU time (time.thread_time), so being preempted by other processes does not count;
 the bundles' calls alternate, so a change of machine load hits them alike. Prints mean and 10th percentile, ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,11 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f}")
     for part in ("encoder", "decoder"):
         sessions = [session(b.part_path(part)) for b in bundles]
-        for label, frames, cold, calls in (("cold, 1 frame", 1, True, args.calls), ("warm, 1 frame", 1, False,
-                                           args.calls), ("warm, 64 frames", 64, False, max(20, args.calls // 10))):
+        for label, frames, cold, calls in (
+            ("cold, 1 frame", 1, True, args.calls),
+            ("warm, 1 frame", 1, False, args.calls),
+            ("warm, 64 frames", 64, False, max(20, args.calls // 10)),
+        ):
             feeds = inputs(sessions[0], hop, frames)
             times = np.zeros((len(sessions), calls))
             for i in range(calls + 10):
@@ -68,8 +72,10 @@ def main() -> int:
                     sess.run(None, feeds)
                     if i >= 10:
                         times[k, i - 10] = time.thread_time() - t0
-            cells = [f"{b.path.name}: {1e3 * t.mean():.3f} (p10 {1e3 * np.percentile(t, 10):.3f})"
-                     for b, t in zip(bundles, times)]
+            cells = [
+                f"{b.path.name}: {1e3 * t.mean():.3f} (p10 {1e3 * np.percentile(t, 10):.3f})"
+                for b, t in zip(bundles, times)
+            ]
             print(f"{part:8s} {label:16s} " + "   ".join(cells))
     print(f"load average {os.getloadavg()[0]:.2f}")
     return 0

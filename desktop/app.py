@@ -1,4 +1,5 @@
 """latentsynth: the desktop app — live resynthesis of a microphone or a looped file through a model bundle."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,36 +35,82 @@ def _device_latency(value: str) -> str | float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="latentsynth", description=__doc__)
-    p.add_argument("--bundle", default=None, help="model bundle folder (default: the last one used, else the factory model)")
-    p.add_argument("--input-file", default=None, metavar="AUDIO", help="play this file (looped) as the input instead of the microphone")
-    p.add_argument("--record", default=None, metavar="OUT.wav",
-                   help="record the output to this new WAV from the start (never replaces a file)")
+    p.add_argument(
+        "--bundle", default=None, help="model bundle folder (default: the last one used, else the factory model)"
+    )
+    p.add_argument(
+        "--input-file",
+        default=None,
+        metavar="AUDIO",
+        help="play this file (looped) as the input instead of the microphone",
+    )
+    p.add_argument(
+        "--record",
+        default=None,
+        metavar="OUT.wav",
+        help="record the output to this new WAV from the start (never replaces a file)",
+    )
     p.add_argument("--record-input", action="store_true", help="with --record, also record the input (OUT-input.wav)")
-    p.add_argument("--quit-after", type=bounded("quit_after"), default=None, metavar="SECONDS",
-                   help="quit after this long and print one JSON line of statistics")
-    p.add_argument("--screenshot", default=None, metavar="PNG", help="save a picture of the window shortly before quitting")
+    p.add_argument(
+        "--quit-after",
+        type=bounded("quit_after"),
+        default=None,
+        metavar="SECONDS",
+        help="quit after this long and print one JSON line of statistics",
+    )
+    p.add_argument(
+        "--screenshot", default=None, metavar="PNG", help="save a picture of the window shortly before quitting"
+    )
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="onnxruntime provider")
-    p.add_argument("--mode", default=None, choices=["streaming", "window", "low-latency"],
-                   help="live mode (default streaming: block by block for streaming bundles, else low-latency)")
-    p.add_argument("--hop", type=bounded("app.hop"), default=None, metavar="SECONDS",
-                   help="hop between model windows, 0.05..0.5 s")
-    p.add_argument("--device-block", type=int, default=512, choices=[128, 256, 512, 1024], metavar="FRAMES",
-                   help="audio device block in frames: 128, 256, 512 (default) or 1024; smaller = lower latency, "
-                   "larger = safer on a busy machine (256 with --device-latency low: the lowest, docs/desktop.md)")
-    p.add_argument("--device-latency", type=_device_latency, default=0.08, metavar="low|high|SECONDS",
-                   help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers)")
+    p.add_argument(
+        "--mode",
+        default=None,
+        choices=["streaming", "window", "low-latency"],
+        help="live mode (default streaming: block by block for streaming bundles, else low-latency)",
+    )
+    p.add_argument(
+        "--hop", type=bounded("app.hop"), default=None, metavar="SECONDS", help="hop between model windows, 0.05..0.5 s"
+    )
+    p.add_argument(
+        "--device-block",
+        type=int,
+        default=512,
+        choices=[128, 256, 512, 1024],
+        metavar="FRAMES",
+        help="audio device block in frames: 128, 256, 512 (default) or 1024; smaller = lower latency, "
+        "larger = safer on a busy machine (256 with --device-latency low: the lowest, docs/desktop.md)",
+    )
+    p.add_argument(
+        "--device-latency",
+        type=_device_latency,
+        default=0.08,
+        metavar="low|high|SECONDS",
+        help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers)",
+    )
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")
     p.add_argument("--list-devices", action="store_true", help="print the audio devices and exit")
-    p.add_argument("--osc-port", type=bounded("osc_port", integer=True), default=None, metavar="PORT",
-                   help="listen for OSC on this UDP port (0: any free port; every /latentsynth/... address, "
-                   "docs/desktop.md)")
-    p.add_argument("--osc-out", default=None, metavar="HOST:PORT",
-                   help="send the live latent position and output level as OSC to HOST:PORT, 30 times a second")
+    p.add_argument(
+        "--osc-port",
+        type=bounded("osc_port", integer=True),
+        default=None,
+        metavar="PORT",
+        help="listen for OSC on this UDP port (0: any free port; every /latentsynth/... address, docs/desktop.md)",
+    )
+    p.add_argument(
+        "--osc-out",
+        default=None,
+        metavar="HOST:PORT",
+        help="send the live latent position and output level as OSC to HOST:PORT, 30 times a second",
+    )
     p.add_argument("--midi-in", default=None, metavar="PORT", help="MIDI input port name (see --list-midi)")
-    p.add_argument("--midi-follow", default=None, choices=["input", "keyboard"],
-                   help="held notes on a pitch bundle: transpose relative to middle C (input) or set the pitch "
-                   "(keyboard: a harmoniser); default: the window's saved switch, else input")
+    p.add_argument(
+        "--midi-follow",
+        default=None,
+        choices=["input", "keyboard"],
+        help="held notes on a pitch bundle: transpose relative to middle C (input) or set the pitch "
+        "(keyboard: a harmoniser); default: the window's saved switch, else input",
+    )
     p.add_argument("--list-midi", action="store_true", help="print the MIDI input ports and exit")
     return p
 
@@ -146,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for d in list_devices():
                 flags = ("*in " if d.is_default_input else "") + ("*out" if d.is_default_output else "")
-                print(f"{d.index:3d}  {d.name}  [{d.hostapi}]  in {d.inputs} out {d.outputs}  "
-                      f"{d.default_rate:.0f} Hz {flags}".rstrip())
+                print(
+                    f"{d.index:3d}  {d.name}  [{d.hostapi}]  in {d.inputs} out {d.outputs}  "
+                    f"{d.default_rate:.0f} Hz {flags}".rstrip()
+                )
         except DeviceError as exc:
             return _fail(str(exc))
         return 0
@@ -178,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     ini = os.environ.get("LATENTSYNTH_SETTINGS")
     pre = Preloader(clock)
     # the stream the window will open, opened now: duplex for the microphone, output-only for a file
-    pre.start_backend(args.input_device, args.output_device, duplex=args.input_file is None,
-                      blocksize=args.device_block, latency=args.device_latency)
+    pre.start_backend(
+        args.input_device,
+        args.output_device,
+        duplex=args.input_file is None,
+        blocksize=args.device_block,
+        latency=args.device_latency,
+    )
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -199,10 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     clock.mark("qt_ready")
     engine = LiveEngine(block=args.device_block, journal_dir=str(journal))
     quitting = args.quit_after is not None
-    opts = AppOptions(bundle=args.bundle, input_file=args.input_file, provider=args.provider, mode=args.mode,
-                      device_block=args.device_block, device_latency=args.device_latency,
-                      hop=args.hop, input_device=args.input_device, output_device=args.output_device,
-                      modal_errors=not quitting, preloader=pre)
+    opts = AppOptions(
+        bundle=args.bundle,
+        input_file=args.input_file,
+        provider=args.provider,
+        mode=args.mode,
+        device_block=args.device_block,
+        device_latency=args.device_latency,
+        hop=args.hop,
+        input_device=args.input_device,
+        output_device=args.output_device,
+        modal_errors=not quitting,
+        preloader=pre,
+    )
     window = MainWindow(engine, settings, opts)
     clock.mark("window_built")
     if window.bundle is None:

@@ -4,6 +4,7 @@ A value outside its bounds, NaN, infinity or not a number at all is refused by t
 line (``prog: error: argument --hop: ...``) and exit code 2, before any work, never a traceback and never
 clipped noise. ``OneLineParser`` drops argparse's usage block so every error is exactly one line.
 """
+
 from __future__ import annotations
 
 import argparse

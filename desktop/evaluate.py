@@ -9,6 +9,7 @@ the information rate of every system; synthetic probes with a known pitch and le
 12 kbit/s, Griffin-Lim from the true and from an equal-size mel, and the WORLD vocoder, cached per file. Torch-free;
 the metric packages come with the ``eval`` extra.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,16 @@ from .evaluation import aggregate, peers, probes, rate, report, systems
 from .evaluation.report import spectrogram_png
 from .evaluation.spectral import all_metrics, mel_distance, si_sdr, stft_distance
 
-__all__ = ["all_metrics", "codebook_stats", "evaluate", "main", "mel_distance", "si_sdr", "spectrogram_png",
-           "stft_distance"]
+__all__ = [
+    "all_metrics",
+    "codebook_stats",
+    "evaluate",
+    "main",
+    "mel_distance",
+    "si_sdr",
+    "spectrogram_png",
+    "stft_distance",
+]
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 MODEL = "model"
@@ -54,8 +63,12 @@ def check_packages(with_peers: bool) -> None:
     import warnings
 
     missing = []
-    for module, package in (("visqol", "visqol-python"), ("pesq", "pesq"), ("pystoi", "pystoi"),
-                            ("matplotlib", "matplotlib")) + ((("pyworld", "pyworld"),) if with_peers else ()):
+    for module, package in (
+        ("visqol", "visqol-python"),
+        ("pesq", "pesq"),
+        ("pystoi", "pystoi"),
+        ("matplotlib", "matplotlib"),
+    ) + ((("pyworld", "pyworld"),) if with_peers else ()):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
@@ -80,15 +93,27 @@ def codebook_stats(codes: np.ndarray, codebook_size: int) -> dict:
         nz = p[p > 0]
         perp.append(float(np.exp(-(nz * np.log(nz)).sum())))
         usage.append(float((counts > 0).mean()))
-    return {"codebook_perplexity": float(np.mean(perp)), "codebook_usage": float(np.mean(usage)),
-            "codebook_size": int(codebook_size), "groups": int(codes.shape[1]), "frames": int(codes.shape[0]),
-            "perplexity_per_group": perp, "usage_per_group": usage}
+    return {
+        "codebook_perplexity": float(np.mean(perp)),
+        "codebook_usage": float(np.mean(usage)),
+        "codebook_size": int(codebook_size),
+        "groups": int(codes.shape[1]),
+        "frames": int(codes.shape[0]),
+        "perplexity_per_group": perp,
+        "usage_per_group": usage,
+    }
 
 
 def active_units(frames: dict[str, np.ndarray]) -> dict:
     """Per level: units whose posterior mean varies over the data by more than ACTIVE_UNIT_THRESHOLD."""
-    return {name: {"active": int((z.var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum()), "dim": int(z.shape[1]),
-                   "variance_per_unit": [round(float(v), 5) for v in z.var(axis=0)]} for name, z in frames.items()}
+    return {
+        name: {
+            "active": int((z.var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum()),
+            "dim": int(z.shape[1]),
+            "variance_per_unit": [round(float(v), 5) for v in z.var(axis=0)],
+        }
+        for name, z in frames.items()
+    }
 
 
 class BundleUnderTest:
@@ -118,8 +143,12 @@ class BundleUnderTest:
         xin = np.concatenate([(x * gain).astype(np.float32), np.zeros(wm.delay, np.float32)])
         xin = pad_to_multiple(xin[None, None, :], self.m.pad_multiple)
         names = self.runner.level_names + [self.scales[n] for n in self.runner.level_names if n in self.scales]
-        outs = dict(zip(names, self.runner.sessions["encoder"].run(
-            names, {"audio": xin, **self.runner.zero_states("encoder", 1)})))
+        outs = dict(
+            zip(
+                names,
+                self.runner.sessions["encoder"].run(names, {"audio": xin, **self.runner.zero_states("encoder", 1)}),
+            )
+        )
         lat = {n: outs[n] for n in self.runner.level_names}
         stds = {n: outs[self.scales[n]] for n in self.scales}
         y = wm.decode_window(lat, gain, len(x))
@@ -131,8 +160,9 @@ class BundleUnderTest:
         return decoded_mel_to_audio(mel, self.m)[:n] / gain
 
 
-def _peer_record(name: str, x: np.ndarray, sr: int, category: str, track, equal_mels: int,
-                 cache: systems.ScoreCache) -> tuple[dict, float, np.ndarray | None]:
+def _peer_record(
+    name: str, x: np.ndarray, sr: int, category: str, track, equal_mels: int, cache: systems.ScoreCache
+) -> tuple[dict, float, np.ndarray | None]:
     key = systems.signal_key(x, sr, "peer", name, equal_mels if name == "griffin_lim_equal" else 0, category)
     hit = cache.get(key)
     if hit is not None:
@@ -158,9 +188,19 @@ def _probe_records(but: BundleUnderTest, peer_names: list[str], equal_mels: int,
     return out
 
 
-def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float = 0.25,
-             max_seconds: float | None = None, images: int = 6, threads: int = 1, show_progress: bool = True,
-             with_peers: bool = False, cache_dir: Path | None = None, with_probes: bool = True) -> dict:
+def evaluate(
+    bundle_dir: Path,
+    data_dir: Path,
+    out_dir: Path,
+    hop_seconds: float = 0.25,
+    max_seconds: float | None = None,
+    images: int = 6,
+    threads: int = 1,
+    show_progress: bool = True,
+    with_peers: bool = False,
+    cache_dir: Path | None = None,
+    with_probes: bool = True,
+) -> dict:
     t0 = time.perf_counter()
     check_packages(with_peers)
     but = BundleUnderTest(bundle_dir, hop_seconds, threads)
@@ -200,12 +240,15 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
             frames.setdefault(name, []).append(z[0].T)
             if name in stds:
                 kl_bits.setdefault(name, []).append(rate.kl_bits(z[0], stds[name][0]))
-        metrics = {MODEL: systems.score(y, x, sr, category, track),
-                   "model_whole_file": systems.score(y_whole, x, sr, category, None, full=False)}
+        metrics = {
+            MODEL: systems.score(y, x, sr, category, track),
+            "model_whole_file": systems.score(y_whole, x, sr, category, None, full=False),
+        }
         outputs = {MODEL: y}
         if but.has_mel:
-            metrics["model_griffin_lim"] = systems.score(but.mel_inversion(lat, gain, len(x)), x, sr, category, None,
-                                                         full=False)
+            metrics["model_griffin_lim"] = systems.score(
+                but.mel_inversion(lat, gain, len(x)), x, sr, category, None, full=False
+            )
         for p in peer_names:
             bar.set_postfix_str(f"{category}: {p}")
             rec, bps, yp = _peer_record(p, x, sr, category, track, equal_mels, cache)
@@ -230,21 +273,37 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
     system_order = [MODEL, "model_whole_file"] + (["model_griffin_lim"] if but.has_mel else []) + peer_names
     total_seconds = float(sum(seconds_seen))
     rates: dict[str, float | None] = {p: float(sum(peer_bits[p]) / total_seconds) for p in peer_names}
-    rate_notes = {"opus_6k": "measured file size", "opus_12k": "measured file size",
-                  "griffin_lim": "256 float32 per 256 samples", "griffin_lim_equal": f"{equal_mels} float32 mel "
-                  "bands per 256 samples", "world": "float32 f0, envelope and aperiodicity per 5 ms frame"}
-    r: dict = {"bundle": str(bundle_dir), "name": but.bundle.name, "family": m.family,
-               "step": m.provenance.get("step"), "data": str(data_dir), "files": len(records),
-               "seconds": round(total_seconds, 2), "hop_seconds": hop_seconds, "max_seconds_per_file": max_seconds,
-               "model_path": "streamed block by block" if m.streaming is not None else
-               f"1-s windows, hop {hop_seconds} s", "systems": system_order,
-               "system_notes": {s: NOTES[s] for s in system_order}, "equal_size_mels": equal_mels}
+    rate_notes = {
+        "opus_6k": "measured file size",
+        "opus_12k": "measured file size",
+        "griffin_lim": "256 float32 per 256 samples",
+        "griffin_lim_equal": f"{equal_mels} float32 mel bands per 256 samples",
+        "world": "float32 f0, envelope and aperiodicity per 5 ms frame",
+    }
+    r: dict = {
+        "bundle": str(bundle_dir),
+        "name": but.bundle.name,
+        "family": m.family,
+        "step": m.provenance.get("step"),
+        "data": str(data_dir),
+        "files": len(records),
+        "seconds": round(total_seconds, 2),
+        "hop_seconds": hop_seconds,
+        "max_seconds_per_file": max_seconds,
+        "model_path": "streamed block by block" if m.streaming is not None else f"1-s windows, hop {hop_seconds} s",
+        "systems": system_order,
+        "system_notes": {s: NOTES[s] for s in system_order},
+        "equal_size_mels": equal_mels,
+    }
     frames_all = {name: np.concatenate(zs, 0) for name, zs in frames.items()}
     if kl_bits:
         bits = {n: float(np.concatenate(v).mean()) for n, v in kl_bits.items()}
         rates[MODEL] = sum(bits[lv.name] * sr / lv.hop for lv in m.levels if lv.name in bits)
-        rate_notes[MODEL] = ("KL of the posterior from N(0, I) on these files ("
-                             + ", ".join(f"{n}: {b:.1f} bit/frame" for n, b in bits.items()) + ")")
+        rate_notes[MODEL] = (
+            "KL of the posterior from N(0, I) on these files ("
+            + ", ".join(f"{n}: {b:.1f} bit/frame" for n, b in bits.items())
+            + ")"
+        )
     if but.has_codes:
         flat = {n: f.T[None].astype(np.float32) for n, f in frames_all.items()}
         codes = but.runner.sessions["quantizer"].run(["codes"], flat)[0][0].T
@@ -253,7 +312,8 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
         rates[MODEL] = rate.entropy_rate(r["perplexity_per_group"], sr / m.latent_hop)
         nominal = rate.code_rate(m)
         rate_notes[MODEL] = "entropy of the codes used" + (
-            f" (nominal grid: {nominal['bits_per_second'] / 1000:.3g} kbit/s)" if nominal else "")
+            f" (nominal grid: {nominal['bits_per_second'] / 1000:.3g} kbit/s)" if nominal else ""
+        )
     else:
         r["active_units"] = active_units(frames_all)
         r["active_unit_threshold"] = ACTIVE_UNIT_THRESHOLD
@@ -261,8 +321,10 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
         rates[MODEL] = None
         rate_notes[MODEL] = "unknown: the encoder exports no posterior scale (re-export the bundle)"
     if m.information_rate:
-        rate_notes[MODEL] += (f"; manifest (export): {m.information_rate['bits_per_second'] / 1000:.3g} kbit/s "
-                              f"({m.information_rate.get('source')})")
+        rate_notes[MODEL] += (
+            f"; manifest (export): {m.information_rate['bits_per_second'] / 1000:.3g} kbit/s "
+            f"({m.information_rate.get('source')})"
+        )
     rates["model_whole_file"] = rates[MODEL]
     if but.has_mel:
         rates["model_griffin_lim"] = rates[MODEL]
@@ -277,21 +339,34 @@ def evaluate(bundle_dir: Path, data_dir: Path, out_dir: Path, hop_seconds: float
     r["skipped"] = skipped
     report.rate_plane_png(out_dir / "rate_plane.png", r["overall"], rates, MODEL)
     r["runtime_seconds"] = round(time.perf_counter() - t0, 1)
-    r["per_file"] = [{**rec, "metrics": {s: {k: v for k, v in vals.items() if k != "pitch_counts"}
-                                         for s, vals in rec["metrics"].items()}} for rec in records]
+    r["per_file"] = [
+        {
+            **rec,
+            "metrics": {
+                s: {k: v for k, v in vals.items() if k != "pitch_counts"} for s, vals in rec["metrics"].items()
+            },
+        }
+        for rec in records
+    ]
     (out_dir / "metrics.json").write_text(json.dumps(r, indent=1) + "\n")
     (out_dir / "report.md").write_text(report.markdown(r))
     return r
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="latentsynth-eval", description="Resynthesise every audio file under --data "
-                                "through a bundle; write metrics.json and report.md (perceptual, pitch, rate).")
+    p = argparse.ArgumentParser(
+        prog="latentsynth-eval",
+        description="Resynthesise every audio file under --data "
+        "through a bundle; write metrics.json and report.md (perceptual, pitch, rate).",
+    )
     p.add_argument("--bundle", required=True, help="bundle folder")
     p.add_argument("--data", required=True, help="folder of audio files (first subfolder = category)")
     p.add_argument("--out", required=True, help="report folder to write")
-    p.add_argument("--peers", action="store_true", help="also run Opus 6k/12k, Griffin-Lim (true and equal-size "
-                   "mel) and WORLD on every file (cached per file)")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run Opus 6k/12k, Griffin-Lim (true and equal-size mel) and WORLD on every file (cached per file)",
+    )
     p.add_argument("--cache", default=None, help="peer cache folder (default ~/.cache/latentsynth/eval)")
     p.add_argument("--no-cache", action="store_true", help="recompute the peers")
     p.add_argument("--no-probes", action="store_true", help="skip the synthetic probes")
@@ -306,13 +381,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cache = None if args.no_cache else Path(args.cache) if args.cache else systems.default_cache_dir()
     try:
-        r = evaluate(Path(args.bundle), Path(args.data), Path(args.out), args.hop, args.max_seconds, args.images,
-                     args.threads, not args.no_progress, args.peers, cache, not args.no_probes)
+        r = evaluate(
+            Path(args.bundle),
+            Path(args.data),
+            Path(args.out),
+            args.hop,
+            args.max_seconds,
+            args.images,
+            args.threads,
+            not args.no_progress,
+            args.peers,
+            cache,
+            not args.no_probes,
+        )
     except (BundleError, AudioFileError, EvalError, ValueError, OSError) as exc:
         print(f"latentsynth-eval: error: {exc}", file=sys.stderr)
         return 2
-    summary = {"files": r["files"], "seconds": r["seconds"], "runtime_seconds": r["runtime_seconds"],
-               "rate_bps": r["rates_bps"], "overall": r["overall"]}
+    summary = {
+        "files": r["files"],
+        "seconds": r["seconds"],
+        "runtime_seconds": r["runtime_seconds"],
+        "rate_bps": r["rates_bps"],
+        "overall": r["overall"],
+    }
     print(json.dumps(summary))
     print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
     return 0

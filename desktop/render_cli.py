@@ -1,5 +1,6 @@
 """latentsynth-render: resynthesise an audio file through a bundle (default: the bundled factory model), morph it
 toward a second file (--morph B.wav --amount X), or generate from the latent prior (--generate SECONDS)."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,11 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
         level, axis_i, value_f = parse_latent_spec(spec)
         level = level or first
         if level not in levels:
-            raise ValueError(f"--latent '{spec}': no latent level '{level}' in {runner.bundle.path} "
-                             f"(levels: {', '.join(levels)})")
+            raise ValueError(
+                f"--latent '{spec}': no latent level '{level}' in {runner.bundle.path} (levels: {', '.join(levels)})"
+            )
         if not 0 <= axis_i < levels[level].dim:
-            raise ValueError(f"--latent '{spec}': axis must be 0..{levels[level].dim - 1} "
-                             f"for {runner.bundle.path}")
+            raise ValueError(f"--latent '{spec}': axis must be 0..{levels[level].dim - 1} for {runner.bundle.path}")
         controls = controls.with_offset(level, axis_i, value_f, levels[level].dim)
     return controls
 
@@ -51,8 +52,8 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
 def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> LatentControls:
     """'ADDRESS=VALUE' through the app's parameter registry (the same addresses, ranges and checks as OSC);
     only the model's knobs apply to a render: mix and stream addresses are refused with a reason."""
-    from .engine.values import EngineParams, LIVE_MODES, StreamConfig
     from .engine.params import PREFIX, ParamRegistry, StaticTarget
+    from .engine.values import LIVE_MODES, EngineParams, StreamConfig
 
     registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig(), controls), manifest, LIVE_MODES)
     for spec in specs:
@@ -60,8 +61,10 @@ def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> Lat
         if not sep:
             raise ValueError(f"--set '{spec}': expected ADDRESS=VALUE")
         if not address.startswith((f"{PREFIX}/latent/", f"{PREFIX}/control/")):
-            raise ValueError(f"--set {address}: not a model knob (a render uses /latentsynth/latent/... and "
-                             "/latentsynth/control/... only)")
+            raise ValueError(
+                f"--set {address}: not a model knob (a render uses /latentsynth/latent/... and "
+                "/latentsynth/control/... only)"
+            )
         registry.set(address, value)
     return registry.target.controls
 
@@ -81,54 +84,116 @@ def parse_controls(specs: list[str], runner: ModelRunner, controls: LatentContro
         except ValueError:
             raise ValueError(f"'{spec}': the value must be a number") from None
         if not control.minimum <= v <= control.maximum:
-            raise ValueError(f"'{spec}': {control.name} must be {control.minimum:g}..{control.maximum:g} {control.unit}")
+            raise ValueError(
+                f"'{spec}': {control.name} must be {control.minimum:g}..{control.maximum:g} {control.unit}"
+            )
         controls = controls.with_value(control, v)
     return controls
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="latentsynth-render", description=__doc__)
-    p.add_argument("input", nargs="?", help="audio file (wav, flac, ogg, mp3; any rate and channel count); "
-                   "not used with --generate")
-    p.add_argument("-o", "--output", required=True,
-                   help=f"output audio file (same rate, length and channels); the extension picks the format "
-                   f"({writable_extensions()}); replaced if it exists, never when it is an input")
-    p.add_argument("--subtype", default=None, type=str.upper, choices=SUBTYPES,
-                   help="sample format of a .wav/.flac/.aiff output (default: the input's, e.g. FLOAT stays FLOAT, "
-                   "24-bit stays 24-bit; 16-bit PCM with --generate)")
+    p.add_argument(
+        "input",
+        nargs="?",
+        help="audio file (wav, flac, ogg, mp3; any rate and channel count); not used with --generate",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help=f"output audio file (same rate, length and channels); the extension picks the format "
+        f"({writable_extensions()}); replaced if it exists, never when it is an input",
+    )
+    p.add_argument(
+        "--subtype",
+        default=None,
+        type=str.upper,
+        choices=SUBTYPES,
+        help="sample format of a .wav/.flac/.aiff output (default: the input's, e.g. FLOAT stays FLOAT, "
+        "24-bit stays 24-bit; 16-bit PCM with --generate)",
+    )
     p.add_argument("--bundle", default=None, help="bundle folder (default: the bundled factory model)")
-    p.add_argument("--hop", type=bounded("render.hop"), default=0.25,
-                   help="hop between 1-second windows, seconds (default 0.25; 0.01..1)")
-    p.add_argument("--latent", action="append", default=[], metavar="AXIS=VALUE", type=latent_arg,
-                   help="offset along a PCA axis in standard deviations (-3..3, the knob's range); repeatable; "
-                   "LEVEL:AXIS=VALUE for other levels")
-    p.add_argument("--transpose", type=float, default=None, metavar="SEMITONES",
-                   help="move the pitch by this many semitones (bundles that declare a 'transpose' control, e.g. "
-                   "the hpn family; -24..24)")
-    p.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a control the bundle declares (its manifest's 'controls', e.g. loudness=-6, "
-                   "balance=10); repeatable")
-    p.add_argument("--set", action="append", default=[], metavar="ADDRESS=VALUE", dest="set_params",
-                   help="any knob by its OSC address (docs/remote-control.md), e.g. /latentsynth/latent/z/0/offset=1.5 "
-                   "or /latentsynth/control/transpose=7 (repeatable; applied after --latent and --control)")
-    p.add_argument("--morph", default=None, metavar="B.wav",
-                   help="morph toward this file's latents (window by window, B loops when shorter)")
-    p.add_argument("--amount", type=bounded("amount"), default=0.5,
-                   help="with --morph: 0 = input only, 1 = B only (default 0.5)")
-    p.add_argument("--generate", type=bounded("generate"), default=None, metavar="SECONDS",
-                   help="ignore the input: sample this many seconds from the latent prior (written at the model "
-                   "rate; at most 3600)")
-    p.add_argument("--temperature", type=bounded("temperature"), default=1.0,
-                   help="with --generate: scale of the prior samples, in standard deviations (default 1; 0..5)")
-    p.add_argument("--smooth", type=bounded("smooth"), default=0.1,
-                   help="with --generate: time constant of the latent noise in seconds (0 = white; default 0.1)")
+    p.add_argument(
+        "--hop",
+        type=bounded("render.hop"),
+        default=0.25,
+        help="hop between 1-second windows, seconds (default 0.25; 0.01..1)",
+    )
+    p.add_argument(
+        "--latent",
+        action="append",
+        default=[],
+        metavar="AXIS=VALUE",
+        type=latent_arg,
+        help="offset along a PCA axis in standard deviations (-3..3, the knob's range); repeatable; "
+        "LEVEL:AXIS=VALUE for other levels",
+    )
+    p.add_argument(
+        "--transpose",
+        type=float,
+        default=None,
+        metavar="SEMITONES",
+        help="move the pitch by this many semitones (bundles that declare a 'transpose' control, e.g. "
+        "the hpn family; -24..24)",
+    )
+    p.add_argument(
+        "--control",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a control the bundle declares (its manifest's 'controls', e.g. loudness=-6, balance=10); repeatable",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="ADDRESS=VALUE",
+        dest="set_params",
+        help="any knob by its OSC address (docs/remote-control.md), e.g. /latentsynth/latent/z/0/offset=1.5 "
+        "or /latentsynth/control/transpose=7 (repeatable; applied after --latent and --control)",
+    )
+    p.add_argument(
+        "--morph",
+        default=None,
+        metavar="B.wav",
+        help="morph toward this file's latents (window by window, B loops when shorter)",
+    )
+    p.add_argument(
+        "--amount", type=bounded("amount"), default=0.5, help="with --morph: 0 = input only, 1 = B only (default 0.5)"
+    )
+    p.add_argument(
+        "--generate",
+        type=bounded("generate"),
+        default=None,
+        metavar="SECONDS",
+        help="ignore the input: sample this many seconds from the latent prior (written at the model "
+        "rate; at most 3600)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=bounded("temperature"),
+        default=1.0,
+        help="with --generate: scale of the prior samples, in standard deviations (default 1; 0..5)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=bounded("smooth"),
+        default=0.1,
+        help="with --generate: time constant of the latent noise in seconds (0 = white; default 0.1)",
+    )
     p.add_argument("--seed", type=bounded("seed", integer=True), default=0, help="with --generate: random seed")
-    p.add_argument("--inversion", default="learned", choices=["learned", "griffin-lim"],
-                   help="mel-VAE bundles: 'learned' = the decoder's inverse-STFT head (default); 'griffin-lim' = the "
-                   "decoder's mel + 32 Griffin-Lim iterations (the research's baseline; slow)")
+    p.add_argument(
+        "--inversion",
+        default="learned",
+        choices=["learned", "griffin-lim"],
+        help="mel-VAE bundles: 'learned' = the decoder's inverse-STFT head (default); 'griffin-lim' = the "
+        "decoder's mel + 32 Griffin-Lim iterations (the research's baseline; slow)",
+    )
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=bounded("threads", integer=True), default=1,
-                   help="onnxruntime intra-op threads (default 1)")
+    p.add_argument(
+        "--threads", type=bounded("threads", integer=True), default=1, help="onnxruntime intra-op threads (default 1)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -154,8 +219,11 @@ def _run(args) -> int:
     runner = ModelRunner(bundle, provider=args.provider, threads=args.threads)
     if args.inversion == "griffin-lim":
         runner = GriffinLimRunner(runner)
-    controls = parse_controls(args.control + ([f"transpose={args.transpose}"] if args.transpose is not None else []),
-                              runner, parse_latent(args.latent, runner))
+    controls = parse_controls(
+        args.control + ([f"transpose={args.transpose}"] if args.transpose is not None else []),
+        runner,
+        parse_latent(args.latent, runner),
+    )
     controls = apply_addresses(args.set_params, runner.manifest, controls)
     if args.generate is not None:
         sr = bundle.manifest.sample_rate
@@ -165,8 +233,11 @@ def _run(args) -> int:
         y = generate(runner, args.generate, args.temperature, args.smooth, args.seed, controls)
         _write(args.output, y, sr, fmt)
         if not args.quiet:
-            print(f"{args.output}: generated {args.generate:.2f} s at {sr} Hz ({fmt.describe()}), temperature "
-                  f"{args.temperature}, in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+            print(
+                f"{args.output}: generated {args.generate:.2f} s at {sr} Hz ({fmt.describe()}), temperature "
+                f"{args.temperature}, in {time.perf_counter() - t0:.2f} s",
+                file=sys.stderr,
+            )
         return 0
     audio = load_audio(args.input)
     target = load_audio(args.morph) if args.morph else None
@@ -190,12 +261,17 @@ def _run(args) -> int:
     elapsed = time.perf_counter() - t0
     _write(args.output, y, audio.sample_rate, fmt)
     if not args.quiet:
-        print(f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
-              f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real "
-              f"time, {runner.short_provider}, " + (
-                  f"streamed in one pass, its {bundle.manifest.streaming.delay}-sample delay compensated)"
-                  if bundle.manifest.streaming is not None else
-                  f"hop {args.hop} s, latency compensated {bundle.manifest.window}-hop samples)"), file=sys.stderr)
+        print(
+            f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
+            f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real "
+            f"time, {runner.short_provider}, "
+            + (
+                f"streamed in one pass, its {bundle.manifest.streaming.delay}-sample delay compensated)"
+                if bundle.manifest.streaming is not None
+                else f"hop {args.hop} s, latency compensated {bundle.manifest.window}-hop samples)"
+            ),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -204,8 +280,11 @@ def _write(path: str, y, sample_rate: int, fmt) -> None:
     n = clipped_samples(y) if fmt.clips else 0
     write_audio(path, y, sample_rate, fmt.subtype)
     if n:
-        print(f"latentsynth-render: warning: {path}: {n} of {y.size} samples were beyond full scale and were "
-              f"clipped; write a float WAV (--subtype FLOAT) to keep them", file=sys.stderr)
+        print(
+            f"latentsynth-render: warning: {path}: {n} of {y.size} samples were beyond full scale and were "
+            f"clipped; write a float WAV (--subtype FLOAT) to keep them",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Every family implements :class:`models.family.AudioAutoencoder` (the written contract) and has one config
 dataclass in :mod:`models.configs`; :func:`build_model` makes one from its config.
 """
+
 from .configs import FamilyConfig, model_config
 from .family import AudioAutoencoder
 from .registry import FAMILIES, ModelConfig, build_model

@@ -1,4 +1,5 @@
 """Small convolutional building blocks (``causal=True``: left-only padding, per-frame norms, streamable)."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,10 @@ class ResidualUnit(nn.Module):
     def __init__(self, channels: int, kernel: int = 7, dilation: int = 1, causal: bool = False):
         super().__init__()
         self.net = nn.Sequential(
-            nn.LeakyReLU(0.1), conv1d(channels, channels, kernel, dilation=dilation, causal=causal),
-            nn.LeakyReLU(0.1), conv1d(channels, channels, 1),
+            nn.LeakyReLU(0.1),
+            conv1d(channels, channels, kernel, dilation=dilation, causal=causal),
+            nn.LeakyReLU(0.1),
+            conv1d(channels, channels, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Bottlenecks behind one interface: ``bottleneck(params) -> (z, aux)``, aux holding named losses/statistics."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ A stateful module has ``state_shapes() -> [(name, channels, frames)]`` and ``str
 Running ``stream`` block after block from zero states gives exactly ``forward`` on the whole signal: the zero
 states ARE the left padding. States are plain tensors in and out (no module buffers), so an ONNX export keeps them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,7 @@ class CausalConv1d(nn.Conv1d):
         if not self.context:
             return super().forward(x), []
         full = torch.cat([states[0], x], dim=-1)
-        return super().forward(full), [full[..., full.shape[-1] - self.context:]]
+        return super().forward(full), [full[..., full.shape[-1] - self.context :]]
 
 
 class ChannelNorm(nn.Module):
@@ -74,7 +75,7 @@ def stream_modules(modules, x: torch.Tensor, states: list[torch.Tensor]) -> tupl
     for m in modules:
         if hasattr(m, "stream"):
             n = len(m.state_shapes())
-            x, new = m.stream(x, states[i:i + n])
+            x, new = m.stream(x, states[i : i + n])
             out += new
             i += n
         else:

@@ -5,6 +5,7 @@ family's fields in one flat ``ModelConfig``; such a config still loads: a field 
 it holds that old flat default (it meant nothing for this family), and refused when it holds anything else (the
 user asked for something this family does not have). A key no family knows is always refused.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -100,16 +101,18 @@ class HPNConfig(FamilyConfig):
     norm_floor_db: float = -80.0
 
 
-CONFIGS: dict[str, type[FamilyConfig]] = {c.family: c for c in (
-    WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig)}
+CONFIGS: dict[str, type[FamilyConfig]] = {
+    c.family: c for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig)
+}
 
 # the old flat ModelConfig's defaults: what a field of another family held in configs written before the split
 LEGACY_DEFAULTS: dict[str, Any] = {}
 for _cls in CONFIGS.values():
     for _f in dataclasses.fields(_cls):
         if _f.name != "family":
-            LEGACY_DEFAULTS.setdefault(_f.name, _f.default_factory() if _f.default_factory is not dataclasses.MISSING
-                                       else _f.default)
+            LEGACY_DEFAULTS.setdefault(
+                _f.name, _f.default_factory() if _f.default_factory is not dataclasses.MISSING else _f.default
+            )
 
 
 def config_fields(family: str) -> set[str]:
@@ -130,8 +133,9 @@ def model_config(family: str = "waveform-vae", **values: Any) -> FamilyConfig:
         elif _normal(value) != _normal(LEGACY_DEFAULTS[key]):
             if key in ("causal", "lookahead"):
                 raise ValueError(f"model family '{family}' has no causal (streaming) variant; use mel-vae or hpn")
-            raise ValueError(f"model.{key} is not a setting of family '{family}' (it has: "
-                             f"{', '.join(sorted(own - {'family'}))})")
+            raise ValueError(
+                f"model.{key} is not a setting of family '{family}' (it has: {', '.join(sorted(own - {'family'}))})"
+            )
     return CONFIGS[family](**kept)
 
 

@@ -1,4 +1,5 @@
 """Decoders: latent frames -> waveform through an inverse-STFT head (Vocos-style), all at the frame rate."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,16 @@ class ISTFTDecoder(nn.Module):
     block by block with explicit states (``phase='direct'`` only: a cumulative phase would be one more state).
     """
 
-    def __init__(self, latent_dim: int, channels: int = 256, blocks: int = 6, n_fft: int = 1024, hop: int = 256,
-                 phase: str = "direct", causal: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int = 256,
+        blocks: int = 6,
+        n_fft: int = 1024,
+        hop: int = 256,
+        phase: str = "direct",
+        causal: bool = False,
+    ):
         super().__init__()
         if phase not in PHASE_MODES:
             raise ValueError(f"unknown phase mode '{phase}' (known: {', '.join(PHASE_MODES)})")
@@ -37,8 +46,7 @@ class ISTFTDecoder(nn.Module):
         # cumulative: bin k advances by 2*pi*k*hop/n_fft per frame (a steady sinusoid at the bin centre) plus a
         # predicted deviation, so an untrained decoder already continues partials coherently across frames
         advance = 2 * math.pi * torch.arange(self.bins, dtype=torch.float64) * hop / n_fft
-        self.register_buffer("advance", torch.remainder(advance, 2 * math.pi).float()[None, :, None],
-                             persistent=False)
+        self.register_buffer("advance", torch.remainder(advance, 2 * math.pi).float()[None, :, None], persistent=False)
         self.inp = CausalConv1d(latent_dim, channels, 7) if causal else nn.Conv1d(latent_dim, channels, 7, padding=3)
         self.backbone = nn.Sequential(*[ConvNeXtBlock(channels, causal=causal) for _ in range(blocks)])
         self.norm = ChannelNorm(channels) if causal else nn.GroupNorm(1, channels)
@@ -66,8 +74,8 @@ class ISTFTDecoder(nn.Module):
 
     def stream_features(self, z: torch.Tensor, states: list[torch.Tensor]):
         """causal only: latent block -> (features after the norm, the backbone's next states)."""
-        h, out = self.inp.stream(z, states[:len(self.inp.state_shapes())])
-        h, more = stream_modules(self.backbone, h, states[len(out):])
+        h, out = self.inp.stream(z, states[: len(self.inp.state_shapes())])
+        h, more = stream_modules(self.backbone, h, states[len(out) :])
         return self.norm(h), out + more
 
     def stream(self, z: torch.Tensor, states: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:

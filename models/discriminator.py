@@ -1,4 +1,5 @@
 """Multi-resolution complex-STFT discriminator (EnCodec's MS-STFTD, Vocos's MRD), sized for CPU fine-tuning."""
+
 from __future__ import annotations
 
 import torch
@@ -22,17 +23,27 @@ class STFTDiscriminator(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         convs = [weight_norm(nn.Conv2d(2, channels, (kernel, 3), stride=(2, 1), padding=(kernel // 2, 1)))]
         for i in range(1, layers):
-            d = 2 ** i
-            convs.append(weight_norm(nn.Conv2d(channels, channels, (kernel, 3), stride=(2, 1), dilation=(1, d),
-                                               padding=(kernel // 2, d))))
+            d = 2**i
+            convs.append(
+                weight_norm(
+                    nn.Conv2d(channels, channels, (kernel, 3), stride=(2, 1), dilation=(1, d), padding=(kernel // 2, d))
+                )
+            )
         convs.append(weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=1)))
         self.convs = nn.ModuleList(convs)
         self.out = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=1))
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        spec = torch.stft(audio.squeeze(1).float(), self.n_fft, self.hop, window=self.window, center=True,
-                          normalized=True, return_complex=True)
+        spec = torch.stft(
+            audio.squeeze(1).float(),
+            self.n_fft,
+            self.hop,
+            window=self.window,
+            center=True,
+            normalized=True,
+            return_complex=True,
+        )
         h = torch.stack([spec.real, spec.imag], dim=1)  # [B, 2, bins, frames]
         feats = []
         for conv in self.convs:
@@ -47,8 +58,9 @@ class MultiResolutionDiscriminator(nn.Module):
     Defaults: n_fft 512/1024/2048, 16 channels, 3 strided layers, 5-bin kernels: 32 k parameters.
     """
 
-    def __init__(self, n_ffts: tuple[int, ...] = (512, 1024, 2048), channels: int = 16, layers: int = 3,
-                 kernel: int = 5):
+    def __init__(
+        self, n_ffts: tuple[int, ...] = (512, 1024, 2048), channels: int = 16, layers: int = 3, kernel: int = 5
+    ):
         super().__init__()
         self.discs = nn.ModuleList([STFTDiscriminator(n, channels, layers, kernel) for n in n_ffts])
 

@@ -1,4 +1,5 @@
 """Strided Conv1d waveform encoder."""
+
 from __future__ import annotations
 
 import torch
@@ -14,15 +15,20 @@ class WaveEncoder(nn.Module):
     doubles the channels (capped at ``max_channels``).
     """
 
-    def __init__(self, out_channels: int, channels: int = 24, strides: tuple[int, ...] = (4, 4, 4, 4),
-                 max_channels: int = 256):
+    def __init__(
+        self, out_channels: int, channels: int = 24, strides: tuple[int, ...] = (4, 4, 4, 4), max_channels: int = 256
+    ):
         super().__init__()
         layers: list[nn.Module] = [conv1d(1, channels, 7)]
         c = channels
         for s in strides:
             c_next = min(c * 2, max_channels)
-            layers += [ResidualUnit(c, dilation=1), ResidualUnit(c, dilation=3),
-                       nn.LeakyReLU(0.1), conv1d(c, c_next, 2 * s, stride=s)]
+            layers += [
+                ResidualUnit(c, dilation=1),
+                ResidualUnit(c, dilation=3),
+                nn.LeakyReLU(0.1),
+                conv1d(c, c_next, 2 * s, stride=s),
+            ]
             c = c_next
         layers += [nn.LeakyReLU(0.1), conv1d(c, out_channels, 3)]
         self.net = nn.Sequential(*layers)

@@ -7,6 +7,7 @@ declarations below say into the bundle's manifest. Capabilities are declared as 
 
 Shapes: audio float32[B, 1, T] (T a multiple of the coarsest hop); a latent level float32[B, D, T / hop].
 """
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """Finite scalar quantization (Mentzer et al. 2023): a fixed grid instead of a learned codebook, so nothing can collapse."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,13 @@ class FSQBottleneck(nn.Module):
     the codebook while keeping each frame's assignment sharp.
     """
 
-    def __init__(self, dim: int, levels: tuple[int, ...] = (5, 5, 5, 5), entropy_weight: float = 0.0,
-                 entropy_temperature: float = 0.25):
+    def __init__(
+        self,
+        dim: int,
+        levels: tuple[int, ...] = (5, 5, 5, 5),
+        entropy_weight: float = 0.0,
+        entropy_temperature: float = 0.25,
+    ):
         super().__init__()
         levels = tuple(int(l) for l in levels)
         if dim % len(levels):
@@ -69,7 +75,7 @@ class FSQBottleneck(nn.Module):
         probs = []
         for i, level in enumerate(self.levels):
             grid = torch.arange(level, device=z.device, dtype=z.dtype) - (level // 2)
-            logits = -(b[..., i:i + 1] - grid) ** 2 / self.entropy_temperature  # [N, G, L_i]
+            logits = -((b[..., i : i + 1] - grid) ** 2) / self.entropy_temperature  # [N, G, L_i]
             p = torch.softmax(logits, -1)
             total = total - (p * torch.log(p.clamp(min=1e-9))).sum(-1).mean()  # per-frame entropy, channel i
             probs.append(p)

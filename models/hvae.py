@@ -1,15 +1,16 @@
 """Two-level hierarchical VAE: a slow 'top' latent conditions a fast 'bottom' latent (top-down, as in NVAE/VDVAE)."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .family import AudioAutoencoder
 from .blocks import ResidualUnit, conv1d
 from .bottleneck import free_bits_kl
 from .decoder import ISTFTDecoder
 from .encoder import WaveEncoder
+from .family import AudioAutoencoder
 
 
 def gaussian_params(params: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,22 +41,40 @@ class HierarchicalVAE(AudioAutoencoder):
     family = "hvae"
     gaussian = True
 
-    def __init__(self, latent_dim: int = 16, top_dim: int = 8, top_stride: int = 4, enc_channels: int = 16,
-                 strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
-                 dec_blocks: int = 4, n_fft: int = 1024, free_bits: float = 0.0, kl_balance: bool = False,
-                 phase: str = "direct"):
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        top_dim: int = 8,
+        top_stride: int = 4,
+        enc_channels: int = 16,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        enc_max_channels: int = 192,
+        dec_channels: int = 256,
+        dec_blocks: int = 4,
+        n_fft: int = 1024,
+        free_bits: float = 0.0,
+        kl_balance: bool = False,
+        phase: str = "direct",
+    ):
         super().__init__()
         c = enc_max_channels
         self.latent_dim, self.top_dim, self.top_stride = latent_dim, top_dim, top_stride
         self.encoder = WaveEncoder(c, enc_channels, tuple(strides), enc_max_channels)
         self.hop = self.encoder.hop
-        self.top_encoder = nn.Sequential(nn.LeakyReLU(0.1), conv1d(c, c, 2 * top_stride, stride=top_stride),
-                                         ResidualUnit(c, kernel=3), nn.LeakyReLU(0.1), conv1d(c, 2 * top_dim, 3))
+        self.top_encoder = nn.Sequential(
+            nn.LeakyReLU(0.1),
+            conv1d(c, c, 2 * top_stride, stride=top_stride),
+            ResidualUnit(c, kernel=3),
+            nn.LeakyReLU(0.1),
+            conv1d(c, 2 * top_dim, 3),
+        )
         self.top_up = nn.ConvTranspose1d(top_dim, c, top_stride, stride=top_stride)
-        self.bottom_encoder = nn.Sequential(ResidualUnit(2 * c, kernel=3), nn.LeakyReLU(0.1),
-                                            conv1d(2 * c, 2 * latent_dim, 3))
-        self.bottom_prior = nn.Sequential(nn.LeakyReLU(0.1), conv1d(c, c, 3), nn.LeakyReLU(0.1),
-                                          conv1d(c, 2 * latent_dim, 3))
+        self.bottom_encoder = nn.Sequential(
+            ResidualUnit(2 * c, kernel=3), nn.LeakyReLU(0.1), conv1d(2 * c, 2 * latent_dim, 3)
+        )
+        self.bottom_prior = nn.Sequential(
+            nn.LeakyReLU(0.1), conv1d(c, c, 3), nn.LeakyReLU(0.1), conv1d(c, 2 * latent_dim, 3)
+        )
         self.decoder = ISTFTDecoder(latent_dim + c, dec_channels, dec_blocks, n_fft, self.hop, phase)
         self.free_bits, self.kl_balance = float(free_bits), bool(kl_balance)
         self.levels = (("top", top_dim, self.hop * top_stride), ("bottom", latent_dim, self.hop))
@@ -106,12 +125,24 @@ class HierarchicalVAE(AudioAutoencoder):
             w = 2 * per_dim / per_dim.sum().clamp(min=1e-8)
             terms = {"top": w[0] * terms["top"], "bottom": w[1] * terms["bottom"]}
         y = self.decoder(torch.cat([bottom, up], 1))
-        aux = {"loss/kl_top": terms["top"], "loss/kl_bottom": terms["bottom"],
-               "stats/kl_top": kl_top.sum().detach(), "stats/kl_bottom": kl_bottom.sum().detach(),
-               "stats/kl_per_dim_top": kl_top.detach(), "stats/kl_per_dim_bottom": kl_bottom.detach(),
-               "latent/top": top.detach(), "latent/bottom": bottom.detach()}
+        aux = {
+            "loss/kl_top": terms["top"],
+            "loss/kl_bottom": terms["bottom"],
+            "stats/kl_top": kl_top.sum().detach(),
+            "stats/kl_bottom": kl_bottom.sum().detach(),
+            "stats/kl_per_dim_top": kl_top.detach(),
+            "stats/kl_per_dim_bottom": kl_bottom.detach(),
+            "latent/top": top.detach(),
+            "latent/bottom": bottom.detach(),
+        }
         return y[..., :t], aux
 
     def components(self) -> dict[str, nn.Module]:
-        return {"encoder": self.encoder, "top_encoder": self.top_encoder, "top_up": self.top_up,
-                "bottom_encoder": self.bottom_encoder, "bottom_prior": self.bottom_prior, "decoder": self.decoder}
+        return {
+            "encoder": self.encoder,
+            "top_encoder": self.top_encoder,
+            "top_up": self.top_up,
+            "bottom_encoder": self.bottom_encoder,
+            "bottom_prior": self.bottom_prior,
+            "decoder": self.decoder,
+        }

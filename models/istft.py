@@ -1,4 +1,5 @@
 """Inverse STFT as a ConvTranspose1d with a fixed inverse-DFT basis (exports to ONNX; torch.istft may not)."""
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,7 @@ class InverseSTFT(nn.Module):
         sin_b = -torch.sin(angle) * scale[:, None] / n_fft * window[None, :]
         basis = torch.cat([cos_b, sin_b], 0)[:, None, :]  # [2*bins, 1, n_fft]
         self.register_buffer("basis", basis.float(), persistent=False)
-        self.register_buffer("win_sq", (window ** 2).float()[None, None, :], persistent=False)
+        self.register_buffer("win_sq", (window**2).float()[None, None, :], persistent=False)
         self.trim = (n_fft - hop) // 2
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
@@ -38,8 +39,8 @@ class InverseSTFT(nn.Module):
         y = F.conv_transpose1d(spec, self.basis, stride=self.hop)
         env = F.conv_transpose1d(torch.ones_like(real[:1, :1, :]), self.win_sq, stride=self.hop)
         end = y.shape[-1] - (self.n_fft - self.hop - self.trim)
-        y = y[..., self.trim:end]
-        env = env[..., self.trim:end]
+        y = y[..., self.trim : end]
+        env = env[..., self.trim : end]
         return y / env.clamp(min=1e-4)
 
 
@@ -53,7 +54,7 @@ def causal_synthesis_window(n_fft: int, hop: int) -> torch.Tensor:
     support = 2 * hop
     offset = (n_fft - support) // 2
     h = torch.hann_window(support, periodic=True, dtype=torch.float64)
-    w = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)[offset:offset + support]
+    w = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)[offset : offset + support]
     hw2 = h * w * w
     env = hw2 + torch.roll(hw2, hop)
     return h * w / env
@@ -90,7 +91,7 @@ class CausalInverseSTFT(nn.Module):
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         y = self._frames(real, imag)
-        return y[..., :y.shape[-1] - self.hop]
+        return y[..., : y.shape[-1] - self.hop]
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
         return [(self.state_name, 1, self.hop)]
@@ -98,5 +99,5 @@ class CausalInverseSTFT(nn.Module):
     def stream(self, real: torch.Tensor, imag: torch.Tensor, states: list[torch.Tensor]):
         y = self._frames(real, imag)
         end = y.shape[-1] - self.hop
-        head = y[..., :self.hop] + states[0]
-        return torch.cat([head, y[..., self.hop:end]], dim=-1), [y[..., end:]]
+        head = y[..., : self.hop] + states[0]
+        return torch.cat([head, y[..., self.hop : end]], dim=-1), [y[..., end:]]

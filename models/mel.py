@@ -1,4 +1,5 @@
 """Log-mel front end as fixed convolutions (exports to ONNX inside encoder.onnx; the player never re-implements it)."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,17 @@ class MelFrontEnd(nn.Module):
     by the log: with 1e-5 onnxruntime and torch differed by 7e-3 in the latent on silent windows.
     """
 
-    def __init__(self, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 128,
-                 norm_mean: float = -5.0, norm_std: float = 2.5, log_floor: float = 1e-4, causal: bool = False):
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 1024,
+        hop: int = 256,
+        n_mels: int = 128,
+        norm_mean: float = -5.0,
+        norm_std: float = 2.5,
+        log_floor: float = 1e-4,
+        causal: bool = False,
+    ):
         super().__init__()
         self.causal = bool(causal)
         self.n_fft, self.hop, self.n_mels = n_fft, hop, n_mels
@@ -67,11 +77,19 @@ class MelFrontEnd(nn.Module):
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """causal only: audio float32[B, 1, N] (N a multiple of hop) + state -> (log-mel [B, n_mels, N / hop], state)."""
         full = torch.cat([states[0], audio], dim=-1)
-        return self._log_mel(self._spectrum(full)), [full[..., full.shape[-1] - self.pad_left:]]
+        return self._log_mel(self._spectrum(full)), [full[..., full.shape[-1] - self.pad_left :]]
 
     def manifest_entry(self) -> dict:
         """What the player needs to undo the normalisation and invert a predicted mel (Griffin-Lim)."""
         offset = self.hop - self.n_fft // 2 if self.causal else self.hop // 2  # frame centre - f * hop
-        return {"n_mels": self.n_mels, "n_fft": self.n_fft, "hop": self.hop, "frame_offset": offset,
-                "magnitude": "librosa.filters.mel(sr, n_fft, n_mels) @ |STFT| (power 1, hann window)",
-                "log": "ln(mel + log_floor)", "log_floor": self.log_floor, "norm_mean": self.norm_mean, "norm_std": self.norm_std}
+        return {
+            "n_mels": self.n_mels,
+            "n_fft": self.n_fft,
+            "hop": self.hop,
+            "frame_offset": offset,
+            "magnitude": "librosa.filters.mel(sr, n_fft, n_mels) @ |STFT| (power 1, hann window)",
+            "log": "ln(mel + log_floor)",
+            "log_floor": self.log_floor,
+            "norm_mean": self.norm_mean,
+            "norm_std": self.norm_std,
+        }

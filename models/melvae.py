@@ -3,17 +3,18 @@
 The decoder's learned inverse-STFT head gives the audio (the better inversion); a mel head predicts the input's
 normalised log-mel so the research's baseline (Griffin-Lim from the mel) can be run and measured on the player.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .family import AudioAutoencoder
 from .blocks import ResidualUnit, conv1d
 from .bottleneck import GaussianBottleneck
 from .causal import name_states, random_gain, state_shapes_of, stream_modules
 from .decoder import ISTFTDecoder
+from .family import AudioAutoencoder
 from .mel import MelFrontEnd
 
 
@@ -23,7 +24,7 @@ class MelEncoder(nn.Module):
     def __init__(self, n_mels: int, out_channels: int, channels: int = 128, blocks: int = 3, causal: bool = False):
         super().__init__()
         layers: list[nn.Module] = [conv1d(n_mels, channels, 3, causal=causal)]
-        layers += [ResidualUnit(channels, kernel=3, dilation=3 ** i, causal=causal) for i in range(blocks)]
+        layers += [ResidualUnit(channels, kernel=3, dilation=3**i, causal=causal) for i in range(blocks)]
         layers += [nn.LeakyReLU(0.1), conv1d(channels, out_channels, 3, causal=causal)]
         self.net = nn.Sequential(*layers)
 
@@ -40,8 +41,17 @@ class MelEncoder(nn.Module):
 class MelISTFTDecoder(ISTFTDecoder):
     """latent float32[B, D, F] -> (audio float32[B, 1, F*hop], normalised log-mel float32[B, n_mels, F])."""
 
-    def __init__(self, latent_dim: int, n_mels: int, channels: int = 256, blocks: int = 6, n_fft: int = 1024,
-                 hop: int = 256, phase: str = "direct", causal: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        n_mels: int,
+        channels: int = 256,
+        blocks: int = 6,
+        n_fft: int = 1024,
+        hop: int = 256,
+        phase: str = "direct",
+        causal: bool = False,
+    ):
         super().__init__(latent_dim, channels, blocks, n_fft, hop, phase, causal)
         self.mel_head = nn.Conv1d(channels, n_mels, 1)
 
@@ -69,12 +79,26 @@ class MelVAE(AudioAutoencoder):
     family = "mel-vae"
     gaussian = True
 
-    def __init__(self, sample_rate: int = 22050, latent_dim: int = 16, n_mels: int = 128,
-                 strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
-                 dec_blocks: int = 4, n_fft: int = 1024, mel_norm_mean: float = -5.0, mel_norm_std: float = 2.5,
-                 mel_head_weight: float = 1.0, free_bits: float = 0.0, mel_log_floor: float = 1e-4,
-                 phase: str = "direct", causal: bool = False, lookahead: int = 0,
-                 random_gain_db: tuple[float, float] = (0.0, 0.0)):
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        latent_dim: int = 16,
+        n_mels: int = 128,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        enc_max_channels: int = 192,
+        dec_channels: int = 256,
+        dec_blocks: int = 4,
+        n_fft: int = 1024,
+        mel_norm_mean: float = -5.0,
+        mel_norm_std: float = 2.5,
+        mel_head_weight: float = 1.0,
+        free_bits: float = 0.0,
+        mel_log_floor: float = 1e-4,
+        phase: str = "direct",
+        causal: bool = False,
+        lookahead: int = 0,
+        random_gain_db: tuple[float, float] = (0.0, 0.0),
+    ):
         super().__init__()
         if lookahead and not causal:
             raise ValueError("lookahead applies to causal models only")
@@ -120,8 +144,10 @@ class MelVAE(AudioAutoencoder):
         as (name, channels, frames), in call order. Zeros are the initial state."""
         if not self.causal:
             raise ValueError("only a causal model streams")
-        return {"encoder": self.front.state_shapes() + self.encoder.state_shapes(),
-                "decoder": self.decoder.state_shapes()}
+        return {
+            "encoder": self.front.state_shapes() + self.encoder.state_shapes(),
+            "decoder": self.decoder.state_shapes(),
+        }
 
     def posterior_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         """audio float32[B, 1, N] (N a multiple of hop) + encoder states -> ({'z': (mean, std)}, states)."""
@@ -153,10 +179,10 @@ class MelVAE(AudioAutoencoder):
         z, aux = self.bottleneck(self.encoder(mel))
         y, mel_pred = self.decoder.both(z)
         la = self.lookahead  # the decoder's frame f stands for the input's frame f - lookahead
-        target = mel[..., :mel.shape[-1] - la].detach()
+        target = mel[..., : mel.shape[-1] - la].detach()
         aux["loss/mel_head"] = self.mel_head_weight * (mel_pred[..., la:] - target).abs().mean()
         aux["latent/z"] = z.detach()
-        return y[..., self.delay:self.delay + t] / gain, aux
+        return y[..., self.delay : self.delay + t] / gain, aux
 
     def components(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "bottleneck": self.bottleneck, "decoder": self.decoder}

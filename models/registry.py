@@ -1,4 +1,5 @@
 """Model construction by family name: each family's class and its config dataclass (models/configs.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +14,12 @@ from .vae import WaveformVAE
 from .vqvae import VQVAE
 
 FAMILIES: dict[str, type[AudioAutoencoder]] = {
-    "waveform-vae": WaveformVAE, "mel-vae": MelVAE, "hvae": HierarchicalVAE, "vqvae": VQVAE,
-    "hpn": HarmonicPlusNoise}
+    "waveform-vae": WaveformVAE,
+    "mel-vae": MelVAE,
+    "hvae": HierarchicalVAE,
+    "vqvae": VQVAE,
+    "hpn": HarmonicPlusNoise,
+}
 assert set(FAMILIES) == set(CONFIGS), "every family needs a class and a config"
 
 # older name of model_config, from when one dataclass held every family's fields

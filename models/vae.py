@@ -1,14 +1,15 @@
 """Waveform VAE: strided Conv1d encoder -> Gaussian latent -> inverse-STFT decoder."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .family import AudioAutoencoder
 from .bottleneck import GaussianBottleneck
 from .decoder import ISTFTDecoder
 from .encoder import WaveEncoder
+from .family import AudioAutoencoder
 
 
 class WaveformVAE(AudioAutoencoder):
@@ -22,9 +23,17 @@ class WaveformVAE(AudioAutoencoder):
     family = "waveform-vae"
     gaussian = True
 
-    def __init__(self, latent_dim: int = 16, enc_channels: int = 16, strides: tuple[int, ...] = (4, 4, 4, 4),
-                 enc_max_channels: int = 192, dec_channels: int = 256, dec_blocks: int = 4, n_fft: int = 1024,
-                 phase: str = "direct"):
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        enc_channels: int = 16,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        enc_max_channels: int = 192,
+        dec_channels: int = 256,
+        dec_blocks: int = 4,
+        n_fft: int = 1024,
+        phase: str = "direct",
+    ):
         super().__init__()
         self.encoder = WaveEncoder(2 * latent_dim, enc_channels, tuple(strides), enc_max_channels)
         self.hop = self.encoder.hop

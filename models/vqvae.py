@@ -1,13 +1,14 @@
 """VQ-VAE with finite scalar quantization: strided Conv1d encoder -> FSQ -> inverse-STFT decoder."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .family import AudioAutoencoder
 from .decoder import ISTFTDecoder
 from .encoder import WaveEncoder
+from .family import AudioAutoencoder
 from .fsq import FSQBottleneck
 
 
@@ -24,17 +25,28 @@ class VQVAE(AudioAutoencoder):
     family = "vqvae"
     has_quantizer = True
 
-    def __init__(self, latent_dim: int = 12, fsq_levels: tuple[int, ...] = (5, 5, 5, 5), enc_channels: int = 16,
-                 strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 192, dec_channels: int = 256,
-                 dec_blocks: int = 4, n_fft: int = 1024, fsq_entropy_weight: float = 0.0,
-                 phase: str = "direct"):
+    def __init__(
+        self,
+        latent_dim: int = 12,
+        fsq_levels: tuple[int, ...] = (5, 5, 5, 5),
+        enc_channels: int = 16,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        enc_max_channels: int = 192,
+        dec_channels: int = 256,
+        dec_blocks: int = 4,
+        n_fft: int = 1024,
+        fsq_entropy_weight: float = 0.0,
+        phase: str = "direct",
+    ):
         super().__init__()
         # BatchNorm without affine: per channel mean 0 / std 1 over the data (running statistics at inference, a
         # fixed per-channel affine map in encoder.onnx), so FSQ's grid is covered by construction. Without it,
         # brief corpus runs sat in one cell (default init, latent std 0.03) or saturated tanh (|z| ~ 2.5) and used
         # 3-6 codes per group.
-        self.encoder = nn.Sequential(WaveEncoder(latent_dim, enc_channels, tuple(strides), enc_max_channels),
-                                     nn.BatchNorm1d(latent_dim, affine=False, momentum=0.01))
+        self.encoder = nn.Sequential(
+            WaveEncoder(latent_dim, enc_channels, tuple(strides), enc_max_channels),
+            nn.BatchNorm1d(latent_dim, affine=False, momentum=0.01),
+        )
         self.hop = self.encoder[0].hop
         self.quantizer = FSQBottleneck(latent_dim, tuple(fsq_levels), fsq_entropy_weight)
         self.decoder = ISTFTDecoder(latent_dim, dec_channels, dec_blocks, n_fft, self.hop, phase)
@@ -54,8 +66,9 @@ class VQVAE(AudioAutoencoder):
 
     def extra_manifest(self) -> dict:
         q = self.quantizer
-        return {"quantizer": {"type": "fsq", "levels": list(q.levels), "groups": q.groups,
-                              "codebook_size": q.codebook_size}}
+        return {
+            "quantizer": {"type": "fsq", "levels": list(q.levels), "groups": q.groups, "codebook_size": q.codebook_size}
+        }
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = audio.shape[-1]

@@ -9,6 +9,7 @@ In the exported graph each level's latent is the first output of a ``Split`` of 
 from N(0, I), as export does) on up to ``--seconds`` of AUDIO_DIR cut into the bundle's windows. Bundles whose
 levels do not come from such a Split are left alone, with a message; FSQ bundles get their nominal code rate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def add_scale_outputs(encoder: Path, levels: list[str]) -> dict[str, str]:
             continue
         split = [n for n in g.node if n.op_type == "Split" and len(n.output) == 2 and n.output[0] == name]
         if len(split) != 1:
-            raise SystemExit(f"{encoder}: level '{name}' is not the first output of a 2-way Split; not a Gaussian "
-                             "encoder this script knows")
+            raise SystemExit(
+                f"{encoder}: level '{name}' is not the first output of a 2-way Split; not a Gaussian "
+                "encoder this script knows"
+            )
         raw = split[0].output[1]
         eps = helper.make_tensor(f"{out}_eps", TensorProto.FLOAT, [], [1e-4])
         g.initializer.append(eps)
@@ -72,9 +75,9 @@ def measure_rate(bundle_dir: Path, data: Path, seconds: float) -> dict:
         a = load_audio(path)
         x = resample(a.mono(), a.sample_rate, m.sample_rate)
         for start in range(0, max(1, len(x) - m.window + 1), m.window):
-            w = x[start:start + m.window]
+            w = x[start : start + m.window]
             w = np.pad(w, (0, m.window - len(w) + (-m.window) % m.pad_multiple)).astype(np.float32)
-            gain = m.normalization.gain_for(float(np.sqrt(np.mean(w ** 2))))
+            gain = m.normalization.gain_for(float(np.sqrt(np.mean(w**2))))
             names = [lv.name for lv in m.levels] + [lv.scale_output for lv in m.levels]
             outs = dict(zip(names, sess.run(names, {"audio": (w * gain)[None, None]})))
             for lv in m.levels:
@@ -86,9 +89,13 @@ def measure_rate(bundle_dir: Path, data: Path, seconds: float) -> dict:
             break
     per = {n: float(np.concatenate(v).mean()) for n, v in bits.items()}
     bps = sum(per[lv.name] * m.sample_rate / lv.hop for lv in m.levels)
-    return {"bits_per_second": round(bps, 2), "source": "kl", "bits_per_frame": {n: round(b, 3) for n, b in per.items()},
-            "note": f"KL of the posterior from N(0, I) over {total:.0f} s of {data.name} in 1-s windows "
-                    "(added after export by scripts/add_posterior_scale.py)"}
+    return {
+        "bits_per_second": round(bps, 2),
+        "source": "kl",
+        "bits_per_frame": {n: round(b, 3) for n, b in per.items()},
+        "note": f"KL of the posterior from N(0, I) over {total:.0f} s of {data.name} in 1-s windows "
+        "(added after export by scripts/add_posterior_scale.py)",
+    }
 
 
 def upgrade(bundle_dir: Path, data: Path, seconds: float) -> dict | None:
@@ -98,8 +105,12 @@ def upgrade(bundle_dir: Path, data: Path, seconds: float) -> dict | None:
     data_json = json.loads(mpath.read_text())
     nominal = code_rate(m)
     if nominal is not None:  # FSQ: the rate is the code grid's, no scale output to add
-        data_json["information_rate"] = {**nominal, "source": "codes", "bits_per_frame": {
-            m.levels[0].name: nominal["bits_per_frame"]}, "note": "nominal: every code of the grid equally likely"}
+        data_json["information_rate"] = {
+            **nominal,
+            "source": "codes",
+            "bits_per_frame": {m.levels[0].name: nominal["bits_per_frame"]},
+            "note": "nominal: every code of the grid equally likely",
+        }
         mpath.write_text(json.dumps(data_json, indent=1) + "\n")
         load_bundle(bundle_dir)
         return data_json["information_rate"]

@@ -8,6 +8,7 @@ are identical by design), as a checkpoint ``latentsynth-train --init-from`` acce
     python scripts/causal_init.py --bundle desktop/factory/mel-vae --config trainer/presets/factory-causal.yaml \
         --out runs/causal-init.pt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def onnx_weights(path: Path) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     for init in onnx.load(str(path)).graph.initializer:
         value = numpy_helper.to_array(init)
         if init.name.startswith("model."):
-            named[init.name[len("model."):]] = value
+            named[init.name[len("model.") :]] = value
         elif value.ndim == 2 and value.shape[1] == 1 and value.shape[0] > 1:
             unnamed.append(value)
     return named, unnamed
@@ -50,11 +51,13 @@ def load_from_bundle(model: torch.nn.Module, bundle: Path) -> None:
         if ".parametrizations.weight.original" in key:  # weight norm: g = ||W|| per output channel, v = W
             base = key.split(".parametrizations.")[0]
             w = torch.from_numpy(weights[base + ".weight"].copy())
-            state[full] = (w.flatten(1).norm(dim=1).reshape(-1, 1, 1) if key.endswith("original0") else w)
+            state[full] = w.flatten(1).norm(dim=1).reshape(-1, 1, 1) if key.endswith("original0") else w
         elif key in weights:
             state[full] = torch.from_numpy(weights[key].copy()).reshape(tensor.shape)
     # GroupNorm weight/bias appear in the decoder file as unnamed [C, 1] constants, in module order
-    norm_keys = [k for k in model.state_dict() if k.startswith("decoder.") and (".norm." in k or k.startswith("decoder.norm."))]
+    norm_keys = [
+        k for k in model.state_dict() if k.startswith("decoder.") and (".norm." in k or k.startswith("decoder.norm."))
+    ]
     if len(norm_keys) != len(norms):
         raise SystemExit(f"expected {len(norm_keys)} norm tensors in decoder.onnx, found {len(norms)}")
     for key, value in zip(norm_keys, norms):
@@ -97,9 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the rebuilt model does not reproduce the bundle; refusing to write a checkpoint")
     causal = build_model(target.model)
     causal.load_state_dict(plain.state_dict())
-    save_checkpoint(args.out, {"config": target.to_dict(), "model": component_states(causal), "ema": None,
-                               "step": int(manifest["provenance"].get("step", 0)),
-                               "source_bundle": str(args.bundle)})
+    save_checkpoint(
+        args.out,
+        {
+            "config": target.to_dict(),
+            "model": component_states(causal),
+            "ema": None,
+            "step": int(manifest["provenance"].get("step", 0)),
+            "source_bundle": str(args.bundle),
+        },
+    )
     print(f"wrote {args.out} ({target.model.family}, causal={target.model.causal})", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@
 Tables: overall (each bundle's ``model`` and, from the first report or ``--peers-from``, every peer), per category
 (mel / stft / ViSQOL, and PESQ-WB / STOI / pitch where they apply), and the probes of each bundle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,18 @@ import json
 import sys
 from pathlib import Path
 
-COLS = (("rate", "kbit/s", "{:.3g}"), ("mel_distance", "mel", "{:.3f}"), ("stft_distance", "stft", "{:.3f}"),
-        ("level_change_db", "level dB", "{:+.1f}"), ("visqol", "ViSQOL", "{:.2f}"), ("pesq_wb", "PESQ-WB", "{:.2f}"),
-        ("stoi", "STOI", "{:.3f}"), ("pitch_median_cents", "pitch err c", "{:.1f}"),
-        ("pitch_within_50c", "within 50 c", "{:.0%}"), ("voicing_agreement", "voicing", "{:.0%}"))
+COLS = (
+    ("rate", "kbit/s", "{:.3g}"),
+    ("mel_distance", "mel", "{:.3f}"),
+    ("stft_distance", "stft", "{:.3f}"),
+    ("level_change_db", "level dB", "{:+.1f}"),
+    ("visqol", "ViSQOL", "{:.2f}"),
+    ("pesq_wb", "PESQ-WB", "{:.2f}"),
+    ("stoi", "STOI", "{:.3f}"),
+    ("pitch_median_cents", "pitch err c", "{:.1f}"),
+    ("pitch_within_50c", "within 50 c", "{:.0%}"),
+    ("voicing_agreement", "voicing", "{:.0%}"),
+)
 
 
 def cell(v, fmt: str) -> str:
@@ -46,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         out.append(row(s, peer_src["overall"][s], peer_src["rates_bps"].get(s)))
     cats = list(peer_src["by_category"])
     for cat in cats:
-        out += ["", f"### {cat} ({peer_src['by_category'][cat]['files']} files, "
-                f"{peer_src['by_category'][cat]['seconds']} s)", ""] + header("system")
+        out += [
+            "",
+            f"### {cat} ({peer_src['by_category'][cat]['files']} files, {peer_src['by_category'][cat]['seconds']} s)",
+            "",
+        ] + header("system")
         for name, r in reports.items():
             c = r["by_category"].get(cat)
             if c:
@@ -55,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         for s in peers:
             out.append(row(s, peer_src["by_category"][cat]["systems"][s], peer_src["rates_bps"].get(s)))
     probe_names = list(peer_src["probes"]["model"])
-    out += ["", "### Probes (pitch error in cents / level change in dB; vibrato: depth kept)", "",
-            "| system | " + " | ".join(probe_names) + " |", "|---|" + "---|" * len(probe_names)]
+    out += [
+        "",
+        "### Probes (pitch error in cents / level change in dB; vibrato: depth kept)",
+        "",
+        "| system | " + " | ".join(probe_names) + " |",
+        "|---|" + "---|" * len(probe_names),
+    ]
 
     def probe_cells(recs: dict) -> str:
         cells = []

@@ -11,6 +11,7 @@ the trainer hashes each file's relative path, so these files were never trained 
 for every preset trained on the same folder); HELDOUT/fixtures/ links the fixture clips (never in the corpus).
 Evaluate with ``latentsynth-eval --bundle B --data HELDOUT --out REPORT --max-seconds 10``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def split_of(data: Path, val_percent: float) -> dict:
     return {"root": str(folder.root), "val_file_names": [str(folder.files[i].relative_to(folder.root)) for i in val]}
 
 
-def build(run: Path | None, fixtures: Path | None, out: Path, data: Path | None = None,
-          val_percent: float = 10.0) -> dict[str, int]:
+def build(
+    run: Path | None, fixtures: Path | None, out: Path, data: Path | None = None, val_percent: float = 10.0
+) -> dict[str, int]:
     if run is None:
         summary, summary_path = split_of(data, val_percent), data
     else:

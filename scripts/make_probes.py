@@ -7,6 +7,7 @@ sine_sweep (50 Hz -> 10 kHz, exponential), tone_440 (steady sine), square_110 (b
 harmonic series), chord (three detuned saws), white_noise, click_train (8 clicks per second). 4 s each, 22.05 kHz
 mono, peak -6 dBFS.
 """
+
 from __future__ import annotations
 
 import argparse

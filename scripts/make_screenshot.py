@@ -4,6 +4,7 @@ changes:
 
     .venv/bin/python scripts/make_screenshot.py
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -20,12 +21,34 @@ from pulse import start_pulse, stop_pulse  # noqa: E402
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="latentsynth-shot-"))
     proc, env = start_pulse(tmp / "runtime")
-    env = {**env, "LATENTSYNTH_SETTINGS": str(tmp / "settings.ini"), "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
-           "QT_QPA_PLATFORM": "xcb"}
+    env = {
+        **env,
+        "LATENTSYNTH_SETTINGS": str(tmp / "settings.ini"),
+        "LATENTSYNTH_STATE_DIR": str(tmp / "state"),
+        "QT_QPA_PLATFORM": "xcb",
+    }
     try:
-        r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable, "-m", "desktop.app",
-                            "--input-file", "tests/data/speech_arctic_a0007.wav", "--screenshot", "docs/screenshot.png",
-                            "--quit-after", "6"], env=env, cwd=str(ROOT), capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                "xvfb-run",
+                "-a",
+                "-s",
+                "-screen 0 1400x900x24",
+                sys.executable,
+                "-m",
+                "desktop.app",
+                "--input-file",
+                "tests/data/speech_arctic_a0007.wav",
+                "--screenshot",
+                "docs/screenshot.png",
+                "--quit-after",
+                "6",
+            ],
+            env=env,
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+        )
     finally:
         stop_pulse(proc)
     print("wrote docs/screenshot.png" if r.returncode == 0 else r.stderr[-2000:])

@@ -1,4 +1,5 @@
 """Shared test set-up: offscreen Qt, a writable numba cache, the fixture clips and a tiny trained bundle."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,17 @@ FIXTURES = ROOT / "tests" / "data"
 
 # A model small enough to train a few steps and export in seconds on one CPU core.
 TINY_OVERRIDES = [
-    "model.latent_dim=4", "model.enc_channels=4", "model.enc_max_channels=16", "model.dec_channels=16",
-    "model.dec_blocks=1", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.val_every=2",
-    "train.audio_every=1000", "train.threads=1",
+    "model.latent_dim=4",
+    "model.enc_channels=4",
+    "model.enc_max_channels=16",
+    "model.dec_channels=16",
+    "model.dec_blocks=1",
+    "train.batch_size=2",
+    "train.log_every=1",
+    "train.ckpt_every=2",
+    "train.val_every=2",
+    "train.audio_every=1000",
+    "train.threads=1",
 ]
 
 
@@ -35,23 +44,60 @@ def tiny_overrides(preset: str) -> list[str]:
 # The everyday subset is `pytest -m "not slow"` (under a minute); CI runs everything. A test is slow when it trains
 # or exports a model, opens audio devices, drives the GUI or launches a process: by the fixtures it asks for, by its
 # module (those whose every test launches processes) or by its own @pytest.mark.slow.
-SLOW_FIXTURES = {"tiny_run", "tiny_bundle", "pulse", "qtbot", "causal_run", "causal_bundle", "family_root",
-                 "default_runner", "hpn_run", "hpn_bundle"}
-SLOW_MODULES = {"test_hostile_inputs", "test_no_torch", "test_trainer_torchrun", "test_trainer_resume",
-                "test_readme", "test_recorder", "test_family_contract", "test_render", "test_eval_metrics",
-                "test_eval_report", "test_nothing_lost", "test_remote_control", "test_bundle_size", "test_export_job",
-                "test_engine_failures"}
+SLOW_FIXTURES = {
+    "tiny_run",
+    "tiny_bundle",
+    "pulse",
+    "qtbot",
+    "causal_run",
+    "causal_bundle",
+    "family_root",
+    "default_runner",
+    "hpn_run",
+    "hpn_bundle",
+}
+SLOW_MODULES = {
+    "test_hostile_inputs",
+    "test_no_torch",
+    "test_trainer_torchrun",
+    "test_trainer_resume",
+    "test_readme",
+    "test_recorder",
+    "test_family_contract",
+    "test_render",
+    "test_eval_metrics",
+    "test_eval_report",
+    "test_nothing_lost",
+    "test_remote_control",
+    "test_bundle_size",
+    "test_export_job",
+    "test_engine_failures",
+}
 # and tests that play the live engine in real time, or train a model in-process for seconds
-SLOW_TESTS = ("test_forward_shapes_and_one_step", "test_compute_slot_follows", "test_slow_model", "test_dry_path",
-              "test_bf16_autocast", "test_impulse_latency", "test_knobs_reach_the_worker", "test_latency_equals",
-              "test_engine_streams", "test_causal_model_streams_exactly", "test_decoder_streams_exactly",
-              "test_forward_and_one_training_step", "test_presets_build")
+SLOW_TESTS = (
+    "test_forward_shapes_and_one_step",
+    "test_compute_slot_follows",
+    "test_slow_model",
+    "test_dry_path",
+    "test_bf16_autocast",
+    "test_impulse_latency",
+    "test_knobs_reach_the_worker",
+    "test_latency_equals",
+    "test_engine_streams",
+    "test_causal_model_streams_exactly",
+    "test_decoder_streams_exactly",
+    "test_forward_and_one_training_step",
+    "test_presets_build",
+)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if (SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__.split(".")[-1] in SLOW_MODULES
-                or item.name.startswith(SLOW_TESTS)):
+        if (
+            SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or item.module.__name__.split(".")[-1] in SLOW_MODULES
+            or item.name.startswith(SLOW_TESTS)
+        ):
             item.add_marker(pytest.mark.slow)
 
 
@@ -63,16 +109,32 @@ def fixtures_dir() -> Path:
 def run_cli(args: list[str], env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a console entry point as ``python -m`` in a subprocess, capturing output."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=str(ROOT))
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=str(ROOT)
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny waveform VAE trained 4 steps on the fixture clips, from the CLI."""
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    proc = run_cli(["-m", "trainer", "waveform-vae", "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "4",
-                    "--logger", "none", "--no-progress", *TINY_OVERRIDES])
+    proc = run_cli(
+        [
+            "-m",
+            "trainer",
+            "waveform-vae",
+            "--data",
+            str(FIXTURES),
+            "--out",
+            str(run_dir),
+            "--steps",
+            "4",
+            "--logger",
+            "none",
+            "--no-progress",
+            *TINY_OVERRIDES,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 

@@ -2,6 +2,7 @@
 
 Lets tests check the whole playing path (resampling, windowing, normalisation, latency) against the input.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,32 +26,46 @@ def _save(graph, path: Path) -> None:
 def identity_stats() -> LatentStats:
     """Latent statistics of the identity latent: HOP independent unit axes (the knobs' PCA is the identity)."""
     eye = np.eye(HOP)
-    return LatentStats(mean=(0.0,) * HOP, std=(0.1,) * HOP, components=tuple(map(tuple, eye.tolist())),
-                       explained_variance=(0.01,) * HOP, explained_variance_ratio=(1.0 / HOP,) * HOP)
+    return LatentStats(
+        mean=(0.0,) * HOP,
+        std=(0.1,) * HOP,
+        components=tuple(map(tuple, eye.tolist())),
+        explained_variance=(0.01,) * HOP,
+        explained_variance_ratio=(1.0 / HOP,) * HOP,
+    )
 
 
-def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050,
-                          scale: float | None = None) -> Path:
+def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 22050, scale: float | None = None) -> Path:
     """``scale``: also export a posterior-scale output 'z_scale' equal to ``scale`` everywhere, so the latent's KL
     (and the information rate the evaluation reports) is known in closed form."""
     out.mkdir(parents=True, exist_ok=True)
     to_frames = helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])
     to_audio = helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])
-    nodes = [helper.make_node("Reshape", ["audio", "to_frames"], ["frames"]),
-             helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])]
+    nodes = [
+        helper.make_node("Reshape", ["audio", "to_frames"], ["frames"]),
+        helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1]),
+    ]
     outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])]
     inits = [to_frames]
     if scale is not None:
-        inits += [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
-                  helper.make_tensor("scale", TensorProto.FLOAT, [], [float(scale)])]
+        inits += [
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [float(scale)]),
+        ]
         nodes += [helper.make_node("Mul", ["z", "zero"], ["z0"]), helper.make_node("Add", ["z0", "scale"], ["z_scale"])]
         outputs.append(helper.make_tensor_value_info("z_scale", TensorProto.FLOAT, ["B", HOP, "F"]))
-    enc = helper.make_graph(nodes, "identity_encoder",
-                            [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])], outputs,
-                            initializer=inits)
+    enc = helper.make_graph(
+        nodes,
+        "identity_encoder",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])],
+        outputs,
+        initializer=inits,
+    )
     dec = helper.make_graph(
-        [helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
-         helper.make_node("Reshape", ["frames", "to_audio"], ["audio"])],
+        [
+            helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
+            helper.make_node("Reshape", ["frames", "to_audio"], ["audio"]),
+        ],
         "identity_decoder",
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["B", HOP, "F"])],
         [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", 1, "T"])],
@@ -60,9 +75,15 @@ def build_identity_bundle(out: Path, sample_rate: int = 22050, window: int = 220
     _save(dec, out / "decoder.onnx")
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
     manifest = Manifest(
-        family="identity", sample_rate=sample_rate, window=window, hop=window // 2,
+        family="identity",
+        sample_rate=sample_rate,
+        window=window,
+        hop=window // 2,
         levels=(LatentLevel("z", HOP, HOP, "z_scale" if scale is not None else None),),
-        normalization=Normalization("rms", -20.0, 30.0), latent_stats={"z": identity_stats()}, parts=parts, files={f: sha256_file(out / f) for f in parts.values()},
+        normalization=Normalization("rms", -20.0, 30.0),
+        latent_stats={"z": identity_stats()},
+        parts=parts,
+        files={f: sha256_file(out / f) for f in parts.values()},
         provenance={"name": "identity (test)"},
     )
     write_manifest(out, manifest)

@@ -4,16 +4,25 @@ The encoder delays the audio by 128 samples and the decoder by 128 more, each th
 returns, exactly as a causal model's parts do: tests can check the engine's streaming path (states, blocks,
 resampling, latency bookkeeping) against the input sample for sample.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from onnx import TensorProto, helper
 
-from desktop.engine.bundle import (STREAMING_FORMAT_VERSION, LatentLevel, Manifest, Normalization, StateSpec,
-                                   Streaming, sha256_file, write_manifest)
-
+from desktop.engine.bundle import (
+    STREAMING_FORMAT_VERSION,
+    LatentLevel,
+    Manifest,
+    Normalization,
+    StateSpec,
+    Streaming,
+    sha256_file,
+    write_manifest,
+)
 from tests.identity_bundle import HOP, _save, identity_stats
+
 PART_DELAY = 128  # each part's delay: 256 samples in all = one latent frame of lookahead
 
 
@@ -30,47 +39,77 @@ def _delay_nodes(x: str, state: str, out: str, nxt: str) -> list:
 
 
 def _consts() -> list:
-    return [helper.make_tensor("two", TensorProto.INT64, [], [2]),
-            helper.make_tensor("axis0", TensorProto.INT64, [1], [0]),
-            helper.make_tensor("zero1", TensorProto.INT64, [1], [0]),
-            helper.make_tensor("big1", TensorProto.INT64, [1], [1 << 40]),
-            helper.make_tensor("axis2", TensorProto.INT64, [1], [2])]
+    return [
+        helper.make_tensor("two", TensorProto.INT64, [], [2]),
+        helper.make_tensor("axis0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("zero1", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("big1", TensorProto.INT64, [1], [1 << 40]),
+        helper.make_tensor("axis2", TensorProto.INT64, [1], [2]),
+    ]
 
 
 def build_streaming_identity_bundle(out: Path, sample_rate: int = 22050, block: int = 256) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     f = TensorProto.FLOAT
     enc = helper.make_graph(
-        _delay_nodes("audio", "state.enc", "delayed", "state.enc.next") + [
+        _delay_nodes("audio", "state.enc", "delayed", "state.enc.next")
+        + [
             helper.make_node("Reshape", ["delayed", "to_frames"], ["frames"]),
-            helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1])],
+            helper.make_node("Transpose", ["frames"], ["z"], perm=[0, 2, 1]),
+        ],
         "streaming_identity_encoder",
-        [helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
-         helper.make_tensor_value_info("state.enc", f, ["B", 1, PART_DELAY])],
-        [helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
-         helper.make_tensor_value_info("state.enc.next", f, ["B", 1, PART_DELAY])],
-        initializer=_consts() + [helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])])
+        [
+            helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
+            helper.make_tensor_value_info("state.enc", f, ["B", 1, PART_DELAY]),
+        ],
+        [
+            helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
+            helper.make_tensor_value_info("state.enc.next", f, ["B", 1, PART_DELAY]),
+        ],
+        initializer=_consts() + [helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, HOP])],
+    )
     dec = helper.make_graph(
-        [helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
-         helper.make_node("Reshape", ["frames", "to_audio"], ["raw"])]
+        [
+            helper.make_node("Transpose", ["z"], ["frames"], perm=[0, 2, 1]),
+            helper.make_node("Reshape", ["frames", "to_audio"], ["raw"]),
+        ]
         + _delay_nodes("raw", "state.dec", "audio", "state.dec.next"),
         "streaming_identity_decoder",
-        [helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
-         helper.make_tensor_value_info("state.dec", f, ["B", 1, PART_DELAY])],
-        [helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
-         helper.make_tensor_value_info("state.dec.next", f, ["B", 1, PART_DELAY])],
-        initializer=_consts() + [helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])])
+        [
+            helper.make_tensor_value_info("z", f, ["B", HOP, "F"]),
+            helper.make_tensor_value_info("state.dec", f, ["B", 1, PART_DELAY]),
+        ],
+        [
+            helper.make_tensor_value_info("audio", f, ["B", 1, "T"]),
+            helper.make_tensor_value_info("state.dec.next", f, ["B", 1, PART_DELAY]),
+        ],
+        initializer=_consts() + [helper.make_tensor("to_audio", TensorProto.INT64, [3], [0, 1, -1])],
+    )
     _save(enc, out / "encoder.onnx")
     _save(dec, out / "decoder.onnx")
     parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
-    streaming = Streaming(block=block, lookahead=1, delay=2 * PART_DELAY,
-                          states=(StateSpec("encoder", "state.enc", (1, 1, PART_DELAY)),
-                                  StateSpec("decoder", "state.dec", (1, 1, PART_DELAY))))
+    streaming = Streaming(
+        block=block,
+        lookahead=1,
+        delay=2 * PART_DELAY,
+        states=(
+            StateSpec("encoder", "state.enc", (1, 1, PART_DELAY)),
+            StateSpec("decoder", "state.dec", (1, 1, PART_DELAY)),
+        ),
+    )
     manifest = Manifest(
-        family="identity", sample_rate=sample_rate, window=22050, hop=11025,
-        levels=(LatentLevel("z", HOP, HOP),), normalization=Normalization("none"),
-        latent_stats={"z": identity_stats()}, parts=parts, files={name: sha256_file(out / name) for name in parts.values()},
-        provenance={"name": "streaming identity (test)"}, streaming=streaming,
-        format_version=STREAMING_FORMAT_VERSION)
+        family="identity",
+        sample_rate=sample_rate,
+        window=22050,
+        hop=11025,
+        levels=(LatentLevel("z", HOP, HOP),),
+        normalization=Normalization("none"),
+        latent_stats={"z": identity_stats()},
+        parts=parts,
+        files={name: sha256_file(out / name) for name in parts.values()},
+        provenance={"name": "streaming identity (test)"},
+        streaming=streaming,
+        format_version=STREAMING_FORMAT_VERSION,
+    )
     write_manifest(out, manifest)
     return out

@@ -1,4 +1,5 @@
 """Bundle validation: a damaged, missing or unknown bundle file gives an error that names it."""
+
 import json
 import shutil
 

@@ -1,4 +1,5 @@
 """Bundles store no fixed DFT basis: export computes them in-graph (export/onnx_bases.py), and they stay exact."""
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -38,10 +39,12 @@ def test_tiny_bundle_stores_no_istft_basis(tiny_bundle):
 
 def test_mel_vae_parts_store_no_stft_basis_and_match_torch(tmp_path):
     torch.manual_seed(0)
-    model = build_model(model_config(family="mel-vae", latent_dim=4, enc_max_channels=16,
-                                    dec_channels=16, dec_blocks=1))
-    reference = build_model(model_config(family="mel-vae", latent_dim=4, enc_max_channels=16,
-                                        dec_channels=16, dec_blocks=1))
+    model = build_model(
+        model_config(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1)
+    )
+    reference = build_model(
+        model_config(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1)
+    )
     reference.load_state_dict(model.state_dict())
     reference.eval()
     parts = export_parts(model, tmp_path)
@@ -64,13 +67,14 @@ def test_mel_vae_parts_store_no_stft_basis_and_match_torch(tmp_path):
 @pytest.mark.parametrize("n_fft", [256, 1024, 2048])
 @pytest.mark.parametrize("kind", ["istft_basis", "istft_win_sq", "stft_basis"])
 def test_generated_bases_equal_the_torch_buffers(kind, n_fft):
-    reference = {"istft_basis": lambda: InverseSTFT(n_fft, n_fft // 4).basis,
-                 "istft_win_sq": lambda: InverseSTFT(n_fft, n_fft // 4).win_sq,
-                 "stft_basis": lambda: MelFrontEnd(22050, n_fft, n_fft // 4, n_mels=16).basis}[kind]().numpy()
+    reference = {
+        "istft_basis": lambda: InverseSTFT(n_fft, n_fft // 4).basis,
+        "istft_win_sq": lambda: InverseSTFT(n_fft, n_fft // 4).win_sq,
+        "stft_basis": lambda: MelFrontEnd(22050, n_fft, n_fft // 4, n_mels=16).basis,
+    }[kind]().numpy()
     g = onnx_bases._Graph("test")
     getattr(onnx_bases, f"_{kind}")(g, n_fft, "out")
-    got = onnx_bases._evaluate(g.nodes, "out", numpy_helper.from_array(reference, "out"),
-                               [helper.make_opsetid("", 18)])
+    got = onnx_bases._evaluate(g.nodes, "out", numpy_helper.from_array(reference, "out"), [helper.make_opsetid("", 18)])
     assert got.dtype == np.float32 and got.shape == reference.shape
     # float64 angles reduced mod n_fft vs torch's unreduced ones: at most a float32 rounding step apart
     assert np.abs(got - reference).max() <= 6e-8

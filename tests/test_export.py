@@ -1,4 +1,5 @@
 """Export: onnxruntime matches torch numerically; a failed export leaves no half bundle."""
+
 import json
 
 import numpy as np
@@ -19,7 +20,7 @@ def test_onnx_matches_torch_on_real_audio(tiny_run, tiny_bundle, fixtures_dir):
     x, _ = sf.read(fixtures_dir / "music_rock_mix.wav", dtype="float32")
     for n in (256 * 3, 256 * 87, 256 * 200):  # any multiple of the hop, batch 1 and 3
         for batch in (1, 3):
-            audio = np.stack([x[i * 1000:i * 1000 + n] for i in range(batch)])[:, None, :]
+            audio = np.stack([x[i * 1000 : i * 1000 + n] for i in range(batch)])[:, None, :]
             with torch.no_grad():
                 zt = model.encode(torch.from_numpy(audio))["z"].numpy()
                 yt = model.decode({"z": torch.from_numpy(zt)}).numpy()

@@ -1,4 +1,5 @@
 """The factory bundles shipped in the package: every family present, valid, small enough, with provenance."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -44,9 +45,9 @@ def test_factory_bundle_resynthesises_speech(bundle_dir, fixtures_dir):
     y = WindowModel(runner)(window)
     assert y.shape == window.shape and np.isfinite(y).all()
     # a model that reconstructs anything keeps the level within 10 dB and follows the input's envelope
-    level = 20 * np.log10(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(window ** 2)))
+    level = 20 * np.log10(np.sqrt(np.mean(y**2)) / np.sqrt(np.mean(window**2)))
     assert abs(level) < 10, level
-    env = lambda s: np.sqrt(np.convolve(s ** 2, np.ones(2048) / 2048, "valid"))[::512]  # noqa: E731
+    env = lambda s: np.sqrt(np.convolve(s**2, np.ones(2048) / 2048, "valid"))[::512]  # noqa: E731
     assert np.corrcoef(env(y), env(window))[0, 1] > 0.7
 
 

@@ -1,5 +1,6 @@
 """export/fast_graph.py: the STFT's framing Conv rewritten as an FFT gives the same outputs; other graphs are left
 alone; the shipped streaming default carries the rewrite and an upgrade of it is a no-op."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,9 +29,13 @@ def stft_basis(n: int) -> np.ndarray:
 def conv_model(weight: np.ndarray) -> onnx.ModelProto:
     """audio float32[B, 1, L] -> Conv(weight, stride HOP) -> y float32[B, O, F]."""
     node = helper.make_node("Conv", ["audio", "w"], ["y"], kernel_shape=[weight.shape[2]], strides=[HOP])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, None])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None])],
-                              [numpy_helper.from_array(weight, "w")])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None])],
+        [numpy_helper.from_array(weight, "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 9
     return model

@@ -1,5 +1,6 @@
 """Glide: a declared control (a held note's pitch) reaches a new value in a straight line over ``glide_s`` on the
 streaming path, read per block from the frozen controls; unset, it keeps the old 4-frame smoothing."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -45,8 +46,8 @@ def test_the_pitch_glides_to_a_new_note_over_the_glide_time(runner, glide_s, fra
     v = notes_per_frame(runner, 60.0, 72.0, glide_s)
     assert np.all(v[:4] == 60.0)
     ramp = 60.0 + 12.0 * np.arange(1, frames + 1) / frames
-    assert np.allclose(v[4:4 + frames], ramp, atol=1e-3), v
-    assert np.all(v[4 + frames:] == 72.0)
+    assert np.allclose(v[4 : 4 + frames], ramp, atol=1e-3), v
+    assert np.all(v[4 + frames :] == 72.0)
 
 
 def test_glide_survives_every_knob_move_and_is_a_new_frozen_object():

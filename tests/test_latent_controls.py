@@ -1,4 +1,5 @@
 """Latent knobs move the latent along PCA axes by standard deviations."""
+
 import numpy as np
 
 from desktop.engine.bundle import LatentStats
@@ -8,8 +9,13 @@ from desktop.engine.latent import LatentControls, LevelAxes
 def make_axes(d=3):
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    stats = LatentStats(mean=tuple([0.5] * d), std=tuple([1.0] * d), components=tuple(map(tuple, q.T)),
-                        explained_variance=(4.0, 1.0, 0.25), explained_variance_ratio=(0.76, 0.19, 0.05))
+    stats = LatentStats(
+        mean=tuple([0.5] * d),
+        std=tuple([1.0] * d),
+        components=tuple(map(tuple, q.T)),
+        explained_variance=(4.0, 1.0, 0.25),
+        explained_variance_ratio=(0.76, 0.19, 0.05),
+    )
     return LevelAxes.from_stats(stats), q.T
 
 

@@ -1,4 +1,5 @@
 """Model shape contracts, as the docstrings state them."""
+
 import pytest
 import torch
 

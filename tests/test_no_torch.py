@@ -1,4 +1,5 @@
 """The playing side works in a process where importing torch fails, and plays without librosa (its light install)."""
+
 import subprocess
 import sys
 import textwrap
@@ -17,8 +18,13 @@ BLOCK_TORCH = textwrap.dedent("""
 
 
 def run_blocked(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True,
-                          text=True, cwd=str(ROOT), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+    )
 
 
 def test_torch_is_really_blocked():
@@ -31,7 +37,7 @@ def test_render_cli_without_torch(fixtures_dir, tmp_path):
     proc = run_blocked(f"""
         import sys
         from desktop.render_cli import main
-        code = main([{str(fixtures_dir / 'drums_loop_tabla.wav')!r}, '-o', {str(out)!r}, '--quiet'])
+        code = main([{str(fixtures_dir / "drums_loop_tabla.wav")!r}, '-o', {str(out)!r}, '--quiet'])
         assert code == 0, code
         assert not any(m.split('.')[0] == 'torch' for m in sys.modules)
         print('ok')
@@ -60,7 +66,7 @@ def test_playing_without_librosa(fixtures_dir, tmp_path):
     code = f"""
         import sys
         from desktop.render_cli import main
-        assert main([{str(fixtures_dir / 'speech_pd_voice.wav')!r}, '-o', {str(out)!r}, '--quiet']) == 0
+        assert main([{str(fixtures_dir / "speech_pd_voice.wav")!r}, '-o', {str(out)!r}, '--quiet']) == 0
         import desktop.app, desktop.engine.live, desktop.engine.startup, desktop.ui.views
         from desktop.engine.inversion import require_librosa
         try:
@@ -72,8 +78,13 @@ def test_playing_without_librosa(fixtures_dir, tmp_path):
         assert not any(m.split('.')[0] in ('librosa', 'numba') for m in sys.modules)
         print('ok')
     """
-    proc = subprocess.run([sys.executable, "-c", block + textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=str(ROOT), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", block + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
     assert out.is_file()
 
@@ -89,7 +100,12 @@ def test_engine_and_control_never_import_qt():
             importlib.import_module(name)
         print(len(names))
     """
-    proc = subprocess.run([sys.executable, "-c", block + textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=str(ROOT), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", block + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip().splitlines()[-1]) >= 20

@@ -1,4 +1,5 @@
 """The overlap-add engine: an identity model gives back the input, delayed by the reported latency."""
+
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ def test_identity_streaming_is_exact_delay(window, hop):
     for size in [100, 1, 4096, 777] * 200:
         if i >= len(x):
             break
-        outs.append(ola.push(x[i:i + size]))
+        outs.append(ola.push(x[i : i + size]))
         i += size
     y = np.concatenate(outs)
     assert len(y) % hop == 0 and len(y) > ola.latency

@@ -1,4 +1,5 @@
 """The README's walkthrough runs exactly as written, and its set-up commands are the ones CI uses."""
+
 import os
 import re
 import subprocess

@@ -1,10 +1,11 @@
 """latentsynth-render end to end: same rate, length and channels as the input, time-aligned, clear errors."""
+
 import numpy as np
 import pytest
 import soundfile as sf
+from identity_bundle import build_identity_bundle
 
 from conftest import run_cli
-from identity_bundle import build_identity_bundle
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,12 @@ def test_identity_render_is_time_aligned(identity_bundle, fixtures_dir, tmp_path
     for c in range(channels):
         corr = np.correlate(y[:, c], x[:, c], mode="full")
         lags.append(int(np.argmax(corr)) - (len(x) - 1))
-        ref = librosa.resample(librosa.resample(x[:, c], orig_sr=sr, target_sr=22050, res_type="soxr_hq"),
-                               orig_sr=22050, target_sr=sr, res_type="soxr_hq")[: len(x)]
+        ref = librosa.resample(
+            librosa.resample(x[:, c], orig_sr=sr, target_sr=22050, res_type="soxr_hq"),
+            orig_sr=22050,
+            target_sr=sr,
+            res_type="soxr_hq",
+        )[: len(x)]
         err = np.abs(y[:, c] - ref).max()  # a float input gives a float output: nothing clipped
         assert err < 2e-4, f"channel {c}: max error {err} vs the resampled input"
     assert lags == [0] * channels
@@ -64,6 +69,7 @@ def test_latent_offset_changes_output(tiny_bundle, fixtures_dir, tmp_path):
 
 
 # ---- bad input: each gets a clear error naming the file, or documented handling --------------------------
+
 
 def _write_bytes(path, data):
     path.write_bytes(data)
@@ -123,13 +129,22 @@ def test_short_file_shorter_than_window(tiny_bundle, tmp_path):
 
 
 def test_bad_bundle_is_named(tmp_path, fixtures_dir):
-    proc = render([str(fixtures_dir / "speech_pd_voice.wav"), "-o", str(tmp_path / "o.wav"), "--bundle",
-                   str(tmp_path / "missing_bundle")])
+    proc = render(
+        [
+            str(fixtures_dir / "speech_pd_voice.wav"),
+            "-o",
+            str(tmp_path / "o.wav"),
+            "--bundle",
+            str(tmp_path / "missing_bundle"),
+        ]
+    )
     assert proc.returncode == 2 and "missing_bundle: not a bundle folder" in proc.stderr
 
 
-@pytest.mark.parametrize("hop_s, grid, expected", [(0.25, 256, 5632), (0.25, 1, 5512), (0.2, 256, 4352),
-                                                   (0.25, 1024, 5120), (0.01, 1024, 1024), (1.0, 256, 22016)])
+@pytest.mark.parametrize(
+    "hop_s, grid, expected",
+    [(0.25, 256, 5632), (0.25, 1, 5512), (0.2, 256, 4352), (0.25, 1024, 5120), (0.01, 1024, 1024), (1.0, 256, 22016)],
+)
 def test_window_hop_lands_on_the_latent_grid(hop_s, grid, expected):
     from desktop.engine.render import hop_samples
 
@@ -150,9 +165,9 @@ def test_on_grid_windows_agree_where_they_overlap(tiny_bundle):
     x = (0.1 * np.random.default_rng(1).standard_normal(3 * w)).astype(np.float32)
 
     def disagreement(hop: int) -> float:
-        a, b = model(x[:w]), model(x[hop:hop + w])
-        sa, sb = a[hop + edge:w - edge], b[edge:w - hop - edge]
-        return float(np.sqrt(np.mean((sa - sb) ** 2) / np.mean(sa ** 2)))
+        a, b = model(x[:w]), model(x[hop : hop + w])
+        sa, sb = a[hop + edge : w - edge], b[edge : w - hop - edge]
+        return float(np.sqrt(np.mean((sa - sb) ** 2) / np.mean(sa**2)))
 
     on_grid = disagreement(22 * runner.manifest.latent_hop)
     off_grid = disagreement(5512)

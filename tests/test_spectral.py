@@ -1,4 +1,5 @@
 """The playing side's spectral module (numpy) agrees with librosa, which the trainer's losses and the research use."""
+
 import librosa
 import numpy as np
 import pytest
@@ -6,8 +7,9 @@ import pytest
 from desktop.engine.spectral import colour_lut, db_column, mel_filters, mel_magnitude, stft_magnitude
 
 
-@pytest.mark.parametrize("sr,n_fft,n_mels", [(22050, 1024, 128), (22050, 2048, 256), (44100, 512, 64),
-                                             (16000, 1024, 80)])
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels", [(22050, 1024, 128), (22050, 2048, 256), (44100, 512, 64), (16000, 1024, 80)]
+)
 def test_mel_filters_equal_librosa(sr, n_fft, n_mels):
     ours = mel_filters(sr, n_fft, n_mels)
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
@@ -23,7 +25,9 @@ def test_stft_magnitude_equals_librosa(pad_mode):
     assert ours.shape == ref.shape
     assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max()
     mel = mel_magnitude(x, 22050, 1024, 256, 128)  # zero padding
-    mel_ref = librosa.filters.mel(sr=22050, n_fft=1024, n_mels=128) @ np.abs(librosa.stft(x, n_fft=1024, hop_length=256))
+    mel_ref = librosa.filters.mel(sr=22050, n_fft=1024, n_mels=128) @ np.abs(
+        librosa.stft(x, n_fft=1024, hop_length=256)
+    )
     assert np.abs(mel - mel_ref).max() <= 1e-4 * np.abs(mel_ref).max()
 
 

@@ -1,4 +1,5 @@
 """Dataset: recursive folders, any format/rate/channels, short files padded, bad files reported, split by file."""
+
 import numpy as np
 import pytest
 import soundfile as sf

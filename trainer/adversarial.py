@@ -1,4 +1,5 @@
 """Adversarial fine-tuning losses: hinge / least-squares GAN terms, feature matching, aligned random crops."""
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,7 @@ def disc_loss(real: DiscOutput, fake: DiscOutput, kind: str) -> torch.Tensor:
         if kind == "hinge":
             total = total + torch.relu(1 - lr).mean() + torch.relu(1 + lf).mean()
         else:
-            total = total + ((1 - lr) ** 2).mean() + (lf ** 2).mean()
+            total = total + ((1 - lr) ** 2).mean() + (lf**2).mean()
     return total / len(real)
 
 
@@ -63,8 +64,10 @@ class AdversarialStep:
         self.net = wrap(self.disc) if wrap is not None else self.disc  # DDP-wrapped for the discriminator's step
 
     def state(self) -> dict:
-        return {"disc": {k: v.detach().cpu().clone() for k, v in self.disc.state_dict().items()},
-                "disc_optimizer": self.opt.state_dict()}
+        return {
+            "disc": {k: v.detach().cpu().clone() for k, v in self.disc.state_dict().items()},
+            "disc_optimizer": self.opt.state_dict(),
+        }
 
     def load(self, ckpt: dict) -> None:
         self.disc.load_state_dict(ckpt["disc"])
@@ -88,8 +91,9 @@ class AdversarialStep:
         d_loss = disc_loss([(lg[:n], []) for lg, _ in out], [(lg[n:], []) for lg, _ in out], ac.loss_type)
         self.opt.zero_grad(set_to_none=True)
         d_loss.backward()
-        terms["stats/disc_grad_norm"] = torch.nn.utils.clip_grad_norm_(self.disc.parameters(),
-                                                                       ac.disc_grad_clip).detach()
+        terms["stats/disc_grad_norm"] = torch.nn.utils.clip_grad_norm_(
+            self.disc.parameters(), ac.disc_grad_clip
+        ).detach()
         self.opt.step()
         terms["loss/disc"] = d_loss.detach()
         if step < ac.start_step:

@@ -4,6 +4,7 @@ Format ``latentsynth-checkpoint`` version 1. Always present: config, model, ema 
 step, data_summary. Added later, optional (older checkpoints resume without them): epoch, epoch_step,
 world_size, global_batch, rng (one entry per rank), scaler (fp16 GradScaler state or None).
 """
+
 from __future__ import annotations
 
 import os
@@ -128,8 +129,10 @@ def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> tuple[t
 
 
 def component_states(model: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {k: v.detach().cpu().clone() for k, v in part.state_dict().items()}
-            for name, part in model.components().items()}
+    return {
+        name: {k: v.detach().cpu().clone() for k, v in part.state_dict().items()}
+        for name, part in model.components().items()
+    }
 
 
 def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -139,5 +142,14 @@ def load_components(model: torch.nn.Module, states: dict[str, dict[str, torch.Te
         part.load_state_dict(states[name])
 
 
-__all__ = ["save_checkpoint", "remove_stale_temporaries", "load_checkpoint", "model_from_checkpoint", "component_states",
-           "load_components", "latest_checkpoint", "CheckpointError", "CheckpointSaveError"]
+__all__ = [
+    "save_checkpoint",
+    "remove_stale_temporaries",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "component_states",
+    "load_components",
+    "latest_checkpoint",
+    "CheckpointError",
+    "CheckpointSaveError",
+]

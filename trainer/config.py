@@ -1,5 +1,6 @@
 """Run configuration: one dataclass per component (the model's is its family's, models/configs.py), YAML presets by
 name, key=value overrides."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -175,7 +176,9 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> RunConfig:
     if not path.is_file():
         path = PRESET_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise ValueError(f"'{name_or_path}' is neither a YAML file nor a preset (presets: {', '.join(preset_names())})")
+            raise ValueError(
+                f"'{name_or_path}' is neither a YAML file nor a preset (presets: {', '.join(preset_names())})"
+            )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -202,8 +205,10 @@ def apply_override(cfg: RunConfig, item: str) -> None:
         return
     owners = [s for s in SECTIONS if key in {f.name for f in dataclasses.fields(getattr(cfg, s))}]
     if len(owners) != 1:
-        raise ValueError(f"override '{item}': key '{key}' is " + ("unknown" if not owners else
-                         f"ambiguous ({', '.join(s + '.' + key for s in owners)})"))
+        raise ValueError(
+            f"override '{item}': key '{key}' is "
+            + ("unknown" if not owners else f"ambiguous ({', '.join(s + '.' + key for s in owners)})")
+        )
     if owners[0] == "model":
         _set_model_field(cfg, key, value)
     else:

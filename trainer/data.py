@@ -1,4 +1,5 @@
 """A folder of audio -> loudness-normalised 1-second chunks, with a deterministic validation split by file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -103,14 +104,16 @@ class ChunkDataset(Dataset):
         self.label_hop = int(label_hop)
         self.window = cfg.window
         self.norm = Normalization("rms", cfg.target_dbfs, cfg.max_gain_db)
-        self.index = [(i, s) for i, sig in enumerate(signals) for s in chunk_starts(len(sig), cfg.window, cfg.chunk_hop)]
+        self.index = [
+            (i, s) for i, sig in enumerate(signals) for s in chunk_starts(len(sig), cfg.window, cfg.chunk_hop)
+        ]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, k: int) -> torch.Tensor:
         i, start = self.index[k]
-        chunk = self.signals[i][start:start + self.window]
+        chunk = self.signals[i][start : start + self.window]
         if chunk.shape[0] < self.window:
             chunk = np.pad(chunk, (0, self.window - chunk.shape[0]))
         rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64))))

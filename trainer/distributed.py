@@ -1,4 +1,5 @@
 """torch.distributed plumbing for the trainer: who am I, the process group, lock-step helpers, a resumable sampler."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,9 @@ class DistInfo:
 
     @classmethod
     def from_env(cls) -> "DistInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("WORLD_SIZE", 1)))
+        return cls(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        )
 
     @property
     def is_main(self) -> bool:
@@ -79,7 +81,7 @@ def mean_over_ranks(values: dict[str, torch.Tensor], device: torch.device) -> di
     out, i = {}, 0
     for k in keys:
         n = values[k].numel()
-        out[k] = flat[i:i + n].reshape(values[k].shape)
+        out[k] = flat[i : i + n].reshape(values[k].shape)
         i += n
     return out
 

@@ -1,4 +1,5 @@
 """An exponential moving average of the model's weights (what export ships when a run keeps one)."""
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ the loader drops a short last batch), one all_reduce per step for the stop flag,
 decisions taken from the step counter alone. Only rank 0 writes files; validation and audio examples run on
 rank 0 while the others wait in their next collective.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ from models.registry import FAMILIES
 
 from . import distributed as ddp
 from .adversarial import AdversarialStep
-from .checkpoint import (CheckpointError, component_states, latest_checkpoint, load_checkpoint, load_components,
-                         remove_stale_temporaries, save_checkpoint)
+from .checkpoint import (
+    CheckpointError,
+    component_states,
+    latest_checkpoint,
+    load_checkpoint,
+    load_components,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from .config import RunConfig, save_config
 from .data import AudioFolder, ChunkDataset
 from .distributed import DistInfo, ResumableSampler
@@ -35,6 +43,7 @@ from .resume import check_resume_matches, config_for_resume, read_init
 from .run_log import MetricWindow, RunLog, is_statistic
 from .schedule import amp_dtype_for, lr_factor
 from .signals import StopFlag
+
 
 class Trainer:
     """``resume``: True continues the run in ``run_dir`` from checkpoints/last.pt, "auto" does so when it
@@ -47,9 +56,18 @@ class Trainer:
     must equal the checkpoint's; everything else (optimizer, schedule, step counter, which restarts at 0) is new.
     Ignored when the run is resumed: its own checkpoint already holds the fine-tuned weights."""
 
-    def __init__(self, cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, resume: bool | str = False,
-                 logger: str = "tensorboard", show_progress: bool = True, resume_overrides: list[str] = (),
-                 init_from: str | Path | None = None, config_source: str | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data_dir: str | Path,
+        run_dir: str | Path,
+        resume: bool | str = False,
+        logger: str = "tensorboard",
+        show_progress: bool = True,
+        resume_overrides: list[str] = (),
+        init_from: str | Path | None = None,
+        config_source: str | None = None,
+    ):
         if logger not in ("tensorboard", "none"):
             raise ValueError(f"unknown logger '{logger}' (use tensorboard or none)")
         self.dist = DistInfo.from_env()
@@ -88,20 +106,38 @@ class Trainer:
         self.data_summary = self.folder.summary(train_idx, val_idx)
         labels = self._pitch_labels(cfg)
         hop = int(np.prod(cfg.model.strides))
-        self.train_set = ChunkDataset([self.folder.signals[i] for i in train_idx], cfg.data,
-                                      [labels[i] for i in train_idx] if labels else None, hop)
-        self.val_set = (ChunkDataset([self.folder.signals[i] for i in val_idx], cfg.data,
-                                     [labels[i] for i in val_idx] if labels else None, hop) if val_idx else None)
+        self.train_set = ChunkDataset(
+            [self.folder.signals[i] for i in train_idx],
+            cfg.data,
+            [labels[i] for i in train_idx] if labels else None,
+            hop,
+        )
+        self.val_set = (
+            ChunkDataset(
+                [self.folder.signals[i] for i in val_idx],
+                cfg.data,
+                [labels[i] for i in val_idx] if labels else None,
+                hop,
+            )
+            if val_idx
+            else None
+        )
         self.global_batch = tc.batch_size * self.dist.world_size
         self.sampler = ResumableSampler(self.train_set, self.dist.world_size, self.dist.rank, tc.seed)
         # A short last batch would make ranks disagree on batch shapes; keep it only when it is all there is.
         drop_last = self.sampler.num_samples >= tc.batch_size
-        self.loader = DataLoader(self.train_set, batch_size=tc.batch_size, sampler=self.sampler,
-                                 num_workers=tc.num_workers, drop_last=drop_last,
-                                 # its own generator: making an iterator must not draw from the global RNG,
-                                 # or a resumed run's noise would differ from an uninterrupted one's
-                                 generator=torch.Generator().manual_seed(tc.seed + self.dist.rank),
-                                 pin_memory=self.device.type == "cuda", persistent_workers=tc.num_workers > 0)
+        self.loader = DataLoader(
+            self.train_set,
+            batch_size=tc.batch_size,
+            sampler=self.sampler,
+            num_workers=tc.num_workers,
+            drop_last=drop_last,
+            # its own generator: making an iterator must not draw from the global RNG,
+            # or a resumed run's noise would differ from an uninterrupted one's
+            generator=torch.Generator().manual_seed(tc.seed + self.dist.rank),
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=tc.num_workers > 0,
+        )
         self.steps_per_epoch = self.sampler.batches_per_epoch(tc.batch_size, drop_last)
 
         torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -121,11 +157,16 @@ class Trainer:
         self.adv = None
         if ac.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.adv = AdversarialStep(ac, tc, self.device, wrap=(lambda m: DistributedDataParallel(m, device_ids=ids))
-                                       if self.dist.launched else None)
+            self.adv = AdversarialStep(
+                ac,
+                tc,
+                self.device,
+                wrap=(lambda m: DistributedDataParallel(m, device_ids=ids)) if self.dist.launched else None,
+            )
         # only trainable parameters: without adv.freeze_encoder this is every parameter, as before
-        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=tc.lr,
-                                     betas=(0.8, 0.99))
+        self.opt = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad], lr=tc.lr, betas=(0.8, 0.99)
+        )
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc))
         self.amp_dtype = amp_dtype_for(self.device, tc.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -155,16 +196,24 @@ class Trainer:
             (self.run_dir / "data_summary.json").write_text(json.dumps(self.data_summary, indent=1))
             self.log = RunLog(self.run_dir, logger, resume_step=self.step if ckpt is not None else None)
             n = self.dist.world_size
-            where = f"{n} process{'es' if n > 1 else ''} (" + (f"{self.backend}, " if self.backend else "") \
+            where = (
+                f"{n} process{'es' if n > 1 else ''} ("
+                + (f"{self.backend}, " if self.backend else "")
                 + f"{self.device.type})"
+            )
             amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
-            print(f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
-                  f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
-                  + (f"resumed at step {self.step}" if ckpt is not None else "new run")
-                  + (f", weights from {self.init_info['path']} (step {self.init_info['step']})"
-                     if init is not None else "")
-                  + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "")
-                     if ac.enabled else ""), file=sys.stderr)
+            print(
+                f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
+                f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
+                + (f"resumed at step {self.step}" if ckpt is not None else "new run")
+                + (
+                    f", weights from {self.init_info['path']} (step {self.init_info['step']})"
+                    if init is not None
+                    else ""
+                )
+                + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "") if ac.enabled else ""),
+                file=sys.stderr,
+            )
             self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
 
     def _pitch_labels(self, cfg: RunConfig) -> list | None:
@@ -174,8 +223,9 @@ class Trainer:
             return None
         from .pitch_labels import label_signals
 
-        return label_signals(self.folder.signals, cfg.model.sample_rate, cfg.data.pitch_cache or None,
-                             show_progress=self.show_progress)
+        return label_signals(
+            self.folder.signals, cfg.model.sample_rate, cfg.data.pitch_cache or None, show_progress=self.show_progress
+        )
 
     def _read_checkpoint(self, resume: bool | str):
         """Rank 0: the checkpoint dict to resume from, None for a new run, or the exception to raise everywhere."""
@@ -186,8 +236,10 @@ class Trainer:
             if resume is True or (resume == "auto" and exists):
                 return load_checkpoint(latest_checkpoint(self.run_dir))
             if exists:
-                raise FileExistsError(f"{self.run_dir}: already holds a training run; pass --resume to continue "
-                                      "it or choose another --out (nothing is overwritten)")
+                raise FileExistsError(
+                    f"{self.run_dir}: already holds a training run; pass --resume to continue "
+                    "it or choose another --out (nothing is overwritten)"
+                )
             return None
         except (CheckpointError, FileExistsError) as exc:
             return exc
@@ -264,8 +316,9 @@ class Trainer:
             self.model.eval()
             self.model.components()["decoder"].train()
         x, kwargs = split_batch(batch, self.device)
-        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
-                            enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None
+        ):
             y, aux = self.net(x, **kwargs)
         aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
         loss, terms = self.loss_fn(y, x, aux, self.step, frozen_latents=self.frozen)
@@ -306,7 +359,9 @@ class Trainer:
         idx = np.linspace(0, len(self.val_set) - 1, n).astype(int)
         sums: dict[str, float] = {}
         for start in range(0, n, 8):
-            x, kwargs = split_batch(default_collate([self.val_set[int(i)] for i in idx[start:start + 8]]), self.device)
+            x, kwargs = split_batch(
+                default_collate([self.val_set[int(i)] for i in idx[start : start + 8]]), self.device
+            )
             y, aux = model(x, **kwargs)
             _, terms = self.loss_fn(y, x, {k: v for k, v in aux.items() if is_statistic(k)}, self.step)
             for k, v in terms.items():
@@ -326,8 +381,13 @@ class Trainer:
         for i in range(min(2, len(source))):
             x, _ = split_batch(default_collate([source[i * (len(source) // 2)]]), self.device)
             y, _ = model(x)
-            self.log.audio_pair(self.step, str(i), x[0, 0].float().cpu().numpy(), y[0, 0].float().cpu().numpy(),
-                                self.cfg.model.sample_rate)
+            self.log.audio_pair(
+                self.step,
+                str(i),
+                x[0, 0].float().cpu().numpy(),
+                y[0, 0].float().cpu().numpy(),
+                self.cfg.model.sample_rate,
+            )
 
     # ---- the loop ----------------------------------------------------------------------------------
     def fit(self, steps: int | None = None) -> dict[str, Any]:
@@ -336,8 +396,15 @@ class Trainer:
         tc = self.cfg.train
         target = steps if steps is not None else tc.max_steps
         stop = StopFlag()
-        bar = tqdm(total=target, initial=min(self.step, target), desc="train", unit="step",
-                   disable=not self.show_progress, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(
+            total=target,
+            initial=min(self.step, target),
+            desc="train",
+            unit="step",
+            disable=not self.show_progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         t_start, s_start = time.perf_counter(), self.step
         window = MetricWindow(self.step)
         last: dict[str, Any] = {}
@@ -353,8 +420,12 @@ class Trainer:
                     bar.update(1)
                     if self.step % tc.log_every == 0 or self.step == target:
                         last = self._log_window(window)
-                        bar.set_postfix(mel=f"{last['loss/mel']:.3f}", stft=f"{last['loss/stft']:.3f}",
-                                        kl=f"{last.get('loss/kl', 0):.2f}", sps=f"{last['stats/steps_per_s']:.2f}")
+                        bar.set_postfix(
+                            mel=f"{last['loss/mel']:.3f}",
+                            stft=f"{last['loss/stft']:.3f}",
+                            kl=f"{last.get('loss/kl', 0):.2f}",
+                            sps=f"{last['stats/steps_per_s']:.2f}",
+                        )
                     if self.dist.is_main and self.step % tc.val_every == 0:
                         self.log.metrics(self.step, self.validate())
                     if self.dist.is_main and self.step % tc.audio_every == 0:
@@ -380,9 +451,15 @@ class Trainer:
             self.log_audio()
             self.log.close()
         elapsed = time.perf_counter() - t_start
-        summary = {"step": self.step, "steps_per_s": (self.step - s_start) / max(elapsed, 1e-9),
-                   "world_size": self.dist.world_size, "global_batch": self.global_batch,
-                   "interrupted": interrupted, **{k: v for k, v in last.items() if not isinstance(v, list)}, **val}
+        summary = {
+            "step": self.step,
+            "steps_per_s": (self.step - s_start) / max(elapsed, 1e-9),
+            "world_size": self.dist.world_size,
+            "global_batch": self.global_batch,
+            "interrupted": interrupted,
+            **{k: v for k, v in last.items() if not isinstance(v, list)},
+            **val,
+        }
         ddp.barrier()  # the other ranks wait here while rank 0 validates and writes
         ddp.shutdown()
         return summary

@@ -1,4 +1,5 @@
 """Reconstruction losses: multi-scale log-mel L1 and multi-resolution STFT (log-magnitude + convergence)."""
+
 from __future__ import annotations
 
 import librosa
@@ -71,8 +72,9 @@ class ReconstructionLoss(nn.Module):
         ramp = min(1.0, (step - c.kl_warmup_start) / max(1, c.kl_warmup_steps))
         return c.kl_beta * ramp
 
-    def forward(self, y: torch.Tensor, x: torch.Tensor, aux: dict[str, torch.Tensor], step: int,
-                frozen_latents: bool = False):
+    def forward(
+        self, y: torch.Tensor, x: torch.Tensor, aux: dict[str, torch.Tensor], step: int, frozen_latents: bool = False
+    ):
         """``frozen_latents``: the encoder gets no updates (adversarial fine-tuning), so aux losses without a
         gradient (its KL, a quantizer's losses) are constants: logged, not added to the total."""
         y, x = y.float(), x.float()

@@ -5,6 +5,7 @@ Generic over the model's aux keys: a scalar becomes a curve under its own name; 
 So a new bottleneck family's statistics (``vq/perplexity``, ...) show up without touching this file.
 :class:`MetricWindow` sums step metrics between two log points.
 """
+
 from __future__ import annotations
 
 import json

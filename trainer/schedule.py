@@ -1,4 +1,5 @@
 """The learning-rate schedule (linear warm-up, cosine decay) and the autocast precision for a device."""
+
 from __future__ import annotations
 
 import math

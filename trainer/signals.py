@@ -1,4 +1,5 @@
 """Stopping on a signal: SIGINT/SIGTERM ask the training loop to stop at the next step and save a checkpoint."""
+
 from __future__ import annotations
 
 import signal
@@ -31,8 +32,9 @@ class StopFlag:
             self.restore()
             raise KeyboardInterrupt
         self.stop, self._first = True, now
-        print(f"\nsignal {signum}: stopping after this step and saving a checkpoint (again to quit now)",
-              file=sys.stderr)
+        print(
+            f"\nsignal {signum}: stopping after this step and saving a checkpoint (again to quit now)", file=sys.stderr
+        )
 
     def restore(self):
         for sig, handler in self._old.items():

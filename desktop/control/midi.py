@@ -11,6 +11,7 @@ bend added, and releasing the last note returns to the bend alone. ``follow='key
 loudness), the bend added; releasing every note hands the pitch back to the input. Anything else, or a message out of range, is counted and
 ignored; a port that disappears is reported through ``log`` and never raises.
 """
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ In: ``/latentsynth/<...>`` with one argument sets that parameter (float, int, or
 never raised into the server thread. Out (``OscSender``): ``/latentsynth/out/latent/<level> f f ...`` (the
 input's position along each PCA axis in std units) and ``/latentsynth/out/level_db f`` at ``rate_hz``.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,8 +22,13 @@ DEFAULT_PORT = 9000
 class OscServer:
     """Listens on ``host:port`` (port 0: any free port, read ``port`` after ``start``)."""
 
-    def __init__(self, registry: ParamRegistry, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        registry: ParamRegistry,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        log: Callable[[str], None] | None = None,
+    ):
         self.registry = registry
         self.host, self.port = host, int(port)
         self.log = log or (lambda msg: None)

@@ -4,6 +4,7 @@ learn map, rebuilt around a new bundle without losing the MIDI bindings that sti
 Qt-free: the app passes ``log`` (its status line) and drains ``changes()`` from its GUI timer to move widgets,
 so nothing here touches a widget from the OSC or MIDI thread.
 """
+
 from __future__ import annotations
 
 import collections
@@ -32,8 +33,13 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 class RemoteControl:
-    def __init__(self, engine, modes: tuple[str, ...], hop_range: tuple[float, float],
-                 log: Callable[[str], None] = lambda msg: None):
+    def __init__(
+        self,
+        engine,
+        modes: tuple[str, ...],
+        hop_range: tuple[float, float],
+        log: Callable[[str], None] = lambda msg: None,
+    ):
         self.engine = engine
         self.modes, self.hop_range = modes, hop_range
         self.log = log
@@ -51,10 +57,14 @@ class RemoteControl:
     def _add_note_params(self, reg: ParamRegistry) -> None:
         """How held notes play, as addresses like every knob: the follow switch and the glide, holding their
         current values."""
-        reg.add(Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW),
-                lambda v: setattr(self.midi, "follow", v))
-        reg.add(Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S),
-                lambda v: self.engine.set_controls(self.engine.controls.with_glide(v)))
+        reg.add(
+            Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW),
+            lambda v: setattr(self.midi, "follow", v),
+        )
+        reg.add(
+            Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S),
+            lambda v: self.engine.set_controls(self.engine.controls.with_glide(v)),
+        )
         glide = self.engine.controls.glide_s
         reg.set(FOLLOW_ADDRESS, self.midi.follow)
         reg.set(GLIDE_ADDRESS, DEFAULT_GLIDE_S if glide is None else min(max(glide, 0.0), GLIDE_RANGE_S[1]))

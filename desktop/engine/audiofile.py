@@ -3,6 +3,7 @@
 Shared by the trainer (dataset) and the player (render, file input), so both accept exactly the same files:
 wav, flac, ogg, mp3 (and anything else libsndfile reads), any sample rate, any channel count.
 """
+
 from __future__ import annotations
 
 import io
@@ -74,8 +75,7 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
     bad = ~np.isfinite(samples)
     if bad.any():
         raise AudioFileError(
-            f"{path}: {int(bad.sum())} of {samples.size} samples are NaN or infinite; "
-            "repair or re-export the file"
+            f"{path}: {int(bad.sum())} of {samples.size} samples are NaN or infinite; repair or re-export the file"
         )
     if sr <= 0:
         raise AudioFileError(f"{path}: invalid sample rate {sr}")
@@ -127,8 +127,9 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return np.pad(x, pad)
 
 
-def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str | None = None,
-                like: str | None = None) -> Path:
+def write_audio(
+    path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str | None = None, like: str | None = None
+) -> Path:
     """Write float32[C, T] (or [T]) atomically: a temporary file in the same folder, then a rename.
 
     The container comes from the extension and the sample format from ``subtype`` or, failing that, ``like``

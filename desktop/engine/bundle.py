@@ -4,6 +4,7 @@ A bundle is a folder holding ``manifest.json`` plus ONNX parts (``encoder.onnx``
 quantized models, ``quantizer.onnx``). The manifest is versioned and lists the sha256 of every file; anything
 this module does not understand is rejected with an error that names the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -140,9 +141,13 @@ class TrainingData:
             value = obj[key]
             if kind is str and value is None and default is None:
                 return None
-            ok = (isinstance(value, str) if kind is str else
-                  isinstance(value, int) and not isinstance(value, bool) if kind is int else
-                  isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+            ok = (
+                isinstance(value, str)
+                if kind is str
+                else isinstance(value, int) and not isinstance(value, bool)
+                if kind is int
+                else isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            )
             if not ok or (kind is not str and value < 0):
                 want = {str: "a string", int: "a count >= 0", float: "a number of minutes >= 0"}[kind]
                 raise BundleError(f"{where}: '{ctx}.{key}' must be {want} (got {value!r})")
@@ -156,10 +161,16 @@ class TrainingData:
         sources = []
         for i, s in enumerate(raw_sources):
             sctx = f"{ctx}.sources[{i}]"
-            sources.append(DataSource(
-                source=field_of(s, "source", str, sctx), category=field_of(s, "category", str, sctx, ""),
-                debian_package=field_of(s, "debian_package", str, sctx, ""), license=field_of(s, "license", str, sctx),
-                clips=field_of(s, "clips", int, sctx), minutes=field_of(s, "minutes", float, sctx)))
+            sources.append(
+                DataSource(
+                    source=field_of(s, "source", str, sctx),
+                    category=field_of(s, "category", str, sctx, ""),
+                    debian_package=field_of(s, "debian_package", str, sctx, ""),
+                    license=field_of(s, "license", str, sctx),
+                    clips=field_of(s, "clips", int, sctx),
+                    minutes=field_of(s, "minutes", float, sctx),
+                )
+            )
         return cls(
             root=field_of(data, "root", str, ctx),
             **{k: field_of(data, k, int, ctx) for k in cls.COUNTS},
@@ -212,10 +223,13 @@ class Streaming:
         return tuple(s for s in self.states if s.part == part)
 
     def to_json(self) -> dict[str, Any]:
-        data = {"block": self.block, "lookahead": self.lookahead, "delay_samples": self.delay,
-                "latency_samples": self.latency,
-                "states": [{"part": s.part, "name": s.name, "shape": list(s.shape), "dtype": s.dtype}
-                           for s in self.states]}
+        data = {
+            "block": self.block,
+            "lookahead": self.lookahead,
+            "delay_samples": self.delay,
+            "latency_samples": self.latency,
+            "states": [{"part": s.part, "name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in self.states],
+        }
         if self.parity_max_abs_error is not None:
             data["parity_max_abs_error"] = self.parity_max_abs_error
         return data
@@ -225,11 +239,20 @@ class Streaming:
         if not isinstance(data, dict):
             raise BundleError(f"{where}: 'streaming' must be an object")
         try:
-            states = tuple(StateSpec(str(s["part"]), str(s["name"]), tuple(int(d) for d in s["shape"]),
-                                     str(s.get("dtype", "float32"))) for s in data["states"])
+            states = tuple(
+                StateSpec(
+                    str(s["part"]), str(s["name"]), tuple(int(d) for d in s["shape"]), str(s.get("dtype", "float32"))
+                )
+                for s in data["states"]
+            )
             parity = data.get("parity_max_abs_error")
-            return cls(block=int(data["block"]), lookahead=int(data["lookahead"]), delay=int(data["delay_samples"]),
-                       states=states, parity_max_abs_error=None if parity is None else float(parity))
+            return cls(
+                block=int(data["block"]),
+                lookahead=int(data["lookahead"]),
+                delay=int(data["delay_samples"]),
+                states=states,
+                parity_max_abs_error=None if parity is None else float(parity),
+            )
         except KeyError as exc:
             raise BundleError(f"{where}: missing field 'streaming.{exc.args[0]}'") from exc
         except (TypeError, ValueError) as exc:
@@ -237,18 +260,22 @@ class Streaming:
 
     def validate(self, where: Path, latent_hop: int, parts: dict[str, str]) -> None:
         if self.block <= 0 or self.block % latent_hop:
-            raise BundleError(f"{where}: 'streaming.block' {self.block} must be a positive multiple of the latent "
-                              f"hop {latent_hop}")
+            raise BundleError(
+                f"{where}: 'streaming.block' {self.block} must be a positive multiple of the latent hop {latent_hop}"
+            )
         if self.lookahead < 0 or self.delay < 0:
             raise BundleError(f"{where}: 'streaming.lookahead' and 'delay_samples' must be >= 0")
         names = set()
         for s in self.states:
             if s.part not in parts:
-                raise BundleError(f"{where}: streaming state '{s.name}' belongs to part '{s.part}', which the bundle "
-                                  "does not have")
+                raise BundleError(
+                    f"{where}: streaming state '{s.name}' belongs to part '{s.part}', which the bundle does not have"
+                )
             if s.dtype != "float32" or not s.shape or any(d < 0 for d in s.shape) or s.shape[0] != 1:
-                raise BundleError(f"{where}: streaming state '{s.name}' must be float32 with shape [1, ...] "
-                                  f"(got {s.dtype} {list(s.shape)})")
+                raise BundleError(
+                    f"{where}: streaming state '{s.name}' must be float32 with shape [1, ...] "
+                    f"(got {s.dtype} {list(s.shape)})"
+                )
             if (s.part, s.name) in names:
                 raise BundleError(f"{where}: streaming state '{s.name}' is listed twice")
             names.add((s.part, s.name))
@@ -291,11 +318,18 @@ class Control:
         if not isinstance(data, dict):
             raise BundleError(f"{where}: 'controls[{i}]' must be an object")
         try:
-            return cls(name=str(data["name"]), unit=str(data.get("unit", "")), minimum=float(data["minimum"]),
-                       maximum=float(data["maximum"]), default=float(data.get("default", 0.0)),
-                       level=str(data["level"]), channel=int(data["channel"]),
-                       transform=str(data.get("transform", "add")), scale=float(data.get("scale", 1.0)),
-                       description=str(data.get("description", "")))
+            return cls(
+                name=str(data["name"]),
+                unit=str(data.get("unit", "")),
+                minimum=float(data["minimum"]),
+                maximum=float(data["maximum"]),
+                default=float(data.get("default", 0.0)),
+                level=str(data["level"]),
+                channel=int(data["channel"]),
+                transform=str(data.get("transform", "add")),
+                scale=float(data.get("scale", 1.0)),
+                description=str(data.get("description", "")),
+            )
         except KeyError as exc:
             raise BundleError(f"{where}: missing field 'controls[{i}].{exc.args[0]}'") from exc
         except (TypeError, ValueError) as exc:
@@ -348,8 +382,15 @@ class Manifest:
             "window": self.window,
             "hop": self.hop,
             "latent": {
-                "levels": [{"name": l.name, "dim": l.dim, "hop": l.hop,
-                            **({"scale_output": l.scale_output} if l.scale_output else {})} for l in self.levels],
+                "levels": [
+                    {
+                        "name": l.name,
+                        "dim": l.dim,
+                        "hop": l.hop,
+                        **({"scale_output": l.scale_output} if l.scale_output else {}),
+                    }
+                    for l in self.levels
+                ],
                 "compression_ratio": round(self.compression_ratio, 3),
             },
             "normalization": {
@@ -398,8 +439,12 @@ class Manifest:
         try:
             latent = need(data, "latent", "")
             levels = tuple(
-                LatentLevel(str(l["name"]), int(l["dim"]), int(l["hop"]),
-                            str(l["scale_output"]) if l.get("scale_output") else None)
+                LatentLevel(
+                    str(l["name"]),
+                    int(l["dim"]),
+                    int(l["hop"]),
+                    str(l["scale_output"]) if l.get("scale_output") else None,
+                )
                 for l in need(latent, "levels", "latent.")
             )
             if not levels:
@@ -432,14 +477,19 @@ class Manifest:
                 parts={str(k): str(v) for k, v in need(data, "parts", "").items()},
                 files=files,
                 provenance=dict(data.get("provenance", {})),
-                training_data=(TrainingData.from_json(data["training_data"], where)
-                               if data.get("training_data") is not None else None),
+                training_data=(
+                    TrainingData.from_json(data["training_data"], where)
+                    if data.get("training_data") is not None
+                    else None
+                ),
                 format_version=int(version),
                 extra=dict(data.get("extra", {})),
-                streaming=(Streaming.from_json(data["streaming"], where)
-                           if int(version) >= 2 and data.get("streaming") is not None else None),
-                information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None
-                                  else None),
+                streaming=(
+                    Streaming.from_json(data["streaming"], where)
+                    if int(version) >= 2 and data.get("streaming") is not None
+                    else None
+                ),
+                information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None else None),
                 controls=_read_controls(data.get("controls"), where),
             )
         except BundleError:
@@ -479,11 +529,15 @@ class Manifest:
                 raise BundleError(f"{where}: control '{c.name}' is declared twice")
             names.add(c.name)
             if c.level not in dims or not 0 <= c.channel < dims[c.level]:
-                raise BundleError(f"{where}: control '{c.name}' acts on channel {c.channel} of level '{c.level}', "
-                                  "which the latent does not have")
+                raise BundleError(
+                    f"{where}: control '{c.name}' acts on channel {c.channel} of level '{c.level}', "
+                    "which the latent does not have"
+                )
             if c.transform not in CONTROL_TRANSFORMS:
-                raise BundleError(f"{where}: control '{c.name}' has unknown transform '{c.transform}' "
-                                  f"(known: {', '.join(CONTROL_TRANSFORMS)})")
+                raise BundleError(
+                    f"{where}: control '{c.name}' has unknown transform '{c.transform}' "
+                    f"(known: {', '.join(CONTROL_TRANSFORMS)})"
+                )
             values = (c.minimum, c.maximum, c.default, c.scale)
             if not all(math.isfinite(v) for v in values) or not c.minimum <= c.default <= c.maximum:
                 raise BundleError(f"{where}: control '{c.name}' needs finite minimum <= default <= maximum")

@@ -5,6 +5,7 @@ bookkeeping (how far ahead of the input the output must run) that the live engin
 One chain serves one model, one stream config and one device rate; a change builds a new chain. It can be
 driven offline (tests push samples and read what comes out); the live engine drives it from its worker thread.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,17 @@ class ProcessingChain:
     output ``prefill`` samples ahead of the input (``headroom()`` is how far ahead it is now, in samples), writes
     ``pad(n)`` zeros when asked to grow and drops ``drop`` samples when asked to shrink."""
 
-    def __init__(self, slot: ModelSlot, config: StreamConfig, device_rate: int, device_block: int,
-                 margin_s: float, stats: ChainStats, headroom=None, pad=None):
+    def __init__(
+        self,
+        slot: ModelSlot,
+        config: StreamConfig,
+        device_rate: int,
+        device_block: int,
+        margin_s: float,
+        stats: ChainStats,
+        headroom=None,
+        pad=None,
+    ):
         self.slot = slot
         self.stats = stats
         self.device_rate = dev = int(device_rate)
@@ -162,7 +172,7 @@ class ProcessingChain:
             return y
         k = min(y.size, fade.size - pos)
         y = y.copy()
-        y[:k] *= fade[pos:pos + k]
+        y[:k] *= fade[pos : pos + k]
         self._fade_pos[which] = pos + k
         if min(self._fade_pos) >= fade.size:
             self._fade = None

@@ -3,6 +3,7 @@
 ``sounddevice`` is imported lazily: it reads the device list once, at import, so the sound server must be
 running first (and tests start PulseAudio before anything imports it).
 """
+
 from __future__ import annotations
 
 import threading
@@ -46,8 +47,18 @@ def list_devices() -> list[DeviceInfo]:
         raise DeviceError(f"cannot list audio devices: {exc}") from exc
     out = []
     for i, d in enumerate(devices):
-        out.append(DeviceInfo(i, d["name"], hostapis[d["hostapi"]]["name"], int(d["max_input_channels"]),
-                              int(d["max_output_channels"]), float(d["default_samplerate"]), i == din, i == dout))
+        out.append(
+            DeviceInfo(
+                i,
+                d["name"],
+                hostapis[d["hostapi"]]["name"],
+                int(d["max_input_channels"]),
+                int(d["max_output_channels"]),
+                float(d["default_samplerate"]),
+                i == din,
+                i == dout,
+            )
+        )
     return out
 
 
@@ -71,8 +82,16 @@ def resolve_device(spec, kind: str):
 class SoundDeviceDriver:
     """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source."""
 
-    def __init__(self, input_device=None, output_device=None, blocksize: int = 512, sample_rate: int | None = None,
-                 latency: str | float = 0.08, out_channels: int = 2, wake: "WakeStream | None" = None):
+    def __init__(
+        self,
+        input_device=None,
+        output_device=None,
+        blocksize: int = 512,
+        sample_rate: int | None = None,
+        latency: str | float = 0.08,
+        out_channels: int = 2,
+        wake: "WakeStream | None" = None,
+    ):
         sd = _sd()
         self.wake = wake  # a stream opened at launch with these very settings: taken over instead of opening one
         self.input_device = resolve_device(input_device, "input")
@@ -94,8 +113,14 @@ class SoundDeviceDriver:
 
     @property
     def settings(self) -> tuple:
-        return (self.input_device, self.output_device, self.blocksize, self.sample_rate, self.latency,
-                self.out_channels)
+        return (
+            self.input_device,
+            self.output_device,
+            self.blocksize,
+            self.sample_rate,
+            self.latency,
+            self.out_channels,
+        )
 
     def open(self, callback, input_needed: bool) -> None:
         if self.wake is not None and self.wake.hand_over(self, callback, input_needed):
@@ -117,17 +142,29 @@ class SoundDeviceDriver:
 
         try:
             if input_needed:
-                self.stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.blocksize, dtype="float32",
-                                        device=(self.input_device, self.output_device),
-                                        channels=(1, self.out_channels), latency=self.latency, callback=duplex,
-                                        finished_callback=finished)
+                self.stream = sd.Stream(
+                    samplerate=self.sample_rate,
+                    blocksize=self.blocksize,
+                    dtype="float32",
+                    device=(self.input_device, self.output_device),
+                    channels=(1, self.out_channels),
+                    latency=self.latency,
+                    callback=duplex,
+                    finished_callback=finished,
+                )
                 lat = self.stream.latency
                 self.latency_s = float(lat[0]) + float(lat[1])
             else:
-                self.stream = sd.OutputStream(samplerate=self.sample_rate, blocksize=self.blocksize,
-                                              dtype="float32", device=self.output_device,
-                                              channels=self.out_channels, latency=self.latency,
-                                              callback=output_only, finished_callback=finished)
+                self.stream = sd.OutputStream(
+                    samplerate=self.sample_rate,
+                    blocksize=self.blocksize,
+                    dtype="float32",
+                    device=self.output_device,
+                    channels=self.out_channels,
+                    latency=self.latency,
+                    callback=output_only,
+                    finished_callback=finished,
+                )
                 self.latency_s = float(self.stream.latency)
             self.stream.start()
         except Exception as exc:  # PortAudioError, ValueError for bad settings
@@ -160,8 +197,14 @@ class WakeStream:
     ``SoundDeviceDriver`` would open it (devices, block, latency, rate, channels; duplex for the microphone);
     a driver with other settings opens its own stream and this one is closed (``Preloader.close_wake``)."""
 
-    def __init__(self, input_device=None, output_device=None, duplex: bool = False, blocksize: int = 512,
-                 latency: str | float = 0.08):
+    def __init__(
+        self,
+        input_device=None,
+        output_device=None,
+        duplex: bool = False,
+        blocksize: int = 512,
+        latency: str | float = 0.08,
+    ):
         self.duplex = bool(duplex)
         self.driver: SoundDeviceDriver | None = None
         try:
@@ -204,8 +247,16 @@ class NullDriver:
     kept (``captured()``). Used by tests and by the app when no device can be opened.
     """
 
-    def __init__(self, sample_rate: int = 44100, blocksize: int = 512, source: np.ndarray | None = None,
-                 loop: bool = True, speed: float = 1.0, capture: bool = False, max_blocks: int | None = None):
+    def __init__(
+        self,
+        sample_rate: int = 44100,
+        blocksize: int = 512,
+        source: np.ndarray | None = None,
+        loop: bool = True,
+        speed: float = 1.0,
+        capture: bool = False,
+        max_blocks: int | None = None,
+    ):
         self.sample_rate = int(sample_rate)
         self.blocksize = int(blocksize)
         self.source = None if source is None else np.asarray(source, np.float32).reshape(-1)
@@ -222,8 +273,9 @@ class NullDriver:
 
     def open(self, callback, input_needed: bool) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(callback, input_needed), daemon=True,
-                                        name="latentsynth-null-audio")
+        self._thread = threading.Thread(
+            target=self._run, args=(callback, input_needed), daemon=True, name="latentsynth-null-audio"
+        )
         self._thread.start()
 
     def _run(self, callback, input_needed: bool) -> None:
@@ -236,10 +288,10 @@ class NullDriver:
             if self.max_blocks is not None and self.blocks_done >= self.max_blocks:
                 break
             if input_needed and self.source is not None:
-                seg = self.source[pos:pos + n]
+                seg = self.source[pos : pos + n]
                 if seg.shape[0] < n:
                     if self.loop:
-                        seg = np.concatenate([seg, self.source[:n - seg.shape[0]]])
+                        seg = np.concatenate([seg, self.source[: n - seg.shape[0]]])
                     else:
                         seg = np.pad(seg, (0, n - seg.shape[0]))
                 indata[:, 0] = seg

@@ -1,4 +1,5 @@
 """Small real-time DSP pieces for the worker thread: gains, smoothed parameters and an output limiter."""
+
 from __future__ import annotations
 
 import numpy as np

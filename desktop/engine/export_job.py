@@ -6,6 +6,7 @@ timer; ``result`` is the one line to show when it is done ("Exported 4.1 s to ou
 folder or an unwritable place, in the format its extension names; nothing is written when the job fails or is
 cancelled.
 """
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,7 @@ class ExportJob:
     """``audio`` rendered through ``runner`` with the knobs ``controls`` (frozen at creation) to ``path``; the window
     modes at ``hop_s`` (the smoothest: full crossfades), streaming bundles block by block as they play live."""
 
-    def __init__(self, audio: Audio, runner: ModelRunner, controls: LatentControls, path: str | Path,
-                 hop_s: float):
+    def __init__(self, audio: Audio, runner: ModelRunner, controls: LatentControls, path: str | Path, hop_s: float):
         try:
             check_output_file(path, inputs=[audio.path])
             self.format = output_format(path, like=audio.subtype)

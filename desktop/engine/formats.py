@@ -5,6 +5,7 @@ The extension picks the container (``x.mp3`` is MP3 data, never WAV data under a
 downgraded to 16 bits; ``--subtype`` overrides it. Anything the container cannot hold (an unknown extension,
 a rate MP3 has no frame for, 24-bit in an MP3) is refused before any work, with a message naming the file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +38,15 @@ CONTAINERS = {
 }
 SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 # What an input's sample format becomes in a container that cannot hold it exactly (never fewer bits than needed)
-_NEAREST = {"FLOAT": ("FLOAT", "PCM_32", "PCM_24"), "DOUBLE": ("FLOAT", "PCM_32", "PCM_24"),
-            "PCM_32": ("PCM_32", "PCM_24"), "PCM_24": ("PCM_24",), "PCM_16": ("PCM_16",),
-            "PCM_S8": ("PCM_16",), "PCM_U8": ("PCM_16",)}
+_NEAREST = {
+    "FLOAT": ("FLOAT", "PCM_32", "PCM_24"),
+    "DOUBLE": ("FLOAT", "PCM_32", "PCM_24"),
+    "PCM_32": ("PCM_32", "PCM_24"),
+    "PCM_24": ("PCM_24",),
+    "PCM_16": ("PCM_16",),
+    "PCM_S8": ("PCM_16",),
+    "PCM_U8": ("PCM_16",),
+}
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,9 @@ def output_format(path: str | Path, subtype: str | None = None, like: str | None
     if subtype is not None:
         subtype = subtype.upper()
         if subtype not in c.subtypes:
-            raise FormatError(f"{path}: {c.name} cannot hold sample format {subtype} "
-                              f"(it takes {', '.join(c.subtypes)})")
+            raise FormatError(
+                f"{path}: {c.name} cannot hold sample format {subtype} (it takes {', '.join(c.subtypes)})"
+            )
         return OutputFormat(path, c.name, subtype, c.lossy)
     if c.lossy:
         return OutputFormat(path, c.name, c.subtypes[0], True)
@@ -91,8 +99,10 @@ def check_writable(fmt: OutputFormat, sample_rate: int, channels: int) -> None:
     """Refuse rates and channel counts the container has no encoding for, before any work is done."""
     c = CONTAINERS[fmt.path.suffix.lower()]
     if c.rates is not None and int(sample_rate) not in c.rates:
-        raise FormatError(f"{fmt.path}: {c.name} cannot store {sample_rate} Hz audio (it takes "
-                          f"{', '.join(str(r) for r in c.rates)} Hz); write .wav or .flac instead")
+        raise FormatError(
+            f"{fmt.path}: {c.name} cannot store {sample_rate} Hz audio (it takes "
+            f"{', '.join(str(r) for r in c.rates)} Hz); write .wav or .flac instead"
+        )
     if c.max_channels is not None and channels > c.max_channels:
         raise FormatError(f"{fmt.path}: {c.name} holds at most {c.max_channels} channels, not {channels}")
 

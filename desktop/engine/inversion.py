@@ -4,6 +4,7 @@ Used two ways: on a mel-VAE bundle's decoder output 'mel' (normalisation undone 
 ``extra.mel``), and on the true mel of the input (the eval baseline). Slow (tenths of a second per second of
 audio): never on the audio thread. Needs librosa (``pip install latentsynth[offline]``) for ``griffinlim``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,15 @@ from .bundle import BundleError
 from .spectral import mel_filters_pinv
 
 
-def griffin_lim_from_mel(mel: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_iter: int = 32,
-                         length: int | None = None, seed: int = 0) -> np.ndarray:
+def griffin_lim_from_mel(
+    mel: np.ndarray,
+    sample_rate: int,
+    n_fft: int = 1024,
+    hop: int = 256,
+    n_iter: int = 32,
+    length: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """mel magnitude float32[n_mels, F] (librosa frame convention: frame f centred on sample f*hop) -> float32[T].
 
     The linear magnitude is estimated with the mel filters' pseudo-inverse (clipped at 0) instead of librosa's
@@ -22,15 +30,18 @@ def griffin_lim_from_mel(mel: np.ndarray, sample_rate: int, n_fft: int = 1024, h
     librosa = require_librosa()
     inv = mel_filters_pinv(sample_rate, n_fft, mel.shape[0])
     spec = np.maximum(inv @ mel, 0.0)
-    return librosa.griffinlim(spec, n_iter=n_iter, hop_length=hop, n_fft=n_fft, window="hann", center=True,
-                              length=length, random_state=seed).astype(np.float32)
+    return librosa.griffinlim(
+        spec, n_iter=n_iter, hop_length=hop, n_fft=n_fft, window="hann", center=True, length=length, random_state=seed
+    ).astype(np.float32)
 
 
 def mel_info(manifest) -> dict:
     info = manifest.extra.get("mel")
     if not info:
-        raise BundleError(f"bundle family '{manifest.family}' has no mel output (manifest 'extra.mel'); "
-                          "Griffin-Lim inversion needs a mel-VAE bundle")
+        raise BundleError(
+            f"bundle family '{manifest.family}' has no mel output (manifest 'extra.mel'); "
+            "Griffin-Lim inversion needs a mel-VAE bundle"
+        )
     return info
 
 
@@ -52,8 +63,10 @@ def require_librosa():
     try:
         import librosa
     except ImportError as exc:
-        raise RuntimeError("Griffin-Lim inversion needs librosa, which the playing install leaves out: "
-                           "pip install 'latentsynth[offline]'") from exc
+        raise RuntimeError(
+            "Griffin-Lim inversion needs librosa, which the playing install leaves out: "
+            "pip install 'latentsynth[offline]'"
+        ) from exc
     return librosa
 
 

@@ -1,4 +1,5 @@
 """Latent knobs: offsets (in standard deviations) and scales along the PCA axes of each latent level."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -59,25 +60,32 @@ class LatentControls:
     def with_offset(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         offs = list(self.offsets.get(level, (0.0,) * dim)) or [0.0] * dim
         offs[axis] = float(value)
-        return replace(self, offsets={**self.offsets, level: tuple(offs)}, scales=dict(self.scales),
-                       values=dict(self.values))
+        return replace(
+            self, offsets={**self.offsets, level: tuple(offs)}, scales=dict(self.scales), values=dict(self.values)
+        )
 
     def with_scale(self, level: str, axis: int, value: float, dim: int) -> "LatentControls":
         scs = list(self.scales.get(level, (1.0,) * dim)) or [1.0] * dim
         scs[axis] = float(value)
-        return replace(self, offsets=dict(self.offsets), scales={**self.scales, level: tuple(scs)},
-                       values=dict(self.values))
+        return replace(
+            self, offsets=dict(self.offsets), scales={**self.scales, level: tuple(scs)}, values=dict(self.values)
+        )
 
     def without_value(self, name: str) -> "LatentControls":
         """The declared control ``name`` released (a 'set' control stops overriding; others return to default)."""
-        return replace(self, offsets=dict(self.offsets), scales=dict(self.scales),
-                       values={k: v for k, v in self.values.items() if k != name})
+        return replace(
+            self,
+            offsets=dict(self.offsets),
+            scales=dict(self.scales),
+            values={k: v for k, v in self.values.items() if k != name},
+        )
 
     def with_value(self, control: Control, value: float) -> "LatentControls":
         """A declared control set to ``value`` (clipped to its range)."""
         v = min(max(float(value), control.minimum), control.maximum)
-        return replace(self, offsets=dict(self.offsets), scales=dict(self.scales),
-                       values={**self.values, control.name: v})
+        return replace(
+            self, offsets=dict(self.offsets), scales=dict(self.scales), values={**self.values, control.name: v}
+        )
 
     def with_glide(self, seconds: float | None) -> "LatentControls":
         """The same knobs with glide ``seconds`` (>= 0; None = the engine's default)."""
@@ -112,8 +120,9 @@ def level_axes(manifest: Manifest) -> dict[str, LevelAxes]:
     return {level.name: LevelAxes.from_stats(manifest.latent_stats[level.name]) for level in manifest.levels}
 
 
-def apply_declared(latents: dict[str, np.ndarray], declared: tuple[Control, ...],
-                   values: dict[str, float] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def apply_declared(
+    latents: dict[str, np.ndarray], declared: tuple[Control, ...], values: dict[str, float] | dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """The bundle's declared controls on latents float32[B, D, F]: 'add' moves channel ``channel`` of ``level`` by
     (value - default) * scale; 'set' (applied first) replaces the channel with (value - default) * scale. A value
     may be a number or float[F] (one per frame, for smoothed moves)."""

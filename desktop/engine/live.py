@@ -11,6 +11,7 @@ of the input, every input sample yields exactly one output sample, and a reader 
 whose positions the writer later skips. So an input sample at position i is heard at output position
 i + prefill + dry_delay, always; the reported latency adds the device buffers PortAudio reports.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,21 @@ from .slot import ModelSlot
 from .streaming import StreamingProcessor
 from .values import FALLBACKS, HOP_RANGE_S, LIVE_MODES, EngineParams, FileSource, Snapshot, StreamConfig
 
-__all__ = ["LiveEngine", "STALL_MESSAGE", "FADE_S", "SWITCH_FADE_S",
-           # the value types and the slot live in their own modules; imported here for older call sites
-           "EngineParams", "StreamConfig", "Snapshot", "FileSource", "ModelSlot", "FALLBACKS", "HOP_RANGE_S",
-           "LIVE_MODES"]
+__all__ = [
+    "LiveEngine",
+    "STALL_MESSAGE",
+    "FADE_S",
+    "SWITCH_FADE_S",
+    # the value types and the slot live in their own modules; imported here for older call sites
+    "EngineParams",
+    "StreamConfig",
+    "Snapshot",
+    "FileSource",
+    "ModelSlot",
+    "FALLBACKS",
+    "HOP_RANGE_S",
+    "LIVE_MODES",
+]
 
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
@@ -80,9 +92,11 @@ class LiveEngine:
     def set_model(self, slot: ModelSlot) -> None:
         """Swap in a model; the worker picks it up at its next step and re-aligns the dry path."""
         if slot.window_model is not None and self.slot is not None and self.slot.window_model is not None:
-            slot.window_model.controls = self.slot.window_model.controls if (
-                self.slot.window_model.runner.manifest.levels == slot.window_model.runner.manifest.levels
-            ) else LatentControls()
+            slot.window_model.controls = (
+                self.slot.window_model.controls
+                if (self.slot.window_model.runner.manifest.levels == slot.window_model.runner.manifest.levels)
+                else LatentControls()
+            )
         if self._running:
             self._pending_slot = slot
         else:
@@ -136,10 +150,12 @@ class LiveEngine:
         self._cb_buf = np.zeros(self._max_block, np.float32)
         n_fade = max(1, int(FADE_S * self.device_rate))
         self._fade_n = n_fade
-        self._fade_up = np.concatenate([(np.arange(n_fade, dtype=np.float32) + 1) / n_fade,
-                                        np.ones(self._max_block, np.float32)])
-        self._fade_down = np.concatenate([1.0 - (np.arange(n_fade, dtype=np.float32) + 1) / n_fade,
-                                          np.zeros(self._max_block, np.float32)])
+        self._fade_up = np.concatenate(
+            [(np.arange(n_fade, dtype=np.float32) + 1) / n_fade, np.ones(self._max_block, np.float32)]
+        )
+        self._fade_down = np.concatenate(
+            [1.0 - (np.arange(n_fade, dtype=np.float32) + 1) / n_fade, np.zeros(self._max_block, np.float32)]
+        )
         self._fade_pos = 0
         self._fade_target_up = True
         self.device_xruns = self.underruns = self.stats.late_windows = self.frames_out = 0
@@ -222,9 +238,9 @@ class LiveEngine:
         if src is not None:
             pos, n = self._file_pos, src.shape[0]
             first = min(frames, n - pos)
-            self.in_ring.write(src[pos:pos + first])
+            self.in_ring.write(src[pos : pos + first])
             if first < frames:
-                self.in_ring.write(src[:frames - first])
+                self.in_ring.write(src[: frames - first])
             self._file_pos = (pos + frames) % n
         elif indata is not None:
             self.in_ring.write(indata[:, 0])
@@ -239,11 +255,11 @@ class LiveEngine:
             self._primed = True
         if self._fade_target_up:
             if self._fade_pos < self._fade_n:
-                buf *= self._fade_up[self._fade_pos:self._fade_pos + frames]
+                buf *= self._fade_up[self._fade_pos : self._fade_pos + frames]
                 self._fade_pos = min(self._fade_n, self._fade_pos + frames)
         else:
             start = self._fade_n - self._fade_pos
-            buf *= self._fade_down[start:start + frames]
+            buf *= self._fade_down[start : start + frames]
             self._fade_pos = max(0, self._fade_pos - frames)
         outdata[:] = buf[:, None]
         self.frames_out += frames
@@ -263,8 +279,16 @@ class LiveEngine:
         fades out, and the new chain fades in twice over (``SWITCH_FADE_S``): its input, so its first sound
         starts from silence wherever its latency puts it, and its output after the samples it must drop to
         keep the timing, so a shorter latency does not start mid-waveform either. A short dip, not a click."""
-        chain = ProcessingChain(self.slot, self.config, self.device_rate, self.block, self.margin_s, self.stats,
-                                headroom=self.out_ring.level, pad=self._pad_output)
+        chain = ProcessingChain(
+            self.slot,
+            self.config,
+            self.device_rate,
+            self.block,
+            self.margin_s,
+            self.stats,
+            headroom=self.out_ring.level,
+            pad=self._pad_output,
+        )
         chain.start_gains(self.params)
         pad = self.in_ring.read_count + chain.prefill - self.out_ring.written
         if switch:
@@ -358,8 +382,10 @@ class LiveEngine:
 
     # ---- the GUI side -------------------------------------------------------------------------------------
     # the playing chain's timing, read by the readouts, benchmarks and tests
-    mode = property(lambda self: self.chain.mode if self.chain else self.config.mode,
-                    doc="the mode playing: 'streaming' falls back to 'low-latency' for window bundles")
+    mode = property(
+        lambda self: self.chain.mode if self.chain else self.config.mode,
+        doc="the mode playing: 'streaming' falls back to 'low-latency' for window bundles",
+    )
     prefill = property(lambda self: self.chain.prefill if self.chain else 0)
     dry_delay = property(lambda self: self.chain.dry_delay if self.chain else 0)
     hold = property(lambda self: self.chain.hold if self.chain else 0)
@@ -386,31 +412,51 @@ class LiveEngine:
         out_peak = float(np.abs(out_wave[-peak_n:]).max()) if out_wave.size else 0.0
         positions = {}
         streaming = isinstance(self.ola, StreamingProcessor)
-        latest = (slot.streaming_model.last_latents if streaming else
-                  slot.window_model.last_latents if slot is not None and slot.window_model is not None else None)
+        latest = (
+            slot.streaming_model.last_latents
+            if streaming
+            else slot.window_model.last_latents
+            if slot is not None and slot.window_model is not None
+            else None
+        )
         if latest is not None:
             wm = slot.window_model
             frames = max(1, int(round(self.config.hop_s * slot.sample_rate / wm.runner.manifest.latent_hop)))
             for name, z in latest.items():
-                coords = wm.runner.axes[name].project(z[:, :, -frames - 1:-1] if z.shape[2] > frames + 1 else z)
+                coords = wm.runner.axes[name].project(z[:, :, -frames - 1 : -1] if z.shape[2] > frames + 1 else z)
                 positions[name] = coords[0].mean(axis=1)
         algo = self.algorithmic_latency_s
         rec = self.recorder
         return Snapshot(
-            running=running, device_rate=self.device_rate, model_rate=slot.sample_rate if slot else 0,
-            mode=self.mode, hop_s=self.config.hop_s,
-            latency_ms=1000.0 * (algo + self.device_latency_s), algorithmic_ms=1000.0 * algo,
-            device_ms=1000.0 * self.device_latency_s, rtf=self.chain.stream_rtf() if streaming else self.stats.rtf,
-            xruns=self.device_xruns + self.underruns, device_xruns=self.device_xruns, underruns=self.underruns,
-            late_windows=self.late_windows, frames_out=self.frames_out,
-            provider=slot.provider if slot else "", model_name=slot.name if slot else "",
+            running=running,
+            device_rate=self.device_rate,
+            model_rate=slot.sample_rate if slot else 0,
+            mode=self.mode,
+            hop_s=self.config.hop_s,
+            latency_ms=1000.0 * (algo + self.device_latency_s),
+            algorithmic_ms=1000.0 * algo,
+            device_ms=1000.0 * self.device_latency_s,
+            rtf=self.chain.stream_rtf() if streaming else self.stats.rtf,
+            xruns=self.device_xruns + self.underruns,
+            device_xruns=self.device_xruns,
+            underruns=self.underruns,
+            late_windows=self.late_windows,
+            frames_out=self.frames_out,
+            provider=slot.provider if slot else "",
+            model_name=slot.name if slot else "",
             source=("file: " + self._file.name) if self._file is not None else "microphone",
-            in_wave=in_wave, out_wave=out_wave, in_peak=in_peak, out_peak=out_peak,
+            in_wave=in_wave,
+            out_wave=out_wave,
+            in_peak=in_peak,
+            out_peak=out_peak,
             limiter_db=self.chain.limiter_db if running and self.chain else 0.0,
-            latent_positions=positions, recording_s=rec.seconds if rec else 0.0,
+            latent_positions=positions,
+            recording_s=rec.seconds if rec else 0.0,
             recording_path=str(rec.path) if rec else "",
-            error=self.error or (rec.error if rec and rec.error else "") or self.record_error or (
-                self.driver.error if self.driver is not None and getattr(self.driver, "error", "") else ""),
+            error=self.error
+            or (rec.error if rec and rec.error else "")
+            or self.record_error
+            or (self.driver.error if self.driver is not None and getattr(self.driver, "error", "") else ""),
         )
 
     def latency_parts(self) -> dict:
@@ -424,20 +470,38 @@ class LiveEngine:
         block = int(math.ceil(self.hop_model * dev / mr))
         margin = int(self.margin_used_s * dev)
         ms = lambda samples: round(1000.0 * samples / dev, 2)  # noqa: E731
-        parts = {"block": ms(block), "compute_slot": ms(margin), "model_delay": ms(self.dry_delay),
-                 "device_block": ms(self.block), "resampler": ms(self.hold),
-                 "other": ms(self.prefill - block - margin - self.block - self.hold),
-                 "device": round(1000.0 * self.device_latency_s, 2)}
+        parts = {
+            "block": ms(block),
+            "compute_slot": ms(margin),
+            "model_delay": ms(self.dry_delay),
+            "device_block": ms(self.block),
+            "resampler": ms(self.hold),
+            "other": ms(self.prefill - block - margin - self.block - self.hold),
+            "device": round(1000.0 * self.device_latency_s, 2),
+        }
         if isinstance(self.ola, StreamingProcessor):
             parts["block_p99_compute"] = round(1000.0 * self.ola.p99_s, 3)
         return parts
 
     def summary(self) -> dict:
         s = self.snapshot(0.0)
-        return {"xruns": s.xruns, "device_xruns": s.device_xruns, "underruns": s.underruns,
-                "late_windows": s.late_windows, "latency_ms": round(s.latency_ms, 2),
-                "algorithmic_latency_ms": round(s.algorithmic_ms, 2), "device_latency_ms": round(s.device_ms, 2),
-                "rtf": round(s.rtf, 4), "provider": s.provider, "frames_out": s.frames_out,
-                "device_rate": s.device_rate, "model_rate": s.model_rate, "mode": s.mode, "hop": s.hop_s,
-                "model": s.model_name, "error": s.error, "latency_parts_ms": self.latency_parts(),
-                "slot_changes": self.slot_changes}
+        return {
+            "xruns": s.xruns,
+            "device_xruns": s.device_xruns,
+            "underruns": s.underruns,
+            "late_windows": s.late_windows,
+            "latency_ms": round(s.latency_ms, 2),
+            "algorithmic_latency_ms": round(s.algorithmic_ms, 2),
+            "device_latency_ms": round(s.device_ms, 2),
+            "rtf": round(s.rtf, 4),
+            "provider": s.provider,
+            "frames_out": s.frames_out,
+            "device_rate": s.device_rate,
+            "model_rate": s.model_rate,
+            "mode": s.mode,
+            "hop": s.hop_s,
+            "model": s.model_name,
+            "error": s.error,
+            "latency_parts_ms": self.latency_parts(),
+            "slot_changes": self.slot_changes,
+        }

@@ -1,4 +1,5 @@
 """Morphing toward a second sound's latents, and generation from a Gaussian prior fitted to the latents."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,9 +51,15 @@ class MorphWindowModel(WindowModel):
         return self.decode_window(z, gain, n)
 
 
-def render_morph(audio: Audio, target: Audio, runner: ModelRunner, amount: float = 0.5,
-                 controls: LatentControls = LatentControls(), hop_seconds: float = 0.25,
-                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def render_morph(
+    audio: Audio,
+    target: Audio,
+    runner: ModelRunner,
+    amount: float = 0.5,
+    controls: LatentControls = LatentControls(),
+    hop_seconds: float = 0.25,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
     float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`."""
     m = runner.manifest
@@ -78,8 +85,14 @@ def _smooth_noise(rng: np.random.Generator, dims: int, frames: int, smooth_frame
     return out.astype(np.float32)
 
 
-def generate(runner: ModelRunner, seconds: float, temperature: float = 1.0, smooth_seconds: float = 0.1,
-             seed: int = 0, controls: LatentControls = LatentControls()) -> np.ndarray:
+def generate(
+    runner: ModelRunner,
+    seconds: float,
+    temperature: float = 1.0,
+    smooth_seconds: float = 0.1,
+    seed: int = 0,
+    controls: LatentControls = LatentControls(),
+) -> np.ndarray:
     """Sample latents from the Gaussian fitted to the encoder's latents at export (the manifest's PCA: mean +
     sum_k temperature * sigma_k * n_k * axis_k, per level, noise smoothed over ``smooth_seconds``), then knobs,
     quantizer (if any) and decoder. Returns float32[T] at the model rate (at the training loudness, -20 dBFS)."""
@@ -96,4 +109,3 @@ def generate(runner: ModelRunner, seconds: float, temperature: float = 1.0, smoo
         latents[level.name] = z[None].astype(np.float32)
     latents = controls.apply(latents, runner.axes)
     return runner.decode(runner.quantize(latents))[0, 0, :n].astype(np.float32)
-

@@ -12,6 +12,7 @@ The policy, in one place:
   exclusive ``flock`` while it is written, so a second instance, or the crash-recovery of another start,
   sees that it is in use and leaves it alone.
 """
+
 from __future__ import annotations
 
 import errno
@@ -59,14 +60,16 @@ def check_output_file(path: str | Path, inputs: list[str | Path] = (), label: st
         raise OutputPathError(f"{path}: is a folder; give the {label} a file name (e.g. {path / 'out.wav'})")
     for inp in inputs:
         if inp is not None and path.exists() and same_file(path, inp):
-            raise OutputPathError(f"{path}: is also an input ({inp}); writing it would destroy that input, "
-                                  "so choose another output name")
+            raise OutputPathError(
+                f"{path}: is also an input ({inp}); writing it would destroy that input, so choose another output name"
+            )
     _probe_folder(path.parent if str(path.parent) else Path("."), path)
     return path
 
 
-def check_output_folder(path: str | Path, inputs: list[str | Path] = (), marker: str = "manifest.json",
-                        label: str = "bundle") -> Path:
+def check_output_folder(
+    path: str | Path, inputs: list[str | Path] = (), marker: str = "manifest.json", label: str = "bundle"
+) -> Path:
     """Check that the folder ``path`` may be created, or replaced when it already holds a ``label`` (``marker``)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -76,8 +79,9 @@ def check_output_folder(path: str | Path, inputs: list[str | Path] = (), marker:
             continue
         inp = Path(inp)
         if path.exists() and (same_file(path, inp) or Path(path).resolve() in Path(inp).resolve().parents):
-            raise OutputPathError(f"{path}: holds the input {inp}; writing the {label} there would destroy it, "
-                                  "so choose another --out")
+            raise OutputPathError(
+                f"{path}: holds the input {inp}; writing the {label} there would destroy it, so choose another --out"
+            )
     if path.is_dir() and not (path / marker).is_file() and any(path.iterdir()):
         raise OutputPathError(f"{path}: exists and is not a {label} (no {marker}); refusing to replace it")
     _probe_folder(path.parent if str(path.parent) else Path("."), path)
@@ -118,14 +122,18 @@ def check_new_file(path: str | Path, label: str = "recording", suffixes: tuple[s
     if path.is_dir():
         raise OutputPathError(f"{path}: is a folder; give the {label} a file name")
     if suffixes and path.suffix.lower() not in suffixes:
-        raise OutputPathError(f"{path}: a {label} is written as {'/'.join(suffixes)}; "
-                              f"give it a name ending in {suffixes[0]}")
+        raise OutputPathError(
+            f"{path}: a {label} is written as {'/'.join(suffixes)}; give it a name ending in {suffixes[0]}"
+        )
     if path.exists() or path.is_symlink():
         if is_locked(path):
-            raise OutputPathError(f"{path}: is being recorded right now (by this or another LatentSynth); "
-                                  "two writers would lose one take, so choose another name")
-        raise OutputPathError(f"{path}: already exists; a {label} never replaces a file, "
-                              "so choose another name or move that file away")
+            raise OutputPathError(
+                f"{path}: is being recorded right now (by this or another LatentSynth); "
+                "two writers would lose one take, so choose another name"
+            )
+        raise OutputPathError(
+            f"{path}: already exists; a {label} never replaces a file, so choose another name or move that file away"
+        )
     _probe_folder(path.parent if str(path.parent) else Path("."), path)
     return path
 
@@ -143,10 +151,13 @@ def claim_new_file(path: str | Path, label: str = "recording"):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         if is_locked(path):
-            raise OutputPathError(f"{path}: is being recorded right now (by this or another LatentSynth); "
-                                  "two writers would lose one take, so choose another name") from None
-        raise OutputPathError(f"{path}: already exists; a {label} never replaces a file, "
-                              "so choose another name or move that file away") from None
+            raise OutputPathError(
+                f"{path}: is being recorded right now (by this or another LatentSynth); "
+                "two writers would lose one take, so choose another name"
+            ) from None
+        raise OutputPathError(
+            f"{path}: already exists; a {label} never replaces a file, so choose another name or move that file away"
+        ) from None
     except OSError as exc:
         raise OutputPathError(f"{path}: cannot create the {label}: {exc.strerror or exc}") from exc
     try:

@@ -5,6 +5,7 @@ the result is added into an accumulator weighted by a crossfade curve; samples n
 are divided by the summed weights and emitted. With an identity window function the output equals the
 input delayed by ``latency`` samples, to float precision (tests/test_overlap_add.py proves it).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -42,8 +43,8 @@ class _HopProcessor:
         n_hops = pending.shape[0] // self.hop
         out = np.empty(n_hops * self.hop, np.float32)
         for k in range(n_hops):
-            out[k * self.hop:(k + 1) * self.hop] = self._step(pending[k * self.hop:(k + 1) * self.hop])
-        self._pending = pending[n_hops * self.hop:].copy()
+            out[k * self.hop : (k + 1) * self.hop] = self._step(pending[k * self.hop : (k + 1) * self.hop])
+        self._pending = pending[n_hops * self.hop :].copy()
         return out
 
     def _step(self, new: np.ndarray) -> np.ndarray:
@@ -93,8 +94,9 @@ class OverlapAdd(_HopProcessor):
         return emitted.astype(np.float32)
 
 
-def process_offline(x: np.ndarray, window: int, hop: int, fn: WindowFn,
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def process_offline(
+    x: np.ndarray, window: int, hop: int, fn: WindowFn, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
     """Run a whole signal float32[T] through the streaming overlap-add and remove its latency, so the
     result is time-aligned with ``x`` and has its length. Same code path as live playing."""
     ola = OverlapAdd(window, hop, fn)
@@ -104,12 +106,12 @@ def process_offline(x: np.ndarray, window: int, hop: int, fn: WindowFn,
     block = hop * 8
     done = 0
     for start in range(0, padded.shape[0], block):
-        outs.append(ola.push(padded[start:start + block]))
+        outs.append(ola.push(padded[start : start + block]))
         done = min(start + block, padded.shape[0])
         if progress is not None:
             progress(min(done, total), total)
     y = np.concatenate(outs) if outs else np.zeros(0, np.float32)
-    y = y[ola.latency:ola.latency + x.shape[0]]
+    y = y[ola.latency : ola.latency + x.shape[0]]
     if y.shape[0] < x.shape[0]:
         y = np.pad(y, (0, x.shape[0] - y.shape[0]))
     return y
@@ -152,14 +154,13 @@ class LowLatencyOverlapAdd(_HopProcessor):
     def _emit(self, y: np.ndarray) -> np.ndarray:
         h, xf, w = self.hop, self.crossfade, self.window
         end = w - self.margin  # y[end - 1] is the newest sample emitted (after the crossfade tail)
-        seg = y[end - h - xf:end - xf].copy()
+        seg = y[end - h - xf : end - xf].copy()
         seg[:xf] = self.fade_out * self._tail + self.fade_in * seg[:xf]
-        self._tail = y[end - xf:end].copy()
+        self._tail = y[end - xf : end].copy()
         return seg.astype(np.float32)
 
 
-def make_overlap_add(mode: str, window: int, hop: int, fn: WindowFn, crossfade: int | None = None,
-                     margin: int = 0):
+def make_overlap_add(mode: str, window: int, hop: int, fn: WindowFn, crossfade: int | None = None, margin: int = 0):
     """The streaming processor for ``mode`` (one of ``MODES``)."""
     if mode == "window":
         return OverlapAdd(window, hop, fn)

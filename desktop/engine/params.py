@@ -16,6 +16,7 @@ Writes swap new frozen objects into the target (``EngineParams``, ``LatentContro
 engine glides gains and dry/wet over 30 ms and the latent path is crossfaded by the overlap-add or smoothed per
 frame by the streaming path, so remote moves do not click.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,12 @@ class Param:
     def coerce(self, value: Any) -> Any:
         """The value this parameter takes for ``value``, or ParamError naming the address and the problem."""
         if self.kind == "choice":
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() \
-                    and 0 <= int(value) < len(self.choices):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and float(value).is_integer()
+                and 0 <= int(value) < len(self.choices)
+            ):
                 return self.choices[int(value)]
             if value not in self.choices:
                 raise ParamError(f"{self.address}: '{value}' is not one of {', '.join(self.choices)}")
@@ -66,8 +71,9 @@ class Param:
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ParamError(f"{self.address}: {value!r} is not a finite number")
         if not self.minimum - 1e-9 <= value <= self.maximum + 1e-9:
-            raise ParamError(f"{self.address}: {value:g} is out of range ({self.minimum:g}..{self.maximum:g} "
-                             f"{self.unit})".rstrip())
+            raise ParamError(
+                f"{self.address}: {value:g} is out of range ({self.minimum:g}..{self.maximum:g} {self.unit})".rstrip()
+            )
         if self.kind == "bool":
             return bool(value >= 0.5)
         return float(min(max(value, self.minimum), self.maximum))
@@ -82,8 +88,16 @@ class Param:
         return self.minimum + x * (self.maximum - self.minimum)
 
     def to_json(self) -> dict:
-        return {"address": self.address, "label": self.label, "unit": self.unit, "min": self.minimum,
-                "max": self.maximum, "default": self.default, "kind": self.kind, "choices": list(self.choices)}
+        return {
+            "address": self.address,
+            "label": self.label,
+            "unit": self.unit,
+            "min": self.minimum,
+            "max": self.maximum,
+            "default": self.default,
+            "kind": self.kind,
+            "choices": list(self.choices),
+        }
 
 
 class ParamTarget(Protocol):
@@ -131,8 +145,13 @@ MIX_FIELDS = {  # address tail -> (EngineParams field, label, unit, min, max, ki
 class ParamRegistry:
     """Every parameter of one target and one bundle; thread-safe writes (OSC and MIDI call from their threads)."""
 
-    def __init__(self, target: ParamTarget, manifest: Manifest | None = None, modes: tuple[str, ...] = (),
-                 hop_range: tuple[float, float] = (0.05, 0.5)):
+    def __init__(
+        self,
+        target: ParamTarget,
+        manifest: Manifest | None = None,
+        modes: tuple[str, ...] = (),
+        hop_range: tuple[float, float] = (0.05, 0.5),
+    ):
         self.target = target
         self.manifest = manifest
         self._lock = threading.RLock()
@@ -147,7 +166,7 @@ class ParamRegistry:
             self._add(Param(f"{PREFIX}/stream/mode", "mode", "", 0, len(modes) - 1, modes[0], "choice", tuple(modes)))
         self._add(Param(f"{PREFIX}/stream/hop_s", "hop", "s", *hop_range, type(target.config)().hop_s))
         self._declared: dict[str, Any] = {}
-        for c in (manifest.controls if manifest is not None else ()):
+        for c in manifest.controls if manifest is not None else ():
             address = f"{PREFIX}/control/{c.name}"
             self._add(Param(address, c.name, c.unit, c.minimum, c.maximum, c.default))
             self._declared[address] = c
@@ -184,7 +203,7 @@ class ParamRegistry:
             return self._extra_values[address]
         if address in self._declared:
             return float(self.target.controls.values.get(self._declared[address].name, p.default))
-        tail = address[len(PREFIX) + 1:]
+        tail = address[len(PREFIX) + 1 :]
         if tail in MIX_FIELDS:
             return getattr(self.target.params, MIX_FIELDS[tail][0])
         if tail == "stream/mode":
@@ -199,7 +218,7 @@ class ParamRegistry:
         """Write one parameter; returns the value taken. ParamError when refused (nothing changes then)."""
         p = self.param(address)
         v = p.coerce(value)
-        tail = address[len(PREFIX) + 1:]
+        tail = address[len(PREFIX) + 1 :]
         with self._lock:
             if address in self._extra:
                 self._extra[address](v)

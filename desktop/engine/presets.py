@@ -1,4 +1,5 @@
 """Knob presets as JSON: latent offsets and scales per level, plus the mix parameters."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ class PresetError(Exception):
     """A preset file cannot be used; the message names the file."""
 
 
-def controls_to_json(controls: LatentControls, manifest: Manifest, params=None, model_name: str = "",
-                     midi: list[dict] | None = None) -> dict:
+def controls_to_json(
+    controls: LatentControls, manifest: Manifest, params=None, model_name: str = "", midi: list[dict] | None = None
+) -> dict:
     levels = {}
     for level in manifest.levels:
         offs = controls.offsets.get(level.name) or (0.0,) * level.dim
@@ -33,8 +35,14 @@ def controls_to_json(controls: LatentControls, manifest: Manifest, params=None, 
     return data
 
 
-def save_preset(path: str | Path, controls: LatentControls, manifest: Manifest, params=None,
-                model_name: str = "", midi: list[dict] | None = None) -> Path:
+def save_preset(
+    path: str | Path,
+    controls: LatentControls,
+    manifest: Manifest,
+    params=None,
+    model_name: str = "",
+    midi: list[dict] | None = None,
+) -> Path:
     path = Path(path)
     path.write_text(json.dumps(controls_to_json(controls, manifest, params, model_name, midi), indent=1) + "\n")
     return path
@@ -61,7 +69,7 @@ def load_preset(path: str | Path, manifest: Manifest, params_type=None):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PresetError(f"{path}: cannot read preset ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != PRESET_FORMAT:
-        raise PresetError(f"{path}: not a LatentSynth preset (no \"format\": \"{PRESET_FORMAT}\")")
+        raise PresetError(f'{path}: not a LatentSynth preset (no "format": "{PRESET_FORMAT}")')
     if data.get("version") != PRESET_VERSION:
         raise PresetError(f"{path}: preset version {data.get('version')!r} is not supported")
     offsets, scales = {}, {}
@@ -85,6 +93,8 @@ def load_preset(path: str | Path, manifest: Manifest, params_type=None):
 
 def random_controls(manifest: Manifest, rng: np.random.Generator, spread: float = 1.0) -> LatentControls:
     """Offsets drawn from the latent prior (N(0, spread^2) in std units, clipped to +-2.5), scales kept at 1."""
-    offsets = {level.name: tuple(float(v) for v in np.clip(rng.normal(0, spread, level.dim), -2.5, 2.5))
-               for level in manifest.levels}
+    offsets = {
+        level.name: tuple(float(v) for v in np.clip(rng.normal(0, spread, level.dim), -2.5, 2.5))
+        for level in manifest.levels
+    }
     return LatentControls(offsets, {})

@@ -6,6 +6,7 @@ the newest second. A journal entry (one JSON file per recording in ``journal_dir
 progress; ``recover_recordings`` at the next start patches each unfinished file's header to the data that
 actually reached the disk and removes the entry.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,15 @@ _HEADER_BYTES = 44
 
 def _header(channels: int, sample_rate: int, data_bytes: int) -> bytes:
     block_align = 4 * channels
-    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 3, channels, sample_rate, sample_rate * block_align,
-                                    block_align, 32)
-            + b"data" + struct.pack("<I", data_bytes))
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 3, channels, sample_rate, sample_rate * block_align, block_align, 32)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 class CrashSafeWavWriter:
@@ -38,8 +44,14 @@ class CrashSafeWavWriter:
     The file must not exist: it is created exclusively and locked while open (``output_path.claim_new_file``),
     so a second writer, or another instance's crash recovery, is refused instead of destroying this take."""
 
-    def __init__(self, path: str | Path, sample_rate: int, channels: int = 1, flush_s: float = 0.5,
-                 journal_dir: str | Path | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        channels: int = 1,
+        flush_s: float = 0.5,
+        journal_dir: str | Path | None = None,
+    ):
         self.path = Path(path)
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
@@ -53,8 +65,11 @@ class CrashSafeWavWriter:
             jdir = Path(journal_dir)
             jdir.mkdir(parents=True, exist_ok=True)
             self._journal = jdir / f"{uuid.uuid4().hex}.json"
-            self._journal.write_text(json.dumps({"path": str(self.path.resolve()), "channels": self.channels,
-                                                 "sample_rate": self.sample_rate}))
+            self._journal.write_text(
+                json.dumps(
+                    {"path": str(self.path.resolve()), "channels": self.channels, "sample_rate": self.sample_rate}
+                )
+            )
         self._sync()
 
     def write(self, block: np.ndarray) -> None:
@@ -130,15 +145,17 @@ class Recorder:
     ``push(out, inp)`` is called by the engine worker with float32[T] blocks at the device rate.
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, record_input: bool = False,
-                 journal_dir: str | Path | None = None):
+    def __init__(
+        self, path: str | Path, sample_rate: int, record_input: bool = False, journal_dir: str | Path | None = None
+    ):
         self.path = Path(path)
         self.record_input = record_input
         self.input_path = self.path.with_name(self.path.stem + "-input" + self.path.suffix) if record_input else None
         self._out = CrashSafeWavWriter(self.path, sample_rate, 1, journal_dir=journal_dir)
         try:
-            self._in = (CrashSafeWavWriter(self.input_path, sample_rate, 1, journal_dir=journal_dir)
-                        if record_input else None)
+            self._in = (
+                CrashSafeWavWriter(self.input_path, sample_rate, 1, journal_dir=journal_dir) if record_input else None
+            )
         except Exception:  # e.g. NAME-input.wav exists: give back the empty output file this call created
             self._out.close()
             self.path.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ drift. It needs only ``half`` input samples of look-ahead (under 1 ms), where so
 about 40 ms per direction in small chunks; in a live chain that difference is latency. ``hold`` is the most
 output samples the stream can owe at any moment (the engine's buffering covers it).
 """
+
 from __future__ import annotations
 
 import math

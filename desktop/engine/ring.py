@@ -5,6 +5,7 @@ atomic under the GIL, so neither side ever waits for the other. The reader may r
 (an underrun): it outputs silence and the missing samples are later dropped by the writer, so the stream
 position, and therefore the latency, never shifts.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,14 +43,14 @@ class RingBuffer:
                 return 0
         overflow = max(0, self._w + n - self._r - self.capacity)
         if n > self.capacity:
-            x = x[-self.capacity:]
+            x = x[-self.capacity :]
             self._w += n - self.capacity
             n = self.capacity
         start = self._w % self.capacity
         first = min(n, self.capacity - start)
-        self._buf[start:start + first] = x[:first]
+        self._buf[start : start + first] = x[:first]
         if first < n:
-            self._buf[:n - first] = x[first:]
+            self._buf[: n - first] = x[first:]
         self._w += n
         return overflow
 
@@ -73,9 +74,9 @@ class RingBuffer:
             self._r = self._w - self.capacity
         start = self._r % self.capacity
         first = min(avail, self.capacity - start)
-        out[:first] = self._buf[start:start + first]
+        out[:first] = self._buf[start : start + first]
         if first < avail:
-            out[first:avail] = self._buf[:avail - first]
+            out[first:avail] = self._buf[: avail - first]
         if avail < n:
             out[avail:] = 0.0
         self._r += n
@@ -93,5 +94,5 @@ class RingBuffer:
         n = min(n, self.capacity)
         end = self._w % self.capacity
         if n <= end:
-            return self._buf[end - n:end].copy()
-        return np.concatenate([self._buf[self.capacity - (n - end):], self._buf[:end]])
+            return self._buf[end - n : end].copy()
+        return np.concatenate([self._buf[self.capacity - (n - end) :], self._buf[:end]])

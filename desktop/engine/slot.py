@@ -1,5 +1,6 @@
 """The model slot: a loaded bundle's window function (and streaming model) plus the compute times the live engine
 schedules it by, measured once at load."""
+
 from __future__ import annotations
 
 import time
@@ -50,7 +51,7 @@ class ModelSlot:
         times = []
         for k in range(blocks + 20):
             t0 = time.perf_counter()
-            sm.process(x[k * n:(k + 1) * n])
+            sm.process(x[k * n : (k + 1) * n])
             times.append(time.perf_counter() - t0)
         sm.reset()
         self.block_p99_s = float(np.percentile(times[20:], 99))
@@ -71,4 +72,3 @@ class ModelSlot:
             times.append(time.perf_counter() - t0)
         self.compute_s = float(np.median(times))
         return self.compute_s
-

@@ -5,6 +5,7 @@ numpy only (no librosa on the playing side). The mel filters are librosa's defau
 normalisation, 0 Hz to Nyquist) and the STFT is librosa's (periodic Hann window, centred frames), so numbers
 measured with either agree; tests/test_spectral.py compares them.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -40,7 +41,7 @@ def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     weights = np.zeros((n_mels, fft_hz.size), np.float32)
     for i in range(n_mels):
         weights[i] = np.maximum(0.0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
-    weights *= (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None].astype(np.float32)
+    weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, None].astype(np.float32)
     weights.flags.writeable = False
     return weights
 
@@ -61,8 +62,7 @@ def hann(n: int) -> np.ndarray:
     return w
 
 
-def stft_magnitude(x: np.ndarray, n_fft: int, hop: int, center: bool = True,
-                   pad_mode: str = "constant") -> np.ndarray:
+def stft_magnitude(x: np.ndarray, n_fft: int, hop: int, center: bool = True, pad_mode: str = "constant") -> np.ndarray:
     """float[T] -> float32[1 + n_fft // 2, frames]: |STFT| with a periodic Hann window; ``center`` pads n_fft // 2
     on each side (``pad_mode`` 'constant' = zeros, or 'reflect'), so frame f is centred on sample f * hop."""
     x = np.asarray(x, np.float32).reshape(-1)
@@ -76,8 +76,9 @@ def stft_magnitude(x: np.ndarray, n_fft: int, hop: int, center: bool = True,
     return np.abs(spec).T.astype(np.float32)
 
 
-def mel_magnitude(audio: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256,
-                  n_mels: int = 256) -> np.ndarray:
+def mel_magnitude(
+    audio: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 256
+) -> np.ndarray:
     """float32[T] -> mel magnitude float32[n_mels, 1 + T // hop] (power 1, Hann, centred frames)."""
     return (mel_filters(sample_rate, n_fft, n_mels) @ stft_magnitude(audio, n_fft, hop)).astype(np.float32)
 

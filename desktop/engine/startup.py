@@ -5,6 +5,7 @@ Measured before this existed (docs/desktop.md): the first audio callback came 2.
 importing librosa (~1.5 s, numba) to resample the input file, then the model and the device list one after
 another on the GUI thread.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,9 +73,9 @@ class Preloader:
         self.wake = None
 
     def start_model(self, bundle_path: str | Path, provider: str) -> None:
-        from .slot import ModelSlot
         from .bundle import load_bundle
         from .session import ModelRunner
+        from .slot import ModelSlot
 
         def load():
             bundle = load_bundle(bundle_path)
@@ -88,8 +89,15 @@ class Preloader:
         fut = self._models.pop((str(Path(bundle_path)), provider), None)
         return None if fut is None else fut.result()
 
-    def start_backend(self, input_device=None, output_device=None, duplex: bool = False, blocksize: int = 512,
-                      latency: str | float = 0.08, wake: bool = True) -> None:
+    def start_backend(
+        self,
+        input_device=None,
+        output_device=None,
+        duplex: bool = False,
+        blocksize: int = 512,
+        latency: str | float = 0.08,
+        wake: bool = True,
+    ) -> None:
         """Import sounddevice (PortAudio reads the device list and connects to the sound server), open the
         stream the app will play on as a silent ``WakeStream`` (``wake``), and list the devices, so the window's
         device menus and the engine find them ready."""

@@ -1,5 +1,6 @@
 """The live engine's value types: the frozen parameter objects the GUI swaps in, the snapshot it reads back,
 a looped file as input, and the mode list and hop range every front end (app, CLI, OSC) validates against."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,6 @@ class StreamConfig:
         if not HOP_RANGE_S[0] - 1e-9 <= self.hop_s <= HOP_RANGE_S[1] + 1e-9:
             raise ValueError(f"hop {self.hop_s} s is outside {HOP_RANGE_S[0]}..{HOP_RANGE_S[1]} s")
         return self
-
 
 
 @dataclass(frozen=True)
@@ -85,4 +85,3 @@ class FileSource:
         from .audiofile import resample
 
         return np.ascontiguousarray(resample(self.samples, self.sample_rate, rate), dtype=np.float32)
-

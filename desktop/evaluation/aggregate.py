@@ -1,4 +1,5 @@
 """Means over files per system, overall and per category; pitch frames pooled, not medians of medians."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,11 @@ def summarise(records: list[dict], systems: list[str], pitched_only: bool = True
 
 def by_category(records: list[dict], systems: list[str]) -> dict[str, dict]:
     cats = sorted({r["category"] for r in records})
-    return {c: {"files": sum(r["category"] == c for r in records),
-                "seconds": round(sum(r["seconds"] for r in records if r["category"] == c), 1),
-                "systems": summarise([r for r in records if r["category"] == c], systems, pitched_only=False)}
-            for c in cats}
+    return {
+        c: {
+            "files": sum(r["category"] == c for r in records),
+            "seconds": round(sum(r["seconds"] for r in records if r["category"] == c), 1),
+            "systems": summarise([r for r in records if r["category"] == c], systems, pitched_only=False),
+        }
+        for c in cats
+    }

@@ -10,6 +10,7 @@
 
 Each peer returns (output, bits per second): measured for Opus, the float32 parameters for the others.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -48,8 +49,10 @@ def align(y: np.ndarray, x: np.ndarray, max_lag: int = MAX_LAG) -> tuple[np.ndar
 def _ffmpeg() -> str:
     exe = shutil.which("ffmpeg")
     if exe is None:
-        raise PeerError("ffmpeg not found: the Opus peers need Debian's ffmpeg (apt-get install ffmpeg; "
-                        "scripts/setup.sh installs it)")
+        raise PeerError(
+            "ffmpeg not found: the Opus peers need Debian's ffmpeg (apt-get install ffmpeg; "
+            "scripts/setup.sh installs it)"
+        )
     return exe
 
 
@@ -62,10 +65,16 @@ def opus(x: np.ndarray, sr: int, kbps: int) -> tuple[np.ndarray, float]:
         src, enc, dec = Path(tmp, "in.wav"), Path(tmp, "x.opus"), Path(tmp, "out.wav")
         sf.write(src, soxr.resample(np.asarray(x, np.float64), sr, OPUS_SR), OPUS_SR, subtype="FLOAT")
         quiet = [exe, "-hide_banner", "-loglevel", "error", "-y"]
-        subprocess.run(quiet + ["-i", str(src), "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "audio",
-                                str(enc)], check=True, capture_output=True)
-        subprocess.run(quiet + ["-i", str(enc), "-ar", str(OPUS_SR), "-ac", "1", "-c:a", "pcm_f32le", str(dec)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            quiet + ["-i", str(src), "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "audio", str(enc)],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            quiet + ["-i", str(enc), "-ar", str(OPUS_SR), "-ac", "1", "-c:a", "pcm_f32le", str(dec)],
+            check=True,
+            capture_output=True,
+        )
         bits = enc.stat().st_size * 8
         y, _ = sf.read(dec, dtype="float64")
     y = soxr.resample(y, OPUS_SR, sr)

@@ -4,6 +4,7 @@
 Each returns None where the metric is undefined for the signal (PESQ on a clip with no utterance, ViSQOL on silence),
 so a mean skips it instead of averaging a made-up value.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,7 +35,7 @@ def visqol(ref: np.ndarray, deg: np.ndarray, sr: int) -> float | None:
     """ViSQOL v3 audio-mode MOS-LQO (1..~4.73; identical signals ~4.73)."""
     n = min(len(ref), len(deg))
     r, d = _resample(ref[:n], sr, VISQOL_SR), _resample(deg[:n], sr, VISQOL_SR)
-    if np.sqrt(np.mean(r ** 2)) < 1e-5:
+    if np.sqrt(np.mean(r**2)) < 1e-5:
         return None
     try:
         return float(_visqol_api().measure_from_arrays(r, d, VISQOL_SR).moslqo)

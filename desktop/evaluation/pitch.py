@@ -6,6 +6,7 @@ f0, and each voiced frame's period is then refined on the raw difference functio
 normalisation biases the minimum by ~5 cents at 110 Hz) over a 4x band-limited oversampled signal, with parabolic
 interpolation: a pure tone reads within ~1 cent. Frames every ``HOP`` samples at ``SR``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ class PitchTrack:
     voiced: np.ndarray
 
     def to_json(self) -> dict:
-        return {"f0": [round(float(v), 3) if np.isfinite(v) else None for v in self.f0],
-                "voiced": [bool(v) for v in self.voiced]}
+        return {
+            "f0": [round(float(v), 3) if np.isfinite(v) else None for v in self.f0],
+            "voiced": [bool(v) for v in self.voiced],
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> "PitchTrack":
@@ -44,8 +47,8 @@ def _refine(x_up: np.ndarray, start: int, period: float) -> float:
     s = start * UP
     if taus[0] < 1 or s + n + taus[-1] > len(x_up):
         return period
-    a = x_up[s: s + n]
-    d = np.array([np.dot(a - x_up[s + t: s + t + n], a - x_up[s + t: s + t + n]) for t in taus])
+    a = x_up[s : s + n]
+    d = np.array([np.dot(a - x_up[s + t : s + t + n], a - x_up[s + t : s + t + n]) for t in taus])
     i = int(np.argmin(d))
     if i == 0 or i == len(d) - 1:
         return period  # the coarse estimate was off by more than the search range: keep it
@@ -64,8 +67,9 @@ def track(x: np.ndarray, sr: int = SR) -> PitchTrack:
         x = soxr.resample(x, sr, SR)
     if len(x) < FRAME:
         x = np.pad(x, (0, FRAME - len(x)))
-    f0, voiced, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=FRAME, hop_length=HOP,
-                                 resolution=0.25, center=True)
+    f0, voiced, _ = librosa.pyin(
+        x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=FRAME, hop_length=HOP, resolution=0.25, center=True
+    )
     padded = np.pad(x, (FRAME // 2, FRAME // 2 + FRAME))
     x_up = soxr.resample(padded, SR, SR * UP)
     out = np.full(len(f0), np.nan)
@@ -95,20 +99,26 @@ class PitchCounts:
             self.errors = np.zeros(0)
 
     def __add__(self, other: "PitchCounts") -> "PitchCounts":
-        return PitchCounts(self.frames + other.frames, self.input_voiced + other.input_voiced,
-                           self.both_voiced + other.both_voiced, self.within + other.within,
-                           self.voicing_agree + other.voicing_agree, np.concatenate([self.errors, other.errors]))
+        return PitchCounts(
+            self.frames + other.frames,
+            self.input_voiced + other.input_voiced,
+            self.both_voiced + other.both_voiced,
+            self.within + other.within,
+            self.voicing_agree + other.voicing_agree,
+            np.concatenate([self.errors, other.errors]),
+        )
 
     def summary(self) -> dict:
         """median_cents: median |error| where both are voiced; within_50c: fraction of the input's voiced frames that
         are voiced in the output and within 50 cents; voicing_agreement: fraction of all frames with equal flags."""
         if self.input_voiced == 0:
-            return {"pitch_median_cents": None, "pitch_within_50c": None, "voicing_agreement": None,
-                    "voiced_frames": 0}
-        return {"pitch_median_cents": float(np.median(self.errors)) if len(self.errors) else None,
-                "pitch_within_50c": self.within / self.input_voiced,
-                "voicing_agreement": self.voicing_agree / max(self.frames, 1),
-                "voiced_frames": int(self.input_voiced)}
+            return {"pitch_median_cents": None, "pitch_within_50c": None, "voicing_agreement": None, "voiced_frames": 0}
+        return {
+            "pitch_median_cents": float(np.median(self.errors)) if len(self.errors) else None,
+            "pitch_within_50c": self.within / self.input_voiced,
+            "voicing_agreement": self.voicing_agree / max(self.frames, 1),
+            "voiced_frames": int(self.input_voiced),
+        }
 
 
 def compare(ref: PitchTrack, out: PitchTrack) -> PitchCounts:
@@ -117,5 +127,11 @@ def compare(ref: PitchTrack, out: PitchTrack) -> PitchCounts:
     rv, ov = ref.voiced[:n], out.voiced[:n]
     both = rv & ov
     err = np.abs(cents(out.f0[:n][both], ref.f0[:n][both]))
-    return PitchCounts(frames=n, input_voiced=int(rv.sum()), both_voiced=int(both.sum()),
-                       within=int((err <= CENTS_WITHIN).sum()), voicing_agree=int((rv == ov).sum()), errors=err)
+    return PitchCounts(
+        frames=n,
+        input_voiced=int(rv.sum()),
+        both_voiced=int(both.sum()),
+        within=int((err <= CENTS_WITHIN).sum()),
+        voicing_agree=int((rv == ov).sum()),
+        errors=err,
+    )

@@ -4,6 +4,7 @@ Each probe is 2 s at -12 dBFS RMS: sines at 110/220/440/880 Hz, a band-limited 1
 30-cent 5 Hz vibrato, a click train and white noise. Scoring skips the first and last 0.25 s (onsets and the edges
 of windows), where a streaming or windowed model is allowed to settle.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,7 @@ VIBRATO = {"f0": 330.0, "cents": 30.0, "rate": 5.0}
 
 
 def _at_level(x: np.ndarray) -> np.ndarray:
-    return (x * 10 ** (RMS_DBFS / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+    return (x * 10 ** (RMS_DBFS / 20) / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 def probe_signals(sr: int) -> dict[str, tuple[np.ndarray, float | None]]:
@@ -52,8 +53,9 @@ def vibrato_depth_cents(track: pitch.PitchTrack, sr: int) -> float | None:
         return None
     t = (np.arange(len(track.f0))[core] * pitch.HOP / pitch.SR)[ok]
     c = 1200 * np.log2(f0[ok] / VIBRATO["f0"])
-    basis = np.stack([np.sin(2 * np.pi * VIBRATO["rate"] * t), np.cos(2 * np.pi * VIBRATO["rate"] * t),
-                      np.ones_like(t)], 1)
+    basis = np.stack(
+        [np.sin(2 * np.pi * VIBRATO["rate"] * t), np.cos(2 * np.pi * VIBRATO["rate"] * t), np.ones_like(t)], 1
+    )
     coef = np.linalg.lstsq(basis, c, rcond=None)[0]
     return float(np.hypot(coef[0], coef[1]))
 

@@ -5,6 +5,7 @@ frame, times frames per second: what a bits-back coder would spend. The encoder 
 extra output (named in the manifest's ``latent.levels[].scale_output``). Bundles without it have no KL rate.
 Quantized latents (FSQ): the nominal code rate (log2 of the grid per group) and the entropy rate of the codes used.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,11 @@ def code_rate(manifest) -> dict | None:
         return None
     bits_per_code = float(np.sum(np.log2(q["levels"])))
     fps = frames_per_second(manifest.sample_rate, manifest.latent_hop)
-    return {"bits_per_second": bits_per_code * int(q.get("groups", 1)) * fps, "source": "codes (nominal grid)",
-            "bits_per_frame": bits_per_code * int(q.get("groups", 1))}
+    return {
+        "bits_per_second": bits_per_code * int(q.get("groups", 1)) * fps,
+        "source": "codes (nominal grid)",
+        "bits_per_frame": bits_per_code * int(q.get("groups", 1)),
+    }
 
 
 def entropy_rate(perplexity_per_group: list[float], fps: float) -> float:

@@ -1,11 +1,12 @@
 """Spectral distances between an output and its input: the trainer's losses in numpy, plus SI-SDR and the level.
 
-  mel_distance       multi-scale log10-mel L1, n_fft 512/1024/2048 with 64/80/128 mels, hop n_fft/4
-  stft_distance      multi-resolution STFT: spectral convergence + L1 of ln-magnitudes, n_fft 256..2048, hop n_fft/4
-  si_sdr             scale-invariant SDR in dB (higher is better)
-  mse, cosine_similarity   on the waveforms, the research's own two
-  level_change_db    20 log10(RMS out / RMS in): 0 is right, +6 twice as loud
+mel_distance       multi-scale log10-mel L1, n_fft 512/1024/2048 with 64/80/128 mels, hop n_fft/4
+stft_distance      multi-resolution STFT: spectral convergence + L1 of ln-magnitudes, n_fft 256..2048, hop n_fft/4
+si_sdr             scale-invariant SDR in dB (higher is better)
+mse, cosine_similarity   on the waveforms, the research's own two
+level_change_db    20 log10(RMS out / RMS in): 0 is right, +6 twice as loud
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,20 @@ import numpy as np
 from ..engine.spectral import mel_filters, stft_magnitude
 
 METRICS = ("mel_distance", "stft_distance", "si_sdr", "mse", "cosine_similarity", "level_change_db")
-LOWER_IS_BETTER = {"mel_distance": True, "stft_distance": True, "si_sdr": False, "mse": True,
-                   "cosine_similarity": False, "level_change_db": None}
+LOWER_IS_BETTER = {
+    "mel_distance": True,
+    "stft_distance": True,
+    "si_sdr": False,
+    "mse": True,
+    "cosine_similarity": False,
+    "level_change_db": None,
+}
 MEL_SCALES = ((512, 64), (1024, 80), (2048, 128))
 STFT_SCALES = (256, 512, 1024, 2048)
 
 
 # ---- metrics (numpy versions of trainer/losses.py) ---------------------------------------------------------------
+
 
 def _mag(x: np.ndarray, n_fft: int) -> np.ndarray:
     # torch.stft(center=True) pads by reflection
@@ -57,8 +65,14 @@ def si_sdr(y: np.ndarray, x: np.ndarray) -> float:
 def all_metrics(y: np.ndarray, x: np.ndarray, sr: int) -> dict[str, float]:
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     cos = float(np.dot(y64, x64) / max(np.linalg.norm(y64) * np.linalg.norm(x64), 1e-12))
-    return {"mel_distance": mel_distance(y, x, sr), "stft_distance": stft_distance(y, x), "si_sdr": si_sdr(y, x),
-            "mse": float(np.mean((y64 - x64) ** 2)), "cosine_similarity": cos, "level_change_db": level_change_db(y, x)}
+    return {
+        "mel_distance": mel_distance(y, x, sr),
+        "stft_distance": stft_distance(y, x),
+        "si_sdr": si_sdr(y, x),
+        "mse": float(np.mean((y64 - x64) ** 2)),
+        "cosine_similarity": cos,
+        "level_change_db": level_change_db(y, x),
+    }
 
 
 def level_change_db(y: np.ndarray, x: np.ndarray) -> float:

@@ -6,6 +6,7 @@ are JSON-able; pitch errors travel as a list so categories can pool frames (a me
 The cache keys a record by the input's samples, the system's name and settings, and ``SCORE_VERSION``: a second run
 with another bundle reuses every peer's numbers and costs only the bundle.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,9 @@ def category_of(rel: Path) -> str:
     return parts[0] if len(parts) > 1 else "other"
 
 
-def score(y: np.ndarray, x: np.ndarray, sr: int, category: str, ref_track: pitch.PitchTrack | None,
-          full: bool = True) -> dict:
+def score(
+    y: np.ndarray, x: np.ndarray, sr: int, category: str, ref_track: pitch.PitchTrack | None, full: bool = True
+) -> dict:
     """Every metric of output ``y`` against input ``x``. ``full=False``: the spectral distances only."""
     y = np.asarray(y, np.float32)[: len(x)]
     y = np.pad(y, (0, len(x) - len(y)))
@@ -52,10 +54,14 @@ def score(y: np.ndarray, x: np.ndarray, sr: int, category: str, ref_track: pitch
     if category in PITCHED and ref_track is not None:
         counts = pitch.compare(ref_track, pitch.track(y, sr))
         rec.update(counts.summary())
-        rec["pitch_counts"] = {"frames": counts.frames, "input_voiced": counts.input_voiced,
-                               "both_voiced": counts.both_voiced, "within": counts.within,
-                               "voicing_agree": counts.voicing_agree,
-                               "errors": [round(float(e), 1) for e in counts.errors]}
+        rec["pitch_counts"] = {
+            "frames": counts.frames,
+            "input_voiced": counts.input_voiced,
+            "both_voiced": counts.both_voiced,
+            "within": counts.within,
+            "voicing_agree": counts.voicing_agree,
+            "errors": [round(float(e), 1) for e in counts.errors],
+        }
     return rec
 
 
@@ -63,8 +69,14 @@ def counts_of(rec: dict) -> pitch.PitchCounts | None:
     c = rec.get("pitch_counts")
     if c is None:
         return None
-    return pitch.PitchCounts(c["frames"], c["input_voiced"], c["both_voiced"], c["within"], c["voicing_agree"],
-                             np.asarray(c["errors"], float))
+    return pitch.PitchCounts(
+        c["frames"],
+        c["input_voiced"],
+        c["both_voiced"],
+        c["within"],
+        c["voicing_agree"],
+        np.asarray(c["errors"], float),
+    )
 
 
 def signal_key(x: np.ndarray, sr: int, *settings) -> str:

@@ -1,5 +1,6 @@
 """The Export file… button and its progress bar: start an engine ``ExportJob`` on the loaded input file and show its
 progress and result from the GUI timer (the rendering itself runs in the job's thread, no Qt there)."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -16,8 +17,12 @@ class ExportControls:
     """``context()`` returns (input audio or None, model runner or None, controls, hop in seconds) at the moment an
     export starts; ``parent`` owns the save dialog."""
 
-    def __init__(self, context: Callable[[], tuple[Audio | None, ModelRunner | None, LatentControls, float]],
-                 show_message: Callable[..., None], parent: QWidget):
+    def __init__(
+        self,
+        context: Callable[[], tuple[Audio | None, ModelRunner | None, LatentControls, float]],
+        show_message: Callable[..., None],
+        parent: QWidget,
+    ):
         self.context, self.show_message, self.parent = context, show_message, parent
         self.job: ExportJob | None = None
         self.export_btn = QPushButton("Export file…")
@@ -33,8 +38,9 @@ class ExportControls:
             self.show_message("Choose an input file first: export renders that file through the model.")
             return
         stem = audio.path.stem if audio.path else "export"
-        path, _ = QFileDialog.getSaveFileName(self.parent, "Export", f"{stem}-latentsynth.wav",
-                                              "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.parent, "Export", f"{stem}-latentsynth.wav", "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff)"
+        )
         if path:
             self.export_to(path)
 

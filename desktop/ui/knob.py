@@ -1,4 +1,5 @@
 """A rotary knob and a level meter, painted by hand so they look like a plugin's and cost little to draw."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,18 @@ class Knob(QWidget):
 
     valueChanged = Signal(float)
 
-    def __init__(self, label: str, minimum: float, maximum: float, default: float, fmt: str = "{:+.2f}",
-                 size: int = 54, bipolar: bool = False, color: str = theme.ACCENT, parent=None):
+    def __init__(
+        self,
+        label: str,
+        minimum: float,
+        maximum: float,
+        default: float,
+        fmt: str = "{:+.2f}",
+        size: int = 54,
+        bipolar: bool = False,
+        color: str = theme.ACCENT,
+        parent=None,
+    ):
         super().__init__(parent)
         self.label = label
         self.minimum, self.maximum, self.default = float(minimum), float(maximum), float(default)
@@ -103,8 +114,9 @@ class Knob(QWidget):
         p.drawEllipse(c, r - 6, r - 6)
         ang = math.radians(a1)
         p.setPen(QPen(QColor(theme.TEXT), 2, Qt.SolidLine, Qt.RoundCap))
-        p.drawLine(c + QPointF(math.cos(ang), -math.sin(ang)) * (r * 0.2),
-                   c + QPointF(math.cos(ang), -math.sin(ang)) * (r - 8))
+        p.drawLine(
+            c + QPointF(math.cos(ang), -math.sin(ang)) * (r * 0.2), c + QPointF(math.cos(ang), -math.sin(ang)) * (r - 8)
+        )
         if self._marker is not None:
             am = math.radians(START_DEG - self._frac(self._marker) * SWEEP_DEG)
             p.setPen(Qt.NoPen)

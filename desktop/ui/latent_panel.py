@@ -1,12 +1,22 @@
 """The LATENT panel: an offset and a scale knob per PCA axis of the loaded bundle, with the input's live position on
 each, Reset, Randomize and presets (save/load: knobs, mix settings, MIDI bindings)."""
+
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..engine.bundle import Bundle
 from ..engine.latent import LatentControls
@@ -36,8 +46,14 @@ class LatentPanel(Panel):
     ``set_mix(params)`` applies a preset's mix settings (the window's mix controls); ``remote()`` returns the
     app's RemoteControl or None (presets carry its MIDI bindings)."""
 
-    def __init__(self, engine: LiveEngine, show_message: Callable[..., None],
-                 set_mix: Callable[[EngineParams], None], remote: Callable[[], object | None], parent=None):
+    def __init__(
+        self,
+        engine: LiveEngine,
+        show_message: Callable[..., None],
+        set_mix: Callable[[EngineParams], None],
+        remote: Callable[[], object | None],
+        parent=None,
+    ):
         super().__init__("LATENT  ·  offset (std) and scale per PCA axis, ordered by explained variance", parent)
         self.engine, self.show_message, self.set_mix, self.remote = engine, show_message, set_mix, remote
         self.bundle: Bundle | None = None
@@ -45,8 +61,12 @@ class LatentPanel(Panel):
         self.rng = np.random.default_rng()
         self._updating = False
         bar = QHBoxLayout()
-        for text, slot in (("Reset", self.reset_knobs), ("Randomize", self.randomize_knobs),
-                           ("Save preset…", self._save_preset_dialog), ("Load preset…", self._load_preset_dialog)):
+        for text, slot in (
+            ("Reset", self.reset_knobs),
+            ("Randomize", self.randomize_knobs),
+            ("Save preset…", self._save_preset_dialog),
+            ("Load preset…", self._load_preset_dialog),
+        ):
             b = QPushButton(text)
             b.clicked.connect(slot)
             bar.addWidget(b)
@@ -87,8 +107,10 @@ class LatentPanel(Panel):
             pairs = []
             for i in range(level.dim):
                 off = Knob(f"PC{i + 1} {percent(ratios[i])}", -3, 3, 0, "{:+.2f}σ", size=48, bipolar=True)
-                off.setToolTip(f"{level.name} PCA axis {i + 1}: {100 * ratios[i]:.1f}% of the latent variance.\n"
-                               "Offset in standard deviations; the amber dot is where the input sits now.")
+                off.setToolTip(
+                    f"{level.name} PCA axis {i + 1}: {100 * ratios[i]:.1f}% of the latent variance.\n"
+                    "Offset in standard deviations; the amber dot is where the input sits now."
+                )
                 sc = Knob("scale", 0, 3, 1, "×{:.2f}", size=30, color=theme.DIM)
                 sc.setToolTip(f"{level.name} PCA axis {i + 1}: scale of the input's movement along it")
                 off.valueChanged.connect(lambda v, n=level.name, k=i, d=level.dim: self._on_offset(n, k, v, d))

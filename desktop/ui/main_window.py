@@ -1,13 +1,23 @@
 """The main window: assembles the model browser, transport, mix, latent, MIDI and export controls and the views into
 the plugin-style layout, and runs the GUI timer that draws the engine's latest snapshot."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QComboBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..engine.bundle import Bundle
 from ..engine.latent import LatentControls
@@ -92,10 +102,12 @@ class MainWindow(QMainWindow):
         head.addWidget(QLabel("Mode"))
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(LIVE_MODES))
-        self.mode_combo.setToolTip("streaming: a streaming (causal) bundle block by block, ~25-40 ms; other "
-                                   "bundles play low-latency\n"
-                                   "window: 1 s windows, full crossfade (smooth, ~1 s latency)\n"
-                                   "low-latency: 1 s of context, only the newest hop is played")
+        self.mode_combo.setToolTip(
+            "streaming: a streaming (causal) bundle block by block, ~25-40 ms; other "
+            "bundles play low-latency\n"
+            "window: 1 s windows, full crossfade (smooth, ~1 s latency)\n"
+            "low-latency: 1 s of context, only the newest hop is played"
+        )
         self.mode_combo.activated.connect(lambda _: self._apply_stream_config())
         head.addWidget(self.mode_combo)
         head.addWidget(QLabel("Hop"))
@@ -116,9 +128,18 @@ class MainWindow(QMainWindow):
         body.setSpacing(6)
         inp = Panel("INPUT")
         il = inp.body
-        for w in (t.source_combo, t.file_btn, t.file_label, QLabel("Input device"), t.in_dev_combo,
-                  QLabel("Output device"), t.out_dev_combo, QLabel("MIDI input"), midi.midi_combo,
-                  QLabel("Notes follow · glide")):
+        for w in (
+            t.source_combo,
+            t.file_btn,
+            t.file_label,
+            QLabel("Input device"),
+            t.in_dev_combo,
+            QLabel("Output device"),
+            t.out_dev_combo,
+            QLabel("MIDI input"),
+            midi.midi_combo,
+            QLabel("Notes follow · glide"),
+        ):
             il.addWidget(w)
         notes = QHBoxLayout()
         notes.addWidget(midi.follow_combo, 1)
@@ -140,8 +161,14 @@ class MainWindow(QMainWindow):
         grid.addWidget(mix.out_gain, 1, 0)
         grid.addWidget(mix.out_meter, 0, 1, 2, 1)
         ol.addLayout(grid)
-        for w in (mix.bypass_btn, mix.limiter_btn, t.record_btn, t.record_input_box, self.exporter.export_btn,
-                  self.exporter.export_bar):
+        for w in (
+            mix.bypass_btn,
+            mix.limiter_btn,
+            t.record_btn,
+            t.record_input_box,
+            self.exporter.export_btn,
+            self.exporter.export_bar,
+        ):
             ol.addWidget(w)
         ol.addStretch(1)
         out.setFixedWidth(150)
@@ -203,8 +230,10 @@ class MainWindow(QMainWindow):
         self.mix.sync_from(self.engine.params)
         self.midi.sync_from_remote()
         cfg = self.engine.config
-        for w, setter, v in ((self.mode_combo, self.mode_combo.setCurrentText, cfg.mode),
-                             (self.hop_spin, self.hop_spin.setValue, cfg.hop_s * 1000)):
+        for w, setter, v in (
+            (self.mode_combo, self.mode_combo.setCurrentText, cfg.mode),
+            (self.hop_spin, self.hop_spin.setValue, cfg.hop_s * 1000),
+        ):
             w.blockSignals(True)
             setter(v)
             w.blockSignals(False)
@@ -292,13 +321,17 @@ class MainWindow(QMainWindow):
         self.latent.show_positions(snap.latent_positions)
         if snap.running:
             rec = f" · ● REC {snap.recording_s:5.1f} s" if snap.recording_path else ""
-            parts = self.engine.latency_parts()  # block + compute slot + model delay + device block + resampler + device
-            detail = " + ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in parts.items()
-                                if k != "block_p99_compute" and v >= 0.5)
+            parts = (
+                self.engine.latency_parts()
+            )  # block + compute slot + model delay + device block + resampler + device
+            detail = " + ".join(
+                f"{k.replace('_', ' ')} {v:.0f}" for k, v in parts.items() if k != "block_p99_compute" and v >= 0.5
+            )
             self.status_label.setText(
                 f"{snap.mode} · latency {snap.latency_ms:5.0f} ms ({detail or 'algo %.0f' % snap.algorithmic_ms})"
                 f" · load {snap.rtf:4.2f}× RT · xruns {snap.xruns} · late {snap.late_windows}"
-                f" · {snap.provider.upper()} · {snap.device_rate}→{snap.model_rate} Hz · {snap.source}{rec}")
+                f" · {snap.provider.upper()} · {snap.device_rate}→{snap.model_rate} Hz · {snap.source}{rec}"
+            )
         else:
             self.status_label.setText(f"stopped · {snap.provider.upper()}")
         if snap.error != self._engine_message:  # show engine trouble while it lasts, and clear it after

@@ -1,5 +1,6 @@
 """MIDI in the window: the input port list, MIDI-learn menus on the knobs, the notes' follow switch (input or
 keyboard) and glide time, and the hand-over of what OSC and MIDI wrote to the GUI timer."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ class MidiControls:
     work before any remote is attached: glide is the engine's (``LatentControls.glide_s``, read by the streaming
     path), follow is handed to the MIDI map when one is attached."""
 
-    def __init__(self, engine: LiveEngine, settings: QSettings, show_message: Callable[..., None],
-                 messages: list[str], parent: QWidget):
+    def __init__(
+        self,
+        engine: LiveEngine,
+        settings: QSettings,
+        show_message: Callable[..., None],
+        messages: list[str],
+        parent: QWidget,
+    ):
         self.engine, self.settings, self.show_message = engine, settings, show_message
         self.messages, self.parent = messages, parent
         self.remote = None  # desktop.control.remote.RemoteControl
@@ -36,7 +43,8 @@ class MidiControls:
             self.follow_combo.addItem(mode, mode)
         self.follow_combo.setToolTip(
             "Held notes on a pitch bundle (hpn):\nfollow input: transpose the input by the note's distance from "
-            "middle C\nfollow keyboard: the note IS the output's pitch (a harmoniser; needs a 'pitch' control)")
+            "middle C\nfollow keyboard: the note IS the output's pitch (a harmoniser; needs a 'pitch' control)"
+        )
         self.follow_combo.activated.connect(lambda _: self.set_follow(self.follow_combo.currentData()))
         self.glide_spin = QDoubleSpinBox()
         self.glide_spin.setRange(GLIDE_RANGE_S[0] * 1000, GLIDE_RANGE_S[1] * 1000)
@@ -83,10 +91,10 @@ class MidiControls:
         if self.remote is None:
             return
         glide = self.engine.controls.glide_s
-        for w, setter, v in ((self.follow_combo, self.follow_combo.setCurrentIndex,
-                              self.follow_combo.findData(self.remote.midi.follow)),
-                             (self.glide_spin, self.glide_spin.setValue,
-                              self.glide_spin.value() if glide is None else glide * 1000)):
+        for w, setter, v in (
+            (self.follow_combo, self.follow_combo.setCurrentIndex, self.follow_combo.findData(self.remote.midi.follow)),
+            (self.glide_spin, self.glide_spin.setValue, self.glide_spin.value() if glide is None else glide * 1000),
+        ):
             w.blockSignals(True)
             setter(v)
             w.blockSignals(False)

@@ -1,5 +1,6 @@
 """The mix controls: IN GAIN, OUT GAIN, DRY/WET, Bypass, Limiter and the two peak meters, written to the engine as
 one frozen ``EngineParams`` on every move and moved back when something else (a preset, OSC, MIDI) changed them."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -35,14 +36,24 @@ class MixControls:
 
     def knob_addresses(self) -> dict[str, Knob]:
         """The mix knobs by registry address (what MIDI learn binds)."""
-        return {f"{PREFIX}/mix/input_gain_db": self.in_gain, f"{PREFIX}/mix/output_gain_db": self.out_gain,
-                f"{PREFIX}/mix/dry_wet": self.dry_wet}
+        return {
+            f"{PREFIX}/mix/input_gain_db": self.in_gain,
+            f"{PREFIX}/mix/output_gain_db": self.out_gain,
+            f"{PREFIX}/mix/dry_wet": self.dry_wet,
+        }
 
     def apply(self) -> None:
         """The widgets' values into the engine."""
-        self.engine.set_params(replace(self.engine.params, input_gain_db=self.in_gain.value(),
-                                       output_gain_db=self.out_gain.value(), dry_wet=self.dry_wet.value() / 100,
-                                       bypass=self.bypass_btn.isChecked(), limiter=self.limiter_btn.isChecked()))
+        self.engine.set_params(
+            replace(
+                self.engine.params,
+                input_gain_db=self.in_gain.value(),
+                output_gain_db=self.out_gain.value(),
+                dry_wet=self.dry_wet.value() / 100,
+                bypass=self.bypass_btn.isChecked(),
+                limiter=self.limiter_btn.isChecked(),
+            )
+        )
 
     def set_params(self, p: EngineParams) -> None:
         """Move the widgets to ``p`` (a preset) and apply them."""

@@ -1,5 +1,6 @@
 """The model browser: the factory and opened bundles in one list, the provider, the manifest's facts, and loading a
 bundle into the engine (one that fails to load leaves the playing model playing, with a message saying why)."""
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,18 @@ def manifest_facts(bundle_dir: Path) -> str:
     m = read_manifest(bundle_dir)
     data = m.provenance.get("data", {}) if isinstance(m.provenance, dict) else {}
     dims = " + ".join(f"{l.name}:{l.dim}" for l in m.levels)
-    lines = [f"family {m.family} · {m.sample_rate} Hz · window {m.window / m.sample_rate:.2f} s",
-             f"latent dims {dims} · compression {m.compression_ratio:.0f}:1" + (" · quantized" if "quantizer" in m.parts else "")]
+    lines = [
+        f"family {m.family} · {m.sample_rate} Hz · window {m.window / m.sample_rate:.2f} s",
+        f"latent dims {dims} · compression {m.compression_ratio:.0f}:1"
+        + (" · quantized" if "quantizer" in m.parts else ""),
+    ]
     if m.training_data is not None:
         lines.append(f"{training_data_line(m.training_data)} · step {m.provenance.get('step', '?')}")
     elif data:
-        lines.append(f"trained on {data.get('files', '?')} files, {data.get('minutes', '?')} min"
-                     f" · step {m.provenance.get('step', '?')}")
+        lines.append(
+            f"trained on {data.get('files', '?')} files, {data.get('minutes', '?')} min"
+            f" · step {m.provenance.get('step', '?')}"
+        )
     return "\n".join(lines)
 
 
@@ -57,8 +63,15 @@ class ModelBrowser(QWidget):
     """The header's Model list, Open… and Provider, and the facts line under the header (``facts``, placed by the
     window). ``on_loaded(bundle, controls)`` runs after a bundle is playing: the window rebuilds its knobs."""
 
-    def __init__(self, engine: LiveEngine, settings: QSettings, show_message: Callable[..., None],
-                 on_loaded: Callable[[Bundle, LatentControls], None], preloader=None, parent=None):
+    def __init__(
+        self,
+        engine: LiveEngine,
+        settings: QSettings,
+        show_message: Callable[..., None],
+        on_loaded: Callable[[Bundle, LatentControls], None],
+        preloader=None,
+        parent=None,
+    ):
         super().__init__(parent)
         self.engine, self.settings, self.preloader = engine, settings, preloader
         self.show_message, self.on_loaded = show_message, on_loaded
@@ -129,8 +142,9 @@ class ModelBrowser(QWidget):
                 runner = ModelRunner(bundle, provider=provider, threads=1)
                 slot = ModelSlot.from_runner(runner)
         except (BundleError, RuntimeError, ValueError, OSError) as exc:
-            self.show_message(f"Cannot load model: {exc}" + ("" if self.bundle is None else
-                              f"\nStill playing {self.bundle.name}."))
+            self.show_message(
+                f"Cannot load model: {exc}" + ("" if self.bundle is None else f"\nStill playing {self.bundle.name}.")
+            )
             if self.bundle is not None:
                 self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(self.bundle.path))))
             return False
@@ -147,7 +161,9 @@ class ModelBrowser(QWidget):
             self.settings.setValue("model/user_bundles", json.dumps(self.user_bundles() + [str(p)]))
         self.refresh_model_list()
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(bundle.path))))
-        self.facts.setText(manifest_facts(bundle.path).replace("\n", "   ·   ") +
-                           f"   ·   provider in use: {runner.short_provider.upper()}")
+        self.facts.setText(
+            manifest_facts(bundle.path).replace("\n", "   ·   ")
+            + f"   ·   provider in use: {runner.short_provider.upper()}"
+        )
         self.on_loaded(bundle, controls)
         return True

@@ -1,4 +1,5 @@
 """A titled panel: the plugin look's rounded box around one group of controls (INPUT, LATENT, OUTPUT)."""
+
 from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout

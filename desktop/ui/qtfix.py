@@ -5,6 +5,7 @@ On Python < 3.12 ``None`` is not immortal, so a window repainting 30 times a sec
 within a minute and the process aborts ("none_dealloc: deallocating None"). ``keep_none_alive`` tops the
 count up whenever it runs low; the GUI timer calls it every frame. Harmless where the bug is absent.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -1,5 +1,6 @@
 """The window's settings in QSettings: what is restored at start (the command line winning over what was saved), what
 is saved at close, and the device menus (a saved device that has gone falls back to the default, with a message)."""
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,11 @@ class SettingsAdapter:
         provider = o.provider or s.value("model/provider", "auto")
         idx = w.browser.provider_combo.findText(provider)
         w.browser.provider_combo.setCurrentIndex(max(0, idx))
-        self.fill_devices(o.input_device or s.value("audio/input_device", "default"),
-                          o.output_device or s.value("audio/output_device", "default"),
-                          saved=(o.input_device is None, o.output_device is None))
+        self.fill_devices(
+            o.input_device or s.value("audio/input_device", "default"),
+            o.output_device or s.value("audio/output_device", "default"),
+            saved=(o.input_device is None, o.output_device is None),
+        )
         w.engine.set_stream_config(StreamConfig(w.mode_combo.currentText(), w.hop_spin.value() / 1000))
         follow = s.value("notes/follow", "input")
         w.midi.set_follow(follow if follow in FOLLOW else FOLLOW[0])
@@ -96,8 +99,10 @@ class SettingsAdapter:
                 listed = True
             except Exception as exc:  # DeviceError, PortAudio missing
                 w.show_message(str(exc), modal=False)
-        for combo, kind, want, from_settings in ((t.in_dev_combo, "input", want_in, saved[0]),
-                                                 (t.out_dev_combo, "output", want_out, saved[1])):
+        for combo, kind, want, from_settings in (
+            (t.in_dev_combo, "input", want_in, saved[0]),
+            (t.out_dev_combo, "output", want_out, saved[1]),
+        ):
             key = f"audio/{kind}_device"
             combo.clear()
             combo.addItem("default", "default")
@@ -109,8 +114,7 @@ class SettingsAdapter:
             if i < 0 and want not in (None, "", "default"):
                 if listed and from_settings:
                     self.missing_devices[kind] = str(want)
-                    w.show_message(f"The saved {kind} device '{want}' is not present; using the default.",
-                                   modal=False)
+                    w.show_message(f"The saved {kind} device '{want}' is not present; using the default.", modal=False)
                     i = 0
                 else:
                     combo.addItem(str(want), str(want))

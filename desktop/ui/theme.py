@@ -1,4 +1,5 @@
 """The dark, compact look of a synth plugin: one stylesheet and a handful of colours."""
+
 from __future__ import annotations
 
 BG = "#17191d"

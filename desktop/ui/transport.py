@@ -1,5 +1,6 @@
 """Audio on and off, and recording: the input source and file, the device menus, opening the stream (now, or in a
 thread while the window keeps drawing), stopping it, and the Record button."""
+
 from __future__ import annotations
 
 import threading
@@ -19,8 +20,9 @@ class Transport:
     """The widgets (placed by the window) and the start/stop/record logic. ``opts`` is the window's AppOptions
     (driver factory, device block and latency, the preloader's wake stream); ``parent`` owns the file dialogs."""
 
-    def __init__(self, engine: LiveEngine, settings: QSettings, opts, show_message: Callable[..., None],
-                 parent: QWidget):
+    def __init__(
+        self, engine: LiveEngine, settings: QSettings, opts, show_message: Callable[..., None], parent: QWidget
+    ):
         self.engine, self.settings, self.opts = engine, settings, opts
         self.show_message, self.parent = show_message, parent
         self.input_audio: Audio | None = None
@@ -66,8 +68,9 @@ class Transport:
         return True
 
     def _open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parent, "Choose an input file", "",
-                                              "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Choose an input file", "", "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff)"
+        )
         if path and self.set_input_file(path):
             self.restart_if_running()
 
@@ -92,8 +95,15 @@ class Transport:
     def _prepare_start(self) -> Callable[[], None]:
         """Read the widgets (GUI thread) and return the work that opens the stream (any thread)."""
         use_file = self.source_combo.currentIndex() == 1 and self.input_audio is not None
-        source = (FileSource(self.input_audio.mono(), self.input_audio.sample_rate,
-                             self.input_audio.path.name if self.input_audio.path else "file") if use_file else None)
+        source = (
+            FileSource(
+                self.input_audio.mono(),
+                self.input_audio.sample_rate,
+                self.input_audio.path.name if self.input_audio.path else "file",
+            )
+            if use_file
+            else None
+        )
         make = self._driver_maker()
         pre = self.opts.preloader
 
@@ -187,7 +197,8 @@ class Transport:
         if rec is not None:
             if rec.error:
                 self.record_error = rec.error
-                self.show_message(f"Recording stopped with an error: {rec.error} "
-                                  f"({rec.seconds:.1f} s are in {rec.path})")
+                self.show_message(
+                    f"Recording stopped with an error: {rec.error} ({rec.seconds:.1f} s are in {rec.path})"
+                )
             else:
                 self.show_message(f"Recorded {rec.seconds:.1f} s to {rec.path}", modal=False)

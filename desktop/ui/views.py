@@ -1,4 +1,5 @@
 """Scrolling waveform and spectrogram views of input and output (pyqtgraph, items created once)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,8 +55,9 @@ class Spectrogram:
         self.image.setRect(0, 0, N_COLS, top)
         self.plot.setYRange(0, top, padding=0)
         self.plot.setXRange(0, N_COLS, padding=0)
-        self.plot.getAxis("left").setTicks([[(f, f"{f // 1000}k") for f in (0, 2000, 4000, 6000, 8000, 10000)
-                                             if f <= top]])
+        self.plot.getAxis("left").setTicks(
+            [[(f, f"{f // 1000}k") for f in (0, 2000, 4000, 6000, 8000, 10000) if f <= top]]
+        )
 
     def push(self, samples: np.ndarray, rate: int) -> None:
         if rate <= 0:

@@ -1,5 +1,6 @@
 """The desktop tests' fixtures (the one place for them; offscreen Qt and the fixture clips come from tests/conftest.py):
 a private PulseAudio with virtual devices, the factory bundle and its runner, settings in INI, an impulse train."""
+
 from __future__ import annotations
 
 import os

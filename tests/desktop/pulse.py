@@ -4,6 +4,7 @@
 whose monitor is remapped into the source ``virtual_mic``, the default source (play a file into ``micfeed``
 and the app hears it). Everything runs under a private XDG_RUNTIME_DIR, so it never touches a user's session.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,12 +33,29 @@ def start_pulse(runtime_dir: Path) -> tuple[subprocess.Popen, dict]:
     os.chmod(runtime_dir, 0o700)
     script = runtime_dir / "latentsynth.pa"
     script.write_text("\n".join(MODULES) + "\n")
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir), "PULSE_RUNTIME_PATH": str(runtime_dir / "pulse"),
-           "HOME": os.environ.get("HOME", str(runtime_dir))}
+    env = {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(runtime_dir),
+        "PULSE_RUNTIME_PATH": str(runtime_dir / "pulse"),
+        "HOME": os.environ.get("HOME", str(runtime_dir)),
+    }
     env.pop("PULSE_SERVER", None)
-    proc = subprocess.Popen(["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n", "--disallow-exit",
-                             "--log-target=stderr", "--log-level=error", "-F", str(script)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            "pulseaudio",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "-n",
+            "--disallow-exit",
+            "--log-target=stderr",
+            "--log-level=error",
+            "-F",
+            str(script),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 15
     while time.time() < deadline:
         if proc.poll() is not None:

@@ -1,4 +1,5 @@
 """Real PortAudio streams against PulseAudio's virtual devices, and the real window under Xvfb."""
+
 import json
 import os
 import shutil
@@ -14,13 +15,19 @@ from conftest import ROOT
 
 
 def parec(env, path, device="speaker.monitor"):
-    return subprocess.Popen(["parec", f"--device={device}", "--raw", "--format=float32le", "--channels=1",
-                             "--rate=44100", str(path)], env=env)
+    return subprocess.Popen(
+        ["parec", f"--device={device}", "--raw", "--format=float32le", "--channels=1", "--rate=44100", str(path)],
+        env=env,
+    )
 
 
 def run_app(pulse, tmp_path, seconds, *extra):
-    env = {**pulse, "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"), "LATENTSYNTH_STATE_DIR": str(tmp_path / "state"),
-           "QT_QPA_PLATFORM": "xcb"}
+    env = {
+        **pulse,
+        "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"),
+        "LATENTSYNTH_STATE_DIR": str(tmp_path / "state"),
+        "QT_QPA_PLATFORM": "xcb",
+    }
     cmd = ["xvfb-run", "-a", sys.executable, "-m", "desktop.app", "--quit-after", str(seconds), *extra]
     proc = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=seconds + 120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -46,8 +53,17 @@ def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, fixtures_dir, tmp_path)
     up to ~16 s on a fresh clone, so the app runs 90 s to stream 60."""
     out = tmp_path / "rec.wav"
     load_before = os.getloadavg()[0]
-    stats, proc = run_app(pulse, tmp_path, 90, "--input-file", str(fixtures_dir / "music_rock_mix.wav"),
-                          "--record", str(out), "--screenshot", str(tmp_path / "shot.png"))
+    stats, proc = run_app(
+        pulse,
+        tmp_path,
+        90,
+        "--input-file",
+        str(fixtures_dir / "music_rock_mix.wav"),
+        "--record",
+        str(out),
+        "--screenshot",
+        str(tmp_path / "shot.png"),
+    )
     print(json.dumps(stats))
     for key in ("xruns", "latency_ms", "rtf", "provider", "frames_out"):
         assert key in stats

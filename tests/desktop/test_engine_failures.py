@@ -1,5 +1,6 @@
 """What the live engine does when things fail: a model that raises, a device that stops, a disk that fills up,
 a device name that does not exist. Each is reported in one line and the audio keeps going where it can."""
+
 import subprocess
 import sys
 import textwrap
@@ -8,12 +9,11 @@ import time
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from desktop.engine.devices import DeviceError, NullDriver, list_devices, resolve_device
 from desktop.engine.live import STALL_MESSAGE, LiveEngine
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
-
-from conftest import ROOT
 
 RATE = 44100
 
@@ -42,7 +42,7 @@ def test_an_exception_in_the_worker_bypasses_and_says_so():
     assert calls, "the worker never ran the model"
     assert summary["error"] == "engine error: RuntimeError: weights are gone"
     assert eng.params.bypass  # the dry signal plays instead
-    assert np.abs(y[-RATE // 2:]).max() > 0.1  # and it is heard
+    assert np.abs(y[-RATE // 2 :]).max() > 0.1  # and it is heard
 
 
 def test_a_device_that_stops_calling_back_is_reported_as_stalled():
@@ -81,8 +81,7 @@ def test_a_full_disk_ends_the_recording_with_a_message_and_keeps_what_fit(tmp_pa
         rec.close()
         print("ERROR", rec.error)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith(f"ERROR recording to {out} failed:") and "\n" not in line
@@ -100,7 +99,7 @@ def test_device_names_resolve_exactly_by_fragment_or_index_and_unknown_ones_fail
     assert resolve_device(first.name, "output") == first.index
     assert resolve_device(str(first.index), "output") == first.index
     assert resolve_device(None, "output") is None and resolve_device("default", "output") is None
-    fragment = first.name[:max(3, len(first.name) // 2)].upper()
+    fragment = first.name[: max(3, len(first.name) // 2)].upper()
     assert resolve_device(fragment, "output") in [d.index for d in out if fragment.lower() in d.name.lower()]
     with pytest.raises(DeviceError, match="no input device named 'no such mic'"):
         resolve_device("no such mic", "input")

@@ -1,4 +1,5 @@
 """The live engine without audio hardware: a fake source replayed in callback-sized blocks by NullDriver."""
+
 import time
 
 import numpy as np
@@ -8,11 +9,11 @@ from desktop.engine.devices import NullDriver
 from desktop.engine.dsp import Limiter
 from desktop.engine.latent import LatentControls
 from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.presets import PresetError, load_preset, random_controls, save_preset
 from desktop.engine.resample import StreamResampler
 from desktop.engine.ring import RingBuffer
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import EngineParams, StreamConfig
 
 from .conftest import impulse_train
 
@@ -52,13 +53,13 @@ def test_stream_resampler_is_aligned_and_clean(a, b):
     outs, i = [], 0
     while i < x.size:
         n = int(rng.integers(1, 700))
-        outs.append(r.process(x[i:i + n]))
+        outs.append(r.process(x[i : i + n]))
         i += n
     y = np.concatenate(outs)
     assert x.size * b // a - y.size <= r.hold
     ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(y.size) / b)
     err = y[100:] - ref[100:]
-    assert 10 * np.log10(np.mean(ref[100:] ** 2) / np.mean(err ** 2)) > 70
+    assert 10 * np.log10(np.mean(ref[100:] ** 2) / np.mean(err**2)) > 70
 
 
 @pytest.mark.parametrize("mode", ["low-latency", "window"])
@@ -80,7 +81,7 @@ def test_dry_path_is_delayed_to_match_wet():
         eng, y = run_engine(ModelSlot.identity(), src, params=EngineParams(dry_wet=mix, limiter=False))
         d = eng.prefill + eng.dry_delay
         seg = slice(RATE // 2, RATE + RATE // 2)
-        np.testing.assert_allclose(y[seg][:], src[seg.start - d:seg.stop - d], atol=2e-3)
+        np.testing.assert_allclose(y[seg][:], src[seg.start - d : seg.stop - d], atol=2e-3)
 
 
 def test_knobs_reach_the_worker(default_runner):
@@ -101,7 +102,7 @@ def test_knobs_reach_the_worker(default_runner):
             time.sleep(0.02)
         late, lat = eng.summary()["late_windows"], eng.prefill + eng.dry_delay  # the slot's timing varies per run
         eng.stop(fade=False)
-        outs.append((drv.captured()[lat + 2 * RATE - RATE // 2:lat + 3 * RATE - RATE // 2], late))
+        outs.append((drv.captured()[lat + 2 * RATE - RATE // 2 : lat + 3 * RATE - RATE // 2], late))
     (same_a, late_a), (same_b, late_b), (moved, late_c) = outs
     scale = np.abs(same_a).mean()
     assert scale > 1e-3
@@ -113,6 +114,7 @@ def test_knobs_reach_the_worker(default_runner):
 def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
     """A model slower than it claimed: its late windows are counted and replaced by the dry input, in place (an
     underrun plays silence but never shifts the stream), and every underrun is counted in the xruns."""
+
     def slow(w):
         time.sleep(0.12)
         return np.zeros_like(w)
@@ -125,7 +127,7 @@ def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
     assert s["late_windows"] > 0 and s["error"] == ""
     assert s["xruns"] == s["device_xruns"] + s["underruns"]
     lat = eng.prefill + eng.dry_delay
-    out, dry = y[lat + RATE // 2:lat + 2 * RATE], src[RATE // 2:2 * RATE]
+    out, dry = y[lat + RATE // 2 : lat + 2 * RATE], src[RATE // 2 : 2 * RATE]
     played = np.abs(out) > 1e-3  # the model itself only returns zeros: what sounds is the fallback
     assert played.mean() > 0.3, played.mean()
     # the dry input in its place, faded in and out at the switches: out = a * dry with 0 <= a <= 1, mostly a = 1
@@ -138,7 +140,7 @@ def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
 def test_limiter_caps_the_output():
     lim = Limiter(RATE, ceiling_db=-1.0)
     x = (3.0 * np.sin(np.arange(RATE) * 0.03)).astype(np.float32)
-    y = np.concatenate([lim.process(x[i:i + 512]) for i in range(0, x.size, 512)])
+    y = np.concatenate([lim.process(x[i : i + 512]) for i in range(0, x.size, 512)])
     assert np.abs(y).max() <= 10 ** (-1 / 20) + 1e-6
     assert lim.reduction_db > 5
 

@@ -1,5 +1,6 @@
 """The offline export job (engine side, no Qt): progress to 1.0 and a file equal in length and rate to the input;
 cancel writes nothing; an output path the renderer would refuse is refused before any thread starts."""
+
 import time
 
 import pytest

@@ -1,5 +1,6 @@
 """The window offscreen (pytest-qt): knobs per latent dim wired to the engine, bad bundles, swapping the model while
 playing, record, export and its progress, the MIDI notes' follow switch and glide, settings."""
+
 import json
 from dataclasses import replace
 
@@ -20,8 +21,9 @@ from desktop.ui.main_window import AppOptions, MainWindow
 
 def make_window(qtbot, settings_path, **kw):
     settings = QSettings(str(settings_path), QSettings.IniFormat)
-    opts = AppOptions(list_devices=False, modal_errors=False,
-                      driver_factory=lambda i, o: NullDriver(44100, 512, source=None), **kw)
+    opts = AppOptions(
+        list_devices=False, modal_errors=False, driver_factory=lambda i, o: NullDriver(44100, 512, source=None), **kw
+    )
     w = MainWindow(LiveEngine(), settings, opts)
     qtbot.addWidget(w)
     return w
@@ -139,8 +141,9 @@ def test_swapping_the_model_while_playing(qtbot, settings_path, fixtures_dir):
     assert set(w.latent_knobs) == {"top", "bottom"} and "top:" in w.facts.text() and "bottom:" in w.facts.text()
     qtbot.waitUntil(lambda: w.engine.slot.window_model.runner is w.runner, timeout=10000)  # the worker took it
     frames = w.last_snapshot.frames_out
-    qtbot.waitUntil(lambda: w.last_snapshot.frames_out > frames + 44100 // 4 and w.last_snapshot.out_peak > 0.001,
-                    timeout=15000)
+    qtbot.waitUntil(
+        lambda: w.last_snapshot.frames_out > frames + 44100 // 4 and w.last_snapshot.out_peak > 0.001, timeout=15000
+    )
     w.latent_knobs["bottom"][0][0].setValue(1.0)
     assert w.engine.controls.offsets["bottom"][0] == 1.0
     assert not w.load_bundle_path(str(settings_path.parent / "nothing-here")) and "Still playing" in w.messages[-1]
@@ -177,8 +180,10 @@ def pitch_bundle(tmp_path_factory):
     from tests.streaming_identity_bundle import build_streaming_identity_bundle
 
     d = build_streaming_identity_bundle(tmp_path_factory.mktemp("pitch") / "pitch")
-    controls = (Control("transpose", "semitones", -24.0, 24.0, 0.0, "z", 1, "add", 1 / 12),
-                Control("pitch", "note", 0.0, 127.0, 69.0, "z", 0, "set", 1 / 12))
+    controls = (
+        Control("transpose", "semitones", -24.0, 24.0, 0.0, "z", 1, "add", 1 / 12),
+        Control("pitch", "note", 0.0, 127.0, 69.0, "z", 0, "set", 1 / 12),
+    )
     write_manifest(d, replace(read_manifest(d), controls=controls))
     return d
 

@@ -1,9 +1,9 @@
 """Issue 13 in the app and the engine: switches without clicks, recordings that lose nothing and have one writer,
 errors that reach the status line and the JSON line, devices that went away, and clean exits."""
+
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import ROOT
 from desktop.engine import live
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
+from desktop.engine.output_path import OutputPathError
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
-from desktop.engine.output_path import OutputPathError
-
-from conftest import ROOT
 
 RATE = 44100
 needs_xvfb = pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb)")
@@ -35,10 +34,12 @@ def _sine(seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
 def _switches(eng: LiveEngine, drv: NullDriver) -> list[int]:
     """Mode, hop and model changes while playing; returns the captured positions where each was asked for."""
     at = []
-    for change in (lambda: eng.set_stream_config(StreamConfig("low-latency", 0.1)),
-                   lambda: eng.set_stream_config(StreamConfig("window", 0.1)),
-                   lambda: eng.set_model(ModelSlot.identity()),
-                   lambda: eng.set_stream_config(StreamConfig("low-latency", 0.25))):
+    for change in (
+        lambda: eng.set_stream_config(StreamConfig("low-latency", 0.1)),
+        lambda: eng.set_stream_config(StreamConfig("window", 0.1)),
+        lambda: eng.set_model(ModelSlot.identity()),
+        lambda: eng.set_stream_config(StreamConfig("low-latency", 0.25)),
+    ):
         time.sleep(1.5)
         at.append(drv.blocks_done * drv.blocksize)
         change()
@@ -157,8 +158,11 @@ def test_engine_messages_clear_from_the_status_line(qtbot, tmp_path):
 
     from desktop.ui.main_window import AppOptions, MainWindow
 
-    w = MainWindow(LiveEngine(), QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   AppOptions(list_devices=False, modal_errors=False))
+    w = MainWindow(
+        LiveEngine(),
+        QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+        AppOptions(list_devices=False, modal_errors=False),
+    )
     qtbot.addWidget(w)
     w.engine.error = live.STALL_MESSAGE
     w.tick()
@@ -188,8 +192,12 @@ def test_engine_is_not_stalled_before_its_first_callback():
 
 # ---- the real app: PulseAudio's virtual devices, Xvfb --------------------------------------------------------------
 def _app(pulse, tmp_path, *args, settings=None, state=None, limit=None, wait=True):
-    env = {**pulse, "LATENTSYNTH_SETTINGS": str(settings or tmp_path / "s.ini"),
-           "LATENTSYNTH_STATE_DIR": str(state or tmp_path / "state"), "QT_QPA_PLATFORM": "xcb"}
+    env = {
+        **pulse,
+        "LATENTSYNTH_SETTINGS": str(settings or tmp_path / "s.ini"),
+        "LATENTSYNTH_STATE_DIR": str(state or tmp_path / "state"),
+        "QT_QPA_PLATFORM": "xcb",
+    }
 
     def preexec():
         if limit:  # inherited: a write past the limit fails with EFBIG instead of killing the process
@@ -198,8 +206,9 @@ def _app(pulse, tmp_path, *args, settings=None, state=None, limit=None, wait=Tru
     # the file-size limit for the app alone (Xvfb writes files of its own)
     fsize = ["prlimit", f"--fsize={limit}"] if limit else []
     cmd = ["xvfb-run", "-a", *fsize, sys.executable, "-m", "desktop.app", *args]
-    proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=preexec)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec
+    )
     if not wait:
         return proc
     out, err = proc.communicate(timeout=120)
@@ -219,8 +228,9 @@ def test_two_instances_one_recording(pulse, fixtures_dir, tmp_path):
     while not take.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    rc, out, err = _app(pulse, tmp_path, "--input-file", clip, "--record", str(take), "--quit-after", "1",
-                        settings=tmp_path / "s2.ini")
+    rc, out, err = _app(
+        pulse, tmp_path, "--input-file", clip, "--record", str(take), "--quit-after", "1", settings=tmp_path / "s2.ini"
+    )
     assert rc == 2 and "is being recorded right now" in err and str(take) in err, err
     rc3, out3, err3 = _app(pulse, tmp_path, "--input-file", clip, "--quit-after", "1", settings=tmp_path / "s3.ini")
     assert rc3 == 0 and "recovered" not in err3, err3  # the third start's recovery left the live take alone
@@ -237,8 +247,17 @@ def test_two_instances_one_recording(pulse, fixtures_dir, tmp_path):
 def test_recording_error_reaches_the_json_line(pulse, fixtures_dir, tmp_path):
     """The disk 'fills up' (RLIMIT_FSIZE) one second into the take: the JSON line says so, naming the file."""
     take = tmp_path / "take.wav"
-    rc, out, err = _app(pulse, tmp_path, "--input-file", str(fixtures_dir / "music_rock_mix.wav"), "--record", str(take),
-                        "--quit-after", "4", limit=200_000)
+    rc, out, err = _app(
+        pulse,
+        tmp_path,
+        "--input-file",
+        str(fixtures_dir / "music_rock_mix.wav"),
+        "--record",
+        str(take),
+        "--quit-after",
+        "4",
+        limit=200_000,
+    )
     stats = _json(out)
     assert str(take) in stats["error"] and "File too large" in stats["error"], stats
     assert sf.info(str(take)).frames > 0  # what was written before the disk filled up is a readable WAV
@@ -259,8 +278,13 @@ def test_a_saved_device_that_went_away_does_not_silence_the_next_start(pulse, fi
 def test_app_exits_cleanly_every_time(pulse):
     """A few launches of benchmarks/app_exits.py (the benchmark runs 200): no crash on exit, and each JSON line
     carries the start-up moments."""
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "app_exits.py"), "--runs", "6",
-                           "--quit-after", "3"], capture_output=True, text=True, timeout=600, cwd=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "app_exits.py"), "--runs", "6", "--quit-after", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=str(ROOT),
+    )
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["crashes"] == 0 and proc.returncode == 0, summary["crashed_runs"]
     timing = summary["startup_s"]
@@ -278,8 +302,11 @@ def test_window_export_never_writes_over_its_input(qtbot, tmp_path, fixtures_dir
     src = tmp_path / "in.wav"
     shutil.copy(fixtures_dir / "music_rock_mix.wav", src)
     before = src.read_bytes()
-    w = MainWindow(LiveEngine(), QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   AppOptions(list_devices=False, modal_errors=False, input_file=str(src)))
+    w = MainWindow(
+        LiveEngine(),
+        QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+        AppOptions(list_devices=False, modal_errors=False, input_file=str(src)),
+    )
     qtbot.addWidget(w)
     assert not w.export_to(str(src))
     assert "is also an input" in w.messages[-1] and src.read_bytes() == before

@@ -1,4 +1,5 @@
 """Both streaming modes are exact with an identity model: output == input delayed by the reported latency."""
+
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ def _stream(ola, x, rng):
     outs, i = [], 0
     while i < x.size:
         n = int(rng.integers(1, 2000))
-        outs.append(ola.push(x[i:i + n]))
+        outs.append(ola.push(x[i : i + n]))
         i += n
     return np.concatenate(outs)
 
@@ -23,7 +24,7 @@ def test_low_latency_identity(hop, crossfade, margin):
     lat = ola.latency
     assert lat == ola.crossfade + margin
     assert y.size >= x.size - hop
-    np.testing.assert_allclose(y[lat:], x[:y.size - lat], atol=1e-6)
+    np.testing.assert_allclose(y[lat:], x[: y.size - lat], atol=1e-6)
 
 
 def test_low_latency_emits_only_the_newest_hop():
@@ -47,6 +48,6 @@ def test_factory_and_window_mode_unchanged():
     ola = make_overlap_add("window", 4096, 1024, lambda w: w)
     assert isinstance(ola, OverlapAdd) and ola.latency == 4096 - 1024
     y = _stream(ola, x, rng)
-    np.testing.assert_allclose(y[ola.latency:], x[:y.size - ola.latency], atol=1e-6)
+    np.testing.assert_allclose(y[ola.latency :], x[: y.size - ola.latency], atol=1e-6)
     with pytest.raises(ValueError):
         make_overlap_add("nope", 4096, 1024, lambda w: w)

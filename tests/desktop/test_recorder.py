@@ -1,4 +1,5 @@
 """Crash-safe recording: a SIGKILLed recorder loses at most the last second, and the next start repairs it."""
+
 import os
 import signal
 import subprocess
@@ -9,16 +10,15 @@ import time
 import numpy as np
 import soundfile as sf
 
-from desktop.engine.recorder import CrashSafeWavWriter, recover_recordings
-
 from conftest import ROOT
+from desktop.engine.recorder import CrashSafeWavWriter, recover_recordings
 
 
 def test_writer_round_trip(tmp_path):
     w = CrashSafeWavWriter(tmp_path / "a.wav", 44100, 1, journal_dir=tmp_path / "j")
     x = np.sin(np.arange(44100) * 0.01).astype(np.float32)
     for i in range(0, x.size, 512):
-        w.write(x[i:i + 512])
+        w.write(x[i : i + 512])
     w.close()
     y, sr = sf.read(tmp_path / "a.wav", dtype="float32")
     assert sr == 44100 and np.array_equal(y, x)

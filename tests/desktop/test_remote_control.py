@@ -1,4 +1,5 @@
 """Remote control: the parameter registry, OSC over loopback UDP against the running engine, MIDI learn and bend."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,11 @@ from desktop.control.osc import OscSender, OscServer
 from desktop.engine.bundle import load_bundle
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig
 from desktop.engine.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
 from desktop.engine.presets import load_preset, preset_midi, save_preset
 from desktop.engine.render import default_bundle_path
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 
 RATE = 44100
 
@@ -50,10 +51,15 @@ def test_writes_land_in_the_target_and_bad_values_change_nothing(registry):
     assert t.params.output_gain_db == -6.0 and t.params.bypass is True and t.config.mode == "window"
     assert t.controls.offsets["z"][2] == 1.5 and t.controls.scales["z"][2] == 3.0
     before = (t.params, t.config, t.controls)
-    for address, value in [(f"{PREFIX}/mix/dry_wet", 1.5), (f"{PREFIX}/mix/dry_wet", float("nan")),
-                           (f"{PREFIX}/latent/z/0/offset", 1e9), (f"{PREFIX}/stream/mode", "turbo"),
-                           (f"{PREFIX}/mix/dry_wet", "loud"), (f"{PREFIX}/nope", 1.0),
-                           (f"{PREFIX}/latent/z/16/offset", 0.0)]:
+    for address, value in [
+        (f"{PREFIX}/mix/dry_wet", 1.5),
+        (f"{PREFIX}/mix/dry_wet", float("nan")),
+        (f"{PREFIX}/latent/z/0/offset", 1e9),
+        (f"{PREFIX}/stream/mode", "turbo"),
+        (f"{PREFIX}/mix/dry_wet", "loud"),
+        (f"{PREFIX}/nope", 1.0),
+        (f"{PREFIX}/latent/z/16/offset", 0.0),
+    ]:
         with pytest.raises(ParamError) as err:
             registry.set(address, value)
         assert address in str(err.value)
@@ -89,10 +95,10 @@ def test_osc_moves_a_knob_in_the_running_engine_and_the_output_follows():
     assert arrived[0][0] - sent_at < 0.5  # the message reached the registry promptly
     y = drv.captured()
     switch = arrived[0][1]
-    before, after = y[switch - RATE // 2: switch], y[switch + RATE // 2: switch + RATE]
-    drop = 20 * np.log10(np.sqrt(np.mean(after ** 2)) / np.sqrt(np.mean(before ** 2)))
+    before, after = y[switch - RATE // 2 : switch], y[switch + RATE // 2 : switch + RATE]
+    drop = 20 * np.log10(np.sqrt(np.mean(after**2)) / np.sqrt(np.mean(before**2)))
     assert drop == pytest.approx(-12.0, abs=0.5)
-    steps = np.abs(np.diff(y[switch - 2048: switch + RATE // 2]))
+    steps = np.abs(np.diff(y[switch - 2048 : switch + RATE // 2]))
     assert steps.max() <= 1.05 * np.abs(np.diff(source)).max()  # glided, no click
 
 
@@ -129,9 +135,10 @@ def test_bad_osc_messages_are_logged_and_ignored(registry):
 
 
 def test_osc_sender_streams_the_latent_position():
+    import threading
+
     from pythonosc.dispatcher import Dispatcher
     from pythonosc.osc_server import ThreadingOSCUDPServer
-    import threading
 
     got = []
     d = Dispatcher()
@@ -234,6 +241,7 @@ def test_registry_matches_the_preset_format(registry, tmp_path):
 
 # ---- the window: OSC and MIDI move its widgets, MIDI learn survives a restart -----------------------------------
 
+
 def _window(qtbot, settings_path):
     from PySide6.QtCore import QSettings
 
@@ -241,8 +249,9 @@ def _window(qtbot, settings_path):
     from desktop.engine.values import HOP_RANGE_S
     from desktop.ui.main_window import AppOptions, MainWindow
 
-    opts = AppOptions(list_devices=False, modal_errors=False,
-                      driver_factory=lambda i, o: NullDriver(44100, 512, source=None))
+    opts = AppOptions(
+        list_devices=False, modal_errors=False, driver_factory=lambda i, o: NullDriver(44100, 512, source=None)
+    )
     w = MainWindow(LiveEngine(), QSettings(str(settings_path), QSettings.IniFormat), opts)
     qtbot.addWidget(w)
     remote = RemoteControl(w.engine, LIVE_MODES, HOP_RANGE_S)
@@ -257,8 +266,7 @@ def test_window_widgets_follow_osc_and_midi_learn_survives_a_restart(qtbot, sett
     try:
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/latent/z/3/offset", 2.5)
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/dry_wet", 0.25)
-        qtbot.waitUntil(lambda: w.latent_knobs["z"][3][0].value() == 2.5 and w.dry_wet.value() == 25.0,
-                        timeout=5000)
+        qtbot.waitUntil(lambda: w.latent_knobs["z"][3][0].value() == 2.5 and w.dry_wet.value() == 25.0, timeout=5000)
     finally:
         remote.close()
     assert w.engine.controls.offsets["z"][3] == 2.5 and w.engine.params.dry_wet == 0.25
@@ -293,12 +301,38 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, fi
     t = np.arange(44100 * 20) / 44100
     tone = tmp_path / "tone.wav"
     sf.write(tone, (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
-    env = {**pulse, "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"), "LATENTSYNTH_STATE_DIR": str(tmp_path / "st"),
-           "QT_QPA_PLATFORM": "xcb"}
-    proc = subprocess.Popen(["xvfb-run", "-a", sys.executable, "-m", "desktop.app", "--input-file", str(tone),
-                             "--record", str(take), "--osc-port", "0", "--mode", "low-latency", "--bundle", str(bundle),
-                             "--quit-after", "10"],
-                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **pulse,
+        "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"),
+        "LATENTSYNTH_STATE_DIR": str(tmp_path / "st"),
+        "QT_QPA_PLATFORM": "xcb",
+    }
+    proc = subprocess.Popen(
+        [
+            "xvfb-run",
+            "-a",
+            sys.executable,
+            "-m",
+            "desktop.app",
+            "--input-file",
+            str(tone),
+            "--record",
+            str(take),
+            "--osc-port",
+            "0",
+            "--mode",
+            "low-latency",
+            "--bundle",
+            str(bundle),
+            "--quit-after",
+            "10",
+        ],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     port = None
     for line in proc.stderr:
         m = re.search(r"OSC on udp://127\.0\.0\.1:(\d+)", line)
@@ -316,7 +350,7 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, fi
     stats = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
     assert stats["osc_received"] == 1
     y, sr = sf.read(take)
-    env_db = 20 * np.log10(np.maximum(np.sqrt(np.convolve(y ** 2, np.ones(2048) / 2048, "valid")), 1e-9))
+    env_db = 20 * np.log10(np.maximum(np.sqrt(np.convolve(y**2, np.ones(2048) / 2048, "valid")), 1e-9))
     loud, quiet = np.percentile(env_db[sr:], 95), env_db[-sr:].mean()  # the last second: after the change
     assert loud - quiet == pytest.approx(18.0, abs=1.5)
 
@@ -335,8 +369,13 @@ def test_render_takes_knobs_by_address(tmp_path, fixtures_dir):
 
     def render(name, *extra):
         out = tmp_path / name
-        proc = subprocess.run([sys.executable, "-m", "desktop.render_cli", src, "-o", str(out), "--quiet", *extra],
-                              capture_output=True, text=True, cwd=str(ROOT), timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "desktop.render_cli", src, "-o", str(out), "--quiet", *extra],
+            capture_output=True,
+            text=True,
+            cwd=str(ROOT),
+            timeout=300,
+        )
         return proc, out
 
     p1, a = render("a.wav", "--set", f"{PREFIX}/latent/z/0/offset=2")
@@ -345,8 +384,12 @@ def test_render_takes_knobs_by_address(tmp_path, fixtures_dir):
     assert p1.returncode == p2.returncode == p3.returncode == 0, p1.stderr
     ya, yb, yc = sf.read(a)[0], sf.read(b)[0], sf.read(c)[0]
     assert np.array_equal(ya, yb) and not np.allclose(ya, yc)
-    for bad in (f"{PREFIX}/mix/dry_wet=0.5", f"{PREFIX}/latent/z/0/offset=9", f"{PREFIX}/latent/z/99/offset=1",
-                "no-equals-sign"):
+    for bad in (
+        f"{PREFIX}/mix/dry_wet=0.5",
+        f"{PREFIX}/latent/z/0/offset=9",
+        f"{PREFIX}/latent/z/99/offset=1",
+        "no-equals-sign",
+    ):
         proc, out = render("bad.wav", "--set", bad)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -357,7 +400,10 @@ def test_window_lists_midi_ports_and_a_port_that_cannot_open_is_a_message(qtbot,
     w, remote = _window(qtbot, settings_path)
     w.fill_midi_ports(["Keystation 49 MIDI 1", "nanoKONTROL2 MIDI 1"])
     assert [w.midi_combo.itemText(i) for i in range(w.midi_combo.count())] == [
-        "none", "Keystation 49 MIDI 1", "nanoKONTROL2 MIDI 1"]
+        "none",
+        "Keystation 49 MIDI 1",
+        "nanoKONTROL2 MIDI 1",
+    ]
     w.midi_combo.setCurrentIndex(1)
     w._on_midi_chosen()  # no MIDI system here: opening fails, the app says so and keeps running
     if remote.midi_in is None:
@@ -384,8 +430,9 @@ def test_a_midi_port_that_disappears_is_closed_and_reported_once(registry):
     assert rc.check_midi(lambda: ["Midi Through", "Keystation 49 MIDI 1"]) and not port.closed and not lines
     assert not rc.check_midi(lambda: ["Midi Through"])
     assert port.closed and rc.midi_in is None
-    assert lines == ["MIDI input 'Keystation 49 MIDI 1' went away (unplugged?); closed it: choose it again when it "
-                     "is back"]
+    assert lines == [
+        "MIDI input 'Keystation 49 MIDI 1' went away (unplugged?); closed it: choose it again when it is back"
+    ]
     assert rc.check_midi(lambda: []) and len(lines) == 1  # nothing open any more: nothing to report
 
     def broken():

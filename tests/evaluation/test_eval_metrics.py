@@ -1,4 +1,5 @@
 """Each evaluation metric on signals with a known answer: identity, a pitch shift, a gain, a delay, a known KL."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def harmonic(f0: float, seconds: float = 2.0, sr: int = SR, vibrato_cents: float
     inst = f0 * 2 ** (cents / 1200)
     phase = 2 * np.pi * np.cumsum(inst) / sr
     x = sum(np.sin(k * phase) / k for k in range(1, 8))
-    return (0.1 * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+    return (0.1 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +114,20 @@ def test_kl_bits_closed_form():
 
 def test_probes_score_known_answers():
     sig = probes.probe_signals(SR)
-    assert set(sig) == {"sine_110", "sine_220", "sine_440", "sine_880", "saw_110", "vibrato_330", "click_train",
-                        "white_noise"}
+    assert set(sig) == {
+        "sine_110",
+        "sine_220",
+        "sine_440",
+        "sine_880",
+        "saw_110",
+        "vibrato_330",
+        "click_train",
+        "white_noise",
+    }
     for name, (x, f0) in sig.items():
-        assert len(x) == 2 * SR and 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2))) == pytest.approx(-12, abs=0.01)
+        assert len(x) == 2 * SR and 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2))) == pytest.approx(
+            -12, abs=0.01
+        )
         s = probes.score(name, x, x, f0, SR)
         assert s["level_change_db"] == pytest.approx(0.0, abs=1e-6)
         if f0 is not None:

@@ -1,4 +1,5 @@
 """latentsynth-eval end to end: a bundle whose output and KL are known, every peer, the cache, the report."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,22 @@ def report(tmp_path_factory, data):
     bundle = build_identity_bundle(tmp_path_factory.mktemp("b") / "identity", scale=SCALE)
     out = tmp_path_factory.mktemp("r") / "report"
     cache = tmp_path_factory.mktemp("cache")
-    args = ["--bundle", str(bundle), "--data", str(data), "--out", str(out), "--max-seconds", "2", "--peers",
-            "--cache", str(cache), "--images", "2", "--no-progress"]
+    args = [
+        "--bundle",
+        str(bundle),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--max-seconds",
+        "2",
+        "--peers",
+        "--cache",
+        str(cache),
+        "--images",
+        "2",
+        "--no-progress",
+    ]
     assert eval_main(args) == 0
     first = json.loads((out / "metrics.json").read_text())
     cached = sorted(p.name for p in cache.iterdir())
@@ -50,8 +65,15 @@ def test_identity_bundle_scores_as_perfect(report):
 
 def test_every_peer_is_scored_on_every_file(report):
     r = report["first"]
-    assert r["systems"] == ["model", "model_whole_file", "opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal",
-                            "world"]
+    assert r["systems"] == [
+        "model",
+        "model_whole_file",
+        "opus_6k",
+        "opus_12k",
+        "griffin_lim",
+        "griffin_lim_equal",
+        "world",
+    ]
     for rec in r["per_file"]:
         assert set(rec["metrics"]) == set(r["systems"])
     assert set(r["by_category"]) == {"speech", "drums"}
@@ -78,9 +100,9 @@ def test_information_rate_of_a_known_kl(report):
         from desktop.engine.audiofile import resample
 
         x = resample(x, sr, SR)[: 2 * SR]
-        gain = min(0.1 / np.sqrt(np.mean(x.astype(np.float64) ** 2)), 10 ** 1.5)
+        gain = min(0.1 / np.sqrt(np.mean(x.astype(np.float64) ** 2)), 10**1.5)
         m = np.pad(x * gain, (0, (-len(x)) % HOP)).reshape(-1, HOP).astype(np.float64)
-        total_bits += (0.5 * (m ** 2 + SCALE ** 2 - np.log(SCALE ** 2) - 1)).sum() / np.log(2)
+        total_bits += (0.5 * (m**2 + SCALE**2 - np.log(SCALE**2) - 1)).sum() / np.log(2)
         total_frames += m.shape[0]
     expected = total_bits / total_frames * SR / HOP
     assert report["first"]["rates_bps"]["model"] == pytest.approx(expected, rel=1e-3)
@@ -102,8 +124,10 @@ def test_probes_and_report(report):
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, report):
-    assert eval_main(["--bundle", str(tmp_path / "nope"), "--data", str(report["data"]), "--out",
-                      str(tmp_path / "r")]) == 2
+    assert (
+        eval_main(["--bundle", str(tmp_path / "nope"), "--data", str(report["data"]), "--out", str(tmp_path / "r")])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0] and "Traceback" not in err[0]
     empty = tmp_path / "empty"

@@ -1,5 +1,6 @@
 """Shared by the family tests (imported, not a conftest: tests/conftest.py owns that module name): tiny runs and
 bundles of every family, trained and exported from the CLI once per session."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,24 @@ def tiny_family_bundle(preset: str, tmp_root: Path) -> tuple[Path, Path]:
     """(run_dir, bundle_dir) for ``preset``, trained 2 steps and exported (cached per session)."""
     if preset not in _cache:
         run_dir, bundle = tmp_root / preset / "run", tmp_root / preset / "bundle"
-        proc = run_cli(["-m", "trainer", preset, "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "2",
-                        "--logger", "none", "--no-progress", *tiny_overrides(preset), *EXTRA[preset]])
+        proc = run_cli(
+            [
+                "-m",
+                "trainer",
+                preset,
+                "--data",
+                str(FIXTURES),
+                "--out",
+                str(run_dir),
+                "--steps",
+                "2",
+                "--logger",
+                "none",
+                "--no-progress",
+                *tiny_overrides(preset),
+                *EXTRA[preset],
+            ]
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         proc = run_cli(["-m", "export", str(run_dir), "--out", str(bundle), "--stat-chunks", "8", "--no-progress"])
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,6 +1,7 @@
 """The family contract (models/family.py), for every registered family at tiny width: its config dataclass
 matches its constructor, and forward, one training step and export (ONNX, run by onnxruntime) go through the
 contract's methods and declarations alone."""
+
 import dataclasses
 import inspect
 
@@ -44,8 +45,9 @@ def test_forward_one_step_and_export_through_the_contract(family, tmp_path):
     # one training step through forward() and the trainer's loss
     y, aux = model(x)
     assert y.shape == x.shape
-    loss, _ = ReconstructionLoss(LossConfig(), 22050)(y, x, {k: v for k, v in aux.items()
-                                                            if k.startswith(("loss/", "stats/"))}, step=10000)
+    loss, _ = ReconstructionLoss(LossConfig(), 22050)(
+        y, x, {k: v for k, v in aux.items() if k.startswith(("loss/", "stats/"))}, step=10000
+    )
     before = [p.detach().clone() for p in model.parameters()]
     loss.backward()
     torch.optim.AdamW(model.parameters(), lr=1e-3).step()
@@ -65,7 +67,7 @@ def test_forward_one_step_and_export_through_the_contract(family, tmp_path):
     dec = ort.InferenceSession(str(tmp_path / parts["decoder"]), providers=["CPUExecutionProvider"])
     names = [n for n, _, _ in model.levels]
     outputs = [o.name for o in enc.get_outputs()]
-    assert outputs[:len(names)] == names and any(o.endswith("_scale") for o in outputs) == model.gaussian
+    assert outputs[: len(names)] == names and any(o.endswith("_scale") for o in outputs) == model.gaussian
     lat = dict(zip(names, enc.run(names, {"audio": audio})))
     if "quantizer" in parts:
         q = ort.InferenceSession(str(tmp_path / parts["quantizer"]), providers=["CPUExecutionProvider"])

@@ -1,4 +1,5 @@
 """Every family at tiny width in torch: shapes, the documented defaults, one optimizer step, bottleneck contracts."""
+
 import pytest
 import torch
 
@@ -16,9 +17,15 @@ def tiny(family: str, **values):
     return model_config(family, **{k: v for k, v in {**TINY, **values}.items() if k in config_fields(family)})
 
 
-@pytest.mark.parametrize("family,levels", [
-    ("waveform-vae", [("z", 4, 256)]), ("mel-vae", [("z", 4, 256)]),
-    ("hvae", [("top", 2, 1024), ("bottom", 4, 256)]), ("vqvae", [("z", 4, 256)])])
+@pytest.mark.parametrize(
+    "family,levels",
+    [
+        ("waveform-vae", [("z", 4, 256)]),
+        ("mel-vae", [("z", 4, 256)]),
+        ("hvae", [("top", 2, 1024), ("bottom", 4, 256)]),
+        ("vqvae", [("z", 4, 256)]),
+    ],
+)
 def test_forward_shapes_and_one_step(family, levels):
     torch.manual_seed(0)
     model = build_model(tiny(family))
@@ -45,8 +52,9 @@ def test_forward_shapes_and_one_step(family, levels):
 def test_presets_build_with_documented_levels(preset):
     cfg = load_config(preset)
     model = build_model(cfg.model)
-    expected = {"hvae": [("top", 8, 1024), ("bottom", 16, 256)], "vqvae": [("z", 12, 256)]}.get(preset,
-                                                                                             [("z", 16, 256)])
+    expected = {"hvae": [("top", 8, 1024), ("bottom", 16, 256)], "vqvae": [("z", 12, 256)]}.get(
+        preset, [("z", 16, 256)]
+    )
     assert [tuple(l) for l in model.levels] == expected
     if preset.startswith("mel-vae"):
         assert model.front.n_mels == int(preset.split("-")[-1])
@@ -57,8 +65,22 @@ def test_old_waveform_config_still_builds_the_same_model(tiny_run):
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(tiny_run)
-    old = {k: v for k, v in ckpt["config"]["model"].items() if k in ("family", "sample_rate", "latent_dim",
-           "enc_channels", "strides", "enc_max_channels", "dec_channels", "dec_blocks", "n_fft")}
+    old = {
+        k: v
+        for k, v in ckpt["config"]["model"].items()
+        if k
+        in (
+            "family",
+            "sample_rate",
+            "latent_dim",
+            "enc_channels",
+            "strides",
+            "enc_max_channels",
+            "dec_channels",
+            "dec_blocks",
+            "n_fft",
+        )
+    }
     ckpt["config"]["model"] = old
     model, cfg = model_from_checkpoint(ckpt)
     assert type(model).__name__ == "WaveformVAE" and cfg.model.phase == "direct"

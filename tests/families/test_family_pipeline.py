@@ -1,4 +1,5 @@
 """Every family end to end from the CLI at tiny width: train, export (parity), load in the engine, render, eval."""
+
 import json
 
 import numpy as np
@@ -8,9 +9,9 @@ import soundfile as sf
 import torch
 
 from conftest import run_cli
-from familykit import FAMILY_PRESETS, eval_data, family_root, tiny_family_bundle  # noqa: F401 (fixtures)
 from desktop.engine.bundle import load_bundle
 from desktop.engine.session import ModelRunner
+from familykit import FAMILY_PRESETS, eval_data, family_root, tiny_family_bundle  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("preset", FAMILY_PRESETS)
@@ -32,16 +33,45 @@ def test_train_export_render_eval(preset, family_root, eval_data, fixtures_dir, 
 
     out = tmp_path / "out.wav"
     src = fixtures_dir / "speech_pd_voice.wav"
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(bundle_dir), "--quiet",
-                    "--latent", f"{m.levels[0].name}:0=1"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(out),
+            "--bundle",
+            str(bundle_dir),
+            "--quiet",
+            "--latent",
+            f"{m.levels[0].name}:0=1",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     x, sr = sf.read(src)
     y, ysr = sf.read(out)
     assert ysr == sr and y.shape == x.shape and np.isfinite(y).all()
 
     report = tmp_path / "report"
-    proc = run_cli(["-m", "desktop.evaluate", "--bundle", str(bundle_dir), "--data", str(eval_data), "--out",
-                    str(report), "--max-seconds", "3", "--images", "2", "--no-progress", "--no-probes", "--no-cache"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.evaluate",
+            "--bundle",
+            str(bundle_dir),
+            "--data",
+            str(eval_data),
+            "--out",
+            str(report),
+            "--max-seconds",
+            "3",
+            "--images",
+            "2",
+            "--no-progress",
+            "--no-probes",
+            "--no-cache",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((report / "metrics.json").read_text())
     methods = ["model", "model_whole_file"] + (["model_griffin_lim"] if preset.startswith("mel") else [])
@@ -69,7 +99,7 @@ def test_vq_quantizer_onnx_gives_torch_codes(family_root, fixtures_dir):
     run_dir, bundle_dir = tiny_family_bundle("vqvae", family_root)
     model, _ = model_from_checkpoint(load_checkpoint(run_dir))
     x, _ = sf.read(fixtures_dir / "music_rock_mix.wav", dtype="float32")
-    audio = np.stack([x[:256 * 200], x[5000:5000 + 256 * 200]])[:, None, :] * 5
+    audio = np.stack([x[: 256 * 200], x[5000 : 5000 + 256 * 200]])[:, None, :] * 5
     enc = ort.InferenceSession(str(bundle_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
     quant = ort.InferenceSession(str(bundle_dir / "quantizer.onnx"), providers=["CPUExecutionProvider"])
     z = enc.run(["z"], {"audio": audio})[0]
@@ -96,13 +126,39 @@ def test_mel_griffin_lim_inversion_and_mel_parity(family_root, fixtures_dir, tmp
     assert mel.shape == (1, 128, 40) and audio.shape == (1, 1, 40 * 256) and np.abs(mel - mt).max() < 1e-3
     out = tmp_path / "gl.wav"
     src = fixtures_dir / "drums_kit_hits.wav"
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(bundle_dir), "--quiet",
-                    "--inversion", "griffin-lim", "--hop", "0.5"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(out),
+            "--bundle",
+            str(bundle_dir),
+            "--quiet",
+            "--inversion",
+            "griffin-lim",
+            "--hop",
+            "0.5",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sf.read(out)[0].shape == sf.read(src)[0].shape
     _, hvae_bundle = tiny_family_bundle("hvae", family_root)
-    bad = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(hvae_bundle), "--quiet",
-                   "--inversion", "griffin-lim"])
+    bad = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(out),
+            "--bundle",
+            str(hvae_bundle),
+            "--quiet",
+            "--inversion",
+            "griffin-lim",
+        ]
+    )
     assert bad.returncode == 2 and "no mel output" in bad.stderr
 
 
@@ -118,12 +174,12 @@ def test_families_render_without_torch(family_root, fixtures_dir, tmp_path):
         bundles = {names!r}
         for name, b in bundles.items():
             assert main([{str(src)!r}, '-o', {str(tmp_path)!r} + '/' + name + '.wav', '--bundle', b, '--quiet',
-                         '--morph', {str(fixtures_dir / 'speech_pd_voice.wav')!r}, '--amount', '0.5']) == 0
+                         '--morph', {str(fixtures_dir / "speech_pd_voice.wav")!r}, '--amount', '0.5']) == 0
             assert main(['-o', {str(tmp_path)!r} + '/gen-' + name + '.wav', '--bundle', b, '--generate', '1.5',
                          '--temperature', '0.8', '--quiet']) == 0
         from desktop.evaluate import main as eval_main
         assert eval_main(['--bundle', bundles['vqvae'], '--data', {str(fixtures_dir)!r}, '--out',
-                          {str(tmp_path / 'r')!r}, '--max-seconds', '1', '--images', '1', '--no-progress',
+                          {str(tmp_path / "r")!r}, '--max-seconds', '1', '--images', '1', '--no-progress',
                           '--no-probes', '--no-cache']) == 0
         assert not any(m.split('.')[0] == 'torch' for m in sys.modules)
         print('ok')

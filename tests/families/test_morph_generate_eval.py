@@ -57,7 +57,6 @@ def test_png_is_valid(tmp_path):
     assert img[..., :3].std() > 0.05  # drawn, not blank
 
 
-
 def test_morph_amount_zero_is_the_plain_render_and_one_moves_to_b(runner, fixtures_dir):
     a = load_audio(fixtures_dir / "speech_pd_voice.wav")
     b = load_audio(fixtures_dir / "drums_loop_tabla.wav")
@@ -78,8 +77,10 @@ def test_generate_is_seeded_and_temperature_zero_is_the_mean(runner):
     # temperature 0 decodes the latents' mean (the manifest's PCA mean) in every frame
     m = runner.manifest
     total = 22050 + (-22050) % m.pad_multiple
-    mean = {lv.name: np.repeat(runner.axes[lv.name].mean[None, :, None], total // lv.hop, axis=2).astype(np.float32)
-            for lv in m.levels}
+    mean = {
+        lv.name: np.repeat(runner.axes[lv.name].mean[None, :, None], total // lv.hop, axis=2).astype(np.float32)
+        for lv in m.levels
+    }
     expected = runner.decode(runner.quantize(mean))[0, 0, :22050]
     assert np.abs(zero - expected).max() <= 1e-6 and np.abs(expected).max() > 0
 
@@ -87,18 +88,58 @@ def test_generate_is_seeded_and_temperature_zero_is_the_mean(runner):
 def test_render_cli_morph_and_generate(tiny_bundle, fixtures_dir, tmp_path):
     src, b = fixtures_dir / "speech_pd_voice.wav", fixtures_dir / "drums_loop_tabla.wav"
     out = tmp_path / "m.wav"
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(tiny_bundle), "--quiet",
-                    "--morph", str(b), "--amount", "0.3"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(out),
+            "--bundle",
+            str(tiny_bundle),
+            "--quiet",
+            "--morph",
+            str(b),
+            "--amount",
+            "0.3",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     assert sf.read(out)[0].shape == sf.read(src)[0].shape
     gen = tmp_path / "g.wav"
-    proc = run_cli(["-m", "desktop.render_cli", "-o", str(gen), "--bundle", str(tiny_bundle), "--generate", "2",
-                    "--temperature", "0.5", "--quiet"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            "-o",
+            str(gen),
+            "--bundle",
+            str(tiny_bundle),
+            "--generate",
+            "2",
+            "--temperature",
+            "0.5",
+            "--quiet",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     y, sr = sf.read(gen)
     assert sr == 22050 and len(y) == 44100
     bad = run_cli(["-m", "desktop.render_cli", "-o", str(gen), "--bundle", str(tiny_bundle)])
     assert bad.returncode == 2 and "input file is required" in bad.stderr
-    bad = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(gen), "--bundle", str(tiny_bundle), "--morph",
-                   str(b), "--amount", "2"])
+    bad = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(gen),
+            "--bundle",
+            str(tiny_bundle),
+            "--morph",
+            str(b),
+            "--amount",
+            "2",
+        ]
+    )
     assert bad.returncode == 2 and "--amount: 2 is out of range (must be >= 0 and <= 1)" in bad.stderr

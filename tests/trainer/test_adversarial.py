@@ -1,4 +1,5 @@
 """Adversarial fine-tuning: --init-from a run, encoder frozen, discriminator checkpointed, exact resume, export."""
+
 import json
 
 import pytest
@@ -24,9 +25,27 @@ def _restore_torch_threads():
 def adv_run(tiny_run, tmp_path_factory):
     """The tiny run fine-tuned 3 steps from the CLI (discriminator warm-up at step 0, generator terms from 1)."""
     out = tmp_path_factory.mktemp("adv") / "run"
-    proc = run_cli(["-m", "trainer", str(tiny_run / "config.yaml"), "--init-from", str(tiny_run), "--data",
-                    str(FIXTURES), "--out", str(out), "--steps", "3", "--logger", "none", "--no-progress",
-                    *ADV, "adv.start_step=1", "adv.disc_warmup_steps=1"])
+    proc = run_cli(
+        [
+            "-m",
+            "trainer",
+            str(tiny_run / "config.yaml"),
+            "--init-from",
+            str(tiny_run),
+            "--data",
+            str(FIXTURES),
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--logger",
+            "none",
+            "--no-progress",
+            *ADV,
+            "adv.start_step=1",
+            "adv.disc_warmup_steps=1",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "weights from" in proc.stderr and "encoder frozen" in proc.stderr
     return out

@@ -1,5 +1,6 @@
 """TensorBoard: every loss term, lr, steps/s, per-dimension KL, audio and spectrograms; aux keys logged generically;
 the mixed-precision and EMA paths of the step."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,8 @@ from models import build_model
 from trainer.checkpoint import load_checkpoint
 from trainer.config import load_config
 from trainer.loop import Trainer
-from trainer.schedule import amp_dtype_for, lr_factor
 from trainer.run_log import RunLog, spectrogram_image
+from trainer.schedule import amp_dtype_for, lr_factor
 
 
 @pytest.fixture(autouse=True)
@@ -36,9 +37,23 @@ def test_tensorboard_run_has_scalars_histograms_audio_and_spectrograms(tmp_path)
     Trainer(cfg, FIXTURES, run_dir, logger="tensorboard", show_progress=False).fit(2)
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     tags = _events(run_dir / "tensorboard").Tags()
-    for tag in ("loss/mel", "loss/stft", "loss/mse", "loss/kl", "loss/total", "stats/beta", "stats/grad_norm",
-                "stats/lr", "stats/steps_per_s", "stats/samples_per_s", "stats/epoch", "val/mel", "val/kl",
-                "stats/kl_per_dim/0", "stats/kl_per_dim/3"):
+    for tag in (
+        "loss/mel",
+        "loss/stft",
+        "loss/mse",
+        "loss/kl",
+        "loss/total",
+        "stats/beta",
+        "stats/grad_norm",
+        "stats/lr",
+        "stats/steps_per_s",
+        "stats/samples_per_s",
+        "stats/epoch",
+        "val/mel",
+        "val/kl",
+        "stats/kl_per_dim/0",
+        "stats/kl_per_dim/3",
+    ):
         assert tag in tags["scalars"], tag
     assert "stats/kl_per_dim" in tags["histograms"]
     assert {"audio/0_input", "audio/0_reconstruction", "audio/1_input", "audio/1_reconstruction"} <= set(tags["audio"])
@@ -57,8 +72,12 @@ def test_unknown_aux_keys_are_logged_without_special_cases(tmp_path):
     assert {"vq/perplexity", "vq/usage/0", "vq/usage/3", "loss/kl/z2"} <= set(tags["scalars"])
     assert "vq/usage" in tags["histograms"]
     row = json.loads((tmp_path / "train_log.jsonl").read_text())
-    assert row == {"step": 3, "vq/perplexity": pytest.approx(2.8), "vq/usage": [0.5, 0.25, 0.25, 0.0],
-                   "loss/kl/z2": pytest.approx(0.1)}
+    assert row == {
+        "step": 3,
+        "vq/perplexity": pytest.approx(2.8),
+        "vq/usage": [0.5, 0.25, 0.25, 0.0],
+        "loss/kl/z2": pytest.approx(0.1),
+    }
 
 
 def test_resumed_log_drops_entries_after_the_checkpoint(tmp_path):
@@ -77,7 +96,9 @@ def test_spectrogram_image_is_rgb_low_frequencies_at_the_bottom():
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
-    cfg = load_config("waveform-vae", ["train.lr_warmup_steps=10", "train.max_steps=110", "train.lr_min_ratio=0.1"]).train
+    cfg = load_config(
+        "waveform-vae", ["train.lr_warmup_steps=10", "train.max_steps=110", "train.lr_min_ratio=0.1"]
+    ).train
     assert lr_factor(0, cfg) == pytest.approx(0.1) and lr_factor(9, cfg) == pytest.approx(1.0)
     assert lr_factor(60, cfg) == pytest.approx(0.55)
     assert lr_factor(110, cfg) == pytest.approx(0.1) and lr_factor(500, cfg) == pytest.approx(0.1)
@@ -100,8 +121,10 @@ def test_bf16_autocast_step_and_ema_on_cpu(tmp_path):
     assert np.isfinite(summary["loss/total"]) and all(p.dtype == torch.float32 for p in t.model.parameters())
     ckpt = load_checkpoint(tmp_path / "run")
     assert ckpt["ema"] is not None
-    flat = lambda states: torch.cat([v.float().reshape(-1) for part in ("encoder", "decoder")  # noqa: E731
-                                     for v in states[part].values()])
+
+    def flat(states):
+        return torch.cat([v.float().reshape(-1) for part in ("encoder", "decoder") for v in states[part].values()])
+
     ema, raw = flat(ckpt["ema"]), flat(ckpt["model"])
     assert not torch.equal(ema, raw)
     # The EMA sits between the initial and the current weights.

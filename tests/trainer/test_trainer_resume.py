@@ -1,5 +1,6 @@
 """Kill-and-resume: a run killed at any moment continues from its last checkpoint with the same step, optimizer
 and schedule; a crash during a save leaves the previous checkpoint loadable; resume is exact on CPU."""
+
 import json
 import math
 import shutil
@@ -29,13 +30,30 @@ def _restore_torch_threads():
 
 
 def _train_cmd(run_dir, *extra):
-    return [sys.executable, "-m", "trainer", "waveform-vae", "--data", str(FIXTURES), "--out", str(run_dir),
-            "--logger", "none", "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "trainer",
+        "waveform-vae",
+        "--data",
+        str(FIXTURES),
+        "--out",
+        str(run_dir),
+        "--logger",
+        "none",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _start(run_dir, steps, *overrides):
-    return subprocess.Popen(_train_cmd(run_dir, "--steps", str(steps), *TINY_OVERRIDES, *overrides), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        _train_cmd(run_dir, "--steps", str(steps), *TINY_OVERRIDES, *overrides),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_checkpoint(proc, run_dir, min_step, timeout=120):
@@ -83,8 +101,13 @@ def test_sigkill_then_resume_continues_with_saved_step_optimizer_and_schedule(tm
 
     # Resume through the CLI with a new total (and a changed checkpoint cadence, which is allowed).
     target = s + 4
-    done = subprocess.run(_train_cmd(run_dir, "--resume", "--steps", str(target), "train.ckpt_every=1000"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _train_cmd(run_dir, "--resume", "--steps", str(target), "train.ckpt_every=1000"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed at step {s}" in done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["step"] == target

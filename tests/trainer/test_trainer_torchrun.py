@@ -1,4 +1,5 @@
 """torchrun with two gloo processes on CPU: lock-step DDP, rank-0-only files, a checkpoint that exports."""
+
 import json
 
 import pytest
@@ -17,9 +18,28 @@ STEPS = 5
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ddp") / "run"
-    proc = run_cli(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "trainer",
-                    "waveform-vae", "--data", str(FIXTURES.relative_to(FIXTURES.parent.parent)), "--out", str(run_dir),
-                    "--steps", str(STEPS), "--logger", "none", "--no-progress", *DDP_OVERRIDES], timeout=300)
+    proc = run_cli(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "trainer",
+            "waveform-vae",
+            "--data",
+            str(FIXTURES.relative_to(FIXTURES.parent.parent)),
+            "--out",
+            str(run_dir),
+            "--steps",
+            str(STEPS),
+            "--logger",
+            "none",
+            "--no-progress",
+            *DDP_OVERRIDES,
+        ],
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return run_dir, proc
 
@@ -32,8 +52,12 @@ def test_two_processes_train_in_lock_step(ddp_run):
     assert "training on 2 processes (gloo, cpu); global batch 16 = 8 x 2" in proc.stderr
 
     # Only rank 0 writes: one file set, each step logged exactly once.
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "data_summary.json",
-                                                         "train_log.jsonl"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "data_summary.json",
+        "train_log.jsonl",
+    ]
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.pt"]
     train = [r for r in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines()) if "loss/mel" in r]
     assert [r["step"] for r in train] == list(range(1, STEPS + 1))
