@@ -227,17 +227,28 @@ def max_difference(original: bytes, rewritten: bytes, hop: int, frames=(1, 2, 7,
     return worst
 
 
-def speed_up_file(path: Path, hop: int, tolerance: float = REWRITE_TOLERANCE) -> tuple[int, float]:
+def speed_up_file(path: Path, hop: int, tolerance: float = REWRITE_TOLERANCE,
+                  strict: bool = True) -> tuple[int, float]:
     """Rewrite one ONNX file in place when that changes it and its outputs stay within ``tolerance`` of the
-    original's; returns (nodes replaced, max difference). Raises (leaving the file as it was) otherwise."""
+    original's; returns (nodes replaced, max difference). Otherwise the file is left as it was and, when
+    ``strict``, ValueError is raised; not strict (export), (0, difference) is returned: a graph whose outputs jump
+    on a float rounding (an argmax over pitch bins on random probe inputs), or that random probe inputs cannot run
+    (an index computed from an input), is kept as exported."""
     path = Path(path)
     original = path.read_bytes()
     proto, count = speed_up(onnx.load_from_string(original))
     if not count:
         return 0, 0.0
     data = proto.SerializeToString()
-    diff = max_difference(original, data, hop)
+    try:
+        diff = max_difference(original, data, hop)
+    except Exception:  # onnxruntime's private exception types: a graph random inputs cannot run (an index input)
+        if strict:
+            raise
+        return 0, float("nan")
     if not diff <= tolerance:
+        if not strict:
+            return 0, diff
         raise ValueError(f"{path}: the rewritten graph differs from the original by {diff:.3g} (> {tolerance:g})")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)

@@ -148,7 +148,8 @@ def export_streaming_parts(model: nn.Module, out_dir: Path) -> tuple[dict[str, s
             (tuple({0: batch, 2: frames} for _ in lat) + tuple({0: batch} for _ in ds),))
     for part in ("encoder.onnx", "decoder.onnx"):
         store_weights_fp16(out_dir / part)
-        speed_up_file(out_dir / part, hop)  # the STFT's framing Conv -> an FFT, checked against the graph it replaces
+        # the STFT's framing Conv -> an FFT, kept only where it matches the graph it replaces (1e-5)
+        speed_up_file(out_dir / part, hop, strict=False)
     return {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}, specs
 
 

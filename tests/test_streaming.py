@@ -184,7 +184,7 @@ def test_upgrading_an_old_bundle_to_the_fft_front_end_keeps_its_output(causal_ru
     from export.bundle_writer import export_bundle
     from export.fast_graph import upgrade_bundle
 
-    monkeypatch.setattr(export.streaming, "speed_up_file", lambda path, hop: (0, 0.0))
+    monkeypatch.setattr(export.streaming, "speed_up_file", lambda path, hop, strict=True: (0, 0.0))
     old = tmp_path / "old"
     export_bundle(causal_run, old, stat_chunks=8, show_progress=False)
     monkeypatch.undo()
