@@ -1,12 +1,13 @@
 """Harmonic-plus-noise family ('hpn'): an explicit pitch latent drives a harmonic oscillator, shaped per frame.
 
-Encoder (causal, inside encoder.onnx): a 2048-point causal STFT per 256-sample hop gives
-  - a pitch classifier over ``PITCH_BINS`` bins of 20 cents (50 Hz .. 1.6 kHz) from a harmonic stack of the
-    spectrum (the magnitude read at 1..8 times each candidate f0), with a causal temporal filter, read out as
-    the mean of the bin centres weighted by the distribution sharpened to its 8th power; trained by cross-entropy
-    against cached tracker labels (trainer/pitch_labels.py), blurred over neighbouring bins as CREPE does;
-  - voicing (sigmoid) from the level-normalised log-mel and the classifier's confidence;
-  - loudness: the frame's RMS in dBFS;
+Encoder (causal, inside encoder.onnx), per 256-sample hop, on the last ``n_fft`` (1024) samples:
+  - pitch by construction: YIN (:class:`YinPitch`: the normalised difference function from the Hann-windowed
+    autocorrelation, cumulative-mean normalisation, the first trough below a threshold, parabolic refinement),
+    50-1500 Hz, in tensor ops that export to ONNX; nothing about pitch is learned (round 2; round 1 trained a
+    classifier against cached labels, which plateaued at 57% of frames within 50 cents);
+  - voicing 0..1 from YIN's aperiodicity, faded out in near-silence;
+  - loudness: the Hann-weighted RMS of the last two hops in dBFS, the very samples the decoder's synthesis frame
+    covers (round 1 took the RMS of a 93 ms window: the level lagged ~90 ms and filled pauses);
   - a Gaussian timbre latent z from the level-normalised log-mel (so z carries colour, not level).
 The latent is two levels at one frame per hop: 'z' (timbre) and 'control' = (pitch in octaves re A4, voicing 0..1,
 loudness in dBFS / 20, harmonic/noise balance in units of 20 dB; the encoder emits balance 0).
@@ -40,47 +41,132 @@ from .istft import CausalInverseSTFT
 from .mel import mel_filters
 from .melvae import MelEncoder
 
-PITCH_BINS = 300
-CENTS_PER_BIN = 20.0
-READOUT_SHARPNESS = 8.0  # pitch read-out: distribution ** 8 (see read_pitch)
-PITCH_FMIN = 50.0
-HARMONICS = 8
+PITCH_FMIN, PITCH_FMAX = 50.0, 1500.0
+YIN_THRESHOLD = 0.15  # the first trough of YIN's normalised difference below this is the period
+OCTAVE_COST = 0.2  # else the trough lowest in d' + this x octaves of lag above the shortest (Praat's octave cost)
+VOICED_APER = (0.15, 0.45)  # voicing 1 at or below this aperiodicity, 0 at or above
+SILENCE_DB = -60.0  # voicing fades out over the 6 dB above this level (dBFS)
 CONTROL_CHANNELS = ("pitch", "voicing", "loudness", "balance")
-# posterior std of each control channel for the information rate: f0 to 10 cents, voicing to 0.05, loudness to
-# 0.5 dB; balance is constant 0 (no information)
-CONTROL_SCALE = (10.0 / 1200.0, 0.05, 0.5 / 20.0, 1.0)
+# posterior std of each control channel for the information rate: f0 to 10 cents, voicing to 0.1, loudness to
+# 1 dB; balance is constant 0 (no information)
+CONTROL_SCALE = (10.0 / 1200.0, 0.1, 1.0 / 20.0, 1.0)
 LOUDNESS_FLOOR_DB = -100.0
 PARITY_FLOOR_DB = -60.0  # export's torch-vs-onnxruntime check ignores quieter frames (see parity_weights)
 
 
-def bin_pitches(bins: int = PITCH_BINS) -> torch.Tensor:
-    """float32[bins]: each pitch bin's centre in octaves re A4."""
-    return math.log2(PITCH_FMIN / 440.0) + torch.arange(bins, dtype=torch.float32) * CENTS_PER_BIN / 1200.0
+class YinPitch(nn.Module):
+    """Frames of the last ``window`` samples (float32[B, 1, n] holding F frames ending at each hop) ->
+    (pitch in octaves re A4 float32[B, 1, F], aperiodicity float32[B, 1, F]): a YIN estimator in tensor ops, so it
+    runs inside encoder.onnx and needs no training.
 
+    The Hann-windowed frame's autocorrelation r (from its power spectrum zero-padded to ``n_dft`` points, so no
+    lag below ``n_dft - window`` wraps) is divided by the window's own (Boersma 1993), which gives a normalised
+    difference d(tau) = 1 - r(tau) / (r(0) r_w(tau)); YIN's cumulative-mean normalisation d'(tau) = d(tau) tau /
+    sum_{j<=tau} d(j); the period is the first trough of d' below ``threshold`` in the lag range of
+    [fmin, fmax] (else the lowest d'), refined by a parabola through d at the three lags around it. The
+    aperiodicity is d' there. All frames go through the same per-frame ops (a strided conv for the spectrum in
+    eval and export; the same frames by FFT in training, where no gradient is needed)."""
 
-def harmonic_stack_index(sample_rate: int, n_fft: int, bins: int = PITCH_BINS,
-                         harmonics: int = HARMONICS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(index int64[harmonics * bins], weight float32[harmonics * bins]): reading a magnitude spectrum at h * f for
-    every candidate f (bin centres) and h = 1..harmonics is (1 - w) * X[index] + w * X[index + 1] (linear
-    interpolation; weight 0 at the last bin, so harmonics above Nyquist read the top bin, a near-zero value)."""
-    nbins = n_fft // 2 + 1
-    hz = 440.0 * torch.pow(2.0, bin_pitches(bins).double())
-    pos = (torch.arange(1, harmonics + 1, dtype=torch.float64)[:, None] * hz[None, :] * n_fft / sample_rate)
-    pos = pos.clamp(max=nbins - 1).reshape(-1)
-    lo = torch.floor(pos).clamp(max=nbins - 2).long()
-    return lo, (pos - lo).float()
+    def __init__(self, sample_rate: int, hop: int, window: int = 1024, fmin: float = PITCH_FMIN,
+                 fmax: float = PITCH_FMAX, threshold: float = YIN_THRESHOLD, octave_cost: float = OCTAVE_COST):
+        super().__init__()
+        self.sample_rate, self.hop, self.window = int(sample_rate), int(hop), int(window)
+        self.n_dft = 1 << int(math.ceil(math.log2(2 * window)))
+        self.lo = int(math.floor(sample_rate / fmax))
+        self.hi = int(math.ceil(sample_rate / fmin))
+        if self.hi + 2 >= self.window:
+            raise ValueError(f"pitch window {window} too short for fmin {fmin} Hz")
+        self.threshold, self.octave_cost = float(threshold), float(octave_cost)
+        lags = self.hi + 2  # lags 0 .. hi + 1
+        self.lags = lags
+        w = torch.hann_window(window, periodic=False, dtype=torch.float64)
+        self.register_buffer("win", w.float(), persistent=False)
+        basis, inverse = self._bases()
+        self.register_buffer("basis", basis, persistent=False)
+        self.register_buffer("inverse", inverse, persistent=False)  # [lags, bins]: power -> autocorrelation
+        tau = torch.arange(lags, dtype=torch.float64)
+        rw = torch.stack([(w[:window - t] * w[t:]).sum() for t in range(lags)])
+        self.register_buffer("win_acf", (rw / rw[0]).float()[None, :, None], persistent=False)
+        self.register_buffer("tau", tau.float()[None, :, None], persistent=False)
+        rng = torch.zeros(lags)
+        rng[self.lo:self.hi + 1] = 1.0
+        self.register_buffer("in_range", rng[None, :, None], persistent=False)
+        # Praat's octave cost: a longer candidate period must be this much more periodic per octave
+        cost = torch.log2(tau.clamp(min=1.0) / self.lo) * self.octave_cost
+        self.register_buffer("lag_cost", cost.float()[None, :, None], persistent=False)
+
+    def _bases(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(DFT basis float32[2 * bins, 1, window]: the Hann-windowed frame, zero-padded to ``n_dft`` points;
+        inverse float32[lags, bins]: power spectrum -> autocorrelation), computed from index ranges in float64.
+        The torch model keeps them as buffers; an ONNX export computes them in the graph instead (onnxruntime folds
+        that at session creation), so the bundle does not store 10 MB of cosines."""
+        window, n_dft = self.window, self.n_dft
+        bins = n_dft // 2 + 1
+        n = torch.arange(window, dtype=torch.int64)
+        k = torch.arange(bins, dtype=torch.int64)
+        w = 0.5 - 0.5 * torch.cos(torch.arange(window, dtype=torch.float64) * (2 * math.pi / (window - 1)))
+        ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
+        basis = torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
+        c = torch.where((k == 0) | (k == bins - 1), 1.0, 2.0).double()
+        tau = torch.arange(self.lags, dtype=torch.int64)
+        lag_ang = torch.remainder(tau[:, None] * k[None, :], n_dft).double() * (2 * math.pi / n_dft)
+        inverse = (c[None, :] * torch.cos(lag_ang) / n_dft).float()
+        return basis, inverse
+
+    def _acf(self, frames_src: torch.Tensor) -> torch.Tensor:
+        """float32[B, 1, n] -> autocorrelation float32[B, lags, F]."""
+        if self.training:
+            frames = frames_src[:, 0].unfold(-1, self.window, self.hop) * self.win  # [B, F, W]
+            power = torch.fft.rfft(frames, n=self.n_dft).abs().pow(2)
+            return torch.fft.irfft(power, n=self.n_dft)[..., :self.lags].transpose(1, 2)
+        basis, inverse = self._bases() if torch.compiler.is_exporting() else (self.basis, self.inverse)
+        spec = F.conv1d(frames_src, basis, stride=self.hop)  # [B, 2 * bins, F]
+        re, im = spec.chunk(2, dim=1)
+        return torch.matmul(inverse, re * re + im * im)
+
+    def forward(self, frames_src: torch.Tensor):
+        r = self._acf(frames_src)
+        r0 = r[:, :1]
+        d = (1.0 - r / (r0 * self.win_acf + 1e-9)).clamp(min=0.0)  # [B, L, F]
+        cum = torch.cumsum(d, dim=1)  # d(0) = 0: sum_{1 <= j <= tau} d(j), along the lags of each frame
+        dp = torch.where(self.tau > 0, d * self.tau / cum.clamp(min=1e-6), torch.ones_like(d))
+        prev = torch.cat([dp[:, :1], dp[:, :-1]], dim=1)
+        nxt = torch.cat([dp[:, 1:], dp[:, -1:]], dim=1)
+        trough = (dp < prev) & (dp <= nxt) & (self.in_range > 0)
+        below = (trough & (dp < self.threshold)).float()
+        first = torch.argmax(below, dim=1, keepdim=True)  # the first such lag (0 where there is none)
+        masked = dp + self.lag_cost + (1.0 - trough.float()) * 1e3  # troughs in range only
+        best = torch.argmin(masked, dim=1, keepdim=True)
+        idx = torch.where(below.amax(dim=1, keepdim=True) > 0, first, best).clamp(self.lo, self.hi)
+        a = torch.gather(d, 1, idx - 1)
+        b = torch.gather(d, 1, idx)
+        c = torch.gather(d, 1, idx + 1)
+        den = a - 2.0 * b + c
+        shift = torch.where(den.abs() > 1e-9, 0.5 * (a - c) / torch.where(den.abs() > 1e-9, den, torch.ones_like(den)),
+                            torch.zeros_like(den)).clamp(-1.0, 1.0)
+        period = idx.float() + shift
+        pitch = torch.log2(self.sample_rate / period / 440.0)
+        aper = torch.gather(dp, 1, idx)
+        return pitch, aper
 
 
 class HPNFront(nn.Module):
-    """audio float32[B, 1, N] -> (log magnitude normalised by the frame level float32[B, n_fft/2+1, F],
-    level-normalised log-mel float32[B, n_mels, F], loudness dBFS float32[B, 1, F]); frames end at each hop."""
+    """audio float32[B, 1, N] -> features per hop (frames end at each hop): level-normalised log-mel
+    float32[B, n_mels, F] (``n_fft``-point analysis), pitch in octaves re A4 and aperiodicity float32[B, 1, F] each
+    (:class:`YinPitch` on the last ``pitch_window`` samples), loudness dBFS float32[B, 1, F] (the Hann-weighted
+    mean square of the last ``2 * hop`` samples: the very samples the decoder's synthesis frame covers, so the
+    level follows the input without lag). State: the last n_fft - hop samples."""
 
     def __init__(self, sample_rate: int, n_fft: int, hop: int, n_mels: int, mel_norm_mean: float,
-                 mel_norm_std: float, mel_log_floor: float, norm_floor_db: float = -80.0):
+                 mel_norm_std: float, mel_log_floor: float, norm_floor_db: float = -80.0, pitch_window: int = 1024):
         super().__init__()
+        if pitch_window > n_fft or 2 * hop > n_fft:
+            raise ValueError("the hpn front's n_fft must cover the pitch window and two hops")
         self.norm_floor = 10.0 ** (norm_floor_db / 10.0)  # mean square below which frames count as this level
         self.stft = CausalSTFT(n_fft, hop, 1)
+        self.n_fft, self.hop, self.pitch_window = n_fft, hop, pitch_window
         self.bins = n_fft // 2 + 1
+        self.yin = YinPitch(sample_rate, hop, pitch_window)
         self.register_buffer("filters", mel_filters(sample_rate, n_fft, n_mels)[None], persistent=False)
         window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
         # Parseval: the frame's mean square = sum_k c_k |X_k|^2 / (n_fft * sum w^2), c = 1 at DC/Nyquist, else 2
@@ -88,89 +174,42 @@ class HPNFront(nn.Module):
         c[0] = c[-1] = 1.0
         self.register_buffer("power_weights", (c / (n_fft * (window ** 2).sum())).float()[None, :, None],
                              persistent=False)
+        lw = torch.hann_window(2 * hop, periodic=True, dtype=torch.float64) ** 2
+        self.register_buffer("loud_kernel", (lw / lw.sum()).float()[None, None, :], persistent=False)
         self.mean, self.std, self.floor = float(mel_norm_mean), float(mel_norm_std), float(mel_log_floor)
 
-    def _features(self, re: torch.Tensor, im: torch.Tensor):
+    def _features(self, padded: torch.Tensor):
+        re, im = self.stft._analyse(padded)
         power = re * re + im * im
         ms = (power * self.power_weights).sum(dim=1, keepdim=True)
-        loud_db = 10.0 * torch.log10(ms + 10 ** (LOUDNESS_FLOOR_DB / 10))
         # level-normalise by the frame's RMS, floored (``norm_floor_db``) so near-silence is not blown up into
         # float32 noise that the encoder's receptive field would carry into the next audible frames
         rms = torch.sqrt(ms + self.norm_floor)
         mag = torch.sqrt(power + 1e-12) / rms
-        logmag = torch.log(mag + 1e-3)
         mel = (torch.log(torch.matmul(self.filters, mag) + self.floor) - self.mean) / self.std
-        return logmag, mel, loud_db
+        tail = padded[..., self.n_fft - 2 * self.hop:]
+        loud_ms = F.conv1d(tail * tail, self.loud_kernel, stride=self.hop)
+        loud_db = 10.0 * torch.log10(loud_ms + 10 ** (LOUDNESS_FLOOR_DB / 10))
+        pitch, aper = self.yin(padded[..., self.n_fft - self.pitch_window:])
+        return mel, pitch, aper, loud_db
 
     def forward(self, audio: torch.Tensor):
-        return self._features(*self.stft(audio))
+        return self._features(F.pad(audio, (self.stft.context, 0)))
 
     def state_shapes(self):
         return self.stft.state_shapes()
 
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
-        (re, im), new = self.stft.stream(audio, states)
-        return self._features(re, im), new
+        full = torch.cat([states[0], audio], dim=-1)
+        return self._features(full), [full[..., full.shape[-1] - self.stft.context:]]
 
 
-class PitchNet(nn.Module):
-    """(log magnitude float32[B, bins, F], level-normalised log-mel float32[B, n_mels, F]) ->
-    (pitch logits float32[B, PITCH_BINS, F], voicing logit float32[B, 1, F])."""
-
-    def __init__(self, sample_rate: int, n_fft: int, n_mels: int, channels: int = 16):
-        super().__init__()
-        index, weight = harmonic_stack_index(sample_rate, n_fft)
-        self.register_buffer("stack_index", index, persistent=False)
-        self.register_buffer("stack_weight", weight, persistent=False)
-        self.salience = nn.Sequential(
-            nn.Conv1d(HARMONICS, channels, 5, padding=2), nn.GELU(),
-            nn.Conv1d(channels, channels, 5, padding=2), nn.GELU(),
-            nn.Conv1d(channels, 1, 1))
-        self.smooth = CausalConv1d(PITCH_BINS, PITCH_BINS, 3, groups=PITCH_BINS)
-        with torch.no_grad():  # start as the identity in time: salience of this frame only
-            self.smooth.weight.zero_()
-            self.smooth.weight[:, :, -1] = 1.0
-            self.smooth.bias.zero_()
-        self.voice = nn.Sequential(conv1d(n_mels + 2, 64, 3, causal=True), nn.GELU(), nn.Conv1d(64, 1, 1))
-
-    def _salience(self, logmag: torch.Tensor) -> torch.Tensor:
-        b, _, frames = logmag.shape
-        lo = logmag[:, self.stack_index]  # [B, H * P, F]
-        hi = logmag[:, self.stack_index + 1]
-        x = lo + self.stack_weight[None, :, None] * (hi - lo)
-        x = x.transpose(1, 2).reshape(b * frames, HARMONICS, PITCH_BINS)
-        return self.salience(x).reshape(b, frames, PITCH_BINS).transpose(1, 2)
-
-    def _voicing_input(self, logits: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        prob = torch.softmax(logits, dim=1)
-        peak = prob.max(dim=1, keepdim=True).values
-        entropy = -(prob * torch.log(prob + 1e-8)).sum(dim=1, keepdim=True) / math.log(PITCH_BINS)
-        return torch.cat([mel, peak, entropy], dim=1)
-
-    def forward(self, logmag: torch.Tensor, mel: torch.Tensor):
-        logits = self.smooth(self._salience(logmag))
-        return logits, self.voice(self._voicing_input(logits, mel))
-
-    def state_shapes(self):
-        return self.smooth.state_shapes() + state_shapes_of(self.voice)
-
-    def stream(self, logmag: torch.Tensor, mel: torch.Tensor, states: list[torch.Tensor]):
-        logits, s1 = self.smooth.stream(self._salience(logmag), states[:1])
-        voicing, s2 = stream_modules(self.voice, self._voicing_input(logits, mel), states[1:])
-        return logits, voicing, s1 + s2
-
-
-def read_pitch(logits: torch.Tensor, sharpness: float = READOUT_SHARPNESS) -> torch.Tensor:
-    """logits float32[B, P, F] -> pitch in octaves re A4 float32[B, F]: the mean of the bin centres weighted by
-    softmax(sharpness * logits), i.e. the classifier's distribution raised to the power ``sharpness``.
-
-    Near one dominant peak this is the local weighted average CREPE reads out (sub-bin precision); unlike an
-    argmax it is a smooth function of the logits, so float32 rounding (torch against onnxruntime, one long call
-    against many short ones) cannot flip a frame between two distant candidates: the streamed pitch, and the
-    oscillator phase it drives, stay equal to the offline ones."""
-    w = torch.softmax(sharpness * logits, dim=1)
-    centres = bin_pitches(logits.shape[1]).to(logits.device)[None, :, None]
-    return (w * centres).sum(dim=1)
+def voicing_of(aper: torch.Tensor, loud_db: torch.Tensor) -> torch.Tensor:
+    """0..1: 1 where YIN's aperiodicity is below VOICED_APER[0], 0 above [1]; faded out below SILENCE_DB."""
+    lo, hi = VOICED_APER
+    periodic = ((hi - aper) / (hi - lo)).clamp(0.0, 1.0)
+    audible = ((loud_db - SILENCE_DB) / 6.0).clamp(0.0, 1.0)
+    return periodic * audible
 
 
 class HPNDecoder(nn.Module):
@@ -245,25 +284,27 @@ class HPNDecoder(nn.Module):
 class HarmonicPlusNoise(AudioAutoencoder):
     """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux); always causal (it streams).
 
-    ``forward(audio, pitch_labels=None)``: labels float32[B, 2, >= F] = (log2(f0 / 440) or NaN, voiced 0..1) per
-    latent frame (trainer/pitch_labels.py); with them the decoder is driven by the labels (teacher forcing; NaN
-    frames take the classifier's pitch) and aux gains ``loss/pitch`` (cross-entropy on voiced frames, times
-    ``pitch_weight``) and ``loss/voicing`` (binary cross-entropy). ``stats/pitch_cents`` is the classifier's median
-    error on voiced frames. Without labels (evaluation, export) the classifier drives the decoder.
+    The control latent comes from signal processing inside the encoder (:class:`HPNFront`: YIN pitch and
+    aperiodicity on the last ``pitch_window`` samples, loudness of the last two hops), so training, evaluation and
+    export drive the decoder with the same values and nothing about pitch is learned. ``forward(audio,
+    pitch_labels=None)``: with the cached tracker labels (trainer/pitch_labels.py) aux gains
+    ``stats/pitch_cents`` and ``stats/pitch_within_50c`` (the encoder's pitch against the labels on frames both
+    call voiced) and ``stats/voicing_agreement``; they are measurements only, no loss.
     """
 
     family = "hpn"
     gaussian = True
-    uses_pitch_labels = True  # the trainer passes cached tracker labels (trainer/pitch_labels.py)
+    uses_pitch_labels = True  # the trainer passes cached tracker labels (trainer/pitch_labels.py): statistics only
     integrates_phase = True  # export checks streaming parity per part (export/streaming.py)
 
-    def __init__(self, sample_rate: int = 22050, latent_dim: int = 24, n_mels: int = 128, n_fft: int = 2048,
+    def __init__(self, sample_rate: int = 22050, latent_dim: int = 24, n_mels: int = 128, n_fft: int = 1024,
                  strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 128, dec_channels: int = 256,
                  dec_blocks: int = 4, mel_norm_mean: float = -5.0, mel_norm_std: float = 2.5,
                  mel_log_floor: float = 1e-4, free_bits: float = 0.0, causal: bool = True, lookahead: int = 1,
                  random_gain_db: tuple[float, float] = (-10.0, 10.0), pitch_weight: float = 1.0,
                  pitch_channels: int = 16, norm_floor_db: float = -80.0):
         super().__init__()
+        del pitch_weight, pitch_channels  # round 1's learned pitch classifier; kept so old configs still load
         if not causal or int(lookahead) != 1:
             raise ValueError("the hpn family is causal with lookahead 1 (its decoder's STFT is one hop late)")
         hop = 1
@@ -272,10 +313,8 @@ class HarmonicPlusNoise(AudioAutoencoder):
         self.sample_rate, self.hop = int(sample_rate), hop
         self.causal, self.lookahead, self.delay = True, 1, hop
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
-        self.pitch_weight = float(pitch_weight)
         self.front = HPNFront(sample_rate, n_fft, hop, n_mels, mel_norm_mean, mel_norm_std, mel_log_floor,
-                              norm_floor_db)
-        self.pitch = PitchNet(sample_rate, n_fft, n_mels, pitch_channels)
+                              norm_floor_db, pitch_window=min(1024, n_fft))
         self.encoder = MelEncoder(n_mels, 2 * latent_dim, enc_max_channels, causal=True)  # timbre, on level-normalised log-mel
         self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
         self.decoder = HPNDecoder(latent_dim, sample_rate, hop, dec_channels, dec_blocks, 2 * hop)
@@ -285,22 +324,17 @@ class HarmonicPlusNoise(AudioAutoencoder):
         name_states(self)
 
     # ---- encoder ---------------------------------------------------------------------------------------
-    def _control(self, logits: torch.Tensor, voicing_logit: torch.Tensor, loud_db: torch.Tensor) -> torch.Tensor:
-        pitch = read_pitch(logits)[:, None]
-        voicing = torch.sigmoid(voicing_logit)
+    @staticmethod
+    def _control(pitch: torch.Tensor, aper: torch.Tensor, loud_db: torch.Tensor) -> torch.Tensor:
+        voicing = voicing_of(aper, loud_db)
         return torch.cat([pitch, voicing, loud_db / 20.0, torch.zeros_like(pitch)], dim=1)
-
-    def _posterior(self, feats, logits, voicing_logit):
-        logmag, mel, loud = feats
-        control = self._control(logits, voicing_logit, loud)
-        return {"z": self.bottleneck.split(self.encoder(mel)),
-                "control": (control, self.control_scale.expand_as(control))}
 
     def posterior(self, audio: torch.Tensor):
         """{'z': (mean, std), 'control': (values, fixed std)}, each float32[B, C, T / hop]."""
-        feats = self.front(audio)
-        logits, voicing = self.pitch(feats[0], feats[1])
-        return self._posterior(feats, logits, voicing)
+        mel, pitch, aper, loud = self.front(audio)
+        control = self._control(pitch, aper, loud)
+        return {"z": self.bottleneck.split(self.encoder(mel)),
+                "control": (control, self.control_scale.expand_as(control))}
 
     def encode(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.posterior(audio).items()}
@@ -313,20 +347,15 @@ class HarmonicPlusNoise(AudioAutoencoder):
 
     # ---- streaming -------------------------------------------------------------------------------------
     def stream_state_shapes(self):
-        return {"encoder": self.front.state_shapes() + self.pitch.state_shapes() + self.encoder.state_shapes(),
+        return {"encoder": self.front.state_shapes() + self.encoder.state_shapes(),
                 "decoder": self.decoder.state_shapes()}
 
     def posterior_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
-        feats, out = self.front.stream(audio, states[:1])
-        n = len(self.pitch.state_shapes())
-        logits, voicing, more = self.pitch.stream(feats[0], feats[1], states[1:1 + n])
-        out += more
-        params, more = self.encoder.stream(feats[1], states[1 + n:])
-        out += more
-        logmag, mel, loud = feats
-        control = self._control(logits, voicing, loud)
+        (mel, pitch, aper, loud), out = self.front.stream(audio, states[:1])
+        params, more = self.encoder.stream(mel, states[1:])
+        control = self._control(pitch, aper, loud)
         post = {"z": self.bottleneck.split(params), "control": (control, self.control_scale.expand_as(control))}
-        return post, out
+        return post, out + more
 
     def encode_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         post, states = self.posterior_stream(audio, states)
@@ -369,9 +398,11 @@ class HarmonicPlusNoise(AudioAutoencoder):
 
     def extra_manifest(self) -> dict:
         return {"hpn": {"control_channels": list(CONTROL_CHANNELS),
-                        "pitch": "log2(f0 / 440 Hz)", "loudness": "frame RMS in dBFS / 20",
-                        "balance": "harmonic gain x 10^b, noise gain x 10^-b", "pitch_bins": PITCH_BINS,
-                        "cents_per_bin": CENTS_PER_BIN, "fmin_hz": PITCH_FMIN, "analysis_n_fft": self.n_fft}}
+                        "pitch": "log2(f0 / 440 Hz), YIN in the encoder", "voicing": "from YIN's aperiodicity",
+                        "loudness": "RMS of the last two hops (Hann-weighted) in dBFS / 20",
+                        "balance": "harmonic gain x 10^b, noise gain x 10^-b", "fmin_hz": PITCH_FMIN,
+                        "fmax_hz": PITCH_FMAX, "pitch_window": self.front.pitch_window,
+                        "analysis_n_fft": self.n_fft}}
 
     # ---- training --------------------------------------------------------------------------------------
     def _gain(self, x: torch.Tensor) -> torch.Tensor:
@@ -381,43 +412,34 @@ class HarmonicPlusNoise(AudioAutoencoder):
         t = audio.shape[-1]
         gain = self._gain(audio)
         x = F.pad(audio * gain, (0, (-t) % self.hop + self.delay))
-        feats = self.front(x)
-        logits, voicing_logit = self.pitch(feats[0], feats[1])
-        logmag, mel, loud = feats
-        params = self.encoder(mel)
-        z, aux = self.bottleneck(params)
-        control = self._control(logits, voicing_logit, loud)
-        frames = control.shape[-1]
+        mel, pitch, aper, loud = self.front(x)
+        z, aux = self.bottleneck(self.encoder(mel))
+        control = self._control(pitch, aper, loud).detach()
         if pitch_labels is not None:
-            labels = pitch_labels[..., :frames]
-            if labels.shape[-1] < frames:
-                labels = F.pad(labels, (0, frames - labels.shape[-1]), value=float("nan"))
-            lab_pitch, lab_voiced = labels[:, 0], labels[:, 1].nan_to_num(0.0)
-            voiced = torch.isfinite(lab_pitch) & (lab_voiced > 0.5)
-            aux.update(self._pitch_losses(logits, voicing_logit, lab_pitch, lab_voiced, voiced))
-            known = torch.isfinite(lab_pitch)
-            pitch = torch.where(known, lab_pitch.nan_to_num(0.0), control[:, 0].detach())
-            control = torch.cat([pitch[:, None], lab_voiced[:, None], control[:, 2:]], dim=1)
+            aux.update(pitch_stats(control, pitch_labels))
         aux["latent/z"] = z.detach()
         y = self.decoder(z, control)
         return y[..., self.delay:self.delay + t] / gain, aux
 
-    def _pitch_losses(self, logits, voicing_logit, lab_pitch, lab_voiced, voiced) -> dict[str, torch.Tensor]:
-        centres = bin_pitches(logits.shape[1]).to(logits.device)[None, :, None]
-        target = lab_pitch.nan_to_num(0.0)[:, None]
-        sigma = 25.0 / 1200.0  # CREPE's 25-cent blur
-        soft = torch.exp(-0.5 * ((centres - target) / sigma) ** 2)
-        soft = soft / soft.sum(dim=1, keepdim=True).clamp(min=1e-8)
-        ce = -(soft * torch.log_softmax(logits, dim=1)).sum(dim=1)  # [B, F]
-        mask = voiced.to(ce.dtype)
-        out = {"loss/pitch": self.pitch_weight * (ce * mask).sum() / mask.sum().clamp(min=1.0),
-               "loss/voicing": 0.2 * F.binary_cross_entropy_with_logits(voicing_logit[:, 0], lab_voiced)}
-        with torch.no_grad():
-            err = (read_pitch(logits) - target[:, 0]).abs() * 1200.0
-            out["stats/pitch_cents"] = err[voiced].median() if bool(voiced.any()) else torch.zeros(())
-            out["stats/pitch_within_50c"] = ((err < 50).to(ce.dtype) * mask).sum() / mask.sum().clamp(min=1.0)
-        return out
-
     def components(self) -> dict[str, nn.Module]:
-        return {"encoder": nn.ModuleDict({"front": self.front, "pitch": self.pitch, "timbre": self.encoder}),
+        return {"encoder": nn.ModuleDict({"front": self.front, "timbre": self.encoder}),
                 "bottleneck": self.bottleneck, "decoder": self.decoder}
+
+
+def pitch_stats(control: torch.Tensor, pitch_labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The encoder's pitch and voicing against tracker labels float32[B, 2, >= F] (log2(f0 / 440) or NaN, voiced
+    0..1) on the same frames: median |error| in cents and the share within 50 cents on frames both call voiced,
+    and the voicing decisions' agreement."""
+    frames = control.shape[-1]
+    labels = pitch_labels[..., :frames]
+    if labels.shape[-1] < frames:
+        labels = F.pad(labels, (0, frames - labels.shape[-1]), value=float("nan"))
+    lab_pitch, lab_voiced = labels[:, 0], labels[:, 1].nan_to_num(0.0)
+    lab_v = torch.isfinite(lab_pitch) & (lab_voiced > 0.5)
+    our_v = control[:, 1] > 0.5
+    both = lab_v & our_v
+    err = (control[:, 0] - lab_pitch.nan_to_num(0.0)).abs() * 1200.0
+    zero = torch.zeros(())
+    return {"stats/pitch_cents": err[both].median() if bool(both.any()) else zero,
+            "stats/pitch_within_50c": (err[both] < 50).float().mean() if bool(both.any()) else zero,
+            "stats/voicing_agreement": (lab_v == our_v).float().mean()}

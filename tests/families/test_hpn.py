@@ -23,7 +23,7 @@ from export.onnx_parts import fold_weight_norm
 from export.streaming import round_weights_to_fp16, run_blocks, streaming_parity_by_part
 from models import ModelConfig, build_model
 from models.harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
-from models.hpn import bin_pitches, read_pitch
+from models.hpn import YinPitch, pitch_stats
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.pitch_labels import chunk_labels, track
 
@@ -32,13 +32,13 @@ from conftest import FIXTURES, run_cli
 TOLERANCE = 1e-4
 SR = 22050
 TINY = ["model.latent_dim=4", "model.enc_max_channels=16", "model.dec_channels=16", "model.dec_blocks=1",
-        "model.pitch_channels=4", "model.n_mels=32", "train.batch_size=2"]
+        "model.n_mels=32", "train.batch_size=2"]
 
 
 def tiny_hpn() -> torch.nn.Module:
     torch.manual_seed(0)
     cfg = ModelConfig(family="hpn", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1, n_mels=32,
-                      n_fft=2048, causal=True, lookahead=1, random_gain_db=[-10.0, 10.0], pitch_channels=4)
+                      n_fft=1024, causal=True, lookahead=1, random_gain_db=[-10.0, 10.0])
     return build_model(cfg)
 
 
@@ -120,39 +120,102 @@ def test_causal_stft_streams_exactly():
 
 # ---- the model ------------------------------------------------------------------------------------------------
 
-def test_pitch_readout_is_the_local_weighted_mean():
-    centres = bin_pitches()
-    logits = torch.full((1, centres.shape[0], 1), -30.0)
-    logits[0, 100, 0] = 5.0
-    logits[0, 101, 0] = 5.0  # two equal neighbours: halfway between them
-    logits[0, 250, 0] = 3.0  # a far, clearly weaker rival does not pull the estimate
-    got = float(read_pitch(logits)[0, 0])
-    assert abs(got - float(centres[100] + centres[101]) / 2) < 1e-5
-    tie, nudged = logits.clone(), logits.clone()
-    tie[0, 250, 0] = 5.0
-    nudged[0, 250, 0] = 5.0 + 1e-4  # at a near-tie the estimate moves smoothly: no jump between candidates
-    assert abs(float(read_pitch(nudged)[0, 0]) - float(read_pitch(tie)[0, 0])) < 1 / 1200
+def _tone(hz: float, seconds: float = 1.0, saw: bool = False, amp: float = 0.3) -> torch.Tensor:
+    t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
+    if saw:
+        y = sum(torch.sin(2 * math.pi * k * hz * t) / k for k in range(1, int(0.45 * SR / hz) + 1)) * 0.6
+    else:
+        y = torch.sin(2 * math.pi * hz * t)
+    return (amp * y).float()[None, None]
 
 
-def test_forward_and_one_training_step_on_labels():
+@pytest.mark.parametrize("hz,saw,cents", [(55.0, False, 12.0), (110.0, True, 2.0), (220.0, False, 2.0),
+                                          (440.0, False, 2.0), (880.0, False, 2.0), (1400.0, False, 2.0),
+                                          (150.0, True, 2.0)])
+def test_encoder_yin_finds_the_f0_of_steady_tones(hz, saw, cents):
+    """Pitch is signal processing inside the encoder: right from the first step, no training. Below ~80 Hz the
+    1024-sample Hann window holds under 3.5 periods and the error depends on the phase (up to ~10 cents at 55 Hz,
+    ~25 at 60 Hz); from 100 Hz up it is below 2 cents."""
+    model = tiny_hpn().eval()
+    with torch.no_grad():
+        control = model.encode(_tone(hz, saw=saw))["control"][0]
+    pitch, voicing = control[0, 8:], control[1, 8:]  # after the first window has filled
+    err = (pitch - math.log2(hz / 440)).abs().max() * 1200
+    assert float(err) < cents, (hz, float(err))
+    assert float(voicing.min()) > 0.9
+
+
+def test_encoder_yin_is_the_same_in_training_and_in_export():
+    """Training reads the autocorrelation by FFT, eval/export by a strided DFT conv: the same frames."""
+    yin = YinPitch(SR, 256, 1024)
+    x = torch.randn(2, 1, 1024 + 256 * 20) * 0.1 + _tone(180.0, (1024 + 256 * 20) / SR)
+    with torch.no_grad():
+        p_eval, a_eval = yin.eval()(x)
+        p_train, a_train = yin.train()(x)
+    assert float((p_eval - p_train).abs().max()) * 1200 < 0.5
+    assert float((a_eval - a_train).abs().max()) < 1e-3
+
+
+def test_loudness_follows_the_level_within_two_hops():
+    """Loudness is the level of the last two hops (the decoder's synthesis frame): a step of 30 dB shows at once,
+    and silence after a note reads as silence (round 1's 93 ms window lagged and filled pauses)."""
+    model = tiny_hpn().eval()
+    x = _tone(300.0, 1.0, amp=0.3)
+    x[..., 256 * 40:] = 0.0
+    with torch.no_grad():
+        loud = model.encode(x)["control"][0, 2] * 20  # dBFS
+    assert abs(float(loud[30]) - 20 * math.log10(0.3 / math.sqrt(2))) < 0.2
+    assert float(loud[41]) < -90.0  # the frame after the last note samples (frame 40 still overlaps)
+
+
+def test_encoder_control_streams_like_offline():
+    model = tiny_hpn().eval()
+    t = torch.arange(256 * 60, dtype=torch.float64) / SR
+    x = (0.2 * torch.sin(2 * math.pi * (150 * t + 40 * t * t))).float()[None, None]
+    x = x + 0.01 * torch.randn_like(x)
+    with torch.no_grad():
+        whole = model.encode(x)
+        for block in (256, 512, 1024):
+            states = [torch.zeros(1, c, f) for _, c, f in model.stream_state_shapes()["encoder"]]
+            parts = []
+            for i in range(0, x.shape[-1], block):
+                lat, states = model.encode_stream(x[..., i:i + block], states)
+                parts.append(lat["control"])
+            diff = (torch.cat(parts, -1) - whole["control"]).abs().max()
+            assert float(diff) <= TOLERANCE, (block, float(diff))
+
+
+def test_forward_and_one_training_step_reports_pitch_against_labels():
     model = tiny_hpn().train()
-    x = torch.randn(2, 1, 22050) * 0.1
+    x = _tone(220.0).repeat(2, 1, 1)
     labels = torch.stack([torch.full((2, 90), math.log2(220 / 440)), torch.ones(2, 90)], 1)
     labels[:, 0, :10] = float("nan")  # unvoiced frames: NaN pitch
     y, aux = model(x, pitch_labels=labels)
     assert y.shape == x.shape and torch.isfinite(y).all()
-    for key in ("loss/kl", "loss/pitch", "loss/voicing", "stats/pitch_cents"):
+    for key in ("loss/kl", "stats/pitch_cents", "stats/pitch_within_50c", "stats/voicing_agreement"):
         assert key in aux and torch.isfinite(aux[key])
+    assert "loss/pitch" not in aux  # nothing about pitch is learned
+    assert float(aux["stats/pitch_cents"]) < 5.0 and float(aux["stats/pitch_within_50c"]) > 0.95
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    loss = (y - x).abs().mean() + aux["loss/pitch"] + aux["loss/voicing"]
+    loss = (y - x).abs().mean() + aux["loss/kl"]
     opt.zero_grad()
     loss.backward()
-    assert model.pitch.voice[0].parametrizations.weight.original1.grad is not None
-    assert model.pitch.salience[0].weight.grad.abs().sum() > 0
+    assert model.decoder.head.weight.grad.abs().sum() > 0
     opt.step()
     model.eval()
-    y2, _ = model(x)  # without labels: the classifier drives the decoder
+    y2, _ = model(x)
     assert y2.shape == x.shape
+
+
+def test_pitch_stats_count_frames_both_call_voiced():
+    control = torch.zeros(1, 4, 4)
+    control[0, 1] = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    control[0, 0] = torch.tensor([0.0, 10 / 1200, 60 / 1200, 1.0])
+    labels = torch.tensor([[[0.0, 0.0, 0.0, float("nan")], [1.0, 1.0, 1.0, 0.0]]])
+    s = pitch_stats(control, labels)
+    assert abs(float(s["stats/pitch_cents"]) - 10.0) < 1e-3  # frames 0..2: 0, 10 and 60 cents
+    assert abs(float(s["stats/pitch_within_50c"]) - 2 / 3) < 1e-6
+    assert abs(float(s["stats/voicing_agreement"]) - 0.75) < 1e-6  # frame 3: unvoiced label, voiced here
 
 
 @pytest.mark.parametrize("block", [256, 512, 1024])
@@ -267,9 +330,12 @@ def test_transpose_moves_the_f0_by_its_cents(hpn_runner, semitones):
         lat = apply_declared(lat, hpn_runner.manifest.controls, LatentControls().with_value(t, s).values)
         y, _ = hpn_runner.decode_step(lat, hpn_runner.zero_states("decoder"))
         outs[s] = y[0, 0, 4096:]
-    assert abs(f0_of(outs[0], 100, 2000) - 440.0) < 440 * (2 ** (15 / 1200) - 1)
-    cents = 1200 * math.log2(f0_of(outs[semitones], 100, 2000) / f0_of(outs[0], 100, 2000))
-    assert abs(cents - 100 * semitones) <= 15, cents
+    # searched within 3 semitones of the target: a nearly untrained decoder shapes the harmonics at random, which
+    # fools a free search (spectral peaks or YIN) by an octave or a fifth; the test is for the cents, not octaves
+    f0 = {s: f0_of(y, 440 * 2 ** ((s - 3) / 12), 440 * 2 ** ((s + 3) / 12)) for s, y in outs.items()}
+    assert abs(f0[0] - 440.0) < 440 * (2 ** (15 / 1200) - 1), f0
+    cents = 1200 * math.log2(f0[semitones] / f0[0])
+    assert abs(cents - 100 * semitones) <= 15, (cents, f0)
 
 
 def test_streaming_engine_applies_transpose_to_the_pitch_channel_only(hpn_runner):
