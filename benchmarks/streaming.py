@@ -14,6 +14,7 @@
    wall time -> x real time, and its CPU time (user + system; what it takes on an unloaded core);
    --compare-window: the same for the window mel VAE.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,7 @@ def parity(runner: ModelRunner) -> dict:
         offline = runner.decode(runner.encode(x[None, None, :]))[0, 0]
         for n in (256, 512, 1024):
             sm = StreamingModel(runner)
-            y = np.concatenate([sm.process(x[i:i + n]) for i in range(0, x.shape[0], n)])
+            y = np.concatenate([sm.process(x[i : i + n]) for i in range(0, x.shape[0], n)])
             out[f"{name}, N={n}"] = float(np.abs(y - offline).max())
     return out
 
@@ -78,13 +79,17 @@ def block_times(runner: ModelRunner, seconds: float = 30.0) -> dict:
     times = []
     for i in range(0, x.shape[0] - n, n):
         t0 = time.perf_counter()
-        sm.process(x[i:i + n])
+        sm.process(x[i : i + n])
         times.append(time.perf_counter() - t0)
     t = np.array(times[50:]) * 1000
     period = 1000 * n / runner.manifest.sample_rate
-    return {"block_ms": round(period, 2), "median_ms": round(float(np.median(t)), 3),
-            "p99_ms": round(float(np.percentile(t, 99)), 3), "max_ms": round(float(t.max()), 3),
-            "share_of_one_core": round(float(np.mean(t)) / period, 4)}
+    return {
+        "block_ms": round(period, 2),
+        "median_ms": round(float(np.median(t)), 3),
+        "p99_ms": round(float(np.percentile(t, 99)), 3),
+        "max_ms": round(float(t.max()), 3),
+        "share_of_one_core": round(float(np.mean(t)) / period, 4),
+    }
 
 
 def live(runner: ModelRunner, seconds: float, device_block: int = 256) -> dict:
@@ -103,9 +108,15 @@ def live(runner: ModelRunner, seconds: float, device_block: int = 256) -> dict:
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     eng.stop(fade=False)
     s = eng.summary()
-    return {"seconds": round(wall, 1), "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
-            "xruns": s["xruns"], "late_blocks": s["late_windows"], "latency_ms": s["latency_ms"],
-            "latency_parts_ms": s["latency_parts_ms"], "mode": s["mode"]}
+    return {
+        "seconds": round(wall, 1),
+        "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "xruns": s["xruns"],
+        "late_blocks": s["late_windows"],
+        "latency_ms": s["latency_ms"],
+        "latency_parts_ms": s["latency_parts_ms"],
+        "mode": s["mode"],
+    }
 
 
 def render_speed(bundle: Path, minutes: float, tmp: Path) -> dict:
@@ -125,9 +136,15 @@ def render_speed(bundle: Path, minutes: float, tmp: Path) -> dict:
         raise RuntimeError(proc.stderr[-2000:])
     # CPU time (user + system) is what the process would take on a core of its own; wall time under load is longer
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"bundle": bundle.name, "audio_s": minutes * 60.0, "wall_s": round(wall, 2),
-            "x_real_time": round(minutes * 60.0 / wall, 1), "cpu_s": round(cpu, 2),
-            "x_real_time_cpu": round(minutes * 60.0 / cpu, 1), "command": " ".join(cmd)}
+    return {
+        "bundle": bundle.name,
+        "audio_s": minutes * 60.0,
+        "wall_s": round(wall, 2),
+        "x_real_time": round(minutes * 60.0 / wall, 1),
+        "cpu_s": round(cpu, 2),
+        "x_real_time_cpu": round(minutes * 60.0 / cpu, 1),
+        "command": " ".join(cmd),
+    }
 
 
 def main() -> int:
@@ -135,8 +152,11 @@ def main() -> int:
     p.add_argument("--bundle", required=True, type=Path)
     p.add_argument("--live-seconds", type=float, default=30.0)
     p.add_argument("--render-minutes", type=float, default=5.0)
-    p.add_argument("--compare-window", action="store_true",
-                   help="also render with the window (non-causal) mel VAE, desktop/factory/mel-vae")
+    p.add_argument(
+        "--compare-window",
+        action="store_true",
+        help="also render with the window (non-causal) mel VAE, desktop/factory/mel-vae",
+    )
     p.add_argument("--skip", nargs="*", default=[], choices=["parity", "compute", "live", "render"])
     args = p.parse_args()
     runner = ModelRunner(load_bundle(args.bundle), "cpu", threads=1)
@@ -145,9 +165,16 @@ def main() -> int:
         raise SystemExit(f"{args.bundle}: not a streaming bundle")
     sr = runner.manifest.sample_rate
     load = os.getloadavg()
-    report = {"bundle": str(args.bundle), "load_average_at_start": [round(v, 2) for v in load],
-              "algorithmic_latency": {"block_samples": st.block, "lookahead_samples": st.delay,
-                                      "samples": st.latency, "ms": round(1000 * st.latency / sr, 2)}}
+    report = {
+        "bundle": str(args.bundle),
+        "load_average_at_start": [round(v, 2) for v in load],
+        "algorithmic_latency": {
+            "block_samples": st.block,
+            "lookahead_samples": st.delay,
+            "samples": st.latency,
+            "ms": round(1000 * st.latency / sr, 2),
+        },
+    }
     if "parity" not in args.skip:
         report["parity_max_abs_error"] = parity(runner)
     if "compute" not in args.skip:

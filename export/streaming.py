@@ -8,6 +8,7 @@ to float32 when onnxruntime loads the graph (a causal default is 4.4 MB instead 
 rounded the same way first, so the parity checks compare like with like. The STFT front end then runs as an FFT
 (export/fast_graph.py: a live step reads 4.2 MB fewer weights).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,11 @@ def scale_outputs(model: nn.Module) -> dict[str, str]:
 
 
 def state_specs(model: nn.Module) -> tuple[StateSpec, ...]:
-    return tuple(StateSpec(part, "state." + name, (1, c, f))
-                 for part, shapes in model.stream_state_shapes().items() for name, c, f in shapes)
+    return tuple(
+        StateSpec(part, "state." + name, (1, c, f))
+        for part, shapes in model.stream_state_shapes().items()
+        for name, c, f in shapes
+    )
 
 
 class StreamEncoderPart(nn.Module):
@@ -94,7 +98,9 @@ def store_weights_fp16(path: Path) -> int:
             continue
         stored = init.name + ".fp16"
         keep.append(numpy_helper.from_array(half, stored))
-        casts.append(helper.make_node("Cast", [stored], [init.name], name=init.name + "/to_float", to=TensorProto.FLOAT))
+        casts.append(
+            helper.make_node("Cast", [stored], [init.name], name=init.name + "/to_float", to=TensorProto.FLOAT)
+        )
         converted += 1
     del graph.initializer[:]
     dense = []
@@ -102,9 +108,13 @@ def store_weights_fp16(path: Path) -> int:
         value = numpy_helper.to_array(init)
         if init.data_type == TensorProto.FLOAT and value.size >= FP16_MIN_ELEMENTS and np.mean(value != 0) < 0.1:
             idx = np.flatnonzero(value)
-            graph.sparse_initializer.append(helper.make_sparse_tensor(
-                numpy_helper.from_array(value.reshape(-1)[idx].astype(np.float32), init.name),
-                numpy_helper.from_array(idx.astype(np.int64), init.name + ".indices"), list(value.shape)))
+            graph.sparse_initializer.append(
+                helper.make_sparse_tensor(
+                    numpy_helper.from_array(value.reshape(-1)[idx].astype(np.float32), init.name),
+                    numpy_helper.from_array(idx.astype(np.int64), init.name + ".indices"),
+                    list(value.shape),
+                )
+            )
         else:
             dense.append(init)
     graph.initializer.extend(dense)
@@ -139,13 +149,23 @@ def export_streaming_parts(model: nn.Module, out_dir: Path) -> tuple[dict[str, s
     with torch.no_grad():
         latents = model.encode(audio)
     enc_out = names + list(scale_outputs(model).values()) + [s.output for s in enc_states]
-    _export(StreamEncoderPart(model), (audio, *es), out_dir / "encoder.onnx",
-            ["audio"] + [s.name for s in enc_states], enc_out,
-            ({0: batch, 2: hop * frames}, tuple({0: batch} for _ in es)))
+    _export(
+        StreamEncoderPart(model),
+        (audio, *es),
+        out_dir / "encoder.onnx",
+        ["audio"] + [s.name for s in enc_states],
+        enc_out,
+        ({0: batch, 2: hop * frames}, tuple({0: batch} for _ in es)),
+    )
     lat = tuple(latents[n] for n in names)
-    _export(StreamDecoderPart(model), lat + ds, out_dir / "decoder.onnx",
-            names + [s.name for s in dec_states], ["audio"] + [s.output for s in dec_states],
-            (tuple({0: batch, 2: frames} for _ in lat) + tuple({0: batch} for _ in ds),))
+    _export(
+        StreamDecoderPart(model),
+        lat + ds,
+        out_dir / "decoder.onnx",
+        names + [s.name for s in dec_states],
+        ["audio"] + [s.output for s in dec_states],
+        (tuple({0: batch, 2: frames} for _ in lat) + tuple({0: batch} for _ in ds),),
+    )
     for part in ("encoder.onnx", "decoder.onnx"):
         store_weights_fp16(out_dir / part)
         # the STFT's framing Conv -> an FFT, kept only where it matches the graph it replaces (1e-5)
@@ -160,8 +180,14 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def run_blocks(bundle_dir: Path, parts: dict[str, str], specs: tuple[StateSpec, ...], audio: np.ndarray,
-               block: int, level_names: list[str]) -> np.ndarray:
+def run_blocks(
+    bundle_dir: Path,
+    parts: dict[str, str],
+    specs: tuple[StateSpec, ...],
+    audio: np.ndarray,
+    block: int,
+    level_names: list[str],
+) -> np.ndarray:
     """onnxruntime, block by block from zero states: float32[T] (T a multiple of ``block``) -> float32[T].
     ``block`` >= T runs the whole signal in one call (the offline output)."""
     enc, dec = _session(bundle_dir / parts["encoder"]), _session(bundle_dir / parts["decoder"])
@@ -171,18 +197,24 @@ def run_blocks(bundle_dir: Path, parts: dict[str, str], specs: tuple[StateSpec, 
     ds = {s.name: np.zeros(s.shape, np.float32) for s in d_specs}
     out = []
     for start in range(0, audio.shape[0], block):
-        x = np.ascontiguousarray(audio[start:start + block], np.float32)[None, None, :]
+        x = np.ascontiguousarray(audio[start : start + block], np.float32)[None, None, :]
         res = enc.run(level_names + [s.output for s in e_specs], {"audio": x, **es})
-        lat = dict(zip(level_names, res[:len(level_names)]))
-        es = {s.name: v for s, v in zip(e_specs, res[len(level_names):])}
+        lat = dict(zip(level_names, res[: len(level_names)]))
+        es = {s.name: v for s, v in zip(e_specs, res[len(level_names) :])}
         res = dec.run(["audio"] + [s.output for s in d_specs], {**lat, **ds})
         ds = {s.name: v for s, v in zip(d_specs, res[1:])}
         out.append(res[0][0, 0])
     return np.concatenate(out)
 
 
-def streaming_parity(model: nn.Module, bundle_dir: Path, parts: dict[str, str], specs: tuple[StateSpec, ...],
-                     audio: np.ndarray, blocks: tuple[int, ...]) -> dict[str, float]:
+def streaming_parity(
+    model: nn.Module,
+    bundle_dir: Path,
+    parts: dict[str, str],
+    specs: tuple[StateSpec, ...],
+    audio: np.ndarray,
+    blocks: tuple[int, ...],
+) -> dict[str, float]:
     """Max abs errors on real audio float32[T]: 'torch' = the graphs over the whole signal against torch's
     ``decode(encode(.))`` (end to end); 'block_<N>' = onnxruntime block by block against the whole-signal run."""
     names = [name for name, _, _ in model.levels]
@@ -198,23 +230,35 @@ def streaming_parity(model: nn.Module, bundle_dir: Path, parts: dict[str, str], 
     return errors
 
 
-def _run_part(sess: ort.InferenceSession, inputs: dict[str, np.ndarray], outputs: list[str],
-              specs: list[StateSpec], frames: int, hop: int, block: int) -> list[np.ndarray]:
+def _run_part(
+    sess: ort.InferenceSession,
+    inputs: dict[str, np.ndarray],
+    outputs: list[str],
+    specs: list[StateSpec],
+    frames: int,
+    hop: int,
+    block: int,
+) -> list[np.ndarray]:
     """One streaming part over a whole input, ``block`` frames per call from zero states: its main outputs,
     concatenated along time."""
     states = {s.name: np.zeros(s.shape, np.float32) for s in specs}
     pieces: list[list[np.ndarray]] = []
     for start in range(0, frames, block):
-        feed = {k: np.ascontiguousarray(v[..., start * hop:(start + block) * hop]) for k, v in inputs.items()}
+        feed = {k: np.ascontiguousarray(v[..., start * hop : (start + block) * hop]) for k, v in inputs.items()}
         res = sess.run(outputs + [s.output for s in specs], {**feed, **states})
-        states = {s.name: v for s, v in zip(specs, res[len(outputs):])}
-        pieces.append(res[:len(outputs)])
+        states = {s.name: v for s, v in zip(specs, res[len(outputs) :])}
+        pieces.append(res[: len(outputs)])
     return [np.concatenate([p[i] for p in pieces], axis=-1) for i in range(len(outputs))]
 
 
-def streaming_parity_by_part(model: nn.Module, bundle_dir: Path, parts: dict[str, str],
-                             specs: tuple[StateSpec, ...], audio: np.ndarray,
-                             blocks: tuple[int, ...]) -> tuple[dict[str, float], dict[str, float]]:
+def streaming_parity_by_part(
+    model: nn.Module,
+    bundle_dir: Path,
+    parts: dict[str, str],
+    specs: tuple[StateSpec, ...],
+    audio: np.ndarray,
+    blocks: tuple[int, ...],
+) -> tuple[dict[str, float], dict[str, float]]:
     """Parity for a model whose decoder integrates a latent over time (``model.integrates_phase``: an oscillator
     whose phase sums f0). Such a decoder turns a 1e-7 difference in f0 (float32 rounding that differs between one
     long onnxruntime call and many short ones) into a phase offset that grows with time, so the end-to-end
@@ -242,14 +286,18 @@ def streaming_parity_by_part(model: nn.Module, bundle_dir: Path, parts: dict[str
         # the model may say which latent values matter (hpn: pitch where it is voiced; elsewhere the gate mutes it
         # and a near-tie between pitch bins may resolve either way)
         weights = model.parity_weights(dict(zip(names, b)))
-        return max(float((np.abs(u - v) * weights.get(n, 1.0)).max()) / max(1.0, float(np.abs(v).max()))
-                   for n, u, v in zip(names, a, b))
+        return max(
+            float((np.abs(u - v) * weights.get(n, 1.0)).max()) / max(1.0, float(np.abs(v).max()))
+            for n, u, v in zip(names, a, b)
+        )
 
     with torch.no_grad():
         ref_lat = model.encode(torch.from_numpy(audio)[None, None])
         ref_y = model.decode({n: torch.from_numpy(lat[n]) for n in names})[0, 0].numpy()
-    gated = {"encoder": rel(whole, [ref_lat[n].numpy() for n in names]),
-             "decoder": float(np.abs(y_whole[0, 0] - ref_y).max())}
+    gated = {
+        "encoder": rel(whole, [ref_lat[n].numpy() for n in names]),
+        "decoder": float(np.abs(y_whole[0, 0] - ref_y).max()),
+    }
     drift = {}
     for n in blocks:
         per = n // hop
@@ -270,7 +318,7 @@ def parity_audio(signals: list[np.ndarray], samples: int, target_dbfs: float = -
         if have >= samples:
             break
         sig = np.asarray(sig, np.float32).reshape(-1)
-        parts.append(sig[:samples - have])
+        parts.append(sig[: samples - have])
         have += parts[-1].shape[0]
     if have < samples:
         raise ValueError(f"the parity check needs {samples} samples of audio; the data has {have}")
@@ -280,5 +328,10 @@ def parity_audio(signals: list[np.ndarray], samples: int, target_dbfs: float = -
 
 
 def streaming_section(model: nn.Module, specs: tuple[StateSpec, ...], block: int, parity: float) -> Streaming:
-    return Streaming(block=int(block), lookahead=int(model.lookahead), delay=int(model.delay), states=specs,
-                     parity_max_abs_error=parity)
+    return Streaming(
+        block=int(block),
+        lookahead=int(model.lookahead),
+        delay=int(model.delay),
+        states=specs,
+        parity_max_abs_error=parity,
+    )

@@ -1,5 +1,6 @@
-"""export/fast_graph.py: the STFT's framing Conv rewritten as an FFT gives the same outputs; other graphs are left
-alone; the shipped streaming default carries the rewrite and an upgrade of it is a no-op."""
+"""export/fast_graph.py: the STFT's framing Conv rewritten as an FFT and 1x1 Convs rewritten as pre-packed MatMuls
+give the same outputs; other convolutions are left alone; the shipped streaming default carries the rewrites and an
+upgrade of it is a no-op."""
 
 from __future__ import annotations
 
@@ -26,15 +27,22 @@ def stft_basis(n: int) -> np.ndarray:
     return np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])[:, None, :].astype(np.float32)
 
 
-def conv_model(weight: np.ndarray) -> onnx.ModelProto:
-    """audio float32[B, 1, L] -> Conv(weight, stride HOP) -> y float32[B, O, F]."""
-    node = helper.make_node("Conv", ["audio", "w"], ["y"], kernel_shape=[weight.shape[2]], strides=[HOP])
+def conv_model(weight: np.ndarray, stride: int = HOP, bias: np.ndarray | None = None) -> onnx.ModelProto:
+    """audio float32[B, C, L] -> Conv(weight, stride) -> y float32[B, O, F]."""
+    inits = [numpy_helper.from_array(weight, "w")] + ([numpy_helper.from_array(bias, "b")] if bias is not None else [])
+    node = helper.make_node(
+        "Conv",
+        ["audio", "w"] + (["b"] if bias is not None else []),
+        ["y"],
+        kernel_shape=[weight.shape[2]],
+        strides=[stride],
+    )
     graph = helper.make_graph(
         [node],
         "g",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, None])],
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, weight.shape[1], None])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None])],
-        [numpy_helper.from_array(weight, "w")],
+        inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 9
@@ -59,6 +67,17 @@ def test_a_windowed_dft_conv_becomes_an_fft_with_the_same_output(frames):
     assert got.shape == ref.shape == (1, N_FFT + 2, frames)
     assert float(np.abs(got - ref).max()) <= REWRITE_TOLERANCE
     assert speed_up(fast)[1] == 0  # marked: never rewritten twice
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_a_pointwise_conv_becomes_a_matmul_with_the_same_output(frames):
+    rng = np.random.default_rng(frames)
+    weight = (0.1 * rng.standard_normal((48, 32, 1))).astype(np.float32)
+    original = conv_model(weight, stride=1, bias=rng.standard_normal(48).astype(np.float32))
+    fast, count = speed_up(original)
+    assert count == 1 and "Conv" not in [n.op_type for n in fast.graph.node]
+    x = rng.standard_normal((1, 32, frames)).astype(np.float32)
+    np.testing.assert_allclose(run(fast, x), run(original, x), atol=REWRITE_TOLERANCE, rtol=0)
 
 
 def test_a_conv_that_is_not_a_dft_is_left_alone():

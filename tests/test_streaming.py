@@ -3,6 +3,7 @@
 Real parts throughout: a tiny causal mel-VAE trained two steps and exported by the CLI (onnxruntime graphs with
 explicit state inputs and outputs), the engine's streaming path, the renderer, and export's parity gate.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,16 @@ RATE = 44100
 
 
 def tiny_causal(**kw) -> torch.nn.Module:
-    cfg = model_config(family="mel-vae", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1,
-                      causal=True, lookahead=1, **kw)
+    cfg = model_config(
+        family="mel-vae",
+        latent_dim=4,
+        enc_max_channels=16,
+        dec_channels=16,
+        dec_blocks=1,
+        causal=True,
+        lookahead=1,
+        **kw,
+    )
     torch.manual_seed(0)
     return build_model(cfg).eval()
 
@@ -46,7 +55,7 @@ def stream_torch(model, x: torch.Tensor, block: int) -> tuple[torch.Tensor, torc
     ds = [torch.zeros(1, c, f) for _, c, f in shapes["decoder"]]
     zs, ys = [], []
     for i in range(0, x.shape[-1], block):
-        lat, es = model.encode_stream(x[..., i:i + block], es)
+        lat, es = model.encode_stream(x[..., i : i + block], es)
         y, ds = model.decode_stream(lat, ds)
         zs.append(lat["z"])
         ys.append(y)
@@ -54,6 +63,7 @@ def stream_torch(model, x: torch.Tensor, block: int) -> tuple[torch.Tensor, torc
 
 
 # ---- the model (torch) ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("block", [256, 512, 1024])
 def test_causal_model_streams_exactly_like_offline(block):
@@ -89,11 +99,27 @@ def test_training_forward_aligns_the_delayed_output_with_its_input():
 
 # ---- the exported bundle (onnxruntime) ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def causal_run(tmp_path_factory, fixtures_dir):
     run_dir = tmp_path_factory.mktemp("causal") / "run"
-    proc = run_cli(["-m", "trainer", "factory-causal", "--data", str(fixtures_dir), "--out", str(run_dir), "--steps", "2",
-                    "--logger", "none", "--no-progress", *tiny_overrides("factory-causal")])
+    proc = run_cli(
+        [
+            "-m",
+            "trainer",
+            "factory-causal",
+            "--data",
+            str(fixtures_dir),
+            "--out",
+            str(run_dir),
+            "--steps",
+            "2",
+            "--logger",
+            "none",
+            "--no-progress",
+            *tiny_overrides("factory-causal"),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
@@ -142,7 +168,7 @@ def test_block_by_block_onnxruntime_equals_offline(runner, fixtures_dir, block, 
     x = x[: x.shape[0] - x.shape[0] % 1024]
     offline = runner.decode(runner.encode(x[None, None, :]))[0, 0]  # one call over the whole signal, zero states
     model = StreamingModel(runner)
-    blocks = np.concatenate([model.process(x[i:i + block]) for i in range(0, x.shape[0], block)])
+    blocks = np.concatenate([model.process(x[i : i + block]) for i in range(0, x.shape[0], block)])
     assert np.abs(offline).max() > 1e-3
     err = float(np.abs(blocks - offline).max())
     assert err <= TOLERANCE, err
@@ -153,8 +179,8 @@ def test_render_streams_in_one_pass_and_equals_live(runner, fixtures_dir):
     rendered = render_audio(Audio(x[None, :], 22050), WindowModel(runner))[0]
     proc = StreamingProcessor(StreamingModel(runner))  # live: 256-sample blocks, fed in odd-sized chunks
     padded = np.concatenate([x, np.zeros(1024, np.float32)])
-    live = np.concatenate([proc.push(padded[i:i + 300]) for i in range(0, padded.shape[0], 300)])
-    live = live[proc.latency:proc.latency + x.shape[0]]  # the reported latency aligns it with the input
+    live = np.concatenate([proc.push(padded[i : i + 300]) for i in range(0, padded.shape[0], 300)])
+    live = live[proc.latency : proc.latency + x.shape[0]]  # the reported latency aligns it with the input
     assert live.shape == x.shape
     assert float(np.abs(rendered - live).max()) <= TOLERANCE
 
@@ -166,7 +192,7 @@ def test_export_refuses_a_stream_that_differs_from_offline(causal_run, tmp_path,
 
     def forgetful(self, x, states):
         full = torch.cat([torch.zeros_like(states[0]), x], dim=-1)  # drops the carried frames
-        return torch.nn.Conv1d.forward(self, full), [full[..., full.shape[-1] - self.context:]]
+        return torch.nn.Conv1d.forward(self, full), [full[..., full.shape[-1] - self.context :]]
 
     monkeypatch.setattr(CausalConv1d, "stream", forgetful)
     out = tmp_path / "bad"
@@ -175,8 +201,9 @@ def test_export_refuses_a_stream_that_differs_from_offline(causal_run, tmp_path,
     assert not out.exists() and not list(tmp_path.glob(".bad*"))
 
 
-def test_upgrading_an_old_bundle_to_the_fft_front_end_keeps_its_output(causal_run, causal_bundle, runner, tmp_path,
-                                                                       monkeypatch, fixtures_dir):
+def test_upgrading_an_old_bundle_to_the_fast_graphs_keeps_its_output(
+    causal_run, causal_bundle, runner, tmp_path, monkeypatch, fixtures_dir
+):
     """A bundle exported before export/fast_graph.py (its STFT as a 1024-tap Conv) upgraded in place: the manifest's
     checksums follow, the encoder runs an FFT, and the output equals the old graphs' (and a new export's) to within
     float rounding. A tolerance it cannot meet leaves the bundle as it was."""
@@ -197,7 +224,7 @@ def test_upgrading_an_old_bundle_to_the_fft_front_end_keeps_its_output(causal_ru
     x = x[: x.shape[0] - x.shape[0] % 256]
     y_old = render_stream(x, StreamingModel(ModelRunner(load_bundle(old), "cpu", 1)), 256)
     report = upgrade_bundle(old)
-    assert report["encoder"][0] == 1 and report["decoder"][0] == 0
+    assert report["encoder"][0] >= 1 and report["decoder"][0] >= 1  # the FFT front end; the 1x1 convolutions
     upgraded = ModelRunner(load_bundle(old), "cpu", 1)  # checksums match the rewritten files
     assert "DFT" in {n.op_type for n in onnx.load(str(old / "encoder.onnx")).graph.node}
     y_new = render_stream(x, StreamingModel(upgraded), 256)
@@ -208,6 +235,7 @@ def test_upgrading_an_old_bundle_to_the_fft_front_end_keeps_its_output(causal_ru
 
 
 # ---- schema --------------------------------------------------------------------------------------------------------
+
 
 def test_window_bundles_still_load_and_bad_streaming_sections_are_refused(causal_bundle, tmp_path):
     assert load_bundle(default_bundle_path().parent / "mel-vae").manifest.streaming is None  # format_version 1
@@ -236,6 +264,7 @@ def read_manifest_from(folder, bundle, data):
 
 # ---- the live engine -----------------------------------------------------------------------------------------------
 
+
 def run_engine(slot, source, mode="streaming", speed=2.0):
     eng = LiveEngine()
     eng.set_model(slot)
@@ -260,7 +289,9 @@ def test_engine_streaming_impulse_latency_equals_reported(tmp_path):
     assert s["mode"] == "streaming"
     reported = eng.prefill + eng.dry_delay
     # every impulse heard is exactly `reported` late (an underrun on a loaded machine plays silence, never shifts)
-    heard = [i for i in range(1, y.size - 1) if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])]
+    heard = [
+        i for i in range(1, y.size - 1) if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
+    ]
     assert heard, "no impulse came through"
     for i in heard:
         assert min(abs(i - a - reported) for a in at) <= 1, (i, reported, at)
@@ -285,15 +316,15 @@ def test_knob_change_mid_stream_keeps_the_output_continuous(runner, fixtures_dir
     for i in range(0, x.shape[0] - x.shape[0] % 256, 256):
         if i == change:
             model.controls = LatentControls().with_offset("z", 0, 3.0, 4).with_scale("z", 1, 2.0, 4)
-        ys.append(model.process(x[i:i + 256]))
+        ys.append(model.process(x[i : i + 256]))
     y = np.concatenate(ys)
     steps = np.abs(np.diff(y))
-    around = steps[change - 512:change + 2048].max()
-    elsewhere = np.concatenate([steps[:change - 512], steps[change + 2048:]]).max()
+    around = steps[change - 512 : change + 2048].max()
+    elsewhere = np.concatenate([steps[: change - 512], steps[change + 2048 :]]).max()
     assert around <= elsewhere, (around, elsewhere)
     still = StreamingModel(runner)
-    base = np.concatenate([still.process(x[i:i + 256]) for i in range(0, change + 256 * 20, 256)])
-    assert np.abs(y[change + 256 * 10:change + 256 * 20] - base[change + 256 * 10:]).mean() > 1e-4  # it did move
+    base = np.concatenate([still.process(x[i : i + 256]) for i in range(0, change + 256 * 20, 256)])
+    assert np.abs(y[change + 256 * 10 : change + 256 * 20] - base[change + 256 * 10 :]).mean() > 1e-4  # it did move
 
 
 def test_late_blocks_play_the_delayed_dry_signal_and_the_model_state_still_advances(runner, fixtures_dir):
@@ -307,17 +338,17 @@ def test_late_blocks_play_the_delayed_dry_signal_and_the_model_state_still_advan
         return late_from < count["n"] <= late_to
 
     proc = StreamingProcessor(StreamingModel(runner), is_late=is_late)
-    out = np.concatenate([proc.push(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+    out = np.concatenate([proc.push(x[i : i + 256]) for i in range(0, x.shape[0], 256)])
     ref_proc = StreamingProcessor(StreamingModel(runner))
-    ref = np.concatenate([ref_proc.push(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+    ref = np.concatenate([ref_proc.push(x[i : i + 256]) for i in range(0, x.shape[0], 256)])
     d = proc.latency
     dry = np.concatenate([np.zeros(d, np.float32), x])[: x.shape[0]]
     assert proc.late_blocks == late_to - late_from
     a, b = late_from * 256 + 64, late_to * 256  # after the 64-sample crossfade into dry
     np.testing.assert_allclose(out[a:b], dry[a:b], atol=1e-6)
     # back to the model after a crossfade, and exactly where an undisturbed stream is: the states advanced
-    np.testing.assert_allclose(out[b + 64:], ref[b + 64:], atol=1e-6)
-    assert np.abs(out[:late_from * 256] - ref[:late_from * 256]).max() == 0.0
+    np.testing.assert_allclose(out[b + 64 :], ref[b + 64 :], atol=1e-6)
+    assert np.abs(out[: late_from * 256] - ref[: late_from * 256]).max() == 0.0
 
 
 def test_window_tools_run_a_streaming_bundle_with_its_delay_removed(tmp_path, fixtures_dir):
@@ -328,8 +359,8 @@ def test_window_tools_run_a_streaming_bundle_with_its_delay_removed(tmp_path, fi
     np.testing.assert_array_equal(WindowModel(runner)(x), x)
     np.testing.assert_array_equal(render_audio(Audio(x[None, :], 22050), WindowModel(runner))[0], x)
     proc = StreamingProcessor(StreamingModel(runner))
-    y = np.concatenate([proc.push(x[i:i + 100]) for i in range(0, x.shape[0], 100)])
-    np.testing.assert_array_equal(y[proc.latency:], x[:y.shape[0] - proc.latency])
+    y = np.concatenate([proc.push(x[i : i + 100]) for i in range(0, x.shape[0], 100)])
+    np.testing.assert_array_equal(y[proc.latency :], x[: y.shape[0] - proc.latency])
 
 
 def test_a_manifest_naming_states_the_graphs_do_not_have_is_refused(tmp_path):
@@ -364,8 +395,11 @@ def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tm
     s = eng.summary()
     assert s["slot_changes"] >= 1 and s["latency_parts_ms"]["compute_slot"] > 2 * 4.0
     reported = eng.prefill + eng.dry_delay
-    heard = [i for i in range(int(4.9 * RATE), y.size - 1) if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1])
-             and abs(y[i]) >= abs(y[i + 1])]
+    heard = [
+        i
+        for i in range(int(4.9 * RATE), y.size - 1)
+        if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
+    ]
     assert heard
     for i in heard:
         assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)
