@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 from desktop.engine.bundle import load_bundle  # noqa: E402
 from desktop.engine.devices import NullDriver  # noqa: E402
 from desktop.engine.live import LiveEngine  # noqa: E402
-from desktop.engine.slot import ModelSlot  # noqa: E402
-from desktop.engine.values import EngineParams, StreamConfig  # noqa: E402
 from desktop.engine.render import default_bundle_path  # noqa: E402
 from desktop.engine.session import ModelRunner  # noqa: E402
+from desktop.engine.slot import ModelSlot  # noqa: E402
 from desktop.engine.streaming import StreamingModel  # noqa: E402
+from desktop.engine.values import EngineParams, StreamConfig  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "data"
 

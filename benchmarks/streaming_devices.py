@@ -16,6 +16,7 @@
    calibration: end to end = engine path - calibration. That difference includes one extra virtual-device hop
    (the microphone sink's monitor), which real hardware replaces by its converters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,9 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     from desktop.engine.bundle import load_bundle
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
+    from desktop.engine.session import ModelRunner
     from desktop.engine.slot import ModelSlot
     from desktop.engine.values import EngineParams, FileSource, StreamConfig
-    from desktop.engine.session import ModelRunner
 
     eng = LiveEngine(block=block)
     eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))
@@ -66,13 +67,26 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     s = eng.summary()
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     eng.stop(fade=False)
-    d = durations[:min(count[0], durations.size)] * 1e6
-    return {"seconds": round(wall, 1), "device_block": block, "device_latency_setting": latency,
-            "xruns": s["xruns"], "device_xruns": s["device_xruns"], "underruns": s["underruns"],
-            "late_blocks": s["late_windows"], "latency_ms": s["latency_ms"], "latency_parts_ms": s["latency_parts_ms"],
-            "cpu_percent_of_one_core": round(100 * cpu / wall, 1), "callbacks": int(count[0]),
-            "callback_us": {"p50": round(float(np.median(d)), 1), "p99": round(float(np.percentile(d, 99)), 1),
-                            "max": round(float(d.max()), 1)}, "device_rate": s["device_rate"]}
+    d = durations[: min(count[0], durations.size)] * 1e6
+    return {
+        "seconds": round(wall, 1),
+        "device_block": block,
+        "device_latency_setting": latency,
+        "xruns": s["xruns"],
+        "device_xruns": s["device_xruns"],
+        "underruns": s["underruns"],
+        "late_blocks": s["late_windows"],
+        "latency_ms": s["latency_ms"],
+        "latency_parts_ms": s["latency_parts_ms"],
+        "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "callbacks": int(count[0]),
+        "callback_us": {
+            "p50": round(float(np.median(d)), 1),
+            "p99": round(float(np.percentile(d, 99)), 1),
+            "max": round(float(d.max()), 1),
+        },
+        "device_rate": s["device_rate"],
+    }
 
 
 def harness_child(seconds: float, block: int, latency) -> dict:
@@ -85,11 +99,12 @@ def harness_child(seconds: float, block: int, latency) -> dict:
     out = np.zeros((n, 1), np.float32)
     starts = np.arange(int(1.0 * sr), n - int(0.6 * sr), int(0.5 * sr))
     out[starts, 0] = 0.8
-    rec = sd.playrec(out, samplerate=sr, channels=1, dtype="float32", blocksize=block, latency=latency,
-                     blocking=True)[:, 0]
+    rec = sd.playrec(out, samplerate=sr, channels=1, dtype="float32", blocksize=block, latency=latency, blocking=True)[
+        :, 0
+    ]
     delays, peaks = [], []
     for i in starts:
-        seg = np.abs(rec[i:i + int(0.45 * sr)])
+        seg = np.abs(rec[i : i + int(0.45 * sr)])
         delays.append(int(np.argmax(seg)))
         peaks.append(float(seg.max()))
     return {"delays": delays, "peaks": peaks, "rate": sr}
@@ -99,9 +114,9 @@ def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
     from desktop.engine.bundle import load_bundle
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
+    from desktop.engine.session import ModelRunner
     from desktop.engine.slot import ModelSlot
     from desktop.engine.values import EngineParams, StreamConfig
-    from desktop.engine.session import ModelRunner
 
     eng = LiveEngine(block=block)
     eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))
@@ -119,19 +134,50 @@ def impulse_measurement(args, env: dict) -> dict:
     import numpy as np
 
     def harness(sink: str, source: str) -> dict:
-        out = subprocess.run([sys.executable, __file__, "--harness-child", "--bundle", args.bundle, "--seconds", "7",
-                              "--device-block", str(args.device_block), "--device-latency", args.device_latency],
-                             env={**env, "PULSE_SINK": sink, "PULSE_SOURCE": source}, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--harness-child",
+                "--bundle",
+                args.bundle,
+                "--seconds",
+                "7",
+                "--device-block",
+                str(args.device_block),
+                "--device-latency",
+                args.device_latency,
+            ],
+            env={**env, "PULSE_SINK": sink, "PULSE_SOURCE": source},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
         if not lines:
             raise RuntimeError(out.stderr[-2000:])
         return json.loads(lines[-1])
 
     calib = harness("speaker", "speaker.monitor")
-    engine = subprocess.Popen([sys.executable, __file__, "--engine-mic-child", "--bundle", args.bundle, "--seconds",
-                               "20", "--device-block", str(args.device_block), "--device-latency",
-                               args.device_latency], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--engine-mic-child",
+            "--bundle",
+            args.bundle,
+            "--seconds",
+            "20",
+            "--device-block",
+            str(args.device_block),
+            "--device-latency",
+            args.device_latency,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = engine.stdout.readline()
     if "STARTED" not in line:
         raise RuntimeError(engine.stderr.read()[-2000:])
@@ -144,10 +190,14 @@ def impulse_measurement(args, env: dict) -> dict:
     c = float(np.median(calib["delays"]))
     heard = [d for d, p in zip(through["delays"], through["peaks"]) if p > 0.2]
     t = float(np.median(heard)) if heard else float("nan")
-    return {"calibration_ms": round(1000 * c / sr, 2), "through_engine_ms": round(1000 * t / sr, 2),
-            "end_to_end_ms": round(1000 * (t - c) / sr, 2), "impulses_heard": f"{len(heard)}/{len(through['delays'])}",
-            "spread_ms": round(1000 * (max(heard) - min(heard)) / sr, 2) if heard else None,
-            "engine_reported": eng}
+    return {
+        "calibration_ms": round(1000 * c / sr, 2),
+        "through_engine_ms": round(1000 * t / sr, 2),
+        "end_to_end_ms": round(1000 * (t - c) / sr, 2),
+        "impulses_heard": f"{len(heard)}/{len(through['delays'])}",
+        "spread_ms": round(1000 * (max(heard) - min(heard)) / sr, 2) if heard else None,
+        "engine_reported": eng,
+    }
 
 
 def main() -> int:
@@ -158,8 +208,12 @@ def main() -> int:
     p.add_argument("--device-latency", default="low")
     p.add_argument("--input-file", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
     p.add_argument("--no-gui", action="store_true")
-    p.add_argument("--pulse-latency-msec", type=int, default=None,
-                   help="set PULSE_LATENCY_MSEC for the engine and the app (PulseAudio's per-client latency cap)")
+    p.add_argument(
+        "--pulse-latency-msec",
+        type=int,
+        default=None,
+        help="set PULSE_LATENCY_MSEC for the engine and the app (PulseAudio's per-client latency cap)",
+    )
     p.add_argument("--impulse", action="store_true", help="also measure end to end with impulses (section 3)")
     p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
@@ -181,28 +235,75 @@ def main() -> int:
     proc, env = start_pulse(runtime)
     if args.pulse_latency_msec:
         env = {**env, "PULSE_LATENCY_MSEC": str(args.pulse_latency_msec)}
-    report = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-              "pulse_latency_msec": args.pulse_latency_msec}
+    report = {
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "pulse_latency_msec": args.pulse_latency_msec,
+    }
     try:
         if args.impulse:
             report["impulse"] = impulse_measurement(args, env)
-        child = subprocess.run([sys.executable, __file__, "--engine-child", "--bundle", args.bundle, "--seconds",
-                                str(args.seconds), "--device-block", str(args.device_block), "--device-latency",
-                                args.device_latency, "--input-file", args.input_file],
-                               env=env, capture_output=True, text=True, timeout=args.seconds + 120)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--engine-child",
+                "--bundle",
+                args.bundle,
+                "--seconds",
+                str(args.seconds),
+                "--device-block",
+                str(args.device_block),
+                "--device-latency",
+                args.device_latency,
+                "--input-file",
+                args.input_file,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 120,
+        )
         lines = [l for l in child.stdout.splitlines() if l.startswith("{")]
         report["engine"] = json.loads(lines[-1]) if lines else {"error": child.stderr[-2000:]}
         if not args.no_gui:
-            cmd = ["xvfb-run", "-a", str(ROOT / ".venv" / "bin" / "latentsynth"), "--bundle", args.bundle,
-                   "--input-file", args.input_file, "--quit-after", str(args.seconds), "--mode", "streaming",
-                   "--device-block", str(args.device_block), "--device-latency", args.device_latency]
-            app = subprocess.run(cmd, env={**env, "LATENTSYNTH_SETTINGS": str(runtime / "settings.ini")},
-                                 capture_output=True, text=True, timeout=args.seconds + 120)
+            cmd = [
+                "xvfb-run",
+                "-a",
+                str(ROOT / ".venv" / "bin" / "latentsynth"),
+                "--bundle",
+                args.bundle,
+                "--input-file",
+                args.input_file,
+                "--quit-after",
+                str(args.seconds),
+                "--mode",
+                "streaming",
+                "--device-block",
+                str(args.device_block),
+                "--device-latency",
+                args.device_latency,
+            ]
+            app = subprocess.run(
+                cmd,
+                env={**env, "LATENTSYNTH_SETTINGS": str(runtime / "settings.ini")},
+                capture_output=True,
+                text=True,
+                timeout=args.seconds + 120,
+            )
             lines = [l for l in app.stdout.splitlines() if l.startswith("{")]
-            keys = ("xruns", "device_xruns", "underruns", "late_windows", "latency_ms", "algorithmic_latency_ms",
-                    "device_latency_ms", "rtf", "mode", "latency_parts_ms")
-            report["app"] = ({k: json.loads(lines[-1]).get(k) for k in keys} if lines else
-                             {"error": app.stderr[-2000:]})
+            keys = (
+                "xruns",
+                "device_xruns",
+                "underruns",
+                "late_windows",
+                "latency_ms",
+                "algorithmic_latency_ms",
+                "device_latency_ms",
+                "rtf",
+                "mode",
+                "latency_parts_ms",
+            )
+            report["app"] = {k: json.loads(lines[-1]).get(k) for k in keys} if lines else {"error": app.stderr[-2000:]}
             report["app"]["command"] = " ".join(cmd[2:])
     finally:
         stop_pulse(proc)

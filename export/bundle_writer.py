@@ -1,4 +1,5 @@
 """Build a bundle from a checkpoint: ONNX parts, latent statistics, parity check, manifest; all or nothing."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -15,16 +16,32 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from desktop.engine.bundle import (MANIFEST_NAME, STREAMING_FORMAT_VERSION, Control, LatentLevel, LatentStats,
-                                   Manifest, Normalization, load_bundle, sha256_file, write_manifest)
+from desktop.engine.bundle import (
+    MANIFEST_NAME,
+    STREAMING_FORMAT_VERSION,
+    Control,
+    LatentLevel,
+    LatentStats,
+    Manifest,
+    Normalization,
+    load_bundle,
+    sha256_file,
+    write_manifest,
+)
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
 from .onnx_parts import export_parts, scale_outputs
 from .provenance import ProvenanceError, run_data_summary, training_data_record
-from .streaming import (STREAM_PARITY_TOLERANCE, export_streaming_parts, parity_audio, streaming_parity,
-                        streaming_parity_by_part, streaming_section)
+from .streaming import (
+    STREAM_PARITY_TOLERANCE,
+    export_streaming_parts,
+    parity_audio,
+    streaming_parity,
+    streaming_parity_by_part,
+    streaming_section,
+)
 
 PARITY_TOLERANCE = 1e-3
 VERSION = "0.1.0"
@@ -38,13 +55,16 @@ def log(msg: str) -> None:
     print(f"[export] {msg}", file=sys.stderr, flush=True)
 
 
-def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progress: bool = True) -> dict[str, LatentStats]:
+def latent_statistics(
+    model: torch.nn.Module, chunks: torch.Tensor, show_progress: bool = True
+) -> dict[str, LatentStats]:
     """Mean, std and PCA (descending explained variance) of each level's latent frames over ``chunks``."""
     frames: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in model.levels}
     with torch.no_grad():
-        for start in tqdm(range(0, chunks.shape[0], 16), desc="latent statistics", disable=not show_progress,
-                          file=sys.stderr):
-            x = chunks[start:start + 16]
+        for start in tqdm(
+            range(0, chunks.shape[0], 16), desc="latent statistics", disable=not show_progress, file=sys.stderr
+        ):
+            x = chunks[start : start + 16]
             x = torch.nn.functional.pad(x, (0, (-x.shape[-1]) % max(h for _, _, h in model.levels)))
             for name, z in model.encode(x).items():
                 frames[name].append(z.permute(0, 2, 1).reshape(-1, z.shape[1]).double().numpy())
@@ -62,7 +82,8 @@ def latent_statistics(model: torch.nn.Module, chunks: torch.Tensor, show_progres
         comps = comps * np.where(signs == 0, 1, signs)[:, None]
         total = evals.sum() if evals.sum() > 0 else 1.0
         stats[name] = LatentStats(
-            mean=tuple(mean.tolist()), std=tuple(z.std(0).tolist()),
+            mean=tuple(mean.tolist()),
+            std=tuple(z.std(0).tolist()),
             components=tuple(tuple(r) for r in comps.tolist()),
             explained_variance=tuple(evals.tolist()),
             explained_variance_ratio=tuple((evals / total).tolist()),
@@ -77,7 +98,7 @@ def information_rate(model: torch.nn.Module, chunks: torch.Tensor, sample_rate: 
         per_level = {}
         with torch.no_grad():
             for start in range(0, chunks.shape[0], 16):
-                x = chunks[start:start + 16]
+                x = chunks[start : start + 16]
                 x = torch.nn.functional.pad(x, (0, (-x.shape[-1]) % max(h for _, _, h in model.levels)))
                 for name, (mean, std) in model.posterior(x).items():
                     kl = 0.5 * (mean * mean + std * std - torch.log(std * std) - 1.0)  # nats [B, D, F]
@@ -85,25 +106,34 @@ def information_rate(model: torch.nn.Module, chunks: torch.Tensor, sample_rate: 
         hops = {name: hop for name, _, hop in model.levels}
         bits = {n: float(torch.cat(v).mean()) / float(np.log(2.0)) for n, v in per_level.items()}
         bps = sum(b * sample_rate / hops[n] for n, b in bits.items())
-        return {"bits_per_second": round(bps, 2), "source": "kl",
-                "bits_per_frame": {n: round(b, 3) for n, b in bits.items()},
-                "note": "KL of the posterior from N(0, I) over the export's statistics chunks"}
+        return {
+            "bits_per_second": round(bps, 2),
+            "source": "kl",
+            "bits_per_frame": {n: round(b, 3) for n, b in bits.items()},
+            "note": "KL of the posterior from N(0, I) over the export's statistics chunks",
+        }
     q = model.extra_manifest().get("quantizer")
     if q and q.get("type") == "fsq":
         per_frame = float(np.sum(np.log2(q["levels"]))) * int(q.get("groups", 1))
-        return {"bits_per_second": round(per_frame * sample_rate / model.levels[0][2], 2),
-                "source": "codes", "bits_per_frame": {model.levels[0][0]: per_frame},
-                "note": "nominal: every code of the grid equally likely (the evaluation reports the entropy used)"}
+        return {
+            "bits_per_second": round(per_frame * sample_rate / model.levels[0][2], 2),
+            "source": "codes",
+            "bits_per_frame": {model.levels[0][0]: per_frame},
+            "note": "nominal: every code of the grid equally likely (the evaluation reports the entropy used)",
+        }
     return None
 
 
-def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str], audio: torch.Tensor) -> dict[str, float]:
+def parity_check(
+    model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str], audio: torch.Tensor
+) -> dict[str, float]:
     """Max abs difference between onnxruntime (CPU) and torch on real audio, per part and end to end (the encoder's
     divided by max(1, max |latent|)); 'codes': fraction of quantizer codes that differ; 'mel': the mel output's."""
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = {p: ort.InferenceSession(str(bundle_dir / f), opts, providers=["CPUExecutionProvider"])
-            for p, f in parts.items()}
+    sess = {
+        p: ort.InferenceSession(str(bundle_dir / f), opts, providers=["CPUExecutionProvider"]) for p, f in parts.items()
+    }
     names = [name for name, _, _ in model.levels]
     with torch.no_grad():
         lt = model.encode(audio)
@@ -112,8 +142,11 @@ def parity_check(model: torch.nn.Module, bundle_dir: Path, parts: dict[str, str]
     lo = dict(zip(names, sess["encoder"].run(names, {"audio": audio.numpy()})))
     # latents: error relative to the latent's scale when that exceeds 1 (an unregularised mel-VAE latent reaches
     # |z| ~ 10, and a log-mel front end turns float32 rounding in near-silent frames into ~1e-4 relative error)
-    err = {"encoder": max(float(np.abs(lo[n] - lt[n].numpy()).max()) / max(1.0, float(np.abs(lt[n].numpy()).max()))
-                          for n in names)}
+    err = {
+        "encoder": max(
+            float(np.abs(lo[n] - lt[n].numpy()).max()) / max(1.0, float(np.abs(lt[n].numpy()).max())) for n in names
+        )
+    }
     q_in = {n: lt[n].numpy() for n in names}
     if "quantizer" in sess:
         qo = dict(zip(names, sess["quantizer"].run([f"{n}_q" for n in names], q_in)))
@@ -151,16 +184,20 @@ def _export_streaming(ckpt: dict[str, Any], tmp: Path, signals: list[np.ndarray]
         errors, drift = streaming_parity_by_part(ref, tmp, parts, specs, audio, STREAM_PARITY_BLOCKS)
         block_error = max(v for k, v in errors.items() if k.startswith("block_"))
         if not block_error <= STREAM_PARITY_TOLERANCE:
-            raise ExportError(f"block-by-block onnxruntime output of a part differs from its whole-file output by "
-                              f"{block_error:.3g} (> {STREAM_PARITY_TOLERANCE}) on {STREAM_PARITY_SECONDS:g} s of real "
-                              f"audio; bundle not written ({errors})")
+            raise ExportError(
+                f"block-by-block onnxruntime output of a part differs from its whole-file output by "
+                f"{block_error:.3g} (> {STREAM_PARITY_TOLERANCE}) on {STREAM_PARITY_SECONDS:g} s of real "
+                f"audio; bundle not written ({errors})"
+            )
         return streaming_section(ref, specs, STREAM_PARITY_BLOCKS[0], block_error), {**errors, **drift}
     errors = streaming_parity(ref, tmp, parts, specs, audio, STREAM_PARITY_BLOCKS)
     block_error = max(v for k, v in errors.items() if k.startswith("block_"))
     if not block_error <= STREAM_PARITY_TOLERANCE:
-        raise ExportError(f"block-by-block onnxruntime output differs from the whole-file output by {block_error:.3g} "
-                          f"(> {STREAM_PARITY_TOLERANCE}) on {STREAM_PARITY_SECONDS:g} s of real audio; bundle not "
-                          f"written ({errors})")
+        raise ExportError(
+            f"block-by-block onnxruntime output differs from the whole-file output by {block_error:.3g} "
+            f"(> {STREAM_PARITY_TOLERANCE}) on {STREAM_PARITY_SECONDS:g} s of real audio; bundle not "
+            f"written ({errors})"
+        )
     errors = {("end_to_end" if k == "torch" else k): v for k, v in errors.items()}
     return streaming_section(ref, specs, STREAM_PARITY_BLOCKS[0], block_error), errors
 
@@ -177,10 +214,16 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
-                  stat_chunks: int = 256, name: str | None = None, show_progress: bool = True,
-                  extra_provenance: dict[str, Any] | None = None,
-                  provenance_csv: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+def export_bundle(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    data_dir: str | Path | None = None,
+    stat_chunks: int = 256,
+    name: str | None = None,
+    show_progress: bool = True,
+    extra_provenance: dict[str, Any] | None = None,
+    provenance_csv: str | Path | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """``provenance_csv``: the corpus manifest.csv naming the training audio's sources and licences (default:
     one found in the training data folder or its parent; see ``export.provenance``)."""
     t0 = time.perf_counter()
@@ -191,20 +234,25 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
     summary = ckpt.get("data_summary") or run_data_summary(ckpt["path"])
     data_dir = Path(data_dir) if data_dir else (Path(summary["root"]) if summary.get("root") else None)
     if data_dir is None or not data_dir.is_dir():
-        raise ExportError(f"the training data folder '{data_dir}' is not available: pass --data DIR with audio like "
-                          "the training data (latent statistics for the knobs and the parity check need real audio)")
+        raise ExportError(
+            f"the training data folder '{data_dir}' is not available: pass --data DIR with audio like "
+            "the training data (latent statistics for the knobs and the parity check need real audio)"
+        )
     folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=show_progress)
     train_idx, val_idx = folder.split(cfg.data.val_percent)
     if not summary.get("root"):  # nothing recorded: the folder given is the best description there is
         summary = folder.summary(train_idx, val_idx)
     recorded_root = Path(summary["root"])
     try:
-        training_data = training_data_record(summary, recorded_root if recorded_root.is_dir() else data_dir,
-                                             provenance_csv)
+        training_data = training_data_record(
+            summary, recorded_root if recorded_root.is_dir() else data_dir, provenance_csv
+        )
     except ProvenanceError as exc:
         raise ExportError(str(exc)) from exc
-    log(f"training data: {training_data.train_minutes} min, {len(training_data.sources)} sources"
-        + (f" ({training_data.note})" if training_data.note else ""))
+    log(
+        f"training data: {training_data.train_minutes} min, {len(training_data.sources)} sources"
+        + (f" ({training_data.note})" if training_data.note else "")
+    )
     dataset = ChunkDataset([folder.signals[i] for i in train_idx], cfg.data)
     idx = np.linspace(0, len(dataset) - 1, min(stat_chunks, len(dataset))).astype(int)
     chunks = torch.stack([dataset[int(i)] for i in idx])
@@ -218,8 +266,9 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
     try:
         log("exporting ONNX parts (dynamo exporter, a few seconds each)")
         if model.causal:
-            streaming, errors = _export_streaming(ckpt, tmp, [folder.signals[i] for i in train_idx],
-                                                  cfg.model.sample_rate)
+            streaming, errors = _export_streaming(
+                ckpt, tmp, [folder.signals[i] for i in train_idx], cfg.model.sample_rate
+            )
             parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
         else:
             parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=model.has_quantizer)
@@ -230,8 +279,10 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
         worst = max(v for k, v in errors.items() if not k.startswith(("block_", "drift_")))
         log("parity (max abs error, onnxruntime vs torch): " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
         if not worst <= PARITY_TOLERANCE:
-            raise ExportError(f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
-                              f"bundle not written ({errors})")
+            raise ExportError(
+                f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
+                f"bundle not written ({errors})"
+            )
         scales = scale_outputs(model)
         levels = tuple(LatentLevel(n, d, h, scales.get(n)) for n, d, h in model.levels)
         provenance = {
@@ -250,14 +301,23 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
             **(extra_provenance or {}),
         }
         manifest = Manifest(
-            family=cfg.model.family, sample_rate=cfg.model.sample_rate, window=cfg.data.window, hop=cfg.data.chunk_hop,
+            family=cfg.model.family,
+            sample_rate=cfg.model.sample_rate,
+            window=cfg.data.window,
+            hop=cfg.data.chunk_hop,
             levels=levels,
             # a causal model has no per-window loudness normalisation (it would need the future): it was trained at
             # random levels instead (model.random_gain_db)
-            normalization=(Normalization("none") if streaming is not None else
-                           Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db)),
-            latent_stats=stats, parts=parts, files={f: sha256_file(tmp / f) for f in parts.values()},
-            provenance=provenance, training_data=training_data,
+            normalization=(
+                Normalization("none")
+                if streaming is not None
+                else Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db)
+            ),
+            latent_stats=stats,
+            parts=parts,
+            files={f: sha256_file(tmp / f) for f in parts.values()},
+            provenance=provenance,
+            training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
             extra=model.extra_manifest(),
             information_rate=information_rate(model, chunks, cfg.model.sample_rate),
@@ -272,9 +332,15 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, data_dir: str | P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    report = {"bundle": str(out_dir), "parity_max_abs_error": errors, "seconds": round(time.perf_counter() - t0, 1),
-              "compression_ratio": round(manifest.compression_ratio, 2),
-              "bytes": sum((out_dir / f).stat().st_size for f in parts.values())}
-    log(f"wrote {out_dir} ({report['bytes'] / 1e6:.1f} MB, compression {report['compression_ratio']}x, "
-        f"{report['seconds']} s)")
+    report = {
+        "bundle": str(out_dir),
+        "parity_max_abs_error": errors,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "compression_ratio": round(manifest.compression_ratio, 2),
+        "bytes": sum((out_dir / f).stat().st_size for f in parts.values()),
+    }
+    log(
+        f"wrote {out_dir} ({report['bytes'] / 1e6:.1f} MB, compression {report['compression_ratio']}x, "
+        f"{report['seconds']} s)"
+    )
     return out_dir, report

@@ -1,4 +1,5 @@
 """latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR] [--provenance MANIFEST_CSV]"""
+
 from __future__ import annotations
 
 import json
@@ -11,17 +12,33 @@ from desktop.engine.output_path import OutputPathError, check_output_folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="latentsynth-export", description="Turn a training checkpoint into a model "
-                                "bundle (encoder.onnx, decoder.onnx, [quantizer.onnx], manifest.json).")
+    p = OneLineParser(
+        prog="latentsynth-export",
+        description="Turn a training checkpoint into a model "
+        "bundle (encoder.onnx, decoder.onnx, [quantizer.onnx], manifest.json).",
+    )
     p.add_argument("checkpoint", help="a run folder (uses checkpoints/last.pt) or a .pt checkpoint")
     p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if it is a bundle)")
-    p.add_argument("--data", default=None, help="audio for latent statistics and the parity check "
-                   "(default: the training data folder recorded in the checkpoint)")
-    p.add_argument("--provenance", default=None, metavar="PATH", help="the corpus manifest.csv listing the "
-                   "training audio's sources and licences (default: manifest.csv in the training data folder "
-                   "or its parent; without one the bundle records folders and minutes only)")
-    p.add_argument("--stat-chunks", type=bounded("stat_chunks", integer=True), default=256,
-                   help="1-second chunks used for latent statistics")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="audio for latent statistics and the parity check "
+        "(default: the training data folder recorded in the checkpoint)",
+    )
+    p.add_argument(
+        "--provenance",
+        default=None,
+        metavar="PATH",
+        help="the corpus manifest.csv listing the "
+        "training audio's sources and licences (default: manifest.csv in the training data folder "
+        "or its parent; without one the bundle records folders and minutes only)",
+    )
+    p.add_argument(
+        "--stat-chunks",
+        type=bounded("stat_chunks", integer=True),
+        default=256,
+        help="1-second chunks used for latent statistics",
+    )
     p.add_argument("--name", default=None, help="display name stored in the manifest")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -37,8 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     from .bundle_writer import ExportError, export_bundle
 
     try:
-        _, report = export_bundle(args.checkpoint, args.out, args.data, args.stat_chunks, args.name,
-                                  show_progress=not args.no_progress, provenance_csv=args.provenance)
+        _, report = export_bundle(
+            args.checkpoint,
+            args.out,
+            args.data,
+            args.stat_chunks,
+            args.name,
+            show_progress=not args.no_progress,
+            provenance_csv=args.provenance,
+        )
     except (ExportError, CheckpointError, AudioFileError, BundleError, OSError) as exc:
         text = " ".join(str(exc).split())
         if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:

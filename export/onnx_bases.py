@@ -8,6 +8,7 @@ Hann window computed the same way -> float32. Every input of that subgraph is co
 session creation: inference runs on the same float32 tensor as before. The generated values are checked against the
 buffer before the file is rewritten.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,15 @@ class _Graph:
 
     def const(self, value, dtype) -> str:
         out = self.name()
-        self.nodes.append(helper.make_node("Constant", [], [out], name=out + "/const",
-                                           value=numpy_helper.from_array(np.asarray(value, dtype=dtype), out)))
+        self.nodes.append(
+            helper.make_node(
+                "Constant",
+                [],
+                [out],
+                name=out + "/const",
+                value=numpy_helper.from_array(np.asarray(value, dtype=dtype), out),
+            )
+        )
         return out
 
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
@@ -80,8 +88,9 @@ def _istft_basis(g: _Graph, n_fft: int, out: str) -> None:
     """InverseSTFT.basis: cat([cos*s/n_fft*w, -sin*s/n_fft*w])[:, None, :]; s is 1 at DC and Nyquist, else 2."""
     cos, sin, window, k = _dft_terms(g, n_fft)
     edge = g.op("Equal", g.op("Mod", k, g.const(n_fft // 2, np.int64), fmod=0), g.const(0, np.int64))
-    scale = g.op("Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)),
-                 g.const([1], np.int64))
+    scale = g.op(
+        "Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)), g.const([1], np.int64)
+    )
     size = g.const(float(n_fft), np.float64)
 
     def term(x: str) -> str:
@@ -107,12 +116,12 @@ def _causal_istft_basis(module: CausalInverseSTFT) -> Callable:
     def generate(g: _Graph, n_fft: int, out: str) -> None:
         n = g.op("Range", g.const(offset, np.int64), g.const(offset + support, np.int64), g.const(1, np.int64))
         k = g.op("Range", g.const(0, np.int64), g.const(n_fft // 2 + 1, np.int64), g.const(1, np.int64))
-        kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64),
-                  fmod=0)
+        kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64), fmod=0)
         angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), g.const(2 * math.pi / n_fft, np.float64))
         edge = g.op("Equal", g.op("Mod", k, g.const(n_fft // 2, np.int64), fmod=0), g.const(0, np.int64))
-        scale = g.op("Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)),
-                     g.const([1], np.int64))
+        scale = g.op(
+            "Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)), g.const([1], np.int64)
+        )
         weight = g.op("Div", g.const(window_values, np.float64), g.const(float(n_fft), np.float64))
 
         def term(x: str) -> str:

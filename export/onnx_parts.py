@@ -9,6 +9,7 @@ quantizer 'codes' int64[B, groups, F] when ``model.has_quantizer``; decoder outp
 ``decode_extra(latents)`` when it returns any (the mel VAE's normalised log-mel 'mel'). The family contract:
 models/family.py.
 """
+
 from __future__ import annotations
 
 import io
@@ -86,8 +87,16 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
     """torch.onnx.export (dynamo), then the fixed DFT bases turned from stored weights into in-graph nodes."""
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), input_names=input_names, output_names=output_names,
-                          dynamic_shapes=dynamic_shapes, external_data=False, dynamo=True)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=dynamic_shapes,
+            external_data=False,
+            dynamo=True,
+        )
     if list(path.parent.glob(path.name + ".data")):
         raise RuntimeError(f"{path}: exporter wrote an external .data file; parts must be single files")
     generate_fixed_bases(path, module)

@@ -1,4 +1,5 @@
 """A bundle's ``training_data`` record: data folder, minutes and, from a corpus manifest.csv, sources and licences."""
+
 from __future__ import annotations
 
 import csv
@@ -50,8 +51,10 @@ def read_corpus_manifest(path: str | Path) -> list[dict[str, str]]:
             reader = csv.DictReader(f)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise ProvenanceError(f"{path}: not a corpus manifest (no column {', '.join(missing)}; "
-                                      f"needs {', '.join(REQUIRED_COLUMNS)})")
+                raise ProvenanceError(
+                    f"{path}: not a corpus manifest (no column {', '.join(missing)}; "
+                    f"needs {', '.join(REQUIRED_COLUMNS)})"
+                )
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ProvenanceError(f"{path}: cannot read ({exc})") from exc
@@ -72,8 +75,9 @@ def _relative(path: Path, root: Path) -> str | None:
         return None
 
 
-def training_data_record(summary: dict[str, Any], audio_root: str | Path | None = None,
-                         manifest_csv: str | Path | None = None) -> TrainingData:
+def training_data_record(
+    summary: dict[str, Any], audio_root: str | Path | None = None, manifest_csv: str | Path | None = None
+) -> TrainingData:
     """Build the record from a trainer data summary (``AudioFolder.summary``: root, files, minutes, the split
     and ``val_file_names``).
 
@@ -86,9 +90,12 @@ def training_data_record(summary: dict[str, Any], audio_root: str | Path | None 
     audio_root = Path(audio_root) if audio_root else root
     record = dict(
         root=str(root),
-        files=int(summary.get("files", 0)), minutes=float(summary.get("minutes", 0.0)),
-        train_files=int(summary.get("train_files", 0)), train_minutes=float(summary.get("train_minutes", 0.0)),
-        heldout_files=int(summary.get("val_files", 0)), heldout_minutes=float(summary.get("val_minutes", 0.0)),
+        files=int(summary.get("files", 0)),
+        minutes=float(summary.get("minutes", 0.0)),
+        train_files=int(summary.get("train_files", 0)),
+        train_minutes=float(summary.get("train_minutes", 0.0)),
+        heldout_files=int(summary.get("val_files", 0)),
+        heldout_minutes=float(summary.get("val_minutes", 0.0)),
     )
     csv_path = Path(manifest_csv) if manifest_csv else find_corpus_manifest(audio_root)
     if csv_path is None:
@@ -125,20 +132,33 @@ def training_data_record(summary: dict[str, Any], audio_root: str | Path | None 
     per_source: dict[str, dict[str, Any]] = {}
     for rel in sorted(trained & set(listed)):
         row = listed[rel]
-        s = per_source.setdefault(row["source"], {"category": [], "debian_package": [], "license": [],
-                                                   "clips": 0, "seconds": 0.0})
+        s = per_source.setdefault(
+            row["source"], {"category": [], "debian_package": [], "license": [], "clips": 0, "seconds": 0.0}
+        )
         for key in ("category", "debian_package", "license"):
             if row[key] and row[key] not in s[key]:
                 s[key].append(row[key])
         s["clips"] += 1
         s["seconds"] += float(row["duration_s"])
-    sources = tuple(sorted(
-        (DataSource(source=name, category="; ".join(s["category"]), debian_package="; ".join(s["debian_package"]),
-                    license="; ".join(s["license"]), clips=s["clips"], minutes=round(s["seconds"] / 60, 2))
-         for name, s in per_source.items()),
-        key=lambda d: (-d.minutes, d.source)))
+    sources = tuple(
+        sorted(
+            (
+                DataSource(
+                    source=name,
+                    category="; ".join(s["category"]),
+                    debian_package="; ".join(s["debian_package"]),
+                    license="; ".join(s["license"]),
+                    clips=s["clips"],
+                    minutes=round(s["seconds"] / 60, 2),
+                )
+                for name, s in per_source.items()
+            ),
+            key=lambda d: (-d.minutes, d.source),
+        )
+    )
     if not sources:
         return TrainingData(**record, note=f"{csv_path} lists none of the trained files: licences unknown")
     note = f"{unlisted} trained files are not listed in {MANIFEST_CSV}: their licences are unknown" if unlisted else ""
-    return TrainingData(**record, sources=sources, manifest=str(csv_path.resolve()), unlisted_train_files=unlisted,
-                        note=note)
+    return TrainingData(
+        **record, sources=sources, manifest=str(csv_path.resolve()), unlisted_train_files=unlisted, note=note
+    )

@@ -14,21 +14,20 @@ import onnx
 import pytest
 import soundfile as sf
 import torch
+from streaming_identity_bundle import build_streaming_identity_bundle
 
+from conftest import run_cli, tiny_overrides
 from desktop.engine.audiofile import Audio
 from desktop.engine.bundle import BundleError, load_bundle, read_manifest
 from desktop.engine.devices import NullDriver
 from desktop.engine.latent import LatentControls
 from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
 from desktop.engine.render import default_bundle_path, render_audio
 from desktop.engine.session import ModelRunner, WindowModel
+from desktop.engine.slot import ModelSlot
 from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream
+from desktop.engine.values import EngineParams, StreamConfig
 from models import build_model, model_config
-
-from conftest import run_cli, tiny_overrides
-from streaming_identity_bundle import build_streaming_identity_bundle
 
 TOLERANCE = 1e-4
 RATE = 44100

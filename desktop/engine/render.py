@@ -1,4 +1,5 @@
 """Offline rendering of an audio file through a bundle: same sample rate, length and alignment as the input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,13 @@ def hop_samples(hop_seconds: float, sample_rate: int, window: int, grid: int = 1
     return max(grid, min(int(round(samples / grid)) * grid, window - window % grid))
 
 
-def render_audio(audio: Audio, model: WindowModel, hop_seconds: float = 0.25,
-                 progress: Callable[[int, int], None] | None = None, block: int | None = None) -> np.ndarray:
+def render_audio(
+    audio: Audio,
+    model: WindowModel,
+    hop_seconds: float = 0.25,
+    progress: Callable[[int, int], None] | None = None,
+    block: int | None = None,
+) -> np.ndarray:
     """Resynthesise every channel of ``audio`` (each channel on its own, so stereo stays stereo).
 
     Returns float32[C, T] at ``audio.sample_rate`` with ``audio.frames`` samples, latency removed.

@@ -1,4 +1,5 @@
 """onnxruntime sessions for a bundle, and the per-window model function (normalise, encode, knobs, decode)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,8 +83,10 @@ class ModelRunner:
             outs = {o.name for o in self.sessions[part].get_outputs()}
             for spec in specs:
                 if spec.name not in ins or spec.output not in outs:
-                    raise BundleError(f"{self.bundle.part_path(part)}: has no state input '{spec.name}' and output "
-                                      f"'{spec.output}' listed in the manifest's 'streaming' section")
+                    raise BundleError(
+                        f"{self.bundle.part_path(part)}: has no state input '{spec.name}' and output "
+                        f"'{spec.output}' listed in the manifest's 'streaming' section"
+                    )
 
     @property
     def short_provider(self) -> str:
@@ -94,8 +97,9 @@ class ModelRunner:
         return {s.name: np.zeros((batch,) + tuple(s.shape[1:]), np.float32) for s in self.state_specs.get(part, ())}
 
     def encode(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.sessions["encoder"].run(self.level_names, {"audio": audio,
-                                                               **self.zero_states("encoder", audio.shape[0])})
+        outs = self.sessions["encoder"].run(
+            self.level_names, {"audio": audio, **self.zero_states("encoder", audio.shape[0])}
+        )
         return dict(zip(self.level_names, outs))
 
     def encode_step(self, audio: np.ndarray, states: dict[str, np.ndarray]):
@@ -108,8 +112,9 @@ class ModelRunner:
     def decode_step(self, latents: dict[str, np.ndarray], states: dict[str, np.ndarray]):
         """Streaming: latents + decoder states -> (audio float32[1, 1, N], next states)."""
         specs = self.state_specs["decoder"]
-        outs = self.sessions["decoder"].run(["audio"] + [s.output for s in specs],
-                                            {**{n: latents[n] for n in self.level_names}, **states})
+        outs = self.sessions["decoder"].run(
+            ["audio"] + [s.output for s in specs], {**{n: latents[n] for n in self.level_names}, **states}
+        )
         return outs[0], {s.name: v for s, v in zip(specs, outs[1:])}
 
     def quantize(self, latents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -122,8 +127,9 @@ class ModelRunner:
 
     def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
         batch = latents[self.level_names[0]].shape[0]
-        return self.sessions["decoder"].run(["audio"], {**{n: latents[n] for n in self.level_names},
-                                                        **self.zero_states("decoder", batch)})[0]
+        return self.sessions["decoder"].run(
+            ["audio"], {**{n: latents[n] for n in self.level_names}, **self.zero_states("decoder", batch)}
+        )[0]
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
@@ -169,10 +175,11 @@ class WindowModel:
 
     def decode_window(self, latents: dict[str, np.ndarray], gain: float, n: int) -> np.ndarray:
         """Knobs, quantizer, decoder, gain undone: float32[n] (a causal bundle's delay removed)."""
-        latents = apply_declared(self.controls.apply(latents, self.runner.axes), self.runner.manifest.controls,
-                                 self.controls.values)
+        latents = apply_declared(
+            self.controls.apply(latents, self.runner.axes), self.runner.manifest.controls, self.controls.values
+        )
         d = self.delay
-        y = self.runner.decode(self.runner.quantize(latents))[0, 0, d:d + n]
+        y = self.runner.decode(self.runner.quantize(latents))[0, 0, d : d + n]
         if y.shape[0] < n:
             y = np.pad(y, (0, n - y.shape[0]))
         return (y / gain).astype(np.float32)

@@ -4,6 +4,7 @@ The states the ONNX parts carry are held here, swapped for the next ones after e
 runner's, created once. Live playing (:class:`StreamingProcessor`, the engine's ``streaming`` mode) and offline
 rendering (:func:`render_stream`) run the same :class:`StreamingModel`, so a render equals what live plays.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,9 +26,9 @@ def _params(controls: LatentControls, level: str, dim: int) -> np.ndarray:
     out[1] = 1.0
     offs, scs = controls.offsets.get(level), controls.scales.get(level)
     if offs:
-        out[0, :len(offs)] = offs[:dim]
+        out[0, : len(offs)] = offs[:dim]
     if scs:
-        out[1, :len(scs)] = scs[:dim]
+        out[1, : len(scs)] = scs[:dim]
     return out
 
 
@@ -45,8 +46,12 @@ class StreamingModel:
     hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
     ``controls_of`` given, read once per block): the knobs move to the new values over ``SMOOTH_FRAMES`` frames."""
 
-    def __init__(self, runner: ModelRunner, controls: LatentControls | None = None,
-                 controls_of: Callable[[], LatentControls] | None = None):
+    def __init__(
+        self,
+        runner: ModelRunner,
+        controls: LatentControls | None = None,
+        controls_of: Callable[[], LatentControls] | None = None,
+    ):
         if runner.streaming is None:
             raise ValueError(f"{runner.bundle.path}: not a streaming bundle (no 'streaming' section in its manifest)")
         self.runner = runner
@@ -136,8 +141,9 @@ class StreamingModel:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        lat, self.enc_states = self.runner.encode_step(np.ascontiguousarray(x, np.float32)[None, None, :],
-                                                       self.enc_states)
+        lat, self.enc_states = self.runner.encode_step(
+            np.ascontiguousarray(x, np.float32)[None, None, :], self.enc_states
+        )
         self.last_latents = lat
         controls = self.controls_of() if self.controls_of is not None else self.controls
         params = self._frame_params(controls, n // self.hop)
@@ -157,8 +163,7 @@ class StreamingProcessor:
     output is replaced by the dry input (delayed like the model's output), crossfaded over ``DRY_CROSSFADE``
     samples, and counted in ``late_blocks``. Compute times of the last ``TIMING_WINDOW`` blocks give ``p99_s``."""
 
-    def __init__(self, model: StreamingModel, block: int | None = None,
-                 is_late: Callable[[], bool] | None = None):
+    def __init__(self, model: StreamingModel, block: int | None = None, is_late: Callable[[], bool] | None = None):
         self.model = model
         self.block = int(block or model.block)
         if self.block <= 0 or self.block % model.hop:
@@ -186,8 +191,8 @@ class StreamingProcessor:
         if not self.latency:
             return x
         full = np.concatenate([self._dry, x])
-        self._dry = full[full.shape[0] - self.latency:]
-        return full[:x.shape[0]]
+        self._dry = full[full.shape[0] - self.latency :]
+        return full[: x.shape[0]]
 
     def _step(self, x: np.ndarray) -> np.ndarray:
         late = bool(self.is_late()) if self.is_late is not None else False
@@ -212,13 +217,14 @@ class StreamingProcessor:
         n = pending.shape[0] // self.block
         out = np.empty(n * self.block, np.float32)
         for k in range(n):
-            out[k * self.block:(k + 1) * self.block] = self._step(pending[k * self.block:(k + 1) * self.block])
-        self._pending = pending[n * self.block:].copy()
+            out[k * self.block : (k + 1) * self.block] = self._step(pending[k * self.block : (k + 1) * self.block])
+        self._pending = pending[n * self.block :].copy()
         return out
 
 
-def render_stream(x: np.ndarray, model: StreamingModel, block: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def render_stream(
+    x: np.ndarray, model: StreamingModel, block: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
     """A whole signal float32[T] through the streaming model in one pass, block by block from zero states, with
     the model's delay removed: float32[T], time-aligned with ``x``. ``block`` (default: 64 of the bundle's
     blocks) only changes how many samples each onnxruntime call takes; the output equals the live one to 1e-4."""
@@ -228,11 +234,11 @@ def render_stream(x: np.ndarray, model: StreamingModel, block: int | None = None
     model.reset()
     total = x.shape[0] + model.delay
     padded = np.zeros(total + (-total) % hop, np.float32)
-    padded[:x.shape[0]] = x
+    padded[: x.shape[0]] = x
     out = np.empty_like(padded)
     for start in range(0, padded.shape[0], block):
         end = min(start + block, padded.shape[0])
         out[start:end] = model.process(padded[start:end])
         if progress is not None:
             progress(end, padded.shape[0])
-    return out[model.delay:model.delay + x.shape[0]]
+    return out[model.delay : model.delay + x.shape[0]]
