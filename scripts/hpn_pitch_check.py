@@ -3,7 +3,7 @@
 
     python scripts/hpn_pitch_check.py --bundle B --data HELDOUT [--max-seconds 10]
 
-1. Pitch network vs labels: for every file of the pitched categories (speech, music, instrument, pitched) under
+1. Encoder pitch (YIN since round 2) vs labels: for every file of the pitched categories (speech, music, instrument, pitched) under
    DATA, the encoder's pitch channel (streamed from zero states, the way the player runs it) against the trainer's
    YIN labels (trainer/pitch_labels.py) at the same frames, on frames both call voiced: median |error| in cents
    and the share within 50 cents, per category.
