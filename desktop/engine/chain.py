@@ -85,6 +85,8 @@ class ProcessingChain:
         self.margin_used_s = margin
         self.prefill = int(math.ceil(hop * dev / mr)) + self.device_block + self.hold + int(margin * dev)
         self.drop = 0
+        self.burst_covered = self.device_block  # the prefill covers the device taking one block at a time
+        self.burst_extra = 0
         self._fade: np.ndarray | None = None
         self._fade_pos = [0, 0]
         self.params = EngineParams()
@@ -104,6 +106,17 @@ class ProcessingChain:
         n = max(1, int(seconds * self.device_rate))
         self._fade = (np.arange(n, dtype=np.float32) + 1) / n
         self._fade_pos = [0, 0]
+
+    def cover_burst(self, frames: int) -> None:
+        """The device takes ``frames`` at once (back-to-back callbacks: a sound server moving its buffer in chunks).
+        Streaming: run the output that much further ahead (zeros written; positions stay exact, the reported latency
+        grows by it). The window modes' compute margin (0.1 s or more) already covers such bursts."""
+        if self.mode == "streaming" and frames > self.burst_covered:
+            extra = frames - self.burst_covered
+            self._pad(extra)
+            self.prefill += extra
+            self.burst_extra += extra
+        self.burst_covered = max(self.burst_covered, frames)
 
     @property
     def limiter_db(self) -> float:

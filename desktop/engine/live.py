@@ -50,6 +50,8 @@ __all__ = [
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
+BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
+BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
 
 
 class LiveEngine:
@@ -79,6 +81,9 @@ class LiveEngine:
         self.stats = ChainStats()  # late blocks, slot changes, compute estimate: kept across rebuilds
         self.chain: ProcessingChain | None = None
         self._last_callback = 0.0
+        self._burst = self._burst_hits = self.underruns_before_burst_cover = 0
+        self._burst_t0 = 0.0
+        self.burst_frames = 0  # the most frames the device asked for in one burst of back-to-back callbacks
         self._max_block = 8192
         self._wake_r: int | None = None  # a pipe the callback writes a byte into: the worker wakes on input
         self._wake_w: int | None = None
@@ -165,6 +170,8 @@ class LiveEngine:
         self.started_at = time.monotonic()
         self.first_callback_at = self.first_sound_at = None
         self._last_callback = 0.0  # 0 until the first callback: a stream that is still starting is not stalled
+        self._burst = self.burst_frames = self._burst_hits = self.underruns_before_burst_cover = 0
+        self._burst_t0 = time.monotonic()
         self._stop_worker.clear()
         self._running = True
         self._worker = threading.Thread(target=self._work, name="latentsynth-worker", daemon=True)
@@ -229,7 +236,17 @@ class LiveEngine:
 
     # ---- the audio callback (PortAudio thread): copies and counts only ------------------------------------
     def _callback(self, indata, outdata, frames: int, xrun: bool) -> None:
-        self._last_callback = time.monotonic()
+        now = time.monotonic()
+        # callbacks that come back to back (a sound server moving its buffer in chunks) are one burst: the output
+        # must run that far ahead, not one device block (the worker grows it, see _cover_bursts)
+        if now - self._last_callback < BURST_GAP_S:
+            self._burst += frames
+            self._burst_hits += 1
+            if self._burst > self.burst_frames:
+                self.burst_frames = self._burst
+        else:
+            self._burst = frames
+        self._last_callback = now
         if self.first_callback_at is None:
             self.first_callback_at = self._last_callback
         if xrun:
@@ -320,11 +337,24 @@ class LiveEngine:
                     continue
                 if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
                     self.error = ""
+                self._cover_bursts()
                 self._process(self.in_ring.read(min(avail, chunk_max)))
             except Exception as exc:  # never let the worker die silently: report, play dry
                 self.error = f"engine error: {type(exc).__name__}: {exc}"
                 self.params = replace(self.params, bypass=True)
                 time.sleep(0.05)
+
+    def _cover_bursts(self) -> None:
+        """If the device took more than the chain covers in bursts of back-to-back callbacks, and did so habitually
+        (``BURST_HITS`` times within the current second, as PulseAudio's ALSA plugin does every ~46 ms), the chain
+        runs the output further ahead by the difference (a scheduling hiccup under load does not count)."""
+        if self._burst_hits >= BURST_HITS and self.burst_frames > self.chain.burst_covered:
+            self.underruns_before_burst_cover = self.underruns  # what the bursts cost before they were covered
+            self.chain.cover_burst(self.burst_frames)
+        now = time.monotonic()
+        if now - self._burst_t0 >= 1.0:
+            self._burst_hits = self.burst_frames = 0
+            self._burst_t0 = now
 
     def _open_wake_pipe(self) -> None:
         self._close_wake_pipe()
@@ -462,8 +492,8 @@ class LiveEngine:
     def latency_parts(self) -> dict:
         """Where the latency comes from, in ms: block (waiting for the model's input: the hop in window modes),
         compute slot (the safety margin for computing it), model_delay (a streaming bundle's lookahead; the
-        crossfade in low-latency mode), device block, resampler, device (PortAudio's reported buffers). They add
-        up to ``latency_ms``."""
+        crossfade in low-latency mode), device block, device burst (streaming: how much more than one block the
+        device takes at once), resampler, device (PortAudio's reported buffers). They add up to ``latency_ms``."""
         if not self.device_rate or self.slot is None or self.chain is None:
             return {}
         dev, mr = self.device_rate, self.slot.sample_rate
@@ -476,7 +506,8 @@ class LiveEngine:
             "model_delay": ms(self.dry_delay),
             "device_block": ms(self.block),
             "resampler": ms(self.hold),
-            "other": ms(self.prefill - block - margin - self.block - self.hold),
+            "device_burst": ms(self.chain.burst_extra),
+            "other": ms(self.prefill - block - margin - self.block - self.hold - self.chain.burst_extra),
             "device": round(1000.0 * self.device_latency_s, 2),
         }
         if isinstance(self.ola, StreamingProcessor):
@@ -504,4 +535,5 @@ class LiveEngine:
             "error": s.error,
             "latency_parts_ms": self.latency_parts(),
             "slot_changes": self.slot_changes,
+            "underruns_before_burst_cover": self.underruns_before_burst_cover,
         }

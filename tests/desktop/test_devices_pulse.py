@@ -105,4 +105,10 @@ def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, fi
     loud = np.sqrt(np.mean(np.square(y.reshape(-1)[: (y.size // 4410) * 4410].reshape(-1, 4410)), axis=1))
     assert loud.max() > 0.01, "nothing came out of the virtual speaker"
     assert snap.rtf > 0 and snap.provider == "cpu" and snap.device_ms > 0
-    assert_no_xruns_unless_oversubscribed(eng.summary()["underruns"], load_before, eng.summary())
+    summary = eng.summary()
+    # PulseAudio's ALSA plugin moves its buffer in bursts of back-to-back callbacks (~46 ms here): the engine
+    # measures them and runs the output that much further ahead; the first bursts, before that, may underrun
+    # (during the start's fade-in). Reported apart, and none after.
+    assert summary["latency_parts_ms"]["device_burst"] >= 0
+    after_cover = summary["underruns"] - summary["underruns_before_burst_cover"]
+    assert_no_xruns_unless_oversubscribed(after_cover, load_before, summary)
