@@ -67,7 +67,10 @@ def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, fixtures_dir, tmp_path)
     print(json.dumps(stats))
     for key in ("xruns", "latency_ms", "rtf", "provider", "frames_out"):
         assert key in stats
-    assert_no_xruns_unless_oversubscribed(stats["xruns"], load_before, stats)
+    # the default streams: underruns before it measured the sound server's bursts (the first ~0.1 s, during the
+    # fade-in) are reported apart (see test_file_into_virtual_mic_comes_out_resynthesised)
+    after_cover = stats["xruns"] - stats["underruns_before_burst_cover"]
+    assert_no_xruns_unless_oversubscribed(after_cover, load_before, stats)
     assert stats["frames_out"] >= 44100 * 60 and stats["provider"] == "cpu" and stats["error"] == ""
     y, sr = sf.read(out)
     assert y.size > sr * 50 and np.abs(y).max() > 0.01
