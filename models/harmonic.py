@@ -4,6 +4,7 @@ a noise source read from a fixed table at a carried position, and a causal STFT 
 All three stream block by block with explicit float32 state tensors and give exactly their whole-signal output
 from zero states (``stream`` == ``forward`` over the concatenated blocks, up to float32 rounding of the phase).
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,7 @@ class HarmonicOscillator(nn.Module):
     fades in.
     """
 
-    def __init__(self, sample_rate: int = 22050, hop: int = 256, nyquist_fraction: float = 0.95,
-                 harmonics: int = 100):
+    def __init__(self, sample_rate: int = 22050, hop: int = 256, nyquist_fraction: float = 0.95, harmonics: int = 100):
         super().__init__()
         self.sample_rate, self.hop = int(sample_rate), int(hop)
         self.register_buffer("k", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
@@ -51,8 +51,9 @@ class HarmonicOscillator(nn.Module):
         # cycles after sample n of a frame whose f0 ramps from a to b: ((n+1) a + (n+1)(n+2)/(2 hop) (b - a)) / sr,
         # in closed form (a running sum's rounding would depend on the tensor's shape, and block != whole)
         self.register_buffer("sum_a", ((n + 1) / sample_rate).float()[None, None, :], persistent=False)
-        self.register_buffer("sum_ba", ((n + 1) * (n + 2) / (2 * hop) / sample_rate).float()[None, None, :],
-                             persistent=False)
+        self.register_buffer(
+            "sum_ba", ((n + 1) * (n + 2) / (2 * hop) / sample_rate).float()[None, None, :], persistent=False
+        )
         self.state_name = ""
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
@@ -163,10 +164,13 @@ class CausalSTFT(nn.Module):
     def _analyse(self, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, t = padded.shape
         if self.training:  # the same frames by FFT (~10x cheaper for 2048 points); export and eval use the conv
-            spec = torch.stft(padded.reshape(b * c, t), self.n_fft, self.hop, window=self.window, center=False,
-                              return_complex=True)
-            return (spec.real.reshape(b, c * self.bins, -1).contiguous(),
-                    spec.imag.reshape(b, c * self.bins, -1).contiguous())
+            spec = torch.stft(
+                padded.reshape(b * c, t), self.n_fft, self.hop, window=self.window, center=False, return_complex=True
+            )
+            return (
+                spec.real.reshape(b, c * self.bins, -1).contiguous(),
+                spec.imag.reshape(b, c * self.bins, -1).contiguous(),
+            )
         spec = F.conv1d(padded.reshape(b * c, 1, t), self.basis, stride=self.hop)  # [B*C, 2*bins, F]
         spec = spec.reshape(b, c, 2, self.bins, -1)
         return spec[:, :, 0].reshape(b, c * self.bins, -1), spec[:, :, 1].reshape(b, c * self.bins, -1)
@@ -176,4 +180,4 @@ class CausalSTFT(nn.Module):
 
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         full = torch.cat([states[0], audio], dim=-1)
-        return self._analyse(full), [full[..., full.shape[-1] - self.context:]]
+        return self._analyse(full), [full[..., full.shape[-1] - self.context :]]

@@ -23,6 +23,7 @@ the pitch channel, loudness an offset on its channel: both act exactly.
 Alignment: analysis frames end at the current sample and the synthesis overlaps two blocks, so the output is one
 hop late (``lookahead`` = 1, ``delay`` = hop): output sample t reproduces input sample t - hop.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,10 +33,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .family import AudioAutoencoder
-from .blocks import ConvNeXtBlock, conv1d
+from .blocks import ConvNeXtBlock
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, ChannelNorm, name_states, random_gain, state_shapes_of, stream_modules
+from .family import AudioAutoencoder
 from .harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
 from .istft import CausalInverseSTFT
 from .mel import mel_filters
@@ -67,8 +68,16 @@ class YinPitch(nn.Module):
     aperiodicity is d' there. All frames go through the same per-frame ops (a strided conv for the spectrum in
     eval and export; the same frames by FFT in training, where no gradient is needed)."""
 
-    def __init__(self, sample_rate: int, hop: int, window: int = 1024, fmin: float = PITCH_FMIN,
-                 fmax: float = PITCH_FMAX, threshold: float = YIN_THRESHOLD, octave_cost: float = OCTAVE_COST):
+    def __init__(
+        self,
+        sample_rate: int,
+        hop: int,
+        window: int = 1024,
+        fmin: float = PITCH_FMIN,
+        fmax: float = PITCH_FMAX,
+        threshold: float = YIN_THRESHOLD,
+        octave_cost: float = OCTAVE_COST,
+    ):
         super().__init__()
         self.sample_rate, self.hop, self.window = int(sample_rate), int(hop), int(window)
         self.n_dft = 1 << int(math.ceil(math.log2(2 * window)))
@@ -85,11 +94,11 @@ class YinPitch(nn.Module):
         self.register_buffer("basis", basis, persistent=False)
         self.register_buffer("inverse", inverse, persistent=False)  # [lags, bins]: power -> autocorrelation
         tau = torch.arange(lags, dtype=torch.float64)
-        rw = torch.stack([(w[:window - t] * w[t:]).sum() for t in range(lags)])
+        rw = torch.stack([(w[: window - t] * w[t:]).sum() for t in range(lags)])
         self.register_buffer("win_acf", (rw / rw[0]).float()[None, :, None], persistent=False)
         self.register_buffer("tau", tau.float()[None, :, None], persistent=False)
         rng = torch.zeros(lags)
-        rng[self.lo:self.hi + 1] = 1.0
+        rng[self.lo : self.hi + 1] = 1.0
         self.register_buffer("in_range", rng[None, :, None], persistent=False)
         # Praat's octave cost: a longer candidate period must be this much more periodic per octave
         cost = torch.log2(tau.clamp(min=1.0) / self.lo) * self.octave_cost
@@ -118,7 +127,7 @@ class YinPitch(nn.Module):
         if self.training:
             frames = frames_src[:, 0].unfold(-1, self.window, self.hop) * self.win  # [B, F, W]
             power = torch.fft.rfft(frames, n=self.n_dft).abs().pow(2)
-            return torch.fft.irfft(power, n=self.n_dft)[..., :self.lags].transpose(1, 2)
+            return torch.fft.irfft(power, n=self.n_dft)[..., : self.lags].transpose(1, 2)
         basis, inverse = self._bases() if torch.compiler.is_exporting() else (self.basis, self.inverse)
         spec = F.conv1d(frames_src, basis, stride=self.hop)  # [B, 2 * bins, F]
         re, im = spec.chunk(2, dim=1)
@@ -142,8 +151,11 @@ class YinPitch(nn.Module):
         b = torch.gather(d, 1, idx)
         c = torch.gather(d, 1, idx + 1)
         den = a - 2.0 * b + c
-        shift = torch.where(den.abs() > 1e-9, 0.5 * (a - c) / torch.where(den.abs() > 1e-9, den, torch.ones_like(den)),
-                            torch.zeros_like(den)).clamp(-1.0, 1.0)
+        shift = torch.where(
+            den.abs() > 1e-9,
+            0.5 * (a - c) / torch.where(den.abs() > 1e-9, den, torch.ones_like(den)),
+            torch.zeros_like(den),
+        ).clamp(-1.0, 1.0)
         period = idx.float() + shift
         pitch = torch.log2(self.sample_rate / period / 440.0)
         aper = torch.gather(dp, 1, idx)
@@ -157,8 +169,18 @@ class HPNFront(nn.Module):
     mean square of the last ``2 * hop`` samples: the very samples the decoder's synthesis frame covers, so the
     level follows the input without lag). State: the last n_fft - hop samples."""
 
-    def __init__(self, sample_rate: int, n_fft: int, hop: int, n_mels: int, mel_norm_mean: float,
-                 mel_norm_std: float, mel_log_floor: float, norm_floor_db: float = -80.0, pitch_window: int = 1024):
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int,
+        hop: int,
+        n_mels: int,
+        mel_norm_mean: float,
+        mel_norm_std: float,
+        mel_log_floor: float,
+        norm_floor_db: float = -80.0,
+        pitch_window: int = 1024,
+    ):
         super().__init__()
         if pitch_window > n_fft or 2 * hop > n_fft:
             raise ValueError("the hpn front's n_fft must cover the pitch window and two hops")
@@ -172,8 +194,9 @@ class HPNFront(nn.Module):
         # Parseval: the frame's mean square = sum_k c_k |X_k|^2 / (n_fft * sum w^2), c = 1 at DC/Nyquist, else 2
         c = torch.full((self.bins,), 2.0, dtype=torch.float64)
         c[0] = c[-1] = 1.0
-        self.register_buffer("power_weights", (c / (n_fft * (window ** 2).sum())).float()[None, :, None],
-                             persistent=False)
+        self.register_buffer(
+            "power_weights", (c / (n_fft * (window**2).sum())).float()[None, :, None], persistent=False
+        )
         lw = torch.hann_window(2 * hop, periodic=True, dtype=torch.float64) ** 2
         self.register_buffer("loud_kernel", (lw / lw.sum()).float()[None, None, :], persistent=False)
         self.mean, self.std, self.floor = float(mel_norm_mean), float(mel_norm_std), float(mel_log_floor)
@@ -187,10 +210,10 @@ class HPNFront(nn.Module):
         rms = torch.sqrt(ms + self.norm_floor)
         mag = torch.sqrt(power + 1e-12) / rms
         mel = (torch.log(torch.matmul(self.filters, mag) + self.floor) - self.mean) / self.std
-        tail = padded[..., self.n_fft - 2 * self.hop:]
+        tail = padded[..., self.n_fft - 2 * self.hop :]
         loud_ms = F.conv1d(tail * tail, self.loud_kernel, stride=self.hop)
         loud_db = 10.0 * torch.log10(loud_ms + 10 ** (LOUDNESS_FLOOR_DB / 10))
-        pitch, aper = self.yin(padded[..., self.n_fft - self.pitch_window:])
+        pitch, aper = self.yin(padded[..., self.n_fft - self.pitch_window :])
         return mel, pitch, aper, loud_db
 
     def forward(self, audio: torch.Tensor):
@@ -201,7 +224,7 @@ class HPNFront(nn.Module):
 
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         full = torch.cat([states[0], audio], dim=-1)
-        return self._features(full), [full[..., full.shape[-1] - self.stft.context:]]
+        return self._features(full), [full[..., full.shape[-1] - self.stft.context :]]
 
 
 def voicing_of(aper: torch.Tensor, loud_db: torch.Tensor) -> torch.Tensor:
@@ -215,8 +238,9 @@ def voicing_of(aper: torch.Tensor, loud_db: torch.Tensor) -> torch.Tensor:
 class HPNDecoder(nn.Module):
     """(z float32[B, D, F], control float32[B, 4, F]) -> audio float32[B, 1, F * hop], causal, one hop late."""
 
-    def __init__(self, latent_dim: int, sample_rate: int, hop: int, channels: int = 256, blocks: int = 4,
-                 n_fft: int = 512):
+    def __init__(
+        self, latent_dim: int, sample_rate: int, hop: int, channels: int = 256, blocks: int = 4, n_fft: int = 512
+    ):
         super().__init__()
         if n_fft != 2 * hop:
             raise ValueError("the hpn decoder's STFT has n_fft = 2 * hop (one hop of delay)")
@@ -228,8 +252,8 @@ class HPNDecoder(nn.Module):
         self.head = nn.Conv1d(channels, 4 * self.bins, 1)
         with torch.no_grad():  # gains start near -20 dB re the frame level, the residual quieter still
             self.head.bias.zero_()
-            self.head.bias[:2 * self.bins] = -2.0
-            self.head.bias[2 * self.bins:3 * self.bins] = -6.0
+            self.head.bias[: 2 * self.bins] = -2.0
+            self.head.bias[2 * self.bins : 3 * self.bins] = -6.0
         self.oscillator = HarmonicOscillator(sample_rate, hop)
         self.noise = NoiseTable()
         self.analysis = CausalSTFT(n_fft, hop, channels=2)
@@ -257,23 +281,29 @@ class HPNDecoder(nn.Module):
         return torch.cat([harm, noise], dim=1), s1 + s2
 
     def state_shapes(self):
-        return (self.inp.state_shapes() + state_shapes_of(self.backbone) + self.oscillator.state_shapes()
-                + self.noise.state_shapes() + self.analysis.state_shapes() + self.istft.state_shapes())
+        return (
+            self.inp.state_shapes()
+            + state_shapes_of(self.backbone)
+            + self.oscillator.state_shapes()
+            + self.noise.state_shapes()
+            + self.analysis.state_shapes()
+            + self.istft.state_shapes()
+        )
 
     def stream(self, z: torch.Tensor, control: torch.Tensor, states: list[torch.Tensor]):
         i = 0
         n = len(self.inp.state_shapes())
-        h, out = self.inp.stream(self._conditioning(z, control), states[i:i + n])
+        h, out = self.inp.stream(self._conditioning(z, control), states[i : i + n])
         i += n
         n = len(state_shapes_of(self.backbone))
-        h, more = stream_modules(self.backbone, h, states[i:i + n])
+        h, more = stream_modules(self.backbone, h, states[i : i + n])
         out += more
         i += n
-        src, more = self._sources(control, states[i:i + 1], states[i + 1:i + 2])
+        src, more = self._sources(control, states[i : i + 1], states[i + 1 : i + 2])
         out += more
-        (re, im), more = self.analysis.stream(src, states[i + 2:i + 3])
+        (re, im), more = self.analysis.stream(src, states[i + 2 : i + 3])
         out += more
-        y, more = self.istft.stream(*self._spectrum(self.norm(h), control, re, im), states[i + 3:i + 4])
+        y, more = self.istft.stream(*self._spectrum(self.norm(h), control, re, im), states[i + 3 : i + 4])
         return y, out + more
 
     def forward(self, z: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
@@ -297,12 +327,27 @@ class HarmonicPlusNoise(AudioAutoencoder):
     uses_pitch_labels = True  # the trainer passes cached tracker labels (trainer/pitch_labels.py): statistics only
     integrates_phase = True  # export checks streaming parity per part (export/streaming.py)
 
-    def __init__(self, sample_rate: int = 22050, latent_dim: int = 24, n_mels: int = 128, n_fft: int = 1024,
-                 strides: tuple[int, ...] = (4, 4, 4, 4), enc_max_channels: int = 128, dec_channels: int = 256,
-                 dec_blocks: int = 4, mel_norm_mean: float = -5.0, mel_norm_std: float = 2.5,
-                 mel_log_floor: float = 1e-4, free_bits: float = 0.0, causal: bool = True, lookahead: int = 1,
-                 random_gain_db: tuple[float, float] = (-10.0, 10.0), pitch_weight: float = 1.0,
-                 pitch_channels: int = 16, norm_floor_db: float = -80.0):
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        latent_dim: int = 24,
+        n_mels: int = 128,
+        n_fft: int = 1024,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        enc_max_channels: int = 128,
+        dec_channels: int = 256,
+        dec_blocks: int = 4,
+        mel_norm_mean: float = -5.0,
+        mel_norm_std: float = 2.5,
+        mel_log_floor: float = 1e-4,
+        free_bits: float = 0.0,
+        causal: bool = True,
+        lookahead: int = 1,
+        random_gain_db: tuple[float, float] = (-10.0, 10.0),
+        pitch_weight: float = 1.0,
+        pitch_channels: int = 16,
+        norm_floor_db: float = -80.0,
+    ):
         super().__init__()
         del pitch_weight, pitch_channels  # round 1's learned pitch classifier; kept so old configs still load
         if not causal or int(lookahead) != 1:
@@ -313,9 +358,20 @@ class HarmonicPlusNoise(AudioAutoencoder):
         self.sample_rate, self.hop = int(sample_rate), hop
         self.causal, self.lookahead, self.delay = True, 1, hop
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
-        self.front = HPNFront(sample_rate, n_fft, hop, n_mels, mel_norm_mean, mel_norm_std, mel_log_floor,
-                              norm_floor_db, pitch_window=min(1024, n_fft))
-        self.encoder = MelEncoder(n_mels, 2 * latent_dim, enc_max_channels, causal=True)  # timbre, on level-normalised log-mel
+        self.front = HPNFront(
+            sample_rate,
+            n_fft,
+            hop,
+            n_mels,
+            mel_norm_mean,
+            mel_norm_std,
+            mel_log_floor,
+            norm_floor_db,
+            pitch_window=min(1024, n_fft),
+        )
+        self.encoder = MelEncoder(
+            n_mels, 2 * latent_dim, enc_max_channels, causal=True
+        )  # timbre, on level-normalised log-mel
         self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
         self.decoder = HPNDecoder(latent_dim, sample_rate, hop, dec_channels, dec_blocks, 2 * hop)
         self.register_buffer("control_scale", torch.tensor(CONTROL_SCALE)[None, :, None], persistent=False)
@@ -333,8 +389,10 @@ class HarmonicPlusNoise(AudioAutoencoder):
         """{'z': (mean, std), 'control': (values, fixed std)}, each float32[B, C, T / hop]."""
         mel, pitch, aper, loud = self.front(audio)
         control = self._control(pitch, aper, loud)
-        return {"z": self.bottleneck.split(self.encoder(mel)),
-                "control": (control, self.control_scale.expand_as(control))}
+        return {
+            "z": self.bottleneck.split(self.encoder(mel)),
+            "control": (control, self.control_scale.expand_as(control)),
+        }
 
     def encode(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.posterior(audio).items()}
@@ -347,8 +405,10 @@ class HarmonicPlusNoise(AudioAutoencoder):
 
     # ---- streaming -------------------------------------------------------------------------------------
     def stream_state_shapes(self):
-        return {"encoder": self.front.state_shapes() + self.encoder.state_shapes(),
-                "decoder": self.decoder.state_shapes()}
+        return {
+            "encoder": self.front.state_shapes() + self.encoder.state_shapes(),
+            "decoder": self.decoder.state_shapes(),
+        }
 
     def posterior_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         (mel, pitch, aper, loud), out = self.front.stream(audio, states[:1])
@@ -369,19 +429,55 @@ class HarmonicPlusNoise(AudioAutoencoder):
         """The knobs this family means (the manifest's ``controls``): 'pitch' replaces the pitch channel while a
         note is held (follow keyboard); the others add (value - default) * scale to one channel of 'control'."""
         return [
-            {"name": "pitch", "unit": "MIDI note", "minimum": 21.0, "maximum": 108.0, "default": 69.0,
-             "level": "control", "channel": 0, "transform": "set", "scale": 1.0 / 12.0,
-             "description": "while held, the oscillator plays this note (69 = A4 = 440 Hz) instead of the input's "
-                            "pitch; transpose still adds on top"},
-            {"name": "transpose", "unit": "semitones", "minimum": -24.0, "maximum": 24.0, "default": 0.0,
-             "level": "control", "channel": 0, "transform": "add", "scale": 1.0 / 12.0,
-             "description": "moves the oscillator's f0 (pitch channel, octaves re A4)"},
-            {"name": "loudness", "unit": "dB", "minimum": -30.0, "maximum": 30.0, "default": 0.0,
-             "level": "control", "channel": 2, "transform": "add", "scale": 1.0 / 20.0,
-             "description": "output level (loudness channel, dBFS / 20)"},
-            {"name": "balance", "unit": "dB", "minimum": -20.0, "maximum": 20.0, "default": 0.0,
-             "level": "control", "channel": 3, "transform": "add", "scale": 1.0 / 20.0,
-             "description": "harmonic louder and noise quieter by this many dB (negative: the reverse)"},
+            {
+                "name": "pitch",
+                "unit": "MIDI note",
+                "minimum": 21.0,
+                "maximum": 108.0,
+                "default": 69.0,
+                "level": "control",
+                "channel": 0,
+                "transform": "set",
+                "scale": 1.0 / 12.0,
+                "description": "while held, the oscillator plays this note (69 = A4 = 440 Hz) instead of the input's "
+                "pitch; transpose still adds on top",
+            },
+            {
+                "name": "transpose",
+                "unit": "semitones",
+                "minimum": -24.0,
+                "maximum": 24.0,
+                "default": 0.0,
+                "level": "control",
+                "channel": 0,
+                "transform": "add",
+                "scale": 1.0 / 12.0,
+                "description": "moves the oscillator's f0 (pitch channel, octaves re A4)",
+            },
+            {
+                "name": "loudness",
+                "unit": "dB",
+                "minimum": -30.0,
+                "maximum": 30.0,
+                "default": 0.0,
+                "level": "control",
+                "channel": 2,
+                "transform": "add",
+                "scale": 1.0 / 20.0,
+                "description": "output level (loudness channel, dBFS / 20)",
+            },
+            {
+                "name": "balance",
+                "unit": "dB",
+                "minimum": -20.0,
+                "maximum": 20.0,
+                "default": 0.0,
+                "level": "control",
+                "channel": 3,
+                "transform": "add",
+                "scale": 1.0 / 20.0,
+                "description": "harmonic louder and noise quieter by this many dB (negative: the reverse)",
+            },
         ]
 
     @staticmethod
@@ -397,12 +493,19 @@ class HarmonicPlusNoise(AudioAutoencoder):
         return {"control": w, "z": audible}
 
     def extra_manifest(self) -> dict:
-        return {"hpn": {"control_channels": list(CONTROL_CHANNELS),
-                        "pitch": "log2(f0 / 440 Hz), YIN in the encoder", "voicing": "from YIN's aperiodicity",
-                        "loudness": "RMS of the last two hops (Hann-weighted) in dBFS / 20",
-                        "balance": "harmonic gain x 10^b, noise gain x 10^-b", "fmin_hz": PITCH_FMIN,
-                        "fmax_hz": PITCH_FMAX, "pitch_window": self.front.pitch_window,
-                        "analysis_n_fft": self.n_fft}}
+        return {
+            "hpn": {
+                "control_channels": list(CONTROL_CHANNELS),
+                "pitch": "log2(f0 / 440 Hz), YIN in the encoder",
+                "voicing": "from YIN's aperiodicity",
+                "loudness": "RMS of the last two hops (Hann-weighted) in dBFS / 20",
+                "balance": "harmonic gain x 10^b, noise gain x 10^-b",
+                "fmin_hz": PITCH_FMIN,
+                "fmax_hz": PITCH_FMAX,
+                "pitch_window": self.front.pitch_window,
+                "analysis_n_fft": self.n_fft,
+            }
+        }
 
     # ---- training --------------------------------------------------------------------------------------
     def _gain(self, x: torch.Tensor) -> torch.Tensor:
@@ -419,11 +522,14 @@ class HarmonicPlusNoise(AudioAutoencoder):
             aux.update(pitch_stats(control, pitch_labels))
         aux["latent/z"] = z.detach()
         y = self.decoder(z, control)
-        return y[..., self.delay:self.delay + t] / gain, aux
+        return y[..., self.delay : self.delay + t] / gain, aux
 
     def components(self) -> dict[str, nn.Module]:
-        return {"encoder": nn.ModuleDict({"front": self.front, "timbre": self.encoder}),
-                "bottleneck": self.bottleneck, "decoder": self.decoder}
+        return {
+            "encoder": nn.ModuleDict({"front": self.front, "timbre": self.encoder}),
+            "bottleneck": self.bottleneck,
+            "decoder": self.decoder,
+        }
 
 
 def pitch_stats(control: torch.Tensor, pitch_labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -440,6 +546,8 @@ def pitch_stats(control: torch.Tensor, pitch_labels: torch.Tensor) -> dict[str, 
     both = lab_v & our_v
     err = (control[:, 0] - lab_pitch.nan_to_num(0.0)).abs() * 1200.0
     zero = torch.zeros(())
-    return {"stats/pitch_cents": err[both].median() if bool(both.any()) else zero,
-            "stats/pitch_within_50c": (err[both] < 50).float().mean() if bool(both.any()) else zero,
-            "stats/voicing_agreement": (lab_v == our_v).float().mean()}
+    return {
+        "stats/pitch_cents": err[both].median() if bool(both.any()) else zero,
+        "stats/pitch_within_50c": (err[both] < 50).float().mean() if bool(both.any()) else zero,
+        "stats/voicing_agreement": (lab_v == our_v).float().mean(),
+    }

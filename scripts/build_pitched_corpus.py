@@ -12,11 +12,11 @@ trainer's pitch label cache (trainer/pitch_labels.py: keyed by the audio's conte
 labels instead of the tracker's). It also prints how far the tracker is from the exact f0 on these clips.
 Needs: apt-get install fluidsynth fluid-soundfont-gm; mido. Deterministic for a seed. Do not commit the audio.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,10 +34,22 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 SOURCE = "fluidsynth_gm_melodies"
 LICENSE = "MIT (fluid-soundfont-gm: FluidR3_GM.sf2)"
 # (General MIDI program, name, lowest and highest MIDI note): monophonic instruments with a clear pitch
-INSTRUMENTS = [(0, "piano", 40, 84), (19, "church_organ", 36, 79), (40, "violin", 55, 93), (42, "cello", 36, 72),
-               (56, "trumpet", 55, 82), (65, "alto_sax", 49, 80), (71, "clarinet", 50, 86), (73, "flute", 60, 96),
-               (52, "choir_aahs", 48, 79), (53, "voice_oohs", 48, 76), (24, "nylon_guitar", 40, 76),
-               (33, "finger_bass", 28, 55), (68, "oboe", 58, 91), (22, "harmonica", 60, 84)]
+INSTRUMENTS = [
+    (0, "piano", 40, 84),
+    (19, "church_organ", 36, 79),
+    (40, "violin", 55, 93),
+    (42, "cello", 36, 72),
+    (56, "trumpet", 55, 82),
+    (65, "alto_sax", 49, 80),
+    (71, "clarinet", 50, 86),
+    (73, "flute", 60, 96),
+    (52, "choir_aahs", 48, 79),
+    (53, "voice_oohs", 48, 76),
+    (24, "nylon_guitar", 40, 76),
+    (33, "finger_bass", 28, 55),
+    (68, "oboe", 58, 91),
+    (22, "harmonica", 60, 84),
+]
 BEND_RANGE = 2.0  # semitones at full pitch-bend (the General MIDI default)
 
 
@@ -109,8 +121,27 @@ def exact_f0(notes, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render(midi: Path, wav: Path) -> np.ndarray:
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.3", "-r", str(SR), "-O", "float", "-T", "wav", "-F", str(wav),
-                    SOUNDFONT, str(midi)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-g",
+            "0.3",
+            "-r",
+            str(SR),
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav),
+            SOUNDFONT,
+            str(midi),
+        ],
+        check=True,
+        capture_output=True,
+    )
     x, sr = sf.read(wav, dtype="float32")
     assert sr == SR
     return x.mean(1) if x.ndim == 2 else x
@@ -153,11 +184,22 @@ def main() -> int:
             both = np.isfinite(f0) & np.isfinite(yf0)
             errs.append(np.abs(1200 * np.log2(yf0[both] / f0[both])))
             agree.append(np.mean((yv > 0.5) == (voiced > 0.5)))
-            rows.append({"split": "train", "category": "pitched", "source": SOURCE, "debian_package": "fluid-soundfont-gm",
-                         "license": LICENSE, "kind": f"fluidsynth render of a generated {name} melody (GM program "
-                         f"{program}), exact f0 from the MIDI", "original": f"notes {[n for _, _, n, _ in notes][:8]}...",
-                         "original_sr": SR, "duration_s": round(x.shape[0] / SR, 3),
-                         "file": f"train/pitched/{fname}", "credit": "FluidR3_GM by Frank Wen (MIT)"})
+            rows.append(
+                {
+                    "split": "train",
+                    "category": "pitched",
+                    "source": SOURCE,
+                    "debian_package": "fluid-soundfont-gm",
+                    "license": LICENSE,
+                    "kind": f"fluidsynth render of a generated {name} melody (GM program "
+                    f"{program}), exact f0 from the MIDI",
+                    "original": f"notes {[n for _, _, n, _ in notes][:8]}...",
+                    "original_sr": SR,
+                    "duration_s": round(x.shape[0] / SR, 3),
+                    "file": f"train/pitched/{fname}",
+                    "credit": "FluidR3_GM by Frank Wen (MIT)",
+                }
+            )
     manifest = corpus / "manifest.csv"
     fields = list(csv.DictReader(open(manifest)).fieldnames) if manifest.is_file() else list(rows[0])
     keep = [r for r in csv.DictReader(open(manifest))] if manifest.is_file() else []
@@ -168,9 +210,11 @@ def main() -> int:
         w.writerows(keep + rows)
     e = np.concatenate(errs)
     print(f"{len(rows)} clips, {sum(r['duration_s'] for r in rows) / 60:.1f} min -> {out}; exact f0 labels in {cache}")
-    print(f"tracker (trainer/pitch_labels.py YIN) vs exact MIDI f0 on frames both call voiced: median "
-          f"{np.median(e):.1f} cents, {np.mean(e < 50):.1%} within 50 cents; voicing agreement "
-          f"{np.mean(agree):.1%}")
+    print(
+        f"tracker (trainer/pitch_labels.py YIN) vs exact MIDI f0 on frames both call voiced: median "
+        f"{np.median(e):.1f} cents, {np.mean(e < 50):.1%} within 50 cents; voicing agreement "
+        f"{np.mean(agree):.1%}"
+    )
     return 0
 
 

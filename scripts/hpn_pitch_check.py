@@ -13,6 +13,7 @@
    within 15 cents of the target and the median deviation.
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,11 @@ def main() -> int:
     runner = ModelRunner(load_bundle(args.bundle), "cpu", threads=1)
     m = runner.manifest
     sr, hop = m.sample_rate, m.latent_hop
-    files = [f for f in find_audio_files(Path(args.data))
-             if any(c in str(f.relative_to(args.data)).split("/")[0] or c in f.name.split("_")[0] for c in PITCHED)]
+    files = [
+        f
+        for f in find_audio_files(Path(args.data))
+        if any(c in str(f.relative_to(args.data)).split("/")[0] or c in f.name.split("_")[0] for c in PITCHED)
+    ]
     errs: dict[str, list[np.ndarray]] = {}
     voiced_files = []
     for f in files:
@@ -75,9 +79,12 @@ def main() -> int:
     out = {"bundle": str(args.bundle), "pitch_vs_labels": {}}
     for cat, es in sorted(errs.items()):
         e = np.concatenate(es)
-        out["pitch_vs_labels"][cat] = {"files": len(es), "frames": int(e.size),
-                                       "median_cents": round(float(np.median(e)), 1) if e.size else None,
-                                       "within_50c": round(float(np.mean(e < 50)), 3) if e.size else None}
+        out["pitch_vs_labels"][cat] = {
+            "files": len(es),
+            "frames": int(e.size),
+            "median_cents": round(float(np.median(e)), 1) if e.size else None,
+            "within_50c": round(float(np.mean(e < 50)), 3) if e.size else None,
+        }
     control = m.control("transpose")
     if control is not None:
         step = max(1, len(voiced_files) // args.transpose_files)
@@ -93,10 +100,14 @@ def main() -> int:
                 both = np.isfinite(base) & np.isfinite(moved)
                 if both.sum() >= 10:
                     res[s].append(float(np.median(1200 * np.log2(moved[both] / base[both]))))
-        out["transpose"] = {f"{s:+d}": {"files": len(v), "median_cents": round(float(np.median(v)), 1) if v else None,
-                                        "files_within_15c": round(float(np.mean(np.abs(np.array(v) - 100 * s) <= 15)), 3)
-                                        if v else None}
-                            for s, v in res.items()}
+        out["transpose"] = {
+            f"{s:+d}": {
+                "files": len(v),
+                "median_cents": round(float(np.median(v)), 1) if v else None,
+                "files_within_15c": round(float(np.mean(np.abs(np.array(v) - 100 * s) <= 15)), 3) if v else None,
+            }
+            for s, v in res.items()
+        }
     print(json.dumps(out, indent=1))
     return 0
 

@@ -6,6 +6,7 @@ folder (generated here, no licence attached) and their exact f0 into the hpn pit
 
     python scripts/hpn_tones.py --out CORPUS/train/tones --minutes 3 [--pitch-cache DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,16 +51,16 @@ def tone(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, np.ndarr
         elif wave == "saw":
             s = sum(np.sin(k * phase) / k for k in range(1, top + 1)) * 2 / np.pi
         elif wave == "triangle":
-            s = sum((-1) ** ((k - 1) // 2) * np.sin(k * phase) / k ** 2 for k in range(1, top + 1, 2)) * 8 / np.pi ** 2
+            s = sum((-1) ** ((k - 1) // 2) * np.sin(k * phase) / k**2 for k in range(1, top + 1, 2)) * 8 / np.pi**2
         else:
             s = sum(np.sin(k * phase) / k for k in range(1, top + 1, 2)) * 4 / np.pi
         fade = min(int(rng.uniform(0.002, 0.05) * SR), length // 2)
         env = np.ones(length)
         env[:fade] = np.linspace(0, 1, fade)
-        env[length - fade:] = np.linspace(1, 0, fade)
+        env[length - fade :] = np.linspace(1, 0, fade)
         level = 10 ** (rng.uniform(-36, -6) / 20) * np.sqrt(2)
-        y[t:t + length] = (s / max(np.sqrt(np.mean(s ** 2)), 1e-6) / np.sqrt(2) * level * env).astype(np.float32)
-        f0[t:t + length] = hz
+        y[t : t + length] = (s / max(np.sqrt(np.mean(s**2)), 1e-6) / np.sqrt(2) * level * env).astype(np.float32)
+        f0[t : t + length] = hz
         t += length
     return y, f0
 

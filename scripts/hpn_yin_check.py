@@ -9,6 +9,7 @@ scripts/build_pitched_corpus.py and scripts/hpn_tones.py store there for their r
 ``--shift`` compares frame f with the label one hop earlier: the decoder plays frame f one hop late, so this is
 the alignment a listener (and the evaluation) sees.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,26 @@ def main() -> None:
     p.add_argument("--n-fft", type=int, default=1024)
     a = p.parse_args()
     torch.set_num_threads(1)
-    model = build_model(ModelConfig(family="hpn", n_fft=a.n_fft, causal=True, lookahead=1,
-                                    latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1)).eval()
+    model = build_model(
+        ModelConfig(
+            family="hpn",
+            n_fft=a.n_fft,
+            causal=True,
+            lookahead=1,
+            latent_dim=4,
+            enc_max_channels=16,
+            dec_channels=16,
+            dec_blocks=1,
+        )
+    ).eval()
     for d in a.dirs:
         errs, agree = [], []
         for f in find_audio_files(Path(d)):
             au = load_audio(f)
             x = resample(au.mono(), au.sample_rate, 22050).astype(np.float32)
             lab = label_signals([x], 22050, a.pitch_cache or None, show_progress=False)[0]
-            x = x[:int(a.max_seconds * 22050)]
-            x = x[:x.shape[0] // 256 * 256]
+            x = x[: int(a.max_seconds * 22050)]
+            x = x[: x.shape[0] // 256 * 256]
             with torch.no_grad():
                 c = model.encode(torch.from_numpy(x)[None, None])["control"][0].numpy()
             L = chunk_labels(lab, -a.shift * 256, c.shape[1], 256)
@@ -51,9 +62,11 @@ def main() -> None:
             errs.append(np.abs(c[0][both] - L[0][both]) * 1200)
             agree.append(float((lv == ov).mean()))
         e = np.concatenate(errs) if errs else np.zeros(0)
-        print(f"{d}: {len(agree)} files, {e.size} frames both voiced: median {np.median(e):.1f} cents, "
-              f"{(e < 50).mean():.0%} within 50 c, {(e > 500).mean():.1%} octave-size errors (> 500 c), "
-              f"voicing agreement {np.mean(agree):.0%}")
+        print(
+            f"{d}: {len(agree)} files, {e.size} frames both voiced: median {np.median(e):.1f} cents, "
+            f"{(e < 50).mean():.0%} within 50 c, {(e > 500).mean():.1%} octave-size errors (> 500 c), "
+            f"voicing agreement {np.mean(agree):.0%}"
+        )
 
 
 if __name__ == "__main__":

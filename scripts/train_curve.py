@@ -5,6 +5,7 @@ step) and the validation losses (val/mel: multi-scale log10-mel L1 on held-out c
 
     python scripts/train_curve.py RUN_DIR [--every 500]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -22,13 +23,29 @@ for line in (Path(args.run) / "train_log.jsonl").read_text().splitlines():
         last_step = step
         train = d
     if "val/mel" in d and step % args.every == 0:
-        rows.append((minutes, step, train.get("stats/pitch_cents"), train.get("stats/pitch_within_50c"),
-                     train.get("stats/voicing_agreement"), d["val/mel"], d.get("val/pitch"), d.get("val/kl")))
+        rows.append(
+            (
+                minutes,
+                step,
+                train.get("stats/pitch_cents"),
+                train.get("stats/pitch_within_50c"),
+                train.get("stats/voicing_agreement"),
+                d["val/mel"],
+                d.get("val/pitch"),
+                d.get("val/kl"),
+            )
+        )
 ce = any(r[6] is not None for r in rows)  # round 1's learned pitch classifier had a validation loss
-print("| minutes | step | train pitch err (cents, median) | train within 50 c | voicing agr. | val mel |"
-      + (" val pitch CE |" if ce else "") + " val KL |")
+print(
+    "| minutes | step | train pitch err (cents, median) | train within 50 c | voicing agr. | val mel |"
+    + (" val pitch CE |" if ce else "")
+    + " val KL |"
+)
 print("|---|---|---|---|---|---|" + ("---|" if ce else "") + "---|")
 for m, s, pc, pw, va, vm, vp, vk in rows:
     f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    print(f"| {m:.0f} | {s} | {f(pc, '.0f')} | {f(pw, '.0%')} | {f(va, '.0%')} | {vm:.3f} |"
-          + (f" {f(vp, '.2f')} |" if ce else "") + f" {f(vk, '.1f')} |")
+    print(
+        f"| {m:.0f} | {s} | {f(pc, '.0f')} | {f(pw, '.0%')} | {f(va, '.0%')} | {vm:.3f} |"
+        + (f" {f(vp, '.2f')} |" if ce else "")
+        + f" {f(vk, '.1f')} |"
+    )

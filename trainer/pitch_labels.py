@@ -8,6 +8,7 @@ evaluation measures with) was the first choice: it costs ~3 s per file here (the
 shared core); this takes ~0.05 s. :func:`chunk_labels` reads the
 values a training chunk needs at its own latent frames by linear interpolation (log-frequency for f0).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,26 +65,29 @@ def track(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]
     # octave errors: a voiced frame an octave (or more) away from the median of its voiced neighbours takes it
     lp = np.where(voiced, np.log2(np.maximum(f0, 1e-3)), np.nan)
     pad = np.pad(lp, 2, constant_values=np.nan)
-    windows = np.stack([pad[i:i + lp.shape[0]] for i in range(5)])
+    windows = np.stack([pad[i : i + lp.shape[0]] for i in range(5)])
     with np.errstate(all="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(windows, 0)
     jump = voiced & np.isfinite(med) & (np.abs(lp - med) > 0.75)
     lp = np.where(jump, med, lp)
-    f0 = np.where(voiced, 2.0 ** lp, np.nan).astype(np.float32)
+    f0 = np.where(voiced, 2.0**lp, np.nan).astype(np.float32)
     return f0, np.where(voiced, soft, 0.0).astype(np.float32)
 
 
-def label_signals(signals: list[np.ndarray], sample_rate: int, cache_dir: str | Path | None = None,
-                  show_progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+def label_signals(
+    signals: list[np.ndarray], sample_rate: int, cache_dir: str | Path | None = None, show_progress: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(f0, voiced) per signal, from the cache where present; computed (and cached) otherwise."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     out = []
-    for sig in tqdm(signals, desc="pitch labels (YIN, cached)", unit="file", disable=not show_progress,
-                    file=sys.stderr):
+    for sig in tqdm(
+        signals, desc="pitch labels (YIN, cached)", unit="file", disable=not show_progress, file=sys.stderr
+    ):
         path = cache / (_key(sig, sample_rate) + ".npz")
         if path.is_file():
             with np.load(path) as data:
@@ -97,8 +101,9 @@ def label_signals(signals: list[np.ndarray], sample_rate: int, cache_dir: str | 
     return out
 
 
-def chunk_labels(label: tuple[np.ndarray, np.ndarray], start: int, frames: int, hop: int,
-                 gain: float = 1.0) -> np.ndarray:
+def chunk_labels(
+    label: tuple[np.ndarray, np.ndarray], start: int, frames: int, hop: int, gain: float = 1.0
+) -> np.ndarray:
     """float32[2, frames]: (log2(f0 / 440 Hz) or NaN, voiced probability) at the samples where a chunk starting at
     ``start`` ends its latent frames: frame f of the model covers samples up to start + (f + 1) * hop."""
     del gain

@@ -5,6 +5,7 @@ graphs with explicit states), the engine's streaming path and the renderer. Wher
 test (transpose accuracy), the latent is built directly: the pitch channel of the exported decoder is set, and
 the output's f0 is measured with the trainer's own YIN labeller.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import FIXTURES, run_cli
 from desktop.engine.bundle import BundleError, Control, Manifest, load_bundle, read_manifest
 from desktop.engine.latent import LatentControls, apply_declared
 from desktop.engine.session import ModelRunner
@@ -25,20 +27,34 @@ from models import ModelConfig, build_model
 from models.harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
 from models.hpn import YinPitch, pitch_stats
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
-from trainer.pitch_labels import chunk_labels, track
-
-from conftest import FIXTURES, run_cli
+from trainer.pitch_labels import chunk_labels
 
 TOLERANCE = 1e-4
 SR = 22050
-TINY = ["model.latent_dim=4", "model.enc_max_channels=16", "model.dec_channels=16", "model.dec_blocks=1",
-        "model.n_mels=32", "train.batch_size=2"]
+TINY = [
+    "model.latent_dim=4",
+    "model.enc_max_channels=16",
+    "model.dec_channels=16",
+    "model.dec_blocks=1",
+    "model.n_mels=32",
+    "train.batch_size=2",
+]
 
 
 def tiny_hpn() -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = ModelConfig(family="hpn", latent_dim=4, enc_max_channels=16, dec_channels=16, dec_blocks=1, n_mels=32,
-                      n_fft=1024, causal=True, lookahead=1, random_gain_db=[-10.0, 10.0])
+    cfg = ModelConfig(
+        family="hpn",
+        latent_dim=4,
+        enc_max_channels=16,
+        dec_channels=16,
+        dec_blocks=1,
+        n_mels=32,
+        n_fft=1024,
+        causal=True,
+        lookahead=1,
+        random_gain_db=[-10.0, 10.0],
+    )
     return build_model(cfg)
 
 
@@ -58,6 +74,7 @@ def f0_of(y: np.ndarray, lo: float = 50.0, hi: float = 1000.0) -> float:
 
 # ---- sources --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("frames_per_block", [1, 2, 4])
 def test_oscillator_streams_like_one_call_and_keeps_its_phase_wrapped(frames_per_block):
     """Given the same f0 values bit for bit, a stream equals one call. (The pitch moves between whole octaves so
@@ -70,11 +87,11 @@ def test_oscillator_streams_like_one_call_and_keeps_its_phase_wrapped(frames_per
     whole = osc(pitch, gate)
     state, parts = [torch.zeros(1, 4, 1)], []
     for i in range(0, frames, frames_per_block):
-        y, state = osc.stream(pitch[:, i:i + frames_per_block], gate[:, i:i + frames_per_block], state)
+        y, state = osc.stream(pitch[:, i : i + frames_per_block], gate[:, i : i + frames_per_block], state)
         parts.append(y)
         assert 0.0 <= float(state[0][0, 0, 0]) < 1.0  # the carried phase is wrapped to one cycle
     assert float((torch.cat(parts, -1) - whole).abs().max()) <= 1e-5
-    steady = whole[0, 0, 256 * 26:256 * 28]  # 440 Hz, gate on
+    steady = whole[0, 0, 256 * 26 : 256 * 28]  # 440 Hz, gate on
     rms = float(steady.pow(2).mean().sqrt())
     assert abs(rms - 1.0) < 0.1, rms  # the harmonics' amplitudes sum to RMS 1 whatever f0
 
@@ -110,7 +127,7 @@ def test_causal_stft_streams_exactly():
     re, im = stft(x)
     state, parts = [torch.zeros(1, 2, 256)], []
     for i in range(0, x.shape[-1], 512):
-        (r, _), state = stft.stream(x[..., i:i + 512], state)
+        (r, _), state = stft.stream(x[..., i : i + 512], state)
         parts.append(r)
     assert float((torch.cat(parts, -1) - re).abs().max()) <= 1e-5
     stft.train()  # training uses torch.stft for the same frames
@@ -119,6 +136,7 @@ def test_causal_stft_streams_exactly():
 
 
 # ---- the model ------------------------------------------------------------------------------------------------
+
 
 def _tone(hz: float, seconds: float = 1.0, saw: bool = False, amp: float = 0.3) -> torch.Tensor:
     t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
@@ -129,9 +147,18 @@ def _tone(hz: float, seconds: float = 1.0, saw: bool = False, amp: float = 0.3) 
     return (amp * y).float()[None, None]
 
 
-@pytest.mark.parametrize("hz,saw,cents", [(55.0, False, 12.0), (110.0, True, 2.0), (220.0, False, 2.0),
-                                          (440.0, False, 2.0), (880.0, False, 2.0), (1400.0, False, 2.0),
-                                          (150.0, True, 2.0)])
+@pytest.mark.parametrize(
+    "hz,saw,cents",
+    [
+        (55.0, False, 12.0),
+        (110.0, True, 2.0),
+        (220.0, False, 2.0),
+        (440.0, False, 2.0),
+        (880.0, False, 2.0),
+        (1400.0, False, 2.0),
+        (150.0, True, 2.0),
+    ],
+)
 def test_encoder_yin_finds_the_f0_of_steady_tones(hz, saw, cents):
     """Pitch is signal processing inside the encoder: right from the first step, no training. Below ~80 Hz the
     1024-sample Hann window holds under 3.5 periods and the error depends on the phase (up to ~10 cents at 55 Hz,
@@ -161,7 +188,7 @@ def test_loudness_follows_the_level_within_two_hops():
     and silence after a note reads as silence (round 1's 93 ms window lagged and filled pauses)."""
     model = tiny_hpn().eval()
     x = _tone(300.0, 1.0, amp=0.3)
-    x[..., 256 * 40:] = 0.0
+    x[..., 256 * 40 :] = 0.0
     with torch.no_grad():
         loud = model.encode(x)["control"][0, 2] * 20  # dBFS
     assert abs(float(loud[30]) - 20 * math.log10(0.3 / math.sqrt(2))) < 0.2
@@ -179,7 +206,7 @@ def test_encoder_control_streams_like_offline():
             states = [torch.zeros(1, c, f) for _, c, f in model.stream_state_shapes()["encoder"]]
             parts = []
             for i in range(0, x.shape[-1], block):
-                lat, states = model.encode_stream(x[..., i:i + block], states)
+                lat, states = model.encode_stream(x[..., i : i + block], states)
                 parts.append(lat["control"])
             diff = (torch.cat(parts, -1) - whole["control"]).abs().max()
             assert float(diff) <= TOLERANCE, (block, float(diff))
@@ -223,16 +250,21 @@ def test_decoder_streams_exactly_like_offline_on_the_same_latents(block):
     model = tiny_hpn().eval()
     frames = 48
     z = torch.randn(1, 4, frames)
-    control = torch.stack([math.log2(200 / 440) + 0.2 * torch.sin(torch.arange(frames) / 5.0),
-                           (torch.arange(frames) % 20 < 15).float(), torch.full((frames,), -1.0),
-                           torch.zeros(frames)])[None]
+    control = torch.stack(
+        [
+            math.log2(200 / 440) + 0.2 * torch.sin(torch.arange(frames) / 5.0),
+            (torch.arange(frames) % 20 < 15).float(),
+            torch.full((frames,), -1.0),
+            torch.zeros(frames),
+        ]
+    )[None]
     with torch.no_grad():
         whole = model.decode({"z": z, "control": control})
         states = [torch.zeros(1, c, f) for _, c, f in model.stream_state_shapes()["decoder"]]
         parts = []
         per = block // 256
         for i in range(0, frames, per):
-            y, states = model.decode_stream({"z": z[..., i:i + per], "control": control[..., i:i + per]}, states)
+            y, states = model.decode_stream({"z": z[..., i : i + per], "control": control[..., i : i + per]}, states)
             parts.append(y)
     assert float((torch.cat(parts, -1) - whole).abs().max()) <= TOLERANCE
 
@@ -248,12 +280,29 @@ def test_chunk_labels_interpolate_at_the_end_of_each_frame():
 
 # ---- the exported bundle --------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def hpn_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("hpn")
     run_dir, bundle = root / "run", root / "bundle"
-    proc = run_cli(["-m", "trainer", "hpn", "--data", str(FIXTURES), "--out", str(run_dir), "--steps", "2",
-                    "--logger", "none", "--no-progress", f"data.pitch_cache={root / 'pitch'}", *TINY])
+    proc = run_cli(
+        [
+            "-m",
+            "trainer",
+            "hpn",
+            "--data",
+            str(FIXTURES),
+            "--out",
+            str(run_dir),
+            "--steps",
+            "2",
+            "--logger",
+            "none",
+            "--no-progress",
+            f"data.pitch_cache={root / 'pitch'}",
+            *TINY,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = run_cli(["-m", "export", str(run_dir), "--out", str(bundle), "--stat-chunks", "8", "--no-progress"])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -272,8 +321,14 @@ def test_bundle_declares_its_controls_and_streams(hpn_bundle):
     assert [lv.name for lv in m.levels] == ["z", "control"]
     assert {c["name"] for c in data["controls"]} == {"pitch", "transpose", "loudness", "balance"}
     t = m.control("transpose")
-    assert (t.unit, t.minimum, t.maximum, t.level, t.channel, t.transform) == ("semitones", -24, 24, "control", 0,
-                                                                               "add")
+    assert (t.unit, t.minimum, t.maximum, t.level, t.channel, t.transform) == (
+        "semitones",
+        -24,
+        24,
+        "control",
+        0,
+        "add",
+    )
     assert abs(t.scale - 1 / 12) < 1e-12
     assert m.streaming.parity_max_abs_error <= TOLERANCE
     errors = m.provenance["parity_max_abs_error"]
@@ -287,8 +342,12 @@ def test_controls_round_trip_and_bad_declarations_are_refused(hpn_bundle, tmp_pa
     old = dict(data)
     del old["controls"]  # bundles from before controls load, with none
     assert Manifest.from_json(old, tmp_path).controls == ()
-    for bad, words in [({"channel": 9}, "which the latent does not have"), ({"level": "nope"}, "does not have"),
-                       ({"transform": "multiply"}, "unknown transform"), ({"default": 999.0}, "minimum <= default")]:
+    for bad, words in [
+        ({"channel": 9}, "which the latent does not have"),
+        ({"level": "nope"}, "does not have"),
+        ({"transform": "multiply"}, "unknown transform"),
+        ({"default": 999.0}, "minimum <= default"),
+    ]:
         broken = json.loads(json.dumps(data))
         next(c for c in broken["controls"] if c["name"] == "transpose").update(bad)
         with pytest.raises(BundleError, match=words):
@@ -302,7 +361,7 @@ def test_each_part_streams_like_offline_in_onnxruntime(hpn_bundle, block):
     m = read_manifest(hpn_bundle)
     names = [lv.name for lv in m.levels]
     x = sf.read(FIXTURES / "speech_pd_voice.wav", dtype="float32")[0]
-    x = (x if x.ndim == 1 else x.mean(1))[:22050 * 3]
+    x = (x if x.ndim == 1 else x.mean(1))[: 22050 * 3]
     x = x[: x.shape[0] - x.shape[0] % 1024] * 0.5
     ckpt = load_checkpoint(hpn_bundle.parent / "run" / "checkpoints" / "last.pt")
     ref = round_weights_to_fp16(fold_weight_norm(model_from_checkpoint(ckpt)[0]))
@@ -372,14 +431,50 @@ def test_streaming_engine_applies_transpose_to_the_pitch_channel_only(hpn_runner
 
 def test_render_cli_transposes_and_names_the_controls_a_bundle_lacks(hpn_bundle, tmp_path):
     src = FIXTURES / "speech_pd_voice.wav"
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / "up.wav"), "--bundle",
-                    str(hpn_bundle), "--transpose", "7", "--control", "loudness=-6", "--quiet"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(tmp_path / "up.wav"),
+            "--bundle",
+            str(hpn_bundle),
+            "--transpose",
+            "7",
+            "--control",
+            "loudness=-6",
+            "--quiet",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     y, sr = sf.read(tmp_path / "up.wav", dtype="float32")
     assert y.shape[0] == sf.info(src).frames and np.isfinite(y).all()
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / "x.wav"), "--bundle",
-                    str(hpn_bundle), "--control", "vibrato=3"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(tmp_path / "x.wav"),
+            "--bundle",
+            str(hpn_bundle),
+            "--control",
+            "vibrato=3",
+        ]
+    )
     assert proc.returncode == 2 and "declares no control 'vibrato'" in proc.stderr and "transpose" in proc.stderr
-    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / "x.wav"), "--bundle",
-                    str(hpn_bundle), "--transpose", "30"])
+    proc = run_cli(
+        [
+            "-m",
+            "desktop.render_cli",
+            str(src),
+            "-o",
+            str(tmp_path / "x.wav"),
+            "--bundle",
+            str(hpn_bundle),
+            "--transpose",
+            "30",
+        ]
+    )
     assert proc.returncode == 2 and "-24..24" in proc.stderr

@@ -1,4 +1,5 @@
 """A held MIDI note sets the pitch of a pitch-aware bundle (follow keyboard); releasing it hands pitch back."""
+
 from __future__ import annotations
 
 import math
@@ -8,10 +9,9 @@ import numpy as np
 
 from desktop.control.midi import PITCH, TRANSPOSE, MidiMap
 from desktop.engine.latent import LatentControls, apply_declared
-from desktop.engine.values import EngineParams, LIVE_MODES, StreamConfig
 from desktop.engine.params import ParamRegistry, StaticTarget
 from desktop.engine.streaming import StreamingModel
-
+from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 from tests.families.test_hpn import SR, hpn_bundle, hpn_runner  # noqa: F401  (module fixtures)
 from tests.families.test_hpn import f0_of as _f0_of
 
@@ -72,13 +72,13 @@ def test_the_streaming_path_sets_the_pitch_channel_while_held_and_releases_it(hp
         x = (0.1 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
         block = model.block
         for k in range(8):
-            model.process(x[k * block:(k + 1) * block])
+            model.process(x[k * block : (k + 1) * block])
         held = np.concatenate(decoded)
         assert np.allclose(held, (60 - 69) / 12, atol=1e-6)  # set from the first frame, no glide in from A4
         holder["c"] = holder["c"].without_value("pitch")
         decoded.clear()
         for k in range(8, 16):
-            model.process(x[k * block:(k + 1) * block])
+            model.process(x[k * block : (k + 1) * block])
         assert not np.allclose(np.concatenate(decoded), (60 - 69) / 12, atol=1e-3)  # the encoder's pitch again
     finally:
         hpn_runner.decode_step = decode
