@@ -24,6 +24,7 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from desktop.engine.bundle import load_bundle  # noqa: E402
+from export.fast_graph import probe_inputs  # noqa: E402
 
 
 def session(path: Path) -> ort.InferenceSession:
@@ -31,19 +32,6 @@ def session(path: Path) -> ort.InferenceSession:
     opts.intra_op_num_threads = 1
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def inputs(sess: ort.InferenceSession, hop: int, frames: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(frames)
-    feeds = {}
-    for i in sess.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in i.shape]
-        if i.name == "audio":
-            shape[-1] = frames * hop
-        elif not i.name.startswith("state."):
-            shape[-1] = frames
-        feeds[i.name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
-    return feeds
 
 
 def main() -> int:
@@ -62,7 +50,7 @@ def main() -> int:
             ("warm, 1 frame", 1, False, args.calls),
             ("warm, 64 frames", 64, False, max(20, args.calls // 10)),
         ):
-            feeds = inputs(sessions[0], hop, frames)
+            feeds = probe_inputs(sessions[0], hop, frames, seed=frames)
             times = np.zeros((len(sessions), calls))
             for i in range(calls + 10):
                 for k, sess in enumerate(sessions):
