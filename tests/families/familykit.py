@@ -9,6 +9,16 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, run_cli, tiny_overrides
+from models import model_config
+from models.configs import config_fields
+
+TINY = dict(latent_dim=4, enc_channels=4, enc_max_channels=16, dec_channels=16, dec_blocks=1, top_dim=2)
+
+
+def tiny(family: str, **values):
+    """The family's config at tiny width, in torch (the TINY settings it has, and ``values``)."""
+    return model_config(family, **{k: v for k, v in {**TINY, **values}.items() if k in config_fields(family)})
+
 
 FAMILY_PRESETS = ("mel-vae-128", "mel-vae-256", "hvae", "vqvae")
 # presets' own sizes made tiny; TINY_OVERRIDES' latent_dim 4 is one FSQ group of 4

@@ -12,16 +12,11 @@ import torch
 
 from export.onnx_parts import export_parts
 from export.streaming import export_streaming_parts, run_blocks, state_specs
+from familykit import tiny
 from models import FAMILIES, AudioAutoencoder, build_model, model_config
-from models.configs import CONFIGS, config_fields
+from models.configs import CONFIGS
 from trainer.config import LossConfig
 from trainer.losses import ReconstructionLoss
-
-TINY = dict(latent_dim=4, enc_channels=4, enc_max_channels=16, dec_channels=16, dec_blocks=1, top_dim=2, n_mels=32)
-
-
-def tiny(family: str):
-    return model_config(family, **{k: v for k, v in TINY.items() if k in config_fields(family)})
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -39,7 +34,7 @@ def test_config_dataclass_matches_the_constructor(family):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_forward_one_step_and_export_through_the_contract(family, tmp_path):
     torch.manual_seed(0)
-    model = build_model(tiny(family))
+    model = build_model(tiny(family, n_mels=32))
     hop = max(h for _, _, h in model.levels)
     x = torch.randn(2, 1, hop * 8) * 0.1
     # one training step through forward() and the trainer's loss

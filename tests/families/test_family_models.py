@@ -3,18 +3,11 @@
 import pytest
 import torch
 
-from models import build_model, model_config
-from models.configs import config_fields
+from familykit import tiny
+from models import build_model
 from models.fsq import FSQBottleneck
 from trainer.config import LossConfig, load_config
 from trainer.losses import ReconstructionLoss
-
-TINY = dict(latent_dim=4, enc_channels=4, enc_max_channels=16, dec_channels=16, dec_blocks=1, top_dim=2)
-
-
-def tiny(family: str, **values):
-    """The family's config at tiny width (the TINY settings it has)."""
-    return model_config(family, **{k: v for k, v in {**TINY, **values}.items() if k in config_fields(family)})
 
 
 @pytest.mark.parametrize(
