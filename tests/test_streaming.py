@@ -416,3 +416,61 @@ def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_d
     model = StreamingModel(runner)
     expected = render_stream(x, model)
     assert float(np.abs(y - expected).max()) < 1e-3  # 16-bit PCM file: quantisation only
+
+
+def test_an_underrun_runs_the_output_one_block_further_ahead_and_positions_stay_exact(tmp_path):
+    """A worker held back once (a 150 ms stall after the start's fade-in) underruns; the engine answers by running
+    the output one device block further ahead (reported as `underrun_cover`), and every impulse after it lands
+    exactly where the final report says."""
+    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
+    slot = ModelSlot.from_runner(runner)
+    sm = slot.streaming_model
+    inner = sm.process
+    calls = {"n": 0}
+
+    def stalls_once(x):
+        calls["n"] += 1
+        if calls["n"] == 100:  # ~1.2 s in, long after the 0.15 s fade-in
+            time.sleep(0.15)
+        return inner(x)
+
+    sm.process = stalls_once
+    at = [int(t * RATE) for t in (3.0, 3.5, 4.0)]
+    src = np.zeros(int(RATE * 4.5), np.float32)
+    src[at] = 0.5
+    eng, y = run_engine(slot, src, speed=1.0)
+    s = eng.summary()
+    assert s["underruns"] >= 1, s
+    parts = s["latency_parts_ms"]
+    assert parts["underrun_cover"] == pytest.approx(1000 * 512 / RATE, abs=0.05), parts
+    assert parts["other"] == 0.0
+    reported = eng.prefill + eng.dry_delay
+    heard = [
+        i
+        for i in range(int(2.9 * RATE), y.size - 1)
+        if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
+    ]
+    assert heard
+    for i in heard:
+        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)
+
+
+def test_underrun_cover_is_bounded_and_counts_towards_a_later_burst_cover(tmp_path):
+    from desktop.engine.chain import UNDERRUN_COVER_MAX_S, ChainStats, ProcessingChain
+
+    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
+    written = []
+    chain = ProcessingChain(
+        ModelSlot.from_runner(runner), StreamConfig("streaming", 0.1), RATE, 256, 0.1, ChainStats(), pad=written.append
+    )
+    start = chain.prefill
+    grown = 0
+    while chain.cover_underrun():
+        grown += 1
+    assert grown == int(UNDERRUN_COVER_MAX_S * RATE) // 256 and chain.underrun_extra == 256 * grown
+    assert chain.prefill == start + 256 * grown and sum(written) == 256 * grown
+    chain.cover_burst(256 + 3 * 256)  # bursts of 4 blocks: 3 more than covered, all of it already ahead
+    assert chain.prefill == start + 256 * grown and sum(written) == 256 * grown
+    assert chain.burst_extra == 3 * 256 and chain.underrun_extra == 256 * (grown - 3)
+    chain.cover_burst(256 + 3 * 256 + 20 * 256)  # more than is ahead: only the difference is written
+    assert chain.prefill == start + 3 * 256 + 20 * 256 and chain.underrun_extra == 0

@@ -24,6 +24,7 @@ from .values import EngineParams, StreamConfig
 
 STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this
 ADAPT_BLOCKS = 256  # streaming: every 256 blocks (3 s) the compute slot is re-sized from the p99 of the last 512
+UNDERRUN_COVER_MAX_S = 0.03  # streaming: at most this much latency is added in answer to underruns
 
 
 @dataclass
@@ -87,6 +88,7 @@ class ProcessingChain:
         self.drop = 0
         self.burst_covered = self.device_block  # the prefill covers the device taking one block at a time
         self.burst_extra = 0
+        self.underrun_extra = 0  # streaming: samples added ahead of the output after underruns (see cover_underrun)
         self._fade: np.ndarray | None = None
         self._fade_pos = [0, 0]
         self.params = EngineParams()
@@ -113,10 +115,29 @@ class ProcessingChain:
         grows by it). The window modes' compute margin (0.1 s or more) already covers such bursts."""
         if self.mode == "streaming" and frames > self.burst_covered:
             extra = frames - self.burst_covered
-            self._pad(extra)
-            self.prefill += extra
+            moved = min(extra, self.underrun_extra)  # what underruns already put ahead (bursts not yet seen) counts
+            self.underrun_extra -= moved
             self.burst_extra += extra
+            if extra > moved:
+                self._pad(extra - moved)
+                self.prefill += extra - moved
         self.burst_covered = max(self.burst_covered, frames)
+
+    def cover_underrun(self) -> bool:
+        """Streaming: the output ran dry although blocks were computed in time (the worker was held back: the GIL,
+        the scheduler, a page fault). Run the output one device block further ahead, as PulseAudio raises its
+        watermark after an underrun, so a hiccup of the same size is covered next time; at most
+        ``UNDERRUN_COVER_MAX_S`` in all (past that the machine is overloaded, and more latency would not help).
+        Positions stay exact and the reported latency grows by it. Returns whether it grew."""
+        if (
+            self.mode != "streaming"
+            or self.underrun_extra + self.device_block > UNDERRUN_COVER_MAX_S * self.device_rate
+        ):
+            return False
+        self._pad(self.device_block)
+        self.prefill += self.device_block
+        self.underrun_extra += self.device_block
+        return True
 
     @property
     def limiter_db(self) -> float:

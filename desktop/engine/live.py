@@ -82,6 +82,8 @@ class LiveEngine:
         self.chain: ProcessingChain | None = None
         self._last_callback = 0.0
         self._burst = self._burst_hits = self.underruns_before_burst_cover = 0
+        self._underruns_seen = 0  # underruns the worker has answered (streaming: see ProcessingChain.cover_underrun)
+        self._underrun_episode = False  # the output is still catching up after an underrun
         self._burst_t0 = 0.0
         self.burst_frames = 0  # the most frames the device asked for in one burst of back-to-back callbacks
         self._max_block = 8192
@@ -171,6 +173,8 @@ class LiveEngine:
         self.first_callback_at = self.first_sound_at = None
         self._last_callback = 0.0  # 0 until the first callback: a stream that is still starting is not stalled
         self._burst = self.burst_frames = self._burst_hits = self.underruns_before_burst_cover = 0
+        self._underruns_seen = 0
+        self._underrun_episode = False
         self._burst_t0 = time.monotonic()
         self._stop_worker.clear()
         self._running = True
@@ -338,6 +342,7 @@ class LiveEngine:
                 if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
                     self.error = ""
                 self._cover_bursts()
+                self._cover_underruns()
                 self._process(self.in_ring.read(min(avail, chunk_max)))
             except Exception as exc:  # never let the worker die silently: report, play dry
                 self.error = f"engine error: {type(exc).__name__}: {exc}"
@@ -355,6 +360,18 @@ class LiveEngine:
         if now - self._burst_t0 >= 1.0:
             self._burst_hits = self.burst_frames = 0
             self._burst_t0 = now
+
+    def _cover_underruns(self) -> None:
+        """Underruns after the device's bursts were covered, and not while a start or switch is fading in, were
+        hiccups: each one runs the streaming output one device block further ahead (up to a bound)."""
+        n = self.underruns
+        if n > self._underruns_seen:  # callbacks underran since the last look: one hiccup until the worker caught up
+            if not self._underrun_episode and n > self.underruns_before_burst_cover and self._fade_pos >= self._fade_n:
+                self.chain.cover_underrun()
+            self._underrun_episode = True
+            self._underruns_seen = n
+        elif self._underrun_episode and self.out_ring.level() >= self.block:
+            self._underrun_episode = False
 
     def _open_wake_pipe(self) -> None:
         self._close_wake_pipe()
@@ -493,7 +510,7 @@ class LiveEngine:
         """Where the latency comes from, in ms: block (waiting for the model's input: the hop in window modes),
         compute slot (the safety margin for computing it), model_delay (a streaming bundle's lookahead; the
         crossfade in low-latency mode), device block, device burst (streaming: how much more than one block the
-        device takes at once), resampler, device (PortAudio's reported buffers). They add up to ``latency_ms``."""
+        device takes at once), underrun cover (streaming: added after hiccups), resampler, device (PortAudio's reported buffers). They add up to ``latency_ms``."""
         if not self.device_rate or self.slot is None or self.chain is None:
             return {}
         dev, mr = self.device_rate, self.slot.sample_rate
@@ -507,7 +524,16 @@ class LiveEngine:
             "device_block": ms(self.block),
             "resampler": ms(self.hold),
             "device_burst": ms(self.chain.burst_extra),
-            "other": ms(self.prefill - block - margin - self.block - self.hold - self.chain.burst_extra),
+            "underrun_cover": ms(self.chain.underrun_extra),
+            "other": ms(
+                self.prefill
+                - block
+                - margin
+                - self.block
+                - self.hold
+                - self.chain.burst_extra
+                - self.chain.underrun_extra
+            ),
             "device": round(1000.0 * self.device_latency_s, 2),
         }
         if isinstance(self.ola, StreamingProcessor):
