@@ -1,4 +1,5 @@
-"""export/fast_graph.py: the STFT's framing Conv rewritten as an FFT and 1x1 Convs rewritten as pre-packed MatMuls
+"""export/fast_graph.py: the STFT's framing Conv (or an earlier rewrite's DFT node) rewritten as a four-step FFT of
+two MatMuls, the inverse STFT's ConvTranspose as a MatMul and an overlap-add, and 1x1 Convs as pre-packed MatMuls
 give the same outputs; other convolutions are left alone; the shipped streaming default carries the rewrites and an
 upgrade of it is a no-op."""
 
@@ -60,7 +61,7 @@ def test_a_windowed_dft_conv_becomes_an_fft_with_the_same_output(frames):
     fast, count = speed_up(original)
     assert count == 1
     ops = [n.op_type for n in fast.graph.node]
-    assert "DFT" in ops and "Conv" not in ops
+    assert ops.count("MatMul") == 2 and "DFT" not in ops and "Conv" not in ops
     assert any(p.key == MARK for p in fast.metadata_props)
     x = (0.1 * np.random.default_rng(frames).standard_normal((1, 1, N_FFT - HOP + frames * HOP))).astype(np.float32)
     ref, got = run(original, x), run(fast, x)
@@ -80,6 +81,71 @@ def test_a_pointwise_conv_becomes_a_matmul_with_the_same_output(frames):
     np.testing.assert_allclose(run(fast, x), run(original, x), atol=REWRITE_TOLERANCE, rtol=0)
 
 
+def dft_model(n: int) -> onnx.ModelProto:
+    """What the previous version of the rewrite wrote for an STFT (frames given): frames[1, F, n] * window ->
+    Unsqueeze -> DFT (one-sided, axis 2) -> Transpose [0, 3, 2, 1] -> Reshape [1, 2 (n/2 + 1), F]."""
+    window = stft_basis(n)[0, 0]
+    nodes = [
+        helper.make_node("Mul", ["audio", "window"], ["wf"]),
+        helper.make_node("Unsqueeze", ["wf", "last"], ["real"]),
+        helper.make_node("DFT", ["real", "", "axis"], ["spec"], onesided=1),
+        helper.make_node("Transpose", ["spec"], ["spec_T"], perm=[0, 3, 2, 1]),
+        helper.make_node("Reshape", ["spec_T", "channels"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(window, "window"),
+        numpy_helper.from_array(np.array([-1], np.int64), "last"),
+        numpy_helper.from_array(np.array(2, np.int64), "axis"),
+        numpy_helper.from_array(np.array([0, n + 2, -1], np.int64), "channels"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, None, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model
+
+
+@pytest.mark.parametrize("n", [64, 1024])
+def test_an_earlier_rewrites_dft_node_becomes_the_four_step_fft(n):
+    original = dft_model(n)
+    fast, count = speed_up(original)
+    ops = [node.op_type for node in fast.graph.node]
+    assert count == 1 and "DFT" not in ops and ops.count("MatMul") == 2 and "Unsqueeze" not in ops
+    for frames in (1, 3, 64):
+        x = (0.1 * np.random.default_rng(frames).standard_normal((1, frames, n))).astype(np.float32)
+        ref, got = run(original, x), run(fast, x)
+        assert got.shape == ref.shape == (1, n + 2, frames)
+        assert float(np.abs(got - ref).max()) <= REWRITE_TOLERANCE * max(1.0, float(np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("m", [1, 2, 4])
+def test_an_overlap_add_conv_transpose_becomes_a_matmul_with_the_same_output(m):
+    hop = 16
+    weight = (0.1 * np.random.default_rng(m).standard_normal((34, 1, m * hop))).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["audio", "w"], ["y"], kernel_shape=[m * hop], strides=[hop])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 34, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, None])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    original.ir_version = 9
+    fast, count = speed_up(original)
+    assert count == 1 and "ConvTranspose" not in [n.op_type for n in fast.graph.node]
+    for frames in (1, 2, 7):
+        x = np.random.default_rng(frames).standard_normal((1, 34, frames)).astype(np.float32)
+        ref, got = run(original, x), run(fast, x)
+        assert got.shape == ref.shape == (1, 1, (frames + m - 1) * hop)
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
 def test_a_conv_that_is_not_a_dft_is_left_alone():
     weight = np.random.default_rng(0).standard_normal((N_FFT + 2, 1, N_FFT)).astype(np.float32)
     fast, count = speed_up(conv_model(weight))
@@ -90,7 +156,8 @@ def test_the_factory_default_is_rewritten_and_upgrading_it_again_changes_nothing
     src = default_bundle_path()
     encoder = onnx.load(str(src / "encoder.onnx"))
     assert any(p.key == MARK for p in encoder.metadata_props)
-    assert "DFT" in {n.op_type for n in encoder.graph.node}
+    assert "DFT" not in {n.op_type for n in encoder.graph.node}
+    assert "ConvTranspose" not in {n.op_type for n in onnx.load(str(src / "decoder.onnx")).graph.node}
     dst = tmp_path / "default"
     shutil.copytree(src, dst)
     before = {p.name: p.read_bytes() for p in dst.iterdir()}
