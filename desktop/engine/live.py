@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import select
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -51,6 +52,7 @@ FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
+GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
 BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
 
 
@@ -82,6 +84,7 @@ class LiveEngine:
         self.chain: ProcessingChain | None = None
         self._last_callback = 0.0
         self._burst = self._burst_hits = self.underruns_before_burst_cover = 0
+        self.xrun_times: list[tuple[float, str]] = []  # (seconds after the first callback, kind) of the first 32
         self._underruns_seen = 0  # underruns the worker has answered (streaming: see ProcessingChain.cover_underrun)
         self._underrun_episode = False  # the output is still catching up after an underrun
         self._burst_t0 = 0.0
@@ -94,6 +97,7 @@ class LiveEngine:
         self.started_at = 0.0  # time.monotonic() of start(), first callback and first audible block
         self.first_callback_at: float | None = None
         self.first_sound_at: float | None = None
+        self._switch_interval: float | None = None  # Python's GIL switch interval before start() shortened it
 
     # ---- configuration (any thread) -------------------------------------------------------------------
     def set_model(self, slot: ModelSlot) -> None:
@@ -175,9 +179,15 @@ class LiveEngine:
         self._burst = self.burst_frames = self._burst_hits = self.underruns_before_burst_cover = 0
         self._underruns_seen = 0
         self._underrun_episode = False
+        self.xrun_times = []
         self._burst_t0 = time.monotonic()
         self._stop_worker.clear()
         self._running = True
+        # Python's default switch interval (5 ms) lets a thread running Python (the GUI drawing, the worker's numpy
+        # glue) keep the GIL for up to 5 ms while the audio callback waits for it: most of a 5.8 ms device block
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_S))
         self._worker = threading.Thread(target=self._work, name="latentsynth-worker", daemon=True)
         self._worker.start()
         try:
@@ -188,6 +198,7 @@ class LiveEngine:
             self._stop_worker.set()
             self._worker.join(timeout=2)
             self._close_wake_pipe()
+            self._restore_switch_interval()
             raise
         self.device_latency_s = float(driver.latency_s)
 
@@ -209,7 +220,13 @@ class LiveEngine:
             if self._worker is not None:
                 self._worker.join(timeout=5)
             self._close_wake_pipe()
+            self._restore_switch_interval()
             self.stop_recording()
+
+    def _restore_switch_interval(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
     @property
     def running(self) -> bool:
@@ -255,6 +272,8 @@ class LiveEngine:
             self.first_callback_at = self._last_callback
         if xrun:
             self.device_xruns += 1
+            if len(self.xrun_times) < 32:
+                self.xrun_times.append((now - self.first_callback_at, "device"))
         src = self._file_dev
         if src is not None:
             pos, n = self._file_pos, src.shape[0]
@@ -272,6 +291,8 @@ class LiveEngine:
         if missing:
             if self._primed:
                 self.underruns += 1
+                if len(self.xrun_times) < 32:
+                    self.xrun_times.append((now - self.first_callback_at, "underrun"))
         else:
             self._primed = True
         if self._fade_target_up:
@@ -562,4 +583,5 @@ class LiveEngine:
             "latency_parts_ms": self.latency_parts(),
             "slot_changes": self.slot_changes,
             "underruns_before_burst_cover": self.underruns_before_burst_cover,
+            "xrun_times_s": [[round(t, 3), kind] for t, kind in self.xrun_times],  # after the first callback
         }

@@ -156,3 +156,20 @@ def test_presets_round_trip(tmp_path, default_bundle):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(PresetError, match="bad.json"):
         load_preset(tmp_path / "bad.json", m)
+
+
+def test_playing_shortens_the_gil_switch_interval_and_stop_restores_it():
+    """The audio callback needs the GIL: while playing, another thread running Python hands it over within 1 ms
+    (Python's default, 5 ms, is most of a 256-frame device block)."""
+    import sys
+
+    before = sys.getswitchinterval()
+    eng = LiveEngine()
+    eng.set_model(ModelSlot.identity())
+    src = np.zeros(RATE, np.float32)
+    eng.start(NullDriver(RATE, 512, src, loop=True, speed=1.0))
+    try:
+        assert sys.getswitchinterval() <= 0.001
+    finally:
+        eng.stop(fade=False)
+    assert sys.getswitchinterval() == before
