@@ -319,6 +319,14 @@ class MainWindow(QMainWindow):
             self.scope.update_from(snap)
         self.mix.show_levels(snap)
         self.latent.show_positions(snap.latent_positions)
+        streaming = snap.mode == "streaming"  # a streaming bundle plays block by block: no hop to set
+        if self.hop_spin.isEnabled() == streaming:
+            self.hop_spin.setEnabled(not streaming)
+            self.hop_spin.setToolTip(
+                "the streaming mode plays the bundle's own blocks; the hop applies to window and low-latency"
+                if streaming
+                else "how far the 1 s window moves each step (window and low-latency modes)"
+            )
         if snap.running:
             rec = f" · ● REC {snap.recording_s:5.1f} s" if snap.recording_path else ""
             parts = (

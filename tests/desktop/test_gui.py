@@ -110,9 +110,13 @@ def test_live_views_record_and_export(qtbot, settings_path, fixtures_dir, tmp_pa
 
 def test_settings_persist(qtbot, settings_path, fixtures_dir):
     w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
+    w.tick()
+    assert w.mode_combo.currentText() == "streaming" and not w.hop_spin.isEnabled()  # the default bundle streams
     w.mode_combo.setCurrentText("window")
     w.hop_spin.setValue(250)
     w._apply_stream_config()
+    w.tick()
+    assert w.hop_spin.isEnabled()
     w.show()
     w.resize(1100, 700)
     qtbot.waitUntil(lambda: w.width() == 1100)
