@@ -1,4 +1,4 @@
-"""The Export file… button and its progress bar: start an engine ``ExportJob`` on the loaded input file and show its
+"""The Export file… and Cancel buttons and the progress bar: start an engine ``ExportJob`` on the loaded input file and show its
 progress and result from the GUI timer (the rendering itself runs in the job's thread, no Qt there)."""
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class ExportControls:
         self.export_btn = QPushButton("Export file…")
         self.export_btn.setToolTip("Render the loaded input file through the current model and knobs to a WAV")
         self.export_btn.clicked.connect(self._export_dialog)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop the export; nothing is written")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel)
         self.export_bar = QProgressBar()
         self.export_bar.setRange(0, 100)
         self.export_bar.setValue(0)
@@ -60,6 +64,7 @@ class ExportControls:
         self.job = job.start()
         self.export_bar.setValue(0)
         self.export_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
         return True
 
     @property
@@ -69,6 +74,7 @@ class ExportControls:
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
+            self.cancel_btn.setEnabled(False)
 
     def poll(self) -> None:
         """On the GUI timer: the bar follows the job; when it is done, the button comes back and the result shows."""
@@ -80,5 +86,6 @@ class ExportControls:
         if done:
             self.job = None
             self.export_btn.setEnabled(True)
+            self.cancel_btn.setEnabled(False)
             if job.result:
                 self.show_message(job.result, modal=job.result.startswith("Export failed"))

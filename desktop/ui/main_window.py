@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
             t.record_input_box,
             self.exporter.export_btn,
             self.exporter.export_bar,
+            self.exporter.cancel_btn,
         ):
             ol.addWidget(w)
         ol.addStretch(1)

@@ -242,3 +242,22 @@ def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_
     assert w2.midi.glide_spin.value() == 300 and w2.engine.controls.glide_s == pytest.approx(0.3)
     assert remote2.registry.get(f"{PREFIX}/notes/glide_s") == pytest.approx(0.3)
     w2.close()
+
+
+def test_export_can_be_cancelled_and_writes_nothing(qtbot, settings_path, fixtures_dir, tmp_path):
+    """A long input (the fixture clips, 8 times over): Cancel right after the start stops the job at its next
+    progress step, says so, and leaves no file."""
+    clips = [sf.read(p, dtype="float32")[0] for p in sorted(fixtures_dir.glob("*.wav"))]
+    mono = [c if c.ndim == 1 else c.mean(axis=1) for c in clips]
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(np.concatenate(mono), 8), 22050)
+    w = make_window(qtbot, settings_path, input_file=str(long))
+    out = tmp_path / "cancelled.wav"
+    assert not w.exporter.cancel_btn.isEnabled()
+    assert w.export_to(str(out))
+    assert w.exporter.cancel_btn.isEnabled()
+    w.exporter.cancel_btn.click()
+    qtbot.waitUntil(lambda: w.tick() or w.exporter.job is None, timeout=60000)
+    assert w.messages[-1] == "Export cancelled" and not out.exists()
+    assert w.export_btn.isEnabled() and not w.exporter.cancel_btn.isEnabled()
+    w.close()
