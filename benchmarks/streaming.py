@@ -152,6 +152,7 @@ def main() -> int:
     p.add_argument("--bundle", required=True, type=Path)
     p.add_argument("--live-seconds", type=float, default=30.0)
     p.add_argument("--render-minutes", type=float, default=5.0)
+    p.add_argument("--device-block", type=int, default=256, help="live: device frames per callback (the app: 512)")
     p.add_argument(
         "--compare-window",
         action="store_true",
@@ -180,7 +181,7 @@ def main() -> int:
     if "compute" not in args.skip:
         report["block_compute"] = block_times(runner)
     if "live" not in args.skip:
-        report["live"] = live(runner, args.live_seconds)
+        report["live"] = live(runner, args.live_seconds, args.device_block)
     if "render" not in args.skip:
         with tempfile.TemporaryDirectory() as tmp:
             report["render"] = [render_speed(args.bundle, args.render_minutes, Path(tmp))]
