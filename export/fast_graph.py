@@ -82,6 +82,16 @@ class _Graph:
         return all(not i or self.is_constant(i, seen) for i in node.input)
 
 
+def _plain_1d(a: dict) -> bool:
+    """A 1-D convolution's attributes without groups, padding or automatic padding (what every rewrite here needs)."""
+    return (
+        len(a.get("kernel_shape", [])) == 1
+        and a.get("group", 1) == 1
+        and not any(a.get("pads", [0, 0]))
+        and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+    )
+
+
 def _framing(gr: _Graph, node: onnx.NodeProto) -> tuple[list[onnx.NodeProto], str] | None:
     """For a Conv with one input channel, kernel K = m * S at stride S, no padding, dilation 1, group 1, no bias
     and a constant weight (an STFT's framing): nodes cutting its input x[B, 1, L] into frames[B, F, K],
@@ -89,11 +99,8 @@ def _framing(gr: _Graph, node: onnx.NodeProto) -> tuple[list[onnx.NodeProto], st
     a = _attrs(node)
     k, s = a.get("kernel_shape", [0])[0], a.get("strides", [1])[0]
     if (
-        len(a.get("kernel_shape", [])) != 1
-        or a.get("group", 1) != 1
-        or any(a.get("pads", [0, 0]))
+        not _plain_1d(a)
         or a.get("dilations", [1]) != [1]
-        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
         or s <= 1
         or k % s
         or (len(node.input) > 2 and node.input[2])
@@ -268,12 +275,9 @@ def _conv_transpose(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | 
     a = _attrs(node)
     k, s = a.get("kernel_shape", [0])[0], a.get("strides", [1])[0]
     if (
-        len(a.get("kernel_shape", [])) != 1
-        or a.get("group", 1) != 1
-        or any(a.get("pads", [0, 0]))
+        not _plain_1d(a)
         or any(a.get("output_padding", [0]))
         or a.get("dilations", [1]) != [1]
-        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
         or "output_shape" in a
         or s < 1
         or k % s
@@ -333,11 +337,9 @@ def _conv_pointwise(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | 
     per frame against 1.14 ms as Convs with flushed caches."""
     a = _attrs(node)
     if (
-        a.get("kernel_shape") != [1]
-        or a.get("group", 1) != 1
-        or any(a.get("pads", [0, 0]))
+        not _plain_1d(a)
+        or a.get("kernel_shape") != [1]
         or a.get("strides", [1]) != [1]
-        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
         or not gr.is_constant(node.input[1])
     ):
         return None

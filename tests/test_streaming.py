@@ -372,37 +372,48 @@ def test_a_manifest_naming_states_the_graphs_do_not_have_is_refused(tmp_path):
         ModelRunner(load_bundle(bundle), "cpu", 1)
 
 
-def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tmp_path):
-    """Blocks that get slower mid-run grow the slot (the reported latency follows, every impulse still lands
-    exactly where the final report says, after the change)."""
-    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
-    slot = ModelSlot.from_runner(runner)
+def identity_slot_sleeping(tmp_path, seconds_at_call) -> ModelSlot:
+    """A streaming identity bundle's slot whose n-th block (from 1) first sleeps ``seconds_at_call(n)``."""
+    slot = ModelSlot.from_runner(ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1))
     sm = slot.streaming_model
     inner = sm.process
     calls = {"n": 0}
 
-    def slower(x):
+    def sleeping(x):
         calls["n"] += 1
-        if calls["n"] > 100:
-            time.sleep(0.004)
+        pause = seconds_at_call(calls["n"])
+        if pause:
+            time.sleep(pause)
         return inner(x)
 
-    sm.process = slower
+    sm.process = sleeping
+    return slot
+
+
+def assert_impulses_land_where_reported(eng, y, at, start) -> None:
+    """Every impulse peak in y from ``start`` on is exactly (+-1 sample) the final reported latency after one in at."""
+    reported = eng.prefill + eng.dry_delay
+    heard = [
+        i
+        for i in range(start, y.size - 1)
+        if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
+    ]
+    assert heard
+    for i in heard:
+        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)
+
+
+def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tmp_path):
+    """Blocks that get slower mid-run grow the slot (the reported latency follows, every impulse still lands
+    exactly where the final report says, after the change)."""
+    slot = identity_slot_sleeping(tmp_path, lambda n: 0.004 if n > 100 else 0.0)
     at = [int(t * RATE) for t in (5.0, 5.5, 6.0)]
     src = np.zeros(int(RATE * 6.5), np.float32)
     src[at] = 0.5
     eng, y = run_engine(slot, src, speed=1.0)
     s = eng.summary()
     assert s["slot_changes"] >= 1 and s["latency_parts_ms"]["compute_slot"] > 2 * 4.0
-    reported = eng.prefill + eng.dry_delay
-    heard = [
-        i
-        for i in range(int(4.9 * RATE), y.size - 1)
-        if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
-    ]
-    assert heard
-    for i in heard:
-        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)
+    assert_impulses_land_where_reported(eng, y, at, int(4.9 * RATE))
 
 
 def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_dir, tmp_path):
@@ -423,19 +434,7 @@ def test_an_underrun_runs_the_output_one_block_further_ahead_and_positions_stay_
     """A worker held back once (a 150 ms stall after the start's fade-in) underruns; the engine answers by running
     the output one device block further ahead (reported as `underrun_cover`), and every impulse after it lands
     exactly where the final report says."""
-    runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
-    slot = ModelSlot.from_runner(runner)
-    sm = slot.streaming_model
-    inner = sm.process
-    calls = {"n": 0}
-
-    def stalls_once(x):
-        calls["n"] += 1
-        if calls["n"] == 100:  # ~1.2 s in, long after the 0.15 s fade-in
-            time.sleep(0.15)
-        return inner(x)
-
-    sm.process = stalls_once
+    slot = identity_slot_sleeping(tmp_path, lambda n: 0.15 if n == 100 else 0.0)  # ~1.2 s in, after the fade-in
     at = [int(t * RATE) for t in (3.0, 3.5, 4.0)]
     src = np.zeros(int(RATE * 4.5), np.float32)
     src[at] = 0.5
@@ -445,15 +444,7 @@ def test_an_underrun_runs_the_output_one_block_further_ahead_and_positions_stay_
     parts = s["latency_parts_ms"]
     assert parts["underrun_cover"] == pytest.approx(1000 * 512 / RATE, abs=0.05), parts
     assert parts["other"] == 0.0
-    reported = eng.prefill + eng.dry_delay
-    heard = [
-        i
-        for i in range(int(2.9 * RATE), y.size - 1)
-        if abs(y[i]) > 0.2 and abs(y[i]) >= abs(y[i - 1]) and abs(y[i]) >= abs(y[i + 1])
-    ]
-    assert heard
-    for i in heard:
-        assert min(abs(i - a - reported) for a in at) <= 1, (i, reported)
+    assert_impulses_land_where_reported(eng, y, at, int(2.9 * RATE))
 
 
 def test_underrun_cover_is_bounded_and_counts_towards_a_later_burst_cover(tmp_path):

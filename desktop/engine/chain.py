@@ -119,8 +119,7 @@ class ProcessingChain:
             self.underrun_extra -= moved
             self.burst_extra += extra
             if extra > moved:
-                self._pad(extra - moved)
-                self.prefill += extra - moved
+                self._run_ahead(extra - moved)
         self.burst_covered = max(self.burst_covered, frames)
 
     def cover_underrun(self) -> bool:
@@ -134,10 +133,14 @@ class ProcessingChain:
             or self.underrun_extra + self.device_block > UNDERRUN_COVER_MAX_S * self.device_rate
         ):
             return False
-        self._pad(self.device_block)
-        self.prefill += self.device_block
+        self._run_ahead(self.device_block)
         self.underrun_extra += self.device_block
         return True
+
+    def _run_ahead(self, n: int) -> None:
+        """Put the output ``n`` samples further ahead of the input: zeros written, the prefill grows by them."""
+        self._pad(n)
+        self.prefill += n
 
     @property
     def limiter_db(self) -> float:
@@ -166,9 +169,7 @@ class ProcessingChain:
         want = 2.0 * proc.p99_s + STREAM_MARGIN_S
         have = self.margin_used_s
         if want > have + 0.002:
-            extra = int(round((want - have) * self.device_rate))
-            self._pad(extra)
-            self.prefill += extra
+            self._run_ahead(int(round((want - have) * self.device_rate)))
         elif want < 0.5 * have - 0.002:
             extra = int(round((have - want) * self.device_rate))
             self.drop += extra

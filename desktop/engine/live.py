@@ -53,6 +53,7 @@ SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out 
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
 GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
+XRUN_LOG = 32  # how many xruns' times the summary lists
 BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
 
 
@@ -84,7 +85,11 @@ class LiveEngine:
         self.chain: ProcessingChain | None = None
         self._last_callback = 0.0
         self._burst = self._burst_hits = self.underruns_before_burst_cover = 0
-        self.xrun_times: list[tuple[float, str]] = []  # (seconds after the first callback, kind) of the first 32
+        # when the first XRUN_LOG xruns came (seconds after the first callback) and whether the device reported it;
+        # preallocated: the callback only writes into them
+        self._xrun_t = np.zeros(XRUN_LOG)
+        self._xrun_device = np.zeros(XRUN_LOG, bool)
+        self._xrun_n = 0
         self._underruns_seen = 0  # underruns the worker has answered (streaming: see ProcessingChain.cover_underrun)
         self._underrun_episode = False  # the output is still catching up after an underrun
         self._burst_t0 = 0.0
@@ -179,7 +184,7 @@ class LiveEngine:
         self._burst = self.burst_frames = self._burst_hits = self.underruns_before_burst_cover = 0
         self._underruns_seen = 0
         self._underrun_episode = False
-        self.xrun_times = []
+        self._xrun_n = 0
         self._burst_t0 = time.monotonic()
         self._stop_worker.clear()
         self._running = True
@@ -272,8 +277,7 @@ class LiveEngine:
             self.first_callback_at = self._last_callback
         if xrun:
             self.device_xruns += 1
-            if len(self.xrun_times) < 32:
-                self.xrun_times.append((now - self.first_callback_at, "device"))
+            self._log_xrun(now, True)
         src = self._file_dev
         if src is not None:
             pos, n = self._file_pos, src.shape[0]
@@ -291,8 +295,7 @@ class LiveEngine:
         if missing:
             if self._primed:
                 self.underruns += 1
-                if len(self.xrun_times) < 32:
-                    self.xrun_times.append((now - self.first_callback_at, "underrun"))
+                self._log_xrun(now, False)
         else:
             self._primed = True
         if self._fade_target_up:
@@ -311,6 +314,13 @@ class LiveEngine:
             pass
         if self.first_sound_at is None and missing < frames and buf.any():
             self.first_sound_at = time.monotonic()
+
+    def _log_xrun(self, now: float, device: bool) -> None:
+        i = self._xrun_n
+        if i < XRUN_LOG:
+            self._xrun_t[i] = now - self.first_callback_at
+            self._xrun_device[i] = device
+            self._xrun_n = i + 1
 
     # ---- the worker thread --------------------------------------------------------------------------------
     def _rebuild(self, switch: bool = False) -> None:
@@ -583,5 +593,8 @@ class LiveEngine:
             "latency_parts_ms": self.latency_parts(),
             "slot_changes": self.slot_changes,
             "underruns_before_burst_cover": self.underruns_before_burst_cover,
-            "xrun_times_s": [[round(t, 3), kind] for t, kind in self.xrun_times],  # after the first callback
+            "xrun_times_s": [  # after the first callback
+                [round(float(t), 3), "device" if d else "underrun"]
+                for t, d in zip(self._xrun_t[: self._xrun_n], self._xrun_device[: self._xrun_n])
+            ],
         }

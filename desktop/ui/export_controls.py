@@ -1,5 +1,5 @@
-"""The Export file… and Cancel buttons and the progress bar: start an engine ``ExportJob`` on the loaded input file and show its
-progress and result from the GUI timer (the rendering itself runs in the job's thread, no Qt there)."""
+"""The Export file… and Cancel buttons and the progress bar: start an engine ``ExportJob`` on the loaded input file
+and show its progress and result from the GUI timer (the rendering itself runs in the job's thread, no Qt there)."""
 
 from __future__ import annotations
 
