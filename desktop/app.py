@@ -294,14 +294,24 @@ def main(argv: list[str] | None = None) -> int:
             if not window.start_recording(args.record):
                 result["code"] = 2
 
+    shot = {}
+
     def screenshot():
-        window.grab().save(args.screenshot)
+        # grabbing lets the audio threads run, encoding a PNG holds the GIL for ~50 ms (an underrun): it waits for
+        # the audio to stop
+        shot["pixmap"] = window.grab()
+
+    def save_screenshot():
+        pixmap = shot.pop("pixmap", None)
+        if pixmap is not None:
+            pixmap.save(args.screenshot)
 
     def finish():
         keep_none_alive()
         rec = engine.recorder
         rec_info = {"record": str(rec.path), "record_seconds": round(rec.seconds, 2)} if rec else {}
         window.close()  # stops the recording and the audio
+        save_screenshot()
         summary = engine.summary()
         summary["error"] = summary["error"] or window.record_error
         for name, at in (("first_callback", engine.first_callback_at), ("first_sound", engine.first_sound_at)):
@@ -319,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if quitting:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     code = app.exec()
+    save_screenshot()  # the window was closed by the user: the audio has stopped
     remote.close()
     teardown(app, window, engine, pre)
     return result["code"] or code
