@@ -1,15 +1,18 @@
 """Rewrites of exported streaming graphs that onnxruntime runs faster on one CPU thread, with the same outputs to float
 rounding (checked against the original graph, 1e-5):
 
-- the STFT front end's framing convolution, whose weight is a windowed DFT basis, becomes frames (Reshape + Slice +
-  Concat) * window -> onnxruntime's DFT (an FFT): no 1026 x 1024 float32 basis (4.2 MB) to read every call;
+- the STFT front end's framing convolution, whose weight is a windowed DFT basis (or the DFT node an earlier version
+  wrote), becomes frames (Reshape + Slices + Concat) * window -> a four-step FFT of two MatMuls: no 1026 x 1024
+  basis (4.2 MB) to read every call, a quarter of the multiply-adds;
 - every 1x1 convolution becomes Transpose -> MatMul with the weight transposed on the constant path -> Transpose:
-  onnxruntime pre-packs that weight at load and streams it from memory almost twice as fast as the Conv's.
+  onnxruntime pre-packs that weight at load and streams it from memory almost twice as fast as the Conv's;
+- the inverse STFT's ConvTranspose (synthesis and overlap-add) becomes a MatMul and an overlap-add of Slices;
+- a layer norm over channels, which the exporter spells out in nine nodes that onnxruntime cannot fuse (its fusion
+  wants the last axis), becomes Transpose -> LayerNormalization -> Transpose (the Transposes cancel against the
+  pointwise MatMuls').
 
-Why: at 256 samples per call a streaming step is bound by reading its weights, not by arithmetic or node count.
-Measured in docs/streaming.md ("Speed"), with what was tried and left out (the inverse STFT as an inverse FFT saved
-0.13 ms per live block but made 64-frame render calls 20 % slower). Weight transforms are nodes on the constant path
-that onnxruntime folds at load, so the weights stay stored as they were (float16 + Cast).
+Measured in docs/streaming.md ("Speed", rounds 1-4), with what was tried and left out. Weight transforms are nodes
+on the constant path that onnxruntime folds at load, so the weights stay stored as they were (float16 + Cast).
 
 Apply with :func:`speed_up_file` (export/streaming.py does so for every new streaming bundle) or, on an existing
 bundle, ``python -m export.fast_graph BUNDLE_DIR``, which checks the outputs against the original files before
@@ -359,11 +362,65 @@ def _conv_pointwise(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | 
     return n
 
 
+def _channel_layer_norm(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | None:
+    """A layer norm over the channels of x[B, C, F], as the exporter spells it out (nine nodes: ReduceMean over
+    axis 1, Sub, Mul, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta; ``node`` is the last Add) ->
+    Transpose -> onnxruntime's fused LayerNormalization over the last axis -> Transpose. onnxruntime fuses the
+    spelled-out form only over the last axis, so over channels its nine nodes each ran on their own (strided
+    reductions); the Transposes cancel against the pointwise MatMul's Transpose that follows."""
+
+    def one(name, op):  # the node producing ``name`` when it is an ``op`` whose output nothing else reads
+        n = gr.producer.get(name)
+        return n if n is not None and n.op_type == op and len(gr.consumers(n.output[0])) <= 2 else None
+
+    def axis1(reduce):
+        a = _attrs(reduce)
+        axes = a.get("axes")
+        if axes is None and len(reduce.input) > 1 and gr.is_constant(reduce.input[1]):
+            axes = _constant_value(gr, reduce.input[1]).tolist()
+        return a.get("keepdims", 1) == 1 and axes in ([1], [-2])
+
+    if len(node.input) != 2 or not gr.is_constant(node.input[1]):
+        return None
+    scale = one(node.input[0], "Mul")
+    div = scale and one(next((i for i in scale.input if not gr.is_constant(i)), ""), "Div")
+    if not div or not any(gr.is_constant(i) for i in scale.input):
+        return None
+    sub, sqrt = gr.producer.get(div.input[0]), one(div.input[1], "Sqrt")
+    add_eps = sqrt and one(sqrt.input[0], "Add")
+    if not (sub is not None and sub.op_type == "Sub" and add_eps and gr.is_constant(add_eps.input[1])):
+        return None
+    var = one(add_eps.input[0], "ReduceMean")
+    sq = var and one(var.input[0], "Mul")
+    mean = gr.producer.get(sub.input[1])
+    if not (var and sq and sq.input[0] == sq.input[1] == sub.output[0] and mean is not None):
+        return None
+    x = sub.input[0]
+    if mean.op_type != "ReduceMean" or mean.input[0] != x or not (axis1(mean) and axis1(var)):
+        return None
+    inner = (mean, sub, sq, var, add_eps, sqrt, div, scale)
+    if any(n.output[0] in {o.name for o in gr.g.output} for n in inner):
+        return None
+    users = {id(u) for n in inner for u in gr.consumers(n.output[0])}
+    if not users <= {id(n) for n in inner} | {id(node)}:  # a value of the pattern read outside it
+        return None
+    gamma = next(i for i in scale.input if gr.is_constant(i))
+    eps = float(np.asarray(_constant_value(gr, add_eps.input[1])).ravel()[0])
+    flat = gr.const("flat", np.array([-1], np.int64))
+    return [
+        helper.make_node("Transpose", [x], [xt := gr.name("ln_in_T")], perm=[0, 2, 1]),
+        helper.make_node("Reshape", [gamma, flat], [g := gr.name("ln_gamma")]),
+        helper.make_node("Reshape", [node.input[1], flat], [b := gr.name("ln_beta")]),
+        helper.make_node("LayerNormalization", [xt, g, b], [yt := gr.name("ln_T")], axis=-1, epsilon=eps),
+        helper.make_node("Transpose", [yt], [node.output[0]], perm=[0, 2, 1]),
+    ]
+
+
 def _conv(gr: _Graph, node: onnx.NodeProto) -> list[onnx.NodeProto] | None:
     return _conv_stft(gr, node) or _conv_pointwise(gr, node)
 
 
-REWRITES = {"Conv": _conv, "DFT": _dft, "ConvTranspose": _conv_transpose}
+REWRITES = {"Conv": _conv, "DFT": _dft, "ConvTranspose": _conv_transpose, "Add": _channel_layer_norm}
 
 
 def speed_up(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
@@ -402,7 +459,7 @@ def speed_up(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             proto,
             {
                 **{p.key: p.value for p in proto.metadata_props},
-                MARK: "stft-four-step-fft,pointwise-matmul,istft-matmul",
+                MARK: "stft-four-step-fft,pointwise-matmul,istft-matmul,channel-layernorm",
             },
         )
     onnx.checker.check_model(proto)

@@ -157,7 +157,8 @@ def test_the_factory_default_is_rewritten_and_upgrading_it_again_changes_nothing
     encoder = onnx.load(str(src / "encoder.onnx"))
     assert any(p.key == MARK for p in encoder.metadata_props)
     assert "DFT" not in {n.op_type for n in encoder.graph.node}
-    assert "ConvTranspose" not in {n.op_type for n in onnx.load(str(src / "decoder.onnx")).graph.node}
+    decoder_ops = {n.op_type for n in onnx.load(str(src / "decoder.onnx")).graph.node}
+    assert "ConvTranspose" not in decoder_ops and "ReduceMean" not in decoder_ops
     dst = tmp_path / "default"
     shutil.copytree(src, dst)
     before = {p.name: p.read_bytes() for p in dst.iterdir()}
@@ -165,3 +166,50 @@ def test_the_factory_default_is_rewritten_and_upgrading_it_again_changes_nothing
     assert all(count == 0 for count, _ in report.values())
     assert {p.name: p.read_bytes() for p in dst.iterdir()} == before
     load_bundle(dst)  # checksums still hold
+
+
+def channel_layer_norm_model(c: int, eps: float = 1e-6, leak: bool = False) -> onnx.ModelProto:
+    """x float32[1, C, F] -> a layer norm over the channels spelled out as the exporter writes it (nine nodes)
+    -> y; ``leak``: the centred value is also an output (the pattern's inside is read elsewhere)."""
+    rng = np.random.default_rng(1)
+    inits = [
+        numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        numpy_helper.from_array(np.array(eps, np.float32), "eps"),
+        numpy_helper.from_array(rng.standard_normal((c, 1)).astype(np.float32), "gamma"),
+        numpy_helper.from_array(rng.standard_normal((c, 1)).astype(np.float32), "beta"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["audio", "axes"], ["mean"], keepdims=1),
+        helper.make_node("Sub", ["audio", "mean"], ["d"]),
+        helper.make_node("Mul", ["d", "d"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq", "axes"], ["var"], keepdims=1),
+        helper.make_node("Add", ["var", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["sd"]),
+        helper.make_node("Div", ["d", "sd"], ["n"]),
+        helper.make_node("Mul", ["n", "gamma"], ["ng"]),
+        helper.make_node("Add", ["ng", "beta"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, None])]
+    if leak:
+        outputs.append(helper.make_tensor_value_info("d", TensorProto.FLOAT, [1, c, None]))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, c, None])], outputs, inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_a_spelled_out_channel_layer_norm_becomes_one_fused_node_with_the_same_output(frames):
+    original = channel_layer_norm_model(24)
+    fast, count = speed_up(original)
+    ops = [n.op_type for n in fast.graph.node]
+    assert count == 1 and ops.count("LayerNormalization") == 1 and "ReduceMean" not in ops
+    x = np.random.default_rng(frames).standard_normal((1, 24, frames)).astype(np.float32)
+    np.testing.assert_allclose(run(fast, x), run(original, x), atol=1e-5, rtol=0)
+
+
+def test_a_layer_norm_whose_inside_is_read_elsewhere_is_left_alone():
+    fast, count = speed_up(channel_layer_norm_model(8, leak=True))
+    assert count == 0 and "LayerNormalization" not in {n.op_type for n in fast.graph.node}
