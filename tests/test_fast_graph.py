@@ -123,27 +123,55 @@ def test_an_earlier_rewrites_dft_node_becomes_the_four_step_fft(n):
         assert float(np.abs(got - ref).max()) <= REWRITE_TOLERANCE * max(1.0, float(np.abs(ref).max()))
 
 
+def conv_transpose_model(weight: np.ndarray, hop: int) -> onnx.ModelProto:
+    """audio float32[1, C, F] -> ConvTranspose(weight [C, 1, K], stride hop) -> y float32[1, 1, (F + K/hop - 1) hop]."""
+    c, _, k = weight.shape
+    node = helper.make_node("ConvTranspose", ["audio", "w"], ["y"], kernel_shape=[k], strides=[hop])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, c, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, None])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model
+
+
+def assert_same_overlap_add(original: onnx.ModelProto, fast: onnx.ModelProto, m: int, hop: int) -> None:
+    c = original.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    for frames in (1, 2, 7):
+        x = np.random.default_rng(frames).standard_normal((1, c, frames)).astype(np.float32)
+        ref, got = run(original, x), run(fast, x)
+        assert got.shape == ref.shape == (1, 1, (frames + m - 1) * hop)
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("m", [1, 2, 4])
 def test_an_overlap_add_conv_transpose_becomes_a_matmul_with_the_same_output(m):
     hop = 16
     weight = (0.1 * np.random.default_rng(m).standard_normal((34, 1, m * hop))).astype(np.float32)
-    node = helper.make_node("ConvTranspose", ["audio", "w"], ["y"], kernel_shape=[m * hop], strides=[hop])
-    graph = helper.make_graph(
-        [node],
-        "g",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 34, None])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, None])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    original.ir_version = 9
+    original = conv_transpose_model(weight, hop)
     fast, count = speed_up(original)
-    assert count == 1 and "ConvTranspose" not in [n.op_type for n in fast.graph.node]
-    for frames in (1, 2, 7):
-        x = np.random.default_rng(frames).standard_normal((1, 34, frames)).astype(np.float32)
-        ref, got = run(original, x), run(fast, x)
-        assert got.shape == ref.shape == (1, 1, (frames + m - 1) * hop)
-        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    ops = [n.op_type for n in fast.graph.node]
+    assert count == 1 and "ConvTranspose" not in ops and "Gather" not in ops  # a random basis: the dense MatMul
+    assert_same_overlap_add(original, fast, m, hop)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_an_inverse_stft_becomes_a_four_step_inverse_fft_with_the_same_output(causal):
+    """The models' own synthesis bases (models/istft.py): the causal one (the central 2 hop samples of each frame's
+    inverse DFT, offset N/2 - hop) and the centred one (all N samples)."""
+    from models.istft import CausalInverseSTFT, InverseSTFT
+
+    hop = N_FFT // 4
+    weight = (CausalInverseSTFT if causal else InverseSTFT)(N_FFT, hop).basis.numpy()
+    original = conv_transpose_model(weight, hop)
+    fast, count = speed_up(original)
+    ops = [n.op_type for n in fast.graph.node]
+    assert count == 1 and "ConvTranspose" not in ops and ops.count("MatMul") == 2
+    assert_same_overlap_add(original, fast, weight.shape[2] // hop, hop)
 
 
 def test_a_conv_that_is_not_a_dft_is_left_alone():
