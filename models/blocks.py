@@ -46,9 +46,10 @@ class ResidualUnit(nn.Module):
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv + pointwise MLP with a layer-scale residual (Vocos backbone). float32[B, C, F] -> same.
 
-    ``causal``: the depthwise conv sees only past frames and the norm is per frame (:class:`ChannelNorm`)."""
+    ``causal``: the depthwise conv sees only past frames and the norm is per frame (:class:`ChannelNorm`).
+    ``hidden``: the MLP's width (0: ``mult`` x channels); a narrower MLP is most of a cheaper decoder."""
 
-    def __init__(self, channels: int, mult: int = 3, kernel: int = 7, causal: bool = False):
+    def __init__(self, channels: int, mult: int = 3, kernel: int = 7, causal: bool = False, hidden: int = 0):
         super().__init__()
         if causal:
             self.dw = CausalConv1d(channels, channels, kernel, groups=channels)
@@ -56,9 +57,10 @@ class ConvNeXtBlock(nn.Module):
         else:
             self.dw = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
             self.norm = nn.GroupNorm(1, channels)
-        self.pw1 = nn.Conv1d(channels, channels * mult, 1)
+        width = int(hidden) or channels * mult
+        self.pw1 = nn.Conv1d(channels, width, 1)
         self.act = nn.GELU()
-        self.pw2 = nn.Conv1d(channels * mult, channels, 1)
+        self.pw2 = nn.Conv1d(width, channels, 1)
         self.scale = nn.Parameter(torch.full((1, channels, 1), 0.1))
 
     def _rest(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ class MelVAEConfig(FamilyConfig):
     causal: bool = False
     lookahead: int = 0
     random_gain_db: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    dec_hidden: int = 0  # the decoder MLPs' width; 0: 3 x dec_channels
 
 
 @dataclass

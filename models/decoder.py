@@ -35,6 +35,7 @@ class ISTFTDecoder(nn.Module):
         hop: int = 256,
         phase: str = "direct",
         causal: bool = False,
+        hidden: int = 0,
     ):
         super().__init__()
         if phase not in PHASE_MODES:
@@ -48,7 +49,7 @@ class ISTFTDecoder(nn.Module):
         advance = 2 * math.pi * torch.arange(self.bins, dtype=torch.float64) * hop / n_fft
         self.register_buffer("advance", torch.remainder(advance, 2 * math.pi).float()[None, :, None], persistent=False)
         self.inp = CausalConv1d(latent_dim, channels, 7) if causal else nn.Conv1d(latent_dim, channels, 7, padding=3)
-        self.backbone = nn.Sequential(*[ConvNeXtBlock(channels, causal=causal) for _ in range(blocks)])
+        self.backbone = nn.Sequential(*[ConvNeXtBlock(channels, causal=causal, hidden=hidden) for _ in range(blocks)])
         self.norm = ChannelNorm(channels) if causal else nn.GroupNorm(1, channels)
         self.head = nn.Conv1d(channels, 2 * self.bins, 1)
         self.istft = CausalInverseSTFT(n_fft, hop) if causal else InverseSTFT(n_fft, hop)

@@ -51,8 +51,9 @@ class MelISTFTDecoder(ISTFTDecoder):
         hop: int = 256,
         phase: str = "direct",
         causal: bool = False,
+        hidden: int = 0,
     ):
-        super().__init__(latent_dim, channels, blocks, n_fft, hop, phase, causal)
+        super().__init__(latent_dim, channels, blocks, n_fft, hop, phase, causal, hidden)
         self.mel_head = nn.Conv1d(channels, n_mels, 1)
 
     def both(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +99,7 @@ class MelVAE(AudioAutoencoder):
         causal: bool = False,
         lookahead: int = 0,
         random_gain_db: tuple[float, float] = (0.0, 0.0),
+        dec_hidden: int = 0,
     ):
         super().__init__()
         if lookahead and not causal:
@@ -114,7 +116,9 @@ class MelVAE(AudioAutoencoder):
         self.front = MelFrontEnd(sample_rate, n_fft, hop, n_mels, mel_norm_mean, mel_norm_std, mel_log_floor, causal)
         self.encoder = MelEncoder(n_mels, 2 * latent_dim, enc_max_channels, causal=causal)
         self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
-        self.decoder = MelISTFTDecoder(latent_dim, n_mels, dec_channels, dec_blocks, n_fft, hop, phase, causal)
+        self.decoder = MelISTFTDecoder(
+            latent_dim, n_mels, dec_channels, dec_blocks, n_fft, hop, phase, causal, dec_hidden
+        )
         self.mel_head_weight = float(mel_head_weight)
         self.levels = (("z", latent_dim, hop),)
         if causal:
