@@ -25,6 +25,7 @@ from .values import EngineParams, StreamConfig
 STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this
 ADAPT_BLOCKS = 256  # streaming: every 256 blocks (3 s) the compute slot is re-sized from the p99 of the last 512
 UNDERRUN_COVER_MAX_S = 0.03  # streaming: at most this much latency is added in answer to underruns
+LATENCY_LOG = 256  # latency changes kept per chain (covers and slot changes: a few per session)
 
 
 @dataclass
@@ -42,7 +43,8 @@ class ProcessingChain:
     """``process(x, params)`` takes any number of input samples and returns ``(out, dry)`` of equal length (maybe
     zero). Input sample i comes out at output position i + ``prefill`` + ``dry_delay`` once the caller keeps the
     output ``prefill`` samples ahead of the input (``headroom()`` is how far ahead it is now, in samples), writes
-    ``pad(n)`` zeros when asked to grow and drops ``drop`` samples when asked to shrink."""
+    ``pad(n)`` zeros when asked to grow and drops ``drop`` samples when asked to shrink. The latency can change
+    while playing (covers, the compute slot): ``latency_log`` lists (first input sample, latency in samples)."""
 
     def __init__(
         self,
@@ -86,6 +88,8 @@ class ProcessingChain:
         self.margin_used_s = margin
         self.prefill = int(math.ceil(hop * dev / mr)) + self.device_block + self.hold + int(margin * dev)
         self.drop = 0
+        self._mixed = 0  # output samples mixed so far, dropped ones included (output k is input k - dry_delay)
+        self.latency_log: list[tuple[int, int]] = [(0, self.prefill + self.dry_delay)]
         self.burst_covered = self.device_block  # the prefill covers the device taking one block at a time
         self.burst_extra = 0
         self.underrun_extra = 0  # streaming: samples added ahead of the output after underruns (see cover_underrun)
@@ -141,6 +145,12 @@ class ProcessingChain:
         """Put the output ``n`` samples further ahead of the input: zeros written, the prefill grows by them."""
         self._pad(n)
         self.prefill += n
+        self._log_latency(self._mixed)
+
+    def _log_latency(self, first_output: int) -> None:
+        """The latency changed for output samples from ``first_output`` (mixed count) on; the first entries kept."""
+        if len(self.latency_log) < LATENCY_LOG:
+            self.latency_log.append((first_output - self.dry_delay, self.prefill + self.dry_delay))
 
     @property
     def limiter_db(self) -> float:
@@ -174,6 +184,7 @@ class ProcessingChain:
             extra = int(round((have - want) * self.device_rate))
             self.drop += extra
             self.prefill -= extra
+            self._log_latency(self._mixed + self.drop)  # the samples up to there are dropped
         else:
             return
         self.margin_used_s = want
@@ -229,6 +240,7 @@ class ProcessingChain:
             empty = np.zeros(0, np.float32)
             return x, empty, empty
         dry, wet = self._dry_fifo[:m], self._wet_fifo[:m]
+        self._mixed += m
         self._dry_fifo, self._wet_fifo = self._dry_fifo[m:], self._wet_fifo[m:]
         self._wet.target = 0.0 if p.bypass else float(min(1.0, max(0.0, p.dry_wet)))
         w = self._wet.next(m)

@@ -597,4 +597,9 @@ class LiveEngine:
                 [round(float(t), 3), "device" if d else "underrun"]
                 for t, d in zip(self._xrun_t[: self._xrun_n], self._xrun_device[: self._xrun_n])
             ],
+            # the playing chain's latency over time: [from input second, algorithmic latency ms]
+            "latency_changes": [
+                [round(max(0, a) / self.device_rate, 3), round(1000 * n / self.device_rate, 2)]
+                for a, n in (self.chain.latency_log if self.chain and self.device_rate else [])
+            ],
         }
