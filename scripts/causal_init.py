@@ -41,31 +41,50 @@ def onnx_weights(path: Path) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     return named, unnamed
 
 
-def load_from_bundle(model: torch.nn.Module, bundle: Path) -> None:
-    enc, _ = onnx_weights(bundle / "encoder.onnx")
-    dec, norms = onnx_weights(bundle / "decoder.onnx")
-    weights = {**{k: v for k, v in enc.items() if k.startswith("encoder.")}, **dec}
+def state_from_onnx(
+    model: torch.nn.Module, weights: dict[str, np.ndarray], norms: list[np.ndarray], fresh: tuple[str, ...] = ()
+) -> None:
+    """Load ``model`` from a bundle's weights: the named ones (weight norm refolded: g = ||W|| per output channel,
+    v = W) and the decoder's norm affine parameters, unnamed in the graphs, from ``norms`` in module order. Keys
+    starting with a ``fresh`` prefix (parts the bundle does not export) keep their initial values."""
+    own = model.state_dict()
     state = {}
-    for key, tensor in model.state_dict().items():
-        full = key
-        if ".parametrizations.weight.original" in key:  # weight norm: g = ||W|| per output channel, v = W
+    for key, tensor in own.items():
+        if ".parametrizations.weight.original" in key:
             base = key.split(".parametrizations.")[0]
             w = torch.from_numpy(weights[base + ".weight"].copy())
-            state[full] = w.flatten(1).norm(dim=1).reshape(-1, 1, 1) if key.endswith("original0") else w
+            state[key] = w.flatten(1).norm(dim=1).reshape(-1, 1, 1) if key.endswith("original0") else w
         elif key in weights:
-            state[full] = torch.from_numpy(weights[key].copy()).reshape(tensor.shape)
-    # GroupNorm weight/bias appear in the decoder file as unnamed [C, 1] constants, in module order
-    norm_keys = [
-        k for k in model.state_dict() if k.startswith("decoder.") and (".norm." in k or k.startswith("decoder.norm."))
-    ]
+            state[key] = torch.from_numpy(weights[key].copy()).reshape(tensor.shape)
+    norm_keys = [k for k in own if k.startswith("decoder.") and (".norm." in k or k.startswith("decoder.norm."))]
     if len(norm_keys) != len(norms):
-        raise SystemExit(f"expected {len(norm_keys)} norm tensors in decoder.onnx, found {len(norms)}")
+        raise SystemExit(f"expected {len(norm_keys)} norm tensors in the decoder graph, found {len(norms)}")
     for key, value in zip(norm_keys, norms):
         state[key] = torch.from_numpy(value.reshape(-1).copy())
-    missing = set(model.state_dict()) - set(state)
+    missing = [k for k in own if k not in state and not k.startswith(fresh)]
     if missing:
         raise SystemExit(f"no ONNX weights for {sorted(missing)}")
-    model.load_state_dict(state)
+    model.load_state_dict({**own, **state})
+
+
+def load_from_bundle(model: torch.nn.Module, bundle: Path) -> None:
+    enc, _ = onnx_weights(bundle / "encoder.onnx")
+    dec, norms = onnx_weights(bundle / "decoder.onnx")  # GroupNorm weight/bias: unnamed [C, 1] constants
+    state_from_onnx(model, {**{k: v for k, v in enc.items() if k.startswith("encoder.")}, **dec}, norms)
+
+
+def save_init(out: Path, config: RunConfig, model: torch.nn.Module, step: int, bundle: Path) -> None:
+    """A checkpoint ``latentsynth-train --init-from`` accepts: the model's weights, no optimiser, no EMA."""
+    save_checkpoint(
+        out,
+        {
+            "config": config.to_dict(),
+            "model": component_states(model),
+            "ema": None,
+            "step": step,
+            "source_bundle": str(bundle),
+        },
+    )
 
 
 def check_against_bundle(model: torch.nn.Module, bundle: Path) -> float:
@@ -100,16 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the rebuilt model does not reproduce the bundle; refusing to write a checkpoint")
     causal = build_model(target.model)
     causal.load_state_dict(plain.state_dict())
-    save_checkpoint(
-        args.out,
-        {
-            "config": target.to_dict(),
-            "model": component_states(causal),
-            "ema": None,
-            "step": int(manifest["provenance"].get("step", 0)),
-            "source_bundle": str(args.bundle),
-        },
-    )
+    save_init(args.out, target, causal, int(manifest["provenance"].get("step", 0)), args.bundle)
     print(f"wrote {args.out} ({target.model.family}, causal={target.model.causal})", file=sys.stderr)
     return 0
 

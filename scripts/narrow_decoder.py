@@ -23,11 +23,13 @@ import torch
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from causal_init import save_init, state_from_onnx  # noqa: E402
 
 from desktop.engine.bundle import load_bundle  # noqa: E402
 from export.streaming import run_blocks, state_specs  # noqa: E402
 from models import build_model  # noqa: E402
-from trainer.checkpoint import component_states, save_checkpoint  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 
 
@@ -47,25 +49,7 @@ def streaming_weights(path: Path) -> tuple[dict[str, np.ndarray], list[np.ndarra
 def load_from_streaming_bundle(model: torch.nn.Module, bundle: Path, parts: dict[str, str]) -> None:
     enc, _ = streaming_weights(bundle / parts["encoder"])
     dec, norms = streaming_weights(bundle / parts["decoder"])
-    weights = {**enc, **dec}
-    state, own = {}, model.state_dict()
-    for key, tensor in own.items():
-        if ".parametrizations.weight.original" in key:  # weight norm: g = ||W|| per output channel, v = W
-            base = key.split(".parametrizations.")[0]
-            w = torch.from_numpy(weights[base + ".weight"].copy())
-            state[key] = w.flatten(1).norm(dim=1).reshape(-1, 1, 1) if key.endswith("original0") else w
-        elif key in weights:
-            state[key] = torch.from_numpy(weights[key].copy()).reshape(tensor.shape)
-    norm_keys = [k for k in own if k.startswith("decoder.") and ".norm." in k or k.startswith("decoder.norm.")]
-    if len(norm_keys) != len(norms):
-        raise SystemExit(f"expected {len(norm_keys)} norm tensors in the decoder graph, found {len(norms)}")
-    for key, value in zip(norm_keys, norms):
-        state[key] = torch.from_numpy(value.reshape(-1).copy())
-    fresh = [k for k in own if k not in state]
-    if any(not k.startswith("decoder.mel_head.") for k in fresh):
-        raise SystemExit(f"no ONNX weights for {sorted(fresh)}")
-    state.update({k: own[k] for k in fresh})
-    model.load_state_dict(state)
+    state_from_onnx(model, {**enc, **dec}, norms, fresh=("decoder.mel_head.",))
 
 
 def prune_mlps(model: torch.nn.Module, hidden: int) -> list[float]:
@@ -114,16 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     config.model.dec_hidden = args.hidden
     narrow = build_model(config.model)
     narrow.load_state_dict(model.state_dict())
-    save_checkpoint(
-        args.out,
-        {
-            "config": config.to_dict(),
-            "model": component_states(narrow),
-            "ema": None,
-            "step": int(manifest["provenance"].get("step", 0)),
-            "source_bundle": str(args.bundle),
-        },
-    )
+    save_init(args.out, config, narrow, int(manifest["provenance"].get("step", 0)), args.bundle)
     print(f"wrote {args.out} (decoder MLPs {args.hidden} wide)", file=sys.stderr)
     return 0
 
