@@ -41,6 +41,68 @@ def apply_per_frame(z: np.ndarray, ax: LevelAxes, params: np.ndarray) -> np.ndar
     return (ax.components.T @ coords + ax.mean[:, None]).astype(np.float32)[None]
 
 
+def _bind_output(binding, name: str, buf: np.ndarray) -> None:
+    binding.bind_output(name, "cpu", 0, np.float32, list(buf.shape), buf.ctypes.data)
+
+
+class BoundSteps:
+    """The encoder and decoder steps for blocks of ``n`` samples through onnxruntime IO bindings: the input block,
+    the latents, the output and both parts' states live in buffers allocated once. Each call reads the states
+    from one buffer of a pair and writes the next states into the other; the pair is then swapped, so a block
+    allocates nothing (``ModelRunner.encode_step`` would allocate every output, states included)."""
+
+    def __init__(self, runner: ModelRunner, n: int):
+        self.runner = runner
+        self.n = n
+        frames = n // runner.manifest.latent_hop
+        self.x = np.zeros((1, 1, n), np.float32)
+        self.y = np.zeros((1, 1, n), np.float32)
+        self.z_out = {lv.name: np.zeros((1, lv.dim, frames), np.float32) for lv in runner.manifest.levels}
+        self.z_in = {name: np.zeros_like(z) for name, z in self.z_out.items()}
+        self.states = {part: (runner.zero_states(part), runner.zero_states(part)) for part in ("encoder", "decoder")}
+        self.k = 0  # the pair's buffer holding the current states
+        self.bindings = {}
+        for k in (0, 1):
+            for part, (ins, outs) in (
+                ("encoder", ({"audio": self.x}, self.z_out)),
+                ("decoder", (self.z_in, {"audio": self.y})),
+            ):
+                b = runner.sessions[part].io_binding()
+                for name, buf in ins.items():
+                    b.bind_cpu_input(name, buf)
+                for name, buf in outs.items():
+                    _bind_output(b, name, buf)
+                for spec in runner.state_specs[part]:
+                    b.bind_cpu_input(spec.name, self.states[part][k][spec.name])
+                    _bind_output(b, spec.output, self.states[part][1 - k][spec.name])
+                self.bindings[(part, k)] = b
+
+    def current(self, part: str) -> dict[str, np.ndarray]:
+        """The states the next call reads (writable in place)."""
+        return self.states[part][self.k]
+
+    def reset(self) -> None:
+        for pair in self.states.values():
+            for states in pair:
+                for buf in states.values():
+                    buf.fill(0.0)
+        self.k = 0
+
+    def encode(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """float32[n] -> {level: float32[1, D, F]}: views of buffers the next call overwrites."""
+        self.x[0, 0] = x
+        self.runner.sessions["encoder"].run_with_iobinding(self.bindings[("encoder", self.k)])
+        return self.z_out
+
+    def decode(self, latents: dict[str, np.ndarray]) -> np.ndarray:
+        """Latents -> float32[n] (a copy); the states of both parts advance."""
+        for name, buf in self.z_in.items():
+            buf[...] = latents[name]
+        self.runner.sessions["decoder"].run_with_iobinding(self.bindings[("decoder", self.k)])
+        self.k ^= 1
+        return self.y[0, 0].copy()
+
+
 class StreamingModel:
     """One stream through a streaming bundle. ``process(x)``: float32[N] -> float32[N], N a multiple of the latent
     hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
@@ -62,12 +124,30 @@ class StreamingModel:
         self.controls = controls or LatentControls()
         self.controls_of = controls_of
         self.last_latents: dict[str, np.ndarray] | None = None
+        # blocks of the bundle's size (the live ones) go through preallocated, swapped buffers; others (a render's
+        # larger blocks, a last short one) through plain calls that read and write the same current states
+        # (on the CPU provider; with CUDA the plain calls, whose copies to and from the device are onnxruntime's)
+        self.bound = BoundSteps(runner, self.block)
+        self._bind = runner.provider == "CPUExecutionProvider"
         self.reset()
+
+    @property
+    def enc_states(self) -> dict[str, np.ndarray]:
+        return self.bound.current("encoder")
+
+    @property
+    def dec_states(self) -> dict[str, np.ndarray]:
+        return self.bound.current("decoder")
+
+    def _advance(self, part: str, states: dict[str, np.ndarray]) -> None:
+        """After a plain call: its next states become the current ones (copied into the current buffers)."""
+        current = self.bound.current(part)
+        for name, value in states.items():
+            current[name][...] = value
 
     def reset(self) -> None:
         """Zero states: the next block is the start of a signal."""
-        self.enc_states = self.runner.zero_states("encoder")
-        self.dec_states = self.runner.zero_states("decoder")
+        self.bound.reset()
         self._current: dict[str, np.ndarray] = {}
         self._ramp: dict[str, tuple[np.ndarray, int]] = {}  # level -> (per-frame step, frames left)
         self._target: LatentControls | None = None
@@ -141,17 +221,24 @@ class StreamingModel:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        lat, self.enc_states = self.runner.encode_step(
-            np.ascontiguousarray(x, np.float32)[None, None, :], self.enc_states
-        )
-        self.last_latents = lat
+        bound = self._bind and n == self.bound.n
+        if bound:
+            lat = self.bound.encode(x)
+            self.last_latents = {name: z.copy() for name, z in lat.items()}  # the GUI reads it from its thread
+        else:
+            lat, states = self.runner.encode_step(np.ascontiguousarray(x, np.float32)[None, None, :], self.enc_states)
+            self._advance("encoder", states)
+            self.last_latents = lat
         controls = self.controls_of() if self.controls_of is not None else self.controls
         params = self._frame_params(controls, n // self.hop)
         if params is not None:
             lat = {name: apply_per_frame(z, self.runner.axes[name], params[name]) for name, z in lat.items()}
         if self.manifest.controls:
             lat = apply_declared(lat, self.manifest.controls, self._declared_frames(controls, n // self.hop))
-        y, self.dec_states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
+        if bound:
+            return self.bound.decode(self.runner.quantize(lat))
+        y, states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
+        self._advance("decoder", states)
         return y[0, 0]
 
 
