@@ -54,6 +54,10 @@ class Limiter:
         n = x.shape[0]
         if n == 0:
             return x
+        if self.gain == 1.0 and float(np.abs(x).max()) <= self.ceiling:
+            # nothing to limit and fully recovered: what the general path gives (gain 1 everywhere), 20x cheaper
+            self.reduction_db = 0.0
+            return x.astype(np.float32, copy=False)
         nb = -(-n // self.BLOCK)
         padded = np.zeros(nb * self.BLOCK, np.float32)
         padded[:n] = np.abs(x)
@@ -61,8 +65,10 @@ class Limiter:
         need = np.minimum(1.0, self.ceiling / np.maximum(peaks, 1e-9))
         gains = np.empty(nb + 1, np.float64)
         gains[0] = g = self.gain
-        for i in range(nb):
-            g = need[i] if need[i] < g else min(need[i], 1.0 - (1.0 - g) * self.release)
+        for i, nd in enumerate(need.tolist()):
+            g = nd if nd < g else min(nd, 1.0 - (1.0 - g) * self.release)
+            if g > 1.0 - 1e-6:  # the glide would only approach 1; a 1e-6 step (-120 dB) ends it
+                g = 1.0
             gains[i + 1] = g
         self.gain = g
         per_sample = np.interp(np.arange(n) + 1.0, np.arange(nb + 1) * self.BLOCK, gains)

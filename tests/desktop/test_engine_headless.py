@@ -163,6 +163,25 @@ def test_limiter_caps_the_output():
     assert lim.reduction_db > 5
 
 
+def test_limiter_passes_quiet_blocks_unchanged_once_recovered_and_limits_again():
+    """Quiet blocks after a limited burst glide the gain back up; once it is back at 1 they pass through exactly
+    (the cheap path), and a loud block is limited at once."""
+    lim = Limiter(RATE, ceiling_db=-1.0)
+    loud = (3.0 * np.sin(np.arange(2048) * 0.03)).astype(np.float32)
+    quiet = (0.5 * np.sin(np.arange(256) * 0.05)).astype(np.float32)
+    lim.process(loud)
+    assert lim.gain < 1.0
+    first = lim.process(quiet)
+    assert np.abs(first).max() < np.abs(quiet).max()  # still recovering: quieter than its input
+    for _ in range(4000):  # ~23 s of blocks: the gain gets back to exactly 1
+        lim.process(quiet)
+    assert lim.gain == 1.0
+    np.testing.assert_array_equal(lim.process(quiet), quiet)
+    assert lim.reduction_db == 0.0
+    y = lim.process(loud[:256])
+    assert np.abs(y).max() <= 10 ** (-1 / 20) + 1e-6 and lim.reduction_db > 5
+
+
 def test_presets_round_trip(tmp_path, default_bundle):
     m = default_bundle.manifest
     c = LatentControls().with_offset("z", 3, -1.25, 16).with_scale("z", 0, 0.5, 16)
