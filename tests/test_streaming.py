@@ -19,6 +19,7 @@ from streaming_identity_bundle import build_streaming_identity_bundle
 from conftest import run_cli, tiny_overrides
 from desktop.engine.audiofile import Audio
 from desktop.engine.bundle import BundleError, load_bundle, read_manifest
+from desktop.engine.chain import ADAPT_BLOCKS, ChainStats, ProcessingChain
 from desktop.engine.devices import NullDriver
 from desktop.engine.latent import LatentControls
 from desktop.engine.live import LiveEngine
@@ -438,7 +439,25 @@ def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tm
     eng, y = run_engine(slot, src, speed=1.0)
     s = eng.summary()
     assert s["slot_changes"] >= 1 and s["latency_parts_ms"]["compute_slot"] > 2 * 4.0
+    assert s["latency_parts_ms"]["other"] == 0.0  # the grown slot is what the prefill holds, to the sample
     assert_impulses_land_where_reported(eng, y, at, int(4.9 * RATE))
+
+
+@pytest.mark.parametrize("p99_ms", [2.13, 3.37, 7.11, 11.3])
+def test_a_resized_compute_slot_is_held_by_the_prefill_to_the_sample(tmp_path, p99_ms):
+    """The slot grows (or shrinks) to 2 x p99 + 4 ms rounded like the first slot, so the latency parts add up to the
+    prefill exactly ('other' stays 0) whatever the fractions."""
+    slot = identity_slot_sleeping(tmp_path, lambda n: 0.0)
+    slot.block_p99_s = 0.0004
+    chain = ProcessingChain(slot, StreamConfig("streaming", 0.1), RATE, 256, 0.1, ChainStats())
+    fixed = chain.prefill - chain.margin_samples
+    for p99, changes in ((p99_ms, 1), (0.4, 2 if p99_ms > 5 else 1)):  # grow, then shrink back where far enough
+        chain.ola.times[:] = p99 / 1000.0
+        chain.ola.count = ADAPT_BLOCKS
+        chain._adapt_slot()
+        assert chain.stats.slot_changes == changes
+        assert chain.margin_samples == int(chain.margin_used_s * RATE)
+        assert chain.prefill == fixed + chain.margin_samples
 
 
 def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_dir, tmp_path):

@@ -86,7 +86,8 @@ class ProcessingChain:
         if self.mode == "streaming":  # the compute slot follows the measured tail of one block's time
             margin = 2.0 * slot.block_p99_s + STREAM_MARGIN_S
         self.margin_used_s = margin
-        self.prefill = int(math.ceil(hop * dev / mr)) + self.device_block + self.hold + int(margin * dev)
+        self.margin_samples = int(margin * dev)  # the slot as the prefill holds it (the latency parts report it)
+        self.prefill = int(math.ceil(hop * dev / mr)) + self.device_block + self.hold + self.margin_samples
         self.drop = 0
         self._mixed = 0  # output samples mixed so far, dropped ones included (output k is input k - dry_delay)
         self.latency_log: list[tuple[int, int]] = [(0, self.prefill + self.dry_delay)]
@@ -178,16 +179,18 @@ class ProcessingChain:
             return
         want = 2.0 * proc.p99_s + STREAM_MARGIN_S
         have = self.margin_used_s
+        want_samples = int(want * self.device_rate)  # rounded like the first slot: the parts add up exactly
         if want > have + 0.002:
-            self._run_ahead(int(round((want - have) * self.device_rate)))
+            self._run_ahead(want_samples - self.margin_samples)
         elif want < 0.5 * have - 0.002:
-            extra = int(round((have - want) * self.device_rate))
+            extra = self.margin_samples - want_samples
             self.drop += extra
             self.prefill -= extra
             self._log_latency(self._mixed + self.drop)  # the samples up to there are dropped
         else:
             return
         self.margin_used_s = want
+        self.margin_samples = want_samples
         self._block_est = proc.p99_s
         self.stats.slot_changes += 1
 

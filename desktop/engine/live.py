@@ -546,7 +546,7 @@ class LiveEngine:
             return {}
         dev, mr = self.device_rate, self.slot.sample_rate
         block = int(math.ceil(self.hop_model * dev / mr))
-        margin = int(self.margin_used_s * dev)
+        margin = self.chain.margin_samples
         ms = lambda samples: round(1000.0 * samples / dev, 2)  # noqa: E731
         parts = {
             "block": ms(block),

@@ -59,26 +59,23 @@ def test_the_streaming_path_sets_the_pitch_channel_while_held_and_releases_it(hp
     m = hpn_runner.manifest
     pitch = m.control("pitch")
     decoded = []
-    decode = hpn_runner.decode_step
+    holder = {"c": LatentControls().with_value(pitch, 60)}
+    model = StreamingModel(hpn_runner, controls_of=lambda: holder["c"])
+    decode = model.bound.decode  # what live blocks hand the decoder
 
-    def spy(lat, states):
+    def spy(lat):
         decoded.append(lat["control"][0, 0].copy())
-        return decode(lat, states)
+        return decode(lat)
 
-    hpn_runner.decode_step = spy
-    try:
-        holder = {"c": LatentControls().with_value(pitch, 60)}
-        model = StreamingModel(hpn_runner, controls_of=lambda: holder["c"])
-        x = (0.1 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
-        block = model.block
-        for k in range(8):
-            model.process(x[k * block : (k + 1) * block])
-        held = np.concatenate(decoded)
-        assert np.allclose(held, (60 - 69) / 12, atol=1e-6)  # set from the first frame, no glide in from A4
-        holder["c"] = holder["c"].without_value("pitch")
-        decoded.clear()
-        for k in range(8, 16):
-            model.process(x[k * block : (k + 1) * block])
-        assert not np.allclose(np.concatenate(decoded), (60 - 69) / 12, atol=1e-3)  # the encoder's pitch again
-    finally:
-        hpn_runner.decode_step = decode
+    model.bound.decode = spy
+    x = (0.1 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
+    block = model.block
+    for k in range(8):
+        model.process(x[k * block : (k + 1) * block])
+    held = np.concatenate(decoded)
+    assert np.allclose(held, (60 - 69) / 12, atol=1e-6)  # set from the first frame, no glide in from A4
+    holder["c"] = holder["c"].without_value("pitch")
+    decoded.clear()
+    for k in range(8, 16):
+        model.process(x[k * block : (k + 1) * block])
+    assert not np.allclose(np.concatenate(decoded), (60 - 69) / 12, atol=1e-3)  # the encoder's pitch again
