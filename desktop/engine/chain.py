@@ -86,7 +86,6 @@ class ProcessingChain:
         if self.mode == "streaming":  # the compute slot follows the measured tail of one block's time
             margin = 2.0 * slot.block_p99_s + STREAM_MARGIN_S
         self.margin_used_s = margin
-        self.margin_samples = int(margin * dev)  # the slot as the prefill holds it (the latency parts report it)
         self.prefill = int(math.ceil(hop * dev / mr)) + self.device_block + self.hold + self.margin_samples
         self.drop = 0
         self._mixed = 0  # output samples mixed so far, dropped ones included (output k is input k - dry_delay)
@@ -154,6 +153,11 @@ class ProcessingChain:
             self.latency_log.append((first_output - self.dry_delay, self.prefill + self.dry_delay))
 
     @property
+    def margin_samples(self) -> int:
+        """The compute slot as the prefill holds it, in whole samples (the latency parts report it)."""
+        return int(self.margin_used_s * self.device_rate)
+
+    @property
     def limiter_db(self) -> float:
         return self._limiter.reduction_db
 
@@ -179,7 +183,7 @@ class ProcessingChain:
             return
         want = 2.0 * proc.p99_s + STREAM_MARGIN_S
         have = self.margin_used_s
-        want_samples = int(want * self.device_rate)  # rounded like the first slot: the parts add up exactly
+        want_samples = int(want * self.device_rate)  # rounded like ``margin_samples``: the parts add up exactly
         if want > have + 0.002:
             self._run_ahead(want_samples - self.margin_samples)
         elif want < 0.5 * have - 0.002:
@@ -190,7 +194,6 @@ class ProcessingChain:
         else:
             return
         self.margin_used_s = want
-        self.margin_samples = want_samples
         self._block_est = proc.p99_s
         self.stats.slot_changes += 1
 

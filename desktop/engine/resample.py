@@ -23,7 +23,7 @@ class StreamResampler:
     ZERO_CROSSINGS = 16
     CUTOFF = 0.95
     BETA = 8.6
-    SMALL_UP = 4  # up to this many phases (44.1 <-> 22.05 kHz: 1 or 2), one np.correlate per phase: 4x cheaper
+    SMALL_UP = 4  # up to this many phases (44.1 <-> 22.05 kHz: 1 or 2), one np.correlate per phase: 3x cheaper
 
     def __init__(self, in_rate: int, out_rate: int):
         self.in_rate = int(in_rate)
