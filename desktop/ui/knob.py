@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from . import theme
@@ -40,6 +40,7 @@ class Knob(QWidget):
         self.color = QColor(color)
         self._value = float(default)
         self._marker: float | None = None
+        self._face: QPixmap | None = None  # everything but the marker, drawn again only when the value changes
         self._size = size
         self._drag_y: float | None = None
         self.setFixedSize(QSize(size + 26, size + 28))
@@ -55,16 +56,20 @@ class Knob(QWidget):
         if v == self._value:
             return
         self._value = v
+        self._face = None
         self.update()
         if emit:
             self.valueChanged.emit(v)
 
     def setMarker(self, v: float | None) -> None:
+        """Show a live value as a dot on the arc; repainted only when the dot moves by a visible step (1/4 degree),
+        because the latent knobs get a new marker 30 times a second each."""
         if v is not None and not math.isfinite(v):
             v = None
-        if v != self._marker:
-            self._marker = v
-            self.update()
+        if v is None or self._marker is None or abs(self._frac(v) - self._frac(self._marker)) * SWEEP_DEG >= 0.25:
+            if v != self._marker:
+                self._marker = v
+                self.update()
 
     def reset(self) -> None:
         self.setValue(self.default)
@@ -93,13 +98,21 @@ class Knob(QWidget):
         steps = e.angleDelta().y() / 120.0
         self.setValue(self._value + steps * 0.02 * (self.maximum - self.minimum))
 
-    def paintEvent(self, e):
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
+    def _geometry(self) -> tuple[QRectF, QPointF, float]:
         s = self._size
         rect = QRectF((self.width() - s) / 2 + 4, 14, s - 8, s - 8)
-        c = rect.center()
-        r = rect.width() / 2
+        return rect, rect.center(), rect.width() / 2
+
+    def _paint_face(self) -> QPixmap:
+        """The knob without its marker (track, value arc, body, pointer, label, value) on a transparent pixmap."""
+        dpr = self.devicePixelRatioF()
+        face = QPixmap(int(math.ceil(self.width() * dpr)), int(math.ceil(self.height() * dpr)))
+        face.setDevicePixelRatio(dpr)
+        face.fill(Qt.transparent)
+        p = QPainter(face)
+        p.setRenderHint(QPainter.Antialiasing)
+        s = self._size
+        rect, c, r = self._geometry()
         p.setPen(QPen(QColor(theme.PANEL_EDGE), 4, Qt.SolidLine, Qt.RoundCap))
         p.drawArc(rect, int((90 - START_DEG + SWEEP_DEG) * 16) - int(SWEEP_DEG * 16), int(SWEEP_DEG * 16))
         origin = self._frac(0.0 if self.bipolar else self.minimum)
@@ -117,11 +130,6 @@ class Knob(QWidget):
         p.drawLine(
             c + QPointF(math.cos(ang), -math.sin(ang)) * (r * 0.2), c + QPointF(math.cos(ang), -math.sin(ang)) * (r - 8)
         )
-        if self._marker is not None:
-            am = math.radians(START_DEG - self._frac(self._marker) * SWEEP_DEG)
-            p.setPen(Qt.NoPen)
-            p.setBrush(QColor(theme.ACCENT2))
-            p.drawEllipse(c + QPointF(math.cos(am), -math.sin(am)) * (r + 1), 3.2, 3.2)
         p.setPen(QColor(theme.TEXT))
         f1 = QFont("DejaVu Sans", 8)
         f1.setBold(True)
@@ -130,6 +138,21 @@ class Knob(QWidget):
         p.setPen(QColor(theme.DIM))
         p.setFont(QFont("DejaVu Sans Mono", 8))
         p.drawText(QRectF(0, s + 8, self.width(), 14), Qt.AlignCenter, self.fmt.format(self._value))
+        p.end()
+        return face
+
+    def paintEvent(self, e):
+        if self._face is None or self._face.devicePixelRatio() != self.devicePixelRatioF():
+            self._face = self._paint_face()
+        p = QPainter(self)
+        p.drawPixmap(0, 0, self._face)
+        if self._marker is not None:
+            _, c, r = self._geometry()
+            am = math.radians(START_DEG - self._frac(self._marker) * SWEEP_DEG)
+            p.setRenderHint(QPainter.Antialiasing)
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(theme.ACCENT2))
+            p.drawEllipse(c + QPointF(math.cos(am), -math.sin(am)) * (r + 1), 3.2, 3.2)
         p.end()
 
 

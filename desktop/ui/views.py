@@ -40,18 +40,28 @@ class Spectrogram:
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
         self.image = pg.ImageItem()
-        self.image.setLookupTable(colour_lut())
-        self.image.setLevels(LEVELS)
         plot.addItem(self.image)
+        # the colours are looked up here, once per new column, and the image is handed over as RGBA: pyqtgraph
+        # would otherwise rescale every pixel and build a colour table on each of the 30 redraws a second
+        lut = colour_lut()
+        self.lut = np.concatenate([lut, np.full((lut.shape[0], 1), 255, np.uint8)], axis=1)
+        self.rgba = np.zeros((1, N_COLS, 4), np.uint8)
         self.data = np.full((1, N_COLS), LEVELS[0], np.float32)
         self.rate = 0
+
+    def _colours(self, db: np.ndarray) -> np.ndarray:
+        """dB float32[bins] -> uint8[bins, 4]: the colour map over LEVELS (clipped at both ends)."""
+        n = self.lut.shape[0]
+        idx = np.clip((db - LEVELS[0]) * ((n - 1) / (LEVELS[1] - LEVELS[0])), 0, n - 1).astype(np.intp)
+        return self.lut[idx]
 
     def _configure(self, rate: int) -> None:
         bins = int(MAX_HZ / (rate / N_FFT)) + 1
         self.rate = rate
         self.data = np.full((min(bins, N_FFT // 2 + 1), N_COLS), LEVELS[0], np.float32)
+        self.rgba = np.repeat(self._colours(self.data[:, 0])[:, None, :], N_COLS, axis=1)
         top = (self.data.shape[0] - 1) * rate / N_FFT
-        self.image.setImage(self.data, autoLevels=False, levels=LEVELS)
+        self.image.setImage(self.rgba, autoLevels=False)
         self.image.setRect(0, 0, N_COLS, top)
         self.plot.setYRange(0, top, padding=0)
         self.plot.setXRange(0, N_COLS, padding=0)
@@ -69,7 +79,9 @@ class Spectrogram:
             col = db_column(samples[-N_FFT:])[: self.data.shape[0]]
         self.data[:, :-1] = self.data[:, 1:]
         self.data[:, -1] = col
-        self.image.setImage(self.data, autoLevels=False, levels=LEVELS)
+        self.rgba[:, :-1] = self.rgba[:, 1:]
+        self.rgba[:, -1] = self._colours(col)
+        self.image.setImage(self.rgba, autoLevels=False)
 
 
 class ScopeView(pg.GraphicsLayoutWidget):

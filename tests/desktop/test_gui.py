@@ -261,3 +261,61 @@ def test_export_can_be_cancelled_and_writes_nothing(qtbot, settings_path, fixtur
     assert w.messages[-1] == "Export cancelled" and not out.exists()
     assert w.export_btn.isEnabled() and not w.exporter.cancel_btn.isEnabled()
     w.close()
+
+
+def test_a_knob_draws_its_value_and_marker_and_repaints_only_what_moved(qtbot):
+    """The knob draws its face (arc, pointer, label, value) once per value and the live marker on top: a new value
+    or a visibly moved marker changes the pixels; a marker move under a quarter degree is not repainted at all."""
+    k = Knob("PC1", -3, 3, 0, "{:+.2f}", bipolar=True)
+    qtbot.addWidget(k)
+    k.show()
+
+    def pixels():
+        return k.grab().toImage()
+
+    plain = pixels()
+    face = k._face
+    k.setMarker(1.0)
+    marked = pixels()
+    assert marked != plain and k._face is face  # the marker is drawn on the cached face, which is not redrawn
+    k.setMarker(1.0 + 0.2 * 6 / 270 / 4)  # 0.2 of the quarter degree the dot must move before it is drawn again
+    assert k._marker == 1.0 and pixels() == marked
+    k.setMarker(-1.0)
+    assert pixels() not in (marked, plain)
+    k.setMarker(None)
+    assert pixels() == plain
+    k.setValue(2.0)
+    turned = pixels()
+    assert turned != plain and k._face is not face  # a new value redraws the face
+    k.setValue(0.0)
+    assert pixels() == plain
+
+
+def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
+    """A 2 kHz sine pushed into the scrolling spectrogram: the newest column of the image handed to pyqtgraph is the
+    colour map at that column's dB levels (brightest at the sine's bin), and older columns scroll left."""
+    import pyqtgraph as pg
+
+    from desktop.engine.spectral import colour_lut, db_column
+    from desktop.ui.views import LEVELS, N_FFT, Spectrogram
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    spec = Spectrogram(widget.getPlotItem(), "test")
+    rate = 22050
+    t = np.arange(4096) / rate
+    sine = (0.5 * np.sin(2 * np.pi * 2000.0 * t)).astype(np.float32)
+    spec.push(sine, rate)
+    rgba = spec.image.image
+    assert rgba.dtype == np.uint8 and rgba.shape == (N_FFT // 2 + 1, spec.data.shape[1], 4)
+    col = db_column(sine[-N_FFT:])
+    lut = colour_lut()
+    idx = np.clip((col - LEVELS[0]) * (255 / (LEVELS[1] - LEVELS[0])), 0, 255).astype(int)
+    assert np.array_equal(rgba[:, -1, :3], lut[idx]) and (rgba[:, -1, 3] == 255).all()
+    peak = int(round(2000.0 * N_FFT / rate))
+    assert abs(int(np.argmax(rgba[:, -1, :3].astype(int).sum(1))) - peak) <= 1
+    assert (rgba[:, 0, :3] == lut[0]).all()  # not filled yet: the floor's colour
+    newest = rgba[:, -1].copy()
+    spec.push(np.zeros(4096, np.float32), rate)
+    after = spec.image.image
+    assert np.array_equal(after[:, -2], newest) and (after[:, -1, :3] == lut[0]).all()
