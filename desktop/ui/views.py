@@ -101,9 +101,12 @@ class ScopeView(pg.GraphicsLayoutWidget):
         self.wave.getAxis("left").setWidth(34)
         self.wave.setMouseEnabled(False, False)
         self.wave.hideButtons()
-        self.wave.setClipToView(True)
-        self.in_curve = self.wave.plot(pen=pg.mkPen(theme.ACCENT2, width=1), skipFiniteCheck=True)
-        self.out_curve = self.wave.plot(pen=pg.mkPen(theme.ACCENT, width=1), skipFiniteCheck=True)
+        # bare curves, not PlotDataItems: the envelope is already 2 x BUCKETS points in view, and a PlotDataItem's
+        # setData (downsampling, clipping, scatter bookkeeping) cost more than drawing them, 60 times a second
+        self.in_curve = pg.PlotCurveItem(pen=pg.mkPen(theme.ACCENT2, width=1), skipFiniteCheck=True)
+        self.out_curve = pg.PlotCurveItem(pen=pg.mkPen(theme.ACCENT, width=1), skipFiniteCheck=True)
+        self.wave.addItem(self.in_curve)
+        self.wave.addItem(self.out_curve)
         self.spec_in = Spectrogram(self.addPlot(row=1, col=0), "input spectrogram")
         self.spec_out = Spectrogram(self.addPlot(row=1, col=1), "output spectrogram")
         self.ci.layout.setRowStretchFactor(0, 2)
