@@ -52,8 +52,9 @@ def calibration() -> torch.Tensor:
 def test_dropping_decoder_blocks_equals_zeroing_their_branch():
     """A decoder without a block computes what the full one computes with that block's layer scale at zero."""
     full, cut = default_model(), default_model()
-    narrow.drop_blocks(cut, [0, 2, 3])
-    assert len(cut.decoder.backbone) == 3
+    n = len(full.decoder.backbone)
+    narrow.drop_blocks(cut, [i for i in range(n) if i != 1])
+    assert len(cut.decoder.backbone) == n - 1
     full.decoder.backbone[1].scale.data.zero_()
     z = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 16, 40)).astype(np.float32))
     with torch.no_grad():
