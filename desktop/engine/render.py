@@ -63,7 +63,7 @@ def render_audio(
 def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | None) -> np.ndarray:
     m = model.runner.manifest
     stream = StreamingModel(model.runner, controls_of=lambda: model.controls)
-    out = np.zeros_like(audio.samples)
+    out = np.empty_like(audio.samples)  # every row is written whole below
     channels = audio.channels
     for c in range(channels):
         x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)

@@ -319,13 +319,18 @@ def render_stream(
     hop = model.hop
     block = max(hop, block - block % hop)
     model.reset()
+    x = np.ascontiguousarray(x, np.float32)
     total = x.shape[0] + model.delay
-    padded = np.zeros(total + (-total) % hop, np.float32)
-    padded[: x.shape[0]] = x
-    out = np.empty_like(padded)
-    for start in range(0, padded.shape[0], block):
-        end = min(start + block, padded.shape[0])
-        out[start:end] = model.process(padded[start:end])
+    total += (-total) % hop
+    # blocks are read from x itself (a padded copy of a 5-minute signal costs more in page faults than its blocks
+    # cost in Python); only the tail past the signal (the delay, the last frame) is zeros
+    out = np.empty(total, np.float32)
+    for start in range(0, total, block):
+        end = min(start + block, total)
+        chunk = x[start:end]
+        if chunk.shape[0] < end - start:
+            chunk = np.concatenate([chunk, np.zeros(end - start - chunk.shape[0], np.float32)])
+        out[start:end] = model.process(chunk)
         if progress is not None:
-            progress(end, padded.shape[0])
+            progress(end, total)
     return out[model.delay : model.delay + x.shape[0]]
