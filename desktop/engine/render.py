@@ -41,7 +41,7 @@ def render_audio(
     Returns float32[C, T] at ``audio.sample_rate`` with ``audio.frames`` samples, latency removed.
 
     A streaming bundle is streamed in one pass, block by block through the same graphs and states as live
-    (``hop_seconds`` does not apply; ``block``: samples per onnxruntime call, default 64 of the bundle's blocks).
+    (``hop_seconds`` does not apply; ``block``: samples per onnxruntime call, default 256 of the bundle's blocks).
     """
     m = model.runner.manifest
     if m.streaming is not None:

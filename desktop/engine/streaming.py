@@ -17,6 +17,9 @@ from .session import ModelRunner
 
 SMOOTH_FRAMES = 4  # a knob move ramps over 4 latent frames (46 ms at hop 256): no step in the latent, no click
 DRY_CROSSFADE = 64  # samples over which a late block's output turns into the dry signal and back
+# a render's onnxruntime calls take this many of the bundle's blocks (3 s at 256 samples, 22.05 kHz): 5 minutes
+# rendered in 1.33-1.53 s of model time against 1.69-1.97 s at 64 blocks (docs/streaming.md, round 7)
+RENDER_BLOCKS = 256
 TIMING_WINDOW = 512  # blocks of compute times kept for the p99 (6 s at 256 samples, 22.05 kHz)
 
 
@@ -313,9 +316,9 @@ def render_stream(
     x: np.ndarray, model: StreamingModel, block: int | None = None, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
     """A whole signal float32[T] through the streaming model in one pass, block by block from zero states, with
-    the model's delay removed: float32[T], time-aligned with ``x``. ``block`` (default: 64 of the bundle's
+    the model's delay removed: float32[T], time-aligned with ``x``. ``block`` (default: 256 of the bundle's
     blocks) only changes how many samples each onnxruntime call takes; the output equals the live one to 1e-4."""
-    block = int(block or model.block * 64)
+    block = int(block or model.block * RENDER_BLOCKS)
     hop = model.hop
     block = max(hop, block - block % hop)
     model.reset()
