@@ -140,12 +140,11 @@ def top(score: torch.Tensor, k: int) -> torch.Tensor:
 
 def narrow_encoder_state(model: torch.nn.Module, channels: int, audio: torch.Tensor) -> dict[str, torch.Tensor]:
     """The encoder's effective weights (weight norm applied) cut to ``channels``, keyed like a narrow model's
-    state dict (weight norm refolded: g = ||W|| per output channel, v = W); returns the shares kept."""
+    state dict (weight norm refolded: g = ||W|| per output channel, v = W)."""
     stream, inner = encoder_activity(model, audio)
     s = top(stream, channels)
-    net = model.encoder.net
     cuts = {"net.0": (s, slice(None))}
-    for i, unit in enumerate(net[1:4], start=1):
+    for i in (1, 2, 3):  # the residual units
         t = top(inner[i - 1], channels)
         cuts[f"net.{i}.net.1"] = (t, s)
         cuts[f"net.{i}.net.3"] = (s, t)

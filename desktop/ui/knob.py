@@ -66,10 +66,16 @@ class Knob(QWidget):
         because the latent knobs get a new marker 30 times a second each."""
         if v is not None and not math.isfinite(v):
             v = None
-        if v is None or self._marker is None or abs(self._frac(v) - self._frac(self._marker)) * SWEEP_DEG >= 0.25:
-            if v != self._marker:
-                self._marker = v
-                self.update()
+        if v == self._marker:
+            return
+        if (
+            v is not None
+            and self._marker is not None
+            and abs(self._frac(v) - self._frac(self._marker)) * SWEEP_DEG < 0.25
+        ):
+            return
+        self._marker = v
+        self.update()
 
     def reset(self) -> None:
         self.setValue(self.default)

@@ -45,8 +45,7 @@ class Spectrogram:
         # would otherwise rescale every pixel and build a colour table on each of the 30 redraws a second
         lut = colour_lut()
         self.lut = np.concatenate([lut, np.full((lut.shape[0], 1), 255, np.uint8)], axis=1)
-        self.rgba = np.zeros((1, N_COLS, 4), np.uint8)
-        self.data = np.full((1, N_COLS), LEVELS[0], np.float32)
+        self.rgba = np.zeros((1, N_COLS, 4), np.uint8)  # [bins, columns, RGBA], newest column last
         self.rate = 0
 
     def _colours(self, db: np.ndarray) -> np.ndarray:
@@ -58,9 +57,9 @@ class Spectrogram:
     def _configure(self, rate: int) -> None:
         bins = int(MAX_HZ / (rate / N_FFT)) + 1
         self.rate = rate
-        self.data = np.full((min(bins, N_FFT // 2 + 1), N_COLS), LEVELS[0], np.float32)
-        self.rgba = np.repeat(self._colours(self.data[:, 0])[:, None, :], N_COLS, axis=1)
-        top = (self.data.shape[0] - 1) * rate / N_FFT
+        bins = min(bins, N_FFT // 2 + 1)
+        self.rgba = np.repeat(self._colours(np.full(bins, LEVELS[0], np.float32))[:, None, :], N_COLS, axis=1)
+        top = (bins - 1) * rate / N_FFT
         self.image.setImage(self.rgba, autoLevels=False)
         self.image.setRect(0, 0, N_COLS, top)
         self.plot.setYRange(0, top, padding=0)
@@ -74,11 +73,10 @@ class Spectrogram:
             return
         if rate != self.rate:
             self._configure(rate)
-        col = np.full(self.data.shape[0], LEVELS[0], np.float32)
+        bins = self.rgba.shape[0]
+        col = np.full(bins, LEVELS[0], np.float32)
         if samples.size >= N_FFT:
-            col = db_column(samples[-N_FFT:])[: self.data.shape[0]]
-        self.data[:, :-1] = self.data[:, 1:]
-        self.data[:, -1] = col
+            col = db_column(samples[-N_FFT:])[:bins]
         self.rgba[:, :-1] = self.rgba[:, 1:]
         self.rgba[:, -1] = self._colours(col)
         self.image.setImage(self.rgba, autoLevels=False)

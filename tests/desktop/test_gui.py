@@ -297,7 +297,7 @@ def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
     import pyqtgraph as pg
 
     from desktop.engine.spectral import colour_lut, db_column
-    from desktop.ui.views import LEVELS, N_FFT, Spectrogram
+    from desktop.ui.views import LEVELS, N_COLS, N_FFT, Spectrogram
 
     widget = pg.PlotWidget()
     qtbot.addWidget(widget)
@@ -307,7 +307,7 @@ def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
     sine = (0.5 * np.sin(2 * np.pi * 2000.0 * t)).astype(np.float32)
     spec.push(sine, rate)
     rgba = spec.image.image
-    assert rgba.dtype == np.uint8 and rgba.shape == (N_FFT // 2 + 1, spec.data.shape[1], 4)
+    assert rgba.dtype == np.uint8 and rgba.shape == (N_FFT // 2 + 1, N_COLS, 4)
     col = db_column(sine[-N_FFT:])
     lut = colour_lut()
     idx = np.clip((col - LEVELS[0]) * (255 / (LEVELS[1] - LEVELS[0])), 0, 255).astype(int)
