@@ -1,6 +1,7 @@
 """What the GUI costs the audio: its thread's CPU and how late another Python thread gets to run while it draws.
 
     xvfb-run -a .venv/bin/python benchmarks/gui_load.py [--seconds 20] [--input-file tests/data/music_rock_mix.wav]
+        [--pulse] [--low-latency]
 
 Runs the app itself (``desktop.app.main``, the window drawing at 30 Hz, playing ``--input-file`` through whatever
 device the app opens; with none, its NullDriver) in this process for ``--seconds``, beside a probe thread that
@@ -9,15 +10,24 @@ the GIL to run, so the probe's lateness is what the callback would wait for: PyS
 C++ call it makes, painting included, so a long draw delays the callback by its whole length. At exit it prints
 one JSON line: the GUI (main) thread's and the whole process's CPU in % of one core after the first
 ``--skip-seconds`` (start-up) and before the last 0.5 s (quitting), the probe's lateness percentiles in ms, and how many wake-ups were more than 3 and
-6 ms late (a 256-frame device block at 44.1 kHz lasts 5.8 ms). docs/desktop.md quotes it.
+6 ms late (a 256-frame device block at 44.1 kHz lasts 5.8 ms), and the app's own summary (xruns, latency).
+docs/desktop.md quotes it.
+
+``--pulse`` starts a private PulseAudio with virtual devices (tests/desktop/pulse.py) and runs the measurement in
+its environment, so the app plays through real PortAudio streams; ``--low-latency`` runs the app at the
+low-latency setting (streaming mode, 256-frame device blocks, ``--device-latency low``) instead of its defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -75,6 +85,7 @@ class Probe(threading.Thread):
             | {"max": round(float(late.max()), 1)},
             "probe_late_over_3ms": int((late > 3).sum()),
             "probe_late_over_6ms": int((late > 6).sum()),
+            "probe_late_over_9ms": int((late > 9).sum()),
         }
 
 
@@ -83,20 +94,51 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--skip-seconds", type=float, default=4.0, help="start-up left out of the figures")
     p.add_argument("--input-file", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
+    p.add_argument("--pulse", action="store_true", help="play through a private PulseAudio's virtual devices")
+    p.add_argument(
+        "--low-latency", action="store_true", help="streaming mode, 256-frame device blocks, --device-latency low"
+    )
     args = p.parse_args()
     if args.seconds <= args.skip_seconds:
         raise SystemExit(f"--seconds must be more than --skip-seconds ({args.skip_seconds:g})")
+    if args.pulse:
+        return in_pulse([a for a in sys.argv[1:] if a != "--pulse"])
     from desktop.app import main as app_main
 
+    app_args = ["--input-file", args.input_file, "--quit-after", f"{args.seconds:g}"]
+    if args.low_latency:
+        app_args += ["--mode", "streaming", "--device-block", "256", "--device-latency", "low"]
     probe = Probe(0.0005, args.skip_seconds, args.seconds - 0.5)
     probe.start()
+    out = io.StringIO()
     try:
-        app_main(["--input-file", args.input_file, "--quit-after", f"{args.seconds:g}"])
+        with contextlib.redirect_stdout(out):
+            app_main(app_args)
     finally:
         probe.stop.set()
         probe.join(1.0)
-    print(json.dumps({"load_average": os.getloadavg()[0], **probe.report()}))
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
+    summary = json.loads(lines[-1]) if lines else {}
+    app = {k: summary.get(k) for k in ("xruns", "device_xruns", "underruns", "xrun_times_s", "latency_ms", "mode")}
+    print(json.dumps({"load_average": os.getloadavg()[0], **probe.report(), "app": app}))
     return 0
+
+
+def in_pulse(argv: list[str]) -> int:
+    """Run this script (``argv``) under Xvfb inside a private PulseAudio's environment, then stop the daemon."""
+    sys.path.insert(0, str(ROOT / "tests" / "desktop"))
+    from pulse import pulse_available, start_pulse, stop_pulse
+
+    if not pulse_available():
+        raise SystemExit("--pulse needs pulseaudio and pactl (apt-get install pulseaudio pulseaudio-utils)")
+    proc, env = start_pulse(Path(tempfile.mkdtemp(prefix="ls-gui-load-")))
+    try:
+        cmd = [sys.executable, __file__, *argv]
+        if not os.environ.get("DISPLAY"):
+            cmd = ["xvfb-run", "-a", *cmd]
+        return subprocess.run(cmd, env=env).returncode
+    finally:
+        stop_pulse(proc)
 
 
 if __name__ == "__main__":
