@@ -131,14 +131,15 @@ def in_pulse(argv: list[str]) -> int:
 
     if not pulse_available():
         raise SystemExit("--pulse needs pulseaudio and pactl (apt-get install pulseaudio pulseaudio-utils)")
-    proc, env = start_pulse(Path(tempfile.mkdtemp(prefix="ls-gui-load-")))
-    try:
-        cmd = [sys.executable, __file__, *argv]
-        if not os.environ.get("DISPLAY"):
-            cmd = ["xvfb-run", "-a", *cmd]
-        return subprocess.run(cmd, env=env).returncode
-    finally:
-        stop_pulse(proc)
+    with tempfile.TemporaryDirectory(prefix="ls-gui-load-") as runtime:
+        proc, env = start_pulse(Path(runtime))
+        try:
+            cmd = [sys.executable, __file__, *argv]
+            if not os.environ.get("DISPLAY"):
+                cmd = ["xvfb-run", "-a", *cmd]
+            return subprocess.run(cmd, env=env).returncode
+        finally:
+            stop_pulse(proc)
 
 
 if __name__ == "__main__":

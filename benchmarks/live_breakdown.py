@@ -91,6 +91,7 @@ def main() -> int:
     wall = r["seconds"]
     print(f"whole process: {r['cpu_percent_of_one_core']:.1f} % of one core, {r['xruns']} xruns, {wall:.1f} s")
     for label, (cpu, calls) in meter.totals.items():
+        # the two thread loops are entered once each: a per-call figure means something only for the others
         per_call = f"{1e6 * cpu / calls:8.1f} us/call, {calls / wall:5.0f} calls/s" if calls > 2 else ""
         print(f"{label:38s} {100 * cpu / wall:5.2f} %  {per_call}")
     return 0
