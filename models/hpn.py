@@ -134,7 +134,10 @@ class YinPitch(nn.Module):
         return torch.matmul(inverse, re * re + im * im)
 
     def forward(self, frames_src: torch.Tensor):
-        r = self._acf(frames_src)
+        return self.from_acf(self._acf(frames_src))
+
+    def from_acf(self, r: torch.Tensor):
+        """autocorrelation float32[B, lags, F] (``_acf``) -> (pitch, aperiodicity) float32[B, 1, F] each."""
         r0 = r[:, :1]
         d = (1.0 - r / (r0 * self.win_acf + 1e-9)).clamp(min=0.0)  # [B, L, F]
         cum = torch.cumsum(d, dim=1)  # d(0) = 0: sum_{1 <= j <= tau} d(j), along the lags of each frame

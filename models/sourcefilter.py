@@ -1,0 +1,327 @@
+"""Source-filter signal processing in tensor ops (exports to ONNX, streams with explicit state): analysis of audio
+into f0, voicing, a smooth spectral envelope and band aperiodicity, and synthesis back from them.
+
+Analysis (:class:`SourceFilterAnalysis`, causal, one frame per ``hop`` ending at the current sample):
+  - f0 and voicing: YIN (:class:`models.hpn.YinPitch`) on the last ``pitch_window`` samples;
+  - envelope: the power spectrum of the last ``env_window`` samples (Hann, zero-padded to ``n_dft``), divided by
+    the window's energy (white noise of variance s2 reads s2 in every bin), smoothed by a rectangle ``f0`` wide
+    along frequency (the width that cancels the ripple of harmonics f0 apart, as WORLD's CheapTrick does), as a
+    natural log, read at ``env_points`` mel-spaced frequencies. A harmonic of amplitude A then reads
+    A^2 sr / (4 f0);
+  - aperiodicity per band (``AP_EDGES_HZ``): 1 - the band's normalised autocorrelation at the period (window
+    corrected), i.e. the share of the band's power that does not repeat after one period.
+
+Synthesis (:class:`SourceFilterSynth`, causal, one hop late): a band-limited harmonic oscillator at f0 (phase
+carried as state) and white noise, each analysed by a 2 * hop STFT, multiplied per bin by the envelope's
+minimum-phase response (log magnitude -> phase by a fixed Hilbert matrix: every pulse gets the shape a voice's
+has), weighted by (1 - aperiodicity) x voicing and by the rest, and inverted by the causal inverse STFT.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
+from .hpn import PITCH_FMAX, PITCH_FMIN, YinPitch
+
+AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
+LOG_FLOOR = 1e-8  # power density floor before the log (-80 dB re full-scale white noise)
+RELATIVE_FLOOR = 1e-5  # and 50 dB below the frame's mean power density
+UNVOICED_WIDTH_HZ = 300.0
+TOP_FRACTION = 0.97
+AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # envelope smoothing width where there is no pitch
+
+
+def mel(f):
+    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_points(sample_rate: int, count: int) -> np.ndarray:
+    """float64[count]: frequencies in Hz from 0 to 0.97 x Nyquist, equally spaced in mel (the band next to
+    Nyquist is empty after any resampling, and there float32 rounding decides the value)."""
+    m = np.linspace(0.0, mel(TOP_FRACTION * sample_rate / 2), count)
+    return 700.0 * np.expm1(m / 1127.0)
+
+
+def interp_matrix(x_from: np.ndarray, x_to: np.ndarray) -> torch.Tensor:
+    """float32[len(x_to), len(x_from)]: piecewise-linear interpolation from points ``x_from`` (increasing) to
+    ``x_to`` (clamped at the ends)."""
+    m = np.zeros((len(x_to), len(x_from)))
+    for i, x in enumerate(np.clip(x_to, x_from[0], x_from[-1])):
+        j = min(int(np.searchsorted(x_from, x, side="right")) - 1, len(x_from) - 2)
+        t = (x - x_from[j]) / (x_from[j + 1] - x_from[j])
+        m[i, j], m[i, j + 1] = 1.0 - t, t
+    return torch.from_numpy(m).float()
+
+
+def ap_centres(sample_rate: int) -> np.ndarray:
+    edges = np.minimum(np.asarray(AP_EDGES_HZ), sample_rate / 2)
+    return 0.5 * (edges[:-1] + edges[1:])
+
+
+class SourceFilterAnalysis(nn.Module):
+    """audio float32[B, 1, N] -> (pitch in octaves re A4 float32[B, 1, F], voicing 0..1 float32[B, 1, F],
+    log envelope float32[B, env_points, F], aperiodicity 0..1 float32[B, bands, F]); frames end at each hop.
+    State: the last ``pitch_window - hop`` samples (``stream``)."""
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        hop: int = 256,
+        env_window: int = 512,
+        pitch_window: int = 1024,
+        env_points: int = 80,
+        n_dft: int = 1024,
+        ap_window: int = 512,
+        ap_power: float = 1.0,
+        voiced_rho: tuple = (0.0, 0.0),
+        voiced_aper: tuple = (0.15, 0.45),
+    ):
+        super().__init__()
+        if env_window > pitch_window or pitch_window > n_dft * 2:
+            raise ValueError("source-filter analysis: env_window <= pitch_window <= 2 * n_dft")
+        self.sample_rate, self.hop = int(sample_rate), int(hop)
+        self.env_window, self.pitch_window, self.n_dft = int(env_window), int(pitch_window), int(n_dft)
+        self.context = self.pitch_window - self.hop
+        self.yin = YinPitch(sample_rate, hop, pitch_window)
+        self.bins = n_dft // 2 + 1
+        w = torch.hann_window(env_window, periodic=False, dtype=torch.float64)
+        self.register_buffer("env_basis", self._basis(w, env_window, n_dft), persistent=False)
+        self.env_norm = float((w**2).sum())
+        self.pad = self.bins // 4  # reflected bins beyond DC and Nyquist for the smoothing (f0 up to ~2.7 kHz)
+        freqs = np.arange(self.bins) * sample_rate / n_dft
+        self.register_buffer("to_points", interp_matrix(freqs, mel_points(sample_rate, env_points)), persistent=False)
+        self.register_buffer("bin_index", torch.arange(self.bins, dtype=torch.float32)[None, :, None], persistent=False)
+        # aperiodicity: the last ``ap_window`` samples (Hann, zero-padded to twice that so no lag wraps); triangular
+        # bands over its bins, centred per AP_EDGES_HZ
+        self.ap_window = int(ap_window)
+        self.ap_power, self.voiced_rho, self.voiced_aper = float(ap_power), tuple(voiced_rho), tuple(voiced_aper)
+        self.ap_dft = 2 * self.ap_window
+        wa = torch.hann_window(self.ap_window, periodic=False, dtype=torch.float64)
+        self.register_buffer("ap_basis", self._basis(wa, self.ap_window, self.ap_dft), persistent=False)
+        acf = torch.stack([(wa[: self.ap_window - t] * wa[t:]).sum() for t in range(self.ap_window)])
+        self.register_buffer("ap_win_acf", (acf / acf[0]).float(), persistent=False)
+        yb = self.ap_dft // 2 + 1
+        yf = np.arange(yb) * sample_rate / self.ap_dft
+        centres = ap_centres(sample_rate)
+        masks = interp_matrix(centres, yf).T.numpy()  # [bands, yb]: partition of unity over frequency
+        c = np.where((np.arange(yb) == 0) | (np.arange(yb) == yb - 1), 1.0, 2.0)
+        self.register_buffer("ap_masks", torch.from_numpy(masks * c).float(), persistent=False)
+        self.register_buffer("ap_k", torch.arange(yb, dtype=torch.float32), persistent=False)
+        self.bands = len(centres)
+
+    @staticmethod
+    def _basis(w: torch.Tensor, length: int, n_dft: int) -> torch.Tensor:
+        """float32[2 * bins, 1, length]: the DFT (``n_dft`` points) of a frame times ``w``."""
+        n = torch.arange(length, dtype=torch.int64)
+        k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
+        ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
+        return torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
+
+    def _smooth(self, s: torch.Tensor, width_bins: torch.Tensor) -> torch.Tensor:
+        """s float32[B, bins, F], width float32[B, 1, F] -> the mean of s over a rectangle ``width`` bins wide
+        centred on each bin (linear interpolation between bin edges; the spectrum mirrored at DC and Nyquist)."""
+        p = self.pad
+        ext = torch.cat([s[:, 1 : p + 1].flip(1), s, s[:, -p - 1 : -1].flip(1)], dim=1)
+        # float64: bins 80 dB below the loudest are differences of sums 1e8 times larger than they are
+        cum = F.pad(torch.cumsum(ext.double(), dim=1), (0, 0, 1, 0))  # cum[j] = sum of ext[:j]
+        half = (0.5 * width_bins).clamp(0.5, p - 1.0)
+
+        def at(pos):  # pos: edge position in ext-bin units, float32[B, bins, F]
+            i0 = torch.floor(pos).clamp(0.0, float(cum.shape[1] - 2))
+            t = (pos - i0).double()
+            i0 = i0.long()
+            return torch.gather(cum, 1, i0) * (1 - t) + torch.gather(cum, 1, i0 + 1) * t
+
+        centre = self.bin_index + p + 0.5
+        return ((at(centre + half) - at(centre - half)).float() / (2 * half)).clamp(min=0.0)
+
+    def _features(self, padded: torch.Tensor):
+        pitch_src = padded  # frames of pitch_window samples ending at each hop
+        r = self.yin._acf(pitch_src)  # [B, lags, F]
+        pitch, yin_aper = self.yin.from_acf(r)
+        env_src = padded[..., self.pitch_window - self.env_window :]
+        spec = F.conv1d(env_src, self.env_basis, stride=self.hop)
+        re, im = spec.chunk(2, dim=1)
+        s = (re * re + im * im) / self.env_norm  # [B, bins, F]
+        ms = s.mean(dim=1, keepdim=True)
+        loud_db = 10.0 * torch.log10(ms + 1e-10)
+        f0 = pitch_to_hz(pitch)
+        ap = self._aperiodicity(pitch_src, f0)
+        lo, hi = self.voiced_aper
+        voicing = ((hi - yin_aper) / (hi - lo)).clamp(0.0, 1.0)
+        if self.voiced_rho[1] > 0:
+            lo, hi = self.voiced_rho
+            voicing = torch.maximum(voicing, ((1.0 - ap[:, :1] - lo) / (hi - lo)).clamp(0.0, 1.0))
+        voicing = voicing * ((loud_db + 60.0) / 6.0).clamp(0.0, 1.0)
+        width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
+        smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
+        # floored 50 dB below the frame's mean bin: below that a float32 DFT's rounding decides the value, and
+        # torch and onnxruntime round differently
+        logenv = torch.matmul(self.to_points, torch.log(smooth + ms * RELATIVE_FLOOR + LOG_FLOOR))
+        return pitch, voicing, logenv, ap.pow(self.ap_power)
+
+    def _aperiodicity(self, pitch_src: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        """float32[B, bands, F]: 1 - each band's window-corrected autocorrelation at the period."""
+        src = pitch_src[..., self.pitch_window - self.ap_window :]
+        spec = F.conv1d(src, self.ap_basis, stride=self.hop)
+        re, im = spec.chunk(2, dim=1)
+        power = (re * re + im * im).transpose(1, 2)  # [B, F, bins]
+        r_0 = torch.matmul(power, self.ap_masks.T)  # [B, F, bands]
+        table = self.ap_win_acf
+        best = None
+        # the best of a few periods around the tracked one: a period off by 1 % already decorrelates the 10th
+        # harmonic, and the tracker's error is not the signal's aperiodicity
+        for ratio in AP_PERIOD_RATIOS:
+            period = (ratio * self.sample_rate / f0).clamp(float(self.yin.lo), self.ap_window * 0.75).transpose(1, 2)
+            cosines = torch.cos(period * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, bins]
+            r_t = torch.matmul(power * cosines, self.ap_masks.T)
+            i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
+            t = period - torch.floor(period)
+            rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
+            rho = r_t / (r_0 * rw + 1e-12)
+            best = rho if best is None else torch.maximum(best, rho)
+        return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
+
+    def forward(self, audio: torch.Tensor):
+        return self._features(F.pad(audio, (self.context, 0)))
+
+    def state_shapes(self) -> list[tuple[str, int, int]]:
+        return [("analysis", 1, self.context)]
+
+    def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
+        full = torch.cat([states[0], audio], dim=-1)
+        return self._features(full), [full[..., full.shape[-1] - self.context :]]
+
+
+def minimum_phase_matrix(n_fft: int) -> torch.Tensor:
+    """float32[bins, bins]: natural-log magnitude per bin -> the minimum phase with that magnitude (radians), via
+    the folded real cepstrum (a linear map)."""
+    bins = n_fft // 2 + 1
+    k = np.arange(bins)
+    n = np.arange(n_fft)
+    c = np.where((k == 0) | (k == bins - 1), 1.0, 2.0)
+    # real cepstrum of an even log spectrum: q(n) = sum_k c_k L_k cos(2 pi k n / N) / N
+    to_cep = (c[None, :] * np.cos(2 * np.pi * np.outer(n, k) / n_fft)) / n_fft  # [N, bins]
+    fold = np.zeros(n_fft)
+    fold[1 : n_fft // 2] = 2.0
+    # phase = Im DFT of the folded cepstrum = -sum_n fold_n q_n sin(2 pi k n / N)
+    to_phase = -(np.sin(2 * np.pi * np.outer(k, n) / n_fft) * fold[None, :])  # [bins, N]
+    return torch.from_numpy(to_phase @ to_cep).float()
+
+
+class SourceFilterSynth(nn.Module):
+    """(pitch float32[B, 1, F] in octaves re A4, voicing float32[B, 1, F], log envelope float32[B, env_points, F],
+    aperiodicity float32[B, bands, F], formant shift in octaves float32[B, 1, F]) -> audio float32[B, 1, F * hop],
+    causal, one hop late. ``stream`` carries the oscillator, noise, STFT and overlap states."""
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        hop: int = 256,
+        env_points: int = 80,
+        harmonics: int = 200,
+        range_db: float = 100.0,
+        n_fft: int = 1024,
+    ):
+        super().__init__()
+        self.sample_rate, self.hop, self.n_fft = int(sample_rate), int(hop), int(n_fft)
+        self.frame = 2 * hop  # each frame filters 2 hops of the sources (periodic Hann: the frames sum to 1)
+        if n_fft < 2 * self.frame:
+            raise ValueError("source-filter synthesis: n_fft >= 4 * hop (room for the filter's response)")
+        self.bins = n_fft // 2 + 1
+        self.oscillator = HarmonicOscillator(sample_rate, hop, harmonics=harmonics)
+        self.noise = NoiseTable()
+        n = torch.arange(self.frame, dtype=torch.int64)
+        k = torch.arange(self.bins, dtype=torch.int64)
+        w = torch.hann_window(self.frame, periodic=True, dtype=torch.float64)
+        ang = torch.remainder(k[:, None] * n[None, :], n_fft).double() * (2 * math.pi / n_fft)
+        basis = torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :]  # [2 bins, 1, frame]
+        self.register_buffer("basis", basis.float(), persistent=False)
+        c = torch.full((self.bins,), 2.0, dtype=torch.float64)
+        c[0] = c[-1] = 1.0
+        m = torch.arange(n_fft, dtype=torch.int64)
+        ang = torch.remainder(k[:, None] * m[None, :], n_fft).double() * (2 * math.pi / n_fft)
+        inverse = torch.cat([torch.cos(ang) * c[:, None], -torch.sin(ang) * c[:, None]], 0) / n_fft
+        self.register_buffer("inverse", inverse[:, None, :].float(), persistent=False)  # [2 bins, 1, n_fft]
+        self.tail = n_fft - hop  # overlap-add samples still pending after a call
+        freqs = np.arange(self.bins) * sample_rate / n_fft
+        points = mel_points(sample_rate, env_points)
+        self.point_step = float(mel(TOP_FRACTION * sample_rate / 2) / (env_points - 1))
+        self.env_points = env_points
+        self.register_buffer("from_points", interp_matrix(points, freqs), persistent=False)
+        self.register_buffer("ap_from_bands", interp_matrix(ap_centres(sample_rate), freqs), persistent=False)
+        self.register_buffer("min_phase", minimum_phase_matrix(n_fft), persistent=False)
+        self.register_buffer("freqs", torch.from_numpy(freqs).float()[None, :, None], persistent=False)
+        self.register_buffer("k", self.oscillator.k.clone(), persistent=False)
+        self.range_nats = float(range_db) * math.log(10.0) / 10.0
+
+    def _envelope_at_bins(self, logenv: torch.Tensor, formant: torch.Tensor) -> torch.Tensor:
+        """log envelope on this STFT's bins, read at f / 2^formant (formant > 0 moves every peak up)."""
+        if formant is None:
+            return torch.matmul(self.from_points, logenv)
+        f = self.freqs * torch.pow(2.0, -formant)  # [B, bins, F]
+        pos = (1127.0 * torch.log1p(f / 700.0) / self.point_step).clamp(0.0, self.env_points - 1.0001)
+        i0 = torch.floor(pos)
+        t = pos - i0
+        i0 = i0.long()
+        return torch.gather(logenv, 1, i0) * (1 - t) + torch.gather(logenv, 1, i0 + 1) * t
+
+    def spectrum(self, pitch, voicing, logenv, ap, formant, re, im):
+        """The output STFT frame from the sources' frames (re, im float32[B, 2 * bins, F]: harmonic then noise)."""
+        log_s = self._envelope_at_bins(logenv, formant).clamp(-40.0, 10.0)  # power density, bounded
+        # at most RANGE_NATS below the frame's peak: deeper valleys add nothing audible but make the minimum-phase
+        # response longer than the synthesis frame (it would wrap around)
+        log_s = torch.maximum(log_s, log_s.amax(dim=1, keepdim=True) - self.range_nats)
+        aper = torch.matmul(self.ap_from_bands, ap).clamp(0.0, 1.0)
+        v = voicing.clamp(0.0, 1.0)
+        harm_share = v * (1.0 - aper)
+        f0 = pitch_to_hz(pitch).clamp(max=self.oscillator.max_hz)
+        # the oscillator's harmonics have amplitude sqrt(2 / count); a harmonic of amplitude A reads
+        # A^2 sr / (4 f0) in the envelope: gain = sqrt(2 f0 S count / sr) (count as the oscillator counts it)
+        present = ((self.oscillator.max_hz - self.k[None, :, None] * f0) / TAPER_HZ).clamp(0.0, 1.0)
+        count = present.sum(dim=1, keepdim=True).clamp(min=1.0)
+        mag = torch.exp(0.5 * log_s)
+        phase = torch.matmul(self.min_phase, 0.5 * log_s)
+        cos, sin = torch.cos(phase), torch.sin(phase)
+        gh = mag * torch.sqrt((harm_share * 2.0 * f0 * count / self.sample_rate).clamp(min=1e-10))  # finite gradient
+        gn = mag * torch.sqrt((1.0 - harm_share).clamp(min=1e-10))
+        b = self.bins
+        hr, hi = gh * re[:, :b], gh * im[:, :b]
+        nr, ni = gn * re[:, b:], gn * im[:, b:]
+        real = (hr + nr) * cos - (hi + ni) * sin
+        imag = (hr + nr) * sin + (hi + ni) * cos
+        return real, imag
+
+    def state_shapes(self) -> list[tuple[str, int, int]]:
+        return [("osc", 4, 1), ("noise", 1, 1), ("sources", 2, self.frame - self.hop), ("overlap", 1, self.tail)]
+
+    def stream(self, pitch, voicing, logenv, ap, formant, states: list[torch.Tensor]):
+        gate = torch.ones_like(voicing[:, 0])  # always running (phase continuous); voicing weights its share
+        harm, s1 = self.oscillator.stream(pitch[:, 0], gate, states[0:1])
+        noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
+        src = torch.cat([states[2], torch.cat([harm, noise], dim=1)], dim=-1)  # [B, 2, frame - hop + F * hop]
+        b, _, t = src.shape
+        spec = F.conv1d(src.reshape(b * 2, 1, t), self.basis, stride=self.hop)  # [B*2, 2 bins, F]
+        spec = spec.reshape(b, 2, 2, self.bins, -1)
+        re = torch.cat([spec[:, 0, 0], spec[:, 1, 0]], dim=1)
+        im = torch.cat([spec[:, 0, 1], spec[:, 1, 1]], dim=1)
+        real, imag = self.spectrum(pitch, voicing, logenv, ap, formant, re, im)
+        # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state
+        y = F.conv_transpose1d(torch.cat([real, imag], dim=1), self.inverse, stride=self.hop)
+        frames = pitch.shape[-1]
+        y = torch.cat([y[..., : self.tail] + states[3], y[..., self.tail :]], dim=-1)
+        out = y[..., : frames * self.hop]
+        return out, s1 + s2 + [src[..., t - (self.frame - self.hop) :], y[..., frames * self.hop :]]
+
+    def forward(self, pitch, voicing, logenv, ap, formant=None):
+        zeros = [torch.zeros(pitch.shape[0], c, f) for _, c, f in self.state_shapes()]
+        return self.stream(pitch, voicing, logenv, ap, formant, zeros)[0]
+
+
+__all__ = ["SourceFilterAnalysis", "SourceFilterSynth", "PITCH_FMIN", "PITCH_FMAX"]

@@ -1,0 +1,162 @@
+"""The source-filter signal processing (models/sourcefilter.py): probes come back at their pitch and level, bad input
+stays finite and bounded, and block-by-block streaming equals the whole signal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth
+
+SR, HOP = 22050, 256
+DELAY = 512  # the f0 window's centre (models/sfvae.py)
+
+
+@pytest.fixture(scope="module")
+def dsp():
+    return SourceFilterAnalysis(SR, HOP, env_window=1024, ap_power=2.0, voiced_aper=(0.3, 0.6)).eval(), (
+        SourceFilterSynth(SR, HOP).eval()
+    )
+
+
+def _resynth(dsp, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    ana, syn = dsp
+    t = torch.from_numpy(np.pad(x, (0, DELAY + (-len(x)) % HOP)).astype(np.float32))[None, None]
+    with torch.no_grad():
+        feats = ana(t)
+        y = syn(*feats)[0, 0].numpy()
+    return y[DELAY : DELAY + len(x)], feats
+
+
+def _core(x: np.ndarray) -> np.ndarray:
+    return x[len(x) // 4 : -len(x) // 4]
+
+
+def _tone(kind: str, f0: float, seconds: float = 1.5) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    if kind == "vibrato":
+        phase = np.cumsum(f0 * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5 * t))) / SR
+    else:
+        phase = f0 * t
+    if kind == "sine":
+        x = np.sin(2 * np.pi * phase)
+    else:  # band-limited sawtooth
+        x = sum(np.sin(2 * np.pi * k * phase) / k for k in range(1, int(SR / 2 / (f0 * 1.1))))
+    return (0.1 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "kind,f0",
+    [
+        ("sine", 220.0),
+        ("saw", 150.0),
+        ("saw", 440.0),
+        pytest.param(
+            "vibrato",
+            200.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known defect (docs/notes/2026-12-06-source-filter.md): the oscillator reaches a frame's f0 "
+                "one hop after that frame's envelope is heard, so a moving pitch comes back one hop late",
+            ),
+        ),
+    ],
+)
+def test_probes_keep_pitch_and_level(dsp, kind, f0):
+    x = _tone(kind, f0)
+    y, feats = _resynth(dsp, x)
+    pitch, voicing = feats[0][0, 0].numpy(), feats[1][0, 0].numpy()
+    core = slice(len(pitch) // 4, -len(pitch) // 4)
+    assert voicing[core].min() > 0.9
+    if kind != "vibrato":  # the analysed f0 of a steady tone: within 10 cents
+        cents = 1200 * np.abs(pitch[core] - np.log2(f0 / 440.0))
+        assert np.median(cents) < 10.0, np.median(cents)
+    # the output's own f0, analysed the same way, is the input's
+    _, out_feats = _resynth(dsp, y)
+    out_pitch = out_feats[0][0, 0].numpy()
+    err = 1200 * np.abs(out_pitch[core] - pitch[core])
+    assert np.median(err) < 10.0, np.median(err)
+    level_db = 10 * np.log10(np.mean(_core(y) ** 2) / np.mean(_core(x) ** 2))
+    assert abs(level_db) < 1.0, level_db
+
+
+def _bad_inputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+    return {
+        "silence": np.zeros(SR),
+        "noise": rng.standard_normal(SR) * 0.3,
+        "clipped": np.clip(np.sin(2 * np.pi * 180 * t) * 4, -1, 1),
+        "dc": np.full(SR, 0.5),
+        "hum_50hz": 0.3 * np.sin(2 * np.pi * 50 * t),
+        "whistle_1500hz": 0.3 * np.sin(2 * np.pi * 1500 * t),
+        "low_voice_60hz": sum(0.1 * np.sin(2 * np.pi * k * 60 * t) / k for k in range(1, 40)),
+        "impulses": (np.arange(SR) % 5000 == 0).astype(float),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bad_inputs()))
+def test_bad_input_stays_finite_and_bounded(dsp, name):
+    x = _bad_inputs()[name].astype(np.float32)
+    y, feats = _resynth(dsp, x)
+    assert all(torch.isfinite(f).all() for f in feats)
+    assert np.isfinite(y).all()
+    peak_in = max(float(np.abs(x).max()), 1e-3)
+    assert np.abs(y).max() < 8 * peak_in, (name, float(np.abs(y).max()))
+
+
+def test_silence_comes_back_silent(dsp):
+    y, _ = _resynth(dsp, np.zeros(SR, np.float32))
+    assert np.abs(y).max() < 1e-3
+
+
+@pytest.mark.parametrize("frames_per_block", [1, 3])
+def test_streaming_equals_whole(dsp, frames_per_block):
+    ana, syn = dsp
+    x = torch.from_numpy(_tone("vibrato", 180.0, 1.0)[: 80 * HOP])[None, None]
+    with torch.no_grad():
+        whole = ana(x)
+        y_whole = syn(*whole)
+        ea = [torch.zeros(1, c, n) for _, c, n in ana.state_shapes()]
+        es = [torch.zeros(1, c, n) for _, c, n in syn.state_shapes()]
+        parts, outs = [], []
+        step = frames_per_block * HOP
+        for i in range(0, x.shape[-1], step):
+            feats, ea = ana.stream(x[..., i : i + step], ea)
+            parts.append(feats)
+            # the synthesis on the whole signal's features: the oscillator integrates f0, so a 1e-7 difference in
+            # streamed f0 would grow into a phase offset (export checks parts the same way)
+            j = slice(i // HOP, (i + step) // HOP)
+            y, es = syn.stream(*(f[..., j] for f in whole), None, es)
+            outs.append(y)
+    for k in range(4):
+        streamed = torch.cat([p[k] for p in parts], dim=-1)
+        assert torch.allclose(streamed, whole[k], atol=1e-4), k
+    assert (torch.cat(outs, dim=-1) - y_whole).abs().max() < 1e-4
+
+
+def test_formant_shift_moves_the_envelope_not_the_pitch(dsp):
+    import scipy.signal as ss
+
+    from models.sourcefilter import mel_points
+
+    ana, syn = dsp
+    r = np.exp(-np.pi * 100 / SR)  # a saw through one resonance at 1 kHz: a vowel with one formant
+    a = np.real(np.poly([r * np.exp(2j * np.pi * 1000 / SR), r * np.exp(-2j * np.pi * 1000 / SR)]))
+    x = ss.lfilter([1.0], a, _tone("saw", 120.0)).astype(np.float32)
+    x = 0.1 * x / np.sqrt(np.mean(x**2))
+    with torch.no_grad():
+        pitch, voicing, env, ap = ana(torch.from_numpy(x)[None, None])
+        up = syn(pitch, voicing, env, ap, torch.full_like(pitch, 0.5))[0, 0].numpy()  # half an octave up
+        p2, _, env2, _ = ana(torch.from_numpy(up)[None, None])
+    core = slice(20, -20)
+    assert np.median(1200 * np.abs(p2[0, 0, core] - pitch[0, 0, core]).numpy()) < 10.0
+    freqs = mel_points(SR, env.shape[1])
+    band = (freqs > 500) & (freqs < 3000)
+
+    def peak_hz(e):
+        return float(np.median(freqs[band][np.argmax(e[0][band][:, core].numpy(), axis=0)]))
+
+    ratio = peak_hz(env2) / peak_hz(env)
+    assert 1.3 < ratio < 1.55, ratio
