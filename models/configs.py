@@ -102,8 +102,27 @@ class HPNConfig(FamilyConfig):
     norm_floor_db: float = -80.0
 
 
+@dataclass
+class SourceFilterConfig(FamilyConfig):
+    """Source-filter (models/sfvae.py): signal-processing analysis and synthesis; ``latent_dim`` 0 is the ``dsp``
+    preset (the envelope and aperiodicity are the latent, nothing is learned)."""
+
+    family: str = "sf"
+    env_points: int = 80
+    env_window: int = 1024
+    pitch_window: int = 1024
+    ap_power: float = 2.0
+    harmonics: int = 200
+    enc_max_channels: int = 256
+    dec_channels: int = 256
+    dec_blocks: int = 3
+    free_bits: float = 0.0
+    feature_weight: float = 1.0
+    random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
+
+
 CONFIGS: dict[str, type[FamilyConfig]] = {
-    c.family: c for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig)
+    c.family: c for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig, SourceFilterConfig)
 }
 
 # the old flat ModelConfig's defaults: what a field of another family held in configs written before the split

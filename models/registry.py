@@ -10,6 +10,7 @@ from .family import AudioAutoencoder
 from .hpn import HarmonicPlusNoise
 from .hvae import HierarchicalVAE
 from .melvae import MelVAE
+from .sfvae import SourceFilterVAE
 from .vae import WaveformVAE
 from .vqvae import VQVAE
 
@@ -19,6 +20,7 @@ FAMILIES: dict[str, type[AudioAutoencoder]] = {
     "hvae": HierarchicalVAE,
     "vqvae": VQVAE,
     "hpn": HarmonicPlusNoise,
+    "sf": SourceFilterVAE,
 }
 assert set(FAMILIES) == set(CONFIGS), "every family needs a class and a config"
 

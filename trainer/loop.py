@@ -163,6 +163,11 @@ class Trainer:
                 self.device,
                 wrap=(lambda m: DistributedDataParallel(m, device_ids=ids)) if self.dist.launched else None,
             )
+        if not any(p.requires_grad for p in self.model.parameters()):
+            raise ValueError(
+                f"model family '{cfg.model.family}' with these settings has nothing to train (the dsp preset): "
+                "export it with latentsynth-export --preset NAME --data DIR --out BUNDLE"
+            )
         # only trainable parameters: without adv.freeze_encoder this is every parameter, as before
         self.opt = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad], lr=tc.lr, betas=(0.8, 0.99)

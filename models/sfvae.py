@@ -1,0 +1,342 @@
+"""Source-filter family ('sf'): signal processing analyses and resynthesises the sound; a small network only
+compresses the spectral envelope and aperiodicity into a Gaussian latent of a few numbers per frame.
+
+Encoder (causal, inside encoder.onnx, one frame per 256-sample hop): :class:`models.sourcefilter.SourceFilterAnalysis`
+gives f0, voicing, an 80-point log envelope and 6-band aperiodicity. With ``latent_dim`` = 0 (the ``dsp`` preset:
+no parameters, nothing learned) envelope and aperiodicity ARE the latent 'z' (86 channels); otherwise a causal conv
+stack compresses them into ``latent_dim`` Gaussian channels. The latent is two levels at one frame per hop: 'z'
+and 'control' = (pitch in octaves re A4, voicing 0..1, formant shift in octaves, breathiness in units of 10 dB; the
+encoder emits 0 for the last two).
+
+Decoder (causal): (the network, when there is one: z + pitch + voicing -> envelope and aperiodicity), then
+:class:`models.sourcefilter.SourceFilterSynth`: a phase-continuous harmonic oscillator at f0 and noise, filtered by the
+envelope's minimum-phase response, mixed band by band by aperiodicity x voicing. Transpose, formant shift and
+breathiness are exact operations on the control channels.
+
+Alignment: the analysis windows end at the current sample and are centred ``delay`` samples back; the synthesis
+emits one hop late; ``delay`` = pitch window / 2 (512 samples, 23.2 ms, with the default 1024-sample f0 window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .bottleneck import GaussianBottleneck
+from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, stream_modules
+from .family import AudioAutoencoder
+from .hpn import PITCH_FMAX, PITCH_FMIN
+from .sourcefilter import AP_EDGES_HZ, SourceFilterAnalysis, SourceFilterSynth
+
+CONTROL_CHANNELS = ("pitch", "voicing", "formant", "breath")
+# posterior std of each control channel for the information rate: f0 to 10 cents, voicing to 0.1; formant and
+# breath are constant 0 from the encoder (no information)
+CONTROL_SCALE = (10.0 / 1200.0, 0.1, 1.0, 1.0)
+ENV_MEAN, ENV_STD = -14.0, 4.0  # natural-log power density: typical centre and spread (normalises the net's input)
+DSP_STD = 0.05  # the dsp preset's declared posterior std of z (for the information rate; nats and aperiodicity)
+PARITY_FLOOR = -25.0  # frames whose mean log envelope is below this (about -100 dB) are silence for parity
+
+
+class _FrameNet(nn.Module):
+    """A causal conv stack at the frame rate: float32[B, cin, F] -> float32[B, cout, F]."""
+
+    def __init__(self, cin: int, cout: int, channels: int, blocks: int):
+        super().__init__()
+        layers: list[nn.Module] = [CausalConv1d(cin, channels, 3), nn.GELU()]
+        for _ in range(max(blocks - 1, 0)):
+            layers += [CausalConv1d(channels, channels, 3), nn.GELU()]
+        layers.append(nn.Conv1d(channels, cout, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def state_shapes(self):
+        return state_shapes_of(self.net)
+
+    def stream(self, x, states):
+        return stream_modules(self.net, x, states)
+
+
+class SourceFilterVAE(AudioAutoencoder):
+    """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux); always causal (it streams)."""
+
+    family = "sf"
+    gaussian = True
+    integrates_phase = True  # the oscillator integrates f0: export checks streaming parity per part
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        latent_dim: int = 16,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        env_points: int = 80,
+        env_window: int = 1024,
+        pitch_window: int = 1024,
+        ap_power: float = 2.0,
+        harmonics: int = 200,
+        enc_max_channels: int = 256,
+        dec_channels: int = 256,
+        dec_blocks: int = 3,
+        free_bits: float = 0.0,
+        feature_weight: float = 1.0,
+        random_gain_db: tuple[float, float] = (-10.0, 10.0),
+        n_fft: int = 1024,
+    ):
+        super().__init__()
+        del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
+        hop = 1
+        for s in strides:
+            hop *= int(s)
+        self.sample_rate, self.hop = int(sample_rate), hop
+        self.causal, self.lookahead = True, pitch_window // (2 * hop)
+        self.delay = pitch_window // 2
+        self.random_gain_db = tuple(float(g) for g in random_gain_db)
+        self.feature_weight = float(feature_weight)
+        self.analysis = SourceFilterAnalysis(
+            sample_rate,
+            hop,
+            env_window=env_window,
+            pitch_window=pitch_window,
+            env_points=env_points,
+            ap_power=ap_power,
+            voiced_aper=(0.3, 0.6),
+        )
+        self.synth = SourceFilterSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
+        self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
+        features = env_points + self.bands
+        self.latent_dim = int(latent_dim)
+        if self.latent_dim > 0:
+            self.encoder = _FrameNet(features, 2 * latent_dim, enc_max_channels, 2)
+            self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
+            self.decoder = _FrameNet(latent_dim + 2, features, dec_channels, dec_blocks)
+            z_dim = latent_dim
+        else:
+            self.encoder = self.bottleneck = self.decoder = None
+            z_dim = features
+        self.register_buffer("control_scale", torch.tensor(CONTROL_SCALE)[None, :, None], persistent=False)
+        self.levels = (("z", z_dim, hop), ("control", len(CONTROL_CHANNELS), hop))
+        name_states(self)
+
+    # ---- features <-> network units -------------------------------------------------------------------
+    def _net_in(self, logenv, ap):
+        return torch.cat([(logenv - ENV_MEAN) / ENV_STD, 2.0 * ap - 1.0], dim=1)
+
+    def _net_out(self, h):
+        logenv, ap = h.split([self.env_points, self.bands], dim=1)
+        return logenv * ENV_STD + ENV_MEAN, torch.sigmoid(ap)
+
+    @staticmethod
+    def _control(pitch, voicing):
+        zeros = torch.zeros_like(pitch)
+        return torch.cat([pitch, voicing, zeros, zeros], dim=1)
+
+    def _dsp_z(self, logenv, ap):
+        return torch.cat([logenv, ap], dim=1)
+
+    # ---- encoder ---------------------------------------------------------------------------------------
+    def _posterior_from(self, feats, enc_states=None):
+        pitch, voicing, logenv, ap = feats
+        control = self._control(pitch, voicing)
+        ctrl = (control, self.control_scale.expand_as(control))
+        if self.encoder is None:
+            z = self._dsp_z(logenv, ap)
+            return {"z": (z, torch.full_like(z, DSP_STD)), "control": ctrl}, []
+        x = self._net_in(logenv, ap)
+        if enc_states is None:
+            params, more = self.encoder(x), []
+        else:
+            params, more = self.encoder.stream(x, enc_states)
+        return {"z": self.bottleneck.split(params), "control": ctrl}, more
+
+    def posterior(self, audio: torch.Tensor):
+        """{'z': (mean, std), 'control': (values, fixed std)}, each float32[B, C, T / hop]."""
+        return self._posterior_from(self.analysis(audio))[0]
+
+    def encode(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.posterior(audio).items()}
+
+    # ---- decoder ---------------------------------------------------------------------------------------
+    def _features_of(self, z, control, dec_states=None):
+        if self.decoder is None:
+            logenv, ap = z.split([self.env_points, self.bands], dim=1)
+            return logenv, ap, []
+        x = torch.cat([z, control[:, 0:2]], dim=1)
+        if dec_states is None:
+            h, more = self.decoder(x), []
+        else:
+            h, more = self.decoder.stream(x, dec_states)
+        logenv, ap = self._net_out(h)
+        return logenv, ap, more
+
+    def _synth_args(self, control, logenv, ap):
+        pitch, voicing = control[:, 0:1], control[:, 1:2].clamp(0.0, 1.0)
+        formant, breath = control[:, 2:3], control[:, 3:4]
+        # breathiness: the harmonic share x 10^-breath (breath in units of 10 dB), the noise takes the rest
+        keep = torch.pow(10.0, -breath.clamp(-3.0, 3.0))
+        ap = 1.0 - ((1.0 - ap.clamp(0.0, 1.0)) * keep).clamp(0.0, 1.0)
+        return pitch, voicing, logenv, ap, formant.clamp(-1.0, 1.0)
+
+    def decode(self, latents: dict[str, torch.Tensor]) -> torch.Tensor:
+        control = latents["control"]
+        logenv, ap, _ = self._features_of(latents["z"], control)
+        return self.synth(*self._synth_args(control, logenv, ap))
+
+    # ---- streaming -------------------------------------------------------------------------------------
+    def stream_state_shapes(self):
+        enc = self.analysis.state_shapes() + (self.encoder.state_shapes() if self.encoder is not None else [])
+        dec = (self.decoder.state_shapes() if self.decoder is not None else []) + self.synth.state_shapes()
+        return {"encoder": _named("encoder", enc), "decoder": _named("decoder", dec)}
+
+    def posterior_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
+        feats, out = self.analysis.stream(audio, states[:1])
+        post, more = self._posterior_from(feats, states[1:])
+        return post, out + more
+
+    def encode_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
+        post, states = self.posterior_stream(audio, states)
+        return {k: v[0] for k, v in post.items()}, states
+
+    def decode_stream(self, latents: dict[str, torch.Tensor], states: list[torch.Tensor]):
+        control = latents["control"]
+        n = len(self.decoder.state_shapes()) if self.decoder is not None else 0
+        logenv, ap, out = self._features_of(latents["z"], control, states[:n] if n else None)
+        y, more = self.synth.stream(*self._synth_args(control, logenv, ap), states[n:])
+        return y, out + more
+
+    # ---- declarations ----------------------------------------------------------------------------------
+    @staticmethod
+    def controls() -> list[dict]:
+        """The knobs this family means (the manifest's ``controls``)."""
+
+        def ctl(name, unit, lo, hi, default, channel, transform, scale, description):
+            return {
+                "name": name,
+                "unit": unit,
+                "minimum": lo,
+                "maximum": hi,
+                "default": default,
+                "level": "control",
+                "channel": channel,
+                "transform": transform,
+                "scale": scale,
+                "description": description,
+            }
+
+        return [
+            ctl(
+                "pitch",
+                "MIDI note",
+                21.0,
+                108.0,
+                69.0,
+                0,
+                "set",
+                1.0 / 12.0,
+                "while held, the voice sings this note (69 = A4 = 440 Hz) instead of the input's pitch; transpose still adds on top",
+            ),
+            ctl(
+                "transpose",
+                "semitones",
+                -24.0,
+                24.0,
+                0.0,
+                0,
+                "add",
+                1.0 / 12.0,
+                "moves the pitch by this many semitones; the formants stay where they are",
+            ),
+            ctl(
+                "formant",
+                "semitones",
+                -12.0,
+                12.0,
+                0.0,
+                2,
+                "add",
+                1.0 / 12.0,
+                "moves the spectral envelope (vowel colour, voice size) up or down; the pitch stays",
+            ),
+            ctl(
+                "breath",
+                "dB",
+                -20.0,
+                20.0,
+                0.0,
+                3,
+                "add",
+                0.1,
+                "more breath: the harmonic part this many dB quieter, the noise part fills in (negative: clearer)",
+            ),
+        ]
+
+    def parity_weights(self, latents: dict) -> dict:
+        """numpy latents -> weights for export's parity check: silent frames do not count; the pitch channel counts
+        only where voiced (elsewhere YIN's pitch is noise and the oscillator is weighted out); with no network (dsp),
+        envelope points more than 50 dB below their frame's peak do not count (there the float32 DFT's rounding,
+        which differs between torch and onnxruntime, decides the value; the synthesis hears nothing of it)."""
+        control, z = latents["control"], latents["z"]
+        if self.encoder is None:
+            env = z[:, : self.env_points]
+            audible = (env.mean(axis=1, keepdims=True) > PARITY_FLOOR).astype("float32")
+            wz = np.repeat(audible, z.shape[1], axis=1)
+            wz[:, : self.env_points] *= env > env.max(axis=1, keepdims=True) - 50.0 * np.log(10.0) / 10.0
+        else:
+            audible = np.ones_like(control[:, :1], dtype="float32")
+            wz = np.repeat(audible, z.shape[1], axis=1)
+        w = np.repeat(audible, control.shape[1], axis=1)
+        w[:, 0] *= control[:, 1] > 0.5
+        return {"control": w, "z": wz}
+
+    def extra_manifest(self) -> dict:
+        return {
+            "sf": {
+                "control_channels": list(CONTROL_CHANNELS),
+                "pitch": "log2(f0 / 440 Hz), YIN in the encoder",
+                "voicing": "from YIN's aperiodicity, faded out below -60 dBFS",
+                "formant": "envelope read at f / 2^formant (octaves)",
+                "breath": "harmonic share x 10^-breath",
+                "envelope_points": self.env_points,
+                "aperiodicity_band_edges_hz": list(AP_EDGES_HZ),
+                "learned_latent": self.latent_dim,
+                "fmin_hz": PITCH_FMIN,
+                "fmax_hz": PITCH_FMAX,
+            }
+        }
+
+    # ---- training --------------------------------------------------------------------------------------
+    def forward(self, audio: torch.Tensor, **labels):
+        if self.encoder is None:
+            raise ValueError("the dsp preset (latent_dim 0) has nothing to train: export it directly")
+        t = audio.shape[-1]
+        gain = random_gain(audio, self.random_gain_db, self.training)
+        x = F.pad(audio * gain, (0, (-t) % self.hop + self.delay))
+        with torch.no_grad():
+            pitch, voicing, logenv, ap = self.analysis(x)
+        control = self._control(pitch, voicing)
+        z, aux = self.bottleneck(self.encoder(self._net_in(logenv, ap)))
+        aux["latent/z"] = z.detach()
+        h = self.decoder(torch.cat([z, control[:, 0:2]], dim=1))
+        target = self._net_in(logenv, ap)
+        # the envelope matters where there is sound: weight frames by their level (up to 1 at >= -40 dBFS-ish)
+        level = ((logenv.mean(dim=1, keepdim=True) - PARITY_FLOOR) / 10.0).clamp(0.0, 1.0)
+        aux["loss/features"] = self.feature_weight * ((h - target).abs() * level).mean()
+        out_env, out_ap = self._net_out(h)
+        y = self.synth(*self._synth_args(control, out_env, out_ap))
+        return y[..., self.delay : self.delay + t] / gain, aux
+
+    def components(self) -> dict[str, nn.Module]:
+        if self.encoder is None:
+            return {"encoder": self.analysis, "decoder": self.synth}
+        return {
+            "encoder": nn.ModuleDict({"analysis": self.analysis, "net": self.encoder}),
+            "bottleneck": self.bottleneck,
+            "decoder": nn.ModuleDict({"net": self.decoder, "synth": self.synth}),
+        }
+
+
+def _named(prefix: str, shapes):
+    """Unique state names per part (the synth's and analysis's fixed names, nets' module paths)."""
+    return [(f"{prefix}.{name}" if not name.startswith(prefix) else name, c, f) for name, c, f in shapes]
