@@ -28,7 +28,8 @@ from desktop.engine.bundle import (
     sha256_file,
     write_manifest,
 )
-from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from models.registry import build_model
+from trainer.checkpoint import component_states, load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
@@ -214,8 +215,29 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
+def preset_checkpoint(preset: str) -> dict[str, Any]:
+    """A checkpoint in memory for a preset whose model has no parameters (``dsp``): config and empty states."""
+    from trainer.config import load_config
+
+    try:
+        cfg = load_config(preset, [])
+    except (ValueError, OSError) as exc:
+        raise ExportError(f"preset '{preset}': {exc}") from exc
+    model = build_model(cfg.model)
+    if any(True for _ in model.parameters()):
+        raise ExportError(f"preset '{preset}' has weights to train: train it, then export the run folder")
+    return {
+        "config": cfg.to_dict(),
+        "model": component_states(model),
+        "ema": None,
+        "step": 0,
+        "data_summary": {},
+        "path": f"preset:{preset}",
+    }
+
+
 def export_bundle(
-    checkpoint: str | Path,
+    checkpoint: str | Path | dict[str, Any],
     out_dir: str | Path,
     data_dir: str | Path | None = None,
     stat_chunks: int = 256,
@@ -228,10 +250,11 @@ def export_bundle(
     one found in the training data folder or its parent; see ``export.provenance``)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir).resolve()
-    ckpt = load_checkpoint(Path(checkpoint))
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(Path(checkpoint))
     model, cfg = model_from_checkpoint(ckpt)
     log(f"checkpoint {ckpt['path']} (step {ckpt['step']}, family {cfg.model.family})")
-    summary = ckpt.get("data_summary") or run_data_summary(ckpt["path"])
+    summary = ckpt["data_summary"] if "data_summary" in ckpt else None
+    summary = summary if summary is not None else run_data_summary(ckpt["path"])
     data_dir = Path(data_dir) if data_dir else (Path(summary["root"]) if summary.get("root") else None)
     if data_dir is None or not data_dir.is_dir():
         raise ExportError(

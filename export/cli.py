@@ -1,4 +1,6 @@
-"""latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR] [--provenance MANIFEST_CSV]"""
+"""latentsynth-export RUN_DIR_OR_CHECKPOINT --out BUNDLE_DIR [--data DIR] [--provenance MANIFEST_CSV]
+
+``--preset dsp`` instead of a checkpoint exports a preset with nothing to train (its weights are its config)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Turn a training checkpoint into a model "
         "bundle (encoder.onnx, decoder.onnx, [quantizer.onnx], manifest.json).",
     )
-    p.add_argument("checkpoint", help="a run folder (uses checkpoints/last.pt) or a .pt checkpoint")
+    p.add_argument("checkpoint", nargs="?", help="a run folder (uses checkpoints/last.pt) or a .pt checkpoint")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="instead of a checkpoint: a preset with nothing to train (dsp: the source-filter analysis and "
+        "synthesis alone); needs --data",
+    )
     p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if it is a bundle)")
     p.add_argument(
         "--data",
@@ -42,20 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="display name stored in the manifest")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if (args.checkpoint is None) == (args.preset is None):
+        p.error("give either a checkpoint (a run folder or .pt file) or --preset NAME, not both")
+    if args.preset is not None and args.data is None:
+        p.error("--preset needs --data DIR: audio for the latent statistics and the parity check")
 
     try:  # before any work (loading torch and exporting take a while): where the bundle goes
-        check_output_folder(args.out, inputs=[args.checkpoint, args.data, args.provenance])
+        check_output_folder(args.out, inputs=[a for a in (args.checkpoint, args.data, args.provenance) if a])
     except OutputPathError as exc:
         print(f"latentsynth-export: error: {exc}", file=sys.stderr)
         return 2
 
     from trainer.checkpoint import CheckpointError
 
-    from .bundle_writer import ExportError, export_bundle
+    from .bundle_writer import ExportError, export_bundle, preset_checkpoint
 
     try:
         _, report = export_bundle(
-            args.checkpoint,
+            preset_checkpoint(args.preset) if args.preset else args.checkpoint,
             args.out,
             args.data,
             args.stat_chunks,
