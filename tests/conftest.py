@@ -58,6 +58,7 @@ SLOW_FIXTURES = {
 }
 SLOW_MODULES = {
     "test_hostile_inputs",
+    "test_hostile_inputs_round2",
     "test_no_torch",
     "test_trainer_torchrun",
     "test_trainer_resume",
@@ -68,6 +69,7 @@ SLOW_MODULES = {
     "test_eval_metrics",
     "test_eval_report",
     "test_nothing_lost",
+    "test_nothing_lost_round2",
     "test_remote_control",
     "test_bundle_size",
     "test_export_job",

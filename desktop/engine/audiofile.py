@@ -146,17 +146,19 @@ def write_audio(
     except FormatError as exc:
         raise AudioFileError(str(exc)) from None
     tmp = None
+    # the folders as the kernel resolves them: 'sub/../x.wav' writes x.wav and creates no 'sub'
+    target = Path(os.path.realpath(path.parent)) / path.name
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         # Encoded in memory, then written with plain file writes: a full disk then says "No space left on
         # device" instead of libsndfile's "System error.".
         buf = io.BytesIO()
         data = samples.T if not fmt.clips else np.clip(samples, -1.0, 1.0).T
         sf.write(buf, data, sample_rate, subtype=fmt.subtype, format=fmt.format)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getbuffer())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except (OSError, sf.LibsndfileError, RuntimeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise AudioFileError(f"{path}: cannot write ({reason}); nothing was replaced") from exc

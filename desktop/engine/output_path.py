@@ -26,12 +26,22 @@ class OutputPathError(Exception):
     """An output cannot be written where asked; the message names the path and the problem."""
 
 
+def landing(path: str | Path) -> Path:
+    """Where a file written at ``path`` lands once its missing folders exist: the folders resolved as the kernel
+    will follow them (symlinks, then ``..``: ``sub/../x`` is ``x`` once ``sub`` is created), the name kept as it
+    is (a rename replaces a symlink at the name, it does not follow it)."""
+    path = Path(path)
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
-    """True when ``a`` and ``b`` are the same file (also through symlinks and hard links)."""
+    """True when ``a`` and ``b`` are, or will be, the same file: by identity (device and inode, so also through
+    symlinks and hard links) where both exist, else by where they land (``landing``), however they are spelled."""
+    a, b = landing(a), landing(b)
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).resolve() == Path(b).resolve()
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _probe_folder(folder: Path, target: Path) -> None:
@@ -58,8 +68,8 @@ def check_output_file(path: str | Path, inputs: list[str | Path] = (), label: st
         raise OutputPathError(f"'{path}': empty {label} file name")
     if path.is_dir():
         raise OutputPathError(f"{path}: is a folder; give the {label} a file name (e.g. {path / 'out.wav'})")
-    for inp in inputs:
-        if inp is not None and path.exists() and same_file(path, inp):
+    for inp in inputs:  # also when the output's folders do not exist yet: nothing is created before this check
+        if inp is not None and same_file(path, inp):
             raise OutputPathError(
                 f"{path}: is also an input ({inp}); writing it would destroy that input, so choose another output name"
             )
