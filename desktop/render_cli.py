@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--morph",
         default=None,
         metavar="B.wav",
-        help="morph toward this file's latents (window by window, B loops when shorter)",
+        help="morph toward this file's latents (window by window, or block by block on a streaming bundle; B loops "
+        "when shorter)",
     )
     p.add_argument(
         "--amount", type=bounded("amount"), default=0.5, help="with --morph: 0 = input only, 1 = B only (default 0.5)"

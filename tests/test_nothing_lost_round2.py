@@ -28,3 +28,24 @@ def test_render_through_a_missing_folder_and_back_creates_no_folder(tmp_path):
     assert src.read_bytes() == CLIP.read_bytes()
     y, sr = sf.read(tmp_path / "new.wav")
     assert sr == sf.info(CLIP).samplerate and np.isfinite(y).all()
+
+
+def test_morph_acts_on_a_streaming_bundle(tmp_path):
+    """The default bundle streams: --morph B --amount 1 used to give the plain render byte for byte. Now B is
+    encoded block by block beside A: amount 1 is B's own render, amount 0 is A's, and 0.5 is neither."""
+    a, b = CLIP, FIXTURES / "speech_arctic_a0007.wav"  # both 4 s at 22.05 kHz: B is not looped
+    outs = {}
+    for name, args in {
+        "a": [a],
+        "b": [b],
+        "to_b": [a, "--morph", b, "--amount", "1"],
+        "none": [a, "--morph", b, "--amount", "0"],
+        "half": [a, "--morph", b, "--amount", "0.5"],
+    }.items():
+        proc = render(*args, "-o", tmp_path / f"{name}.wav")
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = sf.read(tmp_path / f"{name}.wav", dtype="int16")[0]
+    assert np.array_equal(outs["to_b"], outs["b"]), "amount 1 must be B resynthesised"
+    assert np.array_equal(outs["none"], outs["a"]), "amount 0 must be A resynthesised"
+    rms = {k: float(np.sqrt(np.mean(np.square(v - outs["half"], dtype=np.float64)))) for k, v in outs.items()}
+    assert rms["a"] > 100 and rms["b"] > 100, rms  # int16 units: the half-way morph is neither

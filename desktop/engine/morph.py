@@ -39,6 +39,9 @@ class MorphWindowModel(WindowModel):
         inside = (idx >= 0) & (self.loop | (idx < len(self.target)))
         return np.where(inside, out, 0.0).astype(np.float32)
 
+    def streaming_blend(self) -> "StreamingMorph":
+        return StreamingMorph(self.runner, self.target, self.amount, self.loop)
+
     def __call__(self, window: np.ndarray) -> np.ndarray:
         n = window.shape[-1]
         za, ga = self.encode_window(window)
@@ -51,6 +54,34 @@ class MorphWindowModel(WindowModel):
         return self.decode_window(z, gain, n)
 
 
+class StreamingMorph:
+    """The morph of a streaming bundle (a ``streaming.LatentBlend``): B is encoded block by block through the
+    bundle's own streaming encoder, with states of its own, in step with A (B loops when ``loop``, else silence
+    after its end); each frame's latents are mixed, z = (1 - amount) z_A + amount z_B, before the knobs. A streaming
+    bundle has no loudness normalisation, so nothing else is mixed: amount 1 renders B itself."""
+
+    def __init__(self, runner: ModelRunner, target: np.ndarray, amount: float, loop: bool):
+        self.runner, self.target, self.amount, self.loop = runner, np.asarray(target, np.float32), amount, loop
+        self.reset()
+
+    def reset(self) -> None:
+        self.pos = 0
+        self.states = self.runner.zero_states("encoder")
+
+    def _b_block(self, n: int) -> np.ndarray:
+        idx = np.arange(self.pos, self.pos + n)
+        self.pos += n
+        if not len(self.target):
+            return np.zeros(n, np.float32)
+        out = self.target[np.mod(idx, len(self.target))]
+        return np.where(self.loop | (idx < len(self.target)), out, 0.0).astype(np.float32)
+
+    def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        zb, self.states = self.runner.encode_step(self._b_block(n)[None, None, :], self.states)
+        a = float(self.amount)
+        return {k: ((1 - a) * z + a * zb[k]).astype(np.float32) for k, z in latents.items()}
+
+
 def render_morph(
     audio: Audio,
     target: Audio,
@@ -61,7 +92,8 @@ def render_morph(
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
-    float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`."""
+    float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`.
+    A streaming bundle morphs block by block (``StreamingMorph``; ``hop_seconds`` does not apply)."""
     m = runner.manifest
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     b = resample(target.mono(), target.sample_rate, m.sample_rate)

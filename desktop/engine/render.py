@@ -62,7 +62,7 @@ def render_audio(
 
 def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | None) -> np.ndarray:
     m = model.runner.manifest
-    stream = StreamingModel(model.runner, controls_of=lambda: model.controls)
+    stream = StreamingModel(model.runner, controls_of=lambda: model.controls, blend=model.streaming_blend())
     out = np.empty_like(audio.samples)  # every row is written whole below
     channels = audio.channels
     for c in range(channels):

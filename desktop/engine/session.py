@@ -155,6 +155,11 @@ class WindowModel:
     def reset(self) -> None:
         """Called before each independent signal (e.g. each channel of a render); stateless here."""
 
+    def streaming_blend(self):
+        """What a streaming render of this model mixes into each block's latents (a ``streaming.LatentBlend``), or
+        None: a streaming bundle renders block by block, not through this window function."""
+        return None
+
     @property
     def delay(self) -> int:
         """Samples a causal (streaming) bundle's output lags its input; 0 for window bundles."""

@@ -8,7 +8,7 @@ rendering (:func:`render_stream`) run the same :class:`StreamingModel`, so a ren
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -106,6 +106,15 @@ class BoundSteps:
         return self.y[0, 0].copy()
 
 
+class LatentBlend(Protocol):
+    """Changes each block's latents before the knobs (a morph mixes in another signal's): ``reset`` at the start
+    of a signal, then ``blend(latents, n)`` for every block of ``n`` samples, in order."""
+
+    def reset(self) -> None: ...
+
+    def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]: ...
+
+
 class StreamingModel:
     """One stream through a streaming bundle. ``process(x)``: float32[N] -> float32[N], N a multiple of the latent
     hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
@@ -116,6 +125,7 @@ class StreamingModel:
         runner: ModelRunner,
         controls: LatentControls | None = None,
         controls_of: Callable[[], LatentControls] | None = None,
+        blend: "LatentBlend | None" = None,
     ):
         if runner.streaming is None:
             raise ValueError(f"{runner.bundle.path}: not a streaming bundle (no 'streaming' section in its manifest)")
@@ -126,6 +136,7 @@ class StreamingModel:
         self.hop = self.manifest.latent_hop
         self.controls = controls or LatentControls()
         self.controls_of = controls_of
+        self.blend = blend
         self.last_latents: dict[str, np.ndarray] | None = None
         # blocks of the bundle's size (the live ones) go through preallocated, swapped buffers; others (a render's
         # larger blocks, a last short one) through plain calls that read and write the same current states
@@ -151,6 +162,8 @@ class StreamingModel:
     def reset(self) -> None:
         """Zero states: the next block is the start of a signal."""
         self.bound.reset()
+        if self.blend is not None:
+            self.blend.reset()
         self._current: dict[str, np.ndarray] = {}
         self._ramp: dict[str, tuple[np.ndarray, int]] = {}  # level -> (per-frame step, frames left)
         self._target: LatentControls | None = None
@@ -232,6 +245,8 @@ class StreamingModel:
             lat, states = self.runner.encode_step(np.ascontiguousarray(x, np.float32)[None, None, :], self.enc_states)
             self._advance("encoder", states)
             self.last_latents = lat
+        if self.blend is not None:
+            lat = self.last_latents = self.blend(lat, n)
         controls = self.controls_of() if self.controls_of is not None else self.controls
         params = self._frame_params(controls, n // self.hop)
         if params is not None:
