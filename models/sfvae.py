@@ -273,21 +273,20 @@ class SourceFilterVAE(AudioAutoencoder):
         ]
 
     def parity_weights(self, latents: dict) -> dict:
-        """numpy latents -> weights for export's parity check: silent frames do not count; the pitch channel counts
-        only where voiced (elsewhere YIN's pitch is noise and the oscillator is weighted out); with no network (dsp),
-        envelope points more than 50 dB below their frame's peak do not count (there the float32 DFT's rounding,
-        which differs between torch and onnxruntime, decides the value; the synthesis hears nothing of it)."""
+        """numpy latents -> weights for export's parity check: silent frames do not count, and the pitch channel
+        counts only where voiced (elsewhere YIN's pitch is noise and the oscillator is weighted out); with no network
+        (dsp), the aperiodicity counts in proportion to voicing, as the synthesis hears it (it is measured at YIN's
+        period, so in unvoiced frames a near-tie in pitch moves it, and there it weights nothing)."""
         control, z = latents["control"], latents["z"]
         if self.encoder is None:
-            env = z[:, : self.env_points]
-            audible = (env.mean(axis=1, keepdims=True) > PARITY_FLOOR).astype("float32")
-            wz = np.repeat(audible, z.shape[1], axis=1)
-            wz[:, : self.env_points] *= env > env.max(axis=1, keepdims=True) - 50.0 * np.log(10.0) / 10.0
+            audible = (z[:, : self.env_points].mean(axis=1, keepdims=True) > PARITY_FLOOR).astype("float32")
         else:
             audible = np.ones_like(control[:, :1], dtype="float32")
-            wz = np.repeat(audible, z.shape[1], axis=1)
         w = np.repeat(audible, control.shape[1], axis=1)
         w[:, 0] *= control[:, 1] > 0.5
+        wz = np.repeat(audible, z.shape[1], axis=1)
+        if self.encoder is None:
+            wz[:, self.env_points :] *= np.clip(control[:, 1:2], 0.0, 1.0)
         return {"control": w, "z": wz}
 
     def extra_manifest(self) -> dict:

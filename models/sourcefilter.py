@@ -150,7 +150,7 @@ class SourceFilterAnalysis(nn.Module):
         re, im = spec.chunk(2, dim=1)
         s = (re * re + im * im) / self.env_norm  # [B, bins, F]
         ms = s.mean(dim=1, keepdim=True)
-        loud_db = 10.0 * torch.log10(ms + 1e-10)
+        loud_db = 10.0 * torch.log10(ms.clamp(min=1e-10))
         f0 = pitch_to_hz(pitch)
         ap = self._aperiodicity(pitch_src, f0)
         lo, hi = self.voiced_aper
@@ -161,9 +161,9 @@ class SourceFilterAnalysis(nn.Module):
         voicing = voicing * ((loud_db + 60.0) / 6.0).clamp(0.0, 1.0)
         width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
         smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
-        # floored 50 dB below the frame's mean bin: below that a float32 DFT's rounding decides the value, and
-        # torch and onnxruntime round differently
-        logenv = torch.matmul(self.to_points, torch.log(smooth + ms * RELATIVE_FLOOR + LOG_FLOOR))
+        # floored 50 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
+        # the ONNX exporter drops an added constant that float16 cannot hold (x + 1e-8 came out as x)
+        logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
         return pitch, voicing, logenv, ap.pow(self.ap_power)
 
     def _aperiodicity(self, pitch_src: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
@@ -184,7 +184,7 @@ class SourceFilterAnalysis(nn.Module):
             i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
             t = period - torch.floor(period)
             rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
-            rho = r_t / (r_0 * rw + 1e-12)
+            rho = r_t / (r_0 * rw).clamp(min=1e-12)
             best = rho if best is None else torch.maximum(best, rho)
         return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
 
