@@ -13,8 +13,10 @@ Decoder (causal): (the network, when there is one: z + pitch + voicing -> envelo
 envelope's minimum-phase response, mixed band by band by aperiodicity x voicing. Transpose, formant shift and
 breathiness are exact operations on the control channels.
 
-Alignment: the analysis windows end at the current sample and are centred ``delay`` samples back; the synthesis
-emits one hop late; ``delay`` = pitch window / 2 (512 samples, 23.2 ms, with the default 1024-sample f0 window).
+Alignment: the analysis windows end at the current sample and are centred pitch_window / 2 samples back; the
+synthesis puts each frame's envelope one hop after it (on the pitch measured with it): ``delay`` = pitch_window / 2 +
+hop (768 samples, 34.8 ms, with the default 1024-sample f0 window; a shorter f0 window would track 50 Hz voices
+less well).
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ class SourceFilterVAE(AudioAutoencoder):
         for s in strides:
             hop *= int(s)
         self.sample_rate, self.hop = int(sample_rate), hop
-        self.causal, self.lookahead = True, pitch_window // (2 * hop)
-        self.delay = pitch_window // 2
+        # the analysis windows are centred pitch_window / 2 back; the synthesis adds one frame (models/sourcefilter.py)
+        self.causal, self.lookahead = True, pitch_window // (2 * hop) + 1
+        self.delay = pitch_window // 2 + hop
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
         self.feature_weight = float(feature_weight)
         self.analysis = SourceFilterAnalysis(

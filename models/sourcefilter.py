@@ -34,6 +34,7 @@ LOG_FLOOR = 1e-8  # power density floor before the log (-80 dB re full-scale whi
 RELATIVE_FLOOR = 1e-5  # and 50 dB below the frame's mean power density
 UNVOICED_WIDTH_HZ = 300.0
 TOP_FRACTION = 0.97
+SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay state stores logenv - this)
 AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # envelope smoothing width where there is no pitch
 
 
@@ -256,6 +257,7 @@ class SourceFilterSynth(nn.Module):
         self.env_points = env_points
         self.register_buffer("from_points", interp_matrix(points, freqs), persistent=False)
         self.register_buffer("ap_from_bands", interp_matrix(ap_centres(sample_rate), freqs), persistent=False)
+        self.ap_bands = len(ap_centres(sample_rate))
         self.register_buffer("min_phase", minimum_phase_matrix(n_fft), persistent=False)
         self.register_buffer("freqs", torch.from_numpy(freqs).float()[None, :, None], persistent=False)
         self.register_buffer("k", self.oscillator.k.clone(), persistent=False)
@@ -299,9 +301,29 @@ class SourceFilterSynth(nn.Module):
         return real, imag
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
-        return [("osc", 4, 1), ("noise", 1, 1), ("sources", 2, self.frame - self.hop), ("overlap", 1, self.tail)]
+        return [
+            ("osc", 4, 1),
+            ("noise", 1, 1),
+            ("sources", 2, self.frame - self.hop),
+            ("overlap", 1, self.tail),
+            ("previous", 3 + self.env_points + self.ap_bands, 1),
+        ]
+
+    def _delayed(self, pitch, voicing, logenv, ap, formant, state):
+        """Everything but the oscillator's f0, one frame later: the oscillator reaches frame f's f0 at the end of
+        block f, which the overlap-add centres one hop after frame f's filter would be; delaying the filter's
+        inputs by that frame puts each envelope on the pitch it was measured with. Stored with logenv + 40, so the
+        zero state is silence."""
+        now = torch.cat([pitch, voicing, logenv - SILENT_LOG, ap, formant], dim=1)
+        both = torch.cat([state, now], dim=-1)
+        prev = both[..., :-1]
+        e, a = self.env_points, self.ap_bands
+        parts = prev[:, 0:1], prev[:, 1:2], prev[:, 2 : 2 + e] + SILENT_LOG, prev[:, 2 + e : 2 + e + a], prev[:, -1:]
+        return parts, both[..., -1:]
 
     def stream(self, pitch, voicing, logenv, ap, formant, states: list[torch.Tensor]):
+        if formant is None:
+            formant = torch.zeros_like(pitch)
         gate = torch.ones_like(voicing[:, 0])  # always running (phase continuous); voicing weights its share
         harm, s1 = self.oscillator.stream(pitch[:, 0], gate, states[0:1])
         noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
@@ -311,13 +333,14 @@ class SourceFilterSynth(nn.Module):
         spec = spec.reshape(b, 2, 2, self.bins, -1)
         re = torch.cat([spec[:, 0, 0], spec[:, 1, 0]], dim=1)
         im = torch.cat([spec[:, 0, 1], spec[:, 1, 1]], dim=1)
-        real, imag = self.spectrum(pitch, voicing, logenv, ap, formant, re, im)
+        delayed, s5 = self._delayed(pitch, voicing, logenv, ap, formant, states[4])
+        real, imag = self.spectrum(*delayed, re, im)
         # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state
         y = F.conv_transpose1d(torch.cat([real, imag], dim=1), self.inverse, stride=self.hop)
         frames = pitch.shape[-1]
         y = torch.cat([y[..., : self.tail] + states[3], y[..., self.tail :]], dim=-1)
         out = y[..., : frames * self.hop]
-        return out, s1 + s2 + [src[..., t - (self.frame - self.hop) :], y[..., frames * self.hop :]]
+        return out, s1 + s2 + [src[..., t - (self.frame - self.hop) :], y[..., frames * self.hop :]] + [s5]
 
     def forward(self, pitch, voicing, logenv, ap, formant=None):
         zeros = [torch.zeros(pitch.shape[0], c, f) for _, c, f in self.state_shapes()]

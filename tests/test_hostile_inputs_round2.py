@@ -3,8 +3,23 @@ one line naming the file or option, exit code 2, no traceback, every file that e
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from hostile import Case, R, run_case
+from hostile import Case, E, R, bundle_copy, corrupt_part, run_case
+
+
+def _bundle_with_readme(w) -> None:
+    (bundle_copy(w) / "README.txt").write_text("how I made this model\n")
+
+
+def _app_with_a_manifest(w) -> None:
+    app = w.root / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "main.py").write_text("print('my work')\n")
+    (app / "README.md").write_text("# app\n")
+    (app / "manifest.json").write_text(json.dumps({"name": "x"}))
+
 
 CASES = [
     # ---- render: the same file by identity, however the output is spelled (issue 23, item 1) -------------------
@@ -21,6 +36,34 @@ CASES = [
         lambda w: [str(w.inp), "--morph", str(w.out), "-o", str(w.root / "a" / "b" / ".." / ".." / "out.wav")],
         ["is also an input"],
         lambda w: str(w.out),
+    ),
+    # ---- export: replace only a bundle it can read back, delete only its own files (items 3 and 4) ------------
+    Case(
+        "export-out-is-an-old-bundle-with-a-readme",
+        E,
+        lambda w: [str(w.run), "--out", str(w.root / "bundle")],
+        ["not part of the bundle"],
+        lambda w: str(w.root / "bundle" / "README.txt"),
+        setup=_bundle_with_readme,
+        needs="run",
+    ),
+    Case(
+        "export-out-is-a-folder-with-a-manifest-json",
+        E,
+        lambda w: [str(w.run), "--out", str(w.root / "app")],
+        ["is not a bundle"],
+        lambda w: str(w.root / "app"),
+        setup=_app_with_a_manifest,
+        needs="run",
+    ),
+    Case(
+        "export-out-is-a-bundle-that-fails-its-checksums",
+        E,
+        lambda w: [str(w.run), "--out", str(w.root / "bundle")],
+        ["is not a bundle", "checksum"],
+        lambda w: str(w.root / "bundle"),
+        setup=corrupt_part,
+        needs="run",
     ),
 ]
 

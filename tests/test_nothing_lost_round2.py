@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, run_cli
@@ -49,3 +50,25 @@ def test_morph_acts_on_a_streaming_bundle(tmp_path):
     assert np.array_equal(outs["none"], outs["a"]), "amount 0 must be A resynthesised"
     rms = {k: float(np.sqrt(np.mean(np.square(v - outs["half"], dtype=np.float64)))) for k, v in outs.items()}
     assert rms["a"] > 100 and rms["b"] > 100, rms  # int16 units: the half-way morph is neither
+
+
+def test_export_swap_deletes_only_the_old_bundles_own_files(tmp_path):
+    """The last step of an export, checked again after the slow work: a README that appeared beside the old bundle
+    stops the swap (nothing changes); without it the old bundle's files go and nothing is left behind."""
+    from desktop.engine.bundle import load_bundle
+    from desktop.engine.render import default_bundle_path
+    from export.bundle_writer import ExportError, _replace_dir
+
+    out, new = tmp_path / "b", tmp_path / ".b.tmp-1"
+    shutil.copytree(default_bundle_path(), out)
+    shutil.copytree(default_bundle_path(), new)
+    (new / "manifest.json").write_text((new / "manifest.json").read_text().replace('"family"', '"family" '))
+    (out / "README.txt").write_text("mine\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ExportError, match="README.txt, which is not part of the bundle"):
+        _replace_dir(new, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "README.txt").unlink()
+    _replace_dir(new, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert '"family" ' in (out / "manifest.json").read_text() and load_bundle(out)
