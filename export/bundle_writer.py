@@ -17,7 +17,6 @@ import torch
 from tqdm import tqdm
 
 from desktop.engine.bundle import (
-    MANIFEST_NAME,
     STREAMING_FORMAT_VERSION,
     Control,
     LatentLevel,
@@ -28,6 +27,7 @@ from desktop.engine.bundle import (
     sha256_file,
     write_manifest,
 )
+from desktop.engine.output_path import OutputPathError, replaceable_bundle
 from models.registry import build_model
 from trainer.checkpoint import component_states, load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
@@ -204,15 +204,28 @@ def _export_streaming(ckpt: dict[str, Any], tmp: Path, signals: list[np.ndarray]
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
-            raise ExportError(f"{out}: exists and is not a bundle; refusing to replace it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
+    """Put the new bundle ``tmp`` at ``out``. An existing ``out`` is checked again (the command line checked it
+    before the slow work, and a file may have appeared since): only a bundle holding nothing but its own files is
+    replaced, and only those files are deleted; anything that appears in it during the swap is kept and named."""
+    if not out.exists():
         os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+        return
+    try:
+        own = replaceable_bundle(out)
+    except OutputPathError as exc:
+        raise ExportError(f"{exc}; bundle not written") from None
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    os.replace(tmp, out)
+    for name in own:
+        try:
+            (old / name).unlink()
+        except OSError:
+            pass  # gone already, or no longer a file: then it is left below, not deleted
+    try:
+        old.rmdir()
+    except OSError:
+        log(f"{old}: the previous bundle's folder holds files export did not write; they are kept there")
 
 
 def preset_checkpoint(preset: str) -> dict[str, Any]:

@@ -26,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of a checkpoint: a preset with nothing to train (dsp: the source-filter analysis and "
         "synthesis alone); needs --data",
     )
-    p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if it is a bundle)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="bundle folder to write (a bundle there is replaced atomically; a folder holding anything else is refused)",
+    )
     p.add_argument(
         "--data",
         default=None,

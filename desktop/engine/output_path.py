@@ -5,7 +5,8 @@ The policy, in one place:
 - An output named on the command line (``-o OUT``, ``--out BUNDLE``) may be replaced, atomically, because the
   user named it. It is refused when it is one of the same command's inputs (also through a symlink or a hard
   link), when it is a folder where a file is meant (or a file where a folder is meant), when it is a folder
-  holding something other than a bundle, or when its folder cannot be written (tested by writing, so a
+  holding anything but a bundle the player reads back (a folder with a manifest.json is not enough, and a README
+  beside a bundle is not the bundle's to delete), or when its folder cannot be written (tested by writing, so a
   read-only filesystem or an immutable folder is caught even as root).
 - A recording never replaces anything: a take cannot be made again, and neither can the file it would
   replace. The file is created with O_EXCL (so two processes cannot both create it) and held under an
@@ -77,10 +78,42 @@ def check_output_file(path: str | Path, inputs: list[str | Path] = (), label: st
     return path
 
 
-def check_output_folder(
-    path: str | Path, inputs: list[str | Path] = (), marker: str = "manifest.json", label: str = "bundle"
-) -> Path:
-    """Check that the folder ``path`` may be created, or replaced when it already holds a ``label`` (``marker``)."""
+def replaceable_bundle(path: str | Path) -> set[str]:
+    """The names in the existing folder ``path`` that replacing it with a new bundle would delete: none for an
+    empty folder, else the files of the bundle there (manifest.json and the parts it lists). Refused
+    (``OutputPathError`` naming the folder, and the file when it is one) unless the folder is a bundle the player
+    reads back (``load_bundle``: manifest, version and checksums) holding nothing but its own files: a command
+    replaces only what an export wrote, and never deletes a file it did not write."""
+    from .bundle import MANIFEST_NAME, BundleError, load_bundle
+
+    path = Path(path)
+    entries = sorted(p.name for p in path.iterdir())
+    if not entries:
+        return set()
+    if MANIFEST_NAME not in entries:
+        raise OutputPathError(f"{path}: exists and is not a bundle; refusing to replace it (it has no {MANIFEST_NAME})")
+    try:
+        manifest = load_bundle(path).manifest
+    except (BundleError, OSError) as exc:
+        reason = " ".join(str(exc).split())
+        raise OutputPathError(
+            f"{path}: exists and is not a bundle that can be read back ({reason}); only a bundle is replaced, "
+            "so choose another --out"
+        ) from None
+    own = {MANIFEST_NAME, *manifest.files, *manifest.parts.values()}
+    extra = [name for name in entries if name not in own]
+    if extra:
+        more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise OutputPathError(
+            f"{path}: holds {path / extra[0]}{more}, which is not part of the bundle there; replacing the bundle "
+            "would delete it, so move it away or choose another --out"
+        )
+    return own
+
+
+def check_output_folder(path: str | Path, inputs: list[str | Path] = (), label: str = "bundle") -> Path:
+    """Check that the folder ``path`` may be created, or replaced when it holds a bundle and nothing else
+    (``replaceable_bundle``): before any slow work, so a refusal costs nothing."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{path}: is a file, not a folder; give --out a folder name for the {label}")
@@ -92,8 +125,8 @@ def check_output_folder(
             raise OutputPathError(
                 f"{path}: holds the input {inp}; writing the {label} there would destroy it, so choose another --out"
             )
-    if path.is_dir() and not (path / marker).is_file() and any(path.iterdir()):
-        raise OutputPathError(f"{path}: exists and is not a {label} (no {marker}); refusing to replace it")
+    if path.is_dir():
+        replaceable_bundle(path)
     _probe_folder(path.parent if str(path.parent) else Path("."), path)
     return path
 
