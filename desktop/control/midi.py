@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..engine.params import PREFIX, ParamError, ParamRegistry
+from ..engine.params import PREFIX, ParamError, ParamRegistry, parse_binding
 
 TRANSPOSE = f"{PREFIX}/control/transpose"
 PITCH = f"{PREFIX}/control/pitch"
@@ -116,15 +116,13 @@ class MidiMap:
     def load_json(self, data: Any) -> list[str]:
         """Replace the bindings with ``data`` (a list of {channel, control, address}); returns refusals."""
         errors, bindings = [], {}
+        if not isinstance(data, list):
+            errors.append(f"MIDI mappings: {data!r} is not a list of bindings")
         for i, b in enumerate(data if isinstance(data, list) else []):
             try:
-                address = str(b["address"])
-                self.registry.param(address)
-                channel, control = int(b["channel"]), int(b["control"])
-                if not (0 <= channel <= 15 and 0 <= control <= 127):
-                    raise ValueError("channel or controller out of range")
-                bindings[(channel, control)] = address
-            except (KeyError, TypeError, ValueError, ParamError) as exc:
+                key, address = parse_binding(b, self.registry)
+                bindings[key] = address
+            except ValueError as exc:  # ParamError is one
                 errors.append(f"MIDI mapping {i}: {exc}")
         self.bindings = bindings
         return errors

@@ -142,6 +142,24 @@ MIX_FIELDS = {  # address tail -> (EngineParams field, label, unit, min, max, ki
 }
 
 
+def parse_binding(binding: Any, registry: "ParamRegistry") -> tuple[tuple[int, int], str]:
+    """One MIDI learn binding ({channel, control, address}) -> ((channel, control), address); ValueError saying
+    what is wrong (the one check for bindings from the settings file and from presets)."""
+    if not isinstance(binding, dict):
+        raise ValueError(f"{binding!r} is not an object with channel, control and address")
+    try:
+        address = str(binding["address"])
+        registry.param(address)
+        channel, control = binding["channel"], binding["control"]
+    except KeyError as exc:
+        raise ValueError(f"no {exc.args[0]!r}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (channel, control)):
+        raise ValueError(f"channel {channel!r} and control {control!r} must be whole numbers")
+    if not (0 <= channel <= 15 and 0 <= control <= 127):
+        raise ValueError(f"channel {channel} or controller {control} out of range (0..15, 0..127)")
+    return (channel, control), address
+
+
 class ParamRegistry:
     """Every parameter of one target and one bundle; thread-safe writes (OSC and MIDI call from their threads)."""
 

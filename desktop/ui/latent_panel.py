@@ -22,7 +22,7 @@ from ..engine.bundle import Bundle
 from ..engine.latent import LatentControls
 from ..engine.live import EngineParams, LiveEngine
 from ..engine.params import PREFIX
-from ..engine.presets import PresetError, load_preset, preset_midi, random_controls, save_preset
+from ..engine.presets import PresetError, random_controls, read_preset, save_preset
 from . import theme
 from .knob import Knob
 from .panel import Panel
@@ -182,23 +182,19 @@ class LatentPanel(Panel):
         save_preset(path, self.engine.controls, self.bundle.manifest, self.engine.params, self.bundle.name, midi)
 
     def load_preset(self, path: str) -> bool:
+        """Apply a preset whole, or nothing of it: every value is checked before the first is applied."""
         try:
-            controls, params = load_preset(path, self.bundle.manifest, EngineParams)
+            preset = read_preset(path, self.bundle.manifest, EngineParams)
         except PresetError as exc:
             self.show_message(str(exc))
             return False
-        self.set_controls(controls)
-        if params is not None:
-            self.set_mix(params)
+        self.set_controls(preset.controls)
+        if preset.params is not None:
+            self.set_mix(preset.params)
         remote = self.remote()
-        if remote is not None:
-            try:
-                midi = preset_midi(path)
-            except PresetError:
-                midi = []
-            if midi:
-                for e in remote.midi.load_json(midi):
-                    self.show_message(e, modal=False)
+        if remote is not None and preset.midi:
+            for e in remote.midi.load_json(preset.midi):
+                self.show_message(e, modal=False)
         return True
 
     def _save_preset_dialog(self) -> None:
