@@ -239,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = QSettings(ini, QSettings.IniFormat) if ini else QSettings("LatentSynth", "latentsynth")
     from .engine.render import default_bundle_path
+    from .ui.saved_values import saved_value
 
-    want_bundle = args.bundle or settings.value("model/last_bundle") or str(default_bundle_path())
-    pre.start_model(want_bundle, args.provider or settings.value("model/provider", "auto"))
+    want_bundle = args.bundle or saved_value(settings, "model/last_bundle") or str(default_bundle_path())
+    pre.start_model(want_bundle, args.provider or saved_value(settings, "model/provider"))
 
     from .engine.devices import NullDriver
     from .engine.live import LiveEngine
@@ -340,6 +341,7 @@ def start_remote(args, engine, window):
     port) ask. None, after a one-line error, when a port the user named cannot be opened."""
     from .control.remote import RemoteControl, parse_host_port
     from .engine.values import HOP_RANGE_S, LIVE_MODES
+    from .ui.saved_values import saved_value
 
     def log(msg: str) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -358,7 +360,7 @@ def start_remote(args, engine, window):
             print(f"latentsynth: OSC on udp://127.0.0.1:{port}", file=sys.stderr)
         if args.osc_out:
             remote.start_osc_out(*parse_host_port(args.osc_out))
-        midi_name = args.midi_in or window.settings.value("midi/input", "")
+        midi_name = args.midi_in or saved_value(window.settings, "midi/input")
         if midi_name:
             try:
                 remote.open_midi(midi_name)

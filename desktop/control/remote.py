@@ -18,6 +18,8 @@ from .osc import OscSender, OscServer
 MIDI_WATCH_S = 2.0  # how often an open MIDI input is looked for in the port list (an unplugged one is closed)
 FOLLOW_ADDRESS = f"{PREFIX}/notes/follow"  # held notes transpose the input or set the pitch (MidiMap.follow)
 GLIDE_ADDRESS = f"{PREFIX}/notes/glide_s"  # seconds the pitch takes to reach a new note (LatentControls.glide_s)
+FOLLOW_PARAM = Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW)
+GLIDE_PARAM = Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S)
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -57,14 +59,8 @@ class RemoteControl:
     def _add_note_params(self, reg: ParamRegistry) -> None:
         """How held notes play, as addresses like every knob: the follow switch and the glide, holding their
         current values."""
-        reg.add(
-            Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW),
-            lambda v: setattr(self.midi, "follow", v),
-        )
-        reg.add(
-            Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S),
-            lambda v: self.engine.set_controls(self.engine.controls.with_glide(v)),
-        )
+        reg.add(FOLLOW_PARAM, lambda v: setattr(self.midi, "follow", v))
+        reg.add(GLIDE_PARAM, lambda v: self.engine.set_controls(self.engine.controls.with_glide(v)))
         glide = self.engine.controls.glide_s
         reg.set(FOLLOW_ADDRESS, self.midi.follow)
         reg.set(GLIDE_ADDRESS, DEFAULT_GLIDE_S if glide is None else min(max(glide, 0.0), GLIDE_RANGE_S[1]))

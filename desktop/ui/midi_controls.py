@@ -3,7 +3,6 @@ keyboard) and glide time, and the hand-over of what OSC and MIDI wrote to the GU
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Callable
 
@@ -15,6 +14,7 @@ from ..control.remote import FOLLOW_ADDRESS, GLIDE_ADDRESS
 from ..engine.live import LiveEngine
 from ..engine.params import PREFIX
 from .knob import Knob
+from .saved_values import saved_value
 
 
 class MidiControls:
@@ -105,7 +105,7 @@ class MidiControls:
         self.remote = remote
         remote.registry.set(FOLLOW_ADDRESS, self.follow)  # the window's switch and glide win over the defaults
         remote.registry.set(GLIDE_ADDRESS, self.glide_s)
-        for e in remote.midi.load_json(json.loads(self.settings.value("midi/bindings", "[]") or "[]")):
+        for e in remote.midi.load_json(saved_value(self.settings, "midi/bindings", self.messages.append)):
             self.messages.append(e)
         self.add_midi_menus(knobs)
         self.fill_midi_ports([])  # 'none' and the open port now; the system's list is read off the GUI thread

@@ -15,6 +15,7 @@ from ..engine.latent import LatentControls
 from ..engine.live import LiveEngine, ModelSlot
 from ..engine.render import default_bundle_path
 from ..engine.session import ModelRunner, available_providers
+from .saved_values import saved_value
 
 
 def factory_bundles() -> list[Path]:
@@ -98,11 +99,7 @@ class ModelBrowser(QWidget):
         self.facts.setWordWrap(True)  # the training-data line is long; never let it widen the window
 
     def user_bundles(self) -> list[str]:
-        raw = self.settings.value("model/user_bundles", "[]")
-        try:
-            return [p for p in json.loads(raw) if isinstance(p, str)]
-        except (TypeError, json.JSONDecodeError):
-            return []
+        return saved_value(self.settings, "model/user_bundles")
 
     def refresh_model_list(self) -> None:
         self.model_combo.clear()

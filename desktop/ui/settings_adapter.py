@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
 
-from ..control.midi import FOLLOW
 from ..engine.live import LIVE_MODES, StreamConfig
 from ..engine.render import default_bundle_path
+from .saved_values import saved_value
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -26,38 +26,38 @@ class SettingsAdapter:
 
     def restore(self) -> None:
         w, s, o = self.w, self.w.settings, self.w.opts
+
+        def saved(key: str):  # checked; a bad saved value is said (stderr, status line) and its default used
+            return saved_value(s, key, lambda message: w.show_message(message, modal=False))
+
         geo = s.value("window/geometry")
         if isinstance(geo, QByteArray):
             w.restoreGeometry(geo)
-        mode = o.mode or s.value("stream/mode", "streaming")
+        mode = o.mode or saved("stream/mode")
         w.mode_combo.setCurrentText(mode if mode in LIVE_MODES else "streaming")
-        hop = o.hop if o.hop is not None else float(s.value("stream/hop", 0.2))
+        hop = o.hop if o.hop is not None else saved("stream/hop")
         w.hop_spin.setValue(hop * 1000)
-        provider = o.provider or s.value("model/provider", "auto")
+        provider = o.provider or saved("model/provider")
         idx = w.browser.provider_combo.findText(provider)
         w.browser.provider_combo.setCurrentIndex(max(0, idx))
         self.fill_devices(
-            o.input_device or s.value("audio/input_device", "default"),
-            o.output_device or s.value("audio/output_device", "default"),
+            o.input_device or saved("audio/input_device"),
+            o.output_device or saved("audio/output_device"),
             saved=(o.input_device is None, o.output_device is None),
         )
         w.engine.set_stream_config(StreamConfig(w.mode_combo.currentText(), w.hop_spin.value() / 1000))
-        follow = s.value("notes/follow", "input")
-        w.midi.set_follow(follow if follow in FOLLOW else FOLLOW[0])
-        try:
-            w.midi.glide_spin.setValue(1000 * float(s.value("notes/glide_s", w.midi.glide_s)))
-        except (TypeError, ValueError):
-            pass  # an unreadable saved glide: keep the default
+        w.midi.set_follow(saved("notes/follow"))
+        w.midi.glide_spin.setValue(1000 * saved("notes/glide_s"))
         w.browser.refresh_model_list()
-        bundle = o.bundle or s.value("model/last_bundle") or str(default_bundle_path())
+        bundle = o.bundle or saved("model/last_bundle") or str(default_bundle_path())
         if not w.load_bundle_path(bundle) and bundle != str(default_bundle_path()):
             w.load_bundle_path(str(default_bundle_path()))
         w.midi.apply_glide()  # into the loaded model's controls
         t = w.transport
-        file = o.input_file or s.value("audio/source_file")
+        file = o.input_file or saved("audio/source_file")
         if file:
             t.set_input_file(file, quiet=o.input_file is None)
-        if o.input_file or (file and s.value("audio/source", "file") == "file" and t.input_audio is not None):
+        if o.input_file or (file and saved("audio/source") == "file" and t.input_audio is not None):
             t.source_combo.setCurrentIndex(1 if t.input_audio is not None else 0)
 
     def save(self) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushBu
 from ..engine.audiofile import Audio, AudioFileError, load_audio
 from ..engine.live import FileSource, LiveEngine
 from ..engine.output_path import OutputPathError, unique_path
+from .saved_values import saved_value
 
 
 class Transport:
@@ -179,7 +180,7 @@ class Transport:
             self.record_btn.setChecked(False)
             return False
         if path is None:  # a generated name: never one that is taken (a recording never replaces a file)
-            folder = Path(self.settings.value("record/folder", str(Path.home() / "LatentSynth")))
+            folder = Path(saved_value(self.settings, "record/folder") or Path.home() / "LatentSynth")
             path = str(unique_path(folder / time.strftime("latentsynth-%Y%m%d-%H%M%S.wav")))
         try:
             self.engine.start_recording(path, self.record_input_box.isChecked())
