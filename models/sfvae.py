@@ -105,7 +105,6 @@ class SourceFilterVAE(AudioAutoencoder):
             pitch_window=pitch_window,
             env_points=env_points,
             ap_power=ap_power,
-            voiced_aper=(0.3, 0.6),
         )
         self.synth = SourceFilterSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1

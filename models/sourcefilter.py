@@ -32,10 +32,13 @@ from .hpn import PITCH_FMAX, PITCH_FMIN, YinPitch
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
 LOG_FLOOR = 1e-8  # power density floor before the log (-80 dB re full-scale white noise)
 RELATIVE_FLOOR = 1e-5  # and 50 dB below the frame's mean power density
-UNVOICED_WIDTH_HZ = 300.0
+UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
 TOP_FRACTION = 0.97
 SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay state stores logenv - this)
-AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # envelope smoothing width where there is no pitch
+# voicing 1 at or below this YIN aperiodicity, 0 at or above: generous, because the band aperiodicity already
+# turns a frame's unvoiced bands into noise (measured on outside speech: PESQ-WB 1.74 at (0.3, 0.6), 1.84 here)
+VOICED_APER = (0.6, 0.9)
+AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # periods tried for aperiodicity, re YIN's
 
 
 def mel(f):
@@ -74,14 +77,13 @@ class SourceFilterAnalysis(nn.Module):
         self,
         sample_rate: int = 22050,
         hop: int = 256,
-        env_window: int = 512,
+        env_window: int = 1024,
         pitch_window: int = 1024,
         env_points: int = 80,
         n_dft: int = 1024,
         ap_window: int = 512,
-        ap_power: float = 1.0,
-        voiced_rho: tuple = (0.0, 0.0),
-        voiced_aper: tuple = (0.15, 0.45),
+        ap_power: float = 2.0,
+        voiced_aper: tuple = VOICED_APER,
     ):
         super().__init__()
         if env_window > pitch_window or pitch_window > n_dft * 2:
@@ -101,7 +103,7 @@ class SourceFilterAnalysis(nn.Module):
         # aperiodicity: the last ``ap_window`` samples (Hann, zero-padded to twice that so no lag wraps); triangular
         # bands over its bins, centred per AP_EDGES_HZ
         self.ap_window = int(ap_window)
-        self.ap_power, self.voiced_rho, self.voiced_aper = float(ap_power), tuple(voiced_rho), tuple(voiced_aper)
+        self.ap_power, self.voiced_aper = float(ap_power), tuple(voiced_aper)
         self.ap_dft = 2 * self.ap_window
         wa = torch.hann_window(self.ap_window, periodic=False, dtype=torch.float64)
         self.register_buffer("ap_basis", self._basis(wa, self.ap_window, self.ap_dft), persistent=False)
@@ -146,6 +148,7 @@ class SourceFilterAnalysis(nn.Module):
         pitch_src = padded  # frames of pitch_window samples ending at each hop
         r = self.yin._acf(pitch_src)  # [B, lags, F]
         pitch, yin_aper = self.yin.from_acf(r)
+        power = self._middle_power(padded)
         env_src = padded[..., self.pitch_window - self.env_window :]
         spec = F.conv1d(env_src, self.env_basis, stride=self.hop)
         re, im = spec.chunk(2, dim=1)
@@ -153,12 +156,9 @@ class SourceFilterAnalysis(nn.Module):
         ms = s.mean(dim=1, keepdim=True)
         loud_db = 10.0 * torch.log10(ms.clamp(min=1e-10))
         f0 = pitch_to_hz(pitch)
-        ap = self._aperiodicity(pitch_src, f0)
+        ap = self._aperiodicity(power, f0)
         lo, hi = self.voiced_aper
         voicing = ((hi - yin_aper) / (hi - lo)).clamp(0.0, 1.0)
-        if self.voiced_rho[1] > 0:
-            lo, hi = self.voiced_rho
-            voicing = torch.maximum(voicing, ((1.0 - ap[:, :1] - lo) / (hi - lo)).clamp(0.0, 1.0))
         voicing = voicing * ((loud_db + 60.0) / 6.0).clamp(0.0, 1.0)
         width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
         smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
@@ -167,25 +167,35 @@ class SourceFilterAnalysis(nn.Module):
         logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
         return pitch, voicing, logenv, ap.pow(self.ap_power)
 
-    def _aperiodicity(self, pitch_src: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
-        """float32[B, bands, F]: 1 - each band's window-corrected autocorrelation at the period."""
-        src = pitch_src[..., self.pitch_window - self.ap_window :]
+    def _middle_power(self, padded: torch.Tensor) -> torch.Tensor:
+        """float32[B, F, bins]: the power spectrum of the ``ap_window`` samples in the middle of each f0 window
+        (centred where the envelope's and YIN's windows are), zero-padded to twice that length."""
+        side = (self.pitch_window - self.ap_window) // 2
+        src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.ap_window - side)]
         spec = F.conv1d(src, self.ap_basis, stride=self.hop)
         re, im = spec.chunk(2, dim=1)
-        power = (re * re + im * im).transpose(1, 2)  # [B, F, bins]
-        r_0 = torch.matmul(power, self.ap_masks.T)  # [B, F, bands]
+        return (re * re + im * im).transpose(1, 2)
+
+    def _band_periodicity(self, power: torch.Tensor, period: torch.Tensor):
+        """power float32[B, F, bins], period float32[B, F, 1] (samples) -> each band's autocorrelation at the
+        period divided by the window's own (float32[B, F, bands]) and the band powers r(0) (same shape)."""
+        period = period.clamp(float(self.yin.lo), self.ap_window * 0.75)
+        cosines = torch.cos(period * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, bins]
+        r_t = torch.matmul(power * cosines, self.ap_masks.T)
         table = self.ap_win_acf
+        i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
+        t = period - torch.floor(period)
+        rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
+        return r_t / rw.clamp(min=1e-3), torch.matmul(power, self.ap_masks.T)
+
+    def _aperiodicity(self, power: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        """float32[B, bands, F]: 1 - each band's window-corrected autocorrelation at the period."""
         best = None
         # the best of a few periods around the tracked one: a period off by 1 % already decorrelates the 10th
         # harmonic, and the tracker's error is not the signal's aperiodicity
         for ratio in AP_PERIOD_RATIOS:
-            period = (ratio * self.sample_rate / f0).clamp(float(self.yin.lo), self.ap_window * 0.75).transpose(1, 2)
-            cosines = torch.cos(period * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, bins]
-            r_t = torch.matmul(power * cosines, self.ap_masks.T)
-            i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
-            t = period - torch.floor(period)
-            rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
-            rho = r_t / (r_0 * rw).clamp(min=1e-12)
+            r_t, r_0 = self._band_periodicity(power, (ratio * self.sample_rate / f0).transpose(1, 2))
+            rho = r_t / r_0.clamp(min=1e-12)
             best = rho if best is None else torch.maximum(best, rho)
         return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
 

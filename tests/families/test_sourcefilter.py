@@ -15,9 +15,7 @@ DELAY = 768  # the f0 window's centre + one frame (models/sfvae.py)
 
 @pytest.fixture(scope="module")
 def dsp():
-    return SourceFilterAnalysis(SR, HOP, env_window=1024, ap_power=2.0, voiced_aper=(0.3, 0.6)).eval(), (
-        SourceFilterSynth(SR, HOP).eval()
-    )
+    return SourceFilterAnalysis(SR, HOP).eval(), (SourceFilterSynth(SR, HOP).eval())
 
 
 def _resynth(dsp, x: np.ndarray) -> tuple[np.ndarray, tuple]:
