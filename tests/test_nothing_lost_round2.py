@@ -3,13 +3,17 @@ write where the path says, and only what they were asked to; features that used 
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, ROOT, run_cli
 
 CLIP = FIXTURES / "music_rock_mix.wav"
 
@@ -72,3 +76,27 @@ def test_export_swap_deletes_only_the_old_bundles_own_files(tmp_path):
     _replace_dir(new, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     assert '"family" ' in (out / "manifest.json").read_text() and load_bundle(out)
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_render_respects_the_umask_and_keeps_the_mode_of_a_file_it_replaces(tmp_path, umask, mode):
+    """Every render used to be written 0600 (the temporary file's mode), and replacing a 0644 file made it 0600."""
+
+    def run(out):
+        return subprocess.run(
+            [sys.executable, "-m", "desktop.render_cli", "--quiet", str(CLIP), "-o", str(out)],
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: os.umask(umask),
+        )
+
+    new, kept = tmp_path / "new.wav", tmp_path / "kept.wav"
+    kept.write_bytes(b"an older result")
+    kept.chmod(0o640)
+    for out in (new, kept):
+        proc = run(out)
+        assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(new.stat().st_mode) == mode
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and sf.info(kept).frames > 0

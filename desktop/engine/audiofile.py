@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,7 @@ def write_audio(
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getbuffer())
+            os.fchmod(f.fileno(), _new_file_mode(target))  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, target)
     except (OSError, sf.LibsndfileError, RuntimeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -166,6 +168,28 @@ def write_audio(
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (os.umask can only set it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(target: Path) -> int:
+    """The permissions a written file gets: those of the file it replaces, else a new file's (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def find_audio_files(folder: str | Path) -> list[Path]:
