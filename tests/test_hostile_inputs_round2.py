@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hostile import Case, E, R, bundle_copy, corrupt_part, run_case
+from hostile import A, Case, E, R, bundle_copy, corrupt_part, run_case
 
 
 def _bundle_with_readme(w) -> None:
@@ -64,6 +64,28 @@ CASES = [
         lambda w: str(w.root / "bundle"),
         setup=corrupt_part,
         needs="run",
+    ),
+    # ---- the app: a device index and an OSC host are checked like names (issue 23, ugly) --------------------------
+    Case(
+        "app-output-device-index-999",
+        A,
+        lambda w: ["--output-device", "999", "--input-file", str(w.inp), "--quit-after", "1"],
+        ["no output device with index 999"],
+        lambda w: "999",
+    ),
+    Case(
+        "app-input-device-index-999",
+        A,
+        lambda w: ["--input-device", "999", "--quit-after", "1"],
+        ["no input device with index 999"],
+        lambda w: "999",
+    ),
+    Case(
+        "app-osc-out-host-256",
+        A,
+        lambda w: ["--osc-out", "256.1.1.1:9001", "--quit-after", "1"],
+        ["--osc-out", "cannot resolve the host"],
+        lambda w: "256.1.1.1",
     ),
 ]
 

@@ -8,6 +8,7 @@ so nothing here touches a widget from the OSC or MIDI thread.
 from __future__ import annotations
 
 import collections
+import socket
 import threading
 from typing import Any, Callable
 
@@ -31,7 +32,13 @@ def parse_host_port(text: str) -> tuple[str, int]:
         raise ValueError(f"'{text}': expected HOST:PORT or PORT") from None
     if not 1 <= number <= 65535:
         raise ValueError(f"'{text}': port must be 1..65535")
-    return host or "127.0.0.1", number
+    host = host or "127.0.0.1"
+    try:  # checked now, so the option is named, not a socket error later
+        socket.getaddrinfo(host, number, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"'{text}': cannot resolve the host '{host}' ({reason})") from None
+    return host, number
 
 
 class RemoteControl:

@@ -66,10 +66,14 @@ def resolve_device(spec, kind: str):
     """A device index from an index, an exact name or a unique name fragment (None: the default)."""
     if spec in (None, "", "default"):
         return None
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        return int(spec)
     devs = list_devices()
     chan = (lambda d: d.inputs) if kind == "input" else (lambda d: d.outputs)
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        # an index is checked like a name: one that no device of this kind has is refused, not played silent
+        if any(d.index == int(spec) and chan(d) > 0 for d in devs):
+            return int(spec)
+        have = ", ".join(str(d.index) for d in devs if chan(d) > 0) or "none"
+        raise DeviceError(f"no {kind} device with index {spec} ({kind} devices: {have}; see --list-devices)")
     exact = [d for d in devs if d.name == spec and chan(d) > 0]
     if exact:
         return exact[0].index
