@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .cli_values import OneLineParser, bounded, parse_latent_spec
-from .engine.audiofile import AudioFileError, load_audio, write_audio
+from .engine.audiofile import AudioFileError, load_audio, wav_declared_frames, write_audio
 from .engine.bundle import BundleError, load_bundle
 from .engine.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from .engine.inversion import GriffinLimRunner
@@ -238,8 +238,8 @@ def _run(args) -> int:
                 file=sys.stderr,
             )
         return 0
-    audio = load_audio(args.input)
-    target = load_audio(args.morph) if args.morph else None
+    audio = _warn_if_cut_short(load_audio(args.input))
+    target = _warn_if_cut_short(load_audio(args.morph)) if args.morph else None
     fmt = output_format(args.output, args.subtype, like=audio.subtype)
     check_writable(fmt, audio.sample_rate, audio.channels)
     model = WindowModel(runner, controls)
@@ -278,6 +278,20 @@ def _run(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _warn_if_cut_short(audio):
+    """Say so when a WAV holds less than its header declares (a copy that stopped): the render covers what is
+    there, and a user comparing lengths would otherwise find out later."""
+    declared = wav_declared_frames(audio.path)
+    if declared is not None and declared > audio.frames:
+        print(
+            f"latentsynth-render: warning: {audio.path}: the file ends after {audio.seconds:.2f} s of the "
+            f"{declared / audio.sample_rate:.2f} s its header declares (cut short?); rendering the "
+            f"{audio.seconds:.2f} s there are",
+            file=sys.stderr,
+        )
+    return audio
 
 
 def _write(path: str, y, sample_rate: int, fmt) -> None:

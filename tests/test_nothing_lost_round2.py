@@ -100,3 +100,18 @@ def test_a_render_respects_the_umask_and_keeps_the_mode_of_a_file_it_replaces(tm
         assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(new.stat().st_mode) == mode
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and sf.info(kept).frames > 0
+
+
+def test_a_wav_cut_short_renders_what_is_there_and_says_so(tmp_path):
+    """1.33 of 4 s present: the render used to write 1.33 s with exit 0 and no word."""
+    cut = tmp_path / "cut.wav"
+    data = CLIP.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    proc = render(cut, "-o", tmp_path / "out.wav")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"latentsynth-render: warning: {cut}: "), proc.stderr
+    assert "ends after 1.33 s of the 4.00 s its header declares" in lines[0]
+    assert sf.info(tmp_path / "out.wav").frames == sf.info(cut).frames
+    whole = render(CLIP, "-o", tmp_path / "whole.wav")
+    assert whole.returncode == 0 and whole.stderr == "", whole.stderr

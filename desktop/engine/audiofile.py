@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,29 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
     if sr <= 0:
         raise AudioFileError(f"{path}: invalid sample rate {sr}")
     return Audio(samples, int(sr), path, subtype)
+
+
+def wav_declared_frames(path: str | Path) -> int | None:
+    """The frames a RIFF WAV's header declares for its data (None: not a RIFF WAV, or no usable header). A file cut
+    short (a copy or a download that stopped) declares more than it holds; libsndfile reads what is there."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block = 0
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"data":  # 0 and 0xFFFFFFFF: a writer that streamed and never came back to say
+                    return size // block if block and size not in (0, 0xFFFFFFFF) else None
+                body = f.read(size + size % 2) if cid == b"fmt " else f.seek(size + size % 2, 1)
+                if cid == b"fmt " and len(body) >= 14:
+                    block = struct.unpack("<H", body[12:14])[0]
+    except OSError:
+        return None
 
 
 def _read_with_librosa(path: Path, first_error: Exception):
