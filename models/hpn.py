@@ -138,10 +138,20 @@ class YinPitch(nn.Module):
 
     def from_acf(self, r: torch.Tensor):
         """autocorrelation float32[B, lags, F] (``_acf``) -> (pitch, aperiodicity) float32[B, 1, F] each."""
+        return self.pick(*self.differences(r))
+
+    def differences(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """autocorrelation float32[B, lags, F] -> (normalised difference d, its cumulative-mean normalisation d'),
+        each float32[B, lags, F]."""
         r0 = r[:, :1]
         d = (1.0 - r / (r0 * self.win_acf + 1e-9)).clamp(min=0.0)  # [B, L, F]
         cum = torch.cumsum(d, dim=1)  # d(0) = 0: sum_{1 <= j <= tau} d(j), along the lags of each frame
         dp = torch.where(self.tau > 0, d * self.tau / cum.clamp(min=1e-6), torch.ones_like(d))
+        return d, dp
+
+    def pick(self, d: torch.Tensor, dp: torch.Tensor):
+        """(d, d') float32[B, lags, F] -> (pitch in octaves re A4, aperiodicity) float32[B, 1, F]: the first trough
+        of d' below the threshold (else the lowest, with the octave cost), refined by a parabola through d."""
         prev = torch.cat([dp[:, :1], dp[:, :-1]], dim=1)
         nxt = torch.cat([dp[:, 1:], dp[:, -1:]], dim=1)
         trough = (dp < prev) & (dp <= nxt) & (self.in_range > 0)

@@ -93,9 +93,8 @@ class SourceFilterAnalysis(nn.Module):
         self.context = self.pitch_window - self.hop
         self.yin = YinPitch(sample_rate, hop, pitch_window)
         self.bins = n_dft // 2 + 1
-        w = torch.hann_window(env_window, periodic=False, dtype=torch.float64)
-        self.register_buffer("env_basis", self._basis(w, env_window, n_dft), persistent=False)
-        self.env_norm = float((w**2).sum())
+        self.register_buffer("env_basis", dft_basis(env_window, n_dft, periodic=False), persistent=False)
+        self.env_norm = float((hann(env_window, periodic=False) ** 2).sum())
         self.pad = self.bins // 4  # reflected bins beyond DC and Nyquist for the smoothing (f0 up to ~2.7 kHz)
         freqs = np.arange(self.bins) * sample_rate / n_dft
         self.register_buffer("to_points", interp_matrix(freqs, mel_points(sample_rate, env_points)), persistent=False)
@@ -105,8 +104,8 @@ class SourceFilterAnalysis(nn.Module):
         self.ap_window = int(ap_window)
         self.ap_power, self.voiced_aper = float(ap_power), tuple(voiced_aper)
         self.ap_dft = 2 * self.ap_window
-        wa = torch.hann_window(self.ap_window, periodic=False, dtype=torch.float64)
-        self.register_buffer("ap_basis", self._basis(wa, self.ap_window, self.ap_dft), persistent=False)
+        wa = hann(self.ap_window, periodic=False)
+        self.register_buffer("ap_basis", dft_basis(self.ap_window, self.ap_dft, periodic=False), persistent=False)
         acf = torch.stack([(wa[: self.ap_window - t] * wa[t:]).sum() for t in range(self.ap_window)])
         self.register_buffer("ap_win_acf", (acf / acf[0]).float(), persistent=False)
         yb = self.ap_dft // 2 + 1
@@ -118,13 +117,15 @@ class SourceFilterAnalysis(nn.Module):
         self.register_buffer("ap_k", torch.arange(yb, dtype=torch.float32), persistent=False)
         self.bands = len(centres)
 
-    @staticmethod
-    def _basis(w: torch.Tensor, length: int, n_dft: int) -> torch.Tensor:
-        """float32[2 * bins, 1, length]: the DFT (``n_dft`` points) of a frame times ``w``."""
-        n = torch.arange(length, dtype=torch.int64)
-        k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
-        ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
-        return torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
+    def _bases(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(envelope DFT basis, aperiodicity DFT basis): the buffers, or, while exporting, the same values computed
+        in the graph from index ranges (onnxruntime folds them at load; the bundle stores no 6 MB of cosines)."""
+        if torch.compiler.is_exporting():
+            return (
+                dft_basis(self.env_window, self.n_dft, periodic=False),
+                dft_basis(self.ap_window, self.ap_dft, periodic=False),
+            )
+        return self.env_basis, self.ap_basis
 
     def _smooth(self, s: torch.Tensor, width_bins: torch.Tensor) -> torch.Tensor:
         """s float32[B, bins, F], width float32[B, 1, F] -> the mean of s over a rectangle ``width`` bins wide
@@ -150,7 +151,7 @@ class SourceFilterAnalysis(nn.Module):
         pitch, yin_aper = self.yin.from_acf(r)
         power = self._middle_power(padded)
         env_src = padded[..., self.pitch_window - self.env_window :]
-        spec = F.conv1d(env_src, self.env_basis, stride=self.hop)
+        spec = F.conv1d(env_src, self._bases()[0], stride=self.hop)
         re, im = spec.chunk(2, dim=1)
         s = (re * re + im * im) / self.env_norm  # [B, bins, F]
         ms = s.mean(dim=1, keepdim=True)
@@ -172,7 +173,7 @@ class SourceFilterAnalysis(nn.Module):
         (centred where the envelope's and YIN's windows are), zero-padded to twice that length."""
         side = (self.pitch_window - self.ap_window) // 2
         src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.ap_window - side)]
-        spec = F.conv1d(src, self.ap_basis, stride=self.hop)
+        spec = F.conv1d(src, self._bases()[1], stride=self.hop)
         re, im = spec.chunk(2, dim=1)
         return (re * re + im * im).transpose(1, 2)
 
@@ -210,20 +211,45 @@ class SourceFilterAnalysis(nn.Module):
         return self._features(full), [full[..., full.shape[-1] - self.context :]]
 
 
+def hann(length: int, periodic: bool) -> torch.Tensor:
+    """float64[length]: a Hann window from index ranges (torch ops only, so an export traces it)."""
+    n = torch.arange(length, dtype=torch.float64)
+    return 0.5 - 0.5 * torch.cos(n * (2 * math.pi / (length if periodic else length - 1)))
+
+
+def dft_basis(length: int, n_dft: int, periodic: bool) -> torch.Tensor:
+    """float32[2 * bins, 1, length]: real and imaginary rows of the ``n_dft``-point DFT of a Hann-windowed frame
+    of ``length`` samples (zero-padded), as conv1d weights."""
+    n = torch.arange(length, dtype=torch.int64)
+    k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
+    ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
+    w = hann(length, periodic)
+    return torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
+
+
+def idft_basis(n_dft: int) -> torch.Tensor:
+    """float32[2 * bins, 1, n_dft]: (real, imag) one-sided spectrum -> the ``n_dft`` samples, as
+    conv_transpose1d weights."""
+    k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
+    m = torch.arange(n_dft, dtype=torch.int64)
+    c = torch.where((k == 0) | (k == n_dft // 2), 1.0, 2.0).double()[:, None]
+    ang = torch.remainder(k[:, None] * m[None, :], n_dft).double() * (2 * math.pi / n_dft)
+    return (torch.cat([torch.cos(ang) * c, -torch.sin(ang) * c], 0) / n_dft)[:, None, :].float()
+
+
 def minimum_phase_matrix(n_fft: int) -> torch.Tensor:
     """float32[bins, bins]: natural-log magnitude per bin -> the minimum phase with that magnitude (radians), via
-    the folded real cepstrum (a linear map)."""
-    bins = n_fft // 2 + 1
-    k = np.arange(bins)
-    n = np.arange(n_fft)
-    c = np.where((k == 0) | (k == bins - 1), 1.0, 2.0)
+    the folded real cepstrum (a linear map; torch ops only, so an export traces it)."""
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.int64)
+    n = torch.arange(n_fft, dtype=torch.int64)
+    c = torch.where((k == 0) | (k == n_fft // 2), 1.0, 2.0).double()
+    ang = torch.remainder(n[:, None] * k[None, :], n_fft).double() * (2 * math.pi / n_fft)  # [N, bins]
     # real cepstrum of an even log spectrum: q(n) = sum_k c_k L_k cos(2 pi k n / N) / N
-    to_cep = (c[None, :] * np.cos(2 * np.pi * np.outer(n, k) / n_fft)) / n_fft  # [N, bins]
-    fold = np.zeros(n_fft)
-    fold[1 : n_fft // 2] = 2.0
+    to_cep = c[None, :] * torch.cos(ang) / n_fft
+    fold = torch.where((n >= 1) & (n < n_fft // 2), 2.0, 0.0).double()
     # phase = Im DFT of the folded cepstrum = -sum_n fold_n q_n sin(2 pi k n / N)
-    to_phase = -(np.sin(2 * np.pi * np.outer(k, n) / n_fft) * fold[None, :])  # [bins, N]
-    return torch.from_numpy(to_phase @ to_cep).float()
+    to_phase = -(torch.sin(ang).T * fold[None, :])  # [bins, N]
+    return torch.matmul(to_phase, to_cep).float()
 
 
 class SourceFilterSynth(nn.Module):
@@ -248,18 +274,8 @@ class SourceFilterSynth(nn.Module):
         self.bins = n_fft // 2 + 1
         self.oscillator = HarmonicOscillator(sample_rate, hop, harmonics=harmonics)
         self.noise = NoiseTable()
-        n = torch.arange(self.frame, dtype=torch.int64)
-        k = torch.arange(self.bins, dtype=torch.int64)
-        w = torch.hann_window(self.frame, periodic=True, dtype=torch.float64)
-        ang = torch.remainder(k[:, None] * n[None, :], n_fft).double() * (2 * math.pi / n_fft)
-        basis = torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :]  # [2 bins, 1, frame]
-        self.register_buffer("basis", basis.float(), persistent=False)
-        c = torch.full((self.bins,), 2.0, dtype=torch.float64)
-        c[0] = c[-1] = 1.0
-        m = torch.arange(n_fft, dtype=torch.int64)
-        ang = torch.remainder(k[:, None] * m[None, :], n_fft).double() * (2 * math.pi / n_fft)
-        inverse = torch.cat([torch.cos(ang) * c[:, None], -torch.sin(ang) * c[:, None]], 0) / n_fft
-        self.register_buffer("inverse", inverse[:, None, :].float(), persistent=False)  # [2 bins, 1, n_fft]
+        self.register_buffer("basis", dft_basis(self.frame, n_fft, periodic=True), persistent=False)
+        self.register_buffer("inverse", idft_basis(n_fft), persistent=False)  # [2 bins, 1, n_fft]
         self.tail = n_fft - hop  # overlap-add samples still pending after a call
         freqs = np.arange(self.bins) * sample_rate / n_fft
         points = mel_points(sample_rate, env_points)
@@ -299,7 +315,8 @@ class SourceFilterSynth(nn.Module):
         present = ((self.oscillator.max_hz - self.k[None, :, None] * f0) / TAPER_HZ).clamp(0.0, 1.0)
         count = present.sum(dim=1, keepdim=True).clamp(min=1.0)
         mag = torch.exp(0.5 * log_s)
-        phase = torch.matmul(self.min_phase, 0.5 * log_s)
+        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
+        phase = torch.matmul(min_phase, 0.5 * log_s)
         cos, sin = torch.cos(phase), torch.sin(phase)
         gh = mag * torch.sqrt((harm_share * 2.0 * f0 * count / self.sample_rate).clamp(min=1e-10))  # finite gradient
         gn = mag * torch.sqrt((1.0 - harm_share).clamp(min=1e-10))
@@ -339,14 +356,17 @@ class SourceFilterSynth(nn.Module):
         noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
         src = torch.cat([states[2], torch.cat([harm, noise], dim=1)], dim=-1)  # [B, 2, frame - hop + F * hop]
         b, _, t = src.shape
-        spec = F.conv1d(src.reshape(b * 2, 1, t), self.basis, stride=self.hop)  # [B*2, 2 bins, F]
+        exporting = torch.compiler.is_exporting()  # bases computed in the graph: the bundle stores none
+        basis = dft_basis(self.frame, self.n_fft, periodic=True) if exporting else self.basis
+        spec = F.conv1d(src.reshape(b * 2, 1, t), basis, stride=self.hop)  # [B*2, 2 bins, F]
         spec = spec.reshape(b, 2, 2, self.bins, -1)
         re = torch.cat([spec[:, 0, 0], spec[:, 1, 0]], dim=1)
         im = torch.cat([spec[:, 0, 1], spec[:, 1, 1]], dim=1)
         delayed, s5 = self._delayed(pitch, voicing, logenv, ap, formant, states[4])
         real, imag = self.spectrum(*delayed, re, im)
         # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state
-        y = F.conv_transpose1d(torch.cat([real, imag], dim=1), self.inverse, stride=self.hop)
+        inverse = idft_basis(self.n_fft) if exporting else self.inverse
+        y = F.conv_transpose1d(torch.cat([real, imag], dim=1), inverse, stride=self.hop)
         frames = pitch.shape[-1]
         y = torch.cat([y[..., : self.tail] + states[3], y[..., self.tail :]], dim=-1)
         out = y[..., : frames * self.hop]
