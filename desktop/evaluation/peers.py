@@ -6,13 +6,18 @@
                        any mel model, as large as the audio itself
   griffin_lim_equal    the same from a mel with as many numbers per second as the bundle's latent (equal size)
   world                the WORLD vocoder (pyworld: DIO + StoneMask f0, CheapTrick envelope, D4C aperiodicity),
-                       analysis and synthesis with nothing quantised
+                       analysis and synthesis with nothing quantised, 5 ms frames
+  world_harvest        the same with Harvest's f0 (slower, far fewer octave errors and dropouts than DIO) at the
+                       models' 256-sample hop (11.6 ms): the signal-processing bar of issue 22
+  dsp                  the `dsp` bundle shipped beside this module (source-filter analysis and synthesis inside ONNX
+                       graphs, nothing learned; docs/sourcefilter.md): what every source-filter model starts from
 
 Each peer returns (output, bits per second): measured for Opus, the float32 parameters for the others.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -23,10 +28,12 @@ import numpy as np
 from ..engine.inversion import griffin_lim_from_mel
 from ..engine.spectral import mel_magnitude
 
-PEERS = ("opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal", "world")
+PEERS = ("opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal", "world", "world_harvest", "dsp")
 GL = {"n_mels": 256, "n_fft": 1024, "hop": 256, "n_iter": 32}
 OPUS_SR = 24000
 MAX_LAG = 4096
+# not a factory model (its 90 numbers per hop are no codec): the reference the source-filter family is judged by
+DSP_BUNDLE = Path(__file__).resolve().parent / "dsp_bundle"
 
 
 class PeerError(Exception):
@@ -105,6 +112,47 @@ def world(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     return y.astype(np.float32), floats_per_second * 32
 
 
+def world_harvest(x: np.ndarray, sr: int, hop: int = 256) -> tuple[np.ndarray, float]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
+        import pyworld
+
+    xd = np.ascontiguousarray(x, np.float64)
+    period_ms = 1000.0 * hop / sr
+    f0, t = pyworld.harvest(xd, sr, f0_floor=50.0, f0_ceil=1500.0, frame_period=period_ms)
+    sp = pyworld.cheaptrick(xd, f0, t, sr)
+    ap = pyworld.d4c(xd, f0, t, sr)
+    y = pyworld.synthesize(f0, sp, ap, sr, frame_period=period_ms)[: len(x)]
+    y = np.pad(y, (0, len(x) - len(y)))
+    floats_per_second = (1 + sp.shape[1] + ap.shape[1]) * len(f0) / (len(x) / sr)
+    return y.astype(np.float32), floats_per_second * 32
+
+
+@functools.lru_cache(maxsize=1)
+def _dsp_model():
+    """The dsp bundle's runner, loaded once per process."""
+    from ..engine.bundle import load_bundle
+    from ..engine.session import ModelRunner, WindowModel
+
+    bundle = load_bundle(DSP_BUNDLE)
+    return WindowModel(ModelRunner(bundle, provider="cpu", threads=1)), bundle.manifest
+
+
+def dsp(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    from ..engine.audiofile import Audio, resample
+    from ..engine.render import render_audio
+
+    model, manifest = _dsp_model()
+    xs = resample(x, sr, manifest.sample_rate)
+    y = render_audio(Audio(xs[None], manifest.sample_rate), model, 0.25)[0]
+    y = resample(y, manifest.sample_rate, sr)[: len(x)]
+    y = np.pad(y, (0, len(x) - len(y)))
+    floats_per_second = sum(lv.dim * manifest.sample_rate / lv.hop for lv in manifest.levels)
+    return y.astype(np.float32), floats_per_second * 32
+
+
 def equal_size_mels(latent_floats_per_second: float, sr: int) -> int:
     """Mel bands per GL hop carrying as many numbers per second as a latent of that rate (at least 1)."""
     return max(1, int(round(latent_floats_per_second * GL["hop"] / sr)))
@@ -121,4 +169,8 @@ def run_peer(name: str, x: np.ndarray, sr: int, equal_mels: int) -> tuple[np.nda
         return griffin_lim(x, sr, equal_mels)
     if name == "world":
         return world(x, sr)
+    if name == "world_harvest":
+        return world_harvest(x, sr)
+    if name == "dsp":
+        return dsp(x, sr)
     raise ValueError(f"unknown peer '{name}' (known: {', '.join(PEERS)})")
