@@ -74,6 +74,7 @@ SLOW_MODULES = {
     "test_bundle_size",
     "test_export_job",
     "test_engine_failures",
+    "test_window_fits",
 }
 # and tests that play the live engine in real time, or train a model in-process for seconds
 SLOW_TESTS = (

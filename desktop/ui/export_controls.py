@@ -88,4 +88,7 @@ class ExportControls:
             self.export_btn.setEnabled(True)
             self.cancel_btn.setEnabled(False)
             if job.result:
-                self.show_message(job.result, modal=job.result.startswith("Export failed"))
+                failed = job.result.startswith("Export failed")
+                cancelled = job.result.startswith("Export cancelled")
+                kind = "error" if failed else "info" if cancelled else "success"
+                self.show_message(job.result, modal=failed, kind=kind)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QGridLayout,
@@ -32,10 +33,13 @@ from .model_browser import ModelBrowser, manifest_facts  # noqa: F401  (manifest
 from .panel import Panel
 from .qtfix import keep_none_alive
 from .settings_adapter import SettingsAdapter
+from .status_line import StatusLine
 from .transport import Transport
 from .views import ScopeView
 
 GUI_HZ = 30
+FIT_SIZE = (1280, 720)  # the start size: inside a 1366x768 laptop screen with its title bar and panel
+TITLE_BAR_PX = 32
 
 
 @dataclass
@@ -80,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build()
         self.settings_adapter = SettingsAdapter(self)
         self.settings_adapter.restore()
+        self.fit_to_screen(size=self.size() if self.settings_adapter.restored_geometry else None)
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / GUI_HZ))
         self.timer.timeout.connect(self.tick)
@@ -110,6 +115,9 @@ class MainWindow(QMainWindow):
         )
         self.mode_combo.activated.connect(lambda _: self._apply_stream_config())
         head.addWidget(self.mode_combo)
+        self.mode_note = QLabel("")  # the mode actually playing, when it differs
+        self.mode_note.setObjectName("facts")
+        head.addWidget(self.mode_note)
         head.addWidget(QLabel("Hop"))
         self.hop_spin = QDoubleSpinBox()
         self.hop_spin.setRange(HOP_RANGE_S[0] * 1000, HOP_RANGE_S[1] * 1000)
@@ -180,17 +188,10 @@ class MainWindow(QMainWindow):
         self.scope.setMinimumHeight(200)
         outer.addWidget(self.scope, 2)
 
-        status = QHBoxLayout()
-        self.status_label = QLabel("stopped")
-        self.status_label.setObjectName("status")
-        status.addWidget(self.status_label, 1)
-        self.message_label = QLabel("")
-        self.message_label.setObjectName("warn")
-        self.message_label.setWordWrap(True)
-        status.addWidget(self.message_label, 1)
-        outer.addLayout(status)
+        self.status_line = StatusLine()
+        self.status_label, self.message_label = self.status_line.status, self.status_line.message
+        outer.addLayout(self.status_line)
         self.setCentralWidget(root)
-        self.resize(1180, 780)
         # the widgets app.py and the tests reach by their old names
         self.facts, self.source_combo, self.record_input_box = self.browser.facts, t.source_combo, t.record_input_box
         self.dry_wet, self.midi_combo = mix.dry_wet, midi.midi_combo
@@ -301,14 +302,29 @@ class MainWindow(QMainWindow):
         self.settings_adapter.save()
 
     # ---- messages and the GUI timer -----------------------------------------------------------------------
-    def show_message(self, text: str, modal: bool = True) -> None:
+    def show_message(self, text: str, modal: bool = True, kind: str | None = None) -> None:
+        """Show ``text`` on the message line in its kind's colour ('error', 'warn', 'success', 'info'; by default
+        'error' when modal, else 'warn'); an error may also open a box (``modal``, unless the options say not)."""
         self.messages.append(text)
-        self.message_label.setText(text.splitlines()[0][:160])
-        self.message_label.setToolTip(text)
+        self.status_line.show_message(text, kind or ("error" if modal else "warn"))
         if modal and self.opts.modal_errors:
             box = QMessageBox(QMessageBox.Warning, "LatentSynth", text, QMessageBox.Ok, self)
             box.setAttribute(Qt.WA_DeleteOnClose)
             box.open()  # not exec(): the audio, the views and the timer keep running
+
+    def fit_to_screen(self, available: QRect | None = None, size: QSize | None = None) -> None:
+        """Size the window to fit ``available`` (the screen's free area; a 1366x768 laptop's included): ``size``
+        (a restored one) or FIT_SIZE, at most the free area less the title bar, never less than the layout needs."""
+        if available is None:
+            screen = self.screen() or QApplication.primaryScreen()
+            available = screen.availableGeometry()
+        want = size or QSize(*FIT_SIZE)
+        w = min(want.width(), available.width())
+        h = min(want.height(), available.height() - TITLE_BAR_PX)
+        self.resize(max(w, self.minimumSizeHint().width()), max(h, self.minimumSizeHint().height()))
+        frame = self.frameGeometry()
+        if not available.contains(frame):
+            self.move(available.topLeft())
 
     def tick(self) -> None:
         keep_none_alive()
@@ -328,29 +344,26 @@ class MainWindow(QMainWindow):
                 if streaming
                 else "how far the 1 s window moves each step (window and low-latency modes)"
             )
-        if snap.running:
-            rec = f" · ● REC {snap.recording_s:5.1f} s" if snap.recording_path else ""
-            parts = (
-                self.engine.latency_parts()
-            )  # block + compute slot + model delay + device block + resampler + device
-            detail = " + ".join(
-                f"{k.replace('_', ' ')} {v:.0f}" for k, v in parts.items() if k != "block_p99_compute" and v >= 0.5
-            )
-            self.status_label.setText(
-                f"{snap.mode} · latency {snap.latency_ms:5.0f} ms ({detail or 'algo %.0f' % snap.algorithmic_ms})"
-                f" · load {snap.rtf:4.2f}× RT · xruns {snap.xruns} · late {snap.late_windows}"
-                f" · {snap.provider.upper()} · {snap.device_rate}→{snap.model_rate} Hz · {snap.source}{rec}"
-            )
-        else:
-            self.status_label.setText(f"stopped · {snap.provider.upper()}")
+        self.status_line.show(snap, self.engine.latency_parts() if snap.running else {})
+        self._show_mode(snap)
+        on = snap.running or self.transport.starting
+        if self.transport.power_btn.isChecked() != on:
+            self.transport.power_btn.setChecked(on)
         if snap.error != self._engine_message:  # show engine trouble while it lasts, and clear it after
             if snap.error:
-                self.show_message(snap.error, modal=False)
-            elif self.message_label.text() == self._engine_message.splitlines()[0][:160]:
-                self.message_label.setText("")
-                self.message_label.setToolTip("")
+                self.show_message(snap.error, modal=False, kind="error")
+            else:
+                self.status_line.clear_message_if(self._engine_message)
             self._engine_message = snap.error
         self.exporter.poll()
+
+    def _show_mode(self, snap) -> None:
+        """Say so beside the Mode menu when the mode playing is not the one chosen (a bundle that cannot stream)."""
+        wanted = self.mode_combo.currentText()
+        note = f"→ playing {snap.mode}" if snap.running and snap.mode and snap.mode != wanted else ""
+        if note != self.mode_note.text():
+            self.mode_note.setText(note)
+            self.mode_note.setToolTip(f"This bundle cannot play {wanted}: it plays {snap.mode} instead" if note else "")
 
     def closeEvent(self, event) -> None:
         self.save_settings()

@@ -23,6 +23,7 @@ class SettingsAdapter:
         self.w = window
         self.listed_devices: dict[str, set[int]] = {}  # settings key -> the menu rows that are real devices
         self.missing_devices: dict[str, str] = {}  # kind -> a saved device name that is not present
+        self.restored_geometry = False  # True when the window took a saved size (then fitted to the screen)
 
     def restore(self) -> None:
         w, s, o = self.w, self.w.settings, self.w.opts
@@ -32,7 +33,7 @@ class SettingsAdapter:
 
         geo = s.value("window/geometry")
         if isinstance(geo, QByteArray):
-            w.restoreGeometry(geo)
+            self.restored_geometry = w.restoreGeometry(geo)
         mode = o.mode or saved("stream/mode")
         w.mode_combo.setCurrentText(mode if mode in LIVE_MODES else "streaming")
         hop = o.hop if o.hop is not None else saved("stream/hop")

@@ -32,8 +32,13 @@ class Transport:
         self._start_result: tuple[bool, str] | None = None
         self._start_done: Callable | None = None
 
-        self.power_btn = QPushButton("● Audio on")
+        self.power_btn = QPushButton("○ Audio off")
         self.power_btn.setCheckable(True)
+        self.power_btn.setMinimumWidth(96)
+        self.power_btn.toggled.connect(
+            lambda on: self.power_btn.setText("● Audio on" if on else "○ Audio off")  # the state, not the action
+        )
+        self.power_btn.setToolTip("Start or stop the audio (Space)")
         self.power_btn.clicked.connect(lambda on: self.start_audio() if on else self.stop_audio())
         self.source_combo = QComboBox()
         self.source_combo.addItems(["Microphone", "File (looped)"])
@@ -202,4 +207,4 @@ class Transport:
                     f"Recording stopped with an error: {rec.error} ({rec.seconds:.1f} s are in {rec.path})"
                 )
             else:
-                self.show_message(f"Recorded {rec.seconds:.1f} s to {rec.path}", modal=False)
+                self.show_message(f"Recorded {rec.seconds:.1f} s to {rec.path}", modal=False, kind="success")
