@@ -36,7 +36,10 @@ def _device_latency(value: str) -> str | float:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="latentsynth", description=__doc__)
     p.add_argument(
-        "--bundle", default=None, help="model bundle folder (default: the last one used, else the factory model)"
+        "--bundle",
+        default=None,
+        help="model bundle folder (default: the factory model; the last one used when Settings > Restore the last "
+        "session is on)",
     )
     p.add_argument(
         "--input-file",
@@ -238,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     settings = QSettings(ini, QSettings.IniFormat) if ini else QSettings("LatentSynth", "latentsynth")
-    from .engine.render import default_bundle_path
     from .ui.saved_values import saved_value
+    from .ui.settings_adapter import start_bundle
 
-    want_bundle = args.bundle or saved_value(settings, "model/last_bundle") or str(default_bundle_path())
+    want_bundle = start_bundle(settings, args.bundle)
     pre.start_model(want_bundle, args.provider or saved_value(settings, "model/provider"))
 
     from .engine.devices import NullDriver

@@ -27,6 +27,7 @@ from . import theme
 from .export_controls import ExportControls
 from .knob import Knob
 from .latent_panel import LatentPanel
+from .menus import Menus
 from .midi_controls import MidiControls
 from .mix_controls import MixControls
 from .model_browser import ModelBrowser, manifest_facts  # noqa: F401  (manifest_facts: imported from here by tests)
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.midi = MidiControls(engine, settings, self.show_message, self.messages, self)
         self.exporter = ExportControls(self._export_context, self.show_message, self)
         self._build()
+        self.menus = Menus(self)
         self.settings_adapter = SettingsAdapter(self)
         self.settings_adapter.restore()
         self.fit_to_screen(size=self.size() if self.settings_adapter.restored_geometry else None)

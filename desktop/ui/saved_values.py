@@ -58,6 +58,14 @@ def _json_list(item: type | None = None) -> Callable[[Any], list]:
     return check
 
 
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValueError("not true or false")
+
+
 def _text(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError("not one piece of text (quote a value holding commas)")
@@ -79,6 +87,7 @@ CHECKS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "audio/output_device": ("default", _text),
     "audio/source_file": ("", _text),
     "record/folder": ("", _text),  # "": ~/LatentSynth
+    "session/restore": ("false", _bool),  # start on the last model and file instead of the microphone and default
     "midi/input": ("", _text),
 }
 

@@ -1,5 +1,5 @@
-"""The window's settings in QSettings: what is restored at start (the command line winning over what was saved), what
-is saved at close, and the device menus (a saved device that has gone falls back to the default, with a message)."""
+"""The window's settings in QSettings: what is restored at start (the command line winning over what was saved; the
+last model and file only when restoring the session is on), what is saved at close, and the device menus (a saved device that has gone falls back to the default, with a message)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,16 @@ from .saved_values import saved_value
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+
+
+def start_bundle(settings, named: str | None, report=None) -> str:
+    """The bundle a start opens: the one named on the command line, else the last one used when the user asked
+    to restore the last session (Settings menu), else the factory default."""
+    if named:
+        return named
+    if saved_value(settings, "session/restore", report):
+        return saved_value(settings, "model/last_bundle", report) or str(default_bundle_path())
+    return str(default_bundle_path())
 
 
 class SettingsAdapter:
@@ -50,16 +60,20 @@ class SettingsAdapter:
         w.midi.set_follow(saved("notes/follow"))
         w.midi.glide_spin.setValue(1000 * saved("notes/glide_s"))
         w.browser.refresh_model_list()
-        bundle = o.bundle or saved("model/last_bundle") or str(default_bundle_path())
+        bundle = start_bundle(s, o.bundle, lambda message: w.show_message(message, modal=False))
         if not w.load_bundle_path(bundle) and bundle != str(default_bundle_path()):
             w.load_bundle_path(str(default_bundle_path()))
         w.midi.apply_glide()  # into the loaded model's controls
         t = w.transport
-        file = o.input_file or saved("audio/source_file")
+        # a plain start plays the microphone; the last file comes back only when restoring the session is on
+        restore = saved("session/restore")
+        file = o.input_file or (saved("audio/source_file") if restore else "")
         if file:
             t.set_input_file(file, quiet=o.input_file is None)
         if o.input_file or (file and saved("audio/source") == "file" and t.input_audio is not None):
             t.source_combo.setCurrentIndex(1 if t.input_audio is not None else 0)
+        else:
+            t.source_combo.setCurrentIndex(0)
 
     def save(self) -> None:
         w, s, t = self.w, self.w.settings, self.w.transport

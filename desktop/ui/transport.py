@@ -16,6 +16,8 @@ from ..engine.live import FileSource, LiveEngine
 from ..engine.output_path import OutputPathError, unique_path
 from .saved_values import saved_value
 
+DEFAULT_RECORDINGS = Path.home() / "LatentSynth"
+
 
 class Transport:
     """The widgets (placed by the window) and the start/stop/record logic. ``opts`` is the window's AppOptions
@@ -59,6 +61,7 @@ class Transport:
         self.record_btn.setCheckable(True)
         self.record_btn.clicked.connect(lambda on: self.start_recording() if on else self.stop_recording())
         self.record_input_box = QCheckBox("also record input")
+        self._record_tooltip()
 
     # ---- input --------------------------------------------------------------------------------------------
     def set_input_file(self, path: str, quiet: bool = False) -> bool:
@@ -179,14 +182,26 @@ class Transport:
         self.power_btn.setChecked(False)
 
     # ---- recording ----------------------------------------------------------------------------------------
+    @property
+    def recordings_folder(self) -> Path:
+        """Where Record writes (Settings > Recordings folder…; ~/LatentSynth until one is chosen)."""
+        return Path(saved_value(self.settings, "record/folder") or DEFAULT_RECORDINGS)
+
+    def set_recordings_folder(self, folder: str) -> None:
+        self.settings.setValue("record/folder", str(folder))
+        self.settings.sync()
+        self._record_tooltip()
+
+    def _record_tooltip(self) -> None:
+        self.record_btn.setToolTip(f"Record the output to a new WAV in {self.recordings_folder} (R)")
+
     def start_recording(self, path: str | None = None) -> bool:
         if not self.engine.running:
             self.show_message("Start the audio before recording.")
             self.record_btn.setChecked(False)
             return False
         if path is None:  # a generated name: never one that is taken (a recording never replaces a file)
-            folder = Path(saved_value(self.settings, "record/folder") or Path.home() / "LatentSynth")
-            path = str(unique_path(folder / time.strftime("latentsynth-%Y%m%d-%H%M%S.wav")))
+            path = str(unique_path(self.recordings_folder / time.strftime("latentsynth-%Y%m%d-%H%M%S.wav")))
         try:
             self.engine.start_recording(path, self.record_input_box.isChecked())
         except (OutputPathError, OSError) as exc:

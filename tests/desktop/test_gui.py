@@ -120,6 +120,7 @@ def test_settings_persist(qtbot, settings_path, fixtures_dir):
     w.show()
     w.resize(1100, 700)
     qtbot.waitUntil(lambda: w.width() == 1100)
+    w.menus.restore_action.setChecked(True)  # Settings > restore the last session: the file comes back too
     w.close()
     w2 = make_window(qtbot, settings_path)
     w2.show()
@@ -233,6 +234,7 @@ def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_
     assert midi.glide_spin.value() == 300 and w.engine.controls.glide_s == pytest.approx(0.3)
     w.midi.set_follow("keyboard")  # what app.py does for --midi-follow keyboard
     assert remote.midi.follow == "keyboard" and remote.registry.get(f"{PREFIX}/notes/follow") == "keyboard"
+    w.menus.restore_action.setChecked(True)  # the restart below restores the session's model
     w.close()
 
     w2 = make_window(qtbot, settings_path)  # a restart: the switch and the glide come back

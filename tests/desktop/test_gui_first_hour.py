@@ -1,0 +1,88 @@
+"""A musician's first hour (issue 24), the window offscreen: a plain start plays the microphone through the default
+model, the recordings folder is a setting with a visible indicator, the keyboard shortcuts and the Help menu."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+
+from desktop.engine.render import default_bundle_path
+from tests.desktop.test_gui import make_window
+
+HVAE = default_bundle_path().parent / "hvae"
+
+
+def test_a_plain_start_plays_the_microphone_and_the_default_model(qtbot, settings_path, fixtures_dir):
+    clip = str(fixtures_dir / "speech_arctic_a0007.wav")
+    w = make_window(qtbot, settings_path, input_file=clip, bundle=str(HVAE))
+    assert w.bundle.path == HVAE and w.source_combo.currentIndex() == 1
+    w.close()  # saves: the last model was hvae, the source a file
+
+    plain = make_window(qtbot, settings_path)
+    assert plain.bundle.path == default_bundle_path()
+    assert plain.source_combo.currentText() == "Microphone" and plain.input_audio is None
+    assert not plain.menus.restore_action.isChecked()
+    plain.menus.restore_action.trigger()  # the Settings menu: restore the last session at start
+    plain.close()
+    assert QSettings(str(settings_path), QSettings.IniFormat).value("session/restore") == "true"
+
+    restored = make_window(qtbot, settings_path)  # the session saved by ``plain``: the default on the microphone
+    assert restored.bundle.path == default_bundle_path() and restored.source_combo.currentIndex() == 0
+    restored.load_bundle_path(str(HVAE))
+    restored.set_input_file(clip)
+    restored.close()
+    again = make_window(qtbot, settings_path)
+    assert again.bundle.path == HVAE and again.input_audio is not None and again.source_combo.currentIndex() == 1
+    assert again.menus.restore_action.isChecked()
+    again.close()
+
+
+def test_the_recordings_folder_is_chosen_and_shown_while_recording(qtbot, settings_path, fixtures_dir, tmp_path):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
+    w.show()
+    assert str(w.transport.recordings_folder).endswith("LatentSynth")  # the default, ~/LatentSynth
+    folder = tmp_path / "takes"
+    w.transport.set_recordings_folder(str(folder))
+    assert str(folder) in w.transport.record_btn.toolTip() and str(folder) in w.menus.shortcuts_text()
+    assert w.start_audio()
+    w.transport.record_btn.click()  # Record with no name: a new file in the chosen folder
+    qtbot.waitUntil(lambda: w.status_line.recording.isVisible(), timeout=5000)
+    path = w.engine.recorder.path
+    assert path.parent == folder
+    assert w.status_line.recording.text().startswith("● REC") and str(path) in w.status_line.recording.text()
+    qtbot.wait(300)
+    w.transport.record_btn.click()
+    w.tick()
+    assert not w.status_line.recording.isVisible() and path.is_file()
+    assert w.messages[-1].startswith("Recorded") and str(path) in w.messages[-1]
+    w.close()
+    w2 = make_window(qtbot, settings_path)
+    assert w2.transport.recordings_folder == folder
+    w2.close()
+
+
+def test_space_r_and_b_play_record_and_bypass_and_help_lists_them(qtbot, settings_path, fixtures_dir, tmp_path):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
+    w.transport.set_recordings_folder(str(tmp_path))
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: w.isActiveWindow(), timeout=5000)
+    w.transport.power_btn.setFocus()  # a focused button must not take Space for itself
+    assert w.transport.power_btn.text() == "○ Audio off"
+    qtbot.keyClick(w.transport.power_btn, Qt.Key_Space)
+    assert w.engine.running and w.transport.power_btn.text() == "● Audio on"
+    qtbot.keyClick(w, Qt.Key_B)
+    assert w.engine.params.bypass and w.mix.bypass_btn.isChecked()
+    qtbot.keyClick(w, Qt.Key_B)
+    assert not w.engine.params.bypass
+    qtbot.keyClick(w, Qt.Key_R)
+    assert w.engine.recorder is not None and w.engine.recorder.path.parent == tmp_path
+    qtbot.wait(200)
+    qtbot.keyClick(w, Qt.Key_R)
+    assert w.engine.recorder is None and w.messages[-1].startswith("Recorded")
+    qtbot.keyClick(w, Qt.Key_Space)
+    assert not w.engine.running and w.transport.power_btn.text() == "○ Audio off"
+    text = w.menus.shortcuts_text()
+    assert all(k in text for k in ("Space", "R ", "B ", "F1")) and "desktop.md" in text
+    titles = [a.text() for a in w.menuBar().actions()]
+    assert titles == ["&Settings", "&Help"] and w.menus.docs_action.isEnabled()
+    w.close()
