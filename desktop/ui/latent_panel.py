@@ -1,5 +1,6 @@
-"""The LATENT panel: an offset and a scale knob per PCA axis of the loaded bundle, with the input's live position on
-each, Reset, Randomize and presets (save/load: knobs, mix settings, MIDI bindings)."""
+"""The CONTROLS panel: the front panel's large knobs (the bundle's declared controls, the first latent axes) and,
+behind 'All axes', an offset and a scale knob per PCA axis of the loaded bundle, with the input's live position on
+each; Reset, Randomize and presets (save/load: knobs, mix settings, MIDI bindings)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..engine.live import EngineParams, LiveEngine
 from ..engine.params import PREFIX
 from ..engine.presets import PresetError, random_controls, read_preset, save_preset
 from . import theme
+from .front_panel import FrontPanel
 from .knob import Knob
 from .panel import Panel
 
@@ -54,7 +56,7 @@ class LatentPanel(Panel):
         remote: Callable[[], object | None],
         parent=None,
     ):
-        super().__init__("LATENT  ·  offset (std) and scale per PCA axis, ordered by explained variance", parent)
+        super().__init__("CONTROLS  ·  the model's own controls, then its latent axes", parent)
         self.engine, self.show_message, self.set_mix, self.remote = engine, show_message, set_mix, remote
         self.bundle: Bundle | None = None
         self.knobs: dict[str, list[tuple[Knob, Knob]]] = {}  # level -> [(offset, scale)] per axis
@@ -70,18 +72,38 @@ class LatentPanel(Panel):
             b = QPushButton(text)
             b.clicked.connect(slot)
             bar.addWidget(b)
+        self.grid_btn = QPushButton("All axes")
+        self.grid_btn.setCheckable(True)
+        self.grid_btn.setToolTip(
+            "Show every latent axis: an offset and a scale knob each, ordered by explained variance"
+        )
+        self.grid_btn.toggled.connect(self._show_grid)
+        bar.addWidget(self.grid_btn)
         bar.addStretch(1)
         legend = QLabel("● live position of the input")
         legend.setStyleSheet(f"color: {theme.ACCENT2};")
         bar.addWidget(legend)
         self.body.addLayout(bar)
+        self.front = FrontPanel(lambda: self.engine.controls, self._write)
+        self.body.addWidget(self.front)
         self.knob_area = QScrollArea()
         self.knob_area.setWidgetResizable(True)
         self.knob_holder = QWidget()
         self.knob_grid = QVBoxLayout(self.knob_holder)
         self.knob_grid.setContentsMargins(0, 0, 0, 0)
         self.knob_area.setWidget(self.knob_holder)
+        self.knob_area.hide()  # behind 'All axes': the front panel first
         self.body.addWidget(self.knob_area, 1)
+        self.body.addStretch(0)
+
+    def _show_grid(self, on: bool) -> None:
+        self.knob_area.setVisible(on)
+        self.grid_btn.setText("Hide axes" if on else "All axes")
+
+    def _write(self, controls: LatentControls) -> None:
+        """A knob's new controls into the engine, and every other knob showing the same value follows."""
+        self.engine.set_controls(controls)
+        self.sync_from(controls)
 
     # ---- knobs --------------------------------------------------------------------------------------------
     def build(self, bundle: Bundle) -> None:
@@ -124,10 +146,11 @@ class LatentPanel(Panel):
             self.knobs[level.name] = pairs
             self.knob_grid.addWidget(group)
         self.knob_grid.addStretch(1)
+        self.front.build(m)
 
     def knob_addresses(self) -> dict[str, Knob]:
         """Every latent knob by its registry address (docs/remote-control.md)."""
-        out = {}
+        out = self.front.knob_addresses()
         for name, pairs in self.knobs.items():
             for i, (off, sc) in enumerate(pairs):
                 out[f"{PREFIX}/latent/{name}/{i}/offset"] = off
@@ -136,11 +159,11 @@ class LatentPanel(Panel):
 
     def _on_offset(self, level: str, axis: int, value: float, dim: int) -> None:
         if not self._updating:
-            self.engine.set_controls(self.engine.controls.with_offset(level, axis, value, dim))
+            self._write(self.engine.controls.with_offset(level, axis, value, dim))
 
     def _on_scale(self, level: str, axis: int, value: float, dim: int) -> None:
         if not self._updating:
-            self.engine.set_controls(self.engine.controls.with_scale(level, axis, value, dim))
+            self._write(self.engine.controls.with_scale(level, axis, value, dim))
 
     def sync_from(self, controls: LatentControls) -> None:
         """Move the knobs to ``controls`` without writing them back to the engine."""
@@ -154,9 +177,13 @@ class LatentPanel(Panel):
                     sc.setValue(scs[i] if i < len(scs) else 1.0, emit=False)
         finally:
             self._updating = False
+        self.front.sync_from(controls)
 
     def show_positions(self, positions: dict[str, np.ndarray]) -> None:
         """The amber dot on each offset knob: where the input sits on that axis now (a snapshot's positions)."""
+        self.front.show_positions(positions)
+        if not self.knob_area.isVisible():
+            return
         for name, pairs in self.knobs.items():
             pos = positions.get(name)
             for i, (off, _) in enumerate(pairs):

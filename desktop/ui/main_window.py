@@ -148,9 +148,10 @@ class MainWindow(QMainWindow):
             t.out_dev_combo,
             QLabel("MIDI input"),
             midi.midi_combo,
-            QLabel("Notes follow · glide"),
         ):
             il.addWidget(w)
+        self.notes_label = QLabel("Notes follow · glide")  # shown only for bundles with a 'pitch' control
+        il.addWidget(self.notes_label)
         notes = QHBoxLayout()
         notes.addWidget(midi.follow_combo, 1)
         notes.addWidget(midi.glide_spin)
@@ -204,6 +205,9 @@ class MainWindow(QMainWindow):
         if self.remote is not None:
             self.remote.bind_model(bundle.manifest)
         self.latent.build(bundle)
+        pitch = bundle.manifest.control("pitch") is not None  # held notes play only a bundle with a pitch control
+        for widget in (self.notes_label, self.midi.follow_combo, self.midi.glide_spin):
+            widget.setVisible(pitch)
         self.midi.add_midi_menus(self.knob_addresses())
         self.latent.sync_from(controls)
 

@@ -34,9 +34,11 @@ def test_one_knob_per_latent_dim_in_variance_order(qtbot, settings_path, default
     offset and scale knob moves its own axis."""
     w = make_window(qtbot, settings_path)
     w.show()
+    assert not w.latent.knob_area.isVisible()  # the front panel first; the grid behind 'All axes'
+    w.latent.grid_btn.click()
     ratios = default_bundle.manifest.latent_stats["z"].explained_variance_ratio
     knobs = w.latent_knobs["z"]
-    assert len(w.latent.findChildren(Knob)) == 2 * len(knobs) == 2 * 16  # nothing else, no knob left over
+    assert len(w.latent.knob_holder.findChildren(Knob)) == 2 * len(knobs) == 2 * 16  # no knob left over
     offsets = [off for off, _ in knobs]
     assert [k.label for k in offsets] == [f"PC{i + 1} {percent(r)}" for i, r in enumerate(ratios)]
     shown = [float(k.label.split()[1].strip("<%")) for k in offsets]  # the percentages as a user reads them
@@ -90,7 +92,7 @@ def test_live_views_record_and_export(qtbot, settings_path, fixtures_dir, tmp_pa
     snap = w.last_snapshot
     assert snap.in_peak > 0.001 and snap.latency_ms > 0 and "latency" in w.status_label.text()
     qtbot.waitUntil(lambda: w.last_snapshot.latent_positions.get("z") is not None, timeout=5000)
-    assert w.latent_knobs["z"][0][0]._marker is not None
+    assert w.latent.front.axes[0][3]._marker is not None  # the front panel's Axis 1: where the input sits
     assert w.start_recording(str(tmp_path / "rec.wav"))
     qtbot.wait(1200)
     w.stop_recording()

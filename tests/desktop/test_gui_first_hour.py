@@ -3,9 +3,13 @@ model, the recordings folder is a setting with a visible indicator, the keyboard
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings, Qt
 
+from desktop.engine.params import PREFIX
 from desktop.engine.render import default_bundle_path
+from desktop.ui.knob import Knob
 from tests.desktop.test_gui import make_window
 
 HVAE = default_bundle_path().parent / "hvae"
@@ -85,4 +89,37 @@ def test_space_r_and_b_play_record_and_bypass_and_help_lists_them(qtbot, setting
     assert all(k in text for k in ("Space", "R ", "B ", "F1")) and "desktop.md" in text
     titles = [a.text() for a in w.menuBar().actions()]
     assert titles == ["&Settings", "&Help"] and w.menus.docs_action.isEnabled()
+    w.close()
+
+
+DSP = Path(__file__).resolve().parents[2] / "desktop" / "evaluation" / "dsp_bundle"  # sf: declares 4 controls
+
+
+def test_the_front_panel_shows_the_declared_controls_in_their_units_then_axes(qtbot, settings_path):
+    w = make_window(qtbot, settings_path, bundle=str(DSP))
+    w.show()
+    front = w.latent.front
+    declared = [(c.name, k.label, k.fmt.format(k.value())) for c, k in front.declared]
+    assert declared == [
+        ("transpose", "Transpose", "+0.0 st"),
+        ("formant", "Formant", "+0.0 st"),
+        ("breath", "Breath", "+0.0 dB"),
+    ]  # 'pitch' is a 'set' control: a held MIDI note plays it, so Notes follow shows instead
+    assert "formants stay" in front.declared[0][1].toolTip()
+    assert [k.label for *_, k in front.axes] == ["Axis 1", "Axis 2", "Axis 3"]
+    assert all(k.isVisible() for k in w.latent.front.findChildren(Knob)) and not w.latent.knob_area.isVisible()
+    assert w.notes_label.isVisible() and w.midi.follow_combo.isVisible()
+    front.declared[0][1].setValue(7.0)  # Transpose +7 semitones
+    assert w.engine.controls.values == {"transpose": 7.0}
+    assert f"{PREFIX}/control/transpose" in w.knob_addresses()
+    front.axes[1][3].setValue(1.5)  # Axis 2 on the front moves PC2 in the grid, and the other way round
+    assert w.engine.controls.offsets["z"][1] == 1.5 and w.latent_knobs["z"][1][0].value() == 1.5
+    w.latent_knobs["z"][0][0].setValue(-2.0)
+    assert front.axes[0][3].value() == -2.0 and w.engine.controls.offsets["z"][0] == -2.0
+    w.reset_knobs()
+    assert front.declared[0][1].value() == 0.0 and front.axes[1][3].value() == 0.0
+
+    w.load_bundle_path(str(default_bundle_path()))  # declares nothing: six axes, no notes row
+    assert front.declared == [] and [k.label for *_, k in front.axes] == [f"Axis {i}" for i in range(1, 7)]
+    assert not w.notes_label.isVisible() and not w.midi.follow_combo.isVisible()
     w.close()
