@@ -109,7 +109,7 @@ class SourceFilterConfig(FamilyConfig):
 
     family: str = "sf"
     env_points: int = 80
-    env_window: int = 1024
+    env_window: int = 768
     pitch_window: int = 1024
     ap_power: float = 2.0
     harmonics: int = 200

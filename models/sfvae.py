@@ -75,7 +75,7 @@ class SourceFilterVAE(AudioAutoencoder):
         latent_dim: int = 16,
         strides: tuple[int, ...] = (4, 4, 4, 4),
         env_points: int = 80,
-        env_window: int = 1024,
+        env_window: int = 768,
         pitch_window: int = 1024,
         ap_power: float = 2.0,
         harmonics: int = 200,

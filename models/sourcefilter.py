@@ -77,7 +77,7 @@ class SourceFilterAnalysis(nn.Module):
         self,
         sample_rate: int = 22050,
         hop: int = 256,
-        env_window: int = 1024,
+        env_window: int = 768,
         pitch_window: int = 1024,
         env_points: int = 80,
         n_dft: int = 1024,
@@ -150,7 +150,8 @@ class SourceFilterAnalysis(nn.Module):
         r = self.yin._acf(pitch_src)  # [B, lags, F]
         pitch, yin_aper = self.yin.from_acf(r)
         power = self._middle_power(padded)
-        env_src = padded[..., self.pitch_window - self.env_window :]
+        side = (self.pitch_window - self.env_window) // 2  # centred in the f0 window, as the aperiodicity's
+        env_src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.env_window - side)]
         spec = F.conv1d(env_src, self._bases()[0], stride=self.hop)
         re, im = spec.chunk(2, dim=1)
         s = (re * re + im * im) / self.env_norm  # [B, bins, F]
