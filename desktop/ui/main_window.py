@@ -32,6 +32,7 @@ from .midi_controls import MidiControls
 from .mix_controls import MixControls
 from .model_browser import ModelBrowser, manifest_facts  # noqa: F401  (manifest_facts: imported from here by tests)
 from .panel import Panel
+from .pitch_view import PitchView
 from .qtfix import keep_none_alive
 from .settings_adapter import SettingsAdapter
 from .status_line import StatusLine
@@ -185,11 +186,15 @@ class MainWindow(QMainWindow):
         ol.addStretch(1)
         out.setFixedWidth(150)
         body.addWidget(out)
-        outer.addLayout(body, 3)
+        outer.addLayout(body, 0)  # the panels at their height; the views take the rest
 
+        views = QHBoxLayout()
         self.scope = ScopeView()
-        self.scope.setMinimumHeight(200)
-        outer.addWidget(self.scope, 2)
+        self.scope.setMinimumHeight(190)
+        views.addWidget(self.scope, 3)
+        self.pitch_view = PitchView()
+        views.addWidget(self.pitch_view, 1)
+        outer.addLayout(views, 1)
 
         self.status_line = StatusLine()
         self.status_label, self.message_label = self.status_line.status, self.status_line.message
@@ -340,6 +345,7 @@ class MainWindow(QMainWindow):
         self.last_snapshot = snap
         if snap.running:
             self.scope.update_from(snap)
+            self.pitch_view.update_from(snap)
         self.mix.show_levels(snap)
         self.latent.show_positions(snap.latent_positions)
         streaming = snap.mode == "streaming"  # a streaming bundle plays block by block: no hop to set

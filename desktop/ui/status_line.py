@@ -60,7 +60,7 @@ class StatusLine(QHBoxLayout):
         self.recording.setStyleSheet(f"color: {theme.WARN}; font-weight: bold;")
         self.recording.hide()
         self.message = _fit(QLabel(""))
-        self.message.setToolTip("")
+        self.message.hide()
         self.kind = ""
         self.addWidget(self.status, 5)
         self.addWidget(self.recording, 3)
@@ -71,6 +71,7 @@ class StatusLine(QHBoxLayout):
         self.message.setStyleSheet(f"color: {KIND_COLOURS.get(kind, theme.TEXT)};")
         self.message.setText(text.splitlines()[0][:MESSAGE_CHARS] if text else "")
         self.message.setToolTip(text)
+        self.message.setVisible(bool(text))  # an empty message leaves its width to the status
 
     def clear_message_if(self, text: str) -> None:
         """Clear the message line when it still shows ``text`` (an engine error that has gone)."""

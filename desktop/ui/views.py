@@ -10,10 +10,13 @@ from . import theme
 
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.DIM, imageAxisOrder="row-major")
 
-N_FFT = 1024
+N_FFT = 2048  # 21.5 Hz bins at 44.1 kHz: enough to resolve a voice's low harmonics on the log axis
 N_COLS = 240
+N_ROWS = 128  # log-spaced frequency rows from F_LOW to MAX_HZ
+F_LOW = 40.0
 MAX_HZ = 11025.0
 LEVELS = (-90.0, -10.0)
+FREQ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 def envelope(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,11 +33,13 @@ def envelope(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Spectrogram:
-    """A scrolling log-magnitude spectrogram: one column per update from the newest ``N_FFT`` samples."""
+    """A scrolling log-magnitude spectrogram on a log-frequency axis (a voice's harmonics spread over the height, not
+    its bottom tenth): one column per update from the newest ``N_FFT`` samples, read at ``N_ROWS`` log-spaced
+    frequencies."""
 
     def __init__(self, plot: pg.PlotItem, title: str):
         self.plot = plot
-        plot.setTitle(title, color=theme.DIM, size="8pt")
+        plot.setTitle(f"{title}  ·  log Hz, {LEVELS[0]:.0f} to {LEVELS[1]:.0f} dB", color=theme.DIM, size="8pt")
         plot.hideAxis("bottom")
         plot.getAxis("left").setWidth(34)
         plot.setMouseEnabled(False, False)
@@ -45,40 +50,45 @@ class Spectrogram:
         # would otherwise rescale every pixel and build a colour table on each of the 30 redraws a second
         lut = colour_lut()
         self.lut = np.concatenate([lut, np.full((lut.shape[0], 1), 255, np.uint8)], axis=1)
-        self.rgba = np.zeros((1, N_COLS, 4), np.uint8)  # [bins, columns, RGBA], newest column last
+        self.rgba = np.zeros((1, N_COLS, 4), np.uint8)  # [rows, columns, RGBA], lowest row first, newest column last
         self.rate = 0
+        self.freqs = np.zeros(0)  # Hz of each row
+        self.bin_pos = np.zeros(0)  # each row's fractional FFT bin
+        self.bins = np.arange(N_FFT // 2 + 1, dtype=np.float64)
 
     def _colours(self, db: np.ndarray) -> np.ndarray:
-        """dB float32[bins] -> uint8[bins, 4]: the colour map over LEVELS (clipped at both ends)."""
+        """dB float32[rows] -> uint8[rows, 4]: the colour map over LEVELS (clipped at both ends)."""
         n = self.lut.shape[0]
         idx = np.clip((db - LEVELS[0]) * ((n - 1) / (LEVELS[1] - LEVELS[0])), 0, n - 1).astype(np.intp)
         return self.lut[idx]
 
     def _configure(self, rate: int) -> None:
-        bins = int(MAX_HZ / (rate / N_FFT)) + 1
         self.rate = rate
-        bins = min(bins, N_FFT // 2 + 1)
-        self.rgba = np.repeat(self._colours(np.full(bins, LEVELS[0], np.float32))[:, None, :], N_COLS, axis=1)
-        top = (bins - 1) * rate / N_FFT
+        top = min(MAX_HZ, rate / 2)
+        self.freqs = np.geomspace(F_LOW, top, N_ROWS)
+        self.bin_pos = self.freqs * N_FFT / rate
+        self.rgba = np.repeat(self._colours(np.full(N_ROWS, LEVELS[0], np.float32))[:, None, :], N_COLS, axis=1)
+        lo, hi = np.log10(F_LOW), np.log10(top)
         self.image.setImage(self.rgba, autoLevels=False)
-        self.image.setRect(0, 0, N_COLS, top)
-        self.plot.setYRange(0, top, padding=0)
+        self.image.setRect(0, lo, N_COLS, hi - lo)
+        self.plot.setYRange(lo, hi, padding=0)
         self.plot.setXRange(0, N_COLS, padding=0)
-        self.plot.getAxis("left").setTicks(
-            [[(f, f"{f // 1000}k") for f in (0, 2000, 4000, 6000, 8000, 10000) if f <= top]]
-        )
+        label = lambda f: f"{f // 1000}k" if f >= 1000 else str(f)  # noqa: E731
+        self.plot.getAxis("left").setTicks([[(np.log10(f), label(f)) for f in FREQ_TICKS if F_LOW <= f <= top]])
+
+    def column(self, samples: np.ndarray) -> np.ndarray:
+        """dB at each row's frequency for the newest ``N_FFT`` samples (the floor when there are fewer)."""
+        if samples.size < N_FFT:
+            return np.full(N_ROWS, LEVELS[0], np.float32)
+        return np.interp(self.bin_pos, self.bins, db_column(samples[-N_FFT:])).astype(np.float32)
 
     def push(self, samples: np.ndarray, rate: int) -> None:
         if rate <= 0:
             return
         if rate != self.rate:
             self._configure(rate)
-        bins = self.rgba.shape[0]
-        col = np.full(bins, LEVELS[0], np.float32)
-        if samples.size >= N_FFT:
-            col = db_column(samples[-N_FFT:])[:bins]
         self.rgba[:, :-1] = self.rgba[:, 1:]
-        self.rgba[:, -1] = self._colours(col)
+        self.rgba[:, -1] = self._colours(self.column(samples))
         self.image.setImage(self.rgba, autoLevels=False)
 
 

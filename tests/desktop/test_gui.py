@@ -297,11 +297,12 @@ def test_a_knob_draws_its_value_and_marker_and_repaints_only_what_moved(qtbot):
 
 def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
     """A 2 kHz sine pushed into the scrolling spectrogram: the newest column of the image handed to pyqtgraph is the
-    colour map at that column's dB levels (brightest at the sine's bin), and older columns scroll left."""
+    colour map at that column's dB levels, read on a log-frequency axis (brightest at the row nearest 2 kHz), and
+    older columns scroll left."""
     import pyqtgraph as pg
 
     from desktop.engine.spectral import colour_lut, db_column
-    from desktop.ui.views import LEVELS, N_COLS, N_FFT, Spectrogram
+    from desktop.ui.views import LEVELS, N_COLS, N_FFT, N_ROWS, Spectrogram
 
     widget = pg.PlotWidget()
     qtbot.addWidget(widget)
@@ -311,13 +312,15 @@ def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
     sine = (0.5 * np.sin(2 * np.pi * 2000.0 * t)).astype(np.float32)
     spec.push(sine, rate)
     rgba = spec.image.image
-    assert rgba.dtype == np.uint8 and rgba.shape == (N_FFT // 2 + 1, N_COLS, 4)
-    col = db_column(sine[-N_FFT:])
+    assert rgba.dtype == np.uint8 and rgba.shape == (N_ROWS, N_COLS, 4)
+    ratios = spec.freqs[1:] / spec.freqs[:-1]
+    assert spec.freqs[0] == 40.0 and spec.freqs[-1] == rate / 2 and np.allclose(ratios, ratios[0])  # log-spaced
+    col = np.interp(spec.bin_pos, np.arange(N_FFT // 2 + 1), db_column(sine[-N_FFT:]))
     lut = colour_lut()
     idx = np.clip((col - LEVELS[0]) * (255 / (LEVELS[1] - LEVELS[0])), 0, 255).astype(int)
     assert np.array_equal(rgba[:, -1, :3], lut[idx]) and (rgba[:, -1, 3] == 255).all()
-    peak = int(round(2000.0 * N_FFT / rate))
-    assert abs(int(np.argmax(rgba[:, -1, :3].astype(int).sum(1))) - peak) <= 1
+    brightest = spec.freqs[int(np.argmax(rgba[:, -1, :3].astype(int).sum(1)))]
+    assert abs(12 * np.log2(brightest / 2000.0)) < 1.0  # within a semitone: the rows are 0.8 semitone apart
     assert (rgba[:, 0, :3] == lut[0]).all()  # not filled yet: the floor's colour
     newest = rgba[:, -1].copy()
     spec.push(np.zeros(4096, np.float32), rate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt
 
 from desktop.engine.params import PREFIX
@@ -122,4 +123,26 @@ def test_the_front_panel_shows_the_declared_controls_in_their_units_then_axes(qt
     w.load_bundle_path(str(default_bundle_path()))  # declares nothing: six axes, no notes row
     assert front.declared == [] and [k.label for *_, k in front.axes] == [f"Axis {i}" for i in range(1, 7)]
     assert not w.notes_label.isVisible() and not w.midi.follow_combo.isVisible()
+    w.close()
+
+
+def test_the_pitch_view_shows_a_220_hz_sine_as_a3(qtbot, settings_path, tmp_path):
+    import soundfile as sf
+
+    rate = 22050
+    sine = tmp_path / "a3.wav"
+    sf.write(sine, (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(3 * rate) / rate)).astype(np.float32), rate)
+    w = make_window(qtbot, settings_path, input_file=str(sine))
+    w.show()
+    assert w.start_audio()
+    qtbot.waitUntil(lambda: w.pitch_view.input.last.f0 > 0, timeout=10000)
+    qtbot.wait(300)
+    reading = w.pitch_view.input.last
+    assert abs(1200 * np.log2(reading.f0 / 220.0)) < 5
+    text = w.pitch_view.in_note.text()
+    assert text.startswith("IN  A3") and "220." in text
+    cents = float(text.split()[2])
+    assert abs(cents) < 5
+    drawn = w.pitch_view.curves["input"][0].getData()[1]
+    assert np.nanmax(np.abs(drawn[np.isfinite(drawn)] - 57.0)) < 0.05  # the curve sits on A3 (MIDI 57)
     w.close()

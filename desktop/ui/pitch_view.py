@@ -1,0 +1,90 @@
+"""The PITCH panel: a tuner (note name and cents) for the input and the output, and their pitch and loudness over
+the last seconds (pyqtgraph, items created once). Fed from the GUI timer's snapshot; the analysis is
+``engine.pitch_track``'s, a small YIN on the newest 2048 samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout
+
+from ..engine import pitch_track
+from . import theme
+from .panel import Panel
+
+SECONDS = 5.0
+RATE_HZ = 30  # readings per second: the GUI timer's
+NOTE_RANGE = (36, 84)  # C2..C6 on the pitch plot
+DB_RANGE = (-60.0, 0.0)
+
+
+def note_ticks(lo: int, hi: int) -> list[tuple[int, str]]:
+    return [(m, f"{pitch_track.NAMES[m % 12]}{m // 12 - 1}") for m in range(lo, hi + 1) if m % 12 == 0]
+
+
+class PitchView(Panel):
+    """``update_from(snapshot)`` on every GUI tick; ``input`` and ``output`` hold the readings' histories."""
+
+    def __init__(self, parent=None):
+        super().__init__("PITCH · LOUDNESS", parent)
+        n = int(SECONDS * RATE_HZ)
+        self.input, self.output = pitch_track.History(n), pitch_track.History(n)
+        rows = QVBoxLayout()
+        rows.setSpacing(0)
+        self.in_note = QLabel("IN —")
+        self.out_note = QLabel("OUT —")
+        for label, colour in ((self.in_note, theme.ACCENT2), (self.out_note, theme.ACCENT)):
+            label.setStyleSheet(
+                f"color: {colour}; font-size: 17px; font-weight: bold; font-family: 'DejaVu Sans Mono';"
+            )
+            label.setToolTip("The pitch as the nearest note and how many cents (1/100 semitone) off it, and in Hz")
+            rows.addWidget(label)
+        self.body.addLayout(rows)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground(theme.PANEL)
+        self.plots.ci.setContentsMargins(0, 0, 0, 0)
+        t = np.linspace(-SECONDS, 0, n, dtype=np.float32)
+        self.t = t
+        self.pitch_plot = self._plot(0, "pitch (last 5 s)", NOTE_RANGE)
+        self.pitch_plot.getAxis("left").setTicks([note_ticks(*NOTE_RANGE)])
+        self.db_plot = self._plot(1, "loudness, dBFS", DB_RANGE)
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.curves = {}
+        for name, colour in (("input", theme.ACCENT2), ("output", theme.ACCENT)):
+            pitch = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2), connect="finite")
+            loud = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), skipFiniteCheck=True)
+            self.pitch_plot.addItem(pitch)
+            self.db_plot.addItem(loud)
+            self.curves[name] = (pitch, loud)
+        self.body.addWidget(self.plots, 1)
+        self.setMinimumWidth(260)
+
+    def _plot(self, row: int, title: str, yrange: tuple[float, float]) -> pg.PlotItem:
+        plot = self.plots.addPlot(row=row, col=0)
+        plot.setTitle(title, color=theme.DIM, size="8pt")
+        plot.setYRange(*yrange, padding=0)
+        plot.setXRange(-SECONDS, 0, padding=0)
+        plot.hideAxis("bottom")
+        plot.getAxis("left").setWidth(34)
+        plot.setMouseEnabled(False, False)
+        plot.hideButtons()
+        plot.showGrid(y=True, alpha=0.15)
+        return plot
+
+    def update_from(self, snap) -> None:
+        """Read the newest samples of the snapshot's input and output, and draw."""
+        if not snap.running:
+            return
+        for name, wave, label, prefix in (
+            ("input", snap.in_wave, self.in_note, "IN "),
+            ("output", snap.out_wave, self.out_note, "OUT"),
+        ):
+            history = getattr(self, name)
+            reading = pitch_track.read(wave, snap.device_rate)
+            history.push(reading)
+            hz = f" {reading.f0:6.1f} Hz" if reading.f0 > 0 else ""
+            label.setText(f"{prefix} {reading.note:<10}{hz}")
+            pitch, loud = self.curves[name]
+            pitch.setData(self.t, history.midi)
+            loud.setData(self.t, np.maximum(history.db, DB_RANGE[0]))
