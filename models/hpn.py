@@ -144,7 +144,9 @@ class YinPitch(nn.Module):
         """autocorrelation float32[B, lags, F] -> (normalised difference d, its cumulative-mean normalisation d'),
         each float32[B, lags, F]."""
         r0 = r[:, :1]
-        d = (1.0 - r / (r0 * self.win_acf + 1e-9)).clamp(min=0.0)  # [B, L, F]
+        # a clamp, not "+ 1e-9": the ONNX exporter drops an added constant float16 cannot hold, and silence
+        # (r0 = 0) then gave 0 / 0 = NaN in the graphs
+        d = (1.0 - r / (r0 * self.win_acf).clamp(min=1e-9)).clamp(min=0.0)  # [B, L, F]
         cum = torch.cumsum(d, dim=1)  # d(0) = 0: sum_{1 <= j <= tau} d(j), along the lags of each frame
         dp = torch.where(self.tau > 0, d * self.tau / cum.clamp(min=1e-6), torch.ones_like(d))
         return d, dp

@@ -31,6 +31,7 @@ from .hpn import PITCH_FMAX, PITCH_FMIN, YinPitch
 
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
 LOG_FLOOR = 1e-8  # power density floor before the log (-80 dB re full-scale white noise)
+FLOOR_FADE_NATS = math.log(10.0)  # 10 dB
 RELATIVE_FLOOR = 1e-5  # and 50 dB below the frame's mean power density
 UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
 TOP_FRACTION = 0.97
@@ -315,7 +316,9 @@ class SourceFilterSynth(nn.Module):
         # A^2 sr / (4 f0) in the envelope: gain = sqrt(2 f0 S count / sr) (count as the oscillator counts it)
         present = ((self.oscillator.max_hz - self.k[None, :, None] * f0) / TAPER_HZ).clamp(0.0, 1.0)
         count = present.sum(dim=1, keepdim=True).clamp(min=1.0)
-        mag = torch.exp(0.5 * log_s)
+        # the analysis floor (LOG_FLOOR) is silence: fade the last 10 dB above it to zero, so digital silence in
+        # gives silence out, not noise at -80 dB
+        mag = torch.exp(0.5 * log_s) * ((log_s - math.log(LOG_FLOOR)) / FLOOR_FADE_NATS).clamp(0.0, 1.0)
         min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
         phase = torch.matmul(min_phase, 0.5 * log_s)
         cos, sin = torch.cos(phase), torch.sin(phase)
