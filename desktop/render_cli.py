@@ -247,7 +247,10 @@ def _run(args) -> int:
     if not args.quiet:  # tqdm only for the bar: importing it is 56 ms of a quiet render's 2 s for 5 minutes
         from tqdm import tqdm
 
-        bar = tqdm(total=100, unit="%", desc="render", file=sys.stderr)
+        # no rate: tqdm's "3328%/s" read as nonsense; done, elapsed and left say what a user wants to know
+        bar = tqdm(
+            total=100, desc="render", file=sys.stderr, bar_format="{desc}: {n:3d}% done |{bar}| {elapsed} elapsed"
+        )
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
@@ -268,12 +271,14 @@ def _run(args) -> int:
     if not args.quiet:
         print(
             f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
-            f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f}x real "
-            f"time, {runner.short_provider}, "
+            f"{fmt.describe()}; rendered in {elapsed:.2f} s ({audio.seconds / max(elapsed, 1e-9):.1f} times "
+            f"faster than real time, on the {runner.short_provider.upper()}; "
             + (
-                f"streamed in one pass, its {bundle.manifest.streaming.delay}-sample delay compensated)"
+                f"streamed in one pass, the model's {bundle.manifest.streaming.delay}-sample delay removed so the "
+                "output lines up with the input)"
                 if bundle.manifest.streaming is not None
-                else f"hop {args.hop} s, latency compensated {bundle.manifest.window}-hop samples)"
+                else f"the model's {bundle.manifest.window / bundle.manifest.sample_rate:g} s windows every "
+                f"{args.hop} s, crossfaded; the output lines up with the input)"
             ),
             file=sys.stderr,
         )

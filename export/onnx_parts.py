@@ -13,6 +13,7 @@ models/family.py.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -83,8 +84,31 @@ def fold_weight_norm(model: nn.Module) -> nn.Module:
     return model
 
 
+class _NoTorchvisionNotice(logging.Filter):
+    """torch.onnx's op registry says "torchvision is not installed. Skipping torchvision::nms" (and three more) on
+    every export: we use no torchvision op, and eight such lines per export read as an error to a user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("torchvision is not installed")
+
+
+_REGISTRY_LOGGER = logging.getLogger("torch.onnx._internal.exporter._registration")
+
+
 def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes) -> None:
     """torch.onnx.export (dynamo), then the fixed DFT bases turned from stored weights into in-graph nodes."""
+    quiet = _NoTorchvisionNotice()
+    _REGISTRY_LOGGER.addFilter(quiet)
+    try:
+        _export_quietly(module, args, path, input_names, output_names, dynamic_shapes)
+    finally:
+        _REGISTRY_LOGGER.removeFilter(quiet)
+    if list(path.parent.glob(path.name + ".data")):
+        raise RuntimeError(f"{path}: exporter wrote an external .data file; parts must be single files")
+    generate_fixed_bases(path, module)
+
+
+def _export_quietly(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes) -> None:
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -97,9 +121,6 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, output_name
             external_data=False,
             dynamo=True,
         )
-    if list(path.parent.glob(path.name + ".data")):
-        raise RuntimeError(f"{path}: exporter wrote an external .data file; parts must be single files")
-    generate_fixed_bases(path, module)
 
 
 def export_parts(model: nn.Module, out_dir: Path, has_quantizer: bool = False) -> dict[str, str]:

@@ -465,7 +465,7 @@ def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_d
     out = tmp_path / "out.wav"
     proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(causal_bundle)])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "streamed in one pass" in proc.stderr and "256-sample delay compensated" in proc.stderr
+    assert "streamed in one pass" in proc.stderr and "256-sample delay removed" in proc.stderr
     x, sr = sf.read(src, dtype="float32")
     y, sr_out = sf.read(out, dtype="float32")
     assert sr_out == sr and y.shape == x.shape
