@@ -1,11 +1,17 @@
-"""The source-filter gate (issue 22): the sf analysis and synthesis (torch, whole signal) against WORLD (Harvest f0,
-CheapTrick, D4C at the 256-sample hop) on the same speech files: PESQ-WB, STOI, lag, level, pitch (pYIN).
+"""The source-filter gate (issue 22): the sf analysis and synthesis with nothing learned (torch, whole signal, the
+family's defaults) against WORLD (Harvest f0, CheapTrick, D4C at the models' 256-sample hop) on the same speech
+files: PESQ-WB, STOI, level, pitch (pYIN on input and output) and the energy-envelope lag after the declared delay.
 
-    python benchmarks/dsp_gate.py "DIR/*.wav" N_FILES ['{"ana": {...}, "delay": 512}'] [dsp,world]
+    python benchmarks/dsp_gate.py "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
+
+The bundle's graphs give the same output to 1e-4 (export checks it); `latentsynth-eval --peers` measures the shipped
+dsp bundle through them.
 """
 
+from __future__ import annotations
+
+import argparse
 import glob
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -16,80 +22,73 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.simplefilter("ignore")
+
 from desktop.evaluation import pitch as P  # noqa: E402
-from desktop.evaluation.peers import align  # noqa: E402
+from desktop.evaluation.peers import world_harvest  # noqa: E402
 from desktop.evaluation.perceptual import pesq_wb, stoi  # noqa: E402
-from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth  # noqa: E402
+from models.sfvae import SourceFilterVAE  # noqa: E402
 
 SR = 22050
 
 
-def world_h(x, fp=256 / SR * 1000):
-    import pyworld
+def envelope_lag(y: np.ndarray, x: np.ndarray, max_lag: int = 512) -> int:
+    """Samples by which y's energy envelope (512-sample mean square) lags x's, best correlation in +-max_lag."""
+    k = np.ones(512) / 512
+    ex, ey = np.sqrt(np.convolve(x**2, k, "valid")), np.sqrt(np.convolve(y**2, k, "valid"))
+    lags = np.arange(-max_lag, max_lag + 1, 4)
+    core = slice(max_lag, len(ex) - max_lag)
+    scores = [np.corrcoef(ex[core], ey[max_lag + lag : len(ey) - max_lag + lag])[0, 1] for lag in lags]
+    return int(lags[int(np.nanargmax(scores))])
 
-    xd = np.ascontiguousarray(x, np.float64)
-    f0, t = pyworld.harvest(xd, SR, f0_floor=50.0, f0_ceil=1500.0, frame_period=fp)
-    sp = pyworld.cheaptrick(xd, f0, t, SR)
-    ap = pyworld.d4c(xd, f0, t, SR)
-    y = pyworld.synthesize(f0, sp, ap, SR, frame_period=fp)[: len(x)]
-    return np.pad(y, (0, len(x) - len(y))).astype(np.float32)
 
-
-def dsp(x, ana, syn, delay):
-    t = torch.from_numpy(x)[None, None]
+def dsp(model: SourceFilterVAE, x: np.ndarray) -> np.ndarray:
     n = len(x)
-    pad = (-n) % 256 + delay + 256
-    t = torch.nn.functional.pad(t, (0, pad))
+    t = torch.nn.functional.pad(torch.from_numpy(x)[None, None], (0, (-n) % model.hop + model.delay + model.hop))
     with torch.no_grad():
-        pitch, v, env, ap = ana(t)
-        y = syn(pitch, v, env, ap)[0, 0].numpy()
-    return y[delay : delay + n]
+        y = model.decode(model.encode(t))[0, 0].numpy()
+    return y[model.delay : model.delay + n]
 
 
-def main(files, kw, which=("dsp", "world"), maxs=10):
-    ana = SourceFilterAnalysis(**kw.get("ana", {})).eval()
-    syn = SourceFilterSynth(**kw.get("syn", {})).eval()
-    delay = kw.get("delay", 256)
-    res = {w: [] for w in which}
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pattern")
+    p.add_argument("--files", type=int, default=20)
+    p.add_argument("--systems", default="dsp,world")
+    p.add_argument("--seconds", type=float, default=10.0)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    model = SourceFilterVAE(latent_dim=0).eval()
+    files = sorted(glob.glob(args.pattern))[: args.files]
+    rows: dict[str, list] = {s: [] for s in args.systems.split(",")}
     for f in files:
-        x, sr = sf.read(f, dtype="float32")
-        x = x[: maxs * SR]
-        if x.ndim > 1:
-            x = x.mean(1)
-        for w in which:
-            y = dsp(x, ana, syn, delay) if w == "dsp" else world_h(x)
-            ya, lag = align(y, x, 1024)
-            tx, ty = P.track(x), P.track(y)
-            c = P.compare(tx, ty).summary()
-            res[w].append(
+        x, sr = sf.read(f, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)[: int(args.seconds * SR)]
+        if sr != SR:
+            raise SystemExit(f"{f}: {sr} Hz; this gate reads {SR} Hz files")
+        tx = P.track(x, SR)
+        for name in rows:
+            y = dsp(model, x) if name == "dsp" else world_harvest(x, SR)[0]
+            c = P.compare(tx, P.track(y, SR)).summary()
+            level = 10 * np.log10(np.mean(y**2) / np.mean(x**2))
+            rows[name].append(
                 (
                     pesq_wb(x, y, SR) or np.nan,
                     stoi(x, y, SR) or np.nan,
-                    lag,
-                    10 * np.log10(np.mean(y**2) / np.mean(x**2) + 1e-12),
+                    level,
                     c["pitch_median_cents"] or np.nan,
                     c["pitch_within_50c"] or np.nan,
+                    envelope_lag(y, x),
                 )
             )
-    for w in which:
-        a = np.array(res[w], dtype=float)
+    print(f"{len(files)} files of {args.pattern}, first {args.seconds:g} s each")
+    for name, r in rows.items():
+        a = np.array(r, dtype=float)
         print(
-            w,
-            "PESQ %.3f STOI %.3f lag_med %d level_dB %.2f pitch_c %.1f w50 %.2f"
-            % (
-                np.nanmean(a[:, 0]),
-                np.nanmean(a[:, 1]),
-                np.median(a[:, 2]),
-                np.mean(a[:, 3]),
-                np.nanmedian(a[:, 4]),
-                np.nanmean(a[:, 5]),
-            ),
+            f"{name:6s} PESQ-WB {np.nanmean(a[:, 0]):.3f}  STOI {np.nanmean(a[:, 1]):.3f}  level {np.mean(a[:, 2]):+.2f} dB  "
+            f"pitch {np.nanmedian(a[:, 3]):.1f} c, {np.nanmean(a[:, 4]):.0%} within 50 c  "
+            f"envelope lag median {np.median(a[:, 5]):+.0f} samples"
         )
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    files = sorted(glob.glob(sys.argv[1]))[: int(sys.argv[2])]
-    kw = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-    which = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("dsp", "world")
-    main(files, kw, which)
+    main()
