@@ -3,6 +3,7 @@ family's defaults) against WORLD (Harvest f0, CheapTrick, D4C at the models' 256
 files: PESQ-WB, STOI, level, pitch (pYIN on input and output) and the energy-envelope lag after the declared delay.
 
     python benchmarks/dsp_gate.py "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
+    python benchmarks/dsp_gate.py "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
 
 The bundle's graphs give the same output to 1e-4 (export checks it); `latentsynth-eval --peers` measures the shipped
 dsp bundle through them.
@@ -55,9 +56,16 @@ def main() -> None:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--systems", default="dsp,world")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--checkpoint", default=None, help="measure this trained sf checkpoint as 'dsp' instead")
     args = p.parse_args()
     torch.set_num_threads(1)
     model = SourceFilterVAE(latent_dim=0).eval()
+    if args.checkpoint:
+        from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+        ckpt = load_checkpoint(Path(args.checkpoint))
+        model = model_from_checkpoint(ckpt)[0]
+        print(f"checkpoint step {ckpt['step']}")
     files = sorted(glob.glob(args.pattern))[: args.files]
     rows: dict[str, list] = {s: [] for s in args.systems.split(",")}
     for f in files:

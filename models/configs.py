@@ -118,6 +118,7 @@ class SourceFilterConfig(FamilyConfig):
     dec_blocks: int = 3
     free_bits: float = 0.0
     feature_weight: float = 1.0
+    synth_in_loss: bool = True
     random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
 
 
