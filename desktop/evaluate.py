@@ -52,6 +52,8 @@ NOTES = {
     "griffin_lim": "32 Griffin-Lim iterations from the TRUE 256-band mel: the uncompressed ceiling",
     "griffin_lim_equal": "Griffin-Lim from a mel with as many numbers per second as the bundle's latent",
     "world": "the WORLD vocoder (pyworld), full analysis and synthesis, nothing quantised",
+    "world_harvest": "WORLD with Harvest's f0 at the models' 256-sample hop (11.6 ms), nothing quantised",
+    "dsp": "the source-filter analysis and synthesis with nothing learned (the dsp bundle, streamed)",
 }
 
 
@@ -279,6 +281,8 @@ def evaluate(
         "griffin_lim": "256 float32 per 256 samples",
         "griffin_lim_equal": f"{equal_mels} float32 mel bands per 256 samples",
         "world": "float32 f0, envelope and aperiodicity per 5 ms frame",
+        "world_harvest": "float32 f0, envelope and aperiodicity per 11.6 ms frame",
+        "dsp": "float32 pitch, voicing, 80-point envelope and 6-band aperiodicity per 256 samples",
     }
     r: dict = {
         "bundle": str(bundle_dir),

@@ -39,3 +39,9 @@ def test_signal_processing_peers_resynthesise_speech(speech, name, min_pesq, min
     assert abs(best) <= 32, best
     assert pesq_wb(x, y, sr) > min_pesq
     assert stoi(x, y, sr) > min_stoi
+
+
+def test_every_peer_is_described_in_the_report():
+    from desktop.evaluate import NOTES
+
+    assert set(peers.PEERS) <= set(NOTES)
