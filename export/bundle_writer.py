@@ -355,7 +355,11 @@ def export_bundle(
             provenance=provenance,
             training_data=training_data,
             # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
-            extra=model.extra_manifest(),
+            extra={
+                **model.extra_manifest(),
+                # pitch families: the range trained on (the player's range view and octave mapping)
+                **({"trained_range": model.trained_range(chunks)} if hasattr(model, "trained_range") else {}),
+            },
             information_rate=information_rate(model, chunks, cfg.model.sample_rate),
             streaming=streaming,
             # knobs with a meaning the model declares (hpn: transpose, loudness, balance); none for the others

@@ -37,6 +37,9 @@ CONTROL_CHANNELS = ("pitch", "voicing", "formant", "breath")
 # breath are constant 0 from the encoder (no information)
 CONTROL_SCALE = (10.0 / 1200.0, 0.1, 1.0, 1.0)
 ENV_MEAN, ENV_STD = -14.0, 4.0  # natural-log power density: typical centre and spread (normalises the net's input)
+# aperiodicity in network units: 0..1 -> -0.5..0.5. Its estimate is noisy (frame to frame it moves ~0.2, which no
+# code can compress) and the ear hears the envelope first: at 2x it took the linear codec's axes from the envelope
+AP_UNIT = 1.0
 DSP_STD = 0.05  # the dsp preset's declared posterior std of z (for the information rate; nats and aperiodicity)
 PARITY_FLOOR = -25.0  # frames whose mean log envelope is below this (about -100 dB) are silence for parity
 
@@ -113,12 +116,19 @@ class SourceFilterVAE(AudioAutoencoder):
         features = env_points + self.bands
         self.latent_dim = int(latent_dim)
         if self.latent_dim > 0:
+            # a linear codec (set to the corpus's PCA by data_init before the first step) plus causal nets that
+            # start at zero and learn what the linear one misses: step 0 already sounds like PCA coding
+            self.enc_linear = nn.Conv1d(features, 2 * latent_dim, 1)
+            self.dec_linear = nn.Conv1d(latent_dim, features, 1)
             self.encoder = _FrameNet(features, 2 * latent_dim, enc_max_channels, 2)
             self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
             self.decoder = _FrameNet(latent_dim + 2, features, dec_channels, dec_blocks)
+            for net in (self.encoder, self.decoder):
+                nn.init.zeros_(net.net[-1].weight)
+                nn.init.zeros_(net.net[-1].bias)
             z_dim = latent_dim
         else:
-            self.encoder = self.bottleneck = self.decoder = None
+            self.encoder = self.bottleneck = self.decoder = self.enc_linear = self.dec_linear = None
             z_dim = features
         self.register_buffer("control_scale", torch.tensor(CONTROL_SCALE)[None, :, None], persistent=False)
         self.levels = (("z", z_dim, hop), ("control", len(CONTROL_CHANNELS), hop))
@@ -126,11 +136,12 @@ class SourceFilterVAE(AudioAutoencoder):
 
     # ---- features <-> network units -------------------------------------------------------------------
     def _net_in(self, logenv, ap):
-        return torch.cat([(logenv - ENV_MEAN) / ENV_STD, 2.0 * ap - 1.0], dim=1)
+        return torch.cat([(logenv - ENV_MEAN) / ENV_STD, (ap - 0.5) * AP_UNIT], dim=1)
 
     def _net_out(self, h):
+        """The inverse of ``_net_in`` (aperiodicity clamped to 0..1)."""
         logenv, ap = h.split([self.env_points, self.bands], dim=1)
-        return logenv * ENV_STD + ENV_MEAN, torch.sigmoid(ap)
+        return logenv * ENV_STD + ENV_MEAN, (0.5 + ap / AP_UNIT).clamp(0.0, 1.0)
 
     @staticmethod
     def _control(pitch, voicing):
@@ -153,7 +164,7 @@ class SourceFilterVAE(AudioAutoencoder):
             params, more = self.encoder(x), []
         else:
             params, more = self.encoder.stream(x, enc_states)
-        return {"z": self.bottleneck.split(params), "control": ctrl}, more
+        return {"z": self.bottleneck.split(params + self.enc_linear(x)), "control": ctrl}, more
 
     def posterior(self, audio: torch.Tensor):
         """{'z': (mean, std), 'control': (values, fixed std)}, each float32[B, C, T / hop]."""
@@ -172,7 +183,7 @@ class SourceFilterVAE(AudioAutoencoder):
             h, more = self.decoder(x), []
         else:
             h, more = self.decoder.stream(x, dec_states)
-        logenv, ap = self._net_out(h)
+        logenv, ap = self._net_out(h + self.dec_linear(z))
         return logenv, ap, more
 
     def _synth_args(self, control, logenv, ap):
@@ -319,10 +330,10 @@ class SourceFilterVAE(AudioAutoencoder):
         with torch.no_grad():
             pitch, voicing, logenv, ap = self.analysis(x)
         control = self._control(pitch, voicing)
-        z, aux = self.bottleneck(self.encoder(self._net_in(logenv, ap)))
-        aux["latent/z"] = z.detach()
-        h = self.decoder(torch.cat([z, control[:, 0:2]], dim=1))
         target = self._net_in(logenv, ap)
+        z, aux = self.bottleneck(self.encoder(target) + self.enc_linear(target))
+        aux["latent/z"] = z.detach()
+        h = self.decoder(torch.cat([z, control[:, 0:2]], dim=1)) + self.dec_linear(z)
         # the envelope matters where there is sound: weight frames by their level (up to 1 at >= -40 dBFS-ish)
         level = ((logenv.mean(dim=1, keepdim=True) - PARITY_FLOOR) / 10.0).clamp(0.0, 1.0)
         aux["loss/features"] = self.feature_weight * ((h - target).abs() * level).mean()
@@ -334,13 +345,56 @@ class SourceFilterVAE(AudioAutoencoder):
         y = self.synth(*self._synth_args(control, out_env, out_ap))
         return y[..., self.delay : self.delay + t] / gain, aux
 
+    @torch.no_grad()
+    def trained_range(self, audio: torch.Tensor) -> dict:
+        """audio float32[N, 1, T] (export's statistics chunks) -> the pitch the model was trained on: 5th, 50th
+        and 95th percentile of f0 over voiced frames (Hz), for the player's range view and octave mapping."""
+        pitch = []
+        for part in audio.split(16):
+            p, v, _, _ = self.analysis(part)
+            pitch.append(p[v > 0.5])
+        hz = 440.0 * 2.0 ** torch.cat(pitch).double()
+        if hz.numel() == 0:
+            return {}
+        q = torch.quantile(hz, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
+        return {"pitch_hz": [round(float(v), 1) for v in q], "voiced_frames": int(hz.numel())}
+
+    @torch.no_grad()
+    def data_init(self, audio: torch.Tensor) -> None:
+        """audio float32[N, 1, T] (training chunks) -> the linear codec set to the PCA of their frames' features
+        (frames above -100 dB only): z = whitened projection on the ``latent_dim`` strongest axes, posterior std 0.3,
+        decoded back by the inverse. The trainer calls it once before the first step of a new run."""
+        if self.encoder is None:
+            return
+        feats, logenv = [], []
+        for part in audio.split(16):
+            _, _, env, ap = self.analysis(F.pad(part, (0, self.delay)))
+            feats.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
+            logenv.append(env.mean(dim=1).reshape(-1))
+        x = torch.cat(feats).double()
+        x = x[torch.cat(logenv) > PARITY_FLOOR]
+        mean = x.mean(dim=0)
+        _, sv, vt = torch.linalg.svd(x - mean, full_matrices=False)
+        k = self.latent_dim
+        scale = (sv[:k] / max(x.shape[0] - 1, 1) ** 0.5).clamp(min=1e-3)  # std along each axis
+        proj = vt[:k] / scale[:, None]  # whitened: unit variance per latent dim
+        w = torch.zeros_like(self.enc_linear.weight, dtype=torch.float64)
+        w[:k, :, 0] = proj
+        b = torch.zeros(2 * k, dtype=torch.float64)
+        b[:k] = -(proj @ mean)
+        b[k:] = float(np.log(np.expm1(0.3)))  # softplus^-1(0.3): posterior std 0.3 at the start
+        self.enc_linear.weight.copy_(w.float())
+        self.enc_linear.bias.copy_(b.float())
+        self.dec_linear.weight.copy_((vt[:k].T * scale[None, :]).float()[:, :, None])
+        self.dec_linear.bias.copy_(mean.float())
+
     def components(self) -> dict[str, nn.Module]:
         if self.encoder is None:
             return {"encoder": self.analysis, "decoder": self.synth}
         return {
-            "encoder": nn.ModuleDict({"analysis": self.analysis, "net": self.encoder}),
+            "encoder": nn.ModuleDict({"analysis": self.analysis, "net": self.encoder, "linear": self.enc_linear}),
             "bottleneck": self.bottleneck,
-            "decoder": nn.ModuleDict({"net": self.decoder, "synth": self.synth}),
+            "decoder": nn.ModuleDict({"net": self.decoder, "linear": self.dec_linear, "synth": self.synth}),
         }
 
 

@@ -180,6 +180,8 @@ class Trainer:
             self._restore(ckpt)
         else:
             torch.manual_seed(tc.seed + self.dist.rank)  # different noise per rank
+            if init_from is None and hasattr(self.model, "data_init"):
+                self._data_init()
         # The EMA lives on rank 0 (the only rank that saves, validates and logs), copied after any restore.
         self.ema = None
         if tc.ema_decay > 0 and self.dist.is_main:
@@ -220,6 +222,16 @@ class Trainer:
                 file=sys.stderr,
             )
             self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
+
+    def _data_init(self, chunks: int = 512) -> None:
+        """A family's data-dependent start (sf: its linear codec is the corpus features' PCA): ``chunks`` training
+        chunks evenly spaced over the set, the same on every rank, before the first step."""
+        n = len(self.train_set)
+        idx = np.linspace(0, n - 1, min(chunks, n)).astype(int)
+        items = [self.train_set[int(i)] for i in idx]
+        batch = torch.stack([item[0] if isinstance(item, tuple) else item for item in items])  # [N, 1, T]
+        with torch.no_grad():
+            self.model.data_init(batch.to(self.device))
 
     def _pitch_labels(self, cfg: RunConfig) -> list | None:
         """Families that train on pitch labels (``uses_pitch_labels``): one cached track per file, else None.
