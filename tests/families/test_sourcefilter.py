@@ -150,3 +150,27 @@ def test_formant_shift_moves_the_envelope_not_the_pitch(dsp):
 
     ratio = peak_hz(env2) / peak_hz(env)
     assert 1.3 < ratio < 1.55, ratio
+
+
+def test_data_init_sets_the_linear_codec_to_the_features_pca(fixtures_dir):
+    import soundfile as sf
+
+    from models.sfvae import SourceFilterVAE
+
+    x, _ = sf.read(fixtures_dir / "speech_arctic_a0007.wav", dtype="float32")
+    chunks = torch.from_numpy(x[: (len(x) // SR) * SR].reshape(-1, 1, SR))
+    model = SourceFilterVAE(latent_dim=8, enc_max_channels=16, dec_channels=16, dec_blocks=1).eval()
+
+    def feature_error():
+        with torch.no_grad():
+            post = model.posterior(chunks)
+            env, ap, _ = model._features_of(post["z"][0], post["control"][0])
+            _, _, env_in, _ = model.analysis(chunks)
+        loud = env_in.mean(dim=1, keepdim=True) > -20
+        return float(((env - env_in).abs() * loud).sum() / (loud.sum() * env.shape[1]))
+
+    before = feature_error()
+    model.data_init(chunks)
+    after = feature_error()
+    # 8 PCA axes of one speaker's envelopes: well under a nat per point (an untrained codec is several)
+    assert after < 0.6 < before, (before, after)
