@@ -21,6 +21,21 @@ def _app_with_a_manifest(w) -> None:
     (app / "manifest.json").write_text(json.dumps({"name": "x"}))
 
 
+def _manifest_value(path: list, value: float):
+    """A copy of the default bundle whose manifest holds ``value`` at ``path`` (json writes NaN and Infinity)."""
+
+    def setup(w) -> None:
+        mpath = bundle_copy(w) / "manifest.json"
+        data = json.loads(mpath.read_text())
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        mpath.write_text(json.dumps(data))
+
+    return setup
+
+
 CASES = [
     # ---- render: the same file by identity, however the output is spelled (issue 23, item 1) -------------------
     Case(
@@ -64,6 +79,39 @@ CASES = [
         lambda w: str(w.root / "bundle"),
         setup=corrupt_part,
         needs="run",
+    ),
+    # ---- a manifest's arrays hold NaN or inf: refused at load, naming manifest.json and the field (issue 23) ----
+    Case(
+        "render-manifest-nan-in-pca-components",
+        R,
+        lambda w: [str(w.inp), "--bundle", str(w.root / "bundle"), "-o", w.p("x.wav"), "--latent", "0=1"],
+        ["'latent_stats.z.pca_components[2][3]' is NaN"],
+        lambda w: str(w.root / "bundle" / "manifest.json"),
+        setup=_manifest_value(["latent_stats", "z", "pca_components", 2, 3], float("nan")),
+    ),
+    Case(
+        "render-manifest-inf-in-explained-variance-ratio",
+        R,
+        lambda w: [str(w.inp), "--bundle", str(w.root / "bundle"), "-o", w.p("x.wav")],
+        ["'latent_stats.z.explained_variance_ratio[0]' is inf"],
+        lambda w: str(w.root / "bundle" / "manifest.json"),
+        setup=_manifest_value(["latent_stats", "z", "explained_variance_ratio", 0], float("inf")),
+    ),
+    Case(
+        "render-manifest-nan-normalization-target",
+        R,
+        lambda w: [str(w.inp), "--bundle", str(w.root / "bundle"), "-o", w.p("x.wav")],
+        ["'normalization.target_dbfs' is NaN"],
+        lambda w: str(w.root / "bundle" / "manifest.json"),
+        setup=_manifest_value(["normalization", "target_dbfs"], float("nan")),
+    ),
+    Case(
+        "app-manifest-nan-in-latent-mean",
+        A,
+        lambda w: ["--bundle", str(w.root / "bundle"), "--input-file", str(w.inp), "--quit-after", "1"],
+        ["'latent_stats.z.mean[0]' is NaN"],
+        lambda w: str(w.root / "bundle" / "manifest.json"),
+        setup=_manifest_value(["latent_stats", "z", "mean", 0], float("nan")),
     ),
     # ---- the app: a device index and an OSC host are checked like names (issue 23, ugly) --------------------------
     Case(

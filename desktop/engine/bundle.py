@@ -430,6 +430,11 @@ class Manifest:
                 raise BundleError(f"{where}: missing field '{ctx}{key}'")
             return obj[key]
 
+        bad = _non_finite(data)
+        if bad is not None:
+            raise BundleError(
+                f"{where}: '{bad[0]}' is {bad[1]}; every number a player reads must be finite (re-export the bundle)"
+            )
         version = need(data, "format_version", "")
         if version not in SUPPORTED_VERSIONS:
             raise BundleError(
@@ -552,6 +557,30 @@ class Manifest:
                 raise BundleError(f"{where}: pca_components for level '{level.name}' are not {d}x{d}")
             if not all(math.isfinite(v) for v in stats.mean + stats.std + stats.explained_variance):
                 raise BundleError(f"{where}: latent_stats for level '{level.name}' contain NaN or inf")
+
+
+# What a bundle says about how it was made: shown, never computed with (a training loss there may well be NaN).
+_RECORD_ONLY = ("provenance",)
+
+
+def _non_finite(data: Any, path: str = "") -> tuple[str, str] | None:
+    """The first number in a parsed manifest that is NaN or infinite (json reads both), as (field path, 'NaN' /
+    'inf' / '-inf'); None when all are finite. ``provenance`` is a record and not checked."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, "NaN" if math.isnan(data) else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not path and key in _RECORD_ONLY:
+                continue
+            found = _non_finite(value, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found = _non_finite(value, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _read_controls(data: Any, where: Path) -> tuple[Control, ...]:
