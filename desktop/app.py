@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         window.close()  # stops the recording and the audio
         save_screenshot()
         summary = engine.summary()
-        summary["error"] = summary["error"] or window.record_error
+        summary["error"] = summary["error"] or window.record_error or window.browser.load_error
         for name, at in (("first_callback", engine.first_callback_at), ("first_sound", engine.first_sound_at)):
             if at is not None:
                 clock.mark(name, at)

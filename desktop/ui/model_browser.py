@@ -4,6 +4,7 @@ bundle into the engine (one that fails to load leaves the playing model playing,
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -78,6 +79,7 @@ class ModelBrowser(QWidget):
         self.show_message, self.on_loaded = show_message, on_loaded
         self.bundle: Bundle | None = None
         self.runner: ModelRunner | None = None
+        self.load_error = ""  # the last bundle that would not load, and why (the app's JSON line reports it)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Model"))
@@ -129,6 +131,19 @@ class ModelBrowser(QWidget):
 
     def load_bundle_path(self, path: str) -> bool:
         """Load and swap in a bundle; on any error the previous model keeps running and a message says why."""
+        problem = self.try_load(path)
+        if problem is None:
+            return True
+        still = "" if self.bundle is None else f"Still playing {self.bundle.name}."
+        message = f"Cannot load model: {problem}" + (f"\n{still}" if still else "")
+        self.load_error = f"Cannot load model: {problem}" + (f"; {still[0].lower()}{still[1:]}" if still else "")
+        print(f"latentsynth: {self.load_error}", file=sys.stderr, flush=True)
+        self.show_message(message)
+        return False
+
+    def try_load(self, path: str) -> str | None:
+        """Load and swap in a bundle: None when it plays, else why it cannot (the previous model keeps playing and
+        the caller says so)."""
         provider = self.provider_combo.currentText()
         try:
             pre = self.preloader.take_model(path, provider) if self.preloader is not None else None
@@ -139,12 +154,9 @@ class ModelBrowser(QWidget):
                 runner = ModelRunner(bundle, provider=provider, threads=1)
                 slot = ModelSlot.from_runner(runner)
         except (BundleError, RuntimeError, ValueError, OSError) as exc:
-            self.show_message(
-                f"Cannot load model: {exc}" + ("" if self.bundle is None else f"\nStill playing {self.bundle.name}.")
-            )
             if self.bundle is not None:
                 self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(self.bundle.path))))
-            return False
+            return " ".join(str(exc).split())
         same_levels = self.runner is not None and self.runner.manifest.levels == bundle.manifest.levels
         # knobs carry over between bundles with the same latent levels; the glide is a playing setting: it always does
         glide = self.engine.controls.glide_s
@@ -163,4 +175,4 @@ class ModelBrowser(QWidget):
             + f"   ·   provider in use: {runner.short_provider.upper()}"
         )
         self.on_loaded(bundle, controls)
-        return True
+        return None

@@ -4,6 +4,7 @@ last model and file only when restoring the session is on), what is saved at clo
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
@@ -61,8 +62,17 @@ class SettingsAdapter:
         w.midi.glide_spin.setValue(1000 * saved("notes/glide_s"))
         w.browser.refresh_model_list()
         bundle = start_bundle(s, o.bundle, lambda message: w.show_message(message, modal=False))
-        if not w.load_bundle_path(bundle) and bundle != str(default_bundle_path()):
-            w.load_bundle_path(str(default_bundle_path()))
+        factory = str(default_bundle_path())
+        problem = w.browser.try_load(bundle) if bundle != factory else None
+        if problem is None:
+            if bundle == factory:
+                w.load_bundle_path(factory)
+        elif w.load_bundle_path(factory):  # a remembered model damaged (or gone) since: say so, everywhere
+            which = "the model asked for" if o.bundle else "the last model"
+            message = f"Playing the factory model: {which} cannot be loaded: {problem}"
+            w.browser.load_error = message
+            print(f"latentsynth: {message}", file=sys.stderr, flush=True)
+            w.show_message(message, modal=False)
         w.midi.apply_glide()  # into the loaded model's controls
         t = w.transport
         # a plain start plays the microphone; the last file comes back only when restoring the session is on

@@ -3,6 +3,9 @@ and the last message coloured by its kind. Every part takes the width it is give
 
 from __future__ import annotations
 
+from typing import Callable
+
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy
 
 from ..engine.values import Snapshot
@@ -10,7 +13,6 @@ from . import theme
 
 # a message's kind -> its colour: only errors are red
 KIND_COLOURS = {"error": theme.WARN, "warn": theme.ACCENT2, "success": theme.ACCENT, "info": theme.TEXT}
-MESSAGE_CHARS = 200  # the line shows this much of a message's first line; its tooltip holds all of it
 
 SKIPPED_TIP = (
     "skipped: model blocks that would have reached the speakers too late, so the dry input (or silence) played in\n"
@@ -24,6 +26,47 @@ def _fit(label: QLabel) -> QLabel:
     label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
     label.setMinimumWidth(0)
     return label
+
+
+def elide_words(text: str, fits: Callable[[str], bool]) -> str:
+    """``text``, or as many of its first words as ``fits`` with an ellipsis after them: never a word cut in two."""
+    if fits(text):
+        return text
+    words = text.split(" ")
+    lo, hi = 0, len(words)  # the longest prefix of whole words that fits with its ellipsis
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(" ".join(words[:mid]).rstrip(" ,;:") + " …"):
+            lo = mid
+        else:
+            hi = mid - 1
+    return (" ".join(words[:lo]).rstrip(" ,;:") + " …").lstrip()
+
+
+class WordElidedLabel(QLabel):
+    """A one-line label that shows whole words and an ellipsis when its text is wider than the label (Qt's clipping
+    cut the message mid-word); ``text()`` stays the whole line, the tooltip holds the whole message."""
+
+    def shown_text(self) -> str:
+        width, metrics = self.contentsRect().width(), self.fontMetrics()
+        return elide_words(self.text(), lambda s: metrics.horizontalAdvance(s) <= width)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        shown = self.shown_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        self.style().drawItemText(
+            painter,
+            self.contentsRect(),
+            int(self.alignment()),
+            self.palette(),
+            self.isEnabled(),
+            shown,
+            self.foregroundRole(),
+        )
+        painter.end()
 
 
 def khz(rate: int) -> str:
@@ -59,7 +102,7 @@ class StatusLine(QHBoxLayout):
         self.recording = _fit(QLabel(""))
         self.recording.setStyleSheet(f"color: {theme.WARN}; font-weight: bold;")
         self.recording.hide()
-        self.message = _fit(QLabel(""))
+        self.message = _fit(WordElidedLabel(""))
         self.message.hide()
         self.kind = ""
         self.addWidget(self.status, 5)
@@ -69,13 +112,13 @@ class StatusLine(QHBoxLayout):
     def show_message(self, text: str, kind: str) -> None:
         self.kind = kind
         self.message.setStyleSheet(f"color: {KIND_COLOURS.get(kind, theme.TEXT)};")
-        self.message.setText(text.splitlines()[0][:MESSAGE_CHARS] if text else "")
+        self.message.setText(text.splitlines()[0] if text else "")
         self.message.setToolTip(text)
         self.message.setVisible(bool(text))  # an empty message leaves its width to the status
 
     def clear_message_if(self, text: str) -> None:
         """Clear the message line when it still shows ``text`` (an engine error that has gone)."""
-        if text and self.message.text() == text.splitlines()[0][:MESSAGE_CHARS]:
+        if text and self.message.text() == text.splitlines()[0]:
             self.show_message("", "info")
 
     def show(self, snap: Snapshot, parts: dict) -> None:
