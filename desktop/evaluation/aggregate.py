@@ -14,7 +14,8 @@ SCALARS = METRICS + PERCEPTUAL
 def summarise(records: list[dict], systems: list[str], pitched_only: bool = True) -> dict[str, dict]:
     """records: per-file {'category', 'seconds', 'metrics': {system: rec}} -> {system: {metric: mean, ...}}.
 
-    A metric's mean skips files where it is None or absent (PESQ off speech); ``files`` counts the files scored.
+    A metric's mean skips files where it is None or absent (PESQ off speech); ``files`` counts the files scored;
+    ``undefined`` (when any) counts per metric the files where it has no meaning (``systems.score``'s ``undefined``).
     Pitch: counts and errors pooled over the files of pitched categories (all files when ``pitched_only`` is False).
     """
     out: dict[str, dict] = {}
@@ -26,6 +27,9 @@ def summarise(records: list[dict], systems: list[str], pitched_only: bool = True
         for k in SCALARS:
             vals = [v[k] for v in recs if v.get(k) is not None]
             row[k] = float(np.mean(vals)) if vals else None
+        undefined = {k: sum(k in v.get("undefined", {}) for v in recs) for k in SCALARS}
+        if any(undefined.values()):  # files where the metric has no meaning (a silent input), not just missing
+            row["undefined"] = {k: n for k, n in undefined.items() if n}
         pooled = pitch.PitchCounts()
         for r in records:
             rec = r["metrics"].get(system)

@@ -1,8 +1,8 @@
 """Perceptual metrics from the libraries made for them, all offline: ViSQOL v3 (audio mode, 48 kHz), PESQ wide-band
 (16 kHz) and STOI. PESQ and STOI are speech metrics: the evaluation runs them on speech only.
 
-Each returns None where the metric is undefined for the signal (PESQ on a clip with no utterance, ViSQOL on silence),
-so a mean skips it instead of averaging a made-up value.
+Each returns None where the metric is undefined for the signal (any of them against a silent reference, PESQ on a
+clip with no utterance), so a mean skips it instead of averaging a made-up value (STOI scored silence 0.000).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from .spectral import is_silent
 
 VISQOL_SR = 48000
 PESQ_SR = 16000
@@ -34,9 +36,9 @@ def _visqol_api():
 def visqol(ref: np.ndarray, deg: np.ndarray, sr: int) -> float | None:
     """ViSQOL v3 audio-mode MOS-LQO (1..~4.73; identical signals ~4.73)."""
     n = min(len(ref), len(deg))
-    r, d = _resample(ref[:n], sr, VISQOL_SR), _resample(deg[:n], sr, VISQOL_SR)
-    if np.sqrt(np.mean(r**2)) < 1e-5:
+    if is_silent(ref[:n]):
         return None
+    r, d = _resample(ref[:n], sr, VISQOL_SR), _resample(deg[:n], sr, VISQOL_SR)
     try:
         return float(_visqol_api().measure_from_arrays(r, d, VISQOL_SR).moslqo)
     except (ValueError, RuntimeError, ZeroDivisionError, IndexError):
@@ -48,6 +50,8 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sr: int) -> float | None:
     from pesq import PesqError, pesq
 
     n = min(len(ref), len(deg))
+    if is_silent(ref[:n]):
+        return None
     try:
         return float(pesq(PESQ_SR, _resample(ref[:n], sr, PESQ_SR), _resample(deg[:n], sr, PESQ_SR), "wb"))
     except (PesqError, ValueError):
@@ -59,5 +63,7 @@ def stoi(ref: np.ndarray, deg: np.ndarray, sr: int) -> float | None:
     from pystoi import stoi as _stoi
 
     n = min(len(ref), len(deg))
+    if is_silent(ref[:n]):
+        return None
     value = float(_stoi(np.asarray(ref[:n], np.float64), np.asarray(deg[:n], np.float64), sr, extended=False))
     return value if np.isfinite(value) else None

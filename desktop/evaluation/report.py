@@ -45,9 +45,30 @@ def table(rows: dict[str, dict], rates: dict[str, float | None], order: list[str
         if system not in rows:
             continue
         row = dict(rows[system], rate_kbps=None if rates.get(system) is None else rates[system] / 1000)
+        undefined = row.get("undefined", {})
         lines.append(
-            f"| {system} | {row['files']} | " + " | ".join(_cell(row.get(k), f) for k, _, f, _ in COLUMNS) + " |"
+            f"| {system} | {row['files']} | "
+            + " | ".join(
+                "n/a" if row.get(k) is None and undefined.get(k) else _cell(row.get(k), f) for k, _, f, _ in COLUMNS
+            )
+            + " |"
         )
+    return lines
+
+
+def undefined_lines(per_file: list[dict]) -> list[str]:
+    """One line per file on which some metrics have no meaning, naming them and why (the tables show n/a, or a mean
+    over the other files)."""
+    headers = {k: h for k, h, _, _ in COLUMNS}
+    lines = []
+    for rec in per_file:
+        reasons: dict[str, set[str]] = {}
+        for vals in rec["metrics"].values():
+            for k, why in vals.get("undefined", {}).items():
+                reasons.setdefault(why, set()).add(k)
+        for why, keys in reasons.items():
+            names = ", ".join(headers.get(k, k) for k in headers if k in keys)
+            lines.append(f"- `{rec['file']}`: {names} {why}")
     return lines
 
 
@@ -172,6 +193,13 @@ def markdown(r: dict) -> str:
     ]
     lines += ["", "![quality against bit rate](rate_plane.png)", "", "## Overall", ""]
     lines += table(r["overall"], rates, order)
+    undefined = undefined_lines(r["per_file"])
+    if undefined:
+        lines += [
+            "",
+            "Metrics with no meaning on these files (n/a in a table, or left out of its mean):",
+            "",
+        ] + undefined
     lines += ["", "## Per category", ""]
     for cat, c in r["by_category"].items():
         lines += [f"### {cat} ({c['files']} files, {c['seconds']} s)", ""] + table(c["systems"], rates, order) + [""]

@@ -5,6 +5,10 @@ stft_distance      multi-resolution STFT: spectral convergence + L1 of ln-magnit
 si_sdr             scale-invariant SDR in dB (higher is better)
 mse, cosine_similarity   on the waveforms, the research's own two
 level_change_db    20 log10(RMS out / RMS in): 0 is right, +6 twice as loud
+
+Against a silent input (``is_silent``) every metric but ``mse`` is undefined: a level relative to nothing, a
+log-spectral distance between two noise floors, a correlation with zeros. They are None there (``SILENCE`` says why),
+never a number that reads as perfect (0.000) or absurd (+81.5 dB).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ LOWER_IS_BETTER = {
     "cosine_similarity": False,
     "level_change_db": None,
 }
+SILENT_RMS = 1e-5  # -100 dBFS: below the last bit of a 16-bit file; digital silence is 0
+SILENCE = "undefined: the input is silent (RMS below -100 dBFS), so there is nothing to compare the output with"
 MEL_SCALES = ((512, 64), (1024, 80), (2048, 128))
 STFT_SCALES = (256, 512, 1024, 2048)
 
@@ -62,8 +68,15 @@ def si_sdr(y: np.ndarray, x: np.ndarray) -> float:
     return float(10 * np.log10(max(np.dot(target, target), 1e-12) / max(np.dot(noise, noise), 1e-12)))
 
 
-def all_metrics(y: np.ndarray, x: np.ndarray, sr: int) -> dict[str, float]:
+def is_silent(x: np.ndarray) -> bool:
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, np.float64))))) < SILENT_RMS if len(x) else True
+
+
+def all_metrics(y: np.ndarray, x: np.ndarray, sr: int) -> dict[str, float | None]:
+    """Every metric of output ``y`` against input ``x``; on a silent ``x`` all but ``mse`` are None."""
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    if is_silent(x):
+        return {k: float(np.mean((y64 - x64) ** 2)) if k == "mse" else None for k in METRICS}
     cos = float(np.dot(y64, x64) / max(np.linalg.norm(y64) * np.linalg.norm(x64), 1e-12))
     return {
         "mel_distance": mel_distance(y, x, sr),
@@ -75,8 +88,10 @@ def all_metrics(y: np.ndarray, x: np.ndarray, sr: int) -> dict[str, float]:
     }
 
 
-def level_change_db(y: np.ndarray, x: np.ndarray) -> float:
-    """Output level against input level in dB (RMS over the whole signal)."""
+def level_change_db(y: np.ndarray, x: np.ndarray) -> float | None:
+    """Output level against input level in dB (RMS over the whole signal); None when the input is silent."""
+    if is_silent(x):
+        return None
     ry = np.sqrt(np.mean(np.asarray(y, np.float64) ** 2))
     rx = np.sqrt(np.mean(np.asarray(x, np.float64) ** 2))
     return float(20 * np.log10(max(ry, 1e-9) / max(rx, 1e-9)))

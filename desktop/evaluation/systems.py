@@ -3,6 +3,8 @@
 A system's record for one file: the spectral distances (``spectral.all_metrics``), ViSQOL, PESQ-WB and STOI on
 speech, and on pitched material the pitch comparison (``pitch.compare``) against the input's own track. Records
 are JSON-able; pitch errors travel as a list so categories can pool frames (a median of medians would not do).
+Against a silent input the metrics that need something to compare with are None and the record's ``undefined`` maps
+each of them to the reason (``spectral.SILENCE``); the report prints them as n/a and lists the files.
 The cache keys a record by the input's samples, the system's name and settings, and ``SCORE_VERSION``: a second run
 with another bundle reuses every peer's numbers and costs only the bundle.
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 from . import perceptual, pitch, spectral
 
-SCORE_VERSION = 2
+SCORE_VERSION = 3  # 3: metrics against a silent input are None (were 0.000 and +81.5 dB)
 CATEGORIES = ("speech", "music", "instrument", "drums", "ambience")
 PITCHED = ("speech", "music", "instrument")
 SPEECH = ("speech",)
@@ -45,12 +47,15 @@ def score(
     y = np.asarray(y, np.float32)[: len(x)]
     y = np.pad(y, (0, len(x) - len(y)))
     rec = dict(spectral.all_metrics(y, x, sr))
+    if full:
+        rec["visqol"] = perceptual.visqol(x, y, sr)
+        if category in SPEECH:
+            rec["pesq_wb"] = perceptual.pesq_wb(x, y, sr)
+            rec["stoi"] = perceptual.stoi(x, y, sr)
+    if spectral.is_silent(x):
+        rec["undefined"] = {k: spectral.SILENCE for k, v in rec.items() if v is None}
     if not full:
         return rec
-    rec["visqol"] = perceptual.visqol(x, y, sr)
-    if category in SPEECH:
-        rec["pesq_wb"] = perceptual.pesq_wb(x, y, sr)
-        rec["stoi"] = perceptual.stoi(x, y, sr)
     if category in PITCHED and ref_track is not None:
         counts = pitch.compare(ref_track, pitch.track(y, sr))
         rec.update(counts.summary())
