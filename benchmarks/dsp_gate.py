@@ -1,6 +1,7 @@
 """The source-filter gate (issue 22): the sf analysis and synthesis with nothing learned (torch, whole signal, the
 family's defaults) against WORLD (Harvest f0, CheapTrick, D4C at the models' 256-sample hop) on the same speech
-files: PESQ-WB, STOI, level, pitch (pYIN on input and output) and the energy-envelope lag after the declared delay.
+files: PESQ-WB, STOI, level, pitch (pYIN on input and output), the energy-envelope lag after the declared delay, and
+the eval's mel and STFT distances.
 
     python benchmarks/dsp_gate.py "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
     python benchmarks/dsp_gate.py "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
@@ -27,6 +28,7 @@ warnings.simplefilter("ignore")
 from desktop.evaluation import pitch as P  # noqa: E402
 from desktop.evaluation.peers import world_harvest  # noqa: E402
 from desktop.evaluation.perceptual import pesq_wb, stoi  # noqa: E402
+from desktop.evaluation.spectral import mel_distance, stft_distance  # noqa: E402
 from models.sfvae import SourceFilterVAE  # noqa: E402
 
 SR = 22050
@@ -86,6 +88,8 @@ def main() -> None:
                     c["pitch_median_cents"] or np.nan,
                     c["pitch_within_50c"] or np.nan,
                     envelope_lag(y, x),
+                    mel_distance(y, x, SR),
+                    stft_distance(y, x),
                 )
             )
     print(f"{len(files)} files of {args.pattern}, first {args.seconds:g} s each")
@@ -94,7 +98,7 @@ def main() -> None:
         print(
             f"{name:6s} PESQ-WB {np.nanmean(a[:, 0]):.3f}  STOI {np.nanmean(a[:, 1]):.3f}  level {np.mean(a[:, 2]):+.2f} dB  "
             f"pitch {np.nanmedian(a[:, 3]):.1f} c, {np.nanmean(a[:, 4]):.0%} within 50 c  "
-            f"envelope lag median {np.median(a[:, 5]):+.0f} samples"
+            f"envelope lag median {np.median(a[:, 5]):+.0f} samples  mel {np.mean(a[:, 6]):.3f}  stft {np.mean(a[:, 7]):.3f}"
         )
 
 

@@ -165,7 +165,9 @@ class BundleUnderTest:
 def _peer_record(
     name: str, x: np.ndarray, sr: int, category: str, track, equal_mels: int, cache: systems.ScoreCache
 ) -> tuple[dict, float, np.ndarray | None]:
-    key = systems.signal_key(x, sr, "peer", name, equal_mels if name == "griffin_lim_equal" else 0, category)
+    key = systems.signal_key(
+        x, sr, "peer", name, equal_mels if name == "griffin_lim_equal" else 0, category, peers.version(name)
+    )
     hit = cache.get(key)
     if hit is not None:
         return hit["metrics"], hit["bps"], None

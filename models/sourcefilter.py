@@ -30,9 +30,9 @@ from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
 from .hpn import PITCH_FMAX, PITCH_FMIN, YinPitch
 
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
-LOG_FLOOR = 1e-8  # power density floor before the log (-80 dB re full-scale white noise)
+LOG_FLOOR = 1e-10  # power density floor before the log (-100 dB re full-scale white noise)
 FLOOR_FADE_NATS = math.log(10.0)  # 10 dB
-RELATIVE_FLOOR = 1e-5  # and 50 dB below the frame's mean power density
+RELATIVE_FLOOR = 1e-9  # and 90 dB below the frame's mean power density
 UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
 TOP_FRACTION = 0.97
 SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay state stores logenv - this)
@@ -165,7 +165,7 @@ class SourceFilterAnalysis(nn.Module):
         voicing = voicing * ((loud_db + 60.0) / 6.0).clamp(0.0, 1.0)
         width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
         smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
-        # floored 50 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
+        # floored 90 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
         # the ONNX exporter drops an added constant that float16 cannot hold (x + 1e-8 came out as x)
         logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
         return pitch, voicing, logenv, ap.pow(self.ap_power)

@@ -158,6 +158,16 @@ def equal_size_mels(latent_floats_per_second: float, sr: int) -> int:
     return max(1, int(round(latent_floats_per_second * GL["hop"] / sr)))
 
 
+def version(name: str) -> str:
+    """What a peer's cached scores depend on beyond the signal: the dsp bundle's manifest (its checksums), so a
+    re-exported bundle is measured afresh; nothing for the others."""
+    if name != "dsp":
+        return ""
+    import hashlib
+
+    return hashlib.sha256((DSP_BUNDLE / "manifest.json").read_bytes()).hexdigest()[:16]
+
+
 def run_peer(name: str, x: np.ndarray, sr: int, equal_mels: int) -> tuple[np.ndarray, float]:
     if name == "opus_6k":
         return opus(x, sr, 6)
