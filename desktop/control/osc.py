@@ -2,8 +2,9 @@
 latent position out (python-osc).
 
 In: ``/latentsynth/<...>`` with one argument sets that parameter (float, int, or a string for the mode);
-``/latentsynth/reset`` restores every default. Unknown addresses, missing or bad arguments are logged and ignored,
-never raised into the server thread. Out (``OscSender``): ``/latentsynth/out/latent/<level> f f ...`` (the
+``/latentsynth/reset`` restores every default. Unknown addresses, missing or bad arguments and packets that are not
+valid UTF-8 are logged in one line and ignored, never raised into the server thread; a message repeated in a flood is
+logged at most once a second, with how many like it were held back (``RateLimitedLog``). Out (``OscSender``): ``/latentsynth/out/latent/<level> f f ...`` (the
 input's position along each PCA axis in std units) and ``/latentsynth/out/level_db f`` at ``rate_hz``.
 """
 
@@ -19,6 +20,50 @@ from ..engine.params import PREFIX, ParamError, ParamRegistry
 DEFAULT_PORT = 9000
 
 
+class RateLimitedLog:
+    """Passes each distinct message to ``log`` at most once per ``interval`` seconds, and at most ``burst`` lines of
+    any kind per interval; what it holds back is counted and said with the next line it passes (a flood of NaN
+    over OSC printed 1,937 lines). ``flush`` says what is still held. Thread-safe (the server handles packets on
+    threads of its own)."""
+
+    def __init__(
+        self,
+        log: Callable[[str], None],
+        interval: float = 1.0,
+        burst: int = 10,
+        clock: Callable[[], float] | None = None,
+    ):
+        self.log, self.interval, self.burst = log, float(interval), int(burst)
+        self.clock = clock or time.monotonic
+        self._last: dict[str, float] = {}  # message -> when it was last passed
+        self._held: dict[str, int] = {}  # message -> repeats held back since
+        self._window = (float("-inf"), 0)  # (start of the current interval, lines passed in it)
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        now = self.clock()
+        with self._lock:
+            start, passed = self._window
+            if now - start >= self.interval:
+                start, passed = now, 0
+            last = self._last.get(message)
+            if (last is not None and now - last < self.interval) or passed >= self.burst:
+                self._held[message] = self._held.get(message, 0) + 1
+                return
+            self._window = (start, passed + 1)
+            self._last[message] = now
+            held = self._held.pop(message, 0)
+            if len(self._last) > 1000:  # a flood of distinct messages: forget the old ones
+                self._last = {m: t for m, t in self._last.items() if now - t < self.interval}
+        self.log(message + (f" (and {held} more like it)" if held else ""))
+
+    def flush(self) -> None:
+        with self._lock:
+            held, self._held = self._held, {}
+        for message, n in held.items():
+            self.log(message + (f" (and {n - 1} more like it)" if n > 1 else ""))
+
+
 class OscServer:
     """Listens on ``host:port`` (port 0: any free port, read ``port`` after ``start``)."""
 
@@ -31,7 +76,7 @@ class OscServer:
     ):
         self.registry = registry
         self.host, self.port = host, int(port)
-        self.log = log or (lambda msg: None)
+        self.log = RateLimitedLog(log or (lambda msg: None))
         self.errors: collections.deque[str] = collections.deque(maxlen=100)
         self.received = 0
         self._server = None
@@ -41,7 +86,19 @@ class OscServer:
         from pythonosc.dispatcher import Dispatcher
         from pythonosc.osc_server import ThreadingOSCUDPServer
 
-        d = Dispatcher()
+        refuse = self._refuse
+
+        class CheckedDispatcher(Dispatcher):
+            def call_handlers_for_packet(self, data: bytes, client_address) -> list:
+                try:
+                    return super().call_handlers_for_packet(data, client_address)
+                except UnicodeDecodeError:  # python-osc decodes the address and string arguments unguarded
+                    refuse(f"a packet from {client_address[0]}: its address or a text argument is not valid UTF-8")
+                except Exception as exc:  # socketserver would print a 27-line traceback for it
+                    refuse(f"a packet from {client_address[0]}: {type(exc).__name__}: {exc}")
+                return []
+
+        d = CheckedDispatcher()
         d.set_default_handler(self._handle)
         try:
             self._server = ThreadingOSCUDPServer((self.host, self.port), d)
@@ -81,6 +138,7 @@ class OscServer:
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
+        self.log.flush()
 
 
 class OscSender:
