@@ -204,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(exc))
         return 0
     if args.list_midi:
-        from .control.midi import input_names
+        from .control.midi import input_names, missing_midi_system
 
-        names = input_names()
-        print("\n".join(names) if names else "no MIDI input ports (no MIDI system, or nothing connected)")
+        names, missing = input_names(), missing_midi_system()
+        print("\n".join(names) if names else f"no MIDI input ports: {missing or 'nothing connected'}")
         return 0
     problem = check_arguments(args)
     if problem:

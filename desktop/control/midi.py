@@ -14,12 +14,15 @@ ignored; a port that disappears is reported through ``log`` and never raises.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine.params import PREFIX, ParamError, ParamRegistry, parse_binding
 
+ALSA_SEQUENCER = "/dev/snd/seq"  # what rtmidi's ALSA backend (Linux's default) opens
 TRANSPOSE = f"{PREFIX}/control/transpose"
 PITCH = f"{PREFIX}/control/pitch"
 FOLLOW = ("input", "keyboard")
@@ -128,8 +131,19 @@ class MidiMap:
         return errors
 
 
+def missing_midi_system(api: str | None = None) -> str | None:
+    """Why rtmidi cannot work here, found without asking it, or None. On Linux without an ALSA sequencer, every
+    rtmidi call printed 'ALSA lib seq_hw.c:...: open /dev/snd/seq failed' from C onto stderr: at every app launch
+    (the port list), where nobody had asked for MIDI."""
+    if sys.platform.startswith("linux") and api in (None, "LINUX_ALSA") and not os.path.exists(ALSA_SEQUENCER):
+        return f"no ALSA sequencer here: {ALSA_SEQUENCER} is missing (the snd-seq kernel module is not loaded)"
+    return None
+
+
 def input_names(api: str | None = None) -> list[str]:
     """The MIDI input ports there are (empty when the platform has no MIDI system, e.g. no ALSA sequencer)."""
+    if missing_midi_system(api):
+        return []
     try:
         import mido
 
@@ -145,6 +159,9 @@ class MidiInput:
         import mido
 
         backend = mido.Backend("mido.backends.rtmidi", api=api) if api else mido
+        missing = missing_midi_system(api)
+        if missing:
+            raise OSError(f"MIDI input '{name}': cannot open it: {missing}")
         try:
             self.port = backend.open_input(name, virtual=virtual, callback=midi_map.handle)
         except Exception as exc:
