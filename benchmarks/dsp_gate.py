@@ -58,10 +58,13 @@ def main() -> None:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--systems", default="dsp,world")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument(
+        "--harmonics", type=int, default=None, help="the oscillator's harmonic count (default: the family's)"
+    )
     p.add_argument("--checkpoint", default=None, help="measure this trained sf checkpoint as 'dsp' instead")
     args = p.parse_args()
     torch.set_num_threads(1)
-    model = SourceFilterVAE(latent_dim=0).eval()
+    model = SourceFilterVAE(latent_dim=0, **({"harmonics": args.harmonics} if args.harmonics else {})).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 

@@ -81,7 +81,7 @@ class SourceFilterVAE(AudioAutoencoder):
         env_window: int = 768,
         pitch_window: int = 1024,
         ap_power: float = 2.0,
-        harmonics: int = 200,
+        harmonics: int = 64,
         enc_max_channels: int = 256,
         dec_channels: int = 256,
         dec_blocks: int = 3,

@@ -264,7 +264,7 @@ class SourceFilterSynth(nn.Module):
         sample_rate: int = 22050,
         hop: int = 256,
         env_points: int = 80,
-        harmonics: int = 200,
+        harmonics: int = 64,
         range_db: float = 100.0,
         n_fft: int = 1024,
     ):
