@@ -73,6 +73,8 @@ def test_every_peer_is_scored_on_every_file(report):
         "griffin_lim",
         "griffin_lim_equal",
         "world",
+        "world_harvest",
+        "dsp",
     ]
     for rec in r["per_file"]:
         assert set(rec["metrics"]) == set(r["systems"])
@@ -110,7 +112,16 @@ def test_information_rate_of_a_known_kl(report):
 
 def test_probes_and_report(report):
     r, out = report["first"], report["out"]
-    assert set(r["probes"]) == {"model", "opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal", "world"}
+    assert set(r["probes"]) == {
+        "model",
+        "opus_6k",
+        "opus_12k",
+        "griffin_lim",
+        "griffin_lim_equal",
+        "world",
+        "world_harvest",
+        "dsp",
+    }
     ident = r["probes"]["model"]
     for name in ("sine_110", "sine_880", "saw_110"):
         assert ident[name]["pitch_error_cents"] < 1.0 and abs(ident[name]["level_change_db"]) < 0.01
