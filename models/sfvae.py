@@ -10,7 +10,7 @@ encoder emits 0 for the last two).
 
 Decoder (causal): (the network, when there is one: z + pitch + voicing -> envelope and aperiodicity), then
 :class:`models.sourcefilter.SourceFilterSynth`: a phase-continuous harmonic oscillator at f0 and noise, filtered by the
-envelope's minimum-phase response, mixed band by band by aperiodicity x voicing. Transpose, formant shift and
+envelope's minimum-phase response, mixed band by band by aperiodicity (voicing folded in). Transpose, formant shift and
 breathiness are exact operations on the control channels.
 
 Alignment: the analysis windows end at the current sample and are centred pitch_window / 2 samples back; the

@@ -14,7 +14,7 @@ Analysis (:class:`SourceFilterAnalysis`, causal, one frame per ``hop`` ending at
 Synthesis (:class:`SourceFilterSynth`, causal, one hop late): a band-limited harmonic oscillator at f0 (phase
 carried as state) and white noise, each analysed by a 2 * hop STFT, multiplied per bin by the envelope's
 minimum-phase response (log magnitude -> phase by a fixed Hilbert matrix: every pulse gets the shape a voice's
-has), weighted by (1 - aperiodicity) x voicing and by the rest, and inverted by the causal inverse STFT.
+has), weighted by (1 - aperiodicity) and by the rest, and inverted by the causal inverse STFT.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def ap_centres(sample_rate: int) -> np.ndarray:
 
 class SourceFilterAnalysis(nn.Module):
     """audio float32[B, 1, N] -> (pitch in octaves re A4 float32[B, 1, F], voicing 0..1 float32[B, 1, F],
-    log envelope float32[B, env_points, F], aperiodicity 0..1 float32[B, bands, F]); frames end at each hop.
+    log envelope float32[B, env_points, F], aperiodicity 0..1 float32[B, bands, F], voicing folded in: 1 where unvoiced); frames end at each hop.
     State: the last ``pitch_window - hop`` samples (``stream``)."""
 
     def __init__(
@@ -168,7 +168,9 @@ class SourceFilterAnalysis(nn.Module):
         # floored 90 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
         # the ONNX exporter drops an added constant that float16 cannot hold (x + 1e-8 came out as x)
         logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
-        return pitch, voicing, logenv, ap.pow(self.ap_power)
+        # voicing folded in: an unvoiced frame is all noise (1), whatever YIN's period there made of its bands (a
+        # near-tie in an unvoiced frame's pitch moved them, and a learned encoder would carry that into its latent)
+        return pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power))
 
     def _middle_power(self, padded: torch.Tensor) -> torch.Tensor:
         """float32[B, F, bins]: the power spectrum of the ``ap_window`` samples in the middle of each f0 window
@@ -309,8 +311,7 @@ class SourceFilterSynth(nn.Module):
         # response longer than the synthesis frame (it would wrap around)
         log_s = torch.maximum(log_s, log_s.amax(dim=1, keepdim=True) - self.range_nats)
         aper = torch.matmul(self.ap_from_bands, ap).clamp(0.0, 1.0)
-        v = voicing.clamp(0.0, 1.0)
-        harm_share = v * (1.0 - aper)
+        harm_share = 1.0 - aper  # the analysis folds voicing into the aperiodicity
         f0 = pitch_to_hz(pitch).clamp(max=self.oscillator.max_hz)
         # the oscillator's harmonics have amplitude sqrt(2 / count); a harmonic of amplitude A reads
         # A^2 sr / (4 f0) in the envelope: gain = sqrt(2 f0 S count / sr) (count as the oscillator counts it)
