@@ -290,8 +290,8 @@ class SourceFilterVAE(AudioAutoencoder):
     def parity_weights(self, latents: dict) -> dict:
         """numpy latents -> weights for export's parity check: silent frames do not count, and the pitch channel
         counts only where voiced (elsewhere YIN's pitch is noise and the oscillator is weighted out); with no network
-        (dsp), the aperiodicity counts in proportion to voicing, as the synthesis hears it (it is measured at YIN's
-        period, so in unvoiced frames a near-tie in pitch moves it, and there it weights nothing)."""
+        (dsp), the aperiodicity counts in proportion to voicing, as the synthesis hears it; with one, each latent
+        dimension in proportion to its effect on the decoded features."""
         control, z = latents["control"], latents["z"]
         if self.encoder is None:
             audible = (z[:, : self.env_points].mean(axis=1, keepdims=True) > PARITY_FLOOR).astype("float32")
@@ -302,6 +302,12 @@ class SourceFilterVAE(AudioAutoencoder):
         wz = np.repeat(audible, z.shape[1], axis=1)
         if self.encoder is None:
             wz[:, self.env_points :] *= np.clip(control[:, 1:2], 0.0, 1.0)
+        else:
+            # each latent dimension counts in proportion to how far it moves the decoded features (the linear
+            # codec's column norm): a whitened axis of small variance carries the high bands' aperiodicity, whose
+            # float32 jitter between block and whole-file runs (1e-3) the ear cannot hear
+            effect = self.dec_linear.weight.detach()[:, :, 0].norm(dim=0).numpy()
+            wz = wz * (effect / effect.max())[None, :, None]
         return {"control": w, "z": wz}
 
     def extra_manifest(self) -> dict:

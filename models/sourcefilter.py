@@ -39,6 +39,7 @@ SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay 
 # voicing 1 at or below this YIN aperiodicity, 0 at or above: generous, because the band aperiodicity already
 # turns a frame's unvoiced bands into noise (measured on outside speech: PESQ-WB 1.74 at (0.3, 0.6), 1.84 here)
 VOICED_APER = (0.6, 0.9)
+AP_QUIET_BAND = 1e-5  # bands 50 dB under the frame's total power read as noise
 AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # periods tried for aperiodicity, re YIN's
 
 
@@ -200,7 +201,9 @@ class SourceFilterAnalysis(nn.Module):
         # harmonic, and the tracker's error is not the signal's aperiodicity
         for ratio in AP_PERIOD_RATIOS:
             r_t, r_0 = self._band_periodicity(power, (ratio * self.sample_rate / f0).transpose(1, 2))
-            rho = r_t / r_0.clamp(min=1e-12)
+            # a band far below the frame's total has no periodicity worth the name, and there float32 rounding
+            # decides the ratio (block-by-block and whole-file runs differed by 1e-3): it counts as noise
+            rho = r_t / (r_0 + AP_QUIET_BAND * r_0.sum(dim=-1, keepdim=True)).clamp(min=1e-12)
             best = rho if best is None else torch.maximum(best, rho)
         return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
 
