@@ -113,11 +113,20 @@ class ModelBrowser(QWidget):
             label = name if p.parent == default_bundle_path().parent else f"{name} — {p}"
             self.model_combo.addItem(label, str(p))
         if self.bundle is not None:
-            self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(self.bundle.path))))
+            self.model_combo.setCurrentIndex(self._index_of(self.bundle.path))
+
+    def _index_of(self, path) -> int:
+        """The list entry of the bundle at ``path`` however it was spelled (relative, absolute, through a link);
+        0 when it is not listed."""
+        target = Path(path).resolve()
+        for i in range(self.model_combo.count()):
+            if Path(self.model_combo.itemData(i)).resolve() == target:
+                return i
+        return 0
 
     def _on_model_chosen(self, index: int) -> None:
         path = self.model_combo.itemData(index)
-        if path and (self.bundle is None or str(self.bundle.path) != path):
+        if path and (self.bundle is None or Path(self.bundle.path).resolve() != Path(path).resolve()):
             self.load_bundle_path(path)
 
     def _open_bundle_dialog(self) -> None:
@@ -155,7 +164,7 @@ class ModelBrowser(QWidget):
                 slot = ModelSlot.from_runner(runner)
         except (BundleError, RuntimeError, ValueError, OSError) as exc:
             if self.bundle is not None:
-                self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(self.bundle.path))))
+                self.model_combo.setCurrentIndex(self._index_of(self.bundle.path))
             return " ".join(str(exc).split())
         same_levels = self.runner is not None and self.runner.manifest.levels == bundle.manifest.levels
         # knobs carry over between bundles with the same latent levels; the glide is a playing setting: it always does
@@ -169,7 +178,7 @@ class ModelBrowser(QWidget):
         if p.parent != default_bundle_path().parent.resolve() and str(p) not in self.user_bundles():
             self.settings.setValue("model/user_bundles", json.dumps(self.user_bundles() + [str(p)]))
         self.refresh_model_list()
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(str(bundle.path))))
+        self.model_combo.setCurrentIndex(self._index_of(bundle.path))
         self.facts.setText(
             manifest_facts(bundle.path).replace("\n", "   ·   ")
             + f"   ·   provider in use: {runner.short_provider.upper()}"

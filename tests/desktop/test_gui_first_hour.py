@@ -146,3 +146,16 @@ def test_the_pitch_view_shows_a_220_hz_sine_as_a3(qtbot, settings_path, tmp_path
     drawn = w.pitch_view.curves["input"][0].getData()[1]
     assert np.nanmax(np.abs(drawn[np.isfinite(drawn)] - 57.0)) < 0.05  # the curve sits on A3 (MIDI 57)
     w.close()
+
+
+def test_the_model_list_shows_the_bundle_playing_however_its_path_is_spelled(qtbot, settings_path, monkeypatch):
+    import os
+
+    voice = default_bundle_path().parent / "voice"
+    monkeypatch.chdir(voice.parent)  # a relative path, as `latentsynth --bundle desktop/factory/voice` gives it
+    w = make_window(qtbot, settings_path, bundle=os.path.join(".", "voice"))
+    assert w.browser.model_combo.currentText().startswith("voice")
+    w.load_bundle_path(str(default_bundle_path()))
+    w.load_bundle_path("voice")
+    assert w.browser.model_combo.currentText().startswith("voice")
+    w.close()
