@@ -3,6 +3,7 @@ PulseAudio's virtual devices (a private daemon, as the tests start it). Re-run w
 changes:
 
     .venv/bin/python scripts/make_screenshot.py
+    .venv/bin/python scripts/make_screenshot.py --bundle desktop/factory/voice --out docs/voice.png
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from pulse import start_pulse, stop_pulse  # noqa: E402
 
 
 def main() -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="the app's screenshot at 1366x768, a speech clip playing")
+    p.add_argument("--bundle", default=None, help="bundle to play (default: the factory default)")
+    p.add_argument("--out", default="docs/screenshot.png")
+    args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="latentsynth-shot-"))
     proc, env = start_pulse(tmp / "runtime")
     env = {
@@ -33,16 +40,17 @@ def main() -> int:
                 "xvfb-run",
                 "-a",
                 "-s",
-                "-screen 0 1400x900x24",
+                "-screen 0 1366x768x24",
                 sys.executable,
                 "-m",
                 "desktop.app",
                 "--input-file",
                 "tests/data/speech_arctic_a0007.wav",
                 "--screenshot",
-                "docs/screenshot.png",
+                args.out,
                 "--quit-after",
                 "6",
+                *(["--bundle", args.bundle] if args.bundle else []),
             ],
             env=env,
             cwd=str(ROOT),
@@ -51,7 +59,7 @@ def main() -> int:
         )
     finally:
         stop_pulse(proc)
-    print("wrote docs/screenshot.png" if r.returncode == 0 else r.stderr[-2000:])
+    print(f"wrote {args.out}" if r.returncode == 0 else r.stderr[-2000:])
     return r.returncode
 
 
