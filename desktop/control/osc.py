@@ -55,13 +55,14 @@ class RateLimitedLog:
             held = self._held.pop(message, 0)
             if len(self._last) > 1000:  # a flood of distinct messages: forget the old ones
                 self._last = {m: t for m, t in self._last.items() if now - t < self.interval}
-        self.log(message + (f" (and {held} more like it)" if held else ""))
+            # inside the lock: two server threads printing at once ran their lines together on stderr
+            self.log(message + (f" (and {held} more like it)" if held else ""))
 
     def flush(self) -> None:
         with self._lock:
             held, self._held = self._held, {}
-        for message, n in held.items():
-            self.log(message + (f" (and {n - 1} more like it)" if n > 1 else ""))
+            for message, n in held.items():
+                self.log(message + (f" (and {n - 1} more like it)" if n > 1 else ""))
 
 
 class OscServer:
