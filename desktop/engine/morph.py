@@ -13,6 +13,22 @@ from .render import hop_samples, render_audio
 from .session import ModelRunner, WindowModel
 
 
+def target_samples(target: np.ndarray, idx: np.ndarray, loop: bool) -> np.ndarray:
+    """B's samples at positions ``idx`` (int[N]): looped when ``loop``, else silence after its end; silence before
+    its start and when it is empty."""
+    if not len(target):
+        return np.zeros(len(idx), np.float32)
+    out = target[np.mod(idx, len(target))]
+    inside = (idx >= 0) & (loop | (idx < len(target)))
+    return np.where(inside, out, 0.0).astype(np.float32)
+
+
+def mix_latents(za: dict[str, np.ndarray], zb: dict[str, np.ndarray], amount: float) -> dict[str, np.ndarray]:
+    """Per level: (1 - amount) z_A + amount z_B."""
+    a = float(amount)
+    return {k: ((1 - a) * z + a * zb[k]).astype(np.float32) for k, z in za.items()}
+
+
 @dataclass
 class MorphWindowModel(WindowModel):
     """Window function for ``process_offline``: each window of A is encoded with the window of ``target`` (B) at the
@@ -32,12 +48,7 @@ class MorphWindowModel(WindowModel):
     def _b_window(self, n: int) -> np.ndarray:
         # process_offline's k-th window ends at input sample (k + 1) * hop; history before 0 is silence
         end = (self._calls + 1) * self.hop
-        idx = np.arange(end - n, end)
-        if not len(self.target):
-            return np.zeros(n, np.float32)
-        out = self.target[np.mod(idx, len(self.target))]
-        inside = (idx >= 0) & (self.loop | (idx < len(self.target)))
-        return np.where(inside, out, 0.0).astype(np.float32)
+        return target_samples(self.target, np.arange(end - n, end), self.loop)
 
     def streaming_blend(self) -> "StreamingMorph":
         return StreamingMorph(self.runner, self.target, self.amount, self.loop)
@@ -47,9 +58,9 @@ class MorphWindowModel(WindowModel):
         za, ga = self.encode_window(window)
         zb, gb = self.encode_window(self._b_window(n))
         self._calls += 1
-        a = float(self.amount)
-        z = {k: ((1 - a) * za[k] + a * zb[k]).astype(np.float32) for k in za}
+        z = mix_latents(za, zb, self.amount)
         self.last_latents = z
+        a = float(self.amount)
         gain = float(np.exp((1 - a) * np.log(ga) + a * np.log(gb)))
         return self.decode_window(z, gain, n)
 
@@ -68,18 +79,11 @@ class StreamingMorph:
         self.pos = 0
         self.states = self.runner.zero_states("encoder")
 
-    def _b_block(self, n: int) -> np.ndarray:
-        idx = np.arange(self.pos, self.pos + n)
-        self.pos += n
-        if not len(self.target):
-            return np.zeros(n, np.float32)
-        out = self.target[np.mod(idx, len(self.target))]
-        return np.where(self.loop | (idx < len(self.target)), out, 0.0).astype(np.float32)
-
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        zb, self.states = self.runner.encode_step(self._b_block(n)[None, None, :], self.states)
-        a = float(self.amount)
-        return {k: ((1 - a) * z + a * zb[k]).astype(np.float32) for k, z in latents.items()}
+        b = target_samples(self.target, np.arange(self.pos, self.pos + n), self.loop)
+        self.pos += n
+        zb, self.states = self.runner.encode_step(b[None, None, :], self.states)
+        return mix_latents(latents, zb, self.amount)
 
 
 def render_morph(
