@@ -307,7 +307,7 @@ class SourceFilterSynth(nn.Module):
         i0 = i0.long()
         return torch.gather(logenv, 1, i0) * (1 - t) + torch.gather(logenv, 1, i0 + 1) * t
 
-    def spectrum(self, pitch, voicing, logenv, ap, formant, re, im):
+    def spectrum(self, pitch, logenv, ap, formant, re, im):
         """The output STFT frame from the sources' frames (re, im float32[B, 2 * bins, F]: harmonic then noise)."""
         log_s = self._envelope_at_bins(logenv, formant).clamp(-40.0, 10.0)  # power density, bounded
         # at most RANGE_NATS below the frame's peak: deeper valleys add nothing audible but make the minimum-phase
@@ -341,25 +341,27 @@ class SourceFilterSynth(nn.Module):
             ("noise", 1, 1),
             ("sources", 2, self.frame - self.hop),
             ("overlap", 1, self.tail),
-            ("previous", 3 + self.env_points + self.ap_bands, 1),
+            ("previous", 2 + self.env_points + self.ap_bands, 1),
         ]
 
-    def _delayed(self, pitch, voicing, logenv, ap, formant, state):
+    def _delayed(self, pitch, logenv, ap, formant, state):
         """Everything but the oscillator's f0, one frame later: the oscillator reaches frame f's f0 at the end of
         block f, which the overlap-add centres one hop after frame f's filter would be; delaying the filter's
         inputs by that frame puts each envelope on the pitch it was measured with. Stored with logenv + 40, so the
         zero state is silence."""
-        now = torch.cat([pitch, voicing, logenv - SILENT_LOG, ap, formant], dim=1)
+        now = torch.cat([pitch, logenv - SILENT_LOG, ap, formant], dim=1)
         both = torch.cat([state, now], dim=-1)
         prev = both[..., :-1]
         e, a = self.env_points, self.ap_bands
-        parts = prev[:, 0:1], prev[:, 1:2], prev[:, 2 : 2 + e] + SILENT_LOG, prev[:, 2 + e : 2 + e + a], prev[:, -1:]
+        parts = prev[:, 0:1], prev[:, 1 : 1 + e] + SILENT_LOG, prev[:, 1 + e : 1 + e + a], prev[:, -1:]
         return parts, both[..., -1:]
 
     def stream(self, pitch, voicing, logenv, ap, formant, states: list[torch.Tensor]):
         if formant is None:
             formant = torch.zeros_like(pitch)
-        gate = torch.ones_like(voicing[:, 0])  # always running (phase continuous); voicing weights its share
+        gate = torch.ones_like(
+            voicing[:, 0]
+        )  # always running (phase continuous); the aperiodicity (voicing folded in) weights its share
         harm, s1 = self.oscillator.stream(pitch[:, 0], gate, states[0:1])
         noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
         src = torch.cat([states[2], torch.cat([harm, noise], dim=1)], dim=-1)  # [B, 2, frame - hop + F * hop]
@@ -370,7 +372,7 @@ class SourceFilterSynth(nn.Module):
         spec = spec.reshape(b, 2, 2, self.bins, -1)
         re = torch.cat([spec[:, 0, 0], spec[:, 1, 0]], dim=1)
         im = torch.cat([spec[:, 0, 1], spec[:, 1, 1]], dim=1)
-        delayed, s5 = self._delayed(pitch, voicing, logenv, ap, formant, states[4])
+        delayed, s5 = self._delayed(pitch, logenv, ap, formant, states[4])
         real, imag = self.spectrum(*delayed, re, im)
         # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state
         inverse = idft_basis(self.n_fft) if exporting else self.inverse
