@@ -112,6 +112,7 @@ class SoundDeviceDriver:
         self.latency_s = 0.0
         self.error = ""
         self._user_cb = None
+        self._input_needed = False
         self._closing = False
         self._forward: SoundDeviceDriver | None = None  # the driver that took this one's stream over
 
@@ -131,6 +132,7 @@ class SoundDeviceDriver:
             return
         sd = _sd()
         self._user_cb = callback
+        self._input_needed = bool(input_needed)
 
         # the callback is looked up on every call, so a stream can be handed to another driver while it runs
         def duplex(indata, outdata, frames, t, status):
@@ -178,6 +180,15 @@ class SoundDeviceDriver:
     @property
     def active(self) -> bool:
         return self.stream is not None and bool(self.stream.active)
+
+    def reopen(self) -> None:
+        """Close the stream (it died: the sound server dropped it, or the device went away and came back) and open
+        a fresh one with the same settings, its callbacks going to the same callback; DeviceError if it cannot."""
+        self.close()
+        self._closing = False
+        self.error = ""
+        self.wake = None
+        self.open(self._user_cb, self._input_needed)
 
     def close(self) -> None:
         self._closing = True
@@ -234,6 +245,7 @@ class WakeStream:
             return False
         self.driver = None
         new.stream, new.latency_s, new._user_cb = old.stream, old.latency_s, callback
+        new._input_needed = input_needed
         old._forward, old.stream = new, None
         old._user_cb = callback  # the stream's closures call the old driver's callback: the engine's, now
         return True

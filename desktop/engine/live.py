@@ -51,6 +51,7 @@ __all__ = [
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
 STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
+REOPEN_FAILED = "the audio stream stopped and could not be reopened (retrying every second): "
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
 GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
 XRUN_LOG = 32  # how many xruns' times the summary lists
@@ -98,6 +99,9 @@ class LiveEngine:
         self._wake_r: int | None = None  # a pipe the callback writes a byte into: the worker wakes on input
         self._wake_w: int | None = None
         self._rec_lock = threading.Lock()  # the GUI swaps the recorder while the worker may be pushing to it
+        self._driver_lock = threading.Lock()  # the worker reopens a dead stream while stop() may be closing it
+        self.stream_restarts = 0  # streams reopened after they died (sound server dropped them, device came back)
+        self._next_reopen = 0.0
         self.record_error = ""  # the last recording's error, kept after it stopped (for the JSON line)
         self.started_at = 0.0  # time.monotonic() of start(), first callback and first audible block
         self.first_callback_at: float | None = None
@@ -185,6 +189,8 @@ class LiveEngine:
         self._underruns_seen = 0
         self._underrun_episode = False
         self._xrun_n = 0
+        self.stream_restarts = 0
+        self._next_reopen = 0.0
         self._burst_t0 = time.monotonic()
         self._stop_worker.clear()
         self._running = True
@@ -218,7 +224,9 @@ class LiveEngine:
                 time.sleep(0.01)
             time.sleep(min(0.1, self.device_latency_s))  # let the silent tail leave the device buffer
         try:
-            self.driver.close()
+            with self._driver_lock:
+                self._running = False  # the worker no longer reopens the stream
+                self.driver.close()
         finally:
             self._running = False
             self._stop_worker.set()
@@ -368,6 +376,7 @@ class LiveEngine:
                 avail = self.in_ring.level()
                 if avail < min(256, self.block):
                     self._check_stall()
+                    self._reopen_dead_stream()
                     self._wait_for_input(0.02)
                     continue
                 if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
@@ -445,6 +454,31 @@ class LiveEngine:
         grace = 2.0 if now - self.first_callback_at > 5.0 else 6.0
         if now - self._last_callback > grace:
             self.error = STALL_MESSAGE
+
+    def _reopen_dead_stream(self) -> None:
+        """A stream that died (the driver says so) or stalled is closed and opened again with the same settings,
+        once a second while it fails: PulseAudio drops a stream when its ALSA plugin's poll fails, and a device
+        that was unplugged may come back. What plays and records carries on after the gap."""
+        drv = self.driver
+        dead = drv is not None and getattr(drv, "error", "") != ""
+        stuck = self.error == STALL_MESSAGE or self.error.startswith(REOPEN_FAILED)
+        if not (dead or stuck) or not hasattr(drv, "reopen"):
+            return
+        now = time.monotonic()
+        if now < self._next_reopen:
+            return
+        self._next_reopen = now + 1.0
+        with self._driver_lock:
+            if not self._running:
+                return
+            try:
+                drv.reopen()
+            except Exception as exc:
+                self.error = REOPEN_FAILED + str(exc)
+                return
+        self.stream_restarts += 1
+        self._last_callback = time.monotonic()  # the new stream gets the same start-up grace
+        self.error = ""
 
     def _process(self, x: np.ndarray) -> None:
         shown, y, dry = self.chain.process(x, self.params)
@@ -593,6 +627,7 @@ class LiveEngine:
             "latency_parts_ms": self.latency_parts(),
             "slot_changes": self.slot_changes,
             "underruns_before_burst_cover": self.underruns_before_burst_cover,
+            "stream_restarts": self.stream_restarts,
             "xrun_times_s": [  # after the first callback
                 [round(float(t), 3), "device" if d else "underrun"]
                 for t, d in zip(self._xrun_t[: self._xrun_n], self._xrun_device[: self._xrun_n])
