@@ -42,8 +42,9 @@ def tiny_overrides(preset: str) -> list[str]:
 
 
 # The everyday subset is `pytest -m "not slow"` (under a minute); CI runs everything. A test is slow when it trains
-# or exports a model, opens audio devices, drives the GUI or launches a process: by the fixtures it asks for, by its
-# module (those whose every test launches processes) or by its own @pytest.mark.slow.
+# or exports a model, opens audio devices, drives the GUI or launches a process. It says so where it is defined:
+# `@pytest.mark.slow` on the test, `pytestmark = pytest.mark.slow` on a module whose every test is slow, or by asking
+# for one of these fixtures (each trains, exports, starts a sound server or a GUI):
 SLOW_FIXTURES = {
     "tiny_run",
     "tiny_bundle",
@@ -56,50 +57,15 @@ SLOW_FIXTURES = {
     "hpn_run",
     "hpn_bundle",
 }
-SLOW_MODULES = {
-    "test_hostile_inputs",
-    "test_hostile_inputs_round2",
-    "test_no_torch",
-    "test_trainer_torchrun",
-    "test_trainer_resume",
-    "test_readme",
-    "test_recorder",
-    "test_family_contract",
-    "test_render",
-    "test_eval_metrics",
-    "test_eval_report",
-    "test_nothing_lost",
-    "test_nothing_lost_round2",
-    "test_remote_control",
-    "test_bundle_size",
-    "test_export_job",
-    "test_engine_failures",
-    "test_window_fits",
-}
-# and tests that play the live engine in real time, or train a model in-process for seconds
-SLOW_TESTS = (
-    "test_forward_shapes_and_one_step",
-    "test_compute_slot_follows",
-    "test_slow_model",
-    "test_dry_path",
-    "test_bf16_autocast",
-    "test_impulse_latency",
-    "test_knobs_reach_the_worker",
-    "test_latency_equals",
-    "test_engine_streams",
-    "test_causal_model_streams_exactly",
-    "test_decoder_streams_exactly",
-    "test_forward_and_one_training_step",
-    "test_presets_build",
-)
+# tests/test_streaming.py is being reworked in another change; these two of its tests carry the marker here until
+# that file marks them itself.
+_SLOW_IN_TEST_STREAMING = ("test_causal_model_streams_exactly_like_offline", "test_compute_slot_follows_the_recent_")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if (
-            SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or item.module.__name__.split(".")[-1] in SLOW_MODULES
-            or item.name.startswith(SLOW_TESTS)
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+            item.module.__name__.split(".")[-1] == "test_streaming" and item.name.startswith(_SLOW_IN_TEST_STREAMING)
         ):
             item.add_marker(pytest.mark.slow)
 

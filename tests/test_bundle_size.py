@@ -13,6 +13,8 @@ from models import build_model, model_config
 from models.istft import InverseSTFT
 from models.mel import MelFrontEnd
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 # a float32 [2*(n_fft/2+1), 1, n_fft] basis is 4.2 MB at n_fft 1024; the largest tiny-model weight is 66 kB and the
 # mel filterbank (kept stored) 263 kB
 MAX_INITIALIZER_BYTES = 600_000

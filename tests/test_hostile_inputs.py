@@ -32,6 +32,8 @@ from hostile import (
 
 from conftest import FIXTURES
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 CASES = [
     # ---- render: never overwrite an input ----------------------------------------------------------------------
     Case(

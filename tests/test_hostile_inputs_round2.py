@@ -8,6 +8,8 @@ import json
 import pytest
 from hostile import A, Case, E, R, bundle_copy, corrupt_part, run_case
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 
 def _bundle_with_readme(w) -> None:
     (bundle_copy(w) / "README.txt").write_text("how I made this model\n")

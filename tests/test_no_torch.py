@@ -4,7 +4,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
 BLOCK_TORCH = textwrap.dedent("""
     import sys

@@ -15,6 +15,8 @@ import soundfile as sf
 
 from conftest import FIXTURES, ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 CLIP = FIXTURES / "music_rock_mix.wav"
 
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
 
 def walkthrough_commands() -> list[str]:

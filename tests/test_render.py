@@ -7,6 +7,8 @@ from identity_bundle import build_identity_bundle
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 
 @pytest.fixture(scope="module")
 def identity_bundle(tmp_path_factory):

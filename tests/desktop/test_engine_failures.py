@@ -15,6 +15,8 @@ from desktop.engine.live import STALL_MESSAGE, LiveEngine
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 RATE = 44100
 
 

@@ -81,6 +81,7 @@ def test_stream_resampler_correlate_path_equals_the_gather_path(a, b):
 
 
 @pytest.mark.parametrize("mode", ["low-latency", "window"])
+@pytest.mark.slow
 def test_impulse_latency_equals_reported(mode):
     src = impulse_train(RATE, 3.5, [0.5, 2.0])
     eng, y = run_engine(ModelSlot.identity(), src, mode=mode)
@@ -91,6 +92,7 @@ def test_impulse_latency_equals_reported(mode):
     # (underruns, if a loaded machine causes any, play silence but never shift positions: still exact)
 
 
+@pytest.mark.slow
 def test_dry_path_is_delayed_to_match_wet():
     """With an identity model, any dry/wet mix equals the input: the dry path has the wet path's delay."""
     t = np.arange(RATE * 2) / RATE  # band-limited: the wet path passes through the model rate (22.05 kHz)
@@ -102,6 +104,7 @@ def test_dry_path_is_delayed_to_match_wet():
         np.testing.assert_allclose(y[seg][:], src[seg.start - d : seg.stop - d], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_knobs_reach_the_worker(default_runner):
     """A knob turned while the engine plays changes what its worker thread computes (and nothing else does)."""
     x = (0.1 * np.random.default_rng(4).standard_normal(RATE * 3)).astype(np.float32)
@@ -129,6 +132,7 @@ def test_knobs_reach_the_worker(default_runner):
     assert np.abs(moved - same_a).mean() > 0.05 * scale
 
 
+@pytest.mark.slow
 def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
     """A model slower than it claimed: its late windows are counted and replaced by the dry input, in place (an
     underrun plays silence but never shifts the stream), and every underrun is counted in the xruns."""

@@ -10,6 +10,8 @@ from desktop.engine.audiofile import load_audio
 from desktop.engine.export_job import ExportError, ExportJob
 from desktop.engine.latent import LatentControls
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 
 def test_progress_reaches_one_and_the_file_is_written(default_runner, fixtures_dir, tmp_path):
     audio = load_audio(fixtures_dir / "speech_arctic_a0007.wav")

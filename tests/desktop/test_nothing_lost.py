@@ -23,6 +23,8 @@ from desktop.engine.output_path import OutputPathError
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 RATE = 44100
 needs_xvfb = pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: xvfb)")
 

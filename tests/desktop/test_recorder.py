@@ -8,10 +8,13 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import ROOT
 from desktop.engine.recorder import CrashSafeWavWriter, recover_recordings
+
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
 
 def test_writer_round_trip(tmp_path):

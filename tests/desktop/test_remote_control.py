@@ -21,6 +21,8 @@ from desktop.engine.render import default_bundle_path
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 RATE = 44100
 
 

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 HERE = Path(__file__).resolve().parent
 
 

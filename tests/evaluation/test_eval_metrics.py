@@ -9,6 +9,8 @@ import soundfile as sf
 from desktop.engine.audiofile import resample
 from desktop.evaluation import peers, perceptual, pitch, probes, rate, spectral, systems
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 SR = 22050
 
 

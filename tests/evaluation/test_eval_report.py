@@ -12,6 +12,8 @@ import soundfile as sf
 from desktop.evaluate import main as eval_main
 from tests.identity_bundle import HOP, build_identity_bundle
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 SR = 22050
 SCALE = 0.5
 

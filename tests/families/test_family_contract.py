@@ -18,6 +18,8 @@ from models.configs import CONFIGS
 from trainer.config import LossConfig
 from trainer.losses import ReconstructionLoss
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_config_dataclass_matches_the_constructor(family):

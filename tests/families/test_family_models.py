@@ -19,6 +19,7 @@ from trainer.losses import ReconstructionLoss
         ("vqvae", [("z", 4, 256)]),
     ],
 )
+@pytest.mark.slow
 def test_forward_shapes_and_one_step(family, levels):
     torch.manual_seed(0)
     model = build_model(tiny(family))
@@ -42,6 +43,7 @@ def test_forward_shapes_and_one_step(family, levels):
 
 
 @pytest.mark.parametrize("preset", ["waveform-vae", "mel-vae-128", "mel-vae-256", "hvae", "vqvae"])
+@pytest.mark.slow
 def test_presets_build_with_documented_levels(preset):
     cfg = load_config(preset)
     model = build_model(cfg.model)

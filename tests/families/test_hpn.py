@@ -212,6 +212,7 @@ def test_encoder_control_streams_like_offline():
             assert float(diff) <= TOLERANCE, (block, float(diff))
 
 
+@pytest.mark.slow
 def test_forward_and_one_training_step_reports_pitch_against_labels():
     model = tiny_hpn().train()
     x = _tone(220.0).repeat(2, 1, 1)
@@ -246,6 +247,7 @@ def test_pitch_stats_count_frames_both_call_voiced():
 
 
 @pytest.mark.parametrize("block", [256, 512, 1024])
+@pytest.mark.slow
 def test_decoder_streams_exactly_like_offline_on_the_same_latents(block):
     model = tiny_hpn().eval()
     frames = 48

@@ -111,6 +111,7 @@ def test_autocast_dtype_choice():
     assert amp_dtype_for(torch.device("cuda", 0), True, bf16_supported=False) is torch.float16
 
 
+@pytest.mark.slow
 def test_bf16_autocast_step_and_ema_on_cpu(tmp_path):
     """The CUDA mixed-precision code path, exercised with CPU autocast: finite fp32 losses, fp32 weights, an EMA
     that trails the weights."""

@@ -20,6 +20,8 @@ from trainer.loop import Trainer
 from trainer.resume import config_for_resume
 from trainer.schedule import lr_factor
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads():

@@ -9,6 +9,8 @@ from conftest import FIXTURES, TINY_OVERRIDES, run_cli
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.distributed import ResumableSampler
 
+pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
+
 # 42 training chunks in the fixtures; 8 per process x 2 processes: 2 steps per epoch and 5 chunks per epoch
 # dropped, so 5 steps cross two epoch boundaries with a short last batch to drop.
 DDP_OVERRIDES = [*TINY_OVERRIDES, "train.batch_size=8", "train.ema_decay=0.5"]
