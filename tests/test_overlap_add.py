@@ -38,12 +38,24 @@ def test_offline_identity_is_time_aligned():
 
 
 def test_windows_are_weighted_not_averaged_blindly():
-    # a window function that returns a constant per call: output must be a weighted blend, never NaN
+    """Each output sample is the raised-cosine-weighted mean of the windows covering it: window k (a constant k
+    here) adds weight w[j * hop + i] to sample i of the hop emitted j calls after it. A plain average, a missing
+    window or a misplaced weight gives other numbers."""
+    window, hop = 100, 25
     calls = iter(range(1000))
-    ola = OverlapAdd(100, 25, lambda w: np.full(100, float(next(calls)), np.float32))
+    ola = OverlapAdd(window, hop, lambda w: np.full(window, float(next(calls)), np.float32))
     y = ola.push(np.zeros(1000, np.float32))
-    assert np.isfinite(y).all()
-    assert crossfade_weights(100).min() > 0
+    assert y.shape == (1000,) and np.isfinite(y).all()
+    w = crossfade_weights(window)
+    assert w.min() > 0
+    expected = np.empty(1000)
+    for m in range(1000 // hop):  # the hop emitted after the m-th call blends calls m, m-1, ... still overlapping it
+        for i in range(hop):
+            js = [j for j in range(window // hop) if m - j >= 0]
+            weights = np.array([w[j * hop + i] for j in js])
+            expected[m * hop + i] = np.dot(weights, [m - j for j in js]) / weights.sum()
+    np.testing.assert_allclose(y, expected, atol=1e-5, rtol=0)
+    assert np.abs(y[hop * 4 :] - (np.arange(hop * 4, 1000) // hop - 1.5)).max() > 0.1  # not the plain mean
 
 
 def test_bad_hop_is_rejected():
