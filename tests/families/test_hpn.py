@@ -432,26 +432,27 @@ def test_streaming_engine_applies_transpose_to_the_pitch_channel_only(hpn_runner
 
 
 def test_render_cli_transposes_and_names_the_controls_a_bundle_lacks(hpn_bundle, tmp_path):
+    """--transpose 7 renders what the declared control at +7 semitones renders, and not what the same file renders
+    untransposed (an ignored or mis-signed --transpose fails); an undeclared control or an out-of-range transpose
+    is refused, naming what the bundle has."""
     src = FIXTURES / "speech_pd_voice.wav"
-    proc = run_cli(
-        [
-            "-m",
-            "desktop.render_cli",
-            str(src),
-            "-o",
-            str(tmp_path / "up.wav"),
-            "--bundle",
-            str(hpn_bundle),
-            "--transpose",
-            "7",
-            "--control",
-            "loudness=-6",
-            "--quiet",
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    y, sr = sf.read(tmp_path / "up.wav", dtype="float32")
-    assert y.shape[0] == sf.info(src).frames and np.isfinite(y).all()
+
+    def render(name: str, *extra: str) -> np.ndarray:
+        proc = run_cli(
+            ["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / name), "--bundle", str(hpn_bundle)]
+            + [*extra, "--control", "loudness=-6", "--quiet"]
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        y, _ = sf.read(tmp_path / name, dtype="float32")
+        assert y.shape[0] == sf.info(src).frames and np.isfinite(y).all()
+        return y
+
+    up = render("up.wav", "--transpose", "7")
+    by_control = render("by_control.wav", "--control", "transpose=7")
+    flat = render("flat.wav")
+    assert np.abs(flat).mean() > 1e-4
+    np.testing.assert_allclose(up, by_control, atol=1e-6, rtol=0)
+    assert np.abs(up - flat).mean() > 0.1 * np.abs(flat).mean()
     proc = run_cli(
         [
             "-m",
