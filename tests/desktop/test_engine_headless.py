@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from desktop.engine.devices import NullDriver
-from desktop.engine.dsp import Limiter
+from desktop.engine.dsp import DcBlocker, Limiter
 from desktop.engine.latent import LatentControls
 from desktop.engine.live import LiveEngine
 from desktop.engine.presets import PresetError, load_preset, random_controls, save_preset
@@ -94,42 +94,67 @@ def test_impulse_latency_equals_reported(mode):
 
 @pytest.mark.slow
 def test_dry_path_is_delayed_to_match_wet():
-    """With an identity model, any dry/wet mix equals the input: the dry path has the wet path's delay."""
+    """With an identity model, any dry/wet mix equals the input (the wet part DC-blocked, as the model is fed it):
+    the dry path has the wet path's delay."""
     t = np.arange(RATE * 2) / RATE  # band-limited: the wet path passes through the model rate (22.05 kHz)
     src = (0.2 * np.sin(2 * np.pi * 330 * t) + 0.1 * np.sin(2 * np.pi * 2750 * t + 1)).astype(np.float32)
+    fed = DcBlocker(RATE).process(src)  # the chain's 10 Hz high-pass before the windows (at the model rate there)
     for mix in (0.0, 0.5):
         eng, y = run_engine(ModelSlot.identity(), src, params=EngineParams(dry_wet=mix, limiter=False))
         d = eng.prefill + eng.dry_delay
         seg = slice(RATE // 2, RATE + RATE // 2)
-        np.testing.assert_allclose(y[seg][:], src[seg.start - d : seg.stop - d], atol=2e-3)
+        want = (1 - mix) * src + mix * fed
+        np.testing.assert_allclose(y[seg][:], want[seg.start - d : seg.stop - d], atol=2e-3)
 
 
 @pytest.mark.slow
 def test_knobs_reach_the_worker(default_runner):
-    """A knob turned while the engine plays changes what its worker thread computes (and nothing else does)."""
-    x = (0.1 * np.random.default_rng(4).standard_normal(RATE * 3)).astype(np.float32)
-    outs = []
-    for offset in (0.0, 0.0, 2.0):
-        eng = LiveEngine()
-        eng.set_model(ModelSlot.from_runner(default_runner))
-        eng.set_stream_config(StreamConfig("low-latency", 0.2))
-        eng.set_params(EngineParams(limiter=False))
-        drv = NullDriver(RATE, 512, x, loop=False, speed=1.0, capture=True, max_blocks=x.size // 512)
-        eng.start(drv)
-        time.sleep(0.3)
-        eng.set_controls(LatentControls().with_offset("z", 0, offset, 16))
-        assert eng.controls.offsets["z"][0] == offset
-        while drv.active:
-            time.sleep(0.02)
-        late, lat = eng.summary()["late_windows"], eng.prefill + eng.dry_delay  # the slot's timing varies per run
-        eng.stop(fade=False)
-        outs.append((drv.captured()[lat + 2 * RATE - RATE // 2 : lat + 3 * RATE - RATE // 2], late))
-    (same_a, late_a), (same_b, late_b), (moved, late_c) = outs
-    scale = np.abs(same_a).mean()
-    assert scale > 1e-3
-    if late_a == late_b == 0:  # (a late window plays the dry input instead: only compare runs that had none)
-        assert np.abs(same_a - same_b).max() <= 1e-4 * max(1.0, np.abs(same_a).max())
-    assert np.abs(moved - same_a).mean() > 0.05 * scale
+    """A knob turned while the engine plays changes what its worker computes from then on, exactly as the same knob
+    set before the start does, and changes nothing before it was turned. Three runs on one input: knob at 0 (A),
+    turned to +2 one second in (B), at +2 from the start (C); B equals A up to the turn and C two hops after it, and
+    differs from A there. A run with late windows (a loaded machine plays the dry input instead) is played again,
+    never skipped."""
+    x = (0.1 * np.random.default_rng(4).standard_normal(RATE * 4)).astype(np.float32)
+    hop = 0.2
+    turn_block = RATE // 512  # about one second in
+
+    def play(offset: float, turn: bool) -> tuple[np.ndarray, int, int]:
+        for _ in range(4):
+            eng = LiveEngine()
+            eng.set_model(ModelSlot.from_runner(default_runner))
+            eng.set_stream_config(StreamConfig("low-latency", hop))
+            eng.set_params(EngineParams(limiter=False))
+            knob = LatentControls().with_offset("z", 0, offset, 16)
+            if not turn:
+                eng.set_controls(knob)
+            drv = NullDriver(RATE, 512, x, loop=False, speed=1.0, capture=True, max_blocks=x.size // 512)
+            eng.start(drv)
+            turned_at = 0
+            if turn:
+                while drv.active and drv.blocks_done < turn_block:  # wait for the block count, not for a time
+                    time.sleep(0.002)
+                eng.set_controls(knob)
+                turned_at = drv.blocks_done * 512  # every output sample before this was computed before the turn
+                assert eng.controls.offsets["z"][0] == offset
+            while drv.active:
+                time.sleep(0.01)
+            late, lat = eng.summary()["late_windows"], eng.prefill + eng.dry_delay
+            eng.stop(fade=False)
+            if late == 0:
+                return drv.captured(), lat, turned_at
+        pytest.fail(f"every try had late windows ({late} in the last): the machine is too loaded for this test")
+
+    (a, lat_a, _), (b, lat_b, turned), (c, lat_c, _) = play(0.0, False), play(2.0, True), play(2.0, False)
+    a, b, c = a[lat_a:], b[lat_b:], c[lat_c:]  # each run's own latency removed: sample i is input sample i
+    n = min(a.size, b.size, c.size)
+    scale = np.abs(a[:n]).mean()
+    assert scale > 1e-3 and turned >= turn_block * 512
+    before = slice(0, turned - lat_b - 512)  # already played when the knob turned
+    np.testing.assert_allclose(b[before], a[before], atol=1e-4 * max(1.0, np.abs(a).max()))
+    after = slice(turned + int(3 * hop * RATE), n)  # input that arrived two hops and a crossfade after the turn
+    assert after.stop - after.start > RATE // 2
+    np.testing.assert_allclose(b[after], c[after], atol=1e-4 * max(1.0, np.abs(c).max()))
+    assert np.abs(b[after] - a[after]).mean() > 0.05 * scale
 
 
 @pytest.mark.slow
@@ -149,7 +174,8 @@ def test_slow_model_is_reported_and_falls_back_to_the_dry_input():
     assert s["late_windows"] > 0 and s["error"] == ""
     assert s["xruns"] == s["device_xruns"] + s["underruns"]
     lat = eng.prefill + eng.dry_delay
-    out, dry = y[lat + RATE // 2 : lat + 2 * RATE], src[RATE // 2 : 2 * RATE]
+    # the dry input as the windows hold it: DC-blocked (the chain's 10 Hz high-pass, at the model rate there)
+    out, dry = y[lat + RATE // 2 : lat + 2 * RATE], DcBlocker(RATE).process(src)[RATE // 2 : 2 * RATE]
     played = np.abs(out) > 1e-3  # the model itself only returns zeros: what sounds is the fallback
     assert played.mean() > 0.3, played.mean()
     # the dry input in its place, faded in and out at the switches: out = a * dry with 0 <= a <= 1, mostly a = 1
