@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dsp import Limiter, SmoothedValue, db_to_gain
+from .dsp import DcBlocker, Limiter, SmoothedValue, db_to_gain
 from .overlap_add import make_overlap_add
 from .render import hop_samples
 from .resample import StreamResampler
@@ -75,6 +75,9 @@ class ProcessingChain:
             self.ola = make_overlap_add(self.mode, slot.window, hop, self._guarded_fn, crossfade=crossfade, margin=0)
             self._block_est = 0.0
         self.hop_model = hop
+        # the window modes block the input's DC here, before the windows (as a render does); a streaming model
+        # blocks its own, inside StreamingModel.process
+        self._dc = DcBlocker(mr) if self.mode != "streaming" else None
         self.res_in = StreamResampler(dev, mr)
         self.res_out = StreamResampler(mr, dev)
         self.dry_delay = int(round(self.ola.latency * dev / mr))
@@ -239,7 +242,10 @@ class ProcessingChain:
         self._in_gain.target = db_to_gain(p.input_gain_db)
         x = self._faded(x * self._in_gain.next(n), 0)
         self._dry_fifo = np.concatenate([self._dry_fifo, x])
-        wet = self.res_out.process(self.ola.push(self.res_in.process(x)))
+        model_in = self.res_in.process(x)
+        if self._dc is not None:
+            model_in = self._dc.process(model_in)
+        wet = self.res_out.process(self.ola.push(model_in))
         self._wet_fifo = np.concatenate([self._wet_fifo, wet]) if self._wet_fifo.size else wet
         m = min(self._dry_fifo.shape[0], self._wet_fifo.shape[0])
         if m == 0:

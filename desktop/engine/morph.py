@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 
 from .audiofile import Audio, resample
+from .dsp import DcBlocker
 from .latent import LatentControls
 from .render import hop_samples, render_audio
 from .session import ModelRunner, WindowModel
@@ -69,18 +70,21 @@ class StreamingMorph:
     """The morph of a streaming bundle (a ``streaming.LatentBlend``): B is encoded block by block through the
     bundle's own streaming encoder, with states of its own, in step with A (B loops when ``loop``, else silence
     after its end); each frame's latents are mixed, z = (1 - amount) z_A + amount z_B, before the knobs. A streaming
-    bundle has no loudness normalisation, so nothing else is mixed: amount 1 renders B itself."""
+    bundle has no loudness normalisation, so nothing else is mixed: amount 1 renders B itself (B passes a DC blocker
+    of its own, as A does in ``StreamingModel.process``)."""
 
     def __init__(self, runner: ModelRunner, target: np.ndarray, amount: float, loop: bool):
         self.runner, self.target, self.amount, self.loop = runner, np.asarray(target, np.float32), amount, loop
+        self.dc = DcBlocker(runner.manifest.sample_rate)
         self.reset()
 
     def reset(self) -> None:
         self.pos = 0
         self.states = self.runner.zero_states("encoder")
+        self.dc.reset()
 
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        b = target_samples(self.target, np.arange(self.pos, self.pos + n), self.loop)
+        b = self.dc.process(target_samples(self.target, np.arange(self.pos, self.pos + n), self.loop))
         self.pos += n
         zb, self.states = self.runner.encode_step(b[None, None, :], self.states)
         return mix_latents(latents, zb, self.amount)
@@ -101,6 +105,8 @@ def render_morph(
     m = runner.manifest
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     b = resample(target.mono(), target.sample_rate, m.sample_rate)
+    if m.streaming is None:  # B's DC blocked like A's in render_audio (a streaming morph blocks it block by block)
+        b = DcBlocker(m.sample_rate).process(b)
     n_in = int(round(audio.frames * m.sample_rate / audio.sample_rate))
     model = MorphWindowModel(runner, controls, target=b, amount=amount, hop=hop, loop=len(b) < n_in)
     return render_audio(audio, model, hop_seconds, progress)

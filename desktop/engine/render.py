@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 
 from .audiofile import Audio, fit_length, resample
+from .dsp import DcBlocker
 from .overlap_add import process_offline
 from .session import WindowModel
 from .streaming import StreamingModel, render_stream
@@ -51,7 +52,8 @@ def render_audio(
     channels = audio.channels
     for c in range(channels):
         model.reset()
-        x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
+        # the input's DC is blocked before the windows, as the live chain does (a streaming model blocks its own)
+        x = DcBlocker(m.sample_rate).process(resample(audio.samples[c], audio.sample_rate, m.sample_rate))
         cb = None
         if progress is not None:
             cb = lambda done, total, c=c: progress(c * total + done, channels * total)  # noqa: E731

@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from .dsp import DcBlocker
 from .latent import LatentControls, LevelAxes, apply_declared
 from .session import ModelRunner
 
@@ -118,7 +119,8 @@ class LatentBlend(Protocol):
 class StreamingModel:
     """One stream through a streaming bundle. ``process(x)``: float32[N] -> float32[N], N a multiple of the latent
     hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
-    ``controls_of`` given, read once per block): the knobs move to the new values over ``SMOOTH_FRAMES`` frames."""
+    ``controls_of`` given, read once per block): the knobs move to the new values over ``SMOOTH_FRAMES`` frames.
+    The input passes a DC blocker (``dsp.DcBlocker``, its state carried like the model's) before the encoder."""
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class StreamingModel:
         # (on the CPU provider; with CUDA the plain calls, whose copies to and from the device are onnxruntime's)
         self.bound = BoundSteps(runner, self.block)
         self._bind = runner.provider == "CPUExecutionProvider"
+        self.dc = DcBlocker(self.manifest.sample_rate)
         self.reset()
 
     @property
@@ -162,6 +165,7 @@ class StreamingModel:
     def reset(self) -> None:
         """Zero states: the next block is the start of a signal."""
         self.bound.reset()
+        self.dc.reset()
         if self.blend is not None:
             self.blend.reset()
         self._current: dict[str, np.ndarray] = {}
@@ -236,6 +240,7 @@ class StreamingModel:
         return out
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        x = self.dc.process(x)
         n = x.shape[0]
         bound = self._bind and n == self.bound.n
         if bound:
