@@ -173,13 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=bounded("temperature"),
         default=1.0,
-        help="with --generate: scale of the prior samples, in standard deviations (default 1; 0..5)",
+        help="with --generate: 0 = the most likely latents, 1 = as trained (default), > 1 wilder (0..5); "
+        "without a learned prior, the scale of the N(0, I) samples in standard deviations",
+    )
+    p.add_argument(
+        "--prime",
+        default=None,
+        metavar="FILE",
+        help="with --generate on a bundle with a learned prior (docs/prior.md): continue this audio file; the "
+        "output is the continuation only, starting where FILE ends",
     )
     p.add_argument(
         "--smooth",
         type=bounded("smooth"),
         default=0.1,
-        help="with --generate: time constant of the latent noise in seconds (0 = white; default 0.1)",
+        help="with --generate and no learned prior: time constant of the latent noise in seconds (0 = white; "
+        "default 0.1)",
     )
     p.add_argument("--seed", type=bounded("seed", integer=True), default=0, help="with --generate: random seed")
     p.add_argument(
@@ -202,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.generate is None and args.input is None:
         p.error("an input file is required (or --generate SECONDS)")
+    if args.prime is not None and args.generate is None:
+        p.error("--prime continues a file with --generate SECONDS; add --generate")
     try:
         return _run(args)
     except (BundleError, AudioFileError, FormatError, OutputPathError, RuntimeError, ValueError) as exc:
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     # Everything that can be refused is refused before the model runs: the output name and format first.
-    check_output_file(args.output, inputs=[args.input, args.morph])
+    check_output_file(args.output, inputs=[args.input, args.morph, args.prime])
     output_format(args.output, args.subtype)
     bundle_dir = Path(args.bundle) if args.bundle else default_bundle_path()
     bundle = load_bundle(bundle_dir)
@@ -229,7 +240,7 @@ def _run(args) -> int:
         fmt = output_format(args.output, args.subtype)
         check_writable(fmt, sr, 1)
         t0 = time.perf_counter()
-        y = generate(runner, args.generate, args.temperature, args.smooth, args.seed, controls)
+        y = generate_audio(runner, args, controls)
         _write(args.output, y, sr, fmt)
         if not args.quiet:
             print(
@@ -283,6 +294,25 @@ def _run(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def generate_audio(runner, args, controls: LatentControls):
+    """--generate: the bundle's learned prior when it has one (continuing --prime), else N(0, I) with a note."""
+    from .engine.prior import PriorRunner, generate_with_prior
+
+    bundle = runner.bundle
+    if bundle.manifest.prior is None:
+        if args.prime is not None:
+            raise ValueError(f"--prime: {bundle.path} has no learned prior to continue with (docs/prior.md)")
+        print(
+            f"latentsynth-render: note: {bundle.path} has no learned prior; sampling N(0, I) latents (train one: "
+            "latentsynth-train prior --bundle B --data DIR)",
+            file=sys.stderr,
+        )
+        return generate(runner, args.generate, args.temperature, args.smooth, args.seed, controls)
+    prime = _warn_if_cut_short(load_audio(args.prime)) if args.prime is not None else None
+    prior = PriorRunner(bundle, threads=args.threads)
+    return generate_with_prior(runner, prior, args.generate, args.temperature, args.seed, controls, prime)
 
 
 def _warn_if_cut_short(audio):

@@ -1,5 +1,6 @@
 """latentsynth-train CONFIG --data DIR --out RUN_DIR [--steps N] [--resume | --auto-resume] [--init-from CKPT]
 [key=value ...]
+latentsynth-train prior --bundle B --data DIR [--out RUN] [--resume]: a learned prior for a bundle (docs/prior.md)
 
 Data-parallel: ``torchrun --nproc_per_node=N -m trainer CONFIG ...`` (see docs/training.md).
 """
@@ -24,6 +25,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prior"]:  # latentsynth-train prior --bundle B --data DIR: the learned prior (docs/prior.md)
+        from .prior_cli import main as prior_main
+
+        return prior_main(argv[1:])
     p = OneLineParser(
         prog="latentsynth-train",
         description="Train an audio autoencoder on a folder of audio. Works under torchrun for data-parallel "

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .prior_spec import PriorSpec
+
 FORMAT_VERSION = 1  # what a window-only bundle is written as (players from before streaming read it)
 STREAMING_FORMAT_VERSION = 2  # a bundle with a 'streaming' section (docs/bundle.md, docs/streaming.md)
 SUPPORTED_VERSIONS = (1, 2)
@@ -355,6 +357,7 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
     streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
     controls: tuple[Control, ...] = ()  # optional: knobs with a meaning (hpn: transpose, loudness, balance)
+    prior: PriorSpec | None = None  # optional: a learned causal model over the latents (prior.onnx; docs/prior.md)
 
     def control(self, name: str) -> Control | None:
         return next((c for c in self.controls if c.name == name), None)
@@ -421,6 +424,8 @@ class Manifest:
             data["information_rate"] = dict(self.information_rate)
         if self.controls:
             data["controls"] = [c.to_json() for c in self.controls]
+        if self.prior is not None:
+            data["prior"] = self.prior.to_json()
         return data
 
     @classmethod
@@ -496,6 +501,7 @@ class Manifest:
                 ),
                 information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None else None),
                 controls=_read_controls(data.get("controls"), where),
+                prior=_read_prior(data.get("prior"), where),
             )
         except BundleError:
             raise
@@ -523,6 +529,10 @@ class Manifest:
             if self.format_version < STREAMING_FORMAT_VERSION:
                 raise BundleError(f"{where}: a 'streaming' section needs format_version {STREAMING_FORMAT_VERSION}")
             self.streaming.validate(where, self.latent_hop, self.parts)
+        if self.prior is not None:
+            problem = self.prior.problem({l.name: l.dim for l in self.levels}, self.files)
+            if problem is not None:
+                raise BundleError(f"{where}: {problem}")
         if self.normalization.type not in ("rms", "none"):
             raise BundleError(f"{where}: unknown normalization type '{self.normalization.type}'")
         if self.sample_rate <= 0 or self.window <= 0 or self.hop <= 0:
@@ -589,6 +599,15 @@ def _read_controls(data: Any, where: Path) -> tuple[Control, ...]:
     if not isinstance(data, list):
         raise BundleError(f"{where}: 'controls' must be a list")
     return tuple(Control.from_json(c, where, i) for i, c in enumerate(data))
+
+
+def _read_prior(data: Any, where: Path) -> PriorSpec | None:
+    if data is None:
+        return None
+    try:
+        return PriorSpec.from_json(data)
+    except ValueError as exc:
+        raise BundleError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,143 @@
+"""Playing a bundle's learned prior (prior.onnx, docs/prior.md) with onnxruntime: sampling, priming, generating.
+
+The prior predicts the next latent frame as a mixture of diagonal Gaussians. ``temperature`` T reshapes it:
+T = 0 takes the most likely component's mean (deterministic), T = 1 samples the mixture as trained, T > 1
+flattens the component weights (logits / T) and widens each component (std x T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from .audiofile import Audio, resample
+from .bundle import Bundle, BundleError
+from .latent import LatentControls
+from .session import ModelRunner, pad_to_multiple
+
+BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
+
+
+@dataclass
+class PriorState:
+    """Where a generation stands: the recurrent state after the last frame fed, and that step's prediction."""
+
+    h: np.ndarray
+    logits: np.ndarray  # [K]
+    mean: np.ndarray  # [K, D]
+    scale: np.ndarray  # [K, D]
+
+
+def sample_frame(state: PriorState, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """One frame float32[D] from the prediction in ``state`` at ``temperature`` (>= 0)."""
+    if temperature <= 0:
+        return state.mean[int(np.argmax(state.logits))].astype(np.float32)
+    logits = state.logits / temperature
+    c = np.cumsum(np.exp(logits - logits.max()))
+    k = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), len(c) - 1)
+    noise = rng.standard_normal(state.mean.shape[1])
+    return (state.mean[k] + temperature * state.scale[k] * noise).astype(np.float32)
+
+
+class PriorRunner:
+    """One onnxruntime session on a bundle's prior.onnx."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1):
+        spec = bundle.manifest.prior
+        if spec is None:
+            raise BundleError(f"{bundle.path}: the bundle has no prior (train one: latentsynth-train prior)")
+        self.spec = spec
+        self.path = bundle.path / spec.file
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several private exception types
+            raise BundleError(f"{self.path}: onnxruntime cannot load it ({exc})") from exc
+        names = {i.name for i in self.session.get_inputs()}, {o.name for o in self.session.get_outputs()}
+        if names != ({"z", "state.h"}, {"logits", "mean", "scale", "state.h.next"}):
+            raise BundleError(f"{self.path}: inputs/outputs {sorted(names[0])} -> {sorted(names[1])} are not a prior's")
+        self.frame_rate = bundle.manifest.sample_rate / bundle.manifest.latent_hop
+
+    def start(self, first: np.ndarray) -> PriorState:
+        """The state after feeding ``first`` float32[D] to the zero state."""
+        return self.step(np.zeros(self.spec.state_shape, np.float32), first)
+
+    def step(self, h: np.ndarray, z: np.ndarray) -> PriorState:
+        logits, mean, scale, h = self.session.run(None, {"z": z.reshape(1, -1).astype(np.float32), "state.h": h})
+        return PriorState(h, logits[0], mean[0], scale[0])
+
+    def prime(self, frames: np.ndarray) -> PriorState:
+        """Feed ``frames`` float32[F, D] (F >= 1) from the zero state, frame by frame."""
+        state = self.start(frames[0])
+        for z in frames[1:]:
+            state = self.step(state.h, z)
+        return state
+
+    def continue_from(
+        self, state: PriorState, frames: int, temperature: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, PriorState]:
+        """``frames`` new frames float32[frames, D] after ``state``, and the state after the last of them."""
+        out = np.empty((frames, self.spec.dim), np.float32)
+        for f in range(frames):
+            out[f] = sample_frame(state, temperature, rng)
+            state = self.step(state.h, out[f])
+        return out, state
+
+    def unprimed(self, mean: np.ndarray, temperature: float, rng: np.random.Generator) -> PriorState:
+        """A state to generate from without a prime: the mean frame, then ``BURN_IN_SECONDS`` generated and
+        dropped (the zero state and the mean frame are not where the corpus ever is)."""
+        state = self.start(mean)
+        _, state = self.continue_from(state, int(round(BURN_IN_SECONDS * self.frame_rate)), temperature, rng)
+        return state
+
+
+def encode_prime(runner: ModelRunner, audio: Audio) -> np.ndarray:
+    """The first level's frames float32[F, D] of ``audio`` (mono, at the model rate, as recorded)."""
+    m = runner.manifest
+    x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
+    frames = -(-len(x) // m.levels[0].hop)
+    z = runner.encode(pad_to_multiple(x[None, None], m.pad_multiple))[runner.level_names[0]][0]
+    return np.ascontiguousarray(z[:, :frames].T)
+
+
+def generate_with_prior(
+    runner: ModelRunner,
+    prior: PriorRunner,
+    seconds: float,
+    temperature: float = 1.0,
+    seed: int = 0,
+    controls: LatentControls = LatentControls(),
+    prime: Audio | None = None,
+) -> np.ndarray:
+    """``seconds`` of audio float32[T] at the model rate sampled from the prior; with ``prime``, its continuation
+    (the prime's frames are decoded first so the decoder's state is warm, then cut off: the output starts where
+    the prime ends). The latent knobs act on the generated frames, not on what the prior is fed."""
+    m = runner.manifest
+    level = m.levels[0]
+    if len(m.levels) > 1:
+        raise BundleError(f"{runner.bundle.path}: a prior plays single-level bundles only")
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * m.sample_rate))
+    frames = -(-n // level.hop)
+    frames += (-frames) % (m.pad_multiple // level.hop)
+    if prime is not None:
+        primed = encode_prime(runner, prime)
+        if len(primed) == 0:
+            raise ValueError(f"{prime.path}: the prime is empty")
+        state = prior.prime(primed)
+    else:
+        primed = np.zeros((0, level.dim), np.float32)
+        state = prior.unprimed(runner.axes[level.name].mean, temperature, rng)
+    new, _ = prior.continue_from(state, frames, temperature, rng)
+    skip = len(primed) + (-len(primed)) % (m.pad_multiple // level.hop)  # the decoder's input is on the pad grid
+    pad = np.repeat(primed[:1], skip - len(primed), 0) if skip > len(primed) else primed[:0]
+    z = np.concatenate([pad, primed, new]).T[None]  # the prime starts late by the pad, ends on the grid
+    latents = controls.apply({level.name: z.astype(np.float32)}, runner.axes)
+    audio = runner.decode(runner.quantize(latents))[0, 0]
+    start = skip * level.hop
+    return audio[start : start + n].astype(np.float32)

@@ -1,0 +1,95 @@
+"""The manifest's optional ``prior`` section: a learned causal model over the first latent level's frames.
+
+``prior.onnx`` is one frame step with explicit state:
+
+    z float32[1, D] (the frame just played) + state.h float32[1, layers, hidden]
+      -> logits float32[1, K], mean float32[1, K, D], scale float32[1, K, D], state.h.next
+
+i.e. the next frame's distribution as a mixture of K diagonal Gaussians in the latent units the decoder reads.
+Zeros are the initial state. The file is listed in ``files`` (checksummed) but not in ``parts``: players from
+before the prior ignore the section and play the bundle as before; a bundle without the section has no prior.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PRIOR_FILE = "prior.onnx"
+PRIOR_KIND = "gru-gaussian-mixture"
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    file: str
+    level: str
+    dim: int
+    hidden: int
+    layers: int
+    mixtures: int
+    kind: str = PRIOR_KIND
+    parity_max_abs_error: float | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # a record (steps, CPU minutes, data): shown, not used
+
+    @property
+    def state_shape(self) -> tuple[int, int, int]:
+        return (1, self.layers, self.hidden)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "file": self.file,
+            "kind": self.kind,
+            "level": self.level,
+            "dim": self.dim,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "mixtures": self.mixtures,
+            "inputs": ["z", "state.h"],
+            "outputs": ["logits", "mean", "scale", "state.h.next"],
+            "state": {"name": "state.h", "shape": list(self.state_shape), "dtype": "float32"},
+            "training": dict(self.training),
+        }
+        if self.parity_max_abs_error is not None:
+            data["parity_max_abs_error"] = self.parity_max_abs_error
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> "PriorSpec":
+        """ValueError with the field's name when the section is malformed (the caller names the file)."""
+        if not isinstance(data, dict):
+            raise ValueError("'prior' must be an object")
+        try:
+            parity = data.get("parity_max_abs_error")
+            spec = cls(
+                file=str(data["file"]),
+                level=str(data["level"]),
+                dim=int(data["dim"]),
+                hidden=int(data["hidden"]),
+                layers=int(data["layers"]),
+                mixtures=int(data["mixtures"]),
+                kind=str(data.get("kind", PRIOR_KIND)),
+                parity_max_abs_error=None if parity is None else float(parity),
+                training=dict(data.get("training") or {}),
+            )
+        except KeyError as exc:
+            raise ValueError(f"missing field 'prior.{exc.args[0]}'") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed 'prior' ({type(exc).__name__}: {exc})") from None
+        return spec
+
+    def problem(self, level_dims: dict[str, int], files: dict[str, str]) -> str | None:
+        """What is wrong with the section for a bundle with these levels and files, or None."""
+        if self.kind != PRIOR_KIND:
+            return f"'prior.kind' {self.kind!r} is not known (known: {PRIOR_KIND})"
+        if self.file not in files:
+            return f"'prior.file' {self.file!r} has no sha256 in 'files'"
+        if "/" in self.file or "\\" in self.file or self.file.startswith("."):
+            return f"'prior.file' {self.file!r} must be a plain file name"
+        if level_dims.get(self.level) != self.dim:
+            return f"'prior' models level {self.level!r} with {self.dim} dims, which the latent does not have"
+        if min(self.hidden, self.layers, self.mixtures) < 1:
+            return "'prior.hidden', 'layers' and 'mixtures' must be >= 1"
+        if self.parity_max_abs_error is not None and not math.isfinite(self.parity_max_abs_error):
+            return "'prior.parity_max_abs_error' must be finite"
+        return None

@@ -1,0 +1,121 @@
+"""Write a trained latent prior into a bundle: prior.onnx (one explicit-state step), its checksum and the manifest's
+``prior`` section, after checking onnxruntime against torch. All or nothing: the bundle is unchanged on failure.
+
+Parity: a held-out latent sequence is fed frame by frame through prior.onnx, carrying the state, and compared with
+``nn.GRU`` run over the whole sequence in torch (so the check covers the step graph and the state hand-over).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from contextlib import redirect_stdout
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from desktop.engine.bundle import Bundle, load_bundle, sha256_file, write_manifest
+from desktop.engine.prior_spec import PRIOR_FILE, PriorSpec
+from models.prior import LatentPrior, PriorStep
+
+PRIOR_PARITY_TOLERANCE = 1e-4
+
+
+class PriorExportError(Exception):
+    pass
+
+
+def load_prior(checkpoint: Path) -> tuple[LatentPrior, dict]:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = state["model_config"]
+    model = LatentPrior(cfg["dim"], torch.zeros(cfg["dim"]), torch.ones(cfg["dim"]), cfg["hidden"], cfg["layers"],
+                        cfg["mixtures"])  # fmt: skip
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def export_step(model: LatentPrior, path: Path) -> None:
+    step = PriorStep(model).eval()
+    z = torch.zeros(1, model.dim)
+    h = torch.zeros(1, model.layers, model.hidden)
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            step,
+            (z, h),
+            str(path),
+            input_names=["z", "state.h"],
+            output_names=["logits", "mean", "scale", "state.h.next"],
+            external_data=False,
+            dynamo=True,
+        )
+    if list(path.parent.glob(path.name + ".data")):
+        raise PriorExportError(f"{path}: exporter wrote an external .data file; parts must be single files")
+
+
+def parity(model: LatentPrior, path: Path, frames: np.ndarray) -> float:
+    """Max abs difference of (logits, mean, scale) between onnxruntime stepping and torch over ``frames`` [F, D]."""
+    with torch.no_grad():
+        logits, mean, log_scale, _ = model(torch.from_numpy(frames)[None])
+        ref_mean = (mean * model.z_std + model.z_mean)[0].numpy()
+        ref_scale = (torch.exp(log_scale) * model.z_std)[0].numpy()
+        ref_logits = logits[0].numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    h = np.zeros((1, model.layers, model.hidden), np.float32)
+    err = 0.0
+    for t in range(len(frames)):
+        lo, mu, sc, h = sess.run(None, {"z": frames[t : t + 1], "state.h": h})
+        err = max(err, float(np.abs(lo[0] - ref_logits[t]).max()), float(np.abs(mu[0] - ref_mean[t]).max()))
+        err = max(err, float(np.abs(sc[0] - ref_scale[t]).max()))
+    return err
+
+
+def install_prior(
+    bundle_dir: Path, checkpoint: Path, check_frames: np.ndarray, training: dict | None = None, log=print
+) -> Path:
+    """Export ``checkpoint``'s prior into ``bundle_dir`` (replacing a prior already there). Returns prior.onnx."""
+    bundle: Bundle = load_bundle(bundle_dir)
+    m = bundle.manifest
+    if m.streaming is None:
+        raise PriorExportError(f"{bundle_dir}: not a streaming bundle; a prior plays frame by frame")
+    model, state = load_prior(checkpoint)
+    level = m.levels[0]
+    if model.dim != level.dim:
+        raise PriorExportError(f"{checkpoint}: the prior has {model.dim} dims, {bundle_dir} has {level.dim}")
+    with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
+        tmp_path = Path(tmp) / PRIOR_FILE
+        export_step(model, tmp_path)
+        err = parity(model, tmp_path, np.ascontiguousarray(check_frames[:400], dtype=np.float32))
+        log(f"prior parity: max |onnxruntime - torch| = {err:.2e} over {min(len(check_frames), 400)} frames")
+        if not err <= PRIOR_PARITY_TOLERANCE:
+            raise PriorExportError(
+                f"{tmp_path}: onnxruntime differs from torch by {err:.2e} (> {PRIOR_PARITY_TOLERANCE})"
+            )
+        spec = PriorSpec(
+            file=PRIOR_FILE,
+            level=level.name,
+            dim=model.dim,
+            hidden=model.hidden,
+            layers=model.layers,
+            mixtures=model.mixtures,
+            parity_max_abs_error=err,
+            training={
+                **(training or {}),
+                "step": int(state["step"]),
+                "cpu_minutes": round(float(state.get("cpu_seconds", 0.0)) / 60, 2),
+                "val_nll": None if state.get("best_val") in (None, float("inf")) else round(state["best_val"], 4),
+            },
+        )
+        files = dict(m.files)
+        files[PRIOR_FILE] = sha256_file(tmp_path)
+        manifest = replace(m, files=files, prior=spec)
+        final = bundle_dir / PRIOR_FILE
+        os.replace(tmp_path, final)
+    write_manifest(bundle_dir, manifest)
+    load_bundle(bundle_dir)  # checksums and schema, as a player reads it
+    return final

@@ -1,0 +1,95 @@
+"""A causal prior over a bundle's latent frames: a GRU predicting the next frame as a diagonal Gaussian mixture.
+
+Frames are normalised per dimension with the bundle's ``latent_stats`` (mean, std) inside the module, so the
+exported step takes and returns latents as the decoder reads them. Training runs ``nn.GRU`` over whole
+sequences; export runs ``PriorStep``: the same weights as one explicit GRU step (matmuls, sigmoid, tanh) with the
+recurrent state ``[layers, hidden]`` as an input and an output, so the player owns the state and can prime,
+pause, fork or reset it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LOG_SCALE_MIN = -7.0  # a component's std never falls below e^-7 of the latent's std (no NaN from a collapse)
+
+
+class LatentPrior(nn.Module):
+    def __init__(self, dim: int, mean, std, hidden: int = 128, layers: int = 2, mixtures: int = 8):
+        super().__init__()
+        self.dim, self.hidden, self.layers, self.mixtures = int(dim), int(hidden), int(layers), int(mixtures)
+        self.register_buffer("z_mean", torch.as_tensor(mean, dtype=torch.float32).reshape(dim))
+        self.register_buffer("z_std", torch.as_tensor(std, dtype=torch.float32).reshape(dim).clamp_min(1e-4))
+        self.inp = nn.Linear(dim, hidden)
+        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, mixtures * (1 + 2 * dim))
+
+    def config(self) -> dict:
+        return {"dim": self.dim, "hidden": self.hidden, "layers": self.layers, "mixtures": self.mixtures}
+
+    def normalise(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.z_mean) / self.z_std
+
+    def _split(self, out: torch.Tensor):
+        """Head output [..., K (1 + 2D)] -> logits [..., K], mean [..., K, D], log_scale [..., K, D] (normalised)."""
+        k, d = self.mixtures, self.dim
+        logits = out[..., :k]
+        mean = out[..., k : k + k * d].reshape(*out.shape[:-1], k, d)
+        log_scale = out[..., k + k * d :].reshape(*out.shape[:-1], k, d).clamp(LOG_SCALE_MIN, 3.0)
+        return logits, mean, log_scale
+
+    def forward(self, z: torch.Tensor, h: torch.Tensor | None = None):
+        """z float32[B, T, D] (raw latents) -> (logits, mean, log_scale) of frame t + 1 given frames <= t, in
+        normalised units, and the final state [layers, B, hidden]."""
+        x = torch.tanh(self.inp(self.normalise(z)))
+        y, h = self.gru(x, h)
+        return (*self._split(self.head(y)), h)
+
+    def nll(self, z: torch.Tensor, input_noise: float = 0.0) -> torch.Tensor:
+        """Mean negative log-likelihood per frame and dimension (nats) of frames 1..T-1 given the frames before.
+        ``input_noise``: std (normalised units) of noise added to the conditioning frames only, so the model
+        learns to recover from its own sampling errors."""
+        cond = z[:, :-1]
+        if input_noise > 0:
+            cond = cond + torch.randn_like(cond) * input_noise * self.z_std
+        logits, mean, log_scale, _ = self(cond)
+        target = self.normalise(z[:, 1:]).unsqueeze(-2)  # [B, T-1, 1, D]
+        comp = -0.5 * ((target - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+        ll = torch.logsumexp(F.log_softmax(logits, -1) + comp.sum(-1), -1)  # [B, T-1]
+        return -ll.mean() / self.dim
+
+
+class PriorStep(nn.Module):
+    """One frame of ``LatentPrior`` for export: (z float32[1, D], state float32[1, layers, hidden]) ->
+    (logits [1, K], mean [1, K, D], scale [1, K, D] in raw latent units, next state)."""
+
+    def __init__(self, prior: LatentPrior):
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, z: torch.Tensor, state: torch.Tensor):
+        p = self.prior
+        x = torch.tanh(p.inp(p.normalise(z)))
+        nxt = []
+        for layer in range(p.layers):
+            h = state[:, layer]
+            w_ih, w_hh = getattr(p.gru, f"weight_ih_l{layer}"), getattr(p.gru, f"weight_hh_l{layer}")
+            b_ih, b_hh = getattr(p.gru, f"bias_ih_l{layer}"), getattr(p.gru, f"bias_hh_l{layer}")
+            gi = F.linear(x, w_ih, b_ih)
+            gh = F.linear(h, w_hh, b_hh)
+            i_r, i_z, i_n = gi.chunk(3, -1)
+            h_r, h_z, h_n = gh.chunk(3, -1)
+            r = torch.sigmoid(i_r + h_r)
+            u = torch.sigmoid(i_z + h_z)
+            n = torch.tanh(i_n + r * h_n)
+            h = (1 - u) * n + u * h
+            nxt.append(h)
+            x = h
+        logits, mean, log_scale = p._split(p.head(x))
+        mean = mean * p.z_std + p.z_mean
+        scale = torch.exp(log_scale) * p.z_std
+        return logits, mean, scale, torch.stack(nxt, 1)

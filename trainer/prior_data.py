@@ -1,0 +1,112 @@
+"""The prior's training data: every file of a corpus encoded to latent frames with the bundle's own encoder.onnx.
+
+The split is the trainer's (``AudioFolder.split``: a hash of each file's relative path), so the files the
+bundle's autoencoder held out are held out here too and ``scripts/make_heldout.py --data DIR`` links the same
+ones. The frames are cached in the run folder (``latents.npz``), keyed by the encoder's sha256 and the file list,
+so a resumed run does not encode again.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from desktop.engine.audiofile import AudioFileError, find_audio_files, load_audio, resample
+from desktop.engine.bundle import Bundle
+from desktop.engine.session import ModelRunner, pad_to_multiple
+
+MIN_FRAMES = 8  # shorter files teach nothing about continuation
+
+
+@dataclass
+class LatentCorpus:
+    """Per-file latent frames float32[F, D] of one level, split into train and held-out files."""
+
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    train_names: list[str]
+    val_names: list[str]
+    frame_rate: float
+
+    def minutes(self, which: str = "train") -> float:
+        seqs = self.train if which == "train" else self.val
+        return sum(len(s) for s in seqs) / self.frame_rate / 60
+
+
+def split_files(data: Path, val_percent: float) -> tuple[list[Path], list[Path]]:
+    from .data import AudioFolder  # torch-free in use, but trainer.data imports torch: only when training
+
+    root = data.resolve()
+    files = find_audio_files(root)
+    if not files:
+        raise AudioFileError(f"{data}: no audio files found (looked for wav, flac, ogg, mp3, aiff, opus)")
+    folder = AudioFolder(root, 22050, files=files)
+    train, val = folder.split(val_percent)
+    return [files[i] for i in train], [files[i] for i in val]
+
+
+def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
+    """The first level's frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]."""
+    m = runner.manifest
+    audio = load_audio(path)
+    x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
+    n = len(x)
+    x = pad_to_multiple(x[None, None], m.pad_multiple)
+    z = runner.encode(x)[runner.level_names[0]][0]  # [D, F]
+    frames = -(-n // m.levels[0].hop)
+    return np.ascontiguousarray(z[:, :frames].T, dtype=np.float32)
+
+
+def encode_corpus(
+    bundle: Bundle, data: Path, cache: Path, val_percent: float = 10.0, show_progress: bool = True
+) -> LatentCorpus:
+    m = bundle.manifest
+    level = m.levels[0]
+    train_files, val_files = split_files(data, val_percent)
+    root = data.resolve()
+    names = [str(p.relative_to(root)) for p in train_files + val_files]
+    key = m.files[m.parts["encoder"]] + "|" + "|".join(names)
+    rate = m.sample_rate / level.hop
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as f:
+            if str(f["key"]) == key:
+                return _unpack(f, rate)
+    runner = ModelRunner(bundle, provider="cpu", threads=1)
+    from tqdm import tqdm
+
+    seqs: list[np.ndarray] = []
+    kept: list[str] = []
+    for path, name in tqdm(
+        list(zip(train_files + val_files, names)), desc="encoding", unit="file", disable=not show_progress
+    ):
+        try:
+            z = encode_file(runner, path)
+        except AudioFileError as exc:
+            print(f"warning: skipping {exc}", file=sys.stderr)
+            continue
+        if len(z) >= MIN_FRAMES:
+            seqs.append(z)
+            kept.append(name)
+    is_val = np.array([n in {str(p.relative_to(root)) for p in val_files} for n in kept], dtype=bool)
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, key=np.array(key), frames=np.concatenate(seqs), lengths=lengths, is_val=is_val, names=np.array(kept))
+    tmp.replace(cache)
+    with np.load(cache, allow_pickle=False) as f:
+        return _unpack(f, rate)
+
+
+def _unpack(f, rate: float) -> LatentCorpus:
+    frames, lengths, is_val, names = f["frames"], f["lengths"], f["is_val"], [str(n) for n in f["names"]]
+    seqs = np.split(frames, np.cumsum(lengths)[:-1])
+    return LatentCorpus(
+        train=[s for s, v in zip(seqs, is_val) if not v],
+        val=[s for s, v in zip(seqs, is_val) if v],
+        train_names=[n for n, v in zip(names, is_val) if not v],
+        val_names=[n for n, v in zip(names, is_val) if v],
+        frame_rate=rate,
+    )

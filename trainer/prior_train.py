@@ -1,0 +1,210 @@
+"""Training loop of the latent prior: random crops of the encoded corpus, mixture NLL, Adam, checkpoints, resume.
+
+RUN/prior.pt is written every ``ckpt_every`` steps, at the end and on SIGINT/SIGTERM (after the current step);
+``resume=True`` continues from it with its stored config (steps and the time budget may be raised). RUN/
+prior_log.jsonl has one line per ``log_every`` steps with the train NLL and, every ``val_every``, the held-out NLL
+(nats per frame and dimension: lower is better; a standard normal scores 1.42).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.prior import LatentPrior
+
+from .checkpoint import CheckpointError
+from .prior_data import LatentCorpus
+
+
+@dataclass
+class PriorConfig:
+    hidden: int = 128
+    layers: int = 2
+    mixtures: int = 8
+    seq_frames: int = 256  # ~3 s at 86 frames/s
+    batch_size: int = 32
+    lr: float = 2e-3
+    lr_min_ratio: float = 0.05
+    steps: int = 3000
+    input_noise: float = 0.05
+    max_minutes: float = 60.0  # the budget: training stops (and saves) after this many minutes of this run
+    val_every: int = 250
+    ckpt_every: int = 100
+    log_every: int = 25
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PriorConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown prior setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        return cls(**data)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    types = {f.name: f.type for f in fields(PriorConfig)}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise ValueError(f"'{item}': expected key=value with key one of {', '.join(types)}")
+        try:
+            out[key] = int(value) if types[key] in ("int", int) else float(value)
+        except ValueError:
+            raise ValueError(f"'{item}': {value!r} is not a number") from None
+    return out
+
+
+def _crops(seqs: list[np.ndarray], n: int, length: int, rng: np.random.Generator) -> torch.Tensor:
+    """``n`` crops of ``length`` frames, files drawn in proportion to their length; a file shorter than ``length``
+    (a drum hit, a short effect) is looped to fill its crop, as a sampler repeats a one-shot."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.float64)
+    picks = rng.choice(len(seqs), size=n, p=lengths / lengths.sum())
+    out = np.empty((n, length, seqs[0].shape[1]), np.float32)
+    for row, i in enumerate(picks):
+        s = seqs[i]
+        if len(s) > length:
+            start = int(rng.integers(0, len(s) - length + 1))
+            out[row] = s[start : start + length]
+        else:
+            out[row] = np.resize(s, (length, s.shape[1])) if len(s) < length else s
+    return torch.from_numpy(out)
+
+
+def validation_nll(model: LatentPrior, seqs: list[np.ndarray], max_frames: int = 4096) -> float:
+    """Held-out NLL over whole files (each from a zero state), at most ``max_frames`` per file."""
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for s in seqs:
+            z = torch.from_numpy(s[:max_frames])[None]
+            n = len(z[0]) - 1
+            total += float(model.nll(z)) * n
+            count += n
+    model.train()
+    return total / max(count, 1)
+
+
+class PriorTrainer:
+    def __init__(self, corpus: LatentCorpus, mean, std, out: Path, cfg: PriorConfig, resume: bool = False):
+        self.corpus, self.out = corpus, out
+        self.ckpt = out / "prior.pt"
+        state = None
+        if resume:
+            if not self.ckpt.is_file():
+                raise CheckpointError(f"{self.ckpt}: no checkpoint to resume from")
+            state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+            stored = PriorConfig.from_dict(state["config"])
+            # the model and data settings are the stored run's; only the length of the run may change
+            stored.steps, stored.max_minutes = cfg.steps, cfg.max_minutes
+            cfg = stored
+        elif self.ckpt.is_file():
+            raise FileExistsError(f"{self.ckpt}: a prior run is already there; pass --resume or choose another --out")
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        self.model = LatentPrior(len(mean), mean, std, cfg.hidden, cfg.layers, cfg.mixtures)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.step = 0
+        self.rng = np.random.default_rng(cfg.seed)
+        self.best_val = float("inf")
+        self.cpu_seconds = 0.0
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+            self.rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+            self.best_val = float(state.get("best_val", float("inf")))
+            self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self._stop = False
+
+    def _lr(self) -> float:
+        c = self.cfg
+        t = min(self.step / max(c.steps, 1), 1.0)
+        return c.lr * (c.lr_min_ratio + (1 - c.lr_min_ratio) * 0.5 * (1 + np.cos(np.pi * t)))
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or self.ckpt
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "model_config": self.model.config(),
+                "optimizer": self.opt.state_dict(),
+                "step": self.step,
+                "rng": self.rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(self.cfg),
+                "best_val": self.best_val,
+                "cpu_seconds": self.cpu_seconds,
+                "train_names": self.corpus.train_names,
+                "val_names": self.corpus.val_names,
+            },
+            tmp,
+        )
+        tmp.replace(path)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop = True
+
+    def fit(self, log=print) -> dict:
+        c = self.cfg
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        started = time.process_time()
+        base_cpu = self.cpu_seconds
+        logf = (self.out / "prior_log.jsonl").open("a", encoding="utf-8")
+        try:
+            while self.step < c.steps and not self._stop:
+                if (time.process_time() - started) / 60 >= c.max_minutes:
+                    log(f"stopping at step {self.step}: the {c.max_minutes:g} CPU-minute budget is spent")
+                    break
+                for g in self.opt.param_groups:
+                    g["lr"] = self._lr()
+                z = _crops(self.corpus.train, c.batch_size, c.seq_frames, self.rng)
+                loss = self.model.nll(z, c.input_noise)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.opt.step()
+                self.step += 1
+                self.cpu_seconds = base_cpu + time.process_time() - started
+                record = None
+                if self.step % c.log_every == 0:
+                    record = {
+                        "step": self.step,
+                        "nll": round(loss.item(), 4),
+                        "cpu_min": round(self.cpu_seconds / 60, 2),
+                    }
+                if self.step % c.val_every == 0 and self.corpus.val:
+                    v = validation_nll(self.model, self.corpus.val)
+                    record = {**(record or {"step": self.step}), "val_nll": round(v, 4)}
+                    if v < self.best_val:
+                        self.best_val = v
+                        self.save(self.out / "prior_best.pt")
+                if record is not None:
+                    logf.write(json.dumps(record) + "\n")
+                    logf.flush()
+                    log(json.dumps(record))
+                if self.step % c.ckpt_every == 0:
+                    self.save()
+            self.save()
+        finally:
+            logf.close()
+            for s, h in old.items():
+                signal.signal(s, h)
+        val = validation_nll(self.model, self.corpus.val) if self.corpus.val else None
+        return {
+            "step": self.step,
+            "val_nll": None if val is None else round(val, 4),
+            "cpu_minutes": round(self.cpu_seconds / 60, 2),
+            "checkpoint": str(self.ckpt),
+        }
