@@ -1,6 +1,6 @@
 """Launch the real app N times under Xvfb with PulseAudio's virtual devices; count crashes and time the start-up.
 
-    .venv/bin/python benchmarks/app_exits.py --runs 200
+    .venv/bin/python -m benchmarks.app_exits --runs 200
 
 Each run is ``xvfb-run -a latentsynth --input-file tests/data/music_rock_mix.wav --quit-after Q`` with its own
 settings and journal. A run counts as a crash when it exits non-zero, prints no JSON line, or its stderr shows
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.desktop.pulse import start_pulse, stop_pulse
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "desktop"))
-from pulse import start_pulse, stop_pulse  # noqa: E402
 
 CRASH_WORDS = (
     "QObject:",

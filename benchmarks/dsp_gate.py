@@ -3,8 +3,8 @@ family's defaults) against WORLD (Harvest f0, CheapTrick, D4C at the models' 256
 files: PESQ-WB, STOI, level, pitch (pYIN on input and output), the energy-envelope lag after the declared delay, and
 the eval's mel and STFT distances.
 
-    python benchmarks/dsp_gate.py "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
-    python benchmarks/dsp_gate.py "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
+    python -m benchmarks.dsp_gate "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
+    python -m benchmarks.dsp_gate "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
 
 The bundle's graphs give the same output to 1e-4 (export checks it); `latentsynth-eval --peers` measures the shipped
 dsp bundle through them.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,14 +21,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from desktop.evaluation import pitch as P
+from desktop.evaluation.peers import world_harvest
+from desktop.evaluation.perceptual import pesq_wb, stoi
+from desktop.evaluation.spectral import mel_distance, stft_distance
+from models.sfvae import SourceFilterVAE
+
 warnings.simplefilter("ignore")
 
-from desktop.evaluation import pitch as P  # noqa: E402
-from desktop.evaluation.peers import world_harvest  # noqa: E402
-from desktop.evaluation.perceptual import pesq_wb, stoi  # noqa: E402
-from desktop.evaluation.spectral import mel_distance, stft_distance  # noqa: E402
-from models.sfvae import SourceFilterVAE  # noqa: E402
 
 SR = 22050
 

@@ -1,6 +1,6 @@
 """What the GUI costs the audio: its thread's CPU and how late another Python thread gets to run while it draws.
 
-    xvfb-run -a .venv/bin/python benchmarks/gui_load.py [--seconds 20] [--input-file tests/data/music_rock_mix.wav]
+    xvfb-run -a .venv/bin/python -m benchmarks.gui_load [--seconds 20] [--input-file tests/data/music_rock_mix.wav]
         [--pulse] [--low-latency]
 
 Runs the app itself (``desktop.app.main``, the window drawing at 30 Hz, playing ``--input-file`` through whatever
@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def thread_cpu_s(tid: int) -> float:
@@ -126,18 +125,17 @@ def main() -> int:
 
 def in_pulse(argv: list[str]) -> int:
     """Run this script (``argv``) under Xvfb inside a private PulseAudio's environment, then stop the daemon."""
-    sys.path.insert(0, str(ROOT / "tests" / "desktop"))
-    from pulse import pulse_available, start_pulse, stop_pulse
+    from tests.desktop.pulse import pulse_available, start_pulse, stop_pulse
 
     if not pulse_available():
         raise SystemExit("--pulse needs pulseaudio and pactl (apt-get install pulseaudio pulseaudio-utils)")
     with tempfile.TemporaryDirectory(prefix="ls-gui-load-") as runtime:
         proc, env = start_pulse(Path(runtime))
         try:
-            cmd = [sys.executable, __file__, *argv]
+            cmd = [sys.executable, "-m", "benchmarks.gui_load", *argv]
             if not os.environ.get("DISPLAY"):
                 cmd = ["xvfb-run", "-a", *cmd]
-            return subprocess.run(cmd, env=env).returncode
+            return subprocess.run(cmd, env=env, cwd=ROOT).returncode
         finally:
             stop_pulse(proc)
 

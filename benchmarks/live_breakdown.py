@@ -1,10 +1,10 @@
 """Where the live engine's CPU goes: each part's CPU time (``time.thread_time``, so waits and other threads do not
 count) while the streaming engine plays, in % of one core; docs/streaming.md ("Round 8") quotes it.
 
-    .venv/bin/python benchmarks/live_breakdown.py [--bundle desktop/factory/default] [--seconds 20]
+    .venv/bin/python -m benchmarks.live_breakdown [--bundle desktop/factory/default] [--seconds 20]
         [--device-block 256]
 
-It runs ``benchmarks/streaming.py``'s live measurement (the engine on its NullDriver at 44.1 kHz, a looped fixture,
+It runs ``benchmarks.streaming``'s live measurement (the engine on its NullDriver at 44.1 kHz, a looped fixture,
 real-time pace) with the engine's own methods wrapped to add up their thread CPU time from the moment the engine
 starts (loading and the slot's timing blocks are left out). Nested parts are indented under the part that calls
 them; "driver thread" is the NullDriver's pacing loop with the audio callback inside it (PortAudio's thread plays
@@ -19,16 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import streaming as bench
+from desktop.engine import chain, devices, dsp, live, resample, streaming
+from desktop.engine.bundle import load_bundle
+from desktop.engine.render import default_bundle_path
+from desktop.engine.session import ModelRunner
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import streaming as bench  # noqa: E402
-
-from desktop.engine import chain, devices, dsp, live, resample, streaming  # noqa: E402
-from desktop.engine.bundle import load_bundle  # noqa: E402
-from desktop.engine.render import default_bundle_path  # noqa: E402
-from desktop.engine.session import ModelRunner  # noqa: E402
 
 PARTS = (  # (class, method, label): the label's indent says which part calls it
     (devices.NullDriver, "_run", "driver thread (pacing + callback)"),

@@ -1,6 +1,6 @@
 """How late this machine wakes a thread that nothing in Python can hold back: the floor under any audio callback.
 
-    .venv/bin/python benchmarks/machine_jitter.py [--seconds 60] [--nap-ms 1]
+    .venv/bin/python -m benchmarks.machine_jitter [--seconds 60] [--nap-ms 1]
 
 A lone process (no GIL shared with anything, no audio, no model) sleeps ``--nap-ms`` at a time and records how late
 each wake-up comes, at realtime priority (SCHED_FIFO 50) when the user may have it (root, or an rtprio limit: see

@@ -1,6 +1,6 @@
 """Latency from an OSC message to the change in the engine's output, over loopback UDP.
 
-    python benchmarks/osc_latency.py [--trials 20] [--mode low-latency|streaming]
+    python -m benchmarks.osc_latency [--trials 20] [--mode low-latency|streaming]
 
 The engine plays a 330 Hz tone through an identity model (a mix parameter acts after the model, so the model does
 not matter and a steady tone makes the change unambiguous; ``streaming`` uses the tests' streaming identity
@@ -23,14 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from desktop.control.osc import OscServer  # noqa: E402
-from desktop.engine.devices import NullDriver  # noqa: E402
-from desktop.engine.live import LiveEngine  # noqa: E402
-from desktop.engine.params import PREFIX, ParamRegistry  # noqa: E402
-from desktop.engine.slot import ModelSlot  # noqa: E402
-from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig  # noqa: E402
+from desktop.control.osc import OscServer
+from desktop.engine.devices import NullDriver
+from desktop.engine.live import LiveEngine
+from desktop.engine.params import PREFIX, ParamRegistry
+from desktop.engine.slot import ModelSlot
+from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 
 RATE = 44100
 BLOCK = 256

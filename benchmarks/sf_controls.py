@@ -1,7 +1,7 @@
 """What a source-filter bundle's controls do, measured through the renderer: transpose (f0 moved by exactly N
 semitones?), formant (envelope moved, f0 kept?), breath (harmonic-to-noise ratio down as breath goes up?).
 
-    python benchmarks/sf_controls.py [--bundle B] FILE.wav [FILE.wav ...]
+    python -m benchmarks.sf_controls [--bundle B] FILE.wav [FILE.wav ...]
 
 Pitch is pYIN's (desktop/evaluation/pitch.py), compared frame by frame on frames voiced in both; the envelope shift is
 the log-frequency shift that best aligns the long-term spectral envelopes (150 Hz - 5 kHz); HNR is Boersma's, from
@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from desktop.evaluation import pitch as P  # noqa: E402
-from desktop.evaluation.peers import DSP_BUNDLE  # noqa: E402
-from desktop.render_cli import main as render  # noqa: E402
+from desktop.evaluation import pitch as P
+from desktop.evaluation.peers import DSP_BUNDLE
+from desktop.render_cli import main as render
 
 
 def _render(src: Path, bundle: Path, out: Path, *extra: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Soak: the real app for 10 minutes under Xvfb with PulseAudio's virtual devices, the window drawing at 30 fps.
 
-    .venv/bin/python benchmarks/soak.py --seconds 600
+    .venv/bin/python -m benchmarks.soak --seconds 600
 
 Starts a private PulseAudio (tests/desktop/pulse.py) and an Xvfb display, runs
 ``latentsynth --input-file tests/data/music_rock_mix.wav --quit-after SECONDS`` on them, samples the app's
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.desktop.pulse import start_pulse, stop_pulse
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "desktop"))
-from pulse import start_pulse, stop_pulse  # noqa: E402
 
 
 def rss_mb(pid: int) -> float | None:

@@ -2,7 +2,7 @@
 offline render path (overlapping windows), the engine's own per-window overhead, and optionally torch eager on
 the same checkpoint. Prints a table; numbers go into docs/.
 
-    .venv/bin/python benchmarks/speed.py [--bundle DIR ...] [--checkpoint NAME=RUN_DIR ...] [--provider cpu|cuda]
+    .venv/bin/python -m benchmarks.speed [--bundle DIR ...] [--checkpoint NAME=RUN_DIR ...] [--provider cpu|cuda]
 
 ``--checkpoint NAME=RUN`` times torch eager (one thread) on the checkpoint that bundle NAME was exported from,
 printed in the bundle's row; the playing side never needs torch. With ``--provider cuda`` (onnxruntime-gpu and a

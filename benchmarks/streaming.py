@@ -1,6 +1,6 @@
 """Streaming numbers for a streaming bundle; prints them (docs/streaming.md and docs/desktop.md quote its output).
 
-    .venv/bin/python benchmarks/streaming.py --bundle desktop/factory/default [--live-seconds 30] [--render-minutes 5]
+    .venv/bin/python -m benchmarks.streaming --bundle desktop/factory/default [--live-seconds 30] [--render-minutes 5]
 
 1. parity: onnxruntime block by block (N = 256, 512, 1024) against one call over the whole signal, on real audio
    (the fixture clips, 5 s) and on an impulse: max abs error.
@@ -31,17 +31,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from desktop.engine.bundle import load_bundle
+from desktop.engine.devices import NullDriver
+from desktop.engine.live import LiveEngine
+from desktop.engine.render import default_bundle_path
+from desktop.engine.session import ModelRunner
+from desktop.engine.slot import ModelSlot
+from desktop.engine.streaming import StreamingModel
+from desktop.engine.values import EngineParams, StreamConfig
 
-from desktop.engine.bundle import load_bundle  # noqa: E402
-from desktop.engine.devices import NullDriver  # noqa: E402
-from desktop.engine.live import LiveEngine  # noqa: E402
-from desktop.engine.render import default_bundle_path  # noqa: E402
-from desktop.engine.session import ModelRunner  # noqa: E402
-from desktop.engine.slot import ModelSlot  # noqa: E402
-from desktop.engine.streaming import StreamingModel  # noqa: E402
-from desktop.engine.values import EngineParams, StreamConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 FIXTURES = ROOT / "tests" / "data"
 

@@ -1,6 +1,6 @@
 """Streaming through real audio devices (a private PulseAudio with virtual devices; no hardware needed).
 
-    .venv/bin/python benchmarks/streaming_devices.py --bundle desktop/factory/default [--seconds 60]
+    .venv/bin/python -m benchmarks.streaming_devices --bundle desktop/factory/default [--seconds 60]
         [--device-block 256] [--device-latency low] [--no-gui]
 
 1. engine: the live engine in streaming mode on PulseAudio's virtual devices (PortAudio through ALSA's pulse
@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "desktop"))
 
 
 def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str) -> dict:
@@ -138,7 +136,8 @@ def impulse_measurement(args, env: dict) -> dict:
         out = subprocess.run(
             [
                 sys.executable,
-                __file__,
+                "-m",
+                "benchmarks.streaming_devices",
                 "--harness-child",
                 "--bundle",
                 args.bundle,
@@ -150,6 +149,7 @@ def impulse_measurement(args, env: dict) -> dict:
                 args.device_latency,
             ],
             env={**env, "PULSE_SINK": sink, "PULSE_SOURCE": source},
+            cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=120,
@@ -163,7 +163,8 @@ def impulse_measurement(args, env: dict) -> dict:
     engine = subprocess.Popen(
         [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.streaming_devices",
             "--engine-mic-child",
             "--bundle",
             args.bundle,
@@ -175,6 +176,7 @@ def impulse_measurement(args, env: dict) -> dict:
             args.device_latency,
         ],
         env=env,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -230,7 +232,7 @@ def main() -> int:
     if args.harness_child:
         print(json.dumps(harness_child(args.seconds, args.device_block, latency)))
         return 0
-    from pulse import start_pulse, stop_pulse
+    from tests.desktop.pulse import start_pulse, stop_pulse
 
     runtime = Path(tempfile.mkdtemp(prefix="ls-bench-pulse-"))
     proc, env = start_pulse(runtime)
@@ -246,7 +248,8 @@ def main() -> int:
         child = subprocess.run(
             [
                 sys.executable,
-                __file__,
+                "-m",
+                "benchmarks.streaming_devices",
                 "--engine-child",
                 "--bundle",
                 args.bundle,
@@ -260,6 +263,7 @@ def main() -> int:
                 args.input_file,
             ],
             env=env,
+            cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=args.seconds + 120,

@@ -3,7 +3,7 @@
 models of issue 25: monophonic, expressive phrases generated here with mido, rendered by installed synthesisers,
 with the exact f0 of every frame (from the phrase timeline: note + pitch bend) and a measured loudness contour.
 
-    python scripts/build_instrument_corpus.py --out DIR [--minutes 20] [--instruments violin,flute,clarinet,choir]
+    python -m scripts.build_instrument_corpus --out DIR [--minutes 20] [--instruments violin,flute,clarinet,choir]
 
 Writes, per instrument, 22.05 kHz mono float WAVs, each with <name>.f0.npy (Hz per 256-sample frame, frame j at
 sample j*256, 0 where nothing sounds) and <name>.loudness.npy (dBFS per frame, RMS of 1024 samples centred there):
@@ -653,7 +653,6 @@ def check_labels(out: Path, rows: list[dict], seconds_per_source: float) -> dict
     instrument's dry audio per source: median |cents| and the share within 50 cents on frames both call voiced,
     and the share of labelled frames the tracker calls voiced; only frames labelled inside the tracker's range
     (it reads 50-1500 Hz: a flute's top octave is outside)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from desktop.evaluation.pitch import FMAX, FMIN, track
 
     report: dict = {}

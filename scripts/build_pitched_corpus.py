@@ -3,7 +3,7 @@
 sound font (Debian's fluid-soundfont-gm, MIT; real instrument samples), added to a corpus built by
 ../shared/data/build_train_corpus.py.
 
-    python scripts/build_pitched_corpus.py --corpus corpus [--minutes 12] [--seed 0] [--pitch-cache DIR]
+    python -m scripts.build_pitched_corpus --corpus corpus [--minutes 12] [--seed 0] [--pitch-cache DIR]
 
 Writes CORPUS/train/pitched/*.wav (22.05 kHz mono, normalised to -20 dBFS RMS), appends their rows to
 CORPUS/manifest.csv (source 'fluidsynth_gm_melodies', licence MIT, the program and the MIDI notes in 'original'),
@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from trainer.pitch_labels import LABEL_HOP, _key, default_cache_dir, track  # noqa: E402
+from trainer.pitch_labels import LABEL_HOP, cache_key, default_cache_dir, track
 
 SR = 22050
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -179,7 +177,7 @@ def main() -> int:
             sf.write(out / fname, x, SR, subtype="PCM_16")
             x = sf.read(out / fname, dtype="float32")[0]  # the label key is the audio the trainer will read
             f0, voiced = exact_f0(notes, x.shape[0])
-            np.savez(cache / (_key(x, SR) + ".npz"), f0=f0, voiced=voiced)
+            np.savez(cache / (cache_key(x, SR) + ".npz"), f0=f0, voiced=voiced)
             yf0, yv = track(x, SR)
             both = np.isfinite(f0) & np.isfinite(yf0)
             errs.append(np.abs(1200 * np.log2(yf0[both] / f0[both])))

@@ -5,7 +5,7 @@ The factory default's training checkpoint is not in the repository, but its weig
 encoder against torch, then saves the SAME weights under the causal config (``causal: true``; the state dict keys
 are identical by design), as a checkpoint ``latentsynth-train --init-from`` accepts.
 
-    python scripts/causal_init.py --bundle desktop/factory/mel-vae --config trainer/presets/factory-causal.yaml \
+    python -m scripts.causal_init --bundle desktop/factory/mel-vae --config trainer/presets/factory-causal.yaml \
         --out runs/causal-init.pt
 """
 
@@ -22,11 +22,9 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models import build_model  # noqa: E402
-from trainer.checkpoint import component_states, save_checkpoint  # noqa: E402
-from trainer.config import RunConfig, load_config  # noqa: E402
+from models import build_model
+from trainer.checkpoint import component_states, save_checkpoint
+from trainer.config import RunConfig, load_config
 
 
 def onnx_weights(path: Path) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:

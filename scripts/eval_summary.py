@@ -1,6 +1,6 @@
 """Print the markdown tables of docs/factory.md from latentsynth-eval reports (metrics.json), one row per bundle.
 
-    python scripts/eval_summary.py docs/eval/factory-default docs/eval/factory-mel-vae-256 ... [--peers-from DIR]
+    python -m scripts.eval_summary docs/eval/factory-default docs/eval/factory-mel-vae-256 ... [--peers-from DIR]
 
 Tables: overall (each bundle's ``model`` and, from the first report or ``--peers-from``, every peer), per category
 (mel / stft / ViSQOL, and PESQ-WB / STOI / pitch where they apply), and the probes of each bundle.

@@ -1,7 +1,7 @@
 """Build the held-out evaluation folder the factory models are judged on (no audio is copied: symlinks).
 
-    python scripts/make_heldout.py --run RUN_DIR --fixtures ../shared/data/fixtures --out HELDOUT
-    python scripts/make_heldout.py --data CORPUS/train --fixtures ../shared/data/fixtures --out HELDOUT
+    python -m scripts.make_heldout --run RUN_DIR --fixtures tests/data --out HELDOUT
+    python -m scripts.make_heldout --data CORPUS/train --fixtures tests/data --out HELDOUT
 
 With ``--data`` (no run folder at hand) the split is recomputed with the trainer's own rule (``AudioFolder.split``
 at ``--val-percent``, 10 by default as in every preset): the same files for the same folder.

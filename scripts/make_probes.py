@@ -1,7 +1,7 @@
 """Write synthetic probe signals unlike the training corpus (no recorded audio), to hear and measure how a model
 behaves off its training distribution:
 
-    python scripts/make_probes.py --out PROBES && latentsynth-eval --bundle B --data PROBES --out REPORT
+    python -m scripts.make_probes --out PROBES && latentsynth-eval --bundle B --data PROBES --out REPORT
 
 sine_sweep (50 Hz -> 10 kHz, exponential), tone_440 (steady sine), square_110 (band-limited square: a dense
 harmonic series), chord (three detuned saws), white_noise, click_train (8 clicks per second). 4 s each, 22.05 kHz

@@ -2,8 +2,8 @@
 PulseAudio's virtual devices (a private daemon, as the tests start it). Re-run whenever the default or the window
 changes:
 
-    .venv/bin/python scripts/make_screenshot.py
-    .venv/bin/python scripts/make_screenshot.py --bundle desktop/factory/voice --out docs/voice.png
+    .venv/bin/python -m scripts.make_screenshot
+    .venv/bin/python -m scripts.make_screenshot --bundle desktop/factory/voice --out docs/voice.png
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "desktop"))
+from tests.desktop.pulse import start_pulse, stop_pulse
 
-from pulse import start_pulse, stop_pulse  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ rebuild against the bundle's own graphs on audio, then narrows any of:
 The checkpoint is what ``latentsynth-train --init-from`` accepts; the decoder's mel head (a training-only output,
 not exported) starts fresh.
 
-    python scripts/narrow_model.py --bundle desktop/factory/default --hidden 256 --blocks 3 --enc-channels 96 \
+    python -m scripts.narrow_model --bundle desktop/factory/default --hidden 256 --blocks 3 --enc-channels 96 \
         --data corpus/train --out runs/small-init.pt
 """
 
@@ -31,15 +31,11 @@ import soundfile as sf
 import torch
 from onnx import numpy_helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from causal_init import save_init, state_from_onnx  # noqa: E402
-
-from desktop.engine.bundle import load_bundle  # noqa: E402
-from export.streaming import run_blocks, state_specs  # noqa: E402
-from models import build_model  # noqa: E402
-from trainer.config import RunConfig  # noqa: E402
+from desktop.engine.bundle import load_bundle
+from export.streaming import run_blocks, state_specs
+from models import build_model
+from scripts.causal_init import save_init, state_from_onnx
+from trainer.config import RunConfig
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 

@@ -3,7 +3,7 @@
 the labels (hpn: stats/pitch_cents, stats/pitch_within_50c, stats/voicing_agreement, as logged at each log
 step) and the validation losses (val/mel: multi-scale log10-mel L1 on held-out chunks; val/pitch where a run has it).
 
-    python scripts/train_curve.py RUN_DIR [--every 500]
+    python -m scripts.train_curve RUN_DIR [--every 500]
 """
 
 import argparse

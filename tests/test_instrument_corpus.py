@@ -4,7 +4,6 @@ export/provenance.py reads, and one-line refusals of bad input."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -15,13 +14,9 @@ import pytest
 import soundfile as sf
 
 from export.provenance import read_corpus_manifest, training_data_record
+from scripts import build_instrument_corpus as bic
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "build_instrument_corpus.py"
-spec = importlib.util.spec_from_file_location("build_instrument_corpus", SCRIPT)
-bic = importlib.util.module_from_spec(spec)
-sys.modules["build_instrument_corpus"] = bic
-spec.loader.exec_module(bic)
 
 HAVE_SYNTHS = (
     shutil.which("fluidsynth") is not None
@@ -35,7 +30,13 @@ needs_synths = pytest.mark.skipif(
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.build_instrument_corpus", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(script: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def run(module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -23,7 +23,7 @@ def run(script: str, *args: str, timeout: float = 180) -> subprocess.CompletedPr
 
 
 def test_machine_jitter_reports_wakeups_and_rejects_bad_arguments():
-    r = run("machine_jitter.py", "--seconds", "0.3")
+    r = run("machine_jitter", "--seconds", "0.3")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert rep["wakeups"] > 50  # 1 ms naps for 0.3 s
@@ -31,13 +31,13 @@ def test_machine_jitter_reports_wakeups_and_rejects_bad_arguments():
     assert 0.0 <= late["50"] <= late["99"] <= late["99.9"] <= late["max"]
     counts = [rep["late_over_ms"][k] for k in ("2", "4", "5.8", "10")]
     assert counts == sorted(counts, reverse=True) and counts[0] <= rep["wakeups"]
-    bad = run("machine_jitter.py", "--seconds", "0")
+    bad = run("machine_jitter", "--seconds", "0")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "--seconds" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_live_breakdown_parts_nest_inside_their_callers():
-    r = run("live_breakdown.py", "--seconds", "3")
+    r = run("live_breakdown", "--seconds", "3")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     whole = re.match(r"whole process: ([\d.]+) % of one core", lines[0])

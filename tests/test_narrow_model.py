@@ -3,23 +3,19 @@ encoder channels), each cut equal to silencing what it drops."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES
 from desktop.engine.bundle import load_bundle
 from desktop.engine.render import default_bundle_path
 from models import build_model
+from scripts import narrow_model as narrow
 from trainer.checkpoint import load_checkpoint, load_components
 from trainer.config import RunConfig
-
-spec = importlib.util.spec_from_file_location("narrow_model", ROOT / "scripts" / "narrow_model.py")
-narrow = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(narrow)
 
 
 def default_model() -> torch.nn.Module:

@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
     return Path(root) / "latentsynth" / "pitch"
 
 
-def _key(signal: np.ndarray, sample_rate: int) -> str:
+def cache_key(signal: np.ndarray, sample_rate: int) -> str:
     h = hashlib.sha1(np.ascontiguousarray(signal, np.float32).tobytes())
     h.update(f"{sample_rate}/{LABEL_HOP}/{FMIN}/{FMAX}/{FRAME}/v{VERSION}".encode())
     return h.hexdigest()
@@ -88,7 +88,7 @@ def label_signals(
     for sig in tqdm(
         signals, desc="pitch labels (YIN, cached)", unit="file", disable=not show_progress, file=sys.stderr
     ):
-        path = cache / (_key(sig, sample_rate) + ".npz")
+        path = cache / (cache_key(sig, sample_rate) + ".npz")
         if path.is_file():
             with np.load(path) as data:
                 out.append((data["f0"], data["voiced"]))

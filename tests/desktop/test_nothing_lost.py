@@ -278,10 +278,10 @@ def test_a_saved_device_that_went_away_does_not_silence_the_next_start(pulse, fi
 
 @needs_xvfb
 def test_app_exits_cleanly_every_time(pulse):
-    """A few launches of benchmarks/app_exits.py (the benchmark runs 200): no crash on exit, and each JSON line
+    """A few launches of benchmarks.app_exits (the benchmark runs 200): no crash on exit, and each JSON line
     carries the start-up moments."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "app_exits.py"), "--runs", "6", "--quit-after", "3"],
+        [sys.executable, "-m", "benchmarks.app_exits", "--runs", "6", "--quit-after", "3"],
         capture_output=True,
         text=True,
         timeout=600,
