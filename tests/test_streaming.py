@@ -476,28 +476,6 @@ def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_d
     assert float(np.abs(y - expected).max()) < 1e-3  # 16-bit PCM file: quantisation only
 
 
-def test_an_underrun_runs_the_output_one_block_further_ahead_and_positions_stay_exact(tmp_path):
-    """A worker held back once (a 150 ms stall after the start's fade-in) underruns; the engine answers by running
-    the output one device block further ahead (reported as `underrun_cover`), and every impulse after it lands
-    exactly where the latency in force says: one before it at the start's latency, those after at the final one."""
-    slot = identity_slot_sleeping(tmp_path, lambda n: 0.15 if n == 100 else 0.0)  # ~1.2 s in, after the fade-in
-    at = [int(t * RATE) for t in (0.7, 3.0, 3.5, 4.0)]
-    src = np.zeros(int(RATE * 4.5), np.float32)
-    src[at] = 0.5
-    eng, y = run_engine(slot, src, speed=1.0)
-    s = eng.summary()
-    assert s["underruns"] >= 1, s
-    parts = s["latency_parts_ms"]
-    assert parts["underrun_cover"] == pytest.approx(1000 * 512 / RATE, abs=0.05), parts
-    assert parts["other"] == 0.0
-    assert_impulses_land_where_reported(eng, y, at, 1)
-    assert latency_at(eng, at[0]) == eng.chain.latency_log[0][1] < latency_at(eng, at[1])
-    assert latency_at(eng, at[1]) == eng.prefill + eng.dry_delay  # the cover came between
-    assert len(s["latency_changes"]) >= 2 and s["latency_changes"][-1][1] == pytest.approx(
-        s["algorithmic_latency_ms"], abs=0.02
-    )
-
-
 def test_underrun_cover_is_bounded_and_counts_towards_a_later_burst_cover(tmp_path):
     from desktop.engine.chain import UNDERRUN_COVER_MAX_S, ChainStats, ProcessingChain
 
