@@ -1,5 +1,5 @@
 """Where the live engine's CPU goes: each part's CPU time (``time.thread_time``, so waits and other threads do not
-count) while the streaming engine plays, in % of one core; docs/streaming.md ("Round 8") quotes it.
+count) while the streaming engine plays, in % of one core; docs/streaming.md quotes it.
 
     .venv/bin/python -m benchmarks.live_breakdown [--bundle desktop/factory/default] [--seconds 20]
         [--device-block 256]

@@ -3,11 +3,11 @@
 Encoder (causal, inside encoder.onnx), per 256-sample hop, on the last ``n_fft`` (1024) samples:
   - pitch by construction: YIN (:class:`YinPitch`: the normalised difference function from the Hann-windowed
     autocorrelation, cumulative-mean normalisation, the first trough below a threshold, parabolic refinement),
-    50-1500 Hz, in tensor ops that export to ONNX; nothing about pitch is learned (round 2; round 1 trained a
-    classifier against cached labels, which plateaued at 57% of frames within 50 cents);
+    50-1500 Hz, in tensor ops that export to ONNX; nothing about pitch is learned (a classifier trained against
+    cached labels plateaued at 57% of frames within 50 cents);
   - voicing 0..1 from YIN's aperiodicity, faded out in near-silence;
   - loudness: the Hann-weighted RMS of the last two hops in dBFS, the very samples the decoder's synthesis frame
-    covers (round 1 took the RMS of a 93 ms window: the level lagged ~90 ms and filled pauses);
+    covers (the RMS of a 93 ms window lagged the level by ~90 ms and filled pauses);
   - a Gaussian timbre latent z from the level-normalised log-mel (so z carries colour, not level).
 The latent is two levels at one frame per hop: 'z' (timbre) and 'control' = (pitch in octaves re A4, voicing 0..1,
 loudness in dBFS / 20, harmonic/noise balance in units of 20 dB; the encoder emits balance 0).
@@ -364,7 +364,7 @@ class HarmonicPlusNoise(AudioAutoencoder):
         norm_floor_db: float = -80.0,
     ):
         super().__init__()
-        del pitch_weight, pitch_channels  # round 1's learned pitch classifier; kept so old configs still load
+        del pitch_weight, pitch_channels  # the replaced pitch classifier's settings; older configs carry them
         if not causal or int(lookahead) != 1:
             raise ValueError("the hpn family is causal with lookahead 1 (its decoder's STFT is one hop late)")
         hop = 1

@@ -35,7 +35,7 @@ for line in (Path(args.run) / "train_log.jsonl").read_text().splitlines():
                 d.get("val/kl"),
             )
         )
-ce = any(r[6] is not None for r in rows)  # round 1's learned pitch classifier had a validation loss
+ce = any(r[6] is not None for r in rows)  # runs with the learned pitch classifier log a validation loss
 print(
     "| minutes | step | train pitch err (cents, median) | train within 50 c | voicing agr. | val mel |"
     + (" val pitch CE |" if ce else "")

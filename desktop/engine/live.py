@@ -1,6 +1,6 @@
 """The live engine: audio callback -> ring buffer -> one inference worker -> ring buffer -> audio callback.
 
-Threads (STYLE.md): the PortAudio callback (``_callback``) only copies samples between preallocated ring
+Threads: the PortAudio callback (``_callback``) only copies samples between preallocated ring
 buffers, applies a precomputed start/stop fade and counts xruns. One worker thread resamples to the model
 rate, runs the streaming overlap-add (onnxruntime releases the GIL while it computes), mixes dry/wet, applies
 gains and the limiter, and hands blocks to the recorder thread. The GUI calls ``snapshot()`` from a timer and

@@ -185,7 +185,7 @@ def test_encoder_yin_is_the_same_in_training_and_in_export():
 
 def test_loudness_follows_the_level_within_two_hops():
     """Loudness is the level of the last two hops (the decoder's synthesis frame): a step of 30 dB shows at once,
-    and silence after a note reads as silence (round 1's 93 ms window lagged and filled pauses)."""
+    and silence after a note reads as silence (a 93 ms window lagged and filled pauses)."""
     model = tiny_hpn().eval()
     x = _tone(300.0, 1.0, amp=0.3)
     x[..., 256 * 40 :] = 0.0
