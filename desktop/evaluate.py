@@ -365,9 +365,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Resynthesise every audio file under --data "
         "through a bundle; write metrics.json and report.md (perceptual, pitch, rate).",
     )
-    p.add_argument("--bundle", required=True, help="bundle folder")
-    p.add_argument("--data", required=True, help="folder of audio files (first subfolder = category)")
-    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--bundle", help="bundle folder")
+    p.add_argument("--data", help="folder of audio files (first subfolder = category)")
+    p.add_argument("--out", help="report folder to write")
+    t = p.add_argument_group("transfer (instrument bundles; desktop/evaluation/transfer.py)")
+    t.add_argument("--transfer", metavar="BUNDLE", help="evaluate an instrument bundle on --inputs (not --bundle)")
+    t.add_argument("--inputs", help="folder of inputs that are not the instrument (speech, singing, ...)")
+    t.add_argument("--second-source", help="the instrument from another source (default: beside its corpus)")
+    t.add_argument("--heldout", help="the instrument's held-out phrases (default: beside its corpus)")
+    t.add_argument("--voices", help="non-instrument audio for the timbre classifier (default: the inputs)")
+    t.add_argument("--default-bundle", help="the peer on the held-out phrases (default: the factory default)")
+    t.add_argument("--max-heldout", type=int, default=8, help="held-out phrases to score (default 8)")
     p.add_argument(
         "--peers",
         action="store_true",
@@ -382,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.transfer is not None:
+        from .evaluation import transfer
+
+        return transfer.run_cli(args)
+    if args.bundle is None or args.data is None or args.out is None:
+        p.error("the following arguments are required: --bundle, --data, --out (or --transfer BUNDLE --inputs DIR)")
     if args.max_seconds is not None and not args.max_seconds > 0:
         print(f"latentsynth-eval: error: --max-seconds must be > 0 (got {args.max_seconds})", file=sys.stderr)
         return 2
