@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .axis_effects import AxisEffects
 from .prior_spec import PriorSpec
 
 FORMAT_VERSION = 1  # what a window-only bundle is written as (players from before streaming read it)
@@ -358,6 +359,7 @@ class Manifest:
     streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
     controls: tuple[Control, ...] = ()  # optional: knobs with a meaning (hpn: transpose, loudness, balance)
     prior: PriorSpec | None = None  # optional: a learned causal model over the latents (prior.onnx; docs/prior.md)
+    axis_effects: AxisEffects | None = None  # optional: what each latent axis does (measured at export)
 
     def control(self, name: str) -> Control | None:
         return next((c for c in self.controls if c.name == name), None)
@@ -426,6 +428,8 @@ class Manifest:
             data["controls"] = [c.to_json() for c in self.controls]
         if self.prior is not None:
             data["prior"] = self.prior.to_json()
+        if self.axis_effects is not None:
+            data["axis_effects"] = self.axis_effects.to_json()
         return data
 
     @classmethod
@@ -502,6 +506,7 @@ class Manifest:
                 information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None else None),
                 controls=_read_controls(data.get("controls"), where),
                 prior=_read_prior(data.get("prior"), where),
+                axis_effects=_read_axis_effects(data.get("axis_effects"), levels, where),
             )
         except BundleError:
             raise
@@ -591,6 +596,15 @@ def _non_finite(data: Any, path: str = "") -> tuple[str, str] | None:
             if found is not None:
                 return found
     return None
+
+
+def _read_axis_effects(data: Any, levels: tuple[LatentLevel, ...], where: Path) -> AxisEffects | None:
+    if data is None:
+        return None
+    try:
+        return AxisEffects.from_json(data, {level.name: level.dim for level in levels})
+    except ValueError as exc:
+        raise BundleError(f"{where}: {exc}") from None
 
 
 def _read_controls(data: Any, where: Path) -> tuple[Control, ...]:

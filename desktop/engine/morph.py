@@ -150,4 +150,7 @@ def generate(
         z = np.einsum("kd,kf->df", ax.components, coords * ax.sigma[:, None]) + ax.mean[:, None]
         latents[level.name] = z[None].astype(np.float32)
     latents = controls.apply(latents, runner.axes)
-    return runner.decode(runner.quantize(latents))[0, 0, :n].astype(np.float32)
+    y = runner.decode(runner.quantize(latents))[0, 0, :n]
+    if m.axis_effects is not None:  # the knobs' level change undone, as the player does
+        y = y * m.axis_effects.gain(controls.offsets)
+    return y.astype(np.float32)

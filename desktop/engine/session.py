@@ -179,7 +179,8 @@ class WindowModel:
         return self.runner.encode(x), gain
 
     def decode_window(self, latents: dict[str, np.ndarray], gain: float, n: int) -> np.ndarray:
-        """Knobs, quantizer, decoder, gain undone: float32[n] (a causal bundle's delay removed)."""
+        """Knobs, quantizer, decoder, gain undone, the knobs' level change undone (``axis_effects``): float32[n] (a
+        causal bundle's delay removed)."""
         latents = apply_declared(
             self.controls.apply(latents, self.runner.axes), self.runner.manifest.controls, self.controls.values
         )
@@ -187,6 +188,9 @@ class WindowModel:
         y = self.runner.decode(self.runner.quantize(latents))[0, 0, d : d + n]
         if y.shape[0] < n:
             y = np.pad(y, (0, n - y.shape[0]))
+        effects = self.runner.manifest.axis_effects
+        if effects is not None:  # the knobs' level change undone: an axis moves timbre, the gain knobs loudness
+            gain = gain / effects.gain(self.controls.offsets)
         return (y / gain).astype(np.float32)
 
     def __call__(self, window: np.ndarray) -> np.ndarray:

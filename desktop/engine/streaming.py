@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from .axis_effects import MAX_COMPENSATION_DB
 from .dsp import DcBlocker
 from .latent import LatentControls, LevelAxes, apply_declared
 from .session import ModelRunner
@@ -259,10 +260,24 @@ class StreamingModel:
         if self.manifest.controls:
             lat = apply_declared(lat, self.manifest.controls, self._declared_frames(controls, n // self.hop))
         if bound:
-            return self.bound.decode(self.runner.quantize(lat))
-        y, states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
-        self._advance("decoder", states)
-        return y[0, 0]
+            y = self.bound.decode(self.runner.quantize(lat))
+        else:
+            y, states = self.runner.decode_step(self.runner.quantize(lat), self.dec_states)
+            self._advance("decoder", states)
+            y = y[0, 0]
+        return y if params is None else self._compensate(y, params)
+
+    def _compensate(self, y: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+        """The knobs' level change undone frame by frame, following their ramp (manifest ``axis_effects``)."""
+        effects = self.manifest.axis_effects
+        if effects is None:
+            return y
+        db = sum(effects.compensation_db(name, rows[:, 0, :]) for name, rows in params.items())
+        db = np.clip(db, -MAX_COMPENSATION_DB, MAX_COMPENSATION_DB)
+        if not np.any(db):
+            return y
+        gain = np.repeat(10.0 ** (np.asarray(db) / 20.0), y.shape[0] // db.shape[0]).astype(np.float32)
+        return y * gain
 
 
 class StreamingProcessor:
