@@ -1,6 +1,8 @@
 """The front panel: a few large knobs a musician meets first. The controls the bundle declares in its manifest
-(transpose, formant, breath, ...: named, in their units), then the first latent axes, up to FRONT_KNOBS in all.
-Only what the bundle declares is shown; the full grid of axes is behind the LATENT panel's toggle."""
+(transpose, formant, breath, ...: named, in their units), then the latent axes named by what they do ("Brighter",
+"Noisier": the manifest's ``axis_effects``, measured at export; one of each name first, the strongest first), up to
+FRONT_KNOBS in all; a bundle without measured effects shows its first axes. Only what the bundle declares is
+shown; the full grid of axes is behind the LATENT panel's toggle."""
 
 from __future__ import annotations
 
@@ -27,6 +29,55 @@ def front_controls(manifest: Manifest) -> list[Control]:
 
 def unit_format(unit: str) -> str:
     return UNIT_FORMATS.get(unit, "{:+.2f}" + (f" {unit}" if unit else ""))
+
+
+def front_axes(manifest: Manifest, count: int) -> list[tuple[str, int, str]]:
+    """Up to ``count`` (level, axis, label) for the front panel: named axes of the levels no declared control acts
+    on (those knobs are the declared ones), one of each name before any name twice, strongest first, then the
+    first axes of the first level as 'Axis N'. Labels repeat a name with a number: 'Brighter 2'."""
+    effects = manifest.axis_effects
+    taken = {c.level for c in manifest.controls}
+    free = [lv.name for lv in manifest.levels if lv.name not in taken] or [manifest.levels[0].name]
+    named = effects.strongest(free) if effects is not None else []
+    seen: dict[str, int] = {}
+    ordered = []
+    for lv, e in named:  # the strongest of each name, then the rest
+        seen[e.name] = seen.get(e.name, 0) + 1
+        ordered.append((seen[e.name] > 1, len(ordered), lv, e))
+    ordered.sort(key=lambda t: t[:2])
+    counts: dict[str, int] = {}
+    out = []
+    for _, _, lv, e in ordered[:count]:
+        counts[e.name] = counts.get(e.name, 0) + 1
+        label = e.name.capitalize() + (f" {counts[e.name]}" if counts[e.name] > 1 else "")
+        out.append((lv, e.axis, label))
+    first = free[0]
+    dim = next(lv.dim for lv in manifest.levels if lv.name == first)
+    for i in range(dim):
+        if len(out) >= count:
+            break
+        if (first, i) not in {(lv, a) for lv, a, _ in out}:
+            out.append((first, i, f"Axis {i + 1}"))
+    return out
+
+
+def axis_tooltip(manifest: Manifest, level: str, axis: int) -> str:
+    """What an axis's knob does, with the numbers export measured (or its share of the variance only)."""
+    ratio = manifest.latent_stats[level].explained_variance_ratio[axis]
+    where = f"latent axis {axis + 1} of level {level}, {100 * ratio:.1f}% of the variation the model saw"
+    effects = manifest.axis_effects
+    e = effects.effect(level, axis) if effects is not None else None
+    if e is None:
+        return (
+            f"PC{axis + 1}: {where}. Moves the sound away from the input along it, in standard deviations "
+            "(this bundle records no measured effects: re-export it to name its knobs)."
+        )
+    head = f"Turn right: {e.name}." if e.name else "No change a listener notices at once: a subtle axis."
+    return (
+        f"{head} PC{axis + 1}: {where}.\n"
+        f"Measured at export on {effects.seconds:.0f} s of the training audio:\n{e.describe(effects.sigma)}\n"
+        "The level change is undone as you turn it: loudness is the OUT GAIN knob's."
+    )
 
 
 def control_tooltip(c: Control) -> str:
@@ -66,17 +117,12 @@ class FrontPanel(QWidget):
             knob.valueChanged.connect(lambda v, c=c: self._on_declared(c, v))
             self.declared.append((c, knob))
             self.row.addWidget(knob)
-        level = manifest.levels[0]
-        ratios = manifest.latent_stats[level.name].explained_variance_ratio
-        for i in range(min(level.dim, FRONT_KNOBS - len(self.declared))):
-            knob = Knob(f"Axis {i + 1}", -3, 3, 0, "{:+.1f}σ", KNOB_SIZE, True, theme.ACCENT2)
-            knob.setToolTip(
-                f"Latent axis {i + 1} of level {level.name} ({100 * ratios[i]:.1f}% of the variation the model "
-                "saw): moves the sound away from the input along it, in standard deviations.\n"
-                "The same knob as PC{0} in the full grid ('All axes').".format(i + 1)
-            )
-            knob.valueChanged.connect(lambda v, n=level.name, k=i, d=level.dim: self._on_axis(n, k, d, v))
-            self.axes.append((level.name, i, level.dim, knob))
+        dims = {lv.name: lv.dim for lv in manifest.levels}
+        for level, i, label in front_axes(manifest, FRONT_KNOBS - len(self.declared)):
+            knob = Knob(label, -3, 3, 0, "{:+.1f}σ", KNOB_SIZE, True, theme.ACCENT2)
+            knob.setToolTip(axis_tooltip(manifest, level, i) + f"\nThe same knob as PC{i + 1} in the full grid.")
+            knob.valueChanged.connect(lambda v, n=level, k=i, d=dims[level]: self._on_axis(n, k, d, v))
+            self.axes.append((level, i, dims[level], knob))
             self.row.addWidget(knob)
         self.row.addStretch(1)
 

@@ -1,6 +1,6 @@
-"""The CONTROLS panel: the front panel's large knobs (the bundle's declared controls, the first latent axes) and,
-behind 'All axes', an offset and a scale knob per PCA axis of the loaded bundle, with the input's live position on
-each; Reset, Randomize and presets (save/load: knobs, mix settings, MIDI bindings)."""
+"""The CONTROLS panel: the front panel's large knobs (the bundle's declared controls, the named latent axes) and,
+behind 'All axes', an offset and a scale knob per PCA axis of the loaded bundle (named by its measured effect),
+with the input's live position on each; Reset, Randomize and presets (save/load: knobs, mix settings, MIDI)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..engine.live import EngineParams, LiveEngine
 from ..engine.params import PREFIX
 from ..engine.presets import PresetError, random_controls, read_preset, save_preset
 from . import theme
-from .front_panel import FrontPanel
+from .front_panel import FrontPanel, axis_tooltip
 from .knob import Knob
 from .panel import Panel
 
@@ -128,10 +128,12 @@ class LatentPanel(Panel):
                 self.knob_grid.addWidget(head)
             pairs = []
             for i in range(level.dim):
-                off = Knob(f"PC{i + 1} {percent(ratios[i])}", -3, 3, 0, "{:+.2f}σ", size=48, bipolar=True)
+                effect = m.axis_effects.effect(level.name, i) if m.axis_effects is not None else None
+                name = effect.name if effect is not None and effect.name else f"PC{i + 1}"
+                off = Knob(f"{name} {percent(ratios[i])}", -3, 3, 0, "{:+.2f}σ", size=48, bipolar=True)
                 off.setToolTip(
-                    f"{level.name} PCA axis {i + 1}: {100 * ratios[i]:.1f}% of the latent variance.\n"
-                    "Offset in standard deviations; the amber dot is where the input sits now."
+                    axis_tooltip(m, level.name, i)
+                    + "\nOffset in standard deviations; the amber dot is where the input sits now."
                 )
                 sc = Knob("scale", 0, 3, 1, "×{:.2f}", size=30, color=theme.DIM)
                 sc.setToolTip(f"{level.name} PCA axis {i + 1}: scale of the input's movement along it")
