@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import platform
@@ -33,6 +34,7 @@ from trainer.checkpoint import component_states, load_checkpoint, model_from_che
 from trainer.config import RunConfig
 from trainer.data import AudioFolder, ChunkDataset
 
+from .axis_effects import excerpts, measure
 from .onnx_parts import export_parts, scale_outputs
 from .provenance import ProvenanceError, run_data_summary, training_data_record
 from .streaming import (
@@ -367,7 +369,12 @@ def export_bundle(
             **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
         )
         write_manifest(tmp, manifest)
-        load_bundle(tmp)  # the player's own reader must accept it
+        bundle = load_bundle(tmp)  # the player's own reader must accept it
+        log("measuring what each latent axis does to the sound (the knobs' names and level compensation)")
+        clips = excerpts([folder.signals[i] for i in train_idx], cfg.model.sample_rate)
+        manifest = dataclasses.replace(manifest, axis_effects=measure(bundle, clips))
+        write_manifest(tmp, manifest)
+        load_bundle(tmp)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
