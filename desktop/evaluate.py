@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--voices", help="non-instrument audio for the timbre classifier (default: the inputs)")
     t.add_argument("--default-bundle", help="the peer on the held-out phrases (default: the factory default)")
     t.add_argument("--max-heldout", type=int, default=8, help="held-out phrases to score (default 8)")
+    t.add_argument("--sources", help="second-source files from these sources only (name prefix, e.g. stk)")
     p.add_argument(
         "--peers",
         action="store_true",

@@ -107,6 +107,7 @@ def pitch_scores(ref: pitch.PitchTrack, out: pitch.PitchTrack, shift: float) -> 
         "within": int((np.abs(err) <= 50).sum()),
         "chroma_within": int((np.abs(chroma) <= 50).sum()),
         "outliers": int((rv & ~ov).sum() + (np.abs(err) > 100).sum()),
+        "unvoiced": int((rv & ~ov).sum()),
     }
 
 
@@ -117,12 +118,13 @@ def pitch_summary(c: dict) -> dict:
         "raw_pitch_accuracy": c["within"] / v if c["voiced"] else None,
         "raw_chroma_accuracy": c["chroma_within"] / v if c["voiced"] else None,
         "outlier_share": c["outliers"] / v if c["voiced"] else None,
+        "output_unvoiced_share": c["unvoiced"] / v if c["voiced"] else None,
         "input_voiced_frames": c["voiced"],
     }
 
 
 def _pool(counts: list[dict]) -> dict:
-    keys = ("voiced", "within", "chroma_within", "outliers")
+    keys = ("voiced", "within", "chroma_within", "outliers", "unvoiced")
     out = {k: sum(c[k] for c in counts) for k in keys}
     out["errors"] = np.concatenate([c["errors"] for c in counts]) if counts else np.zeros(0)
     return out
@@ -181,8 +183,20 @@ def _resolve(bundle_dir: Path, inputs: Path, second: Path | None, heldout: Path 
     return instrument, second, heldout, others
 
 
-def _class_embeddings(folder: Path, max_files: int | None) -> np.ndarray:
-    es = [te.embed(_mono(p, te.SR, 30.0))[0] for p in _spread(find_audio_files(folder), max_files)]
+def _source_of(path: Path) -> str:
+    """A corpus file's source: its name before '__' (``stk__violin_003.wav`` -> stk); else 'all'."""
+    return path.name.split("__", 1)[0] if "__" in path.name else "all"
+
+
+def _class_embeddings(folder: Path, max_files: int | None, sources=None, tags: list | None = None) -> np.ndarray:
+    """Segment embeddings of (at most ``max_files``, evenly spaced) audio files under ``folder``, from ``sources``
+    only when given; ``tags`` collects each segment's source."""
+    files = [p for p in find_audio_files(folder) if not sources or _source_of(p) in sources]
+    es = []
+    for p in _spread(files, max_files):
+        es.append(te.embed(_mono(p, te.SR, 30.0))[0])
+        if tags is not None:
+            tags += [_source_of(p)] * len(es[-1])
     return np.concatenate(es) if es else np.zeros((0, te.DIM))
 
 
@@ -235,6 +249,7 @@ def evaluate_transfer(
     max_heldout: int | None = 8,
     threads: int = 1,
     log=None,
+    sources: list[str] | None = None,
 ) -> dict:
     t0 = time.perf_counter()
     say = log or (lambda s: None)
@@ -247,9 +262,12 @@ def evaluate_transfer(
     trained = dict(m.extra.get("trained_range") or {})
 
     say(f"timbre classes: {instrument} + {len(others)} other instruments + {INPUT_CLASS}")
-    classes = {instrument: _class_embeddings(second, MAX_CLASS_FILES)}
+    tags: list[str] = []
+    classes = {instrument: _class_embeddings(second, MAX_CLASS_FILES, sources, tags)}
+    if not len(classes[instrument]):
+        raise TransferError(f"{second}: no audio" + (f" from sources {','.join(sources)}" if sources else ""))
     for name, d in others.items():
-        classes[name] = _class_embeddings(d, MAX_CLASS_FILES)
+        classes[name] = _class_embeddings(d, MAX_CLASS_FILES, sources)
 
     records, counts, raw_e, out_e, train_e, picture = [], [], [], [], [], None
     for i, path in enumerate(files):
@@ -290,6 +308,7 @@ def evaluate_transfer(
         "instrument": instrument,
         "inputs": str(inputs_dir),
         "second_source": str(second),
+        "second_source_sources": sorted(set(tags)),
         "trained_range": trained,
         "files": len(records),
         "timbre_embedding": te.__doc__.strip().split("\n\n")[1].replace("\n", " "),
@@ -304,6 +323,9 @@ def evaluate_transfer(
             "output_classes": {k: assigned.count(k) for k in clf.classes},
             "frechet_outputs_second_source": clf.frechet(out_all, second_e),
             "frechet_inputs_second_source": clf.frechet(raw_all, second_e),
+            "frechet_outputs_by_source": {
+                t: clf.frechet(out_all, second_e[np.asarray(tags) == t]) for t in sorted(set(tags))
+            },
         },
         "per_file": records,
     }
@@ -382,6 +404,7 @@ def run_cli(args) -> int:
             args.max_heldout,
             args.threads,
             log,
+            [t for t in (args.sources or "").split(",") if t] or None,
         )
     except (TransferError, BundleError, AudioFileError, ValueError, OSError) as exc:
         print(f"latentsynth-eval: error: {exc}", file=sys.stderr)

@@ -73,12 +73,15 @@ def markdown(r: dict) -> str:
         "",
         f"median cents {_f(s['transfer_median_cents'], '.1f')}, raw pitch accuracy "
         f"{_f(s['transfer_raw_pitch_accuracy'])}, raw chroma accuracy {_f(s['transfer_raw_chroma_accuracy'])}, "
-        f"outliers {_f(s['transfer_outlier_share'])}; loudness correlation {_f(s['loudness_correlation'])}, "
+        f"outliers {_f(s['transfer_outlier_share'])} (of which output unvoiced "
+        f"{_f(s['transfer_output_unvoiced_share'])}); loudness correlation {_f(s['loudness_correlation'])}, "
         f"mean |dB| {_f(s['loudness_mad_db'], '.1f')}.",
         "",
         f"Timbre: {r['timbre_embedding']} Classes (segments): {r['timbre_classes']}. Output segments per class: "
         f"{s['output_classes']}. Frechet distance to the second source: outputs {fd('outputs')}, raw inputs "
-        f"{fd('inputs')}, the training source's held-out audio {fd('heldout')}.",
+        f"{fd('inputs')}, the training source's held-out audio {fd('heldout')}; outputs to each second source: "
+        + ", ".join(f"{k} {_f(v, '.1f')}" for k, v in s.get("frechet_outputs_by_source", {}).items())
+        + ".",
         "",
         *_md(
             "file," + ",".join(c[0] for c in PER_FILE),
