@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, ROOT
@@ -37,6 +38,7 @@ def test_metrics_against_a_silent_input_are_undefined_with_the_reason():
     assert "undefined" not in systems.score(quiet_speech, quiet_speech, SR, "speech", None, full=False)
 
 
+@pytest.mark.slow  # launches the evaluation with its peers (53 s under load)
 def test_eval_with_peers_on_silence_says_n_a_and_why(tmp_path):
     data = tmp_path / "data"
     (data / "speech").mkdir(parents=True)

@@ -195,6 +195,7 @@ def test_loudness_follows_the_level_within_two_hops():
     assert float(loud[41]) < -90.0  # the frame after the last note samples (frame 40 still overlaps)
 
 
+@pytest.mark.slow  # streams the encoder at three block sizes in torch (38 s under load)
 def test_encoder_control_streams_like_offline():
     model = tiny_hpn().eval()
     t = torch.arange(256 * 60, dtype=torch.float64) / SR
