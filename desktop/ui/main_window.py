@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         if self.remote is not None:
             self.remote.bind_model(bundle.manifest)
         self.latent.build(bundle)
+        self.pitch_view.set_trained_range(bundle.manifest.extra.get("trained_range"))
         pitch = bundle.manifest.control("pitch") is not None  # held notes play only a bundle with a pitch control
         for widget in (self.notes_label, self.midi.follow_combo, self.midi.glide_spin):
             widget.setVisible(pitch)

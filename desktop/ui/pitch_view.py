@@ -1,11 +1,13 @@
 """The PITCH panel: a tuner (note name and cents) for the input and the output, and their pitch and loudness over
-the last seconds (pyqtgraph, items created once). Fed from the GUI timer's snapshot; the analysis is
+the last seconds against the range the model was trained on (the manifest's ``extra.trained_range``: 5th-95th
+percentile band, median line; pyqtgraph, items created once). Fed from the GUI timer's snapshot; the analysis is
 ``engine.pitch_track``'s, a small YIN on the newest 2048 samples."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout
 
 from ..engine import pitch_track
@@ -16,6 +18,11 @@ SECONDS = 5.0
 RATE_HZ = 30  # readings per second: the GUI timer's
 NOTE_RANGE = (36, 84)  # C2..C6 on the pitch plot
 DB_RANGE = (-60.0, 0.0)
+
+
+def _note(midi: float) -> str:
+    n = int(round(midi))
+    return f"{pitch_track.NAMES[n % 12]}{n // 12 - 1}"
 
 
 def note_ticks(lo: int, hi: int) -> list[tuple[int, str]]:
@@ -58,7 +65,56 @@ class PitchView(Panel):
             self.db_plot.addItem(loud)
             self.curves[name] = (pitch, loud)
         self.body.addWidget(self.plots, 1)
+        self.range_label = QLabel("")
+        self.range_label.setStyleSheet(f"color: {theme.DIM};")
+        self.range_label.setToolTip(
+            "The band: where the model's training audio lay (5th to 95th percentile, the line its median), "
+            "recorded at export. An input outside it is outside what the model learned."
+        )
+        self.body.addWidget(self.range_label)
+        self.bands = {}
+        for key, plot in (("pitch", self.pitch_plot), ("loudness", self.db_plot)):
+            band = pg.LinearRegionItem(
+                (0, 1), orientation="horizontal", movable=False, brush=pg.mkBrush(255, 255, 255, 28), pen=pg.mkPen(None)
+            )
+            median = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.DIM, width=1, style=Qt.DashLine))
+            for item in (band, median):
+                item.setZValue(-10)
+                item.hide()
+                plot.addItem(item)
+            self.bands[key] = (band, median)
+        self.trained: dict[str, tuple[float, float, float]] = {}
         self.setMinimumWidth(260)
+
+    def set_trained_range(self, trained_range: dict | None) -> None:
+        """Draw the manifest's ``extra.trained_range`` (``pitch_hz`` and ``loudness_db``: 5th, 50th, 95th
+        percentile), or nothing for a bundle that records none. ``trained``: what is drawn, in MIDI notes and dB."""
+        self.trained = {}
+        ranges = trained_range or {}
+        for key, field, convert in (
+            ("pitch", "pitch_hz", pitch_track.midi_of),
+            ("loudness", "loudness_db", float),
+        ):
+            values = ranges.get(field)
+            band, median = self.bands[key]
+            ok = (
+                isinstance(values, (list, tuple))
+                and len(values) == 3
+                and all(float(v) > (0 if key == "pitch" else -200) for v in values)
+            )
+            band.setVisible(ok)
+            median.setVisible(ok)
+            if ok:
+                lo, mid, hi = (float(convert(float(v))) for v in values)
+                band.setRegion((lo, hi))
+                median.setValue(mid)
+                self.trained[key] = (lo, mid, hi)
+        if "pitch" in self.trained:
+            lo, _, hi = self.trained["pitch"]
+            self.range_label.setText(f"trained on {_note(lo)} to {_note(hi)}")
+        else:
+            self.range_label.setText("")
+        self.range_label.setVisible("pitch" in self.trained)
 
     def _plot(self, row: int, title: str, yrange: tuple[float, float]) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)
