@@ -69,30 +69,38 @@ class Player:
         return render_audio(Audio(np.asarray(x, np.float32)[None], sr), wm, 0.25)[0]
 
     def loudness_meter(self) -> tuple | None:
-        """(control, ref dB, voicing channel) when the bundle's encoder measures loudness in the trained range's
-        unit (the timbre family: 'z' = (dB - ref) / unit, the ``loudness`` control adds to it); else None."""
+        """(control, ref dB) when the bundle's encoder measures loudness in the trained range's unit (the timbre
+        family: 'z' = (dB - ref) / unit, the ``loudness`` control adds to it); else None."""
         c = self.m.control("loudness")
         text = str(self.m.extra.get("sf", {}).get("timbre", {}).get("z", ""))
         found = re.search(r"\(dB - (-?[\d.]+)\) / ([\d.]+)", text)
         if c is None or c.transform != "add" or not c.scale or found is None:
             return None
-        channels = list(self.m.extra.get("sf", {}).get("control_channels", []))
-        return c, float(found.group(1)), channels.index("voicing") if "voicing" in channels else None
+        return c, float(found.group(1))
 
-    def bundle_loudness_db(self, x: np.ndarray) -> np.ndarray | None:
-        """The input's loudness per voiced frame as the bundle measures it (trained range's unit), or None."""
+    def encoder_track(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What the bundle's encoder hears in ``x``, per latent frame (delay removed): (loudness in the trained
+        range's unit or None, voiced bool from its 'voicing' control channel or None)."""
         meter = self.loudness_meter()
-        if meter is None:
-            return None
-        c, ref, vch = meter
+        channels = list(self.m.extra.get("sf", {}).get("control_channels", []))
+        if meter is None and "voicing" not in channels:
+            return None, None
         d = self.m.streaming.delay if self.m.streaming is not None else 0
-        xin = np.concatenate([x, np.zeros(d, np.float32)]).astype(np.float32)[None, None]
-        xin = pad_to_multiple(xin, self.m.pad_multiple)
+        xin = pad_to_multiple(
+            np.concatenate([x, np.zeros(d, np.float32)]).astype(np.float32)[None, None], self.m.pad_multiple
+        )
         lat = self.runner.encode(xin)
-        db = lat[c.level][0, c.channel] / c.scale + ref
-        if vch is not None and "control" in lat:
-            db = db[lat["control"][0, vch] > 0.5]
-        return db
+        k = d // self.m.latent_hop
+        voiced = (
+            lat["control"][0, channels.index("voicing"), k:] > 0.5
+            if "voicing" in channels and "control" in lat
+            else None
+        )
+        db = None
+        if meter is not None:
+            c, ref = meter
+            db = lat[c.level][0, c.channel, k:] / c.scale + ref
+        return db, voiced
 
 
 def pitch_scores(ref: pitch.PitchTrack, out: pitch.PitchTrack, shift: float) -> dict:
@@ -128,6 +136,11 @@ def _pool(counts: list[dict]) -> dict:
     out = {k: sum(c[k] for c in counts) for k in keys}
     out["errors"] = np.concatenate([c["errors"] for c in counts]) if counts else np.zeros(0)
     return out
+
+
+def _weighted(records: list[dict], key: str, weight: str) -> float | None:
+    pairs = [(r[key], r[weight]) for r in records if r.get(key) is not None and r[weight]]
+    return sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
 
 
 def dynamics(x_db: np.ndarray, y_db: np.ndarray, voiced: np.ndarray, offset: float) -> dict:
@@ -209,11 +222,17 @@ def _one_input(player: Player, x: np.ndarray, trained: dict):
     med = voiced_median_hz(ref.f0)
     shift = octave_shift(med, trained)
     applied = float(np.clip(shift, t_ctl.minimum, t_ctl.maximum)) if t_ctl is not None else 0.0
-    in_db = player.bundle_loudness_db(x)
-    meter = "bundle" if in_db is not None else "rms_dbfs"
+    enc_db, enc_voiced = player.encoder_track(x)
     x_lv = te.frame_features(x, sr)[1]
-    if in_db is None:
+    meter = "bundle" if enc_db is not None else "rms_dbfs"
+    if enc_db is not None:
+        in_db = enc_db[enc_voiced[: len(enc_db)]] if enc_voiced is not None else enc_db
+    else:
         in_db = x_lv[: len(ref.voiced)][ref.voiced[: len(x_lv)]]
+    enc_unvoiced = None  # input-voiced frames (pYIN) the bundle's own encoder calls unvoiced
+    if enc_voiced is not None and sr == pitch.SR and m.latent_hop == pitch.HOP:
+        n = min(len(enc_voiced), len(ref.voiced))
+        enc_unvoiced = float((ref.voiced[:n] & ~enc_voiced[:n]).sum() / max(ref.voiced[:n].sum(), 1))
     in_med = float(np.median(in_db)) if len(in_db) else None
     offset = loudness_offset(in_med, trained)
     off_applied = float(np.clip(offset, l_ctl.minimum, l_ctl.maximum)) if l_ctl is not None else 0.0
@@ -231,6 +250,7 @@ def _one_input(player: Player, x: np.ndarray, trained: dict):
         "loudness_offset_db": offset,
         "loudness_applied_db": off_applied,
         **pitch_summary(c),
+        "encoder_unvoiced_share": enc_unvoiced,
         **dynamics(x_lv, te.frame_features(y, sr)[1], ref.voiced, off_applied),
         "segments": int(len(e_out)),
     }
@@ -316,6 +336,7 @@ def evaluate_transfer(
         "summary": {
             **{f"transfer_{k}": v for k, v in pooled.items()},
             "transfer_within_50c": pooled["raw_pitch_accuracy"],
+            "transfer_encoder_unvoiced_share": _weighted(records, "encoder_unvoiced_share", "input_voiced_frames"),
             "loudness_correlation": float(np.mean(corrs)) if corrs else None,
             "loudness_mad_db": float(np.mean(mads)) if mads else None,
             "output_target_share": clf.share(out_all, instrument),

@@ -73,8 +73,9 @@ def markdown(r: dict) -> str:
         "",
         f"median cents {_f(s['transfer_median_cents'], '.1f')}, raw pitch accuracy "
         f"{_f(s['transfer_raw_pitch_accuracy'])}, raw chroma accuracy {_f(s['transfer_raw_chroma_accuracy'])}, "
-        f"outliers {_f(s['transfer_outlier_share'])} (of which output unvoiced "
-        f"{_f(s['transfer_output_unvoiced_share'])}); loudness correlation {_f(s['loudness_correlation'])}, "
+        f"outliers {_f(s['transfer_outlier_share'])} (of the input-voiced frames, the output leaves "
+        f"{_f(s['transfer_output_unvoiced_share'])} unvoiced; the bundle's own encoder calls "
+        f"{_f(s.get('transfer_encoder_unvoiced_share'))} unvoiced); loudness correlation {_f(s['loudness_correlation'])}, "
         f"mean |dB| {_f(s['loudness_mad_db'], '.1f')}.",
         "",
         f"Timbre: {r['timbre_embedding']} Classes (segments): {r['timbre_classes']}. Output segments per class: "
