@@ -127,6 +127,7 @@ def pitch_summary(c: dict) -> dict:
         "raw_chroma_accuracy": c["chroma_within"] / v if c["voiced"] else None,
         "outlier_share": c["outliers"] / v if c["voiced"] else None,
         "output_unvoiced_share": c["unvoiced"] / v if c["voiced"] else None,
+        "within_50c_where_output_voiced": c["within"] / len(c["errors"]) if len(c["errors"]) else None,
         "input_voiced_frames": c["voiced"],
     }
 

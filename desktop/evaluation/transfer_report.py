@@ -71,12 +71,14 @@ def markdown(r: dict) -> str:
         "",
         "## Transfer (input-voiced frames, after the octave mapping)",
         "",
-        f"median cents {_f(s['transfer_median_cents'], '.1f')}, raw pitch accuracy "
+        f"Median cents {_f(s['transfer_median_cents'], '.1f')}, raw pitch accuracy "
         f"{_f(s['transfer_raw_pitch_accuracy'])}, raw chroma accuracy {_f(s['transfer_raw_chroma_accuracy'])}, "
-        f"outliers {_f(s['transfer_outlier_share'])} (of the input-voiced frames, the output leaves "
-        f"{_f(s['transfer_output_unvoiced_share'])} unvoiced; the bundle's own encoder calls "
-        f"{_f(s.get('transfer_encoder_unvoiced_share'))} unvoiced); loudness correlation {_f(s['loudness_correlation'])}, "
-        f"mean |dB| {_f(s['loudness_mad_db'], '.1f')}.",
+        f"outliers {_f(s['transfer_outlier_share'])}. Of the input-voiced frames the output leaves "
+        f"{_f(s['transfer_output_unvoiced_share'])} unvoiced and the bundle's own encoder calls "
+        f"{_f(s.get('transfer_encoder_unvoiced_share'))} unvoiced; where the output is voiced, "
+        f"{_f(s['transfer_within_50c_where_output_voiced'])} are within 50 cents. Loudness (RMS dB on the input's "
+        f"voiced frames): correlation {_f(s['loudness_correlation'])}, mean |out - (in + offset)| "
+        f"{_f(s['loudness_mad_db'], '.1f')} dB.",
         "",
         f"Timbre: {r['timbre_embedding']} Classes (segments): {r['timbre_classes']}. Output segments per class: "
         f"{s['output_classes']}. Frechet distance to the second source: outputs {fd('outputs')}, raw inputs "
