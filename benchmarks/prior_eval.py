@@ -11,8 +11,10 @@ renderer's fallback, --smooth 0.1 as its default).
 
 Continuation: from each held-out file of at least --prime + 1 seconds, a --prime-second excerpt (at a seeded
 random place) primes the prior, which continues for 1 s. A prime passes when the continuation's embedding is
-closer (Euclidean, each dimension scaled by its std over A) to the prime's last second than to a random second of
-another held-out file. The file's own next second is scored the same way beside it (what real audio does).
+closer (Euclidean, each dimension scaled by its std over all held-out segments) to the prime's last second than to
+a random second of another held-out file: 'raw' with both as recorded, 'model' with both resynthesised by the
+bundle (the codec's colouring, common to both, cancels). The file's own next second is scored like 'raw' beside
+it (what real audio does).
 
 Cost: median onnxruntime time of one prior step and of one decoder step at the bundle's streaming block, one
 thread each.
@@ -32,7 +34,7 @@ import numpy as np
 from desktop.engine.audiofile import Audio, find_audio_files, load_audio, resample
 from desktop.engine.bundle import load_bundle
 from desktop.engine.morph import generate
-from desktop.engine.prior import PriorRunner, generate_with_prior, sample_frame
+from desktop.engine.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame
 from desktop.engine.session import ModelRunner
 from desktop.evaluation.texture import embed, frechet_distance
 
@@ -81,37 +83,44 @@ def texture(runner, prior, real, temperature: float, seed: int) -> dict:
     return result
 
 
+def through_model(runner, x: np.ndarray) -> np.ndarray:
+    """``x`` resynthesised by the bundle (encode, decode, its streaming delay removed), same length."""
+    rate = runner.manifest.sample_rate
+    z = encode_prime(runner, Audio(x[None, :], rate))
+    y = runner.decode({runner.level_names[0]: np.ascontiguousarray(z.T[None])})[0, 0]
+    delay = runner.manifest.streaming.delay if runner.manifest.streaming else 0
+    return np.pad(y[delay : delay + len(x)], (0, max(0, len(x) - len(y) + delay)))
+
+
 def continuation(runner, prior, real, prime_s: float, count: int, temperature: float, seed: int) -> dict:
+    """'raw': continuation vs the prime's last second and a random second as recorded; 'model': those two
+    seconds resynthesised by the bundle first, so the codec's own colouring, common to both, cancels."""
     rate = runner.manifest.sample_rate
     rng = np.random.default_rng(seed)
     scale = np.std(embed_all([x for _, x in real], rate), axis=0) + 1e-9
     long = [(n, x) for n, x in real if len(x) >= (prime_s + 1) * rate]
     if len(long) < 2:
         raise SystemExit(f"continuation needs 2 held-out files of at least {prime_s + 1:g} s (found {len(long)})")
-    wins = real_wins = 0
-    trials = 0
+    wins = {"raw": 0, "model": 0, "real_next_raw": 0}
     for t in range(count):
         i = t % len(long)
         name, x = long[i]
         start = int(rng.integers(0, len(x) - int((prime_s + 1) * rate) + 1))
         p = x[start : start + int(prime_s * rate)]
-        cont = generate_with_prior(runner, prior, 1.0, temperature, seed + t, prime=Audio(p[:, None], rate, name))
+        cont = generate_with_prior(runner, prior, 1.0, temperature, seed + t, prime=Audio(p[None, :], rate, name))
         nxt = x[start + len(p) : start + len(p) + rate]
-        other_name, other = long[(i + 1 + int(rng.integers(0, len(long) - 1))) % len(long)]
-        o = int(rng.integers(0, len(other) - rate + 1))
-        e_last, e_cont, e_next, e_other = (
-            embed(s, rate)[0] / scale for s in (p[-rate:], cont, nxt, other[o : o + rate])
-        )
-        d_other = np.linalg.norm(e_last - e_other)
-        wins += np.linalg.norm(e_cont - e_last) < d_other
-        real_wins += np.linalg.norm(e_next - e_last) < d_other
-        trials += 1
-    return {
-        "primes": trials,
-        "prime_seconds": prime_s,
-        "prior_closer": wins / trials,
-        "real_next_closer": real_wins / trials,
-    }
+        _, other = long[(i + 1 + int(rng.integers(0, len(long) - 1))) % len(long)]
+        o = int(rng.integers(0, len(other) - 4 * rate + 1)) if len(other) >= 4 * rate else 0
+        o_seg = other[o : o + 4 * rate]  # resynthesised with 3 s of context, like the prime
+        last_m, other_m = through_model(runner, p)[-rate:], through_model(runner, o_seg)[-rate:]
+        e = {k: embed(v, rate)[0] / scale for k, v in
+             {"cont": cont, "last": p[-rate:], "other": o_seg[-rate:], "next": nxt, "last_m": last_m,
+              "other_m": other_m}.items()}  # fmt: skip
+        d = lambda a, b: np.linalg.norm(e[a] - e[b])  # noqa: E731
+        wins["raw"] += d("cont", "last") < d("other", "last")
+        wins["model"] += d("cont", "last_m") < d("other_m", "last_m")
+        wins["real_next_raw"] += d("next", "last") < d("other", "last")
+    return {"primes": count, "prime_seconds": prime_s, **{f"closer_{k}": v / count for k, v in wins.items()}}
 
 
 def step_costs(runner, prior, repeats: int = 3000) -> dict:

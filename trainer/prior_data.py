@@ -30,6 +30,7 @@ class LatentCorpus:
     train_names: list[str]
     val_names: list[str]
     frame_rate: float
+    silence: np.ndarray | None = None  # float32[D]: the encoder's frame for digital silence
 
     def minutes(self, which: str = "train") -> float:
         seqs = self.train if which == "train" else self.val
@@ -60,6 +61,13 @@ def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
     return np.ascontiguousarray(z[:, :frames].T, dtype=np.float32)
 
 
+def silence_frame(runner: ModelRunner) -> np.ndarray:
+    """The first level's last frame for one second of digital silence (the encoder's settled answer)."""
+    m = runner.manifest
+    x = np.zeros((1, 1, m.sample_rate + (-m.sample_rate) % m.pad_multiple), np.float32)
+    return runner.encode(x)[runner.level_names[0]][0, :, -1].astype(np.float32)
+
+
 def encode_corpus(
     bundle: Bundle, data: Path, cache: Path, val_percent: float = 10.0, show_progress: bool = True
 ) -> LatentCorpus:
@@ -70,11 +78,12 @@ def encode_corpus(
     names = [str(p.relative_to(root)) for p in train_files + val_files]
     key = m.files[m.parts["encoder"]] + "|" + "|".join(names)
     rate = m.sample_rate / level.hop
+    runner = ModelRunner(bundle, provider="cpu", threads=1)
+    silence = silence_frame(runner)
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as f:
             if str(f["key"]) == key:
-                return _unpack(f, rate)
-    runner = ModelRunner(bundle, provider="cpu", threads=1)
+                return _unpack(f, rate, silence)
     from tqdm import tqdm
 
     seqs: list[np.ndarray] = []
@@ -97,10 +106,10 @@ def encode_corpus(
     np.savez(tmp, key=np.array(key), frames=np.concatenate(seqs), lengths=lengths, is_val=is_val, names=np.array(kept))
     tmp.replace(cache)
     with np.load(cache, allow_pickle=False) as f:
-        return _unpack(f, rate)
+        return _unpack(f, rate, silence)
 
 
-def _unpack(f, rate: float) -> LatentCorpus:
+def _unpack(f, rate: float, silence: np.ndarray) -> LatentCorpus:
     frames, lengths, is_val, names = f["frames"], f["lengths"], f["is_val"], [str(n) for n in f["names"]]
     seqs = np.split(frames, np.cumsum(lengths)[:-1])
     return LatentCorpus(
@@ -109,4 +118,5 @@ def _unpack(f, rate: float) -> LatentCorpus:
         train_names=[n for n, v in zip(names, is_val) if not v],
         val_names=[n for n, v in zip(names, is_val) if v],
         frame_rate=rate,
+        silence=silence,
     )

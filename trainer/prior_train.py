@@ -63,19 +63,27 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _crops(seqs: list[np.ndarray], n: int, length: int, rng: np.random.Generator) -> torch.Tensor:
-    """``n`` crops of ``length`` frames, files drawn in proportion to their length; a file shorter than ``length``
-    (a drum hit, a short effect) is looped to fill its crop, as a sampler repeats a one-shot."""
+def _crops(
+    seqs: list[np.ndarray], n: int, length: int, rng: np.random.Generator, silence: np.ndarray | None = None
+) -> torch.Tensor:
+    """``n`` crops of ``length`` frames, files drawn in proportion to their length. A file shorter than ``length``
+    (a drum hit, a short effect: a quarter of the corpus's frames) sits at a random place in a crop of
+    ``silence`` (the encoder's frame for digital silence), so the prior learns that sounds start and stop
+    rather than loop (looped one-shots made its samples louder and busier than the corpus)."""
     lengths = np.array([len(s) for s in seqs], dtype=np.float64)
     picks = rng.choice(len(seqs), size=n, p=lengths / lengths.sum())
-    out = np.empty((n, length, seqs[0].shape[1]), np.float32)
+    dim = seqs[0].shape[1]
+    fill = np.zeros(dim, np.float32) if silence is None else silence
+    out = np.empty((n, length, dim), np.float32)
     for row, i in enumerate(picks):
         s = seqs[i]
-        if len(s) > length:
+        if len(s) >= length:
             start = int(rng.integers(0, len(s) - length + 1))
             out[row] = s[start : start + length]
         else:
-            out[row] = np.resize(s, (length, s.shape[1])) if len(s) < length else s
+            out[row] = fill
+            at = int(rng.integers(0, length - len(s) + 1))
+            out[row, at : at + len(s)] = s
     return torch.from_numpy(out)
 
 
@@ -169,7 +177,7 @@ class PriorTrainer:
                     break
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
-                z = _crops(self.corpus.train, c.batch_size, c.seq_frames, self.rng)
+                z = _crops(self.corpus.train, c.batch_size, c.seq_frames, self.rng, self.corpus.silence)
                 loss = self.model.nll(z, c.input_noise)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -37,8 +37,8 @@ def sample_frame(state: PriorState, temperature: float, rng: np.random.Generator
     logits = state.logits / temperature
     c = np.cumsum(np.exp(logits - logits.max()))
     k = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), len(c) - 1)
-    noise = rng.standard_normal(state.mean.shape[1])
-    return (state.mean[k] + temperature * state.scale[k] * noise).astype(np.float32)
+    noise = rng.standard_normal(state.mean.shape[1], dtype=np.float32)
+    return state.mean[k] + np.float32(temperature) * state.scale[k] * noise
 
 
 class PriorRunner:
@@ -68,7 +68,7 @@ class PriorRunner:
         return self.step(np.zeros(self.spec.state_shape, np.float32), first)
 
     def step(self, h: np.ndarray, z: np.ndarray) -> PriorState:
-        logits, mean, scale, h = self.session.run(None, {"z": z.reshape(1, -1).astype(np.float32), "state.h": h})
+        logits, mean, scale, h = self.session.run(None, {"z": np.asarray(z, np.float32).reshape(1, -1), "state.h": h})
         return PriorState(h, logits[0], mean[0], scale[0])
 
     def prime(self, frames: np.ndarray) -> PriorState:

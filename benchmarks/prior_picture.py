@@ -1,0 +1,87 @@
+"""Spectrograms of 10 s from a bundle's learned prior, from N(0, I) latents and from held-out audio (docs/prior.md).
+
+    .venv/bin/python benchmarks/prior_picture.py --bundle desktop/factory/default --heldout /tmp/heldout \\
+        --out docs/prior.png
+
+Real: held-out files in sorted order, each cut to at most 2.5 s, joined until there are 10 s (a mix of the
+corpus's kinds of sound, as the generators' 10 s are). Log-mel (the texture embedding's bands, 80 of them here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from desktop.engine.audiofile import find_audio_files, load_audio, resample
+from desktop.engine.bundle import load_bundle
+from desktop.engine.morph import generate
+from desktop.engine.prior import PriorRunner, generate_with_prior
+from desktop.engine.session import ModelRunner
+from desktop.engine.spectral import mel_filters, stft_magnitude
+
+SECONDS = 10.0
+
+
+def real_excerpt(folder: Path, rate: int, seed: int) -> np.ndarray:
+    files = sorted(find_audio_files(folder))
+    order = np.random.default_rng(seed).permutation(len(files))
+    parts, total = [], 0
+    for i in order:
+        a = load_audio(files[i])
+        x = resample(a.mono(), a.sample_rate, rate)[: int(2.5 * rate)]
+        parts.append(x)
+        total += len(x)
+        if total >= SECONDS * rate:
+            break
+    return np.concatenate(parts)[: int(SECONDS * rate)].astype(np.float32)
+
+
+def log_mel(x: np.ndarray, rate: int) -> np.ndarray:
+    mag = stft_magnitude(x, 1024, 256, center=True, pad_mode="constant")
+    return np.log10(mel_filters(rate, 1024, 80) @ mag**2 + 1e-8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--heldout", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bundle = load_bundle(a.bundle)
+    if bundle.manifest.prior is None:
+        print(f"error: {a.bundle}: the bundle has no learned prior", file=sys.stderr)
+        return 2
+    runner = ModelRunner(bundle, provider="cpu")
+    rate = bundle.manifest.sample_rate
+    rows = {
+        f"learned prior, temperature {a.temperature:g}": generate_with_prior(
+            runner, PriorRunner(bundle), SECONDS, a.temperature, a.seed
+        ),
+        "N(0, I) latents (no prior)": generate(runner, SECONDS, 1.0, 0.1, a.seed),
+        "held-out audio (real)": real_excerpt(a.heldout, rate, a.seed),
+    }
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 7), sharex=True)
+    for ax, (title, x) in zip(axes, rows.items()):
+        ax.imshow(log_mel(x, rate), origin="lower", aspect="auto", cmap="magma", vmin=-6, vmax=2,
+                  extent=(0, len(x) / rate, 0, 80))  # fmt: skip
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("mel band")
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(a.out, dpi=64)
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
