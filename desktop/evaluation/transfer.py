@@ -290,10 +290,14 @@ def evaluate_transfer(
     for name, d in others.items():
         classes[name] = _class_embeddings(d, MAX_CLASS_FILES, sources)
 
-    records, counts, raw_e, out_e, train_e, picture = [], [], [], [], [], None
+    records, counts, raw_e, out_e, train_e, picture, skipped = [], [], [], [], [], None, []
     for i, path in enumerate(files):
         say(f"[{i + 1}/{len(files)}] {path.name}")
-        x = _mono(path, sr, max_seconds)
+        try:
+            x = _mono(path, sr, max_seconds)
+        except AudioFileError as exc:
+            skipped.append(str(exc))
+            continue
         rec, c, y, embs = _one_input(player, x, trained)
         records.append({"file": str(path.relative_to(inputs_dir)), **rec})
         counts.append(c)
@@ -304,6 +308,8 @@ def evaluate_transfer(
             picture = (x, y, speech, path.name, rec["transpose_applied"])
     if voices_dir is not None:
         classes[INPUT_CLASS] = _class_embeddings(voices_dir, None)
+    if not records:
+        raise TransferError(f"{inputs_dir}: none of the audio files could be read ({skipped[0]})")
     all_train = np.concatenate(train_e)
     clf = te.Classifier.fit(classes if voices_dir is not None else {**classes, INPUT_CLASS: all_train})
     out_all, raw_all = np.concatenate(out_e), np.concatenate(raw_e)
@@ -350,6 +356,7 @@ def evaluate_transfer(
             },
         },
         "per_file": records,
+        "skipped": skipped,
     }
     if heldout_dir is not None:
         say("held-out phrases")

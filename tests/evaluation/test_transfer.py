@@ -93,6 +93,7 @@ def test_transfer_cli_end_to_end_on_the_dsp_bundle(tmp_path, fixtures_dir):
         d.mkdir()
         for n in names:
             shutil.copy(fixtures_dir / f"{n}.wav", d)
+    (inputs / "broken.wav").write_bytes(b"RIFF not a wave file")  # skipped, named in the report
     out = tmp_path / "report"
     args = ["-m", "desktop.evaluate", "--transfer", str(peers.DSP_BUNDLE), "--inputs", str(inputs)]
     args += ["--second-source", str(guitar), "--heldout", str(held), "--out", str(out)]
@@ -101,6 +102,7 @@ def test_transfer_cli_end_to_end_on_the_dsp_bundle(tmp_path, fixtures_dir):
     assert "| transfer_within_50c |" in proc.stdout
     r = json.loads((out / "report.json").read_text())
     assert r["instrument"] == "guitar" and r["files"] == 2
+    assert len(r["skipped"]) == 1 and "broken.wav" in r["skipped"][0]
     for p in r["per_file"]:
         # the dsp bundle's trained median is 187 Hz: these voices (~100-130 Hz) go up one octave
         assert p["octave_shift"] == 12 and p["transpose_applied"] == 12.0
