@@ -90,10 +90,11 @@ def control_tooltip(c: Control) -> str:
 
 
 class FrontPanel(QWidget):
-    """``set_controls(controls)`` writes the engine's new frozen controls; ``controls()`` reads the current ones."""
+    """``set_controls(controls, key)`` writes the engine's new frozen controls (``key``: the knob's address, for the
+    undo history); ``controls()`` reads the current ones."""
 
     def __init__(
-        self, controls: Callable[[], LatentControls], set_controls: Callable[[LatentControls], None], parent=None
+        self, controls: Callable[[], LatentControls], set_controls: Callable[[LatentControls, str], None], parent=None
     ):
         super().__init__(parent)
         self.controls, self.set_controls = controls, set_controls
@@ -132,11 +133,11 @@ class FrontPanel(QWidget):
 
     def _on_declared(self, c: Control, value: float) -> None:
         if not self._updating:
-            self.set_controls(self.controls().with_value(c, value))
+            self.set_controls(self.controls().with_value(c, value), f"control/{c.name}")
 
     def _on_axis(self, level: str, axis: int, dim: int, value: float) -> None:
         if not self._updating:
-            self.set_controls(self.controls().with_offset(level, axis, value, dim))
+            self.set_controls(self.controls().with_offset(level, axis, value, dim), f"latent/{level}/{axis}/offset")
 
     def sync_from(self, controls: LatentControls) -> None:
         """Move the knobs to ``controls`` without writing back."""

@@ -28,6 +28,7 @@ from . import theme
 from .front_panel import FrontPanel, axis_tooltip
 from .knob import Knob
 from .panel import Panel
+from .undo import ControlHistory
 
 COLUMNS = 8  # knob pairs per row
 
@@ -62,6 +63,8 @@ class LatentPanel(Panel):
         self.knobs: dict[str, list[tuple[Knob, Knob]]] = {}  # level -> [(offset, scale)] per axis
         self.rng = np.random.default_rng()
         self._updating = False
+        self.history = ControlHistory()  # Ctrl+Z / Ctrl+Shift+Z (the Edit menu's actions call undo / redo)
+        self.history_changed: Callable[[], None] = lambda: None
         bar = QHBoxLayout()
         for text, slot in (
             ("Reset", self.reset_knobs),
@@ -100,15 +103,34 @@ class LatentPanel(Panel):
         self.knob_area.setVisible(on)
         self.grid_btn.setText("Hide axes" if on else "All axes")
 
-    def _write(self, controls: LatentControls) -> None:
-        """A knob's new controls into the engine, and every other knob showing the same value follows."""
+    def _write(self, controls: LatentControls, key: str | None = None) -> None:
+        """A knob's new controls into the engine, and every other knob showing the same value follows; the change
+        is a step of the undo history (``key``: the knob's address, so one turn of it is one step)."""
+        self.history.record(self.engine.controls, controls, key)
         self.engine.set_controls(controls)
         self.sync_from(controls)
+        self.history_changed()
+
+    def undo(self) -> bool:
+        """The knobs as they were before the last change (False: nothing to undo)."""
+        return self._restore(self.history.undo(self.engine.controls))
+
+    def redo(self) -> bool:
+        return self._restore(self.history.redo(self.engine.controls))
+
+    def _restore(self, controls: LatentControls | None) -> bool:
+        if controls is not None:
+            self.engine.set_controls(controls)
+            self.sync_from(controls)
+        self.history_changed()
+        return controls is not None
 
     # ---- knobs --------------------------------------------------------------------------------------------
     def build(self, bundle: Bundle) -> None:
         """One offset and one scale knob per latent dimension of ``bundle`` (one group per level)."""
         self.bundle = bundle
+        self.history.clear()
+        self.history_changed()
         while self.knob_grid.count():
             item = self.knob_grid.takeAt(0)
             if item.widget() is not None:
@@ -161,11 +183,11 @@ class LatentPanel(Panel):
 
     def _on_offset(self, level: str, axis: int, value: float, dim: int) -> None:
         if not self._updating:
-            self._write(self.engine.controls.with_offset(level, axis, value, dim))
+            self._write(self.engine.controls.with_offset(level, axis, value, dim), f"latent/{level}/{axis}/offset")
 
     def _on_scale(self, level: str, axis: int, value: float, dim: int) -> None:
         if not self._updating:
-            self._write(self.engine.controls.with_scale(level, axis, value, dim))
+            self._write(self.engine.controls.with_scale(level, axis, value, dim), f"latent/{level}/{axis}/scale")
 
     def sync_from(self, controls: LatentControls) -> None:
         """Move the knobs to ``controls`` without writing them back to the engine."""
@@ -193,9 +215,7 @@ class LatentPanel(Panel):
 
     def set_controls(self, controls: LatentControls) -> None:
         """Swap ``controls`` into the engine (keeping its glide, a playing setting) and move the knobs to them."""
-        controls = controls.with_glide(self.engine.controls.glide_s)
-        self.engine.set_controls(controls)
-        self.sync_from(controls)
+        self._write(controls.with_glide(self.engine.controls.glide_s))
 
     def reset_knobs(self) -> None:
         self.set_controls(LatentControls())

@@ -1,5 +1,6 @@
-"""The window's menu bar and keyboard: Settings (restore the last session at start, the recordings folder), Help (the
-shortcuts, the docs), and the shortcuts themselves (Space = audio on/off, R = record, B = bypass)."""
+"""The window's menu bar and keyboard: Edit (undo and redo the knobs' changes), Settings (restore the last session at
+start, the recordings folder), Help (the shortcuts, the docs), and the shortcuts themselves (Space = audio on/off,
+R = record, B = bypass, Ctrl+Z / Ctrl+Shift+Z = undo / redo)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ SHORTCUTS = (
     ("Space", "audio on / off"),
     ("R", "record on / off"),
     ("B", "bypass on / off"),
+    ("Ctrl+Z", "undo the last knob change"),
+    ("Ctrl+Shift+Z", "redo it (also Ctrl+Y)"),
     ("F1", "this list"),
 )
 
@@ -32,6 +35,19 @@ class Menus:
     def __init__(self, window: "MainWindow"):
         self.w = window
         bar = window.menuBar()
+        edit = bar.addMenu("&Edit")
+        latent = window.latent
+        self.undo_action = QAction("Undo knob change", window)
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.undo_action.triggered.connect(latent.undo)
+        self.redo_action = QAction("Redo knob change", window)
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.triggered.connect(latent.redo)
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(Qt.WindowShortcut)
+            edit.addAction(action)
+        latent.history_changed = self._update_undo
+        self._update_undo()
         settings = bar.addMenu("&Settings")
         self.restore_action = QAction("Restore the last session at start (model and file)", window)
         self.restore_action.setCheckable(True)
@@ -68,6 +84,11 @@ class Menus:
             window.addAction(action)  # window-wide, not in a menu: typing in a text field still types
             self.keys[key] = action
 
+    def _update_undo(self) -> None:
+        history = self.w.latent.history
+        self.undo_action.setEnabled(history.can_undo)
+        self.redo_action.setEnabled(history.can_redo)
+
     def set_restore_session(self, on: bool) -> None:
         self.w.settings.setValue("session/restore", "true" if on else "false")
         self.w.settings.sync()
@@ -80,7 +101,7 @@ class Menus:
             self.w.show_message(f"Recordings go to {folder}", modal=False, kind="info")
 
     def shortcuts_text(self) -> str:
-        rows = "\n".join(f"{key:>6}   {what}" for key, what in SHORTCUTS)
+        rows = "\n".join(f"{key:>12}   {what}" for key, what in SHORTCUTS)
         docs = docs_url().toLocalFile() or "docs/desktop.md in the source"
         return f"{rows}\n\nRecordings go to {self.w.transport.recordings_folder}\nDocs: {docs}"
 

@@ -89,7 +89,7 @@ def test_space_r_and_b_play_record_and_bypass_and_help_lists_them(qtbot, setting
     text = w.menus.shortcuts_text()
     assert all(k in text for k in ("Space", "R ", "B ", "F1")) and "desktop.md" in text
     titles = [a.text() for a in w.menuBar().actions()]
-    assert titles == ["&Settings", "&Help"] and w.menus.docs_action.isEnabled()
+    assert titles == ["&Edit", "&Settings", "&Help"] and w.menus.docs_action.isEnabled()
     w.close()
 
 
