@@ -25,6 +25,7 @@ from ..engine.latent import LatentControls
 from ..engine.live import HOP_RANGE_S, LIVE_MODES, LiveEngine, StreamConfig
 from . import theme
 from .export_controls import ExportControls
+from .first_run import FirstRunHint
 from .knob import Knob
 from .latent_panel import LatentPanel
 from .menus import Menus
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.menus = Menus(self)
         self.settings_adapter = SettingsAdapter(self)
         self.settings_adapter.restore()
+        self.hint.show_if_new(settings, str(self.transport.recordings_folder))
         self.fit_to_screen(size=self.size() if self.settings_adapter.restored_geometry else None)
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / GUI_HZ))
@@ -133,6 +135,8 @@ class MainWindow(QMainWindow):
         head.addStretch(1)
         head.addWidget(t.power_btn)
         outer.addLayout(head)
+        self.hint = FirstRunHint()  # shown on the first start only (settings remember it)
+        outer.addWidget(self.hint)
         outer.addWidget(self.browser.facts)
 
         body = QHBoxLayout()
