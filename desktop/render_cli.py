@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from .cli_values import OneLineParser, bounded, parse_latent_spec
-from .engine.audiofile import AudioFileError, load_audio, wav_declared_frames, write_audio
+from .engine.audiofile import AudioFileError, audio_info, load_audio, wav_declared_frames, write_audio
 from .engine.bundle import BundleError, load_bundle
+from .engine.file_render import render_file
 from .engine.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from .engine.inversion import GriffinLimRunner
 from .engine.latent import LatentControls
@@ -249,7 +250,10 @@ def _run(args) -> int:
                 file=sys.stderr,
             )
         return 0
-    audio = _warn_if_cut_short(load_audio(args.input))
+    # a streaming bundle renders a file block by block from disk to disk, in bounded memory (any length)
+    streams = runner.streaming is not None and args.morph is None and args.inversion == "learned"
+    info = audio_info(args.input) if streams else None  # None: only the whole-file loader's fallback reads it
+    audio = _warn_if_cut_short(info if info is not None else load_audio(args.input))
     target = _warn_if_cut_short(load_audio(args.morph)) if args.morph else None
     fmt = output_format(args.output, args.subtype, like=audio.subtype)
     check_writable(fmt, audio.sample_rate, audio.channels)
@@ -270,7 +274,9 @@ def _run(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        if target is not None:
+        if info is not None:  # read, rendered and written in one pass (the time includes reading and writing)
+            clipped = render_file(info, args.output, model, fmt, progress)
+        elif target is not None:
             y = render_morph(audio, target, runner, args.amount, controls, args.hop, progress)
         else:
             y = render_audio(audio, model, args.hop, progress)
@@ -278,7 +284,10 @@ def _run(args) -> int:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
-    _write(args.output, y, audio.sample_rate, fmt)
+    if info is None:
+        _write(args.output, y, audio.sample_rate, fmt)
+    elif clipped and fmt.clips:
+        _say_clipped(args.output, clipped, audio.frames * audio.channels)
     if not args.quiet:
         print(
             f"{args.output}: {audio.seconds:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
@@ -334,11 +343,15 @@ def _write(path: str, y, sample_rate: int, fmt) -> None:
     n = clipped_samples(y) if fmt.clips else 0
     write_audio(path, y, sample_rate, fmt.subtype)
     if n:
-        print(
-            f"latentsynth-render: warning: {path}: {n} of {y.size} samples were beyond full scale and were "
-            f"clipped; write a float WAV (--subtype FLOAT) to keep them",
-            file=sys.stderr,
-        )
+        _say_clipped(path, n, y.size)
+
+
+def _say_clipped(path: str, n: int, size: int) -> None:
+    print(
+        f"latentsynth-render: warning: {path}: {n} of {size} samples were beyond full scale and were "
+        f"clipped; write a float WAV (--subtype FLOAT) to keep them",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

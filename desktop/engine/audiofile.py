@@ -13,6 +13,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -52,8 +53,7 @@ class Audio:
         return self.samples.mean(axis=0).astype(np.float32)
 
 
-def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
-    """Read an audio file. NaN or infinite samples, an empty or unreadable file raise ``AudioFileError``."""
+def _checked_path(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise AudioFileError(f"{path}: no such file")
@@ -61,6 +61,16 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
         raise AudioFileError(f"{path}: is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise AudioFileError(f"{path}: empty file (0 bytes)")
+    return path
+
+
+def _non_finite_message(path: Path, bad: int, total: int) -> str:
+    return f"{path}: {bad} of {total} samples are NaN or infinite; repair or re-export the file"
+
+
+def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
+    """Read an audio file. NaN or infinite samples, an empty or unreadable file raise ``AudioFileError``."""
+    path = _checked_path(path)
     subtype = None
     try:
         with sf.SoundFile(str(path)) as f:
@@ -76,12 +86,62 @@ def load_audio(path: str | Path, allow_empty: bool = False) -> Audio:
         raise AudioFileError(f"{path}: contains no audio frames (zero length)")
     bad = ~np.isfinite(samples)
     if bad.any():
-        raise AudioFileError(
-            f"{path}: {int(bad.sum())} of {samples.size} samples are NaN or infinite; repair or re-export the file"
-        )
+        raise AudioFileError(_non_finite_message(path, int(bad.sum()), samples.size))
     if sr <= 0:
         raise AudioFileError(f"{path}: invalid sample rate {sr}")
     return Audio(samples, int(sr), path, subtype)
+
+
+BLOCK_FRAMES = 1 << 16  # frames per read when a file is streamed (1.5 s at 44.1 kHz)
+
+
+@dataclass(frozen=True)
+class AudioFileInfo:
+    """A file ``audio_info`` checked like ``load_audio`` would, without holding its samples."""
+
+    path: Path
+    frames: int
+    sample_rate: int
+    channels: int
+    subtype: str | None
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def audio_info(path: str | Path) -> AudioFileInfo | None:
+    """``load_audio``'s checks and errors (a float file is scanned block by block for NaN), for reading the file in
+    blocks (``read_blocks``) with bounded memory. None: libsndfile cannot read it (``load_audio``'s fallback
+    decoder may)."""
+    path = _checked_path(path)
+    bad = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            info = AudioFileInfo(path, int(f.frames), int(f.samplerate), int(f.channels), f.subtype)
+            if f.subtype in ("FLOAT", "DOUBLE"):  # only float samples can be NaN or infinite
+                bad = sum(int(np.count_nonzero(~np.isfinite(b))) for b in f.blocks(BLOCK_FRAMES, dtype="float32"))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    except OSError as exc:  # permission denied, I/O error
+        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if info.frames == 0:
+        raise AudioFileError(f"{path}: contains no audio frames (zero length)")
+    if bad:
+        raise AudioFileError(_non_finite_message(path, bad, info.frames * info.channels))
+    if info.sample_rate <= 0:
+        raise AudioFileError(f"{path}: invalid sample rate {info.sample_rate}")
+    return info
+
+
+def read_blocks(info: AudioFileInfo, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """The file's samples as float32[n, C] blocks of ``frames`` (the last shorter)."""
+    try:
+        with sf.SoundFile(str(info.path)) as f:
+            yield from f.blocks(frames, dtype="float32", always_2d=True)
+    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise AudioFileError(f"{info.path}: cannot read ({reason})") from exc
 
 
 def wav_declared_frames(path: str | Path) -> int | None:
@@ -192,6 +252,118 @@ def write_audio(
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+class _Sink:
+    """The temporary file as libsndfile writes it (through soundfile's virtual IO), unbuffered: an OSError is kept,
+    not raised inside the C callback (where it would print a traceback and leave libsndfile to say "System
+    error."), and the writer raises it with its reason."""
+
+    def __init__(self, f):
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        view, done = memoryview(data), 0
+        try:
+            while done < len(view):
+                n = self.f.write(view[done:])
+                if not n:
+                    break
+                done += n
+        except OSError as exc:
+            self.error = self.error or exc
+        return done
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self.f.seek(offset, whence)
+        except OSError as exc:
+            self.error = self.error or exc
+            return -1
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.f.read(n)
+        except OSError as exc:
+            self.error = self.error or exc
+            return b""
+
+
+class AudioWriter:
+    """Writes float32[n, C] blocks into a temporary file beside ``path``; ``commit()`` gives it the permissions of
+    the file it replaces (or a new file's) and renames it over ``path``. Until then ``path`` is untouched: a render
+    that fails or is interrupted (``abort``, or leaving the ``with`` block on an exception) removes its temporary
+    file and replaces nothing. Any failure raises ``AudioFileError`` naming ``path`` and the reason. Samples are
+    clipped to full scale when the format cannot hold more (``fmt.clips``)."""
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt):
+        self.path = Path(path)
+        self.fmt = fmt
+        # the folders as the kernel resolves them: 'sub/../x.wav' writes x.wav and creates no 'sub'
+        self.target = Path(os.path.realpath(self.path.parent)) / self.path.name
+        self._tmp: str | None = None
+        self._sink: _Sink | None = None
+        self._file = None
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.path.suffix, dir=self.target.parent)
+            self._sink = _Sink(os.fdopen(fd, "w+b", buffering=0))
+            self._file = sf.SoundFile(self._sink, "w", sample_rate, channels, fmt.subtype, format=fmt.format)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception):
+        reason = (self._sink.error if self._sink is not None and self._sink.error else None) or exc
+        text = getattr(reason, "strerror", None) or str(reason)
+        self.abort()
+        raise AudioFileError(f"{self.path}: cannot write ({text}); nothing was replaced") from exc
+
+    def write(self, block: np.ndarray) -> None:
+        if not np.isfinite(block).all():
+            self.abort()
+            raise AudioFileError(f"{self.path}: refusing to write NaN or infinite samples; nothing was replaced")
+        try:
+            self._file.write(np.clip(block, -1.0, 1.0) if self.fmt.clips else block)
+        except (OSError, sf.LibsndfileError, RuntimeError, AssertionError) as exc:  # soundfile asserts a short write
+            self._fail(exc)
+        if self._sink.error is not None:
+            self._fail(self._sink.error)
+
+    def commit(self) -> Path:
+        try:
+            self._file.close()  # the header's sizes are written here
+            if self._sink.error is not None:
+                raise self._sink.error
+            os.fchmod(self._sink.f.fileno(), _new_file_mode(self.target))  # mkstemp's 0600 is for the temporary
+            self._sink.f.close()
+            os.replace(self._tmp, self.target)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            self._fail(exc)
+        self._tmp = None
+        return self.path
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary file (what ``path`` was stays)."""
+        for close in (getattr(self._file, "close", None), getattr(getattr(self._sink, "f", None), "close", None)):
+            try:
+                if close is not None:
+                    close()
+            except (OSError, sf.LibsndfileError, RuntimeError):
+                pass
+        if self._tmp is not None and os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+        self._tmp = None
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if self._tmp is not None:
+            self.abort()
 
 
 def _umask() -> int:

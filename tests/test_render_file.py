@@ -1,0 +1,121 @@
+"""A streaming bundle renders a file disk to disk in blocks (desktop/engine/file_render.py; issue 23: render memory
+grew with the file, 1.37 GB for 30 minutes at 44.1 kHz). The output is the whole-file render's, memory does not grow
+with the length, and the output file is replaced only by a finished render."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from conftest import FIXTURES, run_cli
+from desktop.engine.audiofile import AudioFileError, audio_info, load_audio, write_audio
+from desktop.engine.bundle import load_bundle
+from desktop.engine.file_render import render_file
+from desktop.engine.formats import output_format
+from desktop.engine.latent import LatentControls
+from desktop.engine.render import default_bundle_path, render_audio
+from desktop.engine.session import ModelRunner, WindowModel
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return ModelRunner(load_bundle(default_bundle_path()), "cpu", 1)
+
+
+def music(seconds: float, rate: int) -> np.ndarray:
+    parts = [sf.read(p, dtype="float32", always_2d=True)[0].mean(1) for p in sorted(FIXTURES.glob("*.wav"))]
+    x = soxr.resample(np.concatenate(parts), 22050, rate).astype(np.float32)
+    return np.resize(x, int(seconds * rate))
+
+
+CASES = {  # rate, channels, subtype, frames beyond whole seconds (a last block of odd length)
+    "44.1k-mono-16bit": (44100, 1, "PCM_16", 0),
+    "48k-stereo-float": (48000, 2, "FLOAT", 777),
+    "model-rate-mono-24bit": (22050, 1, "PCM_24", 123),
+    "8k-stereo-16bit": (8000, 2, "PCM_16", 5),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+@pytest.mark.parametrize("knob", [0.0, 1.5])
+def test_a_file_rendered_in_blocks_equals_the_whole_file_render(runner, tmp_path, case, knob):
+    rate, channels, subtype, extra = CASES[case]
+    x = music(6.0, rate)[: 6 * rate + extra]
+    data = np.stack([x * (1.0 - 0.4 * c) for c in range(channels)], 1)
+    src = tmp_path / "in.wav"
+    sf.write(src, data, rate, subtype=subtype)
+    model = WindowModel(runner, LatentControls().with_offset("z", 0, knob, 16))
+    fmt = output_format(tmp_path / "o.wav", "FLOAT")
+    audio = load_audio(src)
+    write_audio(tmp_path / "whole.wav", render_audio(audio, model), rate, "FLOAT")
+    render_file(audio_info(src), str(tmp_path / "blocks.wav"), model, fmt, block=8192)  # many blocks in 6 s
+    whole, blocks = (sf.read(tmp_path / f"{n}.wav", dtype="float32", always_2d=True)[0] for n in ("whole", "blocks"))
+    assert blocks.shape == whole.shape == data.shape
+    assert np.abs(whole).max() > 1e-2
+    assert float(np.abs(blocks - whole).max()) <= 1e-5
+
+
+def test_render_memory_does_not_grow_with_the_length(runner, tmp_path):
+    """Python's and numpy's allocations at their peak (tracemalloc) for 10 s and for 160 s of 44.1 kHz stereo: the
+    same few blocks, where the whole-file render held the file several times over (160 s is 56 MB as float32)."""
+    model = WindowModel(runner)
+    fmt = output_format(tmp_path / "o.wav", "PCM_16")
+    peaks = {}
+    for seconds in (10, 160):
+        src = tmp_path / f"in{seconds}.wav"
+        x = music(seconds, 44100)
+        sf.write(src, np.stack([x, 0.5 * x], 1), 44100, subtype="PCM_16")
+        info = audio_info(src)
+        tracemalloc.start()
+        render_file(info, str(tmp_path / f"out{seconds}.wav"), model, fmt)
+        peaks[seconds] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        assert sf.info(tmp_path / f"out{seconds}.wav").frames == x.size
+    assert peaks[160] < 1.3 * peaks[10] + 2.0, peaks
+    assert peaks[160] < 25.0, peaks
+
+
+def test_an_interrupted_render_leaves_the_previous_output_and_no_temporary_file(runner, tmp_path):
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, music(20.0, 44100), 44100, subtype="PCM_16")
+    out.write_bytes(b"an earlier result")
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_file(audio_info(src), str(out), WindowModel(runner), output_format(out), interrupt)
+    assert out.read_bytes() == b"an earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+
+
+def test_a_float_input_with_nan_is_refused_before_anything_is_written(tmp_path):
+    """The block-by-block reader makes load_audio's check: NaN anywhere in a float file, with the count."""
+    x = np.zeros((5 * 65536 + 7, 2), np.float32)
+    x[4 * 65536 + 3, 1] = np.nan
+    x[-1, 0] = np.inf
+    sf.write(tmp_path / "nan.wav", x, 44100, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=r"nan.wav: 2 of 655374 samples are NaN or infinite"):
+        audio_info(tmp_path / "nan.wav")
+
+
+@pytest.mark.slow
+def test_the_render_cli_streams_and_says_so_and_keeps_the_mode_of_what_it_replaces(tmp_path):
+    """The command a user runs: a 44.1 kHz file on the default bundle, the output replacing a file with mode 0640
+    keeps 0640, the same length, rate and channels as the input, nothing else left in the folder."""
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, np.stack([music(8.0, 44100)] * 2, 1), 44100, subtype="PCM_16")
+    out.write_bytes(b"old")
+    out.chmod(0o640)
+    proc = run_cli(["-m", "desktop.render_cli", str(src), "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert "times faster than real time" in proc.stderr and "streamed in one pass" in proc.stderr
+    info = sf.info(out)
+    assert (info.frames, info.samplerate, info.channels) == (8 * 44100, 44100, 2)
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
