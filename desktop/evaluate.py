@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
 from .engine.bundle import BundleError, load_bundle
+from .engine.dsp import DcBlocker
 from .engine.inversion import decoded_mel_to_audio
 from .engine.render import render_audio
 from .engine.session import ModelRunner, WindowModel, pad_to_multiple
@@ -134,7 +135,8 @@ class BundleUnderTest:
         self.scales = {lv.name: lv.scale_output for lv in self.m.levels if lv.scale_output in enc_out}
 
     def render(self, x: np.ndarray) -> np.ndarray:
-        return render_audio(Audio(x[None], self.m.sample_rate), WindowModel(self.runner), self.hop_seconds)[0]
+        audio = Audio(x[None], self.m.sample_rate)  # x is DC-blocked already (evaluate): not blocked twice
+        return render_audio(audio, WindowModel(self.runner), self.hop_seconds, dc_block=False)[0]
 
     def whole_file(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], float]:
         """(decoded audio, latents {level: float32[1, D, F]}, posterior stds (levels with a scale output), gain)."""
@@ -232,7 +234,9 @@ def evaluate(
         except AudioFileError as exc:
             skipped.append({"file": str(rel), "reason": str(exc)})
             continue
-        x = resample(audio.mono(), audio.sample_rate, sr)
+        # every system gets, and is scored against, the input as the engine feeds a model: its DC blocked (a 10 Hz
+        # high-pass whose phase alone would cap SI-SDR near 22 dB if only the model's side had it)
+        x = DcBlocker(sr).process(resample(audio.mono(), audio.sample_rate, sr))
         if max_seconds:
             x = x[: int(max_seconds * sr)]
         category = systems.category_of(rel)

@@ -36,8 +36,10 @@ def render_audio(
     hop_seconds: float = 0.25,
     progress: Callable[[int, int], None] | None = None,
     block: int | None = None,
+    dc_block: bool = True,
 ) -> np.ndarray:
-    """Resynthesise every channel of ``audio`` (each channel on its own, so stereo stays stereo).
+    """Resynthesise every channel of ``audio`` (each channel on its own, so stereo stays stereo). The input's DC is
+    blocked where the model is fed (``dsp.DcBlocker``; ``dc_block=False`` for an input already blocked).
 
     Returns float32[C, T] at ``audio.sample_rate`` with ``audio.frames`` samples, latency removed.
 
@@ -46,14 +48,16 @@ def render_audio(
     """
     m = model.runner.manifest
     if m.streaming is not None:
-        return _render_streaming(audio, model, progress, block)
+        return _render_streaming(audio, model, progress, block, dc_block)
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     out = np.zeros_like(audio.samples)
     channels = audio.channels
     for c in range(channels):
         model.reset()
         # the input's DC is blocked before the windows, as the live chain does (a streaming model blocks its own)
-        x = DcBlocker(m.sample_rate).process(resample(audio.samples[c], audio.sample_rate, m.sample_rate))
+        x = resample(audio.samples[c], audio.sample_rate, m.sample_rate)
+        if dc_block:
+            x = DcBlocker(m.sample_rate).process(x)
         cb = None
         if progress is not None:
             cb = lambda done, total, c=c: progress(c * total + done, channels * total)  # noqa: E731
@@ -62,9 +66,11 @@ def render_audio(
     return out
 
 
-def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | None) -> np.ndarray:
+def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | None, dc_block: bool) -> np.ndarray:
     m = model.runner.manifest
-    stream = StreamingModel(model.runner, controls_of=lambda: model.controls, blend=model.streaming_blend())
+    stream = StreamingModel(
+        model.runner, controls_of=lambda: model.controls, blend=model.streaming_blend(), dc_block=dc_block
+    )
     out = np.empty_like(audio.samples)  # every row is written whole below
     channels = audio.channels
     for c in range(channels):

@@ -121,7 +121,8 @@ class StreamingModel:
     """One stream through a streaming bundle. ``process(x)``: float32[N] -> float32[N], N a multiple of the latent
     hop; output sample t reproduces input sample t - ``delay``. ``controls`` may be swapped at any time (or
     ``controls_of`` given, read once per block): the knobs move to the new values over ``SMOOTH_FRAMES`` frames.
-    The input passes a DC blocker (``dsp.DcBlocker``, its state carried like the model's) before the encoder."""
+    The input passes a DC blocker (``dsp.DcBlocker``, its state carried like the model's) before the encoder, unless
+    ``dc_block`` is False (an evaluation that blocks its input once for every system it compares)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class StreamingModel:
         controls: LatentControls | None = None,
         controls_of: Callable[[], LatentControls] | None = None,
         blend: "LatentBlend | None" = None,
+        dc_block: bool = True,
     ):
         if runner.streaming is None:
             raise ValueError(f"{runner.bundle.path}: not a streaming bundle (no 'streaming' section in its manifest)")
@@ -146,7 +148,7 @@ class StreamingModel:
         # (on the CPU provider; with CUDA the plain calls, whose copies to and from the device are onnxruntime's)
         self.bound = BoundSteps(runner, self.block)
         self._bind = runner.provider == "CPUExecutionProvider"
-        self.dc = DcBlocker(self.manifest.sample_rate)
+        self.dc = DcBlocker(self.manifest.sample_rate) if dc_block else None
         self.reset()
 
     @property
@@ -166,7 +168,8 @@ class StreamingModel:
     def reset(self) -> None:
         """Zero states: the next block is the start of a signal."""
         self.bound.reset()
-        self.dc.reset()
+        if self.dc is not None:
+            self.dc.reset()
         if self.blend is not None:
             self.blend.reset()
         self._current: dict[str, np.ndarray] = {}
@@ -241,7 +244,8 @@ class StreamingModel:
         return out
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        x = self.dc.process(x)
+        if self.dc is not None:
+            x = self.dc.process(x)
         n = x.shape[0]
         bound = self._bind and n == self.bound.n
         if bound:

@@ -146,7 +146,7 @@ def dsp(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
 
     model, manifest = _dsp_model()
     xs = resample(x, sr, manifest.sample_rate)
-    y = render_audio(Audio(xs[None], manifest.sample_rate), model, 0.25)[0]
+    y = render_audio(Audio(xs[None], manifest.sample_rate), model, 0.25, dc_block=False)[0]  # x is blocked (evaluate)
     y = resample(y, manifest.sample_rate, sr)[: len(x)]
     y = np.pad(y, (0, len(x) - len(y)))
     floats_per_second = sum(lv.dim * manifest.sample_rate / lv.hop for lv in manifest.levels)
