@@ -149,8 +149,10 @@ def render_file(
         for data in read_blocks(info):
             out.add([ch.feed(np.ascontiguousarray(data[:, c])) for c, ch in enumerate(channels)])
             read += data.shape[0]
+            out.limit = max(info.frames, read)  # a decoder may find more frames than the header said
             if progress is not None:
                 progress(read, info.frames)
+        out.limit = read  # the output has the input's length, as the whole-file render's (fit_length)
         out.add([ch.finish(read) for ch in channels])
         out.close(read)
     return out.clipped
