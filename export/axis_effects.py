@@ -31,7 +31,7 @@ from desktop.engine.render import render_audio
 from desktop.engine.session import ModelRunner, WindowModel
 
 SIGMA = 2.0
-SECONDS = 60.0  # audio measured per bundle, in CLIP_SECONDS excerpts spread over the files
+SECONDS = 120.0  # audio measured per bundle, in CLIP_SECONDS excerpts spread over the files
 CLIP_SECONDS = 2.0
 N_FFT, HOP = 2048, 512  # spectral frames
 PITCH_FRAME, PITCH_HOP = 2048, 1024

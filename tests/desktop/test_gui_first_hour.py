@@ -120,8 +120,12 @@ def test_the_front_panel_shows_the_declared_controls_in_their_units_then_axes(qt
     w.reset_knobs()
     assert front.declared[0][1].value() == 0.0 and front.axes[1][3].value() == 0.0
 
-    w.load_bundle_path(str(default_bundle_path()))  # declares nothing: six axes, no notes row
-    assert front.declared == [] and [k.label for *_, k in front.axes] == [f"Axis {i}" for i in range(1, 7)]
+    w.load_bundle_path(str(default_bundle_path()))  # declares nothing: six axes named by what they do, no notes row
+    labels = [k.label for *_, k in front.axes]
+    assert front.declared == [] and len(labels) == 6 and not any(label.startswith("Axis") for label in labels)
+    assert labels[:2] == ["Brighter", "Cleaner"]  # the two strongest effects the export measured (axis_effects)
+    tip = front.axes[0][3].toolTip()
+    assert tip.startswith("Turn right: brighter.") and "brightness" in tip and "(compensated)" in tip
     assert not w.notes_label.isVisible() and not w.midi.follow_combo.isVisible()
     w.close()
 
