@@ -1,7 +1,7 @@
 """Streaming through real audio devices (a private PulseAudio with virtual devices; no hardware needed).
 
     .venv/bin/python -m benchmarks.streaming_devices --bundle desktop/factory/default [--seconds 60]
-        [--device-block 256] [--device-latency low] [--no-gui]
+        [--device-block 256] [--device-latency low | IN,OUT] [--no-gui]
 
 1. engine: the live engine in streaming mode on PulseAudio's virtual devices (PortAudio through ALSA's pulse
    plugin), a looped file as input, for --seconds: xruns, late blocks, the latency parts PortAudio and the engine
@@ -169,7 +169,7 @@ def impulse_measurement(args, env: dict) -> dict:
             "--bundle",
             args.bundle,
             "--seconds",
-            "20",
+            str(max(20.0, args.seconds)),
             "--device-block",
             str(args.device_block),
             "--device-latency",
@@ -186,7 +186,7 @@ def impulse_measurement(args, env: dict) -> dict:
         raise RuntimeError(engine.stderr.read()[-2000:])
     time.sleep(4.0)  # PulseAudio takes a moment to start streams; let the engine settle
     through = harness("micfeed", "speaker.monitor")
-    rest, err = engine.communicate(timeout=120)
+    rest, err = engine.communicate(timeout=max(20.0, args.seconds) + 120)
     lines = [l for l in rest.splitlines() if l.startswith("{")]
     eng = json.loads(lines[-1]) if lines else {"error": err[-2000:]}
     sr = calib["rate"]
@@ -222,7 +222,9 @@ def main() -> int:
     p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--harness-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    latency = args.device_latency if args.device_latency in ("low", "high") else float(args.device_latency)
+    # one value for both directions, or IN,OUT (e.g. low,0.08: the input side at PortAudio's lowest)
+    parts = [v if v in ("low", "high") else float(v) for v in args.device_latency.split(",")]
+    latency = parts[0] if len(parts) == 1 else tuple(parts)
     if args.engine_child:  # runs inside the PulseAudio environment (sounddevice reads the devices at import)
         print(json.dumps(engine_run(args.bundle, args.seconds, args.device_block, latency, args.input_file)))
         return 0

@@ -21,7 +21,7 @@ def state_dir() -> Path:
     return Path(base) / "latentsynth"
 
 
-def _device_latency(value: str) -> str | float:
+def _one_latency(value: str) -> str | float:
     if value in ("low", "high"):
         return value
     try:
@@ -31,6 +31,15 @@ def _device_latency(value: str) -> str | float:
     if not 0.0 < seconds <= 1.0:
         raise argparse.ArgumentTypeError(f"{value} s is outside 0..1 s")
     return seconds
+
+
+def _device_latency(value: str) -> str | float | tuple:
+    """One latency for both directions, or IN,OUT (the microphone's side, then the speaker's)."""
+    parts = value.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"'{value}' is not one latency or IN,OUT")
+    values = tuple(_one_latency(v.strip()) for v in parts)
+    return values[0] if len(values) == 1 else values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--device-latency",
         type=_device_latency,
         default=0.08,
-        metavar="low|high|SECONDS",
-        help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers)",
+        metavar="low|high|SECONDS[,OUT]",
+        help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers); "
+        "IN,OUT sets the microphone's side and the speaker's apart, e.g. low,0.08",
     )
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")

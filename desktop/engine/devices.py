@@ -83,8 +83,16 @@ def resolve_device(spec, kind: str):
     return part[0].index
 
 
+def split_latency(latency) -> tuple:
+    """PortAudio's suggested latency as (input, output): a pair as given, one value for both directions."""
+    return tuple(latency) if isinstance(latency, (tuple, list)) else (latency, latency)
+
+
 class SoundDeviceDriver:
-    """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source."""
+    """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source.
+
+    ``latency``: PortAudio's suggested latency, seconds or 'low' / 'high', one for both directions or a pair
+    (input, output): the input side need not buffer as much as the output (docs/desktop.md, "Latency")."""
 
     def __init__(
         self,
@@ -154,7 +162,7 @@ class SoundDeviceDriver:
                     dtype="float32",
                     device=(self.input_device, self.output_device),
                     channels=(1, self.out_channels),
-                    latency=self.latency,
+                    latency=split_latency(self.latency),
                     callback=duplex,
                     finished_callback=finished,
                 )
@@ -167,7 +175,7 @@ class SoundDeviceDriver:
                     dtype="float32",
                     device=self.output_device,
                     channels=self.out_channels,
-                    latency=self.latency,
+                    latency=split_latency(self.latency)[1],
                     callback=output_only,
                     finished_callback=finished,
                 )

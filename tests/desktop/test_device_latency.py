@@ -1,0 +1,41 @@
+"""PortAudio's suggested latency per direction (issue 24 item 7): ``--device-latency IN,OUT`` is parsed and checked
+like one value, and a duplex stream on PulseAudio's virtual devices opened with a low input side reports less device
+latency than one buffering both sides alike, the output-only stream taking the OUT part."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.app import build_parser
+
+
+def test_the_option_takes_one_latency_or_in_and_out(capsys):
+    parse = build_parser().parse_args
+    assert parse([]).device_latency == 0.08
+    assert parse(["--device-latency", "low"]).device_latency == "low"
+    assert parse(["--device-latency", "low,0.04"]).device_latency == ("low", 0.04)
+    assert parse(["--device-latency", "0.01, high"]).device_latency == (0.01, "high")
+    for bad, words in (("low,2", "2 s is outside 0..1 s"), ("low,0.04,0.1", "not one latency or IN,OUT")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse(["--device-latency", bad])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_duplex_stream_buffers_each_direction_as_asked(pulse):
+    from desktop.engine.devices import SoundDeviceDriver
+
+    def silence(indata, outdata, frames, xrun):
+        outdata.fill(0.0)
+
+    reported = {}
+    for latency in (0.08, ("low", 0.08), ("low", 0.04)):
+        for duplex in (True, False):
+            drv = SoundDeviceDriver(None, None, blocksize=512, latency=latency)
+            drv.open(silence, input_needed=duplex)
+            reported[latency, duplex] = drv.latency_s
+            drv.close()
+    both, low_in, low_both = (reported[k, True] for k in (0.08, ("low", 0.08), ("low", 0.04)))
+    assert low_in < both - 0.01 and low_both < low_in - 0.01, reported
+    assert reported[("low", 0.08), False] == pytest.approx(reported[0.08, False], abs=1e-3), reported  # OUT only
+    assert reported[("low", 0.04), False] < reported[0.08, False] - 0.01, reported
