@@ -11,7 +11,7 @@ C++ call it makes, painting included, so a long draw delays the callback by its 
 one JSON line: the GUI (main) thread's and the whole process's CPU in % of one core after the first
 ``--skip-seconds`` (start-up) and before the last 0.5 s (quitting), the probe's lateness percentiles in ms, and how many wake-ups were more than 3 and
 6 ms late (a 256-frame device block at 44.1 kHz lasts 5.8 ms), and the app's own summary (xruns, latency).
-docs/desktop.md quotes it.
+docs/notes/2026-12-06-desktop-history.md quotes it.
 
 ``--pulse`` starts a private PulseAudio with virtual devices (tests/desktop/pulse.py) and runs the measurement in
 its environment, so the app plays through real PortAudio streams; ``--low-latency`` runs the app at the

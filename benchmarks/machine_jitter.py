@@ -4,7 +4,7 @@
 
 A lone process (no GIL shared with anything, no audio, no model) sleeps ``--nap-ms`` at a time and records how late
 each wake-up comes, at realtime priority (SCHED_FIFO 50) when the user may have it (root, or an rtprio limit: see
-docs/desktop.md), else at normal priority (it says which). What is left at realtime priority is the kernel and, on a
+docs/notes/2026-12-06-desktop-history.md), else at normal priority (it says which). What is left at realtime priority is the kernel and, on a
 virtual machine, the hypervisor taking the virtual CPU away (the "steal" time it also prints, from /proc/stat). A
 256-frame device block at 44.1 kHz lasts 5.8 ms: wake-ups later than that are dropouts waiting to happen for any
 callback at that block size, written in Python or not. Prints one JSON line; docs/desktop.md quotes it.

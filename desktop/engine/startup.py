@@ -1,7 +1,7 @@
 """Start-up in parallel: the slow, independent parts (the model, the audio backend) load in their own threads
 while Qt builds the window, and a clock records when each was ready, counted from the process's launch.
 
-Measured before this existed (docs/desktop.md): the first audio callback came 2.6-3.5 s after launch, most of it
+Measured before this existed (docs/notes/2026-12-06-desktop-history.md): the first audio callback came 2.6-3.5 s after launch, most of it
 importing librosa (~1.5 s, numba) to resample the input file, then the model and the device list one after
 another on the GUI thread.
 """
