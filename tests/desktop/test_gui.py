@@ -40,7 +40,10 @@ def test_one_knob_per_latent_dim_in_variance_order(qtbot, settings_path, default
     knobs = w.latent_knobs["z"]
     assert len(w.latent.knob_holder.findChildren(Knob)) == 2 * len(knobs) == 2 * 16  # no knob left over
     offsets = [off for off, _ in knobs]
-    assert [k.label for k in offsets] == [f"PC{i + 1} {percent(r)}" for i, r in enumerate(ratios)]
+    effects = default_bundle.manifest.axis_effects  # each knob named by its measured effect, PCk where it has none
+    names = [effects.effect("z", i).name or f"PC{i + 1}" for i in range(16)]
+    assert [k.label for k in offsets] == [f"{n} {percent(r)}" for n, r in zip(names, ratios)]
+    assert names[0] == "cleaner" and names.count("brighter") > 3 and "PC11" in names  # (axis 11 changes little)
     shown = [float(k.label.split()[1].strip("<%")) for k in offsets]  # the percentages as a user reads them
     assert shown == sorted(shown, reverse=True) and shown[0] > shown[-1]
     at = [k.mapTo(w.latent, QPoint(0, 0)) for k in offsets]  # 8 to a row, PC1 top left, PC9 under it
