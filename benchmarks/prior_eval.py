@@ -102,6 +102,7 @@ def continuation(runner, prior, real, prime_s: float, count: int, temperature: f
     if len(long) < 2:
         raise SystemExit(f"continuation needs 2 held-out files of at least {prime_s + 1:g} s (found {len(long)})")
     wins = {"raw": 0, "model": 0, "real_next_raw": 0}
+    by_kind: dict[str, list[int]] = {}  # top folder -> [prior closer (raw), primes]
     for t in range(count):
         i = t % len(long)
         name, x = long[i]
@@ -118,9 +119,17 @@ def continuation(runner, prior, real, prime_s: float, count: int, temperature: f
               "other_m": other_m}.items()}  # fmt: skip
         d = lambda a, b: np.linalg.norm(e[a] - e[b])  # noqa: E731
         wins["raw"] += d("cont", "last") < d("other", "last")
+        kind = by_kind.setdefault(name.split("/")[0], [0, 0])
+        kind[0] += d("cont", "last") < d("other", "last")
+        kind[1] += 1
         wins["model"] += d("cont", "last_m") < d("other_m", "last_m")
         wins["real_next_raw"] += d("next", "last") < d("other", "last")
-    return {"primes": count, "prime_seconds": prime_s, **{f"closer_{k}": v / count for k, v in wins.items()}}
+    return {
+        "primes": count,
+        "prime_seconds": prime_s,
+        **{f"closer_{k}": v / count for k, v in wins.items()},
+        "closer_raw_by_kind": {k: f"{w}/{n}" for k, (w, n) in sorted(by_kind.items())},
+    }
 
 
 def step_costs(runner, prior, repeats: int = 3000) -> dict:

@@ -70,6 +70,10 @@ def test_training_writes_a_declared_checksummed_prior_and_resumes(prior_bundle, 
     assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 5
     log = [json.loads(line) for line in (run / "prior_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "nll" in r] == [1, 2, 3, 4, 5]
+    # a resume without steps= keeps the run's own (5), rather than the default: nothing left to train
+    proc = run_cli(["-m", "trainer", "prior", "--bundle", str(bundle), "--data", str(FIXTURES), "--out", str(run),
+                    "--resume", "--no-install", "--quiet"])  # fmt: skip
+    assert proc.returncode == 0 and json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 5, proc.stderr
 
 
 @pytest.mark.slow
@@ -136,10 +140,14 @@ def test_render_generate_with_prior_seed_temperature_and_prime(prior_bundle, tmp
     assert not np.array_equal(outs["primed"], outs["a"])
 
 
+NO_PRIOR = default_bundle_path().parent / "mel-vae"  # a factory bundle without a learned prior
+
+
 @pytest.mark.slow
 def test_generate_without_a_prior_says_so_in_one_line(tmp_path):
+    assert load_bundle(NO_PRIOR).manifest.prior is None
     out = tmp_path / "n.wav"
-    proc = render(["--generate", "0.5", "-o", str(out)])
+    proc = render(["--bundle", str(NO_PRIOR), "--generate", "0.5", "-o", str(out)])
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stderr.splitlines() if "note:" in line]
     assert len(notes) == 1 and "has no learned prior" in notes[0] and "N(0, I)" in notes[0]
@@ -156,7 +164,7 @@ def test_generate_without_a_prior_says_so_in_one_line(tmp_path):
     ],
 )
 def test_bad_generate_arguments_exit_2_with_one_line(args, says, tmp_path):
-    proc = render([*args, "-o", str(tmp_path / "x.wav")])
+    proc = render([*args, "--bundle", str(NO_PRIOR), "-o", str(tmp_path / "x.wav")])
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and says in proc.stderr, proc.stderr
     assert not (tmp_path / "x.wav").exists()
@@ -178,8 +186,10 @@ def test_a_damaged_or_undeclared_prior_is_refused_naming_the_file(prior_bundle, 
 
 
 def test_bundles_without_a_prior_load_and_write_unchanged():
-    m = load_bundle(default_bundle_path()).manifest
+    m = load_bundle(NO_PRIOR).manifest
     assert m.prior is None and "prior" not in m.to_json()
+    on_disk = json.loads((NO_PRIOR / "manifest.json").read_text())
+    assert m.to_json()["files"] == on_disk["files"] and "prior" not in on_disk
 
 
 def test_frechet_distance_on_the_texture_embedding():

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .prior_train import PriorConfig, parse_overrides
 
-        cfg = PriorConfig.from_dict(parse_overrides(args.overrides))
+        given = parse_overrides(args.overrides)
+        cfg = PriorConfig.from_dict(given)
         bundle = load_bundle(bundle_dir)
         if bundle.manifest.streaming is None:
             raise BundleError(f"{bundle_dir}: not a streaming bundle; a prior plays frame by frame (docs/prior.md)")
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
         stats = bundle.manifest.latent_stats[bundle.manifest.levels[0].name]
         log(f"latents: {corpus.minutes('train'):.1f} min to train on, {corpus.minutes('val'):.1f} min held out")
-        trainer = PriorTrainer(corpus, np.array(stats.mean), np.array(stats.std), out, cfg, resume=args.resume)
+        mean, std = np.array(stats.mean), np.array(stats.std)
+        trainer = PriorTrainer(corpus, mean, std, out, cfg, resume=args.resume, given=frozenset(given))
         summary = trainer.fit(log)
         if not args.no_install:
             best = out / "prior_best.pt"

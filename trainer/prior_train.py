@@ -63,27 +63,49 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+MAX_GAP_S = 0.5  # silence between joined short files, at most
+
+
 def _crops(
-    seqs: list[np.ndarray], n: int, length: int, rng: np.random.Generator, silence: np.ndarray | None = None
+    seqs: list[np.ndarray],
+    n: int,
+    length: int,
+    rng: np.random.Generator,
+    silence: np.ndarray | None = None,
+    groups: list[str] | None = None,
+    frame_rate: float = 86.13,
 ) -> torch.Tensor:
-    """``n`` crops of ``length`` frames, files drawn in proportion to their length. A file shorter than ``length``
-    (a drum hit, a short effect: a quarter of the corpus's frames) sits at a random place in a crop of
-    ``silence`` (the encoder's frame for digital silence), so the prior learns that sounds start and stop
-    rather than loop (looped one-shots made its samples louder and busier than the corpus)."""
+    """``n`` crops of ``length`` frames, files drawn in proportion to their length. A file shorter than
+    ``length`` (a drum hit, an effect, a word: a quarter of the corpus's frames) is followed by other short
+    files of its group (its top folder: drums after drums), each after 0 to ``MAX_GAP_S`` of ``silence`` (the
+    encoder's frame for digital silence), as a sampler plays one-shots. Looping the file itself taught the prior
+    that nothing ends (its samples were louder and busier than the corpus); padding it with long silence taught
+    it that nothing starts again (its samples fell silent for good)."""
     lengths = np.array([len(s) for s in seqs], dtype=np.float64)
     picks = rng.choice(len(seqs), size=n, p=lengths / lengths.sum())
     dim = seqs[0].shape[1]
     fill = np.zeros(dim, np.float32) if silence is None else silence
+    groups = groups or [""] * len(seqs)
+    short: dict[str, np.ndarray] = {}
+    for g in set(groups):
+        short[g] = np.array([i for i, s in enumerate(seqs) if len(s) < length and groups[i] == g], dtype=np.int64)
+    max_gap = int(MAX_GAP_S * frame_rate)
     out = np.empty((n, length, dim), np.float32)
     for row, i in enumerate(picks):
         s = seqs[i]
         if len(s) >= length:
             start = int(rng.integers(0, len(s) - length + 1))
             out[row] = s[start : start + length]
-        else:
-            out[row] = fill
-            at = int(rng.integers(0, length - len(s) + 1))
-            out[row, at : at + len(s)] = s
+            continue
+        parts, total, j = [], 0, i
+        while total < length + len(s):
+            gap = int(rng.integers(0, max_gap + 1))
+            parts += [seqs[j], np.repeat(fill[None], gap, 0)]
+            total += len(seqs[j]) + gap
+            j = int(rng.choice(short[groups[i]]))
+        joined = np.concatenate(parts)
+        start = int(rng.integers(0, len(s) + 1))  # the drawn file, or the silence after it, is where it starts
+        out[row] = joined[start : start + length]
     return torch.from_numpy(out)
 
 
@@ -102,7 +124,18 @@ def validation_nll(model: LatentPrior, seqs: list[np.ndarray], max_frames: int =
 
 
 class PriorTrainer:
-    def __init__(self, corpus: LatentCorpus, mean, std, out: Path, cfg: PriorConfig, resume: bool = False):
+    def __init__(
+        self,
+        corpus: LatentCorpus,
+        mean,
+        std,
+        out: Path,
+        cfg: PriorConfig,
+        resume: bool = False,
+        given: frozenset[str] = frozenset(),
+    ):
+        """``given``: the settings the user passed; on resume only ``steps`` and ``max_minutes`` among them
+        replace the stored run's (a resume without them keeps the run's own)."""
         self.corpus, self.out = corpus, out
         self.ckpt = out / "prior.pt"
         state = None
@@ -112,11 +145,13 @@ class PriorTrainer:
             state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
             stored = PriorConfig.from_dict(state["config"])
             # the model and data settings are the stored run's; only the length of the run may change
-            stored.steps, stored.max_minutes = cfg.steps, cfg.max_minutes
+            for key in {"steps", "max_minutes"} & set(given):
+                setattr(stored, key, getattr(cfg, key))
             cfg = stored
         elif self.ckpt.is_file():
             raise FileExistsError(f"{self.ckpt}: a prior run is already there; pass --resume or choose another --out")
         self.cfg = cfg
+        self.groups = [n.split("/")[0] if "/" in n else "" for n in corpus.train_names]
         torch.manual_seed(cfg.seed)
         self.model = LatentPrior(len(mean), mean, std, cfg.hidden, cfg.layers, cfg.mixtures)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -177,7 +212,15 @@ class PriorTrainer:
                     break
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
-                z = _crops(self.corpus.train, c.batch_size, c.seq_frames, self.rng, self.corpus.silence)
+                z = _crops(
+                    self.corpus.train,
+                    c.batch_size,
+                    c.seq_frames,
+                    self.rng,
+                    self.corpus.silence,
+                    self.groups,
+                    self.corpus.frame_rate,
+                )
                 loss = self.model.nll(z, c.input_noise)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
