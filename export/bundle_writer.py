@@ -370,11 +370,15 @@ def export_bundle(
         )
         write_manifest(tmp, manifest)
         bundle = load_bundle(tmp)  # the player's own reader must accept it
-        log("measuring what each latent axis does to the sound (the knobs' names and level compensation)")
         clips = excerpts([folder.signals[i] for i in train_idx], cfg.model.sample_rate)
-        manifest = dataclasses.replace(manifest, axis_effects=measure(bundle, clips))
-        write_manifest(tmp, manifest)
-        load_bundle(tmp)
+        if clips:
+            seconds = sum(c.size for c in clips) / cfg.model.sample_rate
+            log(f"measuring what each latent axis does on {seconds:.0f} s of the training audio (the knobs' names)")
+            manifest = dataclasses.replace(manifest, axis_effects=measure(bundle, clips))
+            write_manifest(tmp, manifest)
+            load_bundle(tmp)
+        else:
+            log("no training file is long enough to measure the latent axes on: the knobs stay unnamed")
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
