@@ -70,7 +70,7 @@ def axis_tooltip(manifest: Manifest, level: str, axis: int) -> str:
     if e is None:
         return (
             f"PC{axis + 1}: {where}. Moves the sound away from the input along it, in standard deviations "
-            "(this bundle records no measured effects: re-export it to name its knobs)."
+            "(this bundle records no measured effects: python -m export.axis_effects BUNDLE --data DIR names them)."
         )
     head = f"Turn right: {e.name}." if e.name else "No change a listener notices at once: a subtle axis."
     return (
