@@ -11,16 +11,17 @@ from . import theme
 KEY = "hints/first_run"
 
 
-def hint_text(recordings: str) -> str:
+def hint_text(recordings: str, microphone: bool = True) -> str:
+    source = "your microphone plays" if microphone else "the file plays"
     return (
-        "First start: your microphone plays through the default model (wear headphones: speakers feed back). "
+        f"First start: {source} through the model (with a microphone, wear headphones: speakers feed back). "
         "Turn the big knobs to change the sound (Ctrl+Z undoes a turn); Space stops and starts the audio, "
         f"R records to {recordings}, F1 lists the keys."
     )
 
 
 class FirstRunHint(QFrame):
-    """Visible only when ``show_if_new(settings, recordings)`` finds no mark in ``settings``; it marks them."""
+    """Visible only when ``show_if_new(settings, recordings, microphone)`` finds no mark in ``settings``; it marks them."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,11 +38,12 @@ class FirstRunHint(QFrame):
         row.addWidget(self.ok_btn)
         self.hide()
 
-    def show_if_new(self, settings: QSettings, recordings: str) -> bool:
-        """Show the hint when these settings have never shown it, and remember that they have. True: shown."""
+    def show_if_new(self, settings: QSettings, recordings: str, microphone: bool = True) -> bool:
+        """Show the hint when these settings have never shown it, and remember that they have. True: shown.
+        ``microphone``: the source playing is the microphone (else a file)."""
         if str(settings.value(KEY, "")) == "shown":
             return False
-        self.label.setText(hint_text(recordings))
+        self.label.setText(hint_text(recordings, microphone))
         self.show()
         settings.setValue(KEY, "shown")
         settings.sync()

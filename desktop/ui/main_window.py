@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
         self.menus = Menus(self)
         self.settings_adapter = SettingsAdapter(self)
         self.settings_adapter.restore()
-        self.hint.show_if_new(settings, str(self.transport.recordings_folder))
+        self.hint.show_if_new(settings, str(self.transport.recordings_folder), self.source_combo.currentIndex() == 0)
         self.fit_to_screen(size=self.size() if self.settings_adapter.restored_geometry else None)
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / GUI_HZ))

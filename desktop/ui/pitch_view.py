@@ -65,13 +65,11 @@ class PitchView(Panel):
             self.db_plot.addItem(loud)
             self.curves[name] = (pitch, loud)
         self.body.addWidget(self.plots, 1)
-        self.range_label = QLabel("")
-        self.range_label.setStyleSheet(f"color: {theme.DIM};")
-        self.range_label.setToolTip(
-            "The band: where the model's training audio lay (5th to 95th percentile, the line its median), "
-            "recorded at export. An input outside it is outside what the model learned."
+        self.range_text = ""  # "trained on A1 to A#5", in the pitch plot's title (the panel has no height to spare)
+        self.plots.setToolTip(
+            "The grey band: where the model's training audio lay (5th to 95th percentile, the dashed line its "
+            "median), recorded at export. An input outside it is outside what the model learned."
         )
-        self.body.addWidget(self.range_label)
         self.bands = {}
         for key, plot in (("pitch", self.pitch_plot), ("loudness", self.db_plot)):
             band = pg.LinearRegionItem(
@@ -109,12 +107,12 @@ class PitchView(Panel):
                 band.setRegion((lo, hi))
                 median.setValue(mid)
                 self.trained[key] = (lo, mid, hi)
+        self.range_text = ""
         if "pitch" in self.trained:
             lo, _, hi = self.trained["pitch"]
-            self.range_label.setText(f"trained on {_note(lo)} to {_note(hi)}")
-        else:
-            self.range_label.setText("")
-        self.range_label.setVisible("pitch" in self.trained)
+            self.range_text = f"trained on {_note(lo)} to {_note(hi)}"
+        title = "pitch (last 5 s)" + (f" · band: {self.range_text}" if self.range_text else "")
+        self.pitch_plot.setTitle(title, color=theme.DIM, size="8pt")
 
     def _plot(self, row: int, title: str, yrange: tuple[float, float]) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)

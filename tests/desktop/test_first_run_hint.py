@@ -17,7 +17,7 @@ def test_the_hint_shows_once_and_the_settings_remember_it(qtbot, settings_path, 
     qtbot.waitExposed(w)
     assert w.hint.isVisible()
     text = w.hint.label.text()
-    assert "microphone" in text and "F1" in text and "Ctrl+Z" in text
+    assert "your microphone plays" in text and "F1" in text and "Ctrl+Z" in text
     assert w.hint.geometry().bottom() < w.latent.geometry().top()  # above the panels, not over them
     assert w.width() <= 1366 and w.height() <= 768
     qtbot.mouseClick(w.hint.ok_btn, Qt.LeftButton)
@@ -30,3 +30,9 @@ def test_the_hint_shows_once_and_the_settings_remember_it(qtbot, settings_path, 
     qtbot.waitExposed(again)
     assert not again.hint.isVisible()
     again.close()
+
+
+def test_a_first_start_on_a_file_says_the_file_plays(qtbot, settings_path, fixtures_dir):
+    w = make_window(qtbot, settings_path, input_file=str(fixtures_dir / "speech_arctic_a0007.wav"))
+    assert w.hint.label.text().startswith("First start: the file plays through the model")
+    w.close()
