@@ -82,6 +82,7 @@ def test_manifest_field_is_optional_checked_and_compensates(tmp_path):
             read_manifest(_manifest_with(tmp_path / f"bad{len(words)}{words[0]}", bad))
 
 
+@pytest.mark.slow  # four renders of a window model: 7 s under load
 def test_the_window_path_undoes_the_recorded_level_change(tmp_path, fixtures_dir):
     """A window bundle (factory mel-vae) told that axis 1 is +6 dB at +2 sigma plays it 6 dB quieter than the
     axis alone makes it: the gain follows the knob, the timbre does not change."""
