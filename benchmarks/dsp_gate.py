@@ -61,9 +61,11 @@ def main() -> None:
         "--harmonics", type=int, default=None, help="the oscillator's harmonic count (default: the family's)"
     )
     p.add_argument("--checkpoint", default=None, help="measure this trained sf checkpoint as 'dsp' instead")
+    p.add_argument("--synthesis", default="stft", help="stft or additive (models/sfvae.py SYNTHESES)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    model = SourceFilterVAE(latent_dim=0, **({"harmonics": args.harmonics} if args.harmonics else {})).eval()
+    kw = {"harmonics": args.harmonics} if args.harmonics else {}
+    model = SourceFilterVAE(latent_dim=0, synthesis=args.synthesis, **kw).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 

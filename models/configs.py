@@ -122,10 +122,29 @@ class SourceFilterConfig(FamilyConfig):
     feature_weight: float = 1.0
     synth_in_loss: bool = True
     random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
+    synthesis: str = "stft"  # or "additive" (models/additive.py: no DFT, no added frame of delay)
+
+
+@dataclass
+class TimbreConfig(FamilyConfig):
+    """Timbre (models/sftimbre.py): one instrument's envelope from the player's pitch, voicing and loudness, on the
+    source-filter synthesis."""
+
+    family: str = "timbre"
+    env_points: int = 80
+    env_window: int = 768
+    pitch_window: int = 1024
+    ap_power: float = 2.0
+    harmonics: int = 64
+    dec_channels: int = 192
+    dec_blocks: int = 4
+    feature_weight: float = 10.0
+    random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
 
 
 CONFIGS: dict[str, type[FamilyConfig]] = {
-    c.family: c for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig, SourceFilterConfig)
+    c.family: c
+    for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig, SourceFilterConfig, TimbreConfig)
 }
 
 # the old flat ModelConfig's defaults: what a field of another family held in configs written before the split

@@ -44,6 +44,7 @@ class HarmonicOscillator(nn.Module):
         super().__init__()
         self.sample_rate, self.hop = int(sample_rate), int(hop)
         self.register_buffer("k", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
+        self.register_buffer("two_pi_k", 2 * math.pi * self.k, persistent=False)
         self.max_hz = nyquist_fraction * sample_rate / 2
         n = torch.arange(hop, dtype=torch.float64)
         ramp = (n + 1) / hop  # sample n of a frame: (n + 1) / hop of the way from the previous frame's value
@@ -63,14 +64,12 @@ class HarmonicOscillator(nn.Module):
         state = torch.zeros(pitch.shape[0], 4, 1, dtype=pitch.dtype, device=pitch.device)
         return self.stream(pitch, gate, [state])[0]
 
-    def stream(self, pitch: torch.Tensor, gate: torch.Tensor, states: list[torch.Tensor]):
-        state = states[0]
-        b, frames = pitch.shape
+    def cycles(self, pitch: torch.Tensor, state: torch.Tensor):
+        """pitch float32[B, F], state float32[B, 4, 1] -> (phase in cycles within [0, 1) after each sample
+        float32[B, F, hop], f0 in Hz float32[B, F], the previous frame's f0 float32[B, F], the next (hi, lo) phase
+        float32[B, 2, 1]): f0 ramps linearly within each frame from the previous frame's value to this frame's."""
         hz = pitch_to_hz(pitch).clamp(max=self.max_hz)
         prev_hz = torch.cat([pitch_to_hz(state[:, 2, :]).clamp(max=self.max_hz), hz[:, :-1]], dim=1)
-        prev_gate = torch.cat([state[:, 3, :], gate[:, :-1]], dim=1)
-        ramp = self.ramp
-        amp = prev_gate[..., None] + (gate - prev_gate)[..., None] * ramp
         within = prev_hz[..., None] * self.sum_a + (hz - prev_hz)[..., None] * self.sum_ba  # [B, F, hop] cycles
         # The frame's advance on a grid of 2^-14 cycles (the frequency moves by <= 0.05 cents to land on it): sums of
         # grid values are exact in float64, so a last-bit difference in f0 (torch vs onnxruntime, one long call vs
@@ -86,20 +85,28 @@ class HarmonicOscillator(nn.Module):
         starts = (starts - torch.floor(starts)).float()
         cyc = within + starts[..., None]
         cyc = cyc - torch.floor(cyc)
+        end = ends[:, -1:]
+        end = end - torch.floor(end)
+        hi = end.float()
+        lo = (end - hi.double()).float()
+        return cyc, hz, prev_hz, torch.stack([hi, lo], dim=1)
+
+    def stream(self, pitch: torch.Tensor, gate: torch.Tensor, states: list[torch.Tensor]):
+        state = states[0]
+        b, frames = pitch.shape
+        cyc, hz, prev_hz, phase = self.cycles(pitch, state)
+        prev_gate = torch.cat([state[:, 3, :], gate[:, :-1]], dim=1)
+        amp = prev_gate[..., None] + (gate - prev_gate)[..., None] * self.ramp
         top = torch.maximum(hz, prev_hz)[..., None]  # [B, F, 1]: harmonics below max_hz all through the frame
         # fades out over the TAPER_HZ below the limit: continuous in f0, so a last-bit difference in f0 cannot
         # switch a harmonic on or off (and no harmonic pops in or out as f0 glides)
         present = ((self.max_hz - self.k * top) / TAPER_HZ).clamp(0.0, 1.0)  # [B, F, H]
         count = present.sum(dim=-1, keepdim=True).clamp(min=1.0)  # harmonics present (fractional at the edge)
-        kc = cyc[..., None] * self.k  # [B, F, hop, H]
-        kc = kc - torch.floor(kc)
-        partials = torch.cos(2 * math.pi * kc)
+        # [B, F, hop, H] harmonics: the largest tensor of the synthesis, so one multiply and one cosine pass over it
+        # (cyc is wrapped to [0, 1): arguments stay below 2 pi H, where float32's rounding is 3e-5 rad)
+        partials = torch.cos(cyc[..., None] * self.two_pi_k)
         y = torch.matmul(partials, present[..., None])[..., 0] * torch.sqrt(2.0 / count) * amp
-        end = ends[:, -1:]
-        end = end - torch.floor(end)
-        hi = end.float()
-        lo = (end - hi.double()).float()
-        nxt = torch.stack([hi, lo, pitch[:, -1:], gate[:, -1:]], dim=1)  # [B, 4, 1]
+        nxt = torch.cat([phase, pitch[:, None, -1:], gate[:, None, -1:]], dim=1)  # [B, 4, 1]
         return y.reshape(b, 1, frames * self.hop), [nxt]
 
 

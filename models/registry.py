@@ -10,6 +10,7 @@ from .family import AudioAutoencoder
 from .hpn import HarmonicPlusNoise
 from .hvae import HierarchicalVAE
 from .melvae import MelVAE
+from .sftimbre import SourceFilterTimbre
 from .sfvae import SourceFilterVAE
 from .vae import WaveformVAE
 from .vqvae import VQVAE
@@ -21,6 +22,7 @@ FAMILIES: dict[str, type[AudioAutoencoder]] = {
     "vqvae": VQVAE,
     "hpn": HarmonicPlusNoise,
     "sf": SourceFilterVAE,
+    "timbre": SourceFilterTimbre,
 }
 assert set(FAMILIES) == set(CONFIGS), "every family needs a class and a config"
 

@@ -26,11 +26,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .additive import AdditiveSynth
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, stream_modules
 from .family import AudioAutoencoder
 from .hpn import PITCH_FMAX, PITCH_FMIN
 from .sourcefilter import AP_EDGES_HZ, SourceFilterAnalysis, SourceFilterSynth
+
+SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
 
 CONTROL_CHANNELS = ("pitch", "voicing", "formant", "breath")
 # posterior std of each control channel for the information rate: f0 to 10 cents, voicing to 0.1; formant and
@@ -90,6 +93,7 @@ class SourceFilterVAE(AudioAutoencoder):
         synth_in_loss: bool = True,
         random_gain_db: tuple[float, float] = (-10.0, 10.0),
         n_fft: int = 1024,
+        synthesis: str = "stft",
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -97,9 +101,14 @@ class SourceFilterVAE(AudioAutoencoder):
         for s in strides:
             hop *= int(s)
         self.sample_rate, self.hop = int(sample_rate), hop
-        # the analysis windows are centred pitch_window / 2 back; the synthesis adds one frame (models/sourcefilter.py)
-        self.causal, self.lookahead = True, pitch_window // (2 * hop) + 1
-        self.delay = pitch_window // 2 + hop
+        if synthesis not in SYNTHESES:
+            raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
+        self.synthesis = synthesis
+        # the analysis windows are centred pitch_window / 2 back; the STFT synthesis adds one frame
+        # (models/sourcefilter.py), the additive one none (models/additive.py)
+        extra = hop if synthesis == "stft" else 0
+        self.causal, self.lookahead = True, -(-(pitch_window // 2 + extra) // hop)
+        self.delay = pitch_window // 2 + extra
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
         self.feature_weight = float(feature_weight)
         self.synth_in_loss = bool(synth_in_loss)
@@ -111,7 +120,10 @@ class SourceFilterVAE(AudioAutoencoder):
             env_points=env_points,
             ap_power=ap_power,
         )
-        self.synth = SourceFilterSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
+        if synthesis == "stft":
+            self.synth = SourceFilterSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
+        else:
+            self.synth = AdditiveSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
         features = env_points + self.bands
         self.latent_dim = int(latent_dim)

@@ -7,24 +7,27 @@ import numpy as np
 import pytest
 import torch
 
+from models.additive import AdditiveSynth
 from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth
 
 SR, HOP = 22050, 256
-DELAY = 768  # the f0 window's centre + one frame (models/sfvae.py)
+# the f0 window's centre, + one frame for the STFT synthesis (models/sfvae.py)
+SYNTHESES = {"stft": (SourceFilterSynth, 768), "additive": (AdditiveSynth, 512)}
 
 
-@pytest.fixture(scope="module")
-def dsp():
-    return SourceFilterAnalysis(SR, HOP).eval(), (SourceFilterSynth(SR, HOP).eval())
+@pytest.fixture(scope="module", params=sorted(SYNTHESES))
+def dsp(request):
+    cls, delay = SYNTHESES[request.param]
+    return SourceFilterAnalysis(SR, HOP).eval(), cls(SR, HOP).eval(), delay
 
 
 def _resynth(dsp, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-    ana, syn = dsp
-    t = torch.from_numpy(np.pad(x, (0, DELAY + (-len(x)) % HOP)).astype(np.float32))[None, None]
+    ana, syn, delay = dsp
+    t = torch.from_numpy(np.pad(x, (0, delay + (-len(x)) % HOP)).astype(np.float32))[None, None]
     with torch.no_grad():
         feats = ana(t)
         y = syn(*feats)[0, 0].numpy()
-    return y[DELAY : DELAY + len(x)], feats
+    return y[delay : delay + len(x)], feats
 
 
 def _core(x: np.ndarray) -> np.ndarray:
@@ -103,7 +106,7 @@ def test_silence_comes_back_silent(dsp):
 
 @pytest.mark.parametrize("frames_per_block", [1, 3])
 def test_streaming_equals_whole(dsp, frames_per_block):
-    ana, syn = dsp
+    ana, syn, _ = dsp
     x = torch.from_numpy(_tone("vibrato", 180.0, 1.0)[: 80 * HOP])[None, None]
     with torch.no_grad():
         whole = ana(x)
@@ -134,7 +137,7 @@ def test_formant_shift_moves_the_envelope_not_the_pitch(dsp):
 
     from models.sourcefilter import mel_points
 
-    ana, syn = dsp
+    ana, syn, _ = dsp
     r = np.exp(-np.pi * 100 / SR)  # a saw through one resonance at 1 kHz: a vowel with one formant
     a = np.real(np.poly([r * np.exp(2j * np.pi * 1000 / SR), r * np.exp(-2j * np.pi * 1000 / SR)]))
     x = ss.lfilter([1.0], a, _tone("saw", 120.0)).astype(np.float32)

@@ -1,0 +1,199 @@
+"""Timbre family ('timbre'): the source-filter path with a decoder that knows one instrument. The encoder keeps only
+what carries over from any player (pitch, voicing, loudness); the decoder maps them to that instrument's spectral
+envelope and aperiodicity, and the source-filter synthesis plays them. Sing in, hear the violin trained on.
+
+Encoder (causal, no parameters): :class:`models.sourcefilter.SourceFilterAnalysis` as in the ``sf`` family; the
+envelope is reduced to one number, the frame's loudness (dB re full-scale white noise, the envelope's mean power),
+which is the latent 'z' (1 channel, in units of ``LOUD_UNIT_DB`` around ``LOUD_REF_DB``). 'control' is the sf family's
+(pitch, voicing, formant, breath).
+
+Decoder (causal): a linear map of (pitch, voicing, loudness) set by least squares on the corpus before the first step
+(``data_init``) plus a causal conv stack that starts at zero and learns the rest -> envelope and aperiodicity; the
+input's voicing is folded into the aperiodicity (unvoiced input gives noise or silence, never a stuck pitch); then
+:class:`models.sourcefilter.SourceFilterSynth`. Training compares features only (no synthesis in the step).
+
+Controls: the sf family's (set pitch, transpose, formant, breath) and ``loudness`` (dB added to the input's loudness,
+to move a quiet or loud player into the range the instrument was trained on). Alignment and delay are the sf
+family's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .causal import name_states, random_gain
+from .sfvae import PARITY_FLOOR, SourceFilterVAE, _FrameNet
+
+LOUD_REF_DB = -60.0  # loudness -> z: (dB - LOUD_REF_DB) / LOUD_UNIT_DB
+LOUD_UNIT_DB = 20.0
+LOUD_STD = 0.05  # the encoder's declared posterior std of z (for the information rate): 1 dB
+NET_INPUTS = 3  # pitch (octaves re A4), voicing, loudness (z)
+SILENCE_WEIGHT = 0.1  # silent frames count this much in the loss (the instrument must learn to be quiet)
+
+
+class SourceFilterTimbre(SourceFilterVAE):
+    """audio float32[B, 1, T] -> (reconstruction float32[B, 1, T], aux), in the trained instrument's timbre."""
+
+    family = "timbre"
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        strides: tuple[int, ...] = (4, 4, 4, 4),
+        env_points: int = 80,
+        env_window: int = 768,
+        pitch_window: int = 1024,
+        ap_power: float = 2.0,
+        harmonics: int = 64,
+        dec_channels: int = 192,
+        dec_blocks: int = 4,
+        feature_weight: float = 10.0,
+        random_gain_db: tuple[float, float] = (-20.0, 10.0),
+        **unused,
+    ):
+        super().__init__(
+            sample_rate=sample_rate,
+            latent_dim=0,
+            strides=strides,
+            env_points=env_points,
+            env_window=env_window,
+            pitch_window=pitch_window,
+            ap_power=ap_power,
+            harmonics=harmonics,
+            feature_weight=feature_weight,
+            synth_in_loss=False,
+            random_gain_db=random_gain_db,
+        )
+        features = env_points + self.bands
+        self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)
+        self.decoder = _FrameNet(NET_INPUTS, features, dec_channels, dec_blocks)
+        for layer in (self.dec_linear, self.decoder.net[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.levels = (("z", 1, self.hop), ("control", 4, self.hop))
+        name_states(self)
+
+    # ---- loudness ------------------------------------------------------------------------------------------
+    def _loudness(self, logenv):
+        """float32[B, 1, F]: the frame's mean power over the envelope points, in z units."""
+        nats = torch.logsumexp(logenv, dim=1, keepdim=True) - math.log(self.env_points)
+        return ((10.0 / math.log(10.0)) * nats - LOUD_REF_DB) / LOUD_UNIT_DB
+
+    # ---- encoder -------------------------------------------------------------------------------------------
+    def _posterior_from(self, feats, enc_states=None):
+        pitch, voicing, logenv, _ = feats
+        control = self._control(pitch, voicing)
+        z = self._loudness(logenv)
+        return {"z": (z, torch.full_like(z, LOUD_STD)), "control": (control, self.control_scale.expand_as(control))}, []
+
+    # ---- decoder -------------------------------------------------------------------------------------------
+    def _net_inputs(self, z, control):
+        return torch.cat([control[:, 0:1], control[:, 1:2].clamp(0.0, 1.0), z.clamp(-4.0, 4.0)], dim=1)
+
+    def _features_of(self, z, control, dec_states=None):
+        x = self._net_inputs(z, control)
+        if dec_states is None:
+            h, more = self.decoder(x), []
+        else:
+            h, more = self.decoder.stream(x, dec_states)
+        logenv, ap = self._net_out(h + self.dec_linear(x))
+        voicing = x[:, 1:2]
+        return logenv, 1.0 - voicing * (1.0 - ap), more
+
+    # ---- declarations --------------------------------------------------------------------------------------
+    @staticmethod
+    def controls() -> list[dict]:
+        return SourceFilterVAE.controls() + [
+            {
+                "name": "loudness",
+                "unit": "dB",
+                "minimum": -30.0,
+                "maximum": 30.0,
+                "default": 0.0,
+                "level": "z",
+                "channel": 0,
+                "transform": "add",
+                "scale": 1.0 / LOUD_UNIT_DB,
+                "description": "plays the instrument as if you played this many dB louder (dynamics and timbre follow)",
+            }
+        ]
+
+    def parity_weights(self, latents: dict) -> dict:
+        control, z = latents["control"], latents["z"]
+        w = np.ones_like(control, dtype="float32")
+        w[:, 0] *= control[:, 1] > 0.5
+        return {"control": w, "z": np.ones_like(z, dtype="float32")}
+
+    def extra_manifest(self) -> dict:
+        extra = super().extra_manifest()
+        extra["sf"]["learned_latent"] = 0
+        extra["sf"]["timbre"] = {
+            "z": f"loudness: (dB - {LOUD_REF_DB}) / {LOUD_UNIT_DB}, dB = the envelope's mean power re full-scale noise",
+            "decoder_inputs": ["pitch", "voicing", "loudness"],
+        }
+        return extra
+
+    # ---- training ------------------------------------------------------------------------------------------
+    def forward(self, audio: torch.Tensor, **labels):
+        t = audio.shape[-1]
+        gain = random_gain(audio, self.random_gain_db, self.training)
+        x = F.pad(audio * gain, (0, (-t) % self.hop + self.delay))
+        with torch.no_grad():
+            pitch, voicing, logenv, ap = self.analysis(x)
+            control = self._control(pitch, voicing)
+            z = self._loudness(logenv)
+            target = self._net_in(logenv, ap)
+            level = ((logenv.mean(dim=1, keepdim=True) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
+        inputs = self._net_inputs(z, control)
+        h = self.decoder(inputs) + self.dec_linear(inputs)
+        aux = {"loss/features": self.feature_weight * ((h - target).abs() * level).mean(), "latent/z": z}
+        if self.training:
+            return audio, aux
+        out_env, out_ap = self._net_out(h)
+        y = self.synth(*self._synth_args(control, out_env, 1.0 - voicing * (1.0 - out_ap)))
+        return y[..., self.delay : self.delay + t] / gain, aux
+
+    @torch.no_grad()
+    def trained_range(self, audio: torch.Tensor) -> dict:
+        """The sf family's pitch percentiles plus the loudness's (dB) over voiced frames."""
+        out = super().trained_range(audio)
+        loud = []
+        for part in audio.split(16):
+            _, v, env, _ = self.analysis(part)
+            loud.append(self._loudness(env)[v > 0.5])
+        db = torch.cat(loud).double() * LOUD_UNIT_DB + LOUD_REF_DB
+        if db.numel():
+            q = torch.quantile(db, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
+            out["loudness_db"] = [round(float(v), 1) for v in q]
+        return out
+
+    @torch.no_grad()
+    def data_init(self, audio: torch.Tensor) -> None:
+        """audio float32[N, 1, T] (training chunks) -> the linear map set to the least-squares fit of the features
+        on (pitch, voicing, loudness) over the chunks' frames (silent frames weighted as in the loss)."""
+        xs, ys, ws = [], [], []
+        for part in audio.split(16):
+            pitch, voicing, env, ap = self.analysis(F.pad(part, (0, self.delay)))
+            inputs = self._net_inputs(self._loudness(env), self._control(pitch, voicing))
+            xs.append(inputs.transpose(1, 2).reshape(-1, NET_INPUTS))
+            ys.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
+            level = ((env.mean(dim=1) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
+            ws.append(level.reshape(-1))
+        x, y, w = torch.cat(xs).double(), torch.cat(ys).double(), torch.cat(ws).double()
+        a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) * w[:, None].sqrt()
+        b = y * w[:, None].sqrt()
+        ridge = 1e-3 * torch.eye(a.shape[1], dtype=torch.float64) * w.sum()
+        coef = torch.linalg.solve(a.T @ a + ridge, a.T @ b)  # [NET_INPUTS + 1, features]
+        self.dec_linear.weight.copy_(coef[:NET_INPUTS].T.float()[:, :, None])
+        self.dec_linear.bias.copy_(coef[NET_INPUTS].float())
+
+    def components(self) -> dict[str, nn.Module]:
+        return {
+            "encoder": self.analysis,
+            "decoder": nn.ModuleDict({"net": self.decoder, "linear": self.dec_linear, "synth": self.synth}),
+        }
