@@ -140,6 +140,7 @@ class TimbreConfig(FamilyConfig):
     dec_blocks: int = 4
     feature_weight: float = 10.0
     random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
+    synthesis: str = "stft"
 
 
 CONFIGS: dict[str, type[FamilyConfig]] = {

@@ -54,8 +54,14 @@ class SourceFilterTimbre(SourceFilterVAE):
         dec_blocks: int = 4,
         feature_weight: float = 10.0,
         random_gain_db: tuple[float, float] = (-20.0, 10.0),
-        **unused,
+        synthesis: str = "stft",
+        latent_dim: int = 1,
+        enc_max_channels: int = 0,
+        n_fft: int = 1024,
     ):
+        # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
+        # and the analysis and synthesis sizes are set by the windows
+        del latent_dim, enc_max_channels, n_fft
         super().__init__(
             sample_rate=sample_rate,
             latent_dim=0,
@@ -68,6 +74,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             feature_weight=feature_weight,
             synth_in_loss=False,
             random_gain_db=random_gain_db,
+            synthesis=synthesis,
         )
         features = env_points + self.bands
         self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)

@@ -1,0 +1,86 @@
+"""The timbre family (models/sftimbre.py): the decoder sees only pitch, voicing and loudness; its linear start is the
+corpus's least-squares fit; unvoiced input gives no harmonics; louder input plays louder; streaming equals whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from models.sftimbre import LOUD_UNIT_DB, SourceFilterTimbre
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def chunks(fixtures_dir):
+    x, sr = sf.read(fixtures_dir / "speech_arctic_a0007.wav", dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    assert sr == SR
+    return torch.from_numpy(x[: (len(x) // SR) * SR].reshape(-1, 1, SR))
+
+
+@pytest.fixture(scope="module")
+def model(chunks):
+    torch.manual_seed(0)
+    m = SourceFilterTimbre(dec_channels=16, dec_blocks=2).eval()
+    m.data_init(chunks)
+    return m
+
+
+def test_data_init_fits_the_features_better_than_zeros(chunks):
+    torch.manual_seed(0)
+    m = SourceFilterTimbre(dec_channels=16, dec_blocks=2)
+    m.train()
+    with torch.no_grad():
+        before = float(m(chunks)[1]["loss/features"])
+    m.data_init(chunks)
+    with torch.no_grad():
+        after = float(m(chunks)[1]["loss/features"])
+    assert after < 0.5 * before, (before, after)
+
+
+def test_the_latent_is_the_loudness_and_louder_plays_louder(model, chunks):
+    with torch.no_grad():
+        lat = model.encode(chunks)
+        assert lat["z"].shape[1] == 1
+        # 12 dB quieter input: z falls by 12 dB in its units
+        quiet = model.encode(chunks * 10 ** (-12 / 20))
+        voiced = lat["control"][:, 1] > 0.5
+        drop = (lat["z"] - quiet["z"])[:, 0][voiced].median() * LOUD_UNIT_DB
+        assert 11.0 < float(drop) < 13.0, float(drop)
+        y = model.decode(lat)
+        louder = dict(lat, z=lat["z"] + 6.0 / LOUD_UNIT_DB)  # the manifest's loudness control at +6 dB
+        y6 = model.decode(louder)
+    gain = 10 * np.log10(float((y6**2).mean()) / float((y**2).mean()))
+    assert gain > 3.0, gain
+
+
+def test_unvoiced_input_gives_noise_only(model):
+    frames = 20
+    z = torch.zeros(1, 1, frames)
+    control = torch.zeros(1, 4, frames)
+    control[:, 0] = 1.3  # a wild pitch guess in an unvoiced frame (1 kHz)
+    with torch.no_grad():
+        _, ap, _ = model._features_of(z, control)
+    assert torch.allclose(ap, torch.ones_like(ap)), float(ap.min())
+
+
+def test_streaming_decode_equals_whole(model, chunks):
+    with torch.no_grad():
+        lat = model.encode(chunks[:1])
+        whole = model.decode(lat)
+        states = [torch.zeros(1, c, f) for _, c, f in model.stream_state_shapes()["decoder"]]
+        outs, frames = [], lat["z"].shape[-1]
+        for i in range(0, frames, 3):
+            y, states = model.decode_stream({k: v[..., i : i + 3] for k, v in lat.items()}, states)
+            outs.append(y)
+    assert (torch.cat(outs, dim=-1) - whole).abs().max() < 1e-4
+
+
+def test_trained_range_has_pitch_and_loudness(model, chunks):
+    r = model.trained_range(chunks)
+    assert len(r["pitch_hz"]) == 3 and 60 < r["pitch_hz"][1] < 400
+    lo, mid, hi = r["loudness_db"]
+    assert lo < mid < hi
