@@ -16,6 +16,7 @@ from .engine.formats import SUBTYPES, FormatError, check_writable, clipped_sampl
 from .engine.inversion import GriffinLimRunner
 from .engine.latent import LatentControls
 from .engine.morph import generate, render_morph
+from .engine.octave import file_pitch_and_loudness, octave_shift
 from .engine.output_path import OutputPathError, check_output_file
 from .engine.render import default_bundle_path, render_audio
 from .engine.session import ModelRunner, WindowModel
@@ -137,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the hpn family; -24..24)",
     )
     p.add_argument(
+        "--octave",
+        default=None,
+        metavar="auto|N",
+        help="move the pitch by N octaves, or 'auto': into the range an instrument bundle was trained on (from the "
+        "input's median pitch and the manifest's trained range; adds to --transpose)",
+    )
+    p.add_argument(
         "--control",
         action="append",
         default=[],
@@ -230,8 +238,9 @@ def _run(args) -> int:
     runner = ModelRunner(bundle, provider=args.provider, threads=args.threads)
     if args.inversion == "griffin-lim":
         runner = GriffinLimRunner(runner)
+    transpose = (args.transpose or 0.0) + _octave_semitones(args, runner)
     controls = parse_controls(
-        args.control + ([f"transpose={args.transpose}"] if args.transpose is not None else []),
+        args.control + ([f"transpose={transpose}"] if args.transpose is not None or transpose else []),
         runner,
         parse_latent(args.latent, runner),
     )
@@ -303,6 +312,33 @@ def _run(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _octave_semitones(args, runner) -> float:
+    """--octave in semitones: N octaves, or 'auto' from the input's median pitch against the trained range."""
+    if args.octave is None:
+        return 0.0
+    if not any(c.name == "transpose" for c in runner.manifest.controls):
+        raise ValueError(f"--octave: bundle {runner.manifest.name!r} declares no 'transpose' control")
+    if args.octave != "auto":
+        try:
+            n = int(args.octave)
+        except ValueError:
+            raise ValueError(f"--octave must be 'auto' or a whole number of octaves, not '{args.octave}'") from None
+        if abs(n) > 2:
+            raise ValueError(f"--octave must be -2..2, not {n}")
+        return 12.0 * n
+    trained = (runner.manifest.extra or {}).get("trained_range")
+    if not trained or not trained.get("pitch_hz"):
+        raise ValueError("--octave auto: the bundle records no trained pitch range (manifest extra.trained_range)")
+    if args.input is None:
+        raise ValueError("--octave auto reads the input's pitch; with --generate give --octave N")
+    hz, _ = file_pitch_and_loudness(args.input)
+    shift = octave_shift(hz, trained)
+    if not args.quiet:
+        where = f"input median {hz:.0f} Hz" if hz else "no pitch found in the input"
+        print(f"octave {shift // 12:+d} ({where}, trained median {trained['pitch_hz'][1]:.0f} Hz)", file=sys.stderr)
+    return float(shift)
 
 
 def generate_audio(runner, args, controls: LatentControls):

@@ -48,3 +48,25 @@ def voiced_median_hz(f0: np.ndarray) -> float | None:
     f = np.asarray(f0, np.float64)
     f = f[np.isfinite(f) & (f > 0)]
     return float(np.median(f)) if f.size else None
+
+
+def file_pitch_and_loudness(path, seconds: float = 60.0, frame: int = 2048) -> tuple[float | None, float | None]:
+    """The median voiced pitch (Hz) and the median loudness of voiced frames (dB, the same RMS scale as the
+    trained range's: dBFS) of the first ``seconds`` of an audio file, mono; (None, None) when nothing is voiced."""
+    import soundfile as sf
+
+    from .pitch_track import loudness_db, yin
+
+    with sf.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        x = f.read(min(f.frames, int(seconds * rate)), dtype="float32", always_2d=True).mean(axis=1)
+    f0, level = [], []
+    for i in range(0, max(x.size - frame, 0) + 1, frame // 2):
+        part = x[i : i + frame]
+        hz = yin(part, rate)
+        if hz > 0:
+            f0.append(hz)
+            level.append(loudness_db(part))
+    if not f0:
+        return None, None
+    return float(np.median(f0)), float(np.median(level))
