@@ -1,5 +1,5 @@
-"""Write a trained latent prior into a bundle: prior.onnx (one explicit-state step), its checksum and the manifest's
-``prior`` section, after checking onnxruntime against torch. All or nothing: the bundle is unchanged on failure.
+"""Write a trained latent prior into a bundle: prior.onnx (one explicit-state step, weights stored as float16), its
+checksum and the manifest's ``prior`` section, after checking onnxruntime against torch. All or nothing: the bundle is unchanged on failure.
 
 Parity: a held-out latent sequence is fed frame by frame through prior.onnx, carrying the state, and compared with
 ``nn.GRU`` run over the whole sequence in torch (so the check covers the step graph and the state hand-over).
@@ -22,6 +22,8 @@ import torch
 from desktop.engine.bundle import Bundle, load_bundle, sha256_file, write_manifest
 from desktop.engine.prior_spec import PRIOR_FILE, PriorSpec
 from models.prior import LatentPrior, PriorStep
+
+from .streaming import round_weights_to_fp16, store_weights_fp16
 
 PRIOR_PARITY_TOLERANCE = 1e-4
 
@@ -89,7 +91,11 @@ def install_prior(
         raise PriorExportError(f"{checkpoint}: the prior has {model.dim} dims, {bundle_dir} has {level.dim}")
     with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
         tmp_path = Path(tmp) / PRIOR_FILE
+        # weights stored as float16 (half the file; the factory's size budget) like the streaming parts; the
+        # torch reference is rounded the same way, so parity compares the same numbers
+        round_weights_to_fp16(model)
         export_step(model, tmp_path)
+        store_weights_fp16(tmp_path)
         err = parity(model, tmp_path, np.ascontiguousarray(check_frames[:400], dtype=np.float32))
         log(f"prior parity: max |onnxruntime - torch| = {err:.2e} over {min(len(check_frames), 400)} frames")
         if not err <= PRIOR_PARITY_TOLERANCE:

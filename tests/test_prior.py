@@ -225,3 +225,11 @@ def test_generate_mode_blocks_match_the_offline_render_and_continue(prior_bundle
     assert stream.continue_from(live, 22050) == len(live) // 256
     after = [stream.next_block() for _ in range(2)]
     assert all(b.shape == (256,) and np.isfinite(b).all() for b in after)
+
+
+def test_the_factory_default_ships_a_small_checked_prior():
+    bundle = load_bundle(default_bundle_path())
+    spec = bundle.manifest.prior
+    assert spec is not None and spec.parity_max_abs_error is not None and spec.parity_max_abs_error <= 1e-4
+    assert (bundle.path / spec.file).stat().st_size < 1_000_000
+    assert spec.training["cpu_minutes"] <= 60  # the budget for training it
