@@ -31,6 +31,7 @@ from desktop.engine.render import render_audio
 from desktop.engine.session import ModelRunner, WindowModel
 
 SIGMA = 2.0
+MAX_AXES = 32  # a level with more axes is left unmeasured (its knobs keep their PCA names)
 SECONDS = 120.0  # audio measured per bundle, in CLIP_SECONDS excerpts spread over the files
 CLIP_SECONDS = 2.0
 N_FFT, HOP = 2048, 512  # spectral frames
@@ -110,12 +111,15 @@ def uncompensated_runner(bundle: Bundle) -> ModelRunner:
 def measure(
     bundle: Bundle, clips: list[np.ndarray], sigma: float = SIGMA, progress: Callable[[str], None] | None = None
 ) -> AxisEffects:
-    """Every axis of every level moved by -sigma and +sigma on ``clips`` (float32 at the model rate)."""
+    """Every axis of every level (of at most MAX_AXES) moved by -sigma and +sigma on ``clips`` (float32 at the
+    model rate)."""
     runner = uncompensated_runner(bundle)
     rate = bundle.manifest.sample_rate
     base = render(runner, clips, LatentControls())
     levels = {}
     for level in bundle.manifest.levels:
+        if level.dim > MAX_AXES:  # not knobs a player turns one by one (the dsp preset's 86 raw features)
+            continue
         effects = []
         for axis in range(level.dim):
             sides = {}
