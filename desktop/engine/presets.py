@@ -1,4 +1,5 @@
-"""Knob presets as JSON: latent offsets and scales per level, plus the mix parameters and MIDI learn bindings.
+"""Knob presets as JSON: latent offsets and scales per level, the bundle's declared knobs (transpose, loudness, ...:
+``controls``, by name, in their units), plus the mix parameters and MIDI learn bindings.
 
 A preset is one more way values come in, so it passes the same checks as the others (``params.Param.coerce``:
 the knobs' ranges, finite numbers of the right kind): a preset with one bad value is refused whole."""
@@ -34,6 +35,14 @@ def controls_to_json(
         scs = controls.scales.get(level.name) or (1.0,) * level.dim
         levels[level.name] = {"offsets": [float(v) for v in offs], "scales": [float(v) for v in scs]}
     data = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "model": model_name, "levels": levels}
+    # the declared knobs a user turned ('set' controls hold a MIDI note only while it is held: not a setting)
+    knobs = {
+        c.name: float(controls.values[c.name])
+        for c in manifest.controls
+        if c.transform == "add" and c.name in controls.values
+    }
+    if knobs:
+        data["controls"] = knobs
     if params is not None:
         data["params"] = asdict(params)
     if midi:
@@ -109,7 +118,21 @@ def _levels(path: Path, data: dict, manifest: Manifest, registry: ParamRegistry)
                 for i, v in enumerate(values[: level.dim])
             ]
             out[level.name] = tuple(got + [neutral] * (level.dim - len(got)))
-    return LatentControls(offsets, scales)
+    return LatentControls(offsets, scales, _declared(path, data, manifest, registry))
+
+
+def _declared(path: Path, data: dict, manifest: Manifest, registry: ParamRegistry) -> dict[str, float]:
+    """The declared knobs' values (``controls``: name -> value), each through its registry check; names the model
+    does not declare as a knob are ignored (like levels it lacks)."""
+    raw = data.get("controls", {})
+    if not isinstance(raw, dict):
+        raise PresetError(f"{path}: controls: must be an object of the model's declared controls")
+    knobs = {c.name for c in manifest.controls if c.transform == "add"}
+    return {
+        name: float(_checked(path, registry, f"controls.{name}", f"{PREFIX}/control/{name}", v))
+        for name, v in raw.items()
+        if name in knobs
+    }
 
 
 def _params(path: Path, data: dict, registry: ParamRegistry, params_type) -> Any | None:

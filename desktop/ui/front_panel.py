@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from ..engine.bundle import Control, Manifest
@@ -104,11 +105,12 @@ class FrontPanel(QWidget):
         self.declared: list[tuple[Control, Knob]] = []
         self.axes: list[tuple[str, int, int, Knob]] = []  # (level, axis, level dim, knob)
         self._updating = False
+        self.extra: QWidget | None = None  # kept across builds, after the declared knobs (the Fit to model button)
 
     def build(self, manifest: Manifest) -> None:
         while self.row.count():
             item = self.row.takeAt(0)
-            if item.widget() is not None:
+            if item.widget() is not None and item.widget() is not self.extra:
                 item.widget().deleteLater()
         self.declared, self.axes = [], []
         for c in front_controls(manifest):
@@ -118,6 +120,8 @@ class FrontPanel(QWidget):
             knob.valueChanged.connect(lambda v, c=c: self._on_declared(c, v))
             self.declared.append((c, knob))
             self.row.addWidget(knob)
+        if self.extra is not None:
+            self.row.addWidget(self.extra, 0, Qt.AlignVCenter)
         dims = {lv.name: lv.dim for lv in manifest.levels}
         for level, i, label in front_axes(manifest, FRONT_KNOBS - len(self.declared)):
             knob = Knob(label, -3, 3, 0, "{:+.1f}σ", KNOB_SIZE, True, theme.ACCENT2)

@@ -26,6 +26,7 @@ from ..engine.live import HOP_RANGE_S, LIVE_MODES, LiveEngine, StreamConfig
 from . import theme
 from .export_controls import ExportControls
 from .first_run import FirstRunHint
+from .fit_model import FitToModel
 from .knob import Knob
 from .latent_panel import LatentPanel
 from .menus import Menus
@@ -82,6 +83,13 @@ class MainWindow(QMainWindow):
         self.transport = Transport(engine, settings, self.opts, self.show_message, self)
         self.mix = MixControls(engine)
         self.latent = LatentPanel(engine, self.show_message, self.mix.set_params, lambda: self.remote)
+        self.fit = FitToModel(
+            lambda: self.engine.controls,
+            lambda: self.pitch_view.input,
+            self.latent.front.set_controls,
+            lambda text, kind: self.show_message(text, modal=False, kind=kind),
+        )
+        self.latent.front.extra = self.fit.button  # beside the Transpose knob, for bundles it can fit
         self.midi = MidiControls(engine, settings, self.show_message, self.messages, self)
         self.exporter = ExportControls(self._export_context, self.show_message, self)
         self._build()
@@ -214,6 +222,7 @@ class MainWindow(QMainWindow):
         if self.remote is not None:
             self.remote.bind_model(bundle.manifest)
         self.latent.build(bundle)
+        self.fit.bind(bundle.manifest)
         self.pitch_view.set_trained_range(bundle.manifest.extra.get("trained_range"))
         pitch = bundle.manifest.control("pitch") is not None  # held notes play only a bundle with a pitch control
         for widget in (self.notes_label, self.midi.follow_combo, self.midi.glide_spin):

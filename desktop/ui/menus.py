@@ -1,6 +1,6 @@
 """The window's menu bar and keyboard: Edit (undo and redo the knobs' changes), Settings (restore the last session at
 start, the recordings folder), Help (the shortcuts, the docs), and the shortcuts themselves (Space = audio on/off,
-R = record, B = bypass, Ctrl+Z / Ctrl+Shift+Z = undo / redo)."""
+R = record, B = bypass, F = fit to model, Ctrl+Z / Ctrl+Shift+Z = undo / redo)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ SHORTCUTS = (
     ("Space", "audio on / off"),
     ("R", "record on / off"),
     ("B", "bypass on / off"),
+    ("F", "fit to model: transpose by octaves into the range an instrument model was trained on"),
     ("Ctrl+Z", "undo the last knob change"),
     ("Ctrl+Shift+Z", "redo it (also Ctrl+Y)"),
     ("F1", "this list"),
@@ -76,6 +77,7 @@ class Menus:
             ("Space", lambda: t.power_btn.click()),
             ("R", lambda: t.record_btn.click()),
             ("B", lambda: mix.bypass_btn.click()),
+            ("F", window.fit.fit),
         ):
             action = QAction(key, window)
             action.setShortcut(QKeySequence(key))
