@@ -27,13 +27,32 @@ from torch import nn
 from torch.nn import functional as F
 
 from .causal import name_states, random_gain
-from .sfvae import PARITY_FLOOR, SourceFilterVAE, _FrameNet
+from .sfvae import ENV_STD, PARITY_FLOOR, SourceFilterVAE, _FrameNet
 
 LOUD_REF_DB = -60.0  # loudness -> z: (dB - LOUD_REF_DB) / LOUD_UNIT_DB
 LOUD_UNIT_DB = 20.0
 LOUD_STD = 0.05  # the encoder's declared posterior std of z (for the information rate): 1 dB
 NET_INPUTS = 3  # pitch (octaves re A4), voicing, loudness (z)
 SILENCE_WEIGHT = 0.1  # silent frames count this much in the loss (the instrument must learn to be quiet)
+
+
+class _Bounds(nn.Module):
+    """What the decoder saw in training (set by ``calibrate``): the pitch (octaves re A4) and loudness (z units) its
+    inputs are clamped to, and each envelope point's highest value (network units) its output is clamped to. A
+    player far outside them (an unvoiced frame's wild pitch guess moved up two octaves) would otherwise drive the
+    decoder's linear part into envelopes 40 dB above anything it learned. Checkpoints from before it load with wide
+    bounds (nothing clamped)."""
+
+    def __init__(self, env_points: int):
+        super().__init__()
+        self.register_buffer("pitch", torch.tensor([-10.0, 10.0]))
+        self.register_buffer("loudness", torch.tensor([-10.0, 10.0]))
+        self.register_buffer("env_max", torch.full((1, env_points, 1), 100.0))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, *args):
+        missing = []
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, *args)
+        missing_keys.extend(k for k in missing if not k.startswith(prefix))
 
 
 class SourceFilterTimbre(SourceFilterVAE):
@@ -82,14 +101,23 @@ class SourceFilterTimbre(SourceFilterVAE):
         for layer in (self.dec_linear, self.decoder.net[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.bounds = _Bounds(env_points)
         self.levels = (("z", 1, self.hop), ("control", 4, self.hop))
         name_states(self)
 
     # ---- loudness ------------------------------------------------------------------------------------------
+    def _nats(self, logenv):
+        """float32[B, 1, F]: the frame's mean power over the envelope points, natural log."""
+        return torch.logsumexp(logenv, dim=1, keepdim=True) - math.log(self.env_points)
+
     def _loudness(self, logenv):
         """float32[B, 1, F]: the frame's mean power over the envelope points, in z units."""
-        nats = torch.logsumexp(logenv, dim=1, keepdim=True) - math.log(self.env_points)
-        return ((10.0 / math.log(10.0)) * nats - LOUD_REF_DB) / LOUD_UNIT_DB
+        return ((10.0 / math.log(10.0)) * self._nats(logenv) - LOUD_REF_DB) / LOUD_UNIT_DB
+
+    @staticmethod
+    def _loudness_nats(z):
+        """z units -> the mean power it stands for, natural log (the inverse of ``_loudness``)."""
+        return (z * LOUD_UNIT_DB + LOUD_REF_DB) * (math.log(10.0) / 10.0)
 
     # ---- encoder -------------------------------------------------------------------------------------------
     def _posterior_from(self, feats, enc_states=None):
@@ -100,7 +128,10 @@ class SourceFilterTimbre(SourceFilterVAE):
 
     # ---- decoder -------------------------------------------------------------------------------------------
     def _net_inputs(self, z, control):
-        return torch.cat([control[:, 0:1], control[:, 1:2].clamp(0.0, 1.0), z.clamp(-4.0, 4.0)], dim=1)
+        b = self.bounds
+        pitch = torch.minimum(torch.maximum(control[:, 0:1], b.pitch[0]), b.pitch[1])
+        loud = torch.minimum(torch.maximum(z, b.loudness[0]), b.loudness[1])
+        return torch.cat([pitch, control[:, 1:2].clamp(0.0, 1.0), loud], dim=1)
 
     def _features_of(self, z, control, dec_states=None):
         x = self._net_inputs(z, control)
@@ -108,7 +139,14 @@ class SourceFilterTimbre(SourceFilterVAE):
             h, more = self.decoder(x), []
         else:
             h, more = self.decoder.stream(x, dec_states)
-        logenv, ap = self._net_out(h + self.dec_linear(x))
+        h = h + self.dec_linear(x)
+        e = self.env_points
+        h = torch.cat([torch.minimum(h[:, :e], self.bounds.env_max), h[:, e:]], dim=1)
+        logenv, ap = self._net_out(h)
+        # the output plays exactly as loud as the input (plus the loudness control): in training the target's
+        # loudness is the input's by definition, so this only undoes the network's level errors, which far from the
+        # training data (a pitch or loudness it never saw) reach tens of dB
+        logenv = logenv + (self._loudness_nats(z) - self._nats(logenv))
         voicing = x[:, 1:2]
         return logenv, 1.0 - voicing * (1.0 - ap), more
 
@@ -198,9 +236,32 @@ class SourceFilterTimbre(SourceFilterVAE):
         coef = torch.linalg.solve(a.T @ a + ridge, a.T @ b)  # [NET_INPUTS + 1, features]
         self.dec_linear.weight.copy_(coef[:NET_INPUTS].T.float()[:, :, None])
         self.dec_linear.bias.copy_(coef[NET_INPUTS].float())
+        self.calibrate(audio)
+
+    @torch.no_grad()
+    def calibrate(self, audio: torch.Tensor) -> None:
+        """audio float32[N, 1, T] (training chunks) -> the bounds (:class:`_Bounds`): pitch over voiced frames,
+        loudness over all, each widened by a margin (a semitone, 6 dB); the envelope's maximum per point + 6 dB,
+        over the loudness range the training gains cover."""
+        pitch, loud, env = [], [], []
+        lo_db, hi_db = self.random_gain_db
+        for part in audio.split(16):
+            for gain_db in (lo_db, hi_db):
+                p, v, e, _ = self.analysis(F.pad(part * 10 ** (gain_db / 20), (0, self.delay)))
+                pitch.append(p[v > 0.5])
+                loud.append(self._loudness(e).reshape(-1))
+                env.append(self._net_in(e, torch.zeros_like(e[:, : self.bands]))[:, : self.env_points].amax(dim=(0, 2)))
+        p, z = torch.cat(pitch), torch.cat(loud)
+        if p.numel():
+            q = torch.quantile(p.double(), torch.tensor([0.005, 0.995], dtype=torch.float64)).float()
+            self.bounds.pitch.copy_(q + torch.tensor([-1.0, 1.0]) / 12.0)
+        self.bounds.loudness.copy_(torch.stack([z.min(), z.max()]) + torch.tensor([-6.0, 6.0]) / LOUD_UNIT_DB)
+        self.bounds.env_max.copy_(torch.stack(env).amax(dim=0)[None, :, None] + 6.0 / (4.343 * ENV_STD))
 
     def components(self) -> dict[str, nn.Module]:
         return {
             "encoder": self.analysis,
-            "decoder": nn.ModuleDict({"net": self.decoder, "linear": self.dec_linear, "synth": self.synth}),
+            "decoder": nn.ModuleDict(
+                {"net": self.decoder, "linear": self.dec_linear, "synth": self.synth, "bounds": self.bounds}
+            ),
         }
