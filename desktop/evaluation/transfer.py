@@ -364,6 +364,8 @@ def evaluate_transfer(
         r["summary"]["heldout_pitch_median_cents"] = r["heldout"]["model"]["pitch_median_cents"]
         held_e = _class_embeddings(heldout_dir, max_heldout)
         r["summary"]["frechet_heldout_second_source"] = clf.frechet(held_e, second_e)
+        # the classifier's own check: the training source's phrases (no model) assigned to the instrument
+        r["summary"]["heldout_target_share"] = clf.share(held_e, instrument)
     r["targets"] = targets(r)
     out_dir.mkdir(parents=True, exist_ok=True)
     if picture is not None:
