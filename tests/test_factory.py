@@ -10,7 +10,9 @@ from desktop.engine.session import ModelRunner, WindowModel
 
 FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())
-BUDGET_BYTES = 40_000_000
+# 40 MB for the mixed-corpus models, and 6 MB for the four instrument bundles (timbre family, ~1.2 MB each: the
+# noise table and the decoder's 192-channel net) that play a voice as violin, flute, clarinet or choir (issue 25)
+BUDGET_BYTES = 46_000_000
 
 
 def test_every_family_has_a_factory_bundle():
@@ -23,7 +25,7 @@ def test_every_family_has_a_factory_bundle():
 
 def test_all_factory_bundles_fit_the_size_budget():
     total = sum(f.stat().st_size for b in BUNDLES for f in b.iterdir() if f.is_file())
-    assert total < BUDGET_BYTES, f"factory bundles take {total / 1e6:.1f} MB (budget 40 MB)"
+    assert total < BUDGET_BYTES, f"factory bundles take {total / 1e6:.1f} MB (budget {BUDGET_BYTES / 1e6:.0f} MB)"
 
 
 @pytest.mark.parametrize("bundle_dir", BUNDLES, ids=[b.name for b in BUNDLES])
@@ -31,7 +33,9 @@ def test_factory_bundle_records_its_training_data(bundle_dir):
     m = load_bundle(bundle_dir).manifest
     td = m.training_data
     assert td is not None, f"{bundle_dir}: no training_data in manifest.json"
-    assert td.train_minutes > 30 and td.sources, td
+    # mixed-corpus models train on the 72-minute corpus; an instrument on its 20+ minutes of one instrument
+    least = 20 if m.family == "timbre" else 30
+    assert td.train_minutes > least and td.sources, td
     assert all(s.license and s.minutes > 0 for s in td.sources)
     assert m.compression_ratio >= 8, f"{bundle_dir}: latent is not much smaller than the audio"
 
