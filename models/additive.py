@@ -24,7 +24,17 @@ import torch
 from torch import nn
 
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
-from .sourcefilter import FLOOR_FADE_NATS, LOG_FLOOR, TOP_FRACTION, ap_centres, interp_matrix, mel, minimum_phase_matrix
+from .sourcefilter import (
+    FLOOR_FADE_NATS,
+    LOG_FLOOR,
+    TOP_FRACTION,
+    ap_centres,
+    envelope_at,
+    gather_lerp,
+    interp_matrix,
+    mel,
+    minimum_phase_matrix,
+)
 
 SWEEP_HZ = 1000.0
 
@@ -72,7 +82,8 @@ class AdditiveSynth(nn.Module):
     @staticmethod
     def _fir_basis(taps: int) -> torch.Tensor:
         """float32[taps, taps / 2 + 1]: magnitude at the uniform frequencies -> the zero-phase FIR (Hann windowed,
-        row i weighs the input taps - 1 - i samples before the output): unit white noise through it has the mean of the squared magnitudes as variance."""
+        row i weighs the input taps - 1 - i samples before the output): unit white noise through it has the mean of
+        the squared magnitudes as variance."""
         nb = taps // 2 + 1
         n = np.arange(taps) - (taps // 2 - 1)  # oldest input sample first (h is symmetric: h(n) = h(-n))
         k = np.arange(nb)
@@ -82,23 +93,8 @@ class AdditiveSynth(nn.Module):
         return torch.from_numpy(basis * window[:, None]).float()
 
     def _envelope_at(self, logenv, formant, hz):
-        """natural-log envelope read at frequencies ``hz`` float32[B, K, F] (shifted by the formant: read at
-        hz / 2^formant), bounded, float32[B, K, F]."""
-        f = hz * torch.pow(2.0, -formant)
-        pos = (1127.0 * torch.log1p(f / 700.0) / self.point_step).clamp(0.0, self.env_points - 1.0001)
-        i0 = torch.floor(pos)
-        t = pos - i0
-        i0 = i0.long()
-        return (torch.gather(logenv, 1, i0) * (1 - t) + torch.gather(logenv, 1, i0 + 1) * t).clamp(-40.0, 10.0)
-
-    @staticmethod
-    def _interp(values, pos):
-        """values float32[B, N, F] on a uniform grid, pos float32[B, K, F] in grid units -> float32[B, K, F]."""
-        pos = pos.clamp(0.0, values.shape[1] - 1.0001)
-        i0 = torch.floor(pos)
-        t = pos - i0
-        i0 = i0.long()
-        return torch.gather(values, 1, i0) * (1 - t) + torch.gather(values, 1, i0 + 1) * t
+        """natural-log envelope read at frequencies ``hz`` float32[B, K, F] (shifted by the formant), bounded."""
+        return envelope_at(logenv, hz, formant, self.point_step).clamp(-40.0, 10.0)
 
     def _ap_at(self, ap, hz):
         """aperiodicity (band values at the band centres) read linearly at ``hz``, flat beyond the end centres."""
@@ -106,7 +102,7 @@ class AdditiveSynth(nn.Module):
         pos = torch.zeros_like(hz)
         for j in range(len(c) - 1):  # piecewise-linear position in band units
             pos = pos + ((hz - float(c[j])) / float(c[j + 1] - c[j])).clamp(0.0, 1.0)
-        return self._interp(ap, pos).clamp(0.0, 1.0)
+        return gather_lerp(ap, pos).clamp(0.0, 1.0)
 
     def _fade(self, log_s):
         """the analysis floor is silence: the last 10 dB above it fade to zero (digital silence in, silence out)."""
@@ -124,7 +120,7 @@ class AdditiveSynth(nn.Module):
         log_grid = torch.maximum(peak, floor)
         log_h = torch.maximum(log_h, floor)
         min_phase = minimum_phase_matrix(self.phase_fft) if torch.compiler.is_exporting() else self.min_phase
-        phase = self._interp(torch.matmul(min_phase, 0.5 * log_grid), hz / self.bin_hz)
+        phase = gather_lerp(torch.matmul(min_phase, 0.5 * log_grid), hz / self.bin_hz)
         present = ((self.oscillator.max_hz - hz) / TAPER_HZ).clamp(0.0, 1.0)
         harm = 1.0 - self._ap_at(ap, hz)
         amp = torch.sqrt((4.0 * f0 * torch.exp(log_h) * harm / self.sample_rate).clamp(min=1e-20))

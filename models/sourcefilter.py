@@ -218,6 +218,24 @@ class SourceFilterAnalysis(nn.Module):
         return self._features(full), [full[..., full.shape[-1] - self.context :]]
 
 
+def gather_lerp(values: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """values float32[B, N, F] on a uniform grid, pos float32[B, K, F] in grid units (clamped to the grid) ->
+    float32[B, K, F] read by linear interpolation."""
+    pos = pos.clamp(0.0, values.shape[1] - 1.0001)
+    i0 = torch.floor(pos)
+    t = pos - i0
+    i0 = i0.long()
+    return torch.gather(values, 1, i0) * (1 - t) + torch.gather(values, 1, i0 + 1) * t
+
+
+def envelope_at(logenv: torch.Tensor, hz: torch.Tensor, formant: torch.Tensor, point_step: float) -> torch.Tensor:
+    """The log envelope (float32[B, points, F] at mel points ``point_step`` mel apart from 0 Hz) read at
+    frequencies ``hz`` (broadcast to float32[B, K, F]) shifted by the formant: read at hz / 2^formant (formant > 0
+    moves every peak up)."""
+    f = hz * torch.pow(2.0, -formant)
+    return gather_lerp(logenv, 1127.0 * torch.log1p(f / 700.0) / point_step)
+
+
 def hann(length: int, periodic: bool) -> torch.Tensor:
     """float64[length]: a Hann window from index ranges (torch ops only, so an export traces it)."""
     n = torch.arange(length, dtype=torch.float64)
@@ -300,12 +318,7 @@ class SourceFilterSynth(nn.Module):
         """log envelope on this STFT's bins, read at f / 2^formant (formant > 0 moves every peak up)."""
         if formant is None:
             return torch.matmul(self.from_points, logenv)
-        f = self.freqs * torch.pow(2.0, -formant)  # [B, bins, F]
-        pos = (1127.0 * torch.log1p(f / 700.0) / self.point_step).clamp(0.0, self.env_points - 1.0001)
-        i0 = torch.floor(pos)
-        t = pos - i0
-        i0 = i0.long()
-        return torch.gather(logenv, 1, i0) * (1 - t) + torch.gather(logenv, 1, i0 + 1) * t
+        return envelope_at(logenv, self.freqs, formant, self.point_step)
 
     def spectrum(self, pitch, logenv, ap, formant, re, im):
         """The output STFT frame from the sources' frames (re, im float32[B, 2 * bins, F]: harmonic then noise)."""
