@@ -72,10 +72,9 @@ class AdditiveSynth(nn.Module):
         nb = self.taps // 2 + 1
         nf = np.arange(nb) * sample_rate / self.taps
         self.register_buffer("noise_hz", torch.from_numpy(nf).float()[None, :, None], persistent=False)
-        self.register_buffer("ap_to_noise", interp_matrix(ap_centres(sample_rate), nf), persistent=False)
-        self.register_buffer("noise_fir", self._fir_basis(self.taps), persistent=False)
         self.ap_centres = ap_centres(sample_rate)
-        self.ap_bands = len(self.ap_centres)
+        self.register_buffer("ap_to_noise", interp_matrix(self.ap_centres, nf), persistent=False)
+        self.register_buffer("noise_fir", self._fir_basis(self.taps), persistent=False)
         self.register_buffer("k", self.oscillator.k.clone(), persistent=False)
         self.register_buffer("ramp", self.oscillator.ramp.clone(), persistent=False)  # (n + 1) / hop
 

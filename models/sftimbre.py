@@ -203,19 +203,10 @@ class SourceFilterTimbre(SourceFilterVAE):
         y = self.synth(*self._synth_args(control, out_env, 1.0 - voicing * (1.0 - out_ap)))
         return y[..., self.delay : self.delay + t] / gain, aux
 
-    @torch.no_grad()
-    def trained_range(self, audio: torch.Tensor) -> dict:
-        """The sf family's pitch percentiles plus the loudness's (dB) over voiced frames."""
-        out = super().trained_range(audio)
-        loud = []
-        for part in audio.split(16):
-            _, v, env, _ = self.analysis(part)
-            loud.append(self._loudness(env)[v > 0.5])
-        db = torch.cat(loud).double() * LOUD_UNIT_DB + LOUD_REF_DB
-        if db.numel():
-            q = torch.quantile(db, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
-            out["loudness_db"] = [round(float(v), 1) for v in q]
-        return out
+    def _range_values(self, pitch, logenv, voiced) -> dict[str, torch.Tensor]:
+        """The sf family's pitch plus the loudness (dB) over voiced frames."""
+        loud = self._loudness(logenv)[voiced] * LOUD_UNIT_DB + LOUD_REF_DB
+        return {**super()._range_values(pitch, logenv, voiced), "loudness_db": loud}
 
     @torch.no_grad()
     def data_init(self, audio: torch.Tensor) -> None:

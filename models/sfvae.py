@@ -365,17 +365,28 @@ class SourceFilterVAE(AudioAutoencoder):
 
     @torch.no_grad()
     def trained_range(self, audio: torch.Tensor) -> dict:
-        """audio float32[N, 1, T] (export's statistics chunks) -> the pitch the model was trained on: 5th, 50th
-        and 95th percentile of f0 over voiced frames (Hz), for the player's range view and octave mapping."""
-        pitch = []
+        """audio float32[N, 1, T] (export's statistics chunks) -> what the model was trained on, for the player's
+        range view and octave mapping: 5th, 50th and 95th percentile over voiced frames of each of
+        ``_range_values`` (the pitch in Hz here), one analysis pass."""
+        values: dict[str, list[torch.Tensor]] = {}
         for part in audio.split(16):
-            p, v, _, _ = self.analysis(part)
-            pitch.append(p[v > 0.5])
-        hz = 440.0 * 2.0 ** torch.cat(pitch).double()
-        if hz.numel() == 0:
-            return {}
-        q = torch.quantile(hz, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
-        return {"pitch_hz": [round(float(v), 1) for v in q], "voiced_frames": int(hz.numel())}
+            pitch, voicing, logenv, _ = self.analysis(part)
+            for name, v in self._range_values(pitch, logenv, voicing > 0.5).items():
+                values.setdefault(name, []).append(v)
+        out: dict = {}
+        quantiles = torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64)
+        for name, parts in values.items():
+            x = torch.cat(parts).double()
+            if x.numel() == 0:
+                return {}
+            out[name] = [round(float(v), 1) for v in torch.quantile(x, quantiles)]
+            if name == "pitch_hz":
+                out["voiced_frames"] = int(x.numel())
+        return out
+
+    def _range_values(self, pitch, logenv, voiced) -> dict[str, torch.Tensor]:
+        """The voiced frames' values ``trained_range`` reports, by manifest name."""
+        return {"pitch_hz": 440.0 * 2.0 ** pitch[voiced]}
 
     @torch.no_grad()
     def data_init(self, audio: torch.Tensor) -> None:

@@ -69,4 +69,4 @@ def file_pitch_and_loudness(path, seconds: float = 60.0, frame: int = 2048) -> t
             level.append(loudness_db(part))
     if not f0:
         return None, None
-    return float(np.median(f0)), float(np.median(level))
+    return voiced_median_hz(np.array(f0)), float(np.median(level))
