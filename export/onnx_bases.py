@@ -25,86 +25,61 @@ from models.harmonic import CausalSTFT
 from models.istft import CausalInverseSTFT, InverseSTFT
 from models.mel import MelFrontEnd
 
+from .onnx_graph import Graph
+
 # the generated float32 basis may differ from torch's by float64 rounding carried into float32 (one ulp, < 1e-7)
 MAX_BASIS_ERROR = 1e-6
 
 
-class _Graph:
-    """Collects nodes and scalar constants under a unique name prefix."""
-
-    def __init__(self, prefix: str):
-        self.prefix, self.nodes, self.count = prefix, [], 0
-
-    def name(self) -> str:
-        self.count += 1
-        return f"{self.prefix}/{self.count}"
-
-    def const(self, value, dtype) -> str:
-        out = self.name()
-        self.nodes.append(
-            helper.make_node(
-                "Constant",
-                [],
-                [out],
-                name=out + "/const",
-                value=numpy_helper.from_array(np.asarray(value, dtype=dtype), out),
-            )
-        )
-        return out
-
-    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
-        out = out or self.name()
-        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out + "/" + op_type, **attrs))
-        return out
-
-
-def _window(g: _Graph, n_fft: int) -> tuple[str, str, str]:
+def _window(g: Graph, n_fft: int) -> tuple[str, str, str]:
     """(window float64[n_fft], n int64[n_fft], step 2 pi / n_fft): torch.hann_window(periodic=True, float64) =
     0.5 - 0.5 * cos(n * step)."""
-    n = g.op("Range", g.const(0, np.int64), g.const(n_fft, np.int64), g.const(1, np.int64))
-    step = g.const(2 * math.pi / n_fft, np.float64)
-    half = g.const(0.5, np.float64)
+    n = g.op("Range", g.literal(0, np.int64), g.literal(n_fft, np.int64), g.literal(1, np.int64))
+    step = g.literal(2 * math.pi / n_fft, np.float64)
+    half = g.literal(0.5, np.float64)
     n_angle = g.op("Mul", g.op("Cast", n, to=TensorProto.DOUBLE), step)
     return g.op("Sub", half, g.op("Mul", half, g.op("Cos", n_angle))), n, step
 
 
-def _dft_terms(g: _Graph, n_fft: int) -> tuple[str, str, str, str]:
+def _dft_terms(g: Graph, n_fft: int) -> tuple[str, str, str, str]:
     """(cos, sin, window, k) as float64[bins, n_fft], float64[bins, n_fft], float64[n_fft], int64[bins]."""
     window, n, step = _window(g, n_fft)
-    k = g.op("Range", g.const(0, np.int64), g.const(n_fft // 2 + 1, np.int64), g.const(1, np.int64))
-    kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64), fmod=0)
+    k = g.op("Range", g.literal(0, np.int64), g.literal(n_fft // 2 + 1, np.int64), g.literal(1, np.int64))
+    kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.literal([1], np.int64)), n), g.literal(n_fft, np.int64), fmod=0)
     angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), step)
     return g.op("Cos", angle), g.op("Sin", angle), window, k
 
 
-def _stft_basis(g: _Graph, n_fft: int, out: str) -> None:
+def _stft_basis(g: Graph, n_fft: int, out: str) -> None:
     """MelFrontEnd.basis: cat([cos * w, -sin * w])[:, None, :] as float32[2*bins, 1, n_fft]."""
     cos, sin, window, _ = _dft_terms(g, n_fft)
     basis = g.op("Concat", g.op("Mul", cos, window), g.op("Mul", g.op("Neg", sin), window), axis=0)
-    g.op("Cast", g.op("Unsqueeze", basis, g.const([1], np.int64)), to=TensorProto.FLOAT, out=out)
+    g.op("Cast", g.op("Unsqueeze", basis, g.literal([1], np.int64)), to=TensorProto.FLOAT, out=out)
 
 
-def _istft_basis(g: _Graph, n_fft: int, out: str) -> None:
+def _istft_basis(g: Graph, n_fft: int, out: str) -> None:
     """InverseSTFT.basis: cat([cos*s/n_fft*w, -sin*s/n_fft*w])[:, None, :]; s is 1 at DC and Nyquist, else 2."""
     cos, sin, window, k = _dft_terms(g, n_fft)
-    edge = g.op("Equal", g.op("Mod", k, g.const(n_fft // 2, np.int64), fmod=0), g.const(0, np.int64))
+    edge = g.op("Equal", g.op("Mod", k, g.literal(n_fft // 2, np.int64), fmod=0), g.literal(0, np.int64))
     scale = g.op(
-        "Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)), g.const([1], np.int64)
+        "Unsqueeze",
+        g.op("Where", edge, g.literal(1.0, np.float64), g.literal(2.0, np.float64)),
+        g.literal([1], np.int64),
     )
-    size = g.const(float(n_fft), np.float64)
+    size = g.literal(float(n_fft), np.float64)
 
     def term(x: str) -> str:
         return g.op("Mul", g.op("Div", g.op("Mul", x, scale), size), window)
 
     basis = g.op("Concat", term(cos), term(g.op("Neg", sin)), axis=0)
-    g.op("Cast", g.op("Unsqueeze", basis, g.const([1], np.int64)), to=TensorProto.FLOAT, out=out)
+    g.op("Cast", g.op("Unsqueeze", basis, g.literal([1], np.int64)), to=TensorProto.FLOAT, out=out)
 
 
-def _istft_win_sq(g: _Graph, n_fft: int, out: str) -> None:
+def _istft_win_sq(g: Graph, n_fft: int, out: str) -> None:
     """InverseSTFT.win_sq: (w ** 2)[None, None, :] as float32[1, 1, n_fft] (the window alone: no DFT terms)."""
     window, _, _ = _window(g, n_fft)
     sq = g.op("Mul", window, window)
-    g.op("Cast", g.op("Unsqueeze", sq, g.const([0, 1], np.int64)), to=TensorProto.FLOAT, out=out)
+    g.op("Cast", g.op("Unsqueeze", sq, g.literal([0, 1], np.int64)), to=TensorProto.FLOAT, out=out)
 
 
 def _causal_istft_basis(module: CausalInverseSTFT) -> Callable:
@@ -113,22 +88,26 @@ def _causal_istft_basis(module: CausalInverseSTFT) -> Callable:
     offset, support = module.offset, 2 * module.hop
     window_values = module.window.detach().cpu().numpy().astype(np.float64)
 
-    def generate(g: _Graph, n_fft: int, out: str) -> None:
-        n = g.op("Range", g.const(offset, np.int64), g.const(offset + support, np.int64), g.const(1, np.int64))
-        k = g.op("Range", g.const(0, np.int64), g.const(n_fft // 2 + 1, np.int64), g.const(1, np.int64))
-        kn = g.op("Mod", g.op("Mul", g.op("Unsqueeze", k, g.const([1], np.int64)), n), g.const(n_fft, np.int64), fmod=0)
-        angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), g.const(2 * math.pi / n_fft, np.float64))
-        edge = g.op("Equal", g.op("Mod", k, g.const(n_fft // 2, np.int64), fmod=0), g.const(0, np.int64))
-        scale = g.op(
-            "Unsqueeze", g.op("Where", edge, g.const(1.0, np.float64), g.const(2.0, np.float64)), g.const([1], np.int64)
+    def generate(g: Graph, n_fft: int, out: str) -> None:
+        n = g.op("Range", g.literal(offset, np.int64), g.literal(offset + support, np.int64), g.literal(1, np.int64))
+        k = g.op("Range", g.literal(0, np.int64), g.literal(n_fft // 2 + 1, np.int64), g.literal(1, np.int64))
+        kn = g.op(
+            "Mod", g.op("Mul", g.op("Unsqueeze", k, g.literal([1], np.int64)), n), g.literal(n_fft, np.int64), fmod=0
         )
-        weight = g.op("Div", g.const(window_values, np.float64), g.const(float(n_fft), np.float64))
+        angle = g.op("Mul", g.op("Cast", kn, to=TensorProto.DOUBLE), g.literal(2 * math.pi / n_fft, np.float64))
+        edge = g.op("Equal", g.op("Mod", k, g.literal(n_fft // 2, np.int64), fmod=0), g.literal(0, np.int64))
+        scale = g.op(
+            "Unsqueeze",
+            g.op("Where", edge, g.literal(1.0, np.float64), g.literal(2.0, np.float64)),
+            g.literal([1], np.int64),
+        )
+        weight = g.op("Div", g.literal(window_values, np.float64), g.literal(float(n_fft), np.float64))
 
         def term(x: str) -> str:
             return g.op("Mul", g.op("Mul", x, scale), weight)
 
         basis = g.op("Concat", term(g.op("Cos", angle)), term(g.op("Neg", g.op("Sin", angle))), axis=0)
-        g.op("Cast", g.op("Unsqueeze", basis, g.const([1], np.int64)), to=TensorProto.FLOAT, out=out)
+        g.op("Cast", g.op("Unsqueeze", basis, g.literal([1], np.int64)), to=TensorProto.FLOAT, out=out)
 
     return generate
 
@@ -176,7 +155,7 @@ def generate_fixed_bases(path: Path, model: nn.Module) -> list[str]:
             keep.append(init)
             continue
         stored, n_fft, generator = match
-        g = _Graph(f"{init.name}/generated")
+        g = Graph(prefix=f"{init.name}/generated")
         generator(g, n_fft, init.name)
         error = float(np.abs(_evaluate(g.nodes, init.name, init, opsets) - stored).max())
         if not error <= MAX_BASIS_ERROR:

@@ -8,6 +8,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from export import onnx_bases
+from export.onnx_graph import Graph
 from export.onnx_parts import export_parts
 from models import build_model, model_config
 from models.istft import InverseSTFT
@@ -74,7 +75,7 @@ def test_generated_bases_equal_the_torch_buffers(kind, n_fft):
         "istft_win_sq": lambda: InverseSTFT(n_fft, n_fft // 4).win_sq,
         "stft_basis": lambda: MelFrontEnd(22050, n_fft, n_fft // 4, n_mels=16).basis,
     }[kind]().numpy()
-    g = onnx_bases._Graph("test")
+    g = Graph(prefix="test")
     getattr(onnx_bases, f"_{kind}")(g, n_fft, "out")
     got = onnx_bases._evaluate(g.nodes, "out", numpy_helper.from_array(reference, "out"), [helper.make_opsetid("", 18)])
     assert got.dtype == np.float32 and got.shape == reference.shape

@@ -1,4 +1,4 @@
-"""export/fast_graph.py: the STFT's framing Conv (or an earlier rewrite's DFT node) rewritten as a four-step FFT of
+"""export/graph_rewrites.py and export/fast_graph.py: the STFT's framing Conv (or an earlier rewrite's DFT node) rewritten as a four-step FFT of
 two MatMuls, the inverse STFT's ConvTranspose as a MatMul and an overlap-add, and 1x1 Convs as pre-packed MatMuls
 give the same outputs; other convolutions are left alone; the shipped streaming default carries the rewrites and an
 upgrade of it is a no-op."""
@@ -15,7 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from desktop.engine.bundle import load_bundle
 from desktop.engine.render import default_bundle_path
-from export.fast_graph import MARK, REWRITE_TOLERANCE, speed_up, upgrade_bundle
+from export.fast_graph import REWRITE_TOLERANCE, upgrade_bundle
+from export.graph_rewrites import MARK, speed_up
 
 N_FFT, HOP = 64, 16
 
