@@ -4,7 +4,8 @@ Threads: the PortAudio callback (``_callback``) only copies samples between prea
 buffers, applies a precomputed start/stop fade and counts xruns. One worker thread resamples to the model
 rate, runs the streaming overlap-add (onnxruntime releases the GIL while it computes), mixes dry/wet, applies
 gains and the limiter, and hands blocks to the recorder thread. The GUI calls ``snapshot()`` from a timer and
-swaps in new frozen parameter objects (``set_params``, ``set_controls``); nothing it does can block audio.
+swaps in new frozen parameter objects (``set_params``, ``set_controls``); nothing it does can block audio. The
+readouts are built in live_report.py, the start/stop fade in fade.py, the worker's wake-up pipe in wake_pipe.py.
 
 Latency bookkeeping is by stream position, not by timing: the output ring starts ``prefill`` samples ahead
 of the input, every input sample yields exactly one output sample, and a reader that runs dry plays silence
@@ -14,9 +15,6 @@ i + prefill + dry_delay, always; the reported latency adds the device buffers Po
 
 from __future__ import annotations
 
-import math
-import os
-import select
 import sys
 import threading
 import time
@@ -24,29 +22,15 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import live_report
 from .chain import ChainStats, ProcessingChain
+from .fade import StartStopFade
 from .latent import LatentControls
 from .recorder import Recorder
 from .ring import RingBuffer
 from .slot import ModelSlot
-from .streaming import StreamingProcessor
-from .values import FALLBACKS, HOP_RANGE_S, LIVE_MODES, EngineParams, FileSource, Snapshot, StreamConfig
-
-__all__ = [
-    "LiveEngine",
-    "STALL_MESSAGE",
-    "FADE_S",
-    "SWITCH_FADE_S",
-    # the value types and the slot live in their own modules; imported here for older call sites
-    "EngineParams",
-    "StreamConfig",
-    "Snapshot",
-    "FileSource",
-    "ModelSlot",
-    "FALLBACKS",
-    "HOP_RANGE_S",
-    "LIVE_MODES",
-]
+from .values import FALLBACKS, EngineParams, FileSource, Snapshot, StreamConfig
+from .wake_pipe import WakePipe
 
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
@@ -54,7 +38,6 @@ STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or bloc
 REOPEN_FAILED = "the audio stream stopped and could not be reopened (retrying every second): "
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
 GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
-XRUN_LOG = 32  # how many xruns' times the summary lists
 BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
 
 
@@ -68,7 +51,7 @@ class LiveEngine:
         self.slot: ModelSlot | None = None
         self._pending_slot: ModelSlot | None = None
         self._rebuild_needed = True
-        self._file: FileSource | None = None
+        self.file_source: FileSource | None = None
         self._file_dev: np.ndarray | None = None
         self._file_pos = 0
         self.driver = None
@@ -86,18 +69,13 @@ class LiveEngine:
         self.chain: ProcessingChain | None = None
         self._last_callback = 0.0
         self._burst = self._burst_hits = self.underruns_before_burst_cover = 0
-        # when the first XRUN_LOG xruns came (seconds after the first callback) and whether the device reported it;
-        # preallocated: the callback only writes into them
-        self._xrun_t = np.zeros(XRUN_LOG)
-        self._xrun_device = np.zeros(XRUN_LOG, bool)
-        self._xrun_n = 0
+        self.xruns = live_report.XrunLog()
         self._underruns_seen = 0  # underruns the worker has answered (streaming: see ProcessingChain.cover_underrun)
         self._underrun_episode = False  # the output is still catching up after an underrun
         self._burst_t0 = 0.0
         self.burst_frames = 0  # the most frames the device asked for in one burst of back-to-back callbacks
         self._max_block = 8192
-        self._wake_r: int | None = None  # a pipe the callback writes a byte into: the worker wakes on input
-        self._wake_w: int | None = None
+        self._wake = WakePipe()  # the callback writes a byte into it: the worker wakes on input
         self._rec_lock = threading.Lock()  # the GUI swaps the recorder while the worker may be pushing to it
         self._driver_lock = threading.Lock()  # the worker reopens a dead stream while stop() may be closing it
         self.stream_restarts = 0  # streams reopened after they died (sound server dropped them, device came back)
@@ -146,7 +124,7 @@ class LiveEngine:
 
     def set_file_source(self, source: FileSource | None) -> None:
         """Use a looped file as the input (None: the input device). Takes effect at the next ``start``."""
-        self._file = source
+        self.file_source = source
 
     # ---- transport ---------------------------------------------------------------------------------------
     def start(self, driver) -> None:
@@ -160,7 +138,7 @@ class LiveEngine:
         self.error = ""
         self.driver = driver
         self.device_rate = int(driver.sample_rate)
-        self._file_dev = self._file.at_rate(self.device_rate) if self._file is not None else None
+        self._file_dev = self.file_source.at_rate(self.device_rate) if self.file_source is not None else None
         self._file_pos = 0
         cap = self.device_rate * 8
         self.in_ring = RingBuffer(cap)
@@ -168,16 +146,7 @@ class LiveEngine:
         self.disp_in = RingBuffer(self.device_rate * 4)
         self.disp_out = RingBuffer(self.device_rate * 4)
         self._cb_buf = np.zeros(self._max_block, np.float32)
-        n_fade = max(1, int(FADE_S * self.device_rate))
-        self._fade_n = n_fade
-        self._fade_up = np.concatenate(
-            [(np.arange(n_fade, dtype=np.float32) + 1) / n_fade, np.ones(self._max_block, np.float32)]
-        )
-        self._fade_down = np.concatenate(
-            [1.0 - (np.arange(n_fade, dtype=np.float32) + 1) / n_fade, np.zeros(self._max_block, np.float32)]
-        )
-        self._fade_pos = 0
-        self._fade_target_up = True
+        self._fade = StartStopFade(max(1, int(FADE_S * self.device_rate)), self._max_block)
         self.device_xruns = self.underruns = self.stats.late_windows = self.frames_out = 0
         self._primed = False
         self._rebuild_needed = True
@@ -188,7 +157,7 @@ class LiveEngine:
         self._burst = self.burst_frames = self._burst_hits = self.underruns_before_burst_cover = 0
         self._underruns_seen = 0
         self._underrun_episode = False
-        self._xrun_n = 0
+        self.xruns.clear()
         self.stream_restarts = 0
         self._next_reopen = 0.0
         self._burst_t0 = time.monotonic()
@@ -202,13 +171,13 @@ class LiveEngine:
         self._worker = threading.Thread(target=self._work, name="latentsynth-worker", daemon=True)
         self._worker.start()
         try:
-            self._open_wake_pipe()
+            self._wake.open()
             driver.open(self._callback, input_needed=self._file_dev is None)
         except Exception:
             self._running = False
             self._stop_worker.set()
             self._worker.join(timeout=2)
-            self._close_wake_pipe()
+            self._wake.close()
             self._restore_switch_interval()
             raise
         self.device_latency_s = float(driver.latency_s)
@@ -218,9 +187,9 @@ class LiveEngine:
         if not self._running:
             return
         if fade and self.driver is not None and self.driver.active:
-            self._fade_target_up = False
+            self._fade.fade_out()
             deadline = time.monotonic() + FADE_S + 0.4
-            while self._fade_pos > 0 and time.monotonic() < deadline and self.driver.active:
+            while self._fade.pos > 0 and time.monotonic() < deadline and self.driver.active:
                 time.sleep(0.01)
             time.sleep(min(0.1, self.device_latency_s))  # let the silent tail leave the device buffer
         try:
@@ -232,7 +201,7 @@ class LiveEngine:
             self._stop_worker.set()
             if self._worker is not None:
                 self._worker.join(timeout=5)
-            self._close_wake_pipe()
+            self._wake.close()
             self._restore_switch_interval()
             self.stop_recording()
 
@@ -285,7 +254,7 @@ class LiveEngine:
             self.first_callback_at = self._last_callback
         if xrun:
             self.device_xruns += 1
-            self._log_xrun(now, True)
+            self.xruns.log(now - self.first_callback_at, True)
         src = self._file_dev
         if src is not None:
             pos, n = self._file_pos, src.shape[0]
@@ -303,32 +272,15 @@ class LiveEngine:
         if missing:
             if self._primed:
                 self.underruns += 1
-                self._log_xrun(now, False)
+                self.xruns.log(now - self.first_callback_at, False)
         else:
             self._primed = True
-        if self._fade_target_up:
-            if self._fade_pos < self._fade_n:
-                buf *= self._fade_up[self._fade_pos : self._fade_pos + frames]
-                self._fade_pos = min(self._fade_n, self._fade_pos + frames)
-        else:
-            start = self._fade_n - self._fade_pos
-            buf *= self._fade_down[start : start + frames]
-            self._fade_pos = max(0, self._fade_pos - frames)
+        self._fade.apply(buf)
         outdata[:] = buf[:, None]
         self.frames_out += frames
-        try:  # wake the worker: a syscall, no Python lock (threading.Event.set would take one)
-            os.write(self._wake_w, b"\0")
-        except (OSError, TypeError):  # pipe full (the worker is behind anyway) or closed
-            pass
+        self._wake.wake()
         if self.first_sound_at is None and missing < frames and buf.any():
             self.first_sound_at = time.monotonic()
-
-    def _log_xrun(self, now: float, device: bool) -> None:
-        i = self._xrun_n
-        if i < XRUN_LOG:
-            self._xrun_t[i] = now - self.first_callback_at
-            self._xrun_device[i] = device
-            self._xrun_n = i + 1
 
     # ---- the worker thread --------------------------------------------------------------------------------
     def _rebuild(self, switch: bool = False) -> None:
@@ -377,7 +329,7 @@ class LiveEngine:
                 if avail < min(256, self.block):
                     self._check_stall()
                     self._reopen_dead_stream()
-                    self._wait_for_input(0.02)
+                    self._wake.wait(0.02)
                     continue
                 if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
                     self.error = ""
@@ -406,40 +358,12 @@ class LiveEngine:
         hiccups: each one runs the streaming output one device block further ahead (up to a bound)."""
         n = self.underruns
         if n > self._underruns_seen:  # callbacks underran since the last look: one hiccup until the worker caught up
-            if not self._underrun_episode and n > self.underruns_before_burst_cover and self._fade_pos >= self._fade_n:
+            if not self._underrun_episode and n > self.underruns_before_burst_cover and self._fade.done:
                 self.chain.cover_underrun()
             self._underrun_episode = True
             self._underruns_seen = n
         elif self._underrun_episode and self.out_ring.level() >= self.block:
             self._underrun_episode = False
-
-    def _open_wake_pipe(self) -> None:
-        self._close_wake_pipe()
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        self._wake_r, self._wake_w = r, w
-
-    def _close_wake_pipe(self) -> None:
-        r, w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, None, None
-        for fd in (w, r):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-
-    def _wait_for_input(self, timeout: float) -> None:
-        """Sleep until the callback delivers input (it writes into the wake pipe) or ``timeout`` passes."""
-        r = self._wake_r
-        if r is None:
-            time.sleep(0.002)
-            return
-        try:
-            if select.select([r], [], [], timeout)[0]:
-                os.read(r, 4096)
-        except (OSError, ValueError):  # closed while stopping
-            time.sleep(0.002)
 
     def _check_stall(self) -> None:
         # PulseAudio may take a second or two to start a stream, and a GUI thread busy at start-up can hold the
@@ -514,127 +438,10 @@ class LiveEngine:
         return (self.prefill + self.dry_delay) / self.device_rate
 
     def snapshot(self, wave_seconds: float = 2.0) -> Snapshot:
-        running = self._running
-        slot = self.slot
-        n = int(wave_seconds * self.device_rate) if running else 0
-        in_wave = self.disp_in.latest(n) if running else np.zeros(0, np.float32)
-        out_wave = self.disp_out.latest(n) if running else np.zeros(0, np.float32)
-        peak_n = max(1, self.device_rate // 20)
-        in_peak = float(np.abs(in_wave[-peak_n:]).max()) if in_wave.size else 0.0
-        out_peak = float(np.abs(out_wave[-peak_n:]).max()) if out_wave.size else 0.0
-        positions = {}
-        streaming = isinstance(self.ola, StreamingProcessor)
-        latest = (
-            slot.streaming_model.last_latents
-            if streaming
-            else slot.window_model.last_latents
-            if slot is not None and slot.window_model is not None
-            else None
-        )
-        if latest is not None:
-            wm = slot.window_model
-            frames = max(1, int(round(self.config.hop_s * slot.sample_rate / wm.runner.manifest.latent_hop)))
-            for name, z in latest.items():
-                coords = wm.runner.axes[name].project(z[:, :, -frames - 1 : -1] if z.shape[2] > frames + 1 else z)
-                positions[name] = coords[0].mean(axis=1)
-        algo = self.algorithmic_latency_s
-        rec = self.recorder
-        return Snapshot(
-            running=running,
-            device_rate=self.device_rate,
-            model_rate=slot.sample_rate if slot else 0,
-            mode=self.mode,
-            hop_s=self.config.hop_s,
-            latency_ms=1000.0 * (algo + self.device_latency_s),
-            algorithmic_ms=1000.0 * algo,
-            device_ms=1000.0 * self.device_latency_s,
-            rtf=self.chain.stream_rtf() if streaming else self.stats.rtf,
-            xruns=self.device_xruns + self.underruns,
-            device_xruns=self.device_xruns,
-            underruns=self.underruns,
-            late_windows=self.late_windows,
-            frames_out=self.frames_out,
-            provider=slot.provider if slot else "",
-            model_name=slot.name if slot else "",
-            source=("file: " + self._file.name) if self._file is not None else "microphone",
-            in_wave=in_wave,
-            out_wave=out_wave,
-            in_peak=in_peak,
-            out_peak=out_peak,
-            limiter_db=self.chain.limiter_db if running and self.chain else 0.0,
-            latent_positions=positions,
-            recording_s=rec.seconds if rec else 0.0,
-            recording_path=str(rec.path) if rec else "",
-            error=self.error
-            or (rec.error if rec and rec.error else "")
-            or self.record_error
-            or (self.driver.error if self.driver is not None and getattr(self.driver, "error", "") else ""),
-        )
+        return live_report.snapshot(self, wave_seconds)
 
     def latency_parts(self) -> dict:
-        """Where the latency comes from, in ms: block (waiting for the model's input: the hop in window modes),
-        compute slot (the safety margin for computing it), model_delay (a streaming bundle's lookahead; the
-        crossfade in low-latency mode), device block, device burst (streaming: how much more than one block the
-        device takes at once), underrun cover (streaming: added after hiccups), resampler, device (PortAudio's reported buffers). They add up to ``latency_ms``."""
-        if not self.device_rate or self.slot is None or self.chain is None:
-            return {}
-        dev, mr = self.device_rate, self.slot.sample_rate
-        block = int(math.ceil(self.hop_model * dev / mr))
-        margin = self.chain.margin_samples
-        ms = lambda samples: round(1000.0 * samples / dev, 2)  # noqa: E731
-        parts = {
-            "block": ms(block),
-            "compute_slot": ms(margin),
-            "model_delay": ms(self.dry_delay),
-            "device_block": ms(self.block),
-            "resampler": ms(self.hold),
-            "device_burst": ms(self.chain.burst_extra),
-            "underrun_cover": ms(self.chain.underrun_extra),
-            "other": ms(
-                self.prefill
-                - block
-                - margin
-                - self.block
-                - self.hold
-                - self.chain.burst_extra
-                - self.chain.underrun_extra
-            ),
-            "device": round(1000.0 * self.device_latency_s, 2),
-        }
-        if isinstance(self.ola, StreamingProcessor):
-            parts["block_p99_compute"] = round(1000.0 * self.ola.p99_s, 3)
-        return parts
+        return live_report.latency_parts(self)
 
     def summary(self) -> dict:
-        s = self.snapshot(0.0)
-        return {
-            "xruns": s.xruns,
-            "device_xruns": s.device_xruns,
-            "underruns": s.underruns,
-            "late_windows": s.late_windows,
-            "latency_ms": round(s.latency_ms, 2),
-            "algorithmic_latency_ms": round(s.algorithmic_ms, 2),
-            "device_latency_ms": round(s.device_ms, 2),
-            "rtf": round(s.rtf, 4),
-            "provider": s.provider,
-            "frames_out": s.frames_out,
-            "device_rate": s.device_rate,
-            "model_rate": s.model_rate,
-            "mode": s.mode,
-            "hop": s.hop_s,
-            "model": s.model_name,
-            "error": s.error,
-            "latency_parts_ms": self.latency_parts(),
-            "slot_changes": self.slot_changes,
-            "underruns_before_burst_cover": self.underruns_before_burst_cover,
-            "stream_restarts": self.stream_restarts,
-            "xrun_times_s": [  # after the first callback
-                [round(float(t), 3), "device" if d else "underrun"]
-                for t, d in zip(self._xrun_t[: self._xrun_n], self._xrun_device[: self._xrun_n])
-            ],
-            # the playing chain's latency over time: [from input second, algorithmic latency ms]
-            "latency_changes": [
-                [round(max(0, a) / self.device_rate, 3), round(1000 * n / self.device_rate, 2)]
-                for a, n in (self.chain.latency_log if self.chain and self.device_rate else [])
-            ],
-        }
+        return live_report.summary(self)

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 
 from ..engine.bundle import Bundle
 from ..engine.latent import LatentControls
-from ..engine.live import EngineParams, LiveEngine
+from ..engine.live import LiveEngine
 from ..engine.params import PREFIX
 from ..engine.presets import PresetError, random_controls, read_preset, save_preset
+from ..engine.values import EngineParams
 from . import theme
 from .front_panel import FrontPanel, axis_tooltip
 from .knob import Knob

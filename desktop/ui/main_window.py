@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 
 from ..engine.bundle import Bundle
 from ..engine.latent import LatentControls
-from ..engine.live import HOP_RANGE_S, LIVE_MODES, LiveEngine, StreamConfig
+from ..engine.live import LiveEngine
+from ..engine.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
 from . import theme
 from .export_controls import ExportControls
 from .first_run import FirstRunHint

@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPush
 
 from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
 from ..engine.latent import LatentControls
-from ..engine.live import LiveEngine, ModelSlot
+from ..engine.live import LiveEngine
 from ..engine.render import default_bundle_path
 from ..engine.session import ModelRunner, available_providers
+from ..engine.slot import ModelSlot
 from .saved_values import saved_value
 
 

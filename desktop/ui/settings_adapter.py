@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
 
-from ..engine.live import LIVE_MODES, StreamConfig
 from ..engine.render import default_bundle_path
+from ..engine.values import LIVE_MODES, StreamConfig
 from .saved_values import saved_value
 
 if TYPE_CHECKING:

@@ -12,8 +12,9 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QWidget
 
 from ..engine.audiofile import Audio, AudioFileError, load_audio
-from ..engine.live import FileSource, LiveEngine
+from ..engine.live import LiveEngine
 from ..engine.output_path import OutputPathError, unique_path
+from ..engine.values import FileSource
 from .saved_values import saved_value
 
 DEFAULT_RECORDINGS = Path.home() / "LatentSynth"

@@ -201,7 +201,7 @@ def pitch_bundle(tmp_path_factory):
 def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_path, pitch_bundle):
     mido = pytest.importorskip("mido")
     from desktop.control.remote import RemoteControl
-    from desktop.engine.live import HOP_RANGE_S, LIVE_MODES
+    from desktop.engine.values import HOP_RANGE_S, LIVE_MODES
 
     w = make_window(qtbot, settings_path, bundle=str(pitch_bundle))
     remote = RemoteControl(w.engine, LIVE_MODES, HOP_RANGE_S)
