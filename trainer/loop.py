@@ -17,29 +17,26 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import default_collate
 from tqdm import tqdm
 
 from models import build_model
-from models.registry import FAMILIES
 
 from . import distributed as ddp
 from .adversarial import AdversarialStep
 from .checkpoint import (
     CheckpointError,
     component_states,
-    latest_checkpoint,
-    load_checkpoint,
     load_components,
     remove_stale_temporaries,
     save_checkpoint,
 )
 from .config import RunConfig, save_config
-from .data import AudioFolder, ChunkDataset
-from .distributed import DistInfo, ResumableSampler
+from .distributed import DistInfo
 from .ema import WeightEMA
 from .losses import ReconstructionLoss
-from .resume import check_resume_matches, config_for_resume, read_init
+from .resume import check_resume_matches, config_for_resume, read_init, read_resume_checkpoint
+from .run_data import load_run_data, split_batch, spread_chunks
 from .run_log import MetricWindow, RunLog, is_statistic
 from .schedule import amp_dtype_for, lr_factor
 from .signals import StopFlag
@@ -81,7 +78,7 @@ class Trainer:
         self.backend = ddp.init_process_group(self.dist, self.device)
 
         # Rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed across nodes.
-        ckpt = ddp.broadcast_object(self._read_checkpoint(resume) if self.dist.is_main else None)
+        ckpt = ddp.broadcast_object(read_resume_checkpoint(self.run_dir, resume) if self.dist.is_main else None)
         if isinstance(ckpt, Exception):
             raise ckpt
         self.config_source = config_source
@@ -100,54 +97,41 @@ class Trainer:
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
 
-        data_dir = Path(data_dir).resolve()  # recorded in the checkpoint; export finds the audio from any folder
-        self.folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=self.show_progress)
-        train_idx, val_idx = self.folder.split(cfg.data.val_percent)
-        self.data_summary = self.folder.summary(train_idx, val_idx)
-        labels = self._pitch_labels(cfg)
-        hop = int(np.prod(cfg.model.strides))
-        self.train_set = ChunkDataset(
-            [self.folder.signals[i] for i in train_idx],
-            cfg.data,
-            [labels[i] for i in train_idx] if labels else None,
-            hop,
-        )
-        self.val_set = (
-            ChunkDataset(
-                [self.folder.signals[i] for i in val_idx],
-                cfg.data,
-                [labels[i] for i in val_idx] if labels else None,
-                hop,
-            )
-            if val_idx
-            else None
-        )
-        self.global_batch = tc.batch_size * self.dist.world_size
-        self.sampler = ResumableSampler(self.train_set, self.dist.world_size, self.dist.rank, tc.seed)
-        # A short last batch would make ranks disagree on batch shapes; keep it only when it is all there is.
-        drop_last = self.sampler.num_samples >= tc.batch_size
-        self.loader = DataLoader(
-            self.train_set,
-            batch_size=tc.batch_size,
-            sampler=self.sampler,
-            num_workers=tc.num_workers,
-            drop_last=drop_last,
-            # its own generator: making an iterator must not draw from the global RNG,
-            # or a resumed run's noise would differ from an uninterrupted one's
-            generator=torch.Generator().manual_seed(tc.seed + self.dist.rank),
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=tc.num_workers > 0,
-        )
-        self.steps_per_epoch = self.sampler.batches_per_epoch(tc.batch_size, drop_last)
-
+        # resolved: recorded in the checkpoint; export finds the audio from any folder
+        self.data = load_run_data(cfg, Path(data_dir).resolve(), self.dist, self.device, self.show_progress)
         torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
         self.model = build_model(cfg.model).to(self.device)
         self.init_info = None
         if init is not None:
             load_components(self.model, init["states"])
             self.init_info = init["info"]
+        self._build_optimisation(cfg)
+        self.step, self.epoch, self.epoch_step = 0, 0, 0
+        if ckpt is not None:
+            self._restore(ckpt)
+        else:
+            torch.manual_seed(tc.seed + self.dist.rank)  # different noise per rank
+            if init_from is None and hasattr(self.model, "data_init"):
+                self._data_init()
+        # The EMA lives on rank 0 (the only rank that saves, validates and logs), copied after any restore.
+        self.ema = None
+        if tc.ema_decay > 0 and self.dist.is_main:
+            self.ema = WeightEMA(self.model, tc.ema_decay)
+            if ckpt is not None and ckpt.get("ema"):
+                load_components(self.ema.model, ckpt["ema"])
+        self.net = self.model
+        if self.dist.launched:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        self._saved_step = self.step if ckpt is not None else -1
+        self._validated_step = self._audio_step = -1
+        self.log = self._open_run(logger, ckpt is not None) if self.dist.is_main else None
+
+    def _build_optimisation(self, cfg: RunConfig) -> None:
+        """The loss, the adversarial step (adv.enabled), the optimizer over what trains, the schedule and the
+        mixed-precision scaler."""
+        tc, ac = cfg.train, cfg.adv
         self.loss_fn = ReconstructionLoss(cfg.loss, cfg.model.sample_rate).to(self.device)
-        ac = cfg.adv
         self.frozen = ac.enabled and ac.freeze_encoder
         if self.frozen:  # before the optimizer and DDP see the parameters: only the decoder's train
             decoder = {id(p) for p in self.model.components()["decoder"].parameters()}
@@ -175,91 +159,40 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc))
         self.amp_dtype = amp_dtype_for(self.device, tc.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.step, self.epoch, self.epoch_step = 0, 0, 0
-        if ckpt is not None:
-            self._restore(ckpt)
-        else:
-            torch.manual_seed(tc.seed + self.dist.rank)  # different noise per rank
-            if init_from is None and hasattr(self.model, "data_init"):
-                self._data_init()
-        # The EMA lives on rank 0 (the only rank that saves, validates and logs), copied after any restore.
-        self.ema = None
-        if tc.ema_decay > 0 and self.dist.is_main:
-            self.ema = WeightEMA(self.model, tc.ema_decay)
-            if ckpt is not None and ckpt.get("ema"):
-                load_components(self.ema.model, ckpt["ema"])
-        self.net = self.model
-        if self.dist.launched:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self._saved_step = self.step if ckpt is not None else -1
-        self._validated_step = self._audio_step = -1
 
-        self.log = None
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(self.run_dir / "checkpoints")
-            save_config(cfg, self.run_dir / "config.yaml")
-            (self.run_dir / "data_summary.json").write_text(json.dumps(self.data_summary, indent=1))
-            self.log = RunLog(self.run_dir, logger, resume_step=self.step if ckpt is not None else None)
-            n = self.dist.world_size
-            where = (
-                f"{n} process{'es' if n > 1 else ''} ("
-                + (f"{self.backend}, " if self.backend else "")
-                + f"{self.device.type})"
-            )
-            amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
-            print(
-                f"training on {where}{amp}; global batch {self.global_batch} = {tc.batch_size} x "
-                f"{self.dist.world_size}; {self.steps_per_epoch} steps per epoch; "
-                + (f"resumed at step {self.step}" if ckpt is not None else "new run")
-                + (
-                    f", weights from {self.init_info['path']} (step {self.init_info['step']})"
-                    if init is not None
-                    else ""
-                )
-                + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "") if ac.enabled else ""),
-                file=sys.stderr,
-            )
-            self.log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
+    def _open_run(self, logger: str, resumed: bool) -> RunLog:
+        """Rank 0: the run folder with its config and data summary, the log, and one line on stderr saying how
+        the run trains."""
+        cfg, tc = self.cfg, self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.run_dir / "checkpoints")
+        save_config(cfg, self.run_dir / "config.yaml")
+        (self.run_dir / "data_summary.json").write_text(json.dumps(self.data.summary, indent=1))
+        log = RunLog(self.run_dir, logger, resume_step=self.step if resumed else None)
+        n = self.dist.world_size
+        where = (
+            f"{n} process{'es' if n > 1 else ''} ("
+            + (f"{self.backend}, " if self.backend else "")
+            + f"{self.device.type})"
+        )
+        amp = f", autocast {str(self.amp_dtype).replace('torch.', '')}" if self.amp_dtype else ""
+        init = self.init_info if not resumed else None
+        print(
+            f"training on {where}{amp}; global batch {self.data.global_batch} = {tc.batch_size} x "
+            f"{self.dist.world_size}; {self.data.steps_per_epoch} steps per epoch; "
+            + (f"resumed at step {self.step}" if resumed else "new run")
+            + (f", weights from {init['path']} (step {init['step']})" if init is not None else "")
+            + ("; adversarial fine-tuning" + (", encoder frozen" if self.frozen else "") if cfg.adv.enabled else ""),
+            file=sys.stderr,
+        )
+        log.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=1) + "\n```", self.step)
+        return log
 
     def _data_init(self, chunks: int = 512) -> None:
         """A family's data-dependent start (sf: its linear codec is the corpus features' PCA): ``chunks`` training
         chunks evenly spaced over the set, the same on every rank, before the first step."""
-        n = len(self.train_set)
-        idx = np.linspace(0, n - 1, min(chunks, n)).astype(int)
-        items = [self.train_set[int(i)] for i in idx]
-        batch = torch.stack([item[0] if isinstance(item, tuple) else item for item in items])  # [N, 1, T]
         with torch.no_grad():
-            self.model.data_init(batch.to(self.device))
-
-    def _pitch_labels(self, cfg: RunConfig) -> list | None:
-        """Families that train on pitch labels (``uses_pitch_labels``): one cached track per file, else None.
-        Every rank computes (or reads) them; the cache is keyed by the audio, so ranks agree."""
-        if not FAMILIES[cfg.model.family].uses_pitch_labels:
-            return None
-        from .pitch_labels import label_signals
-
-        return label_signals(
-            self.folder.signals, cfg.model.sample_rate, cfg.data.pitch_cache or None, show_progress=self.show_progress
-        )
-
-    def _read_checkpoint(self, resume: bool | str):
-        """Rank 0: the checkpoint dict to resume from, None for a new run, or the exception to raise everywhere."""
-        if resume not in (True, False, "auto"):
-            return ValueError(f"resume must be True, False or 'auto', not {resume!r}")
-        exists = (self.run_dir / "checkpoints" / "last.pt").exists()
-        try:
-            if resume is True or (resume == "auto" and exists):
-                return load_checkpoint(latest_checkpoint(self.run_dir))
-            if exists:
-                raise FileExistsError(
-                    f"{self.run_dir}: already holds a training run; pass --resume to continue "
-                    "it or choose another --out (nothing is overwritten)"
-                )
-            return None
-        except (CheckpointError, FileExistsError) as exc:
-            return exc
+            self.model.data_init(spread_chunks(self.data.train_set, chunks).to(self.device))
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         load_components(self.model, ckpt["model"])
@@ -276,8 +209,8 @@ class Trainer:
         if "epoch" in ckpt:
             self.epoch, self.epoch_step = int(ckpt["epoch"]), int(ckpt["epoch_step"])
         else:  # written before epochs were recorded, by a run never resumed: the position follows from the step
-            self.epoch, self.epoch_step = divmod(self.step, max(1, self.steps_per_epoch))
-        if self.epoch_step >= self.steps_per_epoch:  # e.g. resumed with more processes: that epoch is done
+            self.epoch, self.epoch_step = divmod(self.step, max(1, self.data.steps_per_epoch))
+        if self.epoch_step >= self.data.steps_per_epoch:  # e.g. resumed with more processes: that epoch is done
             self.epoch, self.epoch_step = self.epoch + 1, 0
         rng = ckpt.get("rng") or []
         if len(rng) == self.dist.world_size and rng[self.dist.rank]:
@@ -296,11 +229,11 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "step": self.step,
-            "data_summary": self.data_summary,
+            "data_summary": self.data.summary,
             "epoch": self.epoch,
             "epoch_step": self.epoch_step,
             "world_size": self.dist.world_size,
-            "global_batch": self.global_batch,
+            "global_batch": self.data.global_batch,
             "rng": rng or [],
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             # adversarial fine-tuning only; export never reads these
@@ -368,16 +301,16 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Rank 0: mean loss terms over up to ``data.max_val_chunks`` held-out chunks (EMA weights if any)."""
         self._validated_step = self.step
-        if self.val_set is None or len(self.val_set) == 0:
+        if self.data.val_set is None or len(self.data.val_set) == 0:
             return {}
         model = self.ema.model if self.ema is not None else self.model
         model.eval()
-        n = min(len(self.val_set), self.cfg.data.max_val_chunks)
-        idx = np.linspace(0, len(self.val_set) - 1, n).astype(int)
+        n = min(len(self.data.val_set), self.cfg.data.max_val_chunks)
+        idx = np.linspace(0, len(self.data.val_set) - 1, n).astype(int)
         sums: dict[str, float] = {}
         for start in range(0, n, 8):
             x, kwargs = split_batch(
-                default_collate([self.val_set[int(i)] for i in idx[start : start + 8]]), self.device
+                default_collate([self.data.val_set[int(i)] for i in idx[start : start + 8]]), self.device
             )
             y, aux = model(x, **kwargs)
             _, terms = self.loss_fn(y, x, {k: v for k, v in aux.items() if is_statistic(k)}, self.step)
@@ -392,7 +325,7 @@ class Trainer:
         if self.log is None or self.log.writer is None or self._audio_step == self.step:
             return
         self._audio_step = self.step
-        source = self.val_set if self.val_set is not None and len(self.val_set) else self.train_set
+        source = self.data.val_set if self.data.val_set is not None and len(self.data.val_set) else self.data.train_set
         model = self.ema.model if self.ema is not None else self.model
         model.eval()
         for i in range(min(2, len(source))):
@@ -428,9 +361,9 @@ class Trainer:
         interrupted = False
         try:
             while self.step < target and not interrupted:
-                self.sampler.set_epoch(self.epoch)
-                self.sampler.set_start(self.epoch_step * tc.batch_size)
-                for batch in self.loader:
+                self.data.sampler.set_epoch(self.epoch)
+                self.data.sampler.set_start(self.epoch_step * tc.batch_size)
+                for batch in self.data.loader:
                     window.add(self.train_step(batch))
                     self.step += 1
                     self.epoch_step += 1
@@ -452,7 +385,7 @@ class Trainer:
                     interrupted = ddp.any_rank(stop.stop, self.device)
                     if interrupted or self.step >= target:
                         break
-                if self.epoch_step >= self.steps_per_epoch:
+                if self.epoch_step >= self.data.steps_per_epoch:
                     self.epoch, self.epoch_step = self.epoch + 1, 0
             if window.count:
                 last = self._log_window(window)
@@ -472,7 +405,7 @@ class Trainer:
             "step": self.step,
             "steps_per_s": (self.step - s_start) / max(elapsed, 1e-9),
             "world_size": self.dist.world_size,
-            "global_batch": self.global_batch,
+            "global_batch": self.data.global_batch,
             "interrupted": interrupted,
             **{k: v for k, v in last.items() if not isinstance(v, list)},
             **val,
@@ -487,18 +420,10 @@ class Trainer:
         steps, seconds = window.reset(self.step)
         metrics["stats/lr"] = self.sched.get_last_lr()[0]
         metrics["stats/steps_per_s"] = steps / max(seconds, 1e-9)
-        metrics["stats/samples_per_s"] = metrics["stats/steps_per_s"] * self.global_batch
-        metrics["stats/epoch"] = self.epoch + self.epoch_step / max(1, self.steps_per_epoch)
+        metrics["stats/samples_per_s"] = metrics["stats/steps_per_s"] * self.data.global_batch
+        metrics["stats/epoch"] = self.epoch + self.epoch_step / max(1, self.data.steps_per_epoch)
         if self.dist.is_main:
             return self.log.metrics(self.step, metrics)
         from .run_log import to_record
 
         return to_record(metrics)
-
-
-def split_batch(batch, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """A loader batch -> (audio on ``device``, keyword arguments for the model): a tensor is audio alone, a pair is
-    (audio, pitch labels) for families that train on labels."""
-    if isinstance(batch, (list, tuple)):
-        return batch[0].to(device, non_blocking=True), {"pitch_labels": batch[1].to(device, non_blocking=True)}
-    return batch.to(device, non_blocking=True), {}

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from .config import RunConfig, apply_override
 
 # Keys that may differ from the checkpoint's config on --resume: they change how often things happen or how
@@ -25,6 +25,25 @@ RESUME_MUTABLE = {
     "train.num_workers",
     "train.amp",
 }
+
+
+def read_resume_checkpoint(run_dir: Path, resume: bool | str):
+    """Rank 0: the checkpoint dict to resume ``run_dir`` from, None for a new run, or the exception to raise
+    everywhere. ``resume``: True, False or "auto" (continue when ``run_dir`` holds a run, start one otherwise)."""
+    if resume not in (True, False, "auto"):
+        return ValueError(f"resume must be True, False or 'auto', not {resume!r}")
+    exists = (run_dir / "checkpoints" / "last.pt").exists()
+    try:
+        if resume is True or (resume == "auto" and exists):
+            return load_checkpoint(latest_checkpoint(run_dir))
+        if exists:
+            raise FileExistsError(
+                f"{run_dir}: already holds a training run; pass --resume to continue "
+                "it or choose another --out (nothing is overwritten)"
+            )
+        return None
+    except (CheckpointError, FileExistsError) as exc:
+        return exc
 
 
 def config_for_resume(stored: dict[str, Any], overrides: list[str]) -> RunConfig:
