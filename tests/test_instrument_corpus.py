@@ -15,13 +15,14 @@ import soundfile as sf
 
 from export.provenance import read_corpus_manifest, training_data_record
 from scripts import build_instrument_corpus as bic
+from scripts.instrument_corpus import catalogue, phrases
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HAVE_SYNTHS = (
     shutil.which("fluidsynth") is not None
     and shutil.which("stk-demo") is not None
-    and Path(bic.FLUID_SF2).is_file()
+    and Path(catalogue.FLUID_SF2).is_file()
     and Path(bic.find_musescore(None)).is_file()
 )
 needs_synths = pytest.mark.skipif(
@@ -68,7 +69,7 @@ def test_files_per_split_and_durations(corpus):
             assert len(f0) == len(loud) == 1 + info.frames // 256
             assert np.all(np.isfinite(f0)) and np.all(f0 >= 0) and np.all(np.isfinite(loud))
             assert float(r["voiced_s"]) > 0
-            assert r["license"] and r["debian_package"] and r["generator"] == bic.GENERATOR
+            assert r["license"] and r["debian_package"] and r["generator"] == catalogue.GENERATOR
         # the per-instrument manifest lists the same files, relative to its own folder
         own = read_corpus_manifest(corpus / name / "manifest.csv")
         assert sorted((corpus / name / r["file"]).resolve() for r in own) == sorted(
@@ -155,15 +156,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_labels_follow_the_timeline():
     """f0 from note + bend + tuning, stepped like the MIDI; loudness in dBFS."""
-    note = bic.Note(0.1, 0.6, 69, 90, bend=[(0.3, bic._quantise_cents(100.0))])
-    phrase = bic.Phrase([note], [(0.0, 1.0)], 1.0, "test")
-    n = int(1.0 * bic.SR)
+    note = phrases.Note(0.1, 0.6, 69, 90, bend=[(0.3, phrases._quantise_cents(100.0))])
+    phrase = phrases.Phrase([note], [(0.0, 1.0)], 1.0, "test")
+    n = int(1.0 * catalogue.SR)
     x = np.zeros(n, np.float32)
-    x[int(0.1 * bic.SR) : int(0.6 * bic.SR)] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(int(0.5 * bic.SR)) / bic.SR)
-    loud = bic.loudness_db(x)
-    assert abs(loud[int(0.35 * bic.SR) // 256] - 20 * np.log10(0.5 / np.sqrt(2))) < 0.1
-    f0 = bic.f0_labels(phrase, n, loud, tuning={69: 10.0})
-    t = np.arange(len(f0)) * 256 / bic.SR
+    x[int(0.1 * catalogue.SR) : int(0.6 * catalogue.SR)] = 0.5 * np.sin(
+        2 * np.pi * 440 * np.arange(int(0.5 * catalogue.SR)) / catalogue.SR
+    )
+    loud = phrases.loudness_db(x)
+    assert abs(loud[int(0.35 * catalogue.SR) // 256] - 20 * np.log10(0.5 / np.sqrt(2))) < 0.1
+    f0 = phrases.f0_labels(phrase, n, loud, tuning={69: 10.0})
+    t = np.arange(len(f0)) * 256 / catalogue.SR
     assert np.allclose(f0[(t > 0.12) & (t < 0.29)], 440 * 2 ** (10 / 1200), rtol=1e-4)
     assert np.allclose(f0[(t > 0.31) & (t < 0.59)], 440 * 2 ** (110 / 1200), rtol=1e-3)
     assert np.all(f0[t < 0.09] == 0) and np.all(f0[t > 0.7] == 0)
