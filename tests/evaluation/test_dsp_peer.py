@@ -42,6 +42,6 @@ def test_signal_processing_peers_resynthesise_speech(speech, name, min_pesq, min
 
 
 def test_every_peer_is_described_in_the_report():
-    from desktop.evaluate import NOTES
+    from desktop.evaluation.evaluate import NOTES
 
     assert set(peers.PEERS) <= set(NOTES)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from desktop.evaluate import main as eval_main
+from desktop.evaluation.cli import main as eval_main
 from tests.identity_bundle import HOP, build_identity_bundle
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time

@@ -49,7 +49,7 @@ def test_eval_with_peers_on_silence_says_n_a_and_why(tmp_path):
         [
             sys.executable,
             "-m",
-            "desktop.evaluate",
+            "desktop.evaluation.cli",
             "--bundle",
             str(ROOT / "desktop" / "factory" / "default"),
             "--data",

@@ -73,7 +73,7 @@ def test_silence_has_no_segments():
 
 
 def test_a_missing_inputs_folder_is_one_error_line(tmp_path, capsys):
-    from desktop.evaluate import main
+    from desktop.evaluation.cli import main
 
     missing = tmp_path / "no_such_inputs"
     rc = main(["--transfer", str(peers.DSP_BUNDLE), "--inputs", str(missing), "--out", str(tmp_path / "r")])
@@ -95,7 +95,7 @@ def test_transfer_cli_end_to_end_on_the_dsp_bundle(tmp_path, fixtures_dir):
             shutil.copy(fixtures_dir / f"{n}.wav", d)
     (inputs / "broken.wav").write_bytes(b"RIFF not a wave file")  # skipped, named in the report
     out = tmp_path / "report"
-    args = ["-m", "desktop.evaluate", "--transfer", str(peers.DSP_BUNDLE), "--inputs", str(inputs)]
+    args = ["-m", "desktop.evaluation.cli", "--transfer", str(peers.DSP_BUNDLE), "--inputs", str(inputs)]
     args += ["--second-source", str(guitar), "--heldout", str(held), "--out", str(out)]
     proc = run_cli(args + ["--max-seconds", "3", "--max-heldout", "1", "--no-progress"], timeout=120)
     assert proc.returncode == 0, proc.stderr

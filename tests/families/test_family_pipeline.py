@@ -56,7 +56,7 @@ def test_train_export_render_eval(preset, family_root, eval_data, fixtures_dir, 
     proc = run_cli(
         [
             "-m",
-            "desktop.evaluate",
+            "desktop.evaluation.cli",
             "--bundle",
             str(bundle_dir),
             "--data",
@@ -177,7 +177,7 @@ def test_families_render_without_torch(family_root, fixtures_dir, tmp_path):
                          '--morph', {str(fixtures_dir / "speech_pd_voice.wav")!r}, '--amount', '0.5']) == 0
             assert main(['-o', {str(tmp_path)!r} + '/gen-' + name + '.wav', '--bundle', b, '--generate', '1.5',
                          '--temperature', '0.8', '--quiet']) == 0
-        from desktop.evaluate import main as eval_main
+        from desktop.evaluation.cli import main as eval_main
         assert eval_main(['--bundle', bundles['vqvae'], '--data', {str(fixtures_dir)!r}, '--out',
                           {str(tmp_path / "r")!r}, '--max-seconds', '1', '--images', '1', '--no-progress',
                           '--no-probes', '--no-cache']) == 0

@@ -11,7 +11,9 @@ from desktop.engine.bundle import load_bundle
 from desktop.engine.morph import generate, render_morph
 from desktop.engine.render import render_audio
 from desktop.engine.session import ModelRunner, WindowModel
-from desktop.evaluate import all_metrics, codebook_stats, mel_distance, si_sdr, spectrogram_png, stft_distance
+from desktop.evaluation.evaluate import codebook_stats
+from desktop.evaluation.report import spectrogram_png
+from desktop.evaluation.spectral import all_metrics, mel_distance, si_sdr, stft_distance
 
 
 @pytest.fixture(scope="module")

@@ -1,46 +1,27 @@
-"""latentsynth-eval: resynthesise every audio file under a folder through a bundle and score it as a listener would,
-beside peer codecs on the same files.
-
-    latentsynth-eval --bundle B --data DIR --out REPORT [--peers] [--max-seconds 10]
-
-Writes REPORT/metrics.json and REPORT/report.md with pictures. The metrics (``desktop/evaluation``): spectral
-distances, SI-SDR and level change; ViSQOL v3; PESQ-WB and STOI on speech; pitch fidelity on pitched material;
-the information rate of every system; synthetic probes with a known pitch and level. ``--peers`` adds Opus 6 and
-12 kbit/s, Griffin-Lim from the true and from an equal-size mel, and the WORLD vocoder, cached per file. Torch-free;
-the metric packages come with the ``eval`` extra.
+"""Evaluating a bundle on a folder of audio: every file resynthesised as the renderer plays it (and whole-file), scored
+beside peer codecs on the same files, with the information rate of every system and synthetic probes; writes
+metrics.json, report.md and pictures. ``latentsynth-eval`` (desktop/evaluation/cli.py) is its command.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from .engine.bundle import BundleError, load_bundle
-from .engine.dsp import DcBlocker
-from .engine.inversion import decoded_mel_to_audio
-from .engine.render import render_audio
-from .engine.session import ModelRunner, WindowModel, pad_to_multiple
-from .evaluation import aggregate, peers, probes, rate, report, systems
-from .evaluation.report import spectrogram_png
-from .evaluation.spectral import all_metrics, mel_distance, si_sdr, stft_distance
-
-__all__ = [
-    "all_metrics",
-    "codebook_stats",
-    "evaluate",
-    "main",
-    "mel_distance",
-    "si_sdr",
-    "spectrogram_png",
-    "stft_distance",
-]
+from ..engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
+from ..engine.bundle import load_bundle
+from ..engine.dsp import DcBlocker
+from ..engine.inversion import decoded_mel_to_audio
+from ..engine.render import render_audio
+from ..engine.session import ModelRunner, WindowModel, pad_to_multiple
+from . import aggregate, peers, probes, rate, report, systems
+from .report import spectrogram_png
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 MODEL = "model"
@@ -194,6 +175,122 @@ def _probe_records(but: BundleUnderTest, peer_names: list[str], equal_mels: int,
     return out
 
 
+@dataclass
+class _Pass:
+    """What one pass over the files collects."""
+
+    records: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    frames: dict[str, list[np.ndarray]] = field(default_factory=dict)  # latent frames per level
+    kl_bits: dict[str, list[np.ndarray]] = field(default_factory=dict)  # per level with a posterior scale
+    peer_bits: dict[str, list[float]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+
+
+def _score_files(
+    but: BundleUnderTest,
+    data_dir: Path,
+    files: list[Path],
+    out_dir: Path,
+    max_seconds: float | None,
+    images: int,
+    peer_names: list[str],
+    equal_mels: int,
+    cache: systems.ScoreCache,
+    show_progress: bool,
+) -> _Pass:
+    """Every file through the bundle and the peers, scored; spectrogram pictures of the first few per category."""
+    sr = but.m.sample_rate
+    done = _Pass(peer_bits={p: [] for p in peer_names})
+    image_cats: dict[str, int] = {}
+    bar = tqdm(files, desc="eval", unit="file", disable=not show_progress, file=sys.stderr)
+    for path in bar:
+        rel = path.relative_to(data_dir)
+        try:
+            audio = load_audio(path)
+        except AudioFileError as exc:
+            done.skipped.append({"file": str(rel), "reason": str(exc)})
+            continue
+        # every system gets, and is scored against, the input as the engine feeds a model: its DC blocked (a 10 Hz
+        # high-pass whose phase alone would cap SI-SDR near 22 dB if only the model's side had it)
+        x = DcBlocker(sr).process(resample(audio.mono(), audio.sample_rate, sr))
+        if max_seconds:
+            x = x[: int(max_seconds * sr)]
+        category = systems.category_of(rel)
+        track = systems.input_track(x, sr, cache) if category in systems.PITCHED else None
+        bar.set_postfix_str(f"{category}: model")
+        y = but.render(x)
+        y_whole, lat, stds, gain = but.whole_file(x)
+        for name, z in lat.items():
+            done.frames.setdefault(name, []).append(z[0].T)
+            if name in stds:
+                done.kl_bits.setdefault(name, []).append(rate.kl_bits(z[0], stds[name][0]))
+        metrics = {
+            MODEL: systems.score(y, x, sr, category, track),
+            "model_whole_file": systems.score(y_whole, x, sr, category, None, full=False),
+        }
+        outputs = {MODEL: y}
+        if but.has_mel:
+            metrics["model_griffin_lim"] = systems.score(
+                but.mel_inversion(lat, gain, len(x)), x, sr, category, None, full=False
+            )
+        for p in peer_names:
+            bar.set_postfix_str(f"{category}: {p}")
+            rec, bps, yp = _peer_record(p, x, sr, category, track, equal_mels, cache)
+            metrics[p] = rec
+            done.peer_bits[p].append(bps * len(x) / sr)
+            if yp is not None:
+                outputs[p] = yp
+        done.seconds.append(len(x) / sr)
+        record = {"file": str(rel), "category": category, "seconds": round(len(x) / sr, 3), "metrics": metrics}
+        if image_cats.get(category, 0) < max(1, images // 4) and sum(image_cats.values()) < images:
+            image_cats[category] = image_cats.get(category, 0) + 1
+            for p in ("opus_12k", "world"):
+                if p in peer_names and p not in outputs:
+                    outputs[p] = peers.run_peer(p, x, sr, equal_mels)[0]
+            png = out_dir / (str(rel.with_suffix("")).replace("/", "__") + ".png")
+            spectrogram_png(png, [x] + list(outputs.values()), sr, ["input"] + list(outputs))
+            record["image"] = png.name
+        done.records.append(record)
+    return done
+
+
+def _model_rate(but: BundleUnderTest, done: _Pass, r: dict) -> tuple[float | None, str]:
+    """The bundle's information rate in bit/s and how it was measured: the entropy of the codes used (a quantised
+    bundle, whose codebook statistics go into ``r``), else the KL of the posterior (the active units go into
+    ``r``), plus what the manifest states."""
+    m, sr = but.m, but.m.sample_rate
+    model_rate, note = None, "unknown: the encoder exports no posterior scale (re-export the bundle)"
+    frames_all = {name: np.concatenate(zs, 0) for name, zs in done.frames.items()}
+    if done.kl_bits:
+        bits = {n: float(np.concatenate(v).mean()) for n, v in done.kl_bits.items()}
+        model_rate = sum(bits[lv.name] * sr / lv.hop for lv in m.levels if lv.name in bits)
+        note = (
+            "KL of the posterior from N(0, I) on these files ("
+            + ", ".join(f"{n}: {b:.1f} bit/frame" for n, b in bits.items())
+            + ")"
+        )
+    if but.has_codes:
+        flat = {n: f.T[None].astype(np.float32) for n, f in frames_all.items()}
+        codes = but.runner.sessions["quantizer"].run(["codes"], flat)[0][0].T
+        size = int(m.extra.get("quantizer", {}).get("codebook_size") or codes.max() + 1)
+        r.update(codebook_stats(codes.astype(np.int64), size))
+        model_rate = rate.entropy_rate(r["perplexity_per_group"], sr / m.latent_hop)
+        nominal = rate.code_rate(m)
+        note = "entropy of the codes used" + (
+            f" (nominal grid: {nominal['bits_per_second'] / 1000:.3g} kbit/s)" if nominal else ""
+        )
+    else:
+        r["active_units"] = active_units(frames_all)
+        r["active_unit_threshold"] = ACTIVE_UNIT_THRESHOLD
+    if m.information_rate:
+        note += (
+            f"; manifest (export): {m.information_rate['bits_per_second'] / 1000:.3g} kbit/s "
+            f"({m.information_rate.get('source')})"
+        )
+    return model_rate, note
+
+
 def evaluate(
     bundle_dir: Path,
     data_dir: Path,
@@ -220,67 +317,16 @@ def evaluate(
     equal_mels = peers.equal_size_mels(latent_fps, sr)
     peer_names = list(peers.PEERS) if with_peers else []
     out_dir.mkdir(parents=True, exist_ok=True)
-    records, skipped = [], []
-    frames: dict[str, list[np.ndarray]] = {}
-    kl_bits: dict[str, list[np.ndarray]] = {}
-    peer_bits: dict[str, list[float]] = {p: [] for p in peer_names}
-    seconds_seen: list[float] = []
-    image_cats: dict[str, int] = {}
-    bar = tqdm(files, desc="eval", unit="file", disable=not show_progress, file=sys.stderr)
-    for path in bar:
-        rel = path.relative_to(data_dir)
-        try:
-            audio = load_audio(path)
-        except AudioFileError as exc:
-            skipped.append({"file": str(rel), "reason": str(exc)})
-            continue
-        # every system gets, and is scored against, the input as the engine feeds a model: its DC blocked (a 10 Hz
-        # high-pass whose phase alone would cap SI-SDR near 22 dB if only the model's side had it)
-        x = DcBlocker(sr).process(resample(audio.mono(), audio.sample_rate, sr))
-        if max_seconds:
-            x = x[: int(max_seconds * sr)]
-        category = systems.category_of(rel)
-        track = systems.input_track(x, sr, cache) if category in systems.PITCHED else None
-        bar.set_postfix_str(f"{category}: model")
-        y = but.render(x)
-        y_whole, lat, stds, gain = but.whole_file(x)
-        for name, z in lat.items():
-            frames.setdefault(name, []).append(z[0].T)
-            if name in stds:
-                kl_bits.setdefault(name, []).append(rate.kl_bits(z[0], stds[name][0]))
-        metrics = {
-            MODEL: systems.score(y, x, sr, category, track),
-            "model_whole_file": systems.score(y_whole, x, sr, category, None, full=False),
-        }
-        outputs = {MODEL: y}
-        if but.has_mel:
-            metrics["model_griffin_lim"] = systems.score(
-                but.mel_inversion(lat, gain, len(x)), x, sr, category, None, full=False
-            )
-        for p in peer_names:
-            bar.set_postfix_str(f"{category}: {p}")
-            rec, bps, yp = _peer_record(p, x, sr, category, track, equal_mels, cache)
-            metrics[p] = rec
-            peer_bits[p].append(bps * len(x) / sr)
-            if yp is not None:
-                outputs[p] = yp
-        seconds_seen.append(len(x) / sr)
-        record = {"file": str(rel), "category": category, "seconds": round(len(x) / sr, 3), "metrics": metrics}
-        if image_cats.get(category, 0) < max(1, images // 4) and sum(image_cats.values()) < images:
-            image_cats[category] = image_cats.get(category, 0) + 1
-            for p in ("opus_12k", "world"):
-                if p in peer_names and p not in outputs:
-                    outputs[p] = peers.run_peer(p, x, sr, equal_mels)[0]
-            png = out_dir / (str(rel.with_suffix("")).replace("/", "__") + ".png")
-            spectrogram_png(png, [x] + list(outputs.values()), sr, ["input"] + list(outputs))
-            record["image"] = png.name
-        records.append(record)
+    done = _score_files(
+        but, data_dir, files, out_dir, max_seconds, images, peer_names, equal_mels, cache, show_progress
+    )
+    records = done.records
     if not records:
         raise AudioFileError(f"{data_dir}: none of the audio files could be read")
 
     system_order = [MODEL, "model_whole_file"] + (["model_griffin_lim"] if but.has_mel else []) + peer_names
-    total_seconds = float(sum(seconds_seen))
-    rates: dict[str, float | None] = {p: float(sum(peer_bits[p]) / total_seconds) for p in peer_names}
+    total_seconds = float(sum(done.seconds))
+    rates: dict[str, float | None] = {p: float(sum(done.peer_bits[p]) / total_seconds) for p in peer_names}
     rate_notes = {
         "opus_6k": "measured file size",
         "opus_12k": "measured file size",
@@ -305,36 +351,7 @@ def evaluate(
         "system_notes": {s: NOTES[s] for s in system_order},
         "equal_size_mels": equal_mels,
     }
-    frames_all = {name: np.concatenate(zs, 0) for name, zs in frames.items()}
-    if kl_bits:
-        bits = {n: float(np.concatenate(v).mean()) for n, v in kl_bits.items()}
-        rates[MODEL] = sum(bits[lv.name] * sr / lv.hop for lv in m.levels if lv.name in bits)
-        rate_notes[MODEL] = (
-            "KL of the posterior from N(0, I) on these files ("
-            + ", ".join(f"{n}: {b:.1f} bit/frame" for n, b in bits.items())
-            + ")"
-        )
-    if but.has_codes:
-        flat = {n: f.T[None].astype(np.float32) for n, f in frames_all.items()}
-        codes = but.runner.sessions["quantizer"].run(["codes"], flat)[0][0].T
-        size = int(m.extra.get("quantizer", {}).get("codebook_size") or codes.max() + 1)
-        r.update(codebook_stats(codes.astype(np.int64), size))
-        rates[MODEL] = rate.entropy_rate(r["perplexity_per_group"], sr / m.latent_hop)
-        nominal = rate.code_rate(m)
-        rate_notes[MODEL] = "entropy of the codes used" + (
-            f" (nominal grid: {nominal['bits_per_second'] / 1000:.3g} kbit/s)" if nominal else ""
-        )
-    else:
-        r["active_units"] = active_units(frames_all)
-        r["active_unit_threshold"] = ACTIVE_UNIT_THRESHOLD
-    if MODEL not in rates:
-        rates[MODEL] = None
-        rate_notes[MODEL] = "unknown: the encoder exports no posterior scale (re-export the bundle)"
-    if m.information_rate:
-        rate_notes[MODEL] += (
-            f"; manifest (export): {m.information_rate['bits_per_second'] / 1000:.3g} kbit/s "
-            f"({m.information_rate.get('source')})"
-        )
+    rates[MODEL], rate_notes[MODEL] = _model_rate(but, done, r)
     rates["model_whole_file"] = rates[MODEL]
     if but.has_mel:
         rates["model_griffin_lim"] = rates[MODEL]
@@ -346,7 +363,7 @@ def evaluate(
         if show_progress:
             print("[eval] probes", file=sys.stderr)
         r["probes"] = _probe_records(but, peer_names, equal_mels, cache)
-    r["skipped"] = skipped
+    r["skipped"] = done.skipped
     report.rate_plane_png(out_dir / "rate_plane.png", r["overall"], rates, MODEL)
     r["runtime_seconds"] = round(time.perf_counter() - t0, 1)
     r["per_file"] = [
@@ -361,78 +378,3 @@ def evaluate(
     (out_dir / "metrics.json").write_text(json.dumps(r, indent=1) + "\n")
     (out_dir / "report.md").write_text(report.markdown(r))
     return r
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="latentsynth-eval",
-        description="Resynthesise every audio file under --data "
-        "through a bundle; write metrics.json and report.md (perceptual, pitch, rate).",
-    )
-    p.add_argument("--bundle", help="bundle folder")
-    p.add_argument("--data", help="folder of audio files (first subfolder = category)")
-    p.add_argument("--out", help="report folder to write")
-    t = p.add_argument_group("transfer (instrument bundles; desktop/evaluation/transfer.py)")
-    t.add_argument("--transfer", metavar="BUNDLE", help="evaluate an instrument bundle on --inputs (not --bundle)")
-    t.add_argument("--inputs", help="folder of inputs that are not the instrument (speech, singing, ...)")
-    t.add_argument("--second-source", help="the instrument from another source (default: beside its corpus)")
-    t.add_argument("--heldout", help="the instrument's held-out phrases (default: beside its corpus)")
-    t.add_argument("--voices", help="non-instrument audio for the timbre classifier (default: the inputs)")
-    t.add_argument("--default-bundle", help="the peer on the held-out phrases (default: the factory default)")
-    t.add_argument("--max-heldout", type=int, default=8, help="held-out phrases to score (default 8)")
-    t.add_argument("--sources", help="second-source files from these sources only (name prefix, e.g. stk)")
-    p.add_argument(
-        "--peers",
-        action="store_true",
-        help="also run Opus 6k/12k, Griffin-Lim (true and equal-size mel) and WORLD on every file (cached per file)",
-    )
-    p.add_argument("--cache", default=None, help="peer cache folder (default ~/.cache/latentsynth/eval)")
-    p.add_argument("--no-cache", action="store_true", help="recompute the peers")
-    p.add_argument("--no-probes", action="store_true", help="skip the synthetic probes")
-    p.add_argument("--hop", type=float, default=0.25, help="window hop in seconds, as latentsynth-render (0.25)")
-    p.add_argument("--max-seconds", type=float, default=None, help="evaluate at most this much of each file")
-    p.add_argument("--images", type=int, default=6, help="spectrogram pictures to write (default 6)")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    if args.transfer is not None:
-        from .evaluation import transfer
-
-        return transfer.run_cli(args)
-    if args.bundle is None or args.data is None or args.out is None:
-        p.error("the following arguments are required: --bundle, --data, --out (or --transfer BUNDLE --inputs DIR)")
-    if args.max_seconds is not None and not args.max_seconds > 0:
-        print(f"latentsynth-eval: error: --max-seconds must be > 0 (got {args.max_seconds})", file=sys.stderr)
-        return 2
-    cache = None if args.no_cache else Path(args.cache) if args.cache else systems.default_cache_dir()
-    try:
-        r = evaluate(
-            Path(args.bundle),
-            Path(args.data),
-            Path(args.out),
-            args.hop,
-            args.max_seconds,
-            args.images,
-            args.threads,
-            not args.no_progress,
-            args.peers,
-            cache,
-            not args.no_probes,
-        )
-    except (BundleError, AudioFileError, EvalError, ValueError, OSError) as exc:
-        print(f"latentsynth-eval: error: {exc}", file=sys.stderr)
-        return 2
-    summary = {
-        "files": r["files"],
-        "seconds": r["seconds"],
-        "runtime_seconds": r["runtime_seconds"],
-        "rate_bps": r["rates_bps"],
-        "overall": r["overall"],
-    }
-    print(json.dumps(summary))
-    print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
