@@ -32,6 +32,7 @@ from ..engine.session import ModelRunner, WindowModel, pad_to_multiple
 from . import pitch, spectral
 from . import timbre_embedding as te
 from .transfer_report import markdown, table, targets
+from .transfer_scores import dynamics, label_pitch, pitch_scores, pitch_summary, pool, weighted
 
 INPUT_CLASS = "inputs"  # the classifier's class of non-instrument audio (the inputs, or --voices)
 MAX_CLASS_FILES = 24  # second-source files per instrument class (evenly spaced over the sorted list)
@@ -101,75 +102,6 @@ class Player:
             c, ref = meter
             db = lat[c.level][0, c.channel, k:] / c.scale + ref
         return db, voiced
-
-
-def pitch_scores(ref: pitch.PitchTrack, out: pitch.PitchTrack, shift: float) -> dict:
-    """Output pitch against the input's, moved by ``shift`` semitones, on the input's voiced frames (counts)."""
-    n = min(len(ref.f0), len(out.f0))
-    rv, ov = ref.voiced[:n], out.voiced[:n]
-    err = pitch.cents(out.f0[:n][rv & ov], ref.f0[:n][rv & ov] * 2.0 ** (shift / 12.0))
-    chroma = (err + 600.0) % 1200.0 - 600.0
-    return {
-        "voiced": int(rv.sum()),
-        "errors": np.abs(err),
-        "within": int((np.abs(err) <= 50).sum()),
-        "chroma_within": int((np.abs(chroma) <= 50).sum()),
-        "outliers": int((rv & ~ov).sum() + (np.abs(err) > 100).sum()),
-        "unvoiced": int((rv & ~ov).sum()),
-    }
-
-
-def pitch_summary(c: dict) -> dict:
-    v = max(c["voiced"], 1)
-    return {
-        "median_cents": float(np.median(c["errors"])) if len(c["errors"]) else None,
-        "raw_pitch_accuracy": c["within"] / v if c["voiced"] else None,
-        "raw_chroma_accuracy": c["chroma_within"] / v if c["voiced"] else None,
-        "outlier_share": c["outliers"] / v if c["voiced"] else None,
-        "output_unvoiced_share": c["unvoiced"] / v if c["voiced"] else None,
-        "within_50c_where_output_voiced": c["within"] / len(c["errors"]) if len(c["errors"]) else None,
-        "input_voiced_frames": c["voiced"],
-    }
-
-
-def _pool(counts: list[dict]) -> dict:
-    keys = ("voiced", "within", "chroma_within", "outliers", "unvoiced")
-    out = {k: sum(c[k] for c in counts) for k in keys}
-    out["errors"] = np.concatenate([c["errors"] for c in counts]) if counts else np.zeros(0)
-    return out
-
-
-def _weighted(records: list[dict], key: str, weight: str) -> float | None:
-    pairs = [(r[key], r[weight]) for r in records if r.get(key) is not None and r[weight]]
-    return sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
-
-
-def dynamics(x_db: np.ndarray, y_db: np.ndarray, voiced: np.ndarray, offset: float) -> dict:
-    """RMS-dB contours on the input's voiced frames: correlation and mean |out - (in + offset)| (and its mean)."""
-    n = min(len(x_db), len(y_db), len(voiced))
-    v = voiced[:n]
-    a, b = x_db[:n][v], y_db[:n][v]
-    if a.size < 3:
-        return {"loudness_correlation": None, "loudness_mad_db": None, "loudness_bias_db": None}
-    corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else None
-    diff = b - (a + offset)
-    return {
-        "loudness_correlation": corr,
-        "loudness_mad_db": float(np.abs(diff).mean()),
-        "loudness_bias_db": float(diff.mean()),
-    }
-
-
-def label_pitch(y: np.ndarray, sr: int, f0_labels: np.ndarray) -> dict:
-    """Output pitch (tracked) against the corpus's exact f0 labels (Hz per 256-sample frame at 22.05 kHz, 0 =
-    silent), on labelled frames inside the tracker's range."""
-    tr = pitch.track(y, sr)
-    n = min(len(tr.f0), len(f0_labels))
-    lab = np.asarray(f0_labels[:n], np.float64)
-    keep = (lab >= pitch.FMIN) & (lab <= pitch.FMAX)
-    both = keep & tr.voiced[:n]
-    err = np.abs(pitch.cents(tr.f0[:n][both], lab[both]))
-    return {"errors": err, "labelled": int(keep.sum()), "within": int((err <= 50).sum()), "voiced": int(both.sum())}
 
 
 def _resolve(bundle_dir: Path, inputs: Path, second: Path | None, heldout: Path | None, voices: Path | None):
@@ -258,6 +190,88 @@ def _one_input(player: Player, x: np.ndarray, trained: dict):
     return rec, c, y, (te.embed(x, sr, ref.voiced)[0], e_out, te.embed(x, sr)[0])
 
 
+def _timbre_classes(instrument: str, second: Path, others: dict, sources: list[str] | None) -> tuple[dict, list]:
+    """The classifier's instrument classes (embeddings of second-source audio) and the source of each of the
+    instrument's segments."""
+    tags: list[str] = []
+    classes = {instrument: _class_embeddings(second, MAX_CLASS_FILES, sources, tags)}
+    if not len(classes[instrument]):
+        raise TransferError(f"{second}: no audio" + (f" from sources {','.join(sources)}" if sources else ""))
+    for name, d in others.items():
+        classes[name] = _class_embeddings(d, MAX_CLASS_FILES, sources)
+    return classes, tags
+
+
+def _play_inputs(player: Player, inputs_dir: Path, files: list[Path], max_seconds: float | None, trained: dict, say):
+    """Every input through the bundle: (per-file records, pitch counts, raw / output / training-input timbre
+    embeddings, the picture's (x, y, is speech, name, transpose), skipped files)."""
+    records, counts, raw_e, out_e, train_e, picture, skipped = [], [], [], [], [], None, []
+    for i, path in enumerate(files):
+        say(f"[{i + 1}/{len(files)}] {path.name}")
+        try:
+            x = _mono(path, player.m.sample_rate, max_seconds)
+        except AudioFileError as exc:
+            skipped.append(str(exc))
+            continue
+        rec, c, y, embs = _one_input(player, x, trained)
+        records.append({"file": str(path.relative_to(inputs_dir)), **rec})
+        counts.append(c)
+        for lst, e in zip((raw_e, out_e, train_e), embs):
+            lst.append(e)
+        speech = bool(re.search(r"speech|sing|voice|vocal", str(path), re.I))
+        if picture is None or (speech and not picture[2]):
+            picture = (x, y, speech, path.name, rec["transpose_applied"])
+    return records, counts, raw_e, out_e, train_e, picture, skipped
+
+
+def _raw_hits(classes: dict, raw_e: list, train_e: list, with_voices: bool, clf, instrument: str) -> list[bool]:
+    """Each raw input's frames assigned to the instrument or not, by a classifier whose input class left that
+    file out (with --voices the input class is the voices, which hold no input)."""
+    all_train = np.concatenate(train_e)
+    raw_hits = []
+    for k, e in enumerate(raw_e):
+        rest = [t for j, t in enumerate(train_e) if j != k]
+        data = classes if with_voices else {**classes, INPUT_CLASS: np.concatenate(rest or [all_train[:0]])}
+        try:
+            raw_hits += [p == instrument for p in te.Classifier.fit(data).predict(e)]
+        except ValueError:  # one input file and no --voices: no input class without it
+            raw_hits += [p == instrument for p in clf.predict(e)]
+    return raw_hits
+
+
+def _summary(
+    records: list[dict],
+    counts: list[dict],
+    clf,
+    instrument: str,
+    raw_hits: list[bool],
+    out_all: np.ndarray,
+    raw_all: np.ndarray,
+    second_e: np.ndarray,
+    tags: list[str],
+) -> dict:
+    """The numbers the targets are read from: pooled pitch, loudness, timbre shares and Frechet distances."""
+    pooled = pitch_summary(pool(counts))
+    corrs = [r["loudness_correlation"] for r in records if r["loudness_correlation"] is not None]
+    mads = [r["loudness_mad_db"] for r in records if r["loudness_mad_db"] is not None]
+    assigned = clf.predict(out_all)
+    return {
+        **{f"transfer_{k}": v for k, v in pooled.items()},
+        "transfer_within_50c": pooled["raw_pitch_accuracy"],
+        "transfer_encoder_unvoiced_share": weighted(records, "encoder_unvoiced_share", "input_voiced_frames"),
+        "loudness_correlation": float(np.mean(corrs)) if corrs else None,
+        "loudness_mad_db": float(np.mean(mads)) if mads else None,
+        "output_target_share": clf.share(out_all, instrument),
+        "input_target_share": float(np.mean(raw_hits)) if raw_hits else None,
+        "output_classes": {k: assigned.count(k) for k in clf.classes},
+        "frechet_outputs_second_source": clf.frechet(out_all, second_e),
+        "frechet_inputs_second_source": clf.frechet(raw_all, second_e),
+        "frechet_outputs_by_source": {
+            t: clf.frechet(out_all, second_e[np.asarray(tags) == t]) for t in sorted(set(tags))
+        },
+    }
+
+
 def evaluate_transfer(
     bundle_dir: Path,
     inputs_dir: Path,
@@ -283,29 +297,11 @@ def evaluate_transfer(
     trained = dict(m.extra.get("trained_range") or {})
 
     say(f"timbre classes: {instrument} + {len(others)} other instruments + {INPUT_CLASS}")
-    tags: list[str] = []
-    classes = {instrument: _class_embeddings(second, MAX_CLASS_FILES, sources, tags)}
-    if not len(classes[instrument]):
-        raise TransferError(f"{second}: no audio" + (f" from sources {','.join(sources)}" if sources else ""))
-    for name, d in others.items():
-        classes[name] = _class_embeddings(d, MAX_CLASS_FILES, sources)
+    classes, tags = _timbre_classes(instrument, second, others, sources)
 
-    records, counts, raw_e, out_e, train_e, picture, skipped = [], [], [], [], [], None, []
-    for i, path in enumerate(files):
-        say(f"[{i + 1}/{len(files)}] {path.name}")
-        try:
-            x = _mono(path, sr, max_seconds)
-        except AudioFileError as exc:
-            skipped.append(str(exc))
-            continue
-        rec, c, y, embs = _one_input(player, x, trained)
-        records.append({"file": str(path.relative_to(inputs_dir)), **rec})
-        counts.append(c)
-        for lst, e in zip((raw_e, out_e, train_e), embs):
-            lst.append(e)
-        speech = bool(re.search(r"speech|sing|voice|vocal", str(path), re.I))
-        if picture is None or (speech and not picture[2]):
-            picture = (x, y, speech, path.name, rec["transpose_applied"])
+    records, counts, raw_e, out_e, train_e, picture, skipped = _play_inputs(
+        player, inputs_dir, files, max_seconds, trained, say
+    )
     if voices_dir is not None:
         classes[INPUT_CLASS] = _class_embeddings(voices_dir, None)
     if not records:
@@ -313,21 +309,10 @@ def evaluate_transfer(
     all_train = np.concatenate(train_e)
     clf = te.Classifier.fit(classes if voices_dir is not None else {**classes, INPUT_CLASS: all_train})
     out_all, raw_all = np.concatenate(out_e), np.concatenate(raw_e)
-    raw_hits = []  # each raw input is scored by a classifier whose input class left that file out
-    for k, e in enumerate(raw_e):
-        rest = [t for j, t in enumerate(train_e) if j != k]
-        data = classes if voices_dir is not None else {**classes, INPUT_CLASS: np.concatenate(rest or [all_train[:0]])}
-        try:
-            raw_hits += [p == instrument for p in te.Classifier.fit(data).predict(e)]
-        except ValueError:  # one input file and no --voices: no input class without it
-            raw_hits += [p == instrument for p in clf.predict(e)]
-    assigned = clf.predict(out_all)
+    raw_hits = _raw_hits(classes, raw_e, train_e, voices_dir is not None, clf, instrument)
     for rec, e in zip(records, out_e):
         rec["output_target_share"] = clf.share(e, instrument)
     second_e = classes[instrument]
-    pooled = pitch_summary(_pool(counts))
-    corrs = [r["loudness_correlation"] for r in records if r["loudness_correlation"] is not None]
-    mads = [r["loudness_mad_db"] for r in records if r["loudness_mad_db"] is not None]
     r: dict = {
         "bundle": str(bundle_dir),
         "name": player.bundle.name,
@@ -340,21 +325,7 @@ def evaluate_transfer(
         "files": len(records),
         "timbre_embedding": te.__doc__.strip().split("\n\n")[1].replace("\n", " "),
         "timbre_classes": {k: int(len(v)) for k, v in classes.items()} | {INPUT_CLASS: int(len(all_train))},
-        "summary": {
-            **{f"transfer_{k}": v for k, v in pooled.items()},
-            "transfer_within_50c": pooled["raw_pitch_accuracy"],
-            "transfer_encoder_unvoiced_share": _weighted(records, "encoder_unvoiced_share", "input_voiced_frames"),
-            "loudness_correlation": float(np.mean(corrs)) if corrs else None,
-            "loudness_mad_db": float(np.mean(mads)) if mads else None,
-            "output_target_share": clf.share(out_all, instrument),
-            "input_target_share": float(np.mean(raw_hits)) if raw_hits else None,
-            "output_classes": {k: assigned.count(k) for k in clf.classes},
-            "frechet_outputs_second_source": clf.frechet(out_all, second_e),
-            "frechet_inputs_second_source": clf.frechet(raw_all, second_e),
-            "frechet_outputs_by_source": {
-                t: clf.frechet(out_all, second_e[np.asarray(tags) == t]) for t in sorted(set(tags))
-            },
-        },
+        "summary": _summary(records, counts, clf, instrument, raw_hits, out_all, raw_all, second_e, tags),
         "per_file": records,
         "skipped": skipped,
     }
