@@ -734,7 +734,7 @@ def test_table_drives_the_real_command_lines(tmp_path):
     """The table is large, its ids distinct, every command has cases, and every option a case passes is one its
     command declares: a renamed or removed option would turn that case into argparse's 'unrecognized arguments'
     exit 2, which proves nothing about the check it was written for."""
-    from desktop.app import build_parser as app_parser
+    from desktop.app_cli import build_parser as app_parser
     from desktop.render_cli import build_parser as render_parser
     from export.cli import main as export_main
     from trainer.cli import main as train_main

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.app import build_parser
+from desktop.app_cli import build_parser
 
 
 def test_the_option_takes_one_latency_or_in_and_out(capsys):
