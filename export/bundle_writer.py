@@ -268,6 +268,60 @@ def export_bundle(
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(Path(checkpoint))
     model, cfg = model_from_checkpoint(ckpt)
     log(f"checkpoint {ckpt['path']} (step {ckpt['step']}, family {cfg.model.family})")
+    signals, summary, training_data = _training_audio(ckpt, cfg, data_dir, provenance_csv, show_progress)
+    dataset = ChunkDataset(signals, cfg.data)
+    idx = np.linspace(0, len(dataset) - 1, min(stat_chunks, len(dataset))).astype(int)
+    chunks = torch.stack([dataset[int(i)] for i in idx])
+    stats = latent_statistics(model, chunks, show_progress)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        parts, errors, streaming = _export_graphs(model, ckpt, tmp, signals, cfg.model.sample_rate, chunks)
+        provenance = {
+            "name": name or out_dir.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "latentsynth_version": VERSION,
+            "checkpoint": Path(ckpt["path"]).name,
+            "step": int(ckpt["step"]),
+            "config": RunConfig.from_dict(ckpt["config"]).to_dict(),
+            "data": {k: v for k, v in summary.items() if k != "val_file_names"},
+            "stat_chunks": int(len(chunks)),
+            "parity_max_abs_error": errors,
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+            "python": platform.python_version(),
+            **(extra_provenance or {}),
+        }
+        manifest = _manifest(model, cfg, tmp, parts, stats, provenance, training_data, chunks, streaming)
+        write_manifest(tmp, manifest)
+        bundle = load_bundle(tmp)  # the player's own reader must accept it
+        manifest = _name_axes(bundle, manifest, tmp, signals, cfg.model.sample_rate)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report = {
+        "bundle": str(out_dir),
+        "parity_max_abs_error": errors,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "compression_ratio": round(manifest.compression_ratio, 2),
+        "bytes": sum((out_dir / f).stat().st_size for f in parts.values()),
+    }
+    log(
+        f"wrote {out_dir} ({report['bytes'] / 1e6:.1f} MB, compression {report['compression_ratio']}x, "
+        f"{report['seconds']} s)"
+    )
+    return out_dir, report
+
+
+def _training_audio(
+    ckpt: dict[str, Any], cfg: RunConfig, data_dir: str | Path | None, provenance_csv, show_progress: bool
+) -> tuple[list[np.ndarray], dict[str, Any], Any]:
+    """The training files (the run's split) read from ``data_dir`` or the folder the run recorded, the data
+    summary, and the training data record (sources and licences)."""
     summary = ckpt["data_summary"] if "data_summary" in ckpt else None
     summary = summary if summary is not None else run_data_summary(ckpt["path"])
     data_dir = Path(data_dir) if data_dir else (Path(summary["root"]) if summary.get("root") else None)
@@ -291,107 +345,81 @@ def export_bundle(
         f"training data: {training_data.train_minutes} min, {len(training_data.sources)} sources"
         + (f" ({training_data.note})" if training_data.note else "")
     )
-    dataset = ChunkDataset([folder.signals[i] for i in train_idx], cfg.data)
-    idx = np.linspace(0, len(dataset) - 1, min(stat_chunks, len(dataset))).astype(int)
-    chunks = torch.stack([dataset[int(i)] for i in idx])
-    stats = latent_statistics(model, chunks, show_progress)
+    return [folder.signals[i] for i in train_idx], summary, training_data
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+
+def _export_graphs(
+    model: torch.nn.Module, ckpt: dict[str, Any], tmp: Path, signals: list[np.ndarray], sample_rate: int, chunks
+) -> tuple[dict[str, str], dict[str, float], Any]:
+    """The ONNX parts written into ``tmp`` and checked against torch: (parts, parity errors, the streaming
+    section for a causal model, else None). ExportError when onnxruntime and torch disagree."""
     streaming = None
-    try:
-        log("exporting ONNX parts (dynamo exporter, a few seconds each)")
-        if model.causal:
-            streaming, errors = _export_streaming(
-                ckpt, tmp, [folder.signals[i] for i in train_idx], cfg.model.sample_rate
-            )
-            parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
-        else:
-            parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=model.has_quantizer)
-            pad = max(h for _, _, h in model.levels)
-            probe = chunks[: min(4, len(chunks))]
-            probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
-            errors = parity_check(model, tmp, parts, probe)
-        worst = max(v for k, v in errors.items() if not k.startswith(("block_", "drift_")))
-        log("parity (max abs error, onnxruntime vs torch): " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
-        if not worst <= PARITY_TOLERANCE:
-            raise ExportError(
-                f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
-                f"bundle not written ({errors})"
-            )
-        scales = scale_outputs(model)
-        levels = tuple(LatentLevel(n, d, h, scales.get(n)) for n, d, h in model.levels)
-        provenance = {
-            "name": name or out_dir.name,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "latentsynth_version": VERSION,
-            "checkpoint": Path(ckpt["path"]).name,
-            "step": int(ckpt["step"]),
-            "config": RunConfig.from_dict(ckpt["config"]).to_dict(),
-            "data": {k: v for k, v in summary.items() if k != "val_file_names"},
-            "stat_chunks": int(len(chunks)),
-            "parity_max_abs_error": errors,
-            "torch": torch.__version__,
-            "onnxruntime": ort.__version__,
-            "python": platform.python_version(),
-            **(extra_provenance or {}),
-        }
-        manifest = Manifest(
-            family=cfg.model.family,
-            sample_rate=cfg.model.sample_rate,
-            window=cfg.data.window,
-            hop=cfg.data.chunk_hop,
-            levels=levels,
-            # a causal model has no per-window loudness normalisation (it would need the future): it was trained at
-            # random levels instead (model.random_gain_db)
-            normalization=(
-                Normalization("none")
-                if streaming is not None
-                else Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db)
-            ),
-            latent_stats=stats,
-            parts=parts,
-            files={f: sha256_file(tmp / f) for f in parts.values()},
-            provenance=provenance,
-            training_data=training_data,
-            # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
-            extra={
-                **model.extra_manifest(),
-                # pitch families: the range trained on (the player's range view and octave mapping)
-                **({"trained_range": model.trained_range(chunks)} if hasattr(model, "trained_range") else {}),
-            },
-            information_rate=information_rate(model, chunks, cfg.model.sample_rate),
-            streaming=streaming,
-            # knobs with a meaning the model declares (hpn: transpose, loudness, balance); none for the others
-            controls=tuple(Control(**c) for c in model.controls()),
-            **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
+    log("exporting ONNX parts (dynamo exporter, a few seconds each)")
+    if model.causal:
+        streaming, errors = _export_streaming(ckpt, tmp, signals, sample_rate)
+        parts = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
+    else:
+        parts = export_parts(model_from_checkpoint(ckpt)[0], tmp, has_quantizer=model.has_quantizer)
+        pad = max(h for _, _, h in model.levels)
+        probe = chunks[: min(4, len(chunks))]
+        probe = torch.nn.functional.pad(probe, (0, (-probe.shape[-1]) % pad))
+        errors = parity_check(model, tmp, parts, probe)
+    worst = max(v for k, v in errors.items() if not k.startswith(("block_", "drift_")))
+    log("parity (max abs error, onnxruntime vs torch): " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
+    if not worst <= PARITY_TOLERANCE:
+        raise ExportError(
+            f"onnxruntime output differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}); "
+            f"bundle not written ({errors})"
         )
-        write_manifest(tmp, manifest)
-        bundle = load_bundle(tmp)  # the player's own reader must accept it
-        clips = excerpts([folder.signals[i] for i in train_idx], cfg.model.sample_rate)
-        if clips:
-            seconds = sum(c.size for c in clips) / cfg.model.sample_rate
-            log(f"measuring what each latent axis does on {seconds:.0f} s of the training audio (the knobs' names)")
-            manifest = dataclasses.replace(manifest, axis_effects=measure(bundle, clips))
-            write_manifest(tmp, manifest)
-            load_bundle(tmp)
-        else:
-            log("no training file is long enough to measure the latent axes on: the knobs stay unnamed")
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    report = {
-        "bundle": str(out_dir),
-        "parity_max_abs_error": errors,
-        "seconds": round(time.perf_counter() - t0, 1),
-        "compression_ratio": round(manifest.compression_ratio, 2),
-        "bytes": sum((out_dir / f).stat().st_size for f in parts.values()),
-    }
-    log(
-        f"wrote {out_dir} ({report['bytes'] / 1e6:.1f} MB, compression {report['compression_ratio']}x, "
-        f"{report['seconds']} s)"
+    return parts, errors, streaming
+
+
+def _manifest(model, cfg: RunConfig, tmp: Path, parts, stats, provenance, training_data, chunks, streaming) -> Manifest:
+    """The bundle's manifest for the parts in ``tmp`` (their checksums), without the axis effects."""
+    scales = scale_outputs(model)
+    levels = tuple(LatentLevel(n, d, h, scales.get(n)) for n, d, h in model.levels)
+    return Manifest(
+        family=cfg.model.family,
+        sample_rate=cfg.model.sample_rate,
+        window=cfg.data.window,
+        hop=cfg.data.chunk_hop,
+        levels=levels,
+        # a causal model has no per-window loudness normalisation (it would need the future): it was trained at
+        # random levels instead (model.random_gain_db)
+        normalization=(
+            Normalization("none")
+            if streaming is not None
+            else Normalization("rms", cfg.data.target_dbfs, cfg.data.max_gain_db)
+        ),
+        latent_stats=stats,
+        parts=parts,
+        files={f: sha256_file(tmp / f) for f in parts.values()},
+        provenance=provenance,
+        training_data=training_data,
+        # family-specific facts the player needs (mel normalisation, quantizer grid); absent for waveform-vae
+        extra={
+            **model.extra_manifest(),
+            # pitch families: the range trained on (the player's range view and octave mapping)
+            **({"trained_range": model.trained_range(chunks)} if hasattr(model, "trained_range") else {}),
+        },
+        information_rate=information_rate(model, chunks, cfg.model.sample_rate),
+        streaming=streaming,
+        # knobs with a meaning the model declares (hpn: transpose, loudness, balance); none for the others
+        controls=tuple(Control(**c) for c in model.controls()),
+        **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
     )
-    return out_dir, report
+
+
+def _name_axes(bundle, manifest: Manifest, tmp: Path, signals: list[np.ndarray], sample_rate: int) -> Manifest:
+    """What each latent axis does, measured on excerpts of the training audio and written into the manifest in
+    ``tmp`` (the knobs' names); the manifest as it stands."""
+    clips = excerpts(signals, sample_rate)
+    if clips:
+        seconds = sum(c.size for c in clips) / sample_rate
+        log(f"measuring what each latent axis does on {seconds:.0f} s of the training audio (the knobs' names)")
+        manifest = dataclasses.replace(manifest, axis_effects=measure(bundle, clips))
+        write_manifest(tmp, manifest)
+        load_bundle(tmp)
+    else:
+        log("no training file is long enough to measure the latent axes on: the knobs stay unnamed")
+    return manifest
