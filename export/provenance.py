@@ -107,7 +107,22 @@ def training_data_record(
             raise
         return TrainingData(**record, note=f"{exc}: licences unknown")
 
-    base = audio_root.resolve()
+    trained, listed = _trained_and_listed(summary, audio_root.resolve(), csv_path, rows)
+    unlisted = len(trained - set(listed))
+    sources = _sources(trained, listed)
+    if not sources:
+        return TrainingData(**record, note=f"{csv_path} lists none of the trained files: licences unknown")
+    note = f"{unlisted} trained files are not listed in {MANIFEST_CSV}: their licences are unknown" if unlisted else ""
+    return TrainingData(
+        **record, sources=sources, manifest=str(csv_path.resolve()), unlisted_train_files=unlisted, note=note
+    )
+
+
+def _trained_and_listed(
+    summary: dict[str, Any], base: Path, csv_path: Path, rows: list[dict[str, str]]
+) -> tuple[set[str], dict[str, dict[str, str]]]:
+    """(the trained files, the manifest's rows by file), both as paths relative to ``base``: the audio files in
+    ``base`` (or, when it is gone, the manifest's rows under it) less the held-out and skipped ones."""
     excluded = set(summary.get("val_file_names") or [])
     for item in summary.get("skipped") or []:
         rel = _relative(Path(str(item.get("file", ""))).resolve(), base) if isinstance(item, dict) else None
@@ -127,8 +142,12 @@ def training_data_record(
         trained = on_disk - excluded
     else:
         trained = set(listed) - excluded
-    unlisted = len(trained - set(listed))
+    return trained, listed
 
+
+def _sources(trained: set[str], listed: dict[str, dict[str, str]]) -> tuple[DataSource, ...]:
+    """The trained files the manifest lists, summed per source (categories, packages, licences, clips, minutes),
+    the largest first."""
     per_source: dict[str, dict[str, Any]] = {}
     for rel in sorted(trained & set(listed)):
         row = listed[rel]
@@ -156,9 +175,4 @@ def training_data_record(
             key=lambda d: (-d.minutes, d.source),
         )
     )
-    if not sources:
-        return TrainingData(**record, note=f"{csv_path} lists none of the trained files: licences unknown")
-    note = f"{unlisted} trained files are not listed in {MANIFEST_CSV}: their licences are unknown" if unlisted else ""
-    return TrainingData(
-        **record, sources=sources, manifest=str(csv_path.resolve()), unlisted_train_files=unlisted, note=note
-    )
+    return sources
