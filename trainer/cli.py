@@ -24,12 +24,7 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["prior"]:  # latentsynth-train prior --bundle B --data DIR: the learned prior (docs/prior.md)
-        from .prior_cli import main as prior_main
-
-        return prior_main(argv[1:])
+def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog="latentsynth-train",
         description="Train an audio autoencoder on a folder of audio. Works under torchrun for data-parallel "
@@ -74,7 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         help="tensorboard: event files in RUN/tensorboard; none: only RUN/train_log.jsonl",
     )
     p.add_argument("--no-progress", action="store_true")
-    args = p.parse_intermixed_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prior"]:  # latentsynth-train prior --bundle B --data DIR: the learned prior (docs/prior.md)
+        from .prior_cli import main as prior_main
+
+        return prior_main(argv[1:])
+    args = build_parser().parse_intermixed_args(argv)
 
     from pathlib import Path
 
