@@ -70,14 +70,10 @@ def longest_silence_s(raw: Path, rate: int = 44100, block: int = 441) -> float:
     return longest * block / rate
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=600.0)
-    p.add_argument("--warmup", type=float, default=60.0, help="RSS 'at start' is taken after this long")
-    p.add_argument("--clip", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
-    p.add_argument("--json", default=None, help="also write the summary here")
-    args = p.parse_args(argv)
-    load_before = os.getloadavg()
+def _play(args) -> tuple[subprocess.Popen, str, str, list[tuple[float, float]], Path]:
+    """The app playing ``args.clip`` under its own PulseAudio and Xvfb for ``args.seconds``, the speaker recorded
+    and the app's RSS sampled every 5 s: (the app's process, its stdout, its stderr, (seconds, MB) samples,
+    the recording)."""
     tmp = Path(tempfile.mkdtemp(prefix="ls-soak-"))
     pulse, env = start_pulse(tmp / "pulse-runtime")
     xvfb, display = start_xvfb()
@@ -133,8 +129,11 @@ def main(argv=None) -> int:
     finally:
         xvfb.terminate()
         stop_pulse(pulse)
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    stats = json.loads(lines[-1]) if lines else {}
+    return app, out, err, samples, cap
+
+
+def _summary(args, returncode, stats: dict, samples: list, cap: Path, load_before, err: str) -> dict:
+    """The app's statistics, the RSS at the start and end of the steady part and its trend, the longest silence."""
     steady = [(t, m) for t, m in samples if t >= args.warmup]
     start_mb = steady[0][1] if steady else None
     end_mb = steady[-1][1] if steady else None
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
         slope = round(float(np.polyfit(t, m, 1)[0]) * 600, 2)
     summary = {
         "seconds": args.seconds,
-        "exit_code": app.returncode,
+        "exit_code": returncode,
         "xruns": stats.get("xruns"),
         "device_xruns": stats.get("device_xruns"),
         "underruns": stats.get("underruns"),
@@ -165,6 +164,21 @@ def main(argv=None) -> int:
         "stderr_tail": err[-500:],
         "rss_samples": samples,
     }
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=600.0)
+    p.add_argument("--warmup", type=float, default=60.0, help="RSS 'at start' is taken after this long")
+    p.add_argument("--clip", default=str(ROOT / "tests" / "data" / "music_rock_mix.wav"))
+    p.add_argument("--json", default=None, help="also write the summary here")
+    args = p.parse_args(argv)
+    load_before = os.getloadavg()
+    app, out, err, samples, cap = _play(args)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    stats = json.loads(lines[-1]) if lines else {}
+    summary = _summary(args, app.returncode, stats, samples, cap, load_before, err)
     line = json.dumps(summary)
     print(line)
     if args.json:
