@@ -203,7 +203,7 @@ def impulse_measurement(args, env: dict) -> dict:
     }
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", required=True)
     p.add_argument("--seconds", type=float, default=60.0)
@@ -221,7 +221,85 @@ def main() -> int:
     p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--harness-child", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p
+
+
+def _engine_in_pulse(args, env: dict) -> dict:
+    """The engine alone in a child process inside the PulseAudio environment: its JSON summary."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.streaming_devices",
+            "--engine-child",
+            "--bundle",
+            args.bundle,
+            "--seconds",
+            str(args.seconds),
+            "--device-block",
+            str(args.device_block),
+            "--device-latency",
+            args.device_latency,
+            "--input-file",
+            args.input_file,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=args.seconds + 120,
+    )
+    lines = [l for l in child.stdout.splitlines() if l.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": child.stderr[-2000:]}
+
+
+def _app_in_pulse(args, env: dict, runtime: Path) -> dict:
+    """The app under Xvfb in the PulseAudio environment, --quit-after: its statistics and the command line."""
+    cmd = [
+        "xvfb-run",
+        "-a",
+        str(ROOT / ".venv" / "bin" / "latentsynth"),
+        "--bundle",
+        args.bundle,
+        "--input-file",
+        args.input_file,
+        "--quit-after",
+        str(args.seconds),
+        "--mode",
+        "streaming",
+        "--device-block",
+        str(args.device_block),
+        "--device-latency",
+        args.device_latency,
+    ]
+    app = subprocess.run(
+        cmd,
+        env={**env, "LATENTSYNTH_SETTINGS": str(runtime / "settings.ini")},
+        capture_output=True,
+        text=True,
+        timeout=args.seconds + 120,
+    )
+    lines = [l for l in app.stdout.splitlines() if l.startswith("{")]
+    keys = (
+        "xruns",
+        "device_xruns",
+        "underruns",
+        "late_windows",
+        "xrun_times_s",
+        "latency_ms",
+        "algorithmic_latency_ms",
+        "device_latency_ms",
+        "rtf",
+        "mode",
+        "latency_parts_ms",
+    )
+    result = {k: json.loads(lines[-1]).get(k) for k in keys} if lines else {"error": app.stderr[-2000:]}
+    result["command"] = " ".join(cmd[2:])
+    return result
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     # one value for both directions, or IN,OUT (e.g. low,0.08: the input side at PortAudio's lowest)
     parts = [v if v in ("low", "high") else float(v) for v in args.device_latency.split(",")]
     latency = parts[0] if len(parts) == 1 else tuple(parts)
@@ -247,72 +325,9 @@ def main() -> int:
     try:
         if args.impulse:
             report["impulse"] = impulse_measurement(args, env)
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.streaming_devices",
-                "--engine-child",
-                "--bundle",
-                args.bundle,
-                "--seconds",
-                str(args.seconds),
-                "--device-block",
-                str(args.device_block),
-                "--device-latency",
-                args.device_latency,
-                "--input-file",
-                args.input_file,
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=args.seconds + 120,
-        )
-        lines = [l for l in child.stdout.splitlines() if l.startswith("{")]
-        report["engine"] = json.loads(lines[-1]) if lines else {"error": child.stderr[-2000:]}
+        report["engine"] = _engine_in_pulse(args, env)
         if not args.no_gui:
-            cmd = [
-                "xvfb-run",
-                "-a",
-                str(ROOT / ".venv" / "bin" / "latentsynth"),
-                "--bundle",
-                args.bundle,
-                "--input-file",
-                args.input_file,
-                "--quit-after",
-                str(args.seconds),
-                "--mode",
-                "streaming",
-                "--device-block",
-                str(args.device_block),
-                "--device-latency",
-                args.device_latency,
-            ]
-            app = subprocess.run(
-                cmd,
-                env={**env, "LATENTSYNTH_SETTINGS": str(runtime / "settings.ini")},
-                capture_output=True,
-                text=True,
-                timeout=args.seconds + 120,
-            )
-            lines = [l for l in app.stdout.splitlines() if l.startswith("{")]
-            keys = (
-                "xruns",
-                "device_xruns",
-                "underruns",
-                "late_windows",
-                "xrun_times_s",
-                "latency_ms",
-                "algorithmic_latency_ms",
-                "device_latency_ms",
-                "rtf",
-                "mode",
-                "latency_parts_ms",
-            )
-            report["app"] = {k: json.loads(lines[-1]).get(k) for k in keys} if lines else {"error": app.stderr[-2000:]}
-            report["app"]["command"] = " ".join(cmd[2:])
+            report["app"] = _app_in_pulse(args, env, runtime)
     finally:
         stop_pulse(proc)
     report["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
