@@ -291,6 +291,19 @@ def _model_rate(but: BundleUnderTest, done: _Pass, r: dict) -> tuple[float | Non
     return model_rate, note
 
 
+def _peer_rate_notes(equal_mels: int) -> dict[str, str]:
+    """How each peer's information rate is counted."""
+    return {
+        "opus_6k": "measured file size",
+        "opus_12k": "measured file size",
+        "griffin_lim": "256 float32 per 256 samples",
+        "griffin_lim_equal": f"{equal_mels} float32 mel bands per 256 samples",
+        "world": "float32 f0, envelope and aperiodicity per 5 ms frame",
+        "world_harvest": "float32 f0, envelope and aperiodicity per 11.6 ms frame",
+        "dsp": "float32 pitch, voicing, 80-point envelope and 6-band aperiodicity per 256 samples",
+    }
+
+
 def evaluate(
     bundle_dir: Path,
     data_dir: Path,
@@ -327,15 +340,7 @@ def evaluate(
     system_order = [MODEL, "model_whole_file"] + (["model_griffin_lim"] if but.has_mel else []) + peer_names
     total_seconds = float(sum(done.seconds))
     rates: dict[str, float | None] = {p: float(sum(done.peer_bits[p]) / total_seconds) for p in peer_names}
-    rate_notes = {
-        "opus_6k": "measured file size",
-        "opus_12k": "measured file size",
-        "griffin_lim": "256 float32 per 256 samples",
-        "griffin_lim_equal": f"{equal_mels} float32 mel bands per 256 samples",
-        "world": "float32 f0, envelope and aperiodicity per 5 ms frame",
-        "world_harvest": "float32 f0, envelope and aperiodicity per 11.6 ms frame",
-        "dsp": "float32 pitch, voicing, 80-point envelope and 6-band aperiodicity per 256 samples",
-    }
+    rate_notes = _peer_rate_notes(equal_mels)
     r: dict = {
         "bundle": str(bundle_dir),
         "name": but.bundle.name,
