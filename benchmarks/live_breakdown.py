@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from benchmarks import streaming as bench
-from desktop.engine import chain, devices, dsp, live, resample, streaming
-from desktop.engine.bundle import load_bundle
-from desktop.engine.render import default_bundle_path
-from desktop.engine.session import ModelRunner
+from core import dsp, streaming
+from core.bundle import load_bundle
+from core.session import ModelRunner
+from desktop.engine import chain, devices, live, resample
+from desktop.engine.factory import default_bundle_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.mode == "streaming":
         import tempfile
 
-        from desktop.engine.bundle import load_bundle
-        from desktop.engine.session import ModelRunner
+        from core.bundle import load_bundle
+        from core.session import ModelRunner
         from tests.streaming_identity_bundle import build_streaming_identity_bundle
 
         path = build_streaming_identity_bundle(Path(tempfile.mkdtemp(prefix="osc-latency-")) / "identity")

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.engine.audiofile import Audio, find_audio_files, load_audio, resample
-from desktop.engine.bundle import load_bundle
+from core.audiofile import Audio, find_audio_files, load_audio, resample
+from core.bundle import load_bundle
+from core.session import ModelRunner
 from desktop.engine.morph import generate
 from desktop.engine.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame
-from desktop.engine.session import ModelRunner
 from desktop.evaluation.texture import embed, frechet_distance
 
 PIECE_S = 5.0  # many short pieces, as the held-out half is many files: one stuck piece cannot dominate

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.engine.audiofile import find_audio_files, load_audio, resample
-from desktop.engine.bundle import load_bundle
+from core.audiofile import find_audio_files, load_audio, resample
+from core.bundle import load_bundle
+from core.session import ModelRunner
 from desktop.engine.morph import generate
 from desktop.engine.prior import PriorRunner, generate_with_prior
-from desktop.engine.session import ModelRunner
 from desktop.engine.spectral import mel_filters, stft_magnitude
 
 SECONDS = 10.0

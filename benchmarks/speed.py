@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.engine.audiofile import Audio
-from desktop.engine.bundle import load_bundle
-from desktop.engine.overlap_add import process_offline
-from desktop.engine.render import default_bundle_path, render_audio
-from desktop.engine.session import ModelRunner, WindowModel
+from core.audiofile import Audio
+from core.bundle import load_bundle
+from core.overlap_add import process_offline
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
+from desktop.engine.factory import default_bundle_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

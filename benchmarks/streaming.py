@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from desktop.engine.bundle import load_bundle
+from core.bundle import load_bundle
+from core.session import ModelRunner
+from core.streaming import StreamingModel
 from desktop.engine.devices import NullDriver
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.live import LiveEngine
-from desktop.engine.render import default_bundle_path
-from desktop.engine.session import ModelRunner
 from desktop.engine.slot import ModelSlot
-from desktop.engine.streaming import StreamingModel
 from desktop.engine.values import EngineParams, StreamConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str) -> dict:
     import numpy as np
 
-    from desktop.engine.audiofile import load_audio
-    from desktop.engine.bundle import load_bundle
+    from core.audiofile import load_audio
+    from core.bundle import load_bundle
+    from core.session import ModelRunner
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
-    from desktop.engine.session import ModelRunner
     from desktop.engine.slot import ModelSlot
     from desktop.engine.values import EngineParams, FileSource, StreamConfig
 
@@ -110,10 +110,10 @@ def harness_child(seconds: float, block: int, latency) -> dict:
 
 
 def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
-    from desktop.engine.bundle import load_bundle
+    from core.bundle import load_bundle
+    from core.session import ModelRunner
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
-    from desktop.engine.session import ModelRunner
     from desktop.engine.slot import ModelSlot
     from desktop.engine.values import EngineParams, StreamConfig
 

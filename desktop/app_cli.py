@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_values import OneLineParser, bounded
+from core.cli_values import OneLineParser, bounded
 
 DESCRIPTION = "latentsynth: the desktop app — live resynthesis of a microphone or a looped file through a model bundle."
 
@@ -130,9 +130,9 @@ def _add_remote_options(p: argparse.ArgumentParser) -> None:
 
 def check_arguments(args) -> str | None:
     """Everything the command line names, checked before any window opens; the first problem, or None."""
-    from .engine.audiofile import AudioFileError, load_audio
-    from .engine.bundle import BundleError, load_bundle
-    from .engine.output_path import OutputPathError, check_new_file
+    from core.audiofile import AudioFileError, load_audio
+    from core.bundle import BundleError, load_bundle
+    from core.output_path import OutputPathError, check_new_file
 
     try:
         if args.bundle:

@@ -8,18 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_values import OneLineParser, bounded, parse_latent_spec
-from .engine.audiofile import AudioFileError, audio_info, load_audio, wav_declared_frames, write_audio
-from .engine.bundle import BundleError, load_bundle
+from core.audiofile import AudioFileError, audio_info, load_audio, wav_declared_frames, write_audio
+from core.bundle import BundleError, load_bundle
+from core.cli_values import OneLineParser, bounded, parse_latent_spec
+from core.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
+from core.latent import LatentControls
+from core.output_path import OutputPathError, check_output_file
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
+from desktop.engine.factory import default_bundle_path
+
 from .engine.file_render import render_file
-from .engine.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from .engine.inversion import GriffinLimRunner
-from .engine.latent import LatentControls
 from .engine.morph import generate, render_morph
 from .engine.octave import file_pitch_and_loudness, octave_shift
-from .engine.output_path import OutputPathError, check_output_file
-from .engine.render import default_bundle_path, render_audio
-from .engine.session import ModelRunner, WindowModel
 
 
 def latent_arg(spec: str) -> str:

@@ -22,13 +22,13 @@ from typing import Callable
 
 import numpy as np
 
-from desktop.engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from desktop.engine.axis_effects import LEVEL, AxisEffect, AxisEffects, name_of
-from desktop.engine.bundle import Bundle, BundleError, load_bundle, write_manifest
-from desktop.engine.latent import LatentControls
-from desktop.engine.pitch_track import yin
-from desktop.engine.render import render_audio
-from desktop.engine.session import ModelRunner, WindowModel
+from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
+from core.axis_effects import LEVEL, AxisEffect, AxisEffects, name_of
+from core.bundle import Bundle, BundleError, load_bundle, write_manifest
+from core.latent import LatentControls
+from core.pitch_track import yin
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
 
 SIGMA = 2.0
 MAX_AXES = 32  # a level with more axes is left unmeasured (its knobs keep their PCA names)

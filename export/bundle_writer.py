@@ -17,7 +17,7 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from desktop.engine.bundle import (
+from core.bundle import (
     STREAMING_FORMAT_VERSION,
     Control,
     LatentLevel,
@@ -28,7 +28,7 @@ from desktop.engine.bundle import (
     sha256_file,
     write_manifest,
 )
-from desktop.engine.output_path import OutputPathError, replaceable_bundle
+from core.output_path import OutputPathError, replaceable_bundle
 from models.registry import build_model
 from trainer.checkpoint import component_states, load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import sys
 
-from desktop.cli_values import OneLineParser, bounded
-from desktop.engine.audiofile import AudioFileError
-from desktop.engine.bundle import BundleError
-from desktop.engine.output_path import OutputPathError, check_output_folder
+from core.audiofile import AudioFileError
+from core.bundle import BundleError
+from core.cli_values import OneLineParser, bounded
+from core.output_path import OutputPathError, check_output_folder
 
 
 def main(argv: list[str] | None = None) -> int:

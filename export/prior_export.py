@@ -19,8 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from desktop.engine.bundle import Bundle, load_bundle, sha256_file, write_manifest
-from desktop.engine.prior_spec import PRIOR_FILE, PriorSpec
+from core.bundle import Bundle, load_bundle, sha256_file, write_manifest
+from core.prior_spec import PRIOR_FILE, PriorSpec
 from models.prior import LatentPrior, PriorStep
 
 from .streaming import round_weights_to_fp16, store_weights_fp16

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from desktop.engine.audiofile import AudioFileError, find_audio_files
-from desktop.engine.bundle import DataSource, TrainingData
+from core.audiofile import AudioFileError, find_audio_files
+from core.bundle import DataSource, TrainingData
 
 MANIFEST_CSV = "manifest.csv"
 # build_train_corpus.py writes more (split, kind, original, credit, ...); these are the ones read here

@@ -20,7 +20,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from desktop.engine.bundle import StateSpec, Streaming
+from core.bundle import StateSpec, Streaming
 
 from .fast_graph import speed_up_file
 from .onnx_parts import _export, fold_weight_norm

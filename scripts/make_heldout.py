@@ -30,7 +30,7 @@ def _link(src: Path, dst: Path) -> None:
 
 def split_of(data: Path, val_percent: float) -> dict:
     """The trainer's validation split of ``data`` without loading the audio: {'root', 'val_file_names'}."""
-    from desktop.engine.audiofile import find_audio_files
+    from core.audiofile import find_audio_files
     from trainer.data import AudioFolder
 
     folder = AudioFolder(data.resolve(), 22050, files=find_audio_files(data.resolve()))

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from desktop.engine.bundle import LatentLevel, LatentStats, Manifest, Normalization, sha256_file, write_manifest
+from core.bundle import LatentLevel, LatentStats, Manifest, Normalization, sha256_file, write_manifest
 
 HOP = 256
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from onnx import TensorProto, helper
 
-from desktop.engine.bundle import (
+from core.bundle import (
     STREAMING_FORMAT_VERSION,
     LatentLevel,
     Manifest,

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, run_cli, tiny_overrides
-from desktop.engine.axis_effects import AxisEffects
-from desktop.engine.bundle import BundleError, load_bundle, read_manifest
-from desktop.engine.latent import LatentControls
-from desktop.engine.render import default_bundle_path
-from desktop.engine.session import ModelRunner
+from core.axis_effects import AxisEffects
+from core.bundle import BundleError, load_bundle, read_manifest
+from core.latent import LatentControls
+from core.session import ModelRunner
+from desktop.engine.factory import default_bundle_path
 from desktop.ui.front_panel import front_axes
 from export.axis_effects import SECONDS, changes, folder_clips, held_out_check, render, uncompensated_runner
 

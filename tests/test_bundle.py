@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from desktop.engine.bundle import FORMAT_VERSION, BundleError, load_bundle, read_manifest
-from desktop.engine.session import ModelRunner
+from core.bundle import FORMAT_VERSION, BundleError, load_bundle, read_manifest
+from core.session import ModelRunner
 
 
 @pytest.fixture()
@@ -90,7 +90,7 @@ def test_not_a_folder(tmp_path):
 
 
 def test_factory_default_bundle_is_valid():
-    from desktop.engine.render import default_bundle_path
+    from desktop.engine.factory import default_bundle_path
 
     b = load_bundle(default_bundle_path())
     assert b.manifest.family == "mel-vae" and b.manifest.extra["mel"]["n_mels"] == 128  # docs/factory.md

@@ -10,12 +10,13 @@ import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, run_cli
-from desktop.engine.audiofile import Audio
-from desktop.engine.bundle import load_bundle
+from core.audiofile import Audio
+from core.bundle import load_bundle
+from core.dsp import DcBlocker
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
 from desktop.engine.chain import ChainStats, ProcessingChain
-from desktop.engine.dsp import DcBlocker
-from desktop.engine.render import default_bundle_path, render_audio
-from desktop.engine.session import ModelRunner, WindowModel
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 

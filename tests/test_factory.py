@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from desktop.engine.bundle import load_bundle
-from desktop.engine.render import default_bundle_path
-from desktop.engine.session import ModelRunner, WindowModel
+from core.bundle import load_bundle
+from core.session import ModelRunner, WindowModel
+from desktop.engine.factory import default_bundle_path
 
 FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())

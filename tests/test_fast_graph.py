@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from desktop.engine.bundle import load_bundle
-from desktop.engine.render import default_bundle_path
+from core.bundle import load_bundle
+from desktop.engine.factory import default_bundle_path
 from export.fast_graph import REWRITE_TOLERANCE, upgrade_bundle
 from export.graph_rewrites import MARK, speed_up
 

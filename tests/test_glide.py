@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from desktop.engine.bundle import Control, load_bundle, read_manifest, write_manifest  # noqa: E402
-from desktop.engine.latent import LatentControls  # noqa: E402
-from desktop.engine.session import ModelRunner  # noqa: E402
-from desktop.engine.streaming import SMOOTH_FRAMES, StreamingModel  # noqa: E402
+from core.bundle import Control, load_bundle, read_manifest, write_manifest  # noqa: E402
+from core.latent import LatentControls  # noqa: E402
+from core.session import ModelRunner  # noqa: E402
+from core.streaming import SMOOTH_FRAMES, StreamingModel  # noqa: E402
 from tests.streaming_identity_bundle import PART_DELAY, build_streaming_identity_bundle  # noqa: E402
 
 HOP = 256

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from desktop.engine.bundle import LatentStats
-from desktop.engine.latent import LatentControls, LevelAxes
+from core.bundle import LatentStats
+from core.latent import LatentControls, LevelAxes
 
 
 def make_axes(d=3):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import FIXTURES
-from desktop.engine.bundle import load_bundle
-from desktop.engine.render import default_bundle_path
+from core.bundle import load_bundle
+from desktop.engine.factory import default_bundle_path
 from models import build_model
 from scripts import narrow_model as narrow
 from trainer.checkpoint import load_checkpoint, load_components

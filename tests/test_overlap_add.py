@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from desktop.engine.overlap_add import OverlapAdd, crossfade_weights, process_offline
+from core.overlap_add import OverlapAdd, crossfade_weights, process_offline
 
 
 def identity(w):

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, run_cli
-from desktop.engine.bundle import BundleError, load_bundle
-from desktop.engine.render import default_bundle_path
+from core.bundle import BundleError, load_bundle
+from desktop.engine.factory import default_bundle_path
 from desktop.evaluation.texture import DIMS, embed, frechet_distance
 
 TINY = ["hidden=8", "layers=2", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1"]
@@ -209,9 +209,9 @@ def test_frechet_distance_on_the_texture_embedding():
 
 @pytest.mark.slow
 def test_generate_mode_blocks_match_the_offline_render_and_continue(prior_bundle):
+    from core.session import ModelRunner
     from desktop.engine.prior import PriorRunner, generate_with_prior
     from desktop.engine.prior_stream import PriorStream
-    from desktop.engine.session import ModelRunner
 
     bundle = load_bundle(prior_bundle[0])
     runner, prior = ModelRunner(bundle, provider="cpu"), PriorRunner(bundle)

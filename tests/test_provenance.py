@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from conftest import run_cli
-from desktop.engine.bundle import BundleError, Manifest, TrainingData, load_bundle, read_manifest
+from core.bundle import BundleError, Manifest, TrainingData, load_bundle, read_manifest
 from export.provenance import NO_MANIFEST_NOTE, training_data_record
 
 COLUMNS = [

@@ -6,7 +6,7 @@ import soundfile as sf
 from identity_bundle import build_identity_bundle
 
 from conftest import run_cli
-from desktop.engine.dsp import DcBlocker
+from core.dsp import DcBlocker
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -150,7 +150,7 @@ def test_bad_bundle_is_named(tmp_path, fixtures_dir):
     [(0.25, 256, 5632), (0.25, 1, 5512), (0.2, 256, 4352), (0.25, 1024, 5120), (0.01, 1024, 1024), (1.0, 256, 22016)],
 )
 def test_window_hop_lands_on_the_latent_grid(hop_s, grid, expected):
-    from desktop.engine.render import hop_samples
+    from core.render import hop_samples
 
     hop = hop_samples(hop_s, 22050, 22050, grid)
     assert hop == expected and hop % grid == 0 and hop <= 22050
@@ -160,8 +160,8 @@ def test_on_grid_windows_agree_where_they_overlap(tiny_bundle):
     """Two overlapping windows whose starts differ by a multiple of the latent hop see the same frames, so they
     decode their shared stretch (away from the window edges) to nearly the same waveform and the crossfade adds
     coherently; shifted by a fraction of a frame (the old 0.25 s = 5512-sample hop), they disagree."""
-    from desktop.engine.bundle import load_bundle
-    from desktop.engine.session import ModelRunner, WindowModel
+    from core.bundle import load_bundle
+    from core.session import ModelRunner, WindowModel
 
     runner = ModelRunner(load_bundle(tiny_bundle), "cpu", threads=1)
     model = WindowModel(runner)

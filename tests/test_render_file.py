@@ -12,13 +12,14 @@ import soundfile as sf
 import soxr
 
 from conftest import FIXTURES, run_cli
-from desktop.engine.audiofile import AudioFileError, audio_info, load_audio, write_audio
-from desktop.engine.bundle import load_bundle
+from core.audiofile import AudioFileError, audio_info, load_audio, write_audio
+from core.bundle import load_bundle
+from core.formats import output_format
+from core.latent import LatentControls
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.file_render import render_file
-from desktop.engine.formats import output_format
-from desktop.engine.latent import LatentControls
-from desktop.engine.render import default_bundle_path, render_audio
-from desktop.engine.session import ModelRunner, WindowModel
 
 
 @pytest.fixture(scope="module")

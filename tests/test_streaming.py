@@ -17,17 +17,18 @@ import torch
 from streaming_identity_bundle import build_streaming_identity_bundle
 
 from conftest import run_cli, tiny_overrides
-from desktop.engine.audiofile import Audio
-from desktop.engine.bundle import BundleError, load_bundle, read_manifest
+from core.audiofile import Audio
+from core.bundle import BundleError, load_bundle, read_manifest
+from core.dsp import DcBlocker
+from core.latent import LatentControls
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
+from core.streaming import StreamingModel, StreamingProcessor, render_stream
 from desktop.engine.chain import ADAPT_BLOCKS, ChainStats, ProcessingChain
 from desktop.engine.devices import NullDriver
-from desktop.engine.dsp import DcBlocker
-from desktop.engine.latent import LatentControls
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.live import LiveEngine
-from desktop.engine.render import default_bundle_path, render_audio
-from desktop.engine.session import ModelRunner, WindowModel
 from desktop.engine.slot import ModelSlot
-from desktop.engine.streaming import StreamingModel, StreamingProcessor, render_stream
 from desktop.engine.values import EngineParams, StreamConfig
 from models import build_model, model_config
 

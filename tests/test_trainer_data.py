@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from desktop.engine.audiofile import AudioFileError
+from core.audiofile import AudioFileError
 from trainer.config import DataConfig, apply_override, load_config
 from trainer.data import AudioFolder, ChunkDataset, chunk_starts
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from desktop.cli_values import OneLineParser, bounded
-from desktop.engine.audiofile import AudioFileError
+from core.audiofile import AudioFileError
+from core.cli_values import OneLineParser, bounded
 
 from .checkpoint import CheckpointError
 from .config import load_config, preset_names

@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from desktop.engine.audiofile import AudioFileError, find_audio_files, load_audio, resample
-from desktop.engine.bundle import Normalization
+from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
+from core.bundle import Normalization
 
 from .config import DataConfig
 

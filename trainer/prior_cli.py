@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from desktop.cli_values import OneLineParser
-from desktop.engine.audiofile import AudioFileError
-from desktop.engine.bundle import BundleError, load_bundle
+from core.audiofile import AudioFileError
+from core.bundle import BundleError, load_bundle
+from core.cli_values import OneLineParser
 
 
 def main(argv: list[str] | None = None) -> int:

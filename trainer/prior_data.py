@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.engine.audiofile import AudioFileError, find_audio_files, load_audio, resample
-from desktop.engine.bundle import Bundle
-from desktop.engine.session import ModelRunner, pad_to_multiple
+from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
+from core.bundle import Bundle
+from core.session import ModelRunner, pad_to_multiple
 
 MIN_FRAMES = 8  # shorter files teach nothing about continuation
 

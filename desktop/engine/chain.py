@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dsp import DcBlocker, Limiter, SmoothedValue, db_to_gain
-from .overlap_add import make_overlap_add
-from .render import hop_samples
+from core.dsp import DcBlocker, Limiter, SmoothedValue, db_to_gain
+from core.overlap_add import make_overlap_add
+from core.render import hop_samples
+from core.streaming import StreamingProcessor
+
 from .resample import StreamResampler
 from .slot import ModelSlot
-from .streaming import StreamingProcessor
 from .values import EngineParams, StreamConfig
 
 STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this

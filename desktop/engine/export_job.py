@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .audiofile import Audio, write_audio
-from .formats import FormatError, output_format
-from .latent import LatentControls
-from .output_path import OutputPathError, check_output_file
-from .render import render_audio
-from .session import ModelRunner, WindowModel
+from core.audiofile import Audio, write_audio
+from core.formats import FormatError, output_format
+from core.latent import LatentControls
+from core.output_path import OutputPathError, check_output_file
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
 
 
 class ExportError(ValueError):

@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 
-from .audiofile import AudioFileInfo, AudioWriter, read_blocks
-from .formats import clipped_samples
-from .session import WindowModel
-from .streaming import RENDER_BLOCKS, StreamingModel
+from core.audiofile import AudioFileInfo, AudioWriter, read_blocks
+from core.formats import clipped_samples
+from core.session import WindowModel
+from core.streaming import RENDER_BLOCKS, StreamingModel
 
 GUARD = 64  # model-rate samples held back until the input ends: the end's crop or padding happens among them
 

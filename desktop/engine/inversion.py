@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bundle import BundleError
+from core.bundle import BundleError
+
 from .spectral import mel_filters_pinv
 
 

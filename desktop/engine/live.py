@@ -22,10 +22,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from core.latent import LatentControls
+
 from . import live_report
 from .chain import ChainStats, ProcessingChain
 from .fade import StartStopFade
-from .latent import LatentControls
 from .recorder import Recorder
 from .ring import RingBuffer
 from .slot import ModelSlot

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .streaming import StreamingProcessor
+from core.streaming import StreamingProcessor
+
 from .values import Snapshot
 
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ from typing import Callable
 
 import numpy as np
 
-from .audiofile import Audio, resample
-from .dsp import DcBlocker
-from .latent import LatentControls
-from .render import hop_samples, render_audio
-from .session import ModelRunner, WindowModel
+from core.audiofile import Audio, resample
+from core.dsp import DcBlocker
+from core.latent import LatentControls
+from core.render import hop_samples, render_audio
+from core.session import ModelRunner, WindowModel
 
 
 def target_samples(target: np.ndarray, idx: np.ndarray, loop: bool) -> np.ndarray:

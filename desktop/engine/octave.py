@@ -55,7 +55,7 @@ def file_pitch_and_loudness(path, seconds: float = 60.0, frame: int = 2048) -> t
     trained range's: dBFS) of the first ``seconds`` of an audio file, mono; (None, None) when nothing is voiced."""
     import soundfile as sf
 
-    from .pitch_track import loudness_db, yin
+    from core.pitch_track import loudness_db, yin
 
     with sf.SoundFile(str(path)) as f:
         rate = f.samplerate

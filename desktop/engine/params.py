@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
-from .bundle import Manifest
-from .latent import LatentControls
+from core.bundle import Manifest
+from core.latent import LatentControls
 
 PREFIX = "/latentsynth"
 GAIN_RANGE_DB = (-24.0, 24.0)  # the UI's IN GAIN / OUT GAIN knobs

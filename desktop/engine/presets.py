@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import Manifest
-from .latent import LatentControls
+from core.bundle import Manifest
+from core.latent import LatentControls
+
 from .params import MIX_FIELDS, PREFIX, ParamError, ParamRegistry, StaticTarget, parse_binding
 from .values import FALLBACKS, HOP_RANGE_S, LIVE_MODES, EngineParams, StreamConfig
 

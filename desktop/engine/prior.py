@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from .audiofile import Audio, resample
-from .bundle import Bundle, BundleError
-from .latent import LatentControls
-from .session import ModelRunner, pad_to_multiple
+from core.audiofile import Audio, resample
+from core.bundle import Bundle, BundleError
+from core.latent import LatentControls
+from core.session import ModelRunner, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
 

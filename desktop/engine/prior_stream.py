@@ -13,11 +13,12 @@ from typing import Callable
 
 import numpy as np
 
-from .audiofile import Audio
-from .bundle import BundleError
-from .latent import LatentControls
+from core.audiofile import Audio
+from core.bundle import BundleError
+from core.latent import LatentControls
+from core.session import ModelRunner
+
 from .prior import PriorRunner, encode_prime
-from .session import ModelRunner
 
 
 class PriorStream:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .output_path import claim_new_file, is_locked
+from core.output_path import claim_new_file, is_locked
 
 _HEADER_BYTES = 44
 

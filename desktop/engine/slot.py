@@ -9,9 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-from .latent import LatentControls
-from .session import ModelRunner, WindowModel
-from .streaming import StreamingModel
+from core.latent import LatentControls
+from core.session import ModelRunner, WindowModel
+from core.streaming import StreamingModel
 
 
 @dataclass

@@ -73,8 +73,9 @@ class Preloader:
         self.wake = None
 
     def start_model(self, bundle_path: str | Path, provider: str) -> None:
-        from .bundle import load_bundle
-        from .session import ModelRunner
+        from core.bundle import load_bundle
+        from core.session import ModelRunner
+
         from .slot import ModelSlot
 
         def load():

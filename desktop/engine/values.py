@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .overlap_add import MODES
+from core.overlap_add import MODES
 
 FALLBACKS = ("dry", "silence")
 HOP_RANGE_S = (0.05, 0.5)
@@ -82,6 +82,6 @@ class FileSource:
         self.name = name
 
     def at_rate(self, rate: int) -> np.ndarray:
-        from .audiofile import resample
+        from core.audiofile import resample
 
         return np.ascontiguousarray(resample(self.samples, self.sample_rate, rate), dtype=np.float32)

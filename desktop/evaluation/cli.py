@@ -18,8 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.audiofile import AudioFileError
-from ..engine.bundle import BundleError
+from core.audiofile import AudioFileError
+from core.bundle import BundleError
+
 from . import systems
 from .evaluate import EvalError, evaluate
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from ..engine.bundle import load_bundle
-from ..engine.dsp import DcBlocker
+from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
+from core.bundle import load_bundle
+from core.dsp import DcBlocker
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel, pad_to_multiple
+
 from ..engine.inversion import decoded_mel_to_audio
-from ..engine.render import render_audio
-from ..engine.session import ModelRunner, WindowModel, pad_to_multiple
 from . import aggregate, peers, probes, rate, report, systems
 from .report import spectrogram_png
 

@@ -133,16 +133,16 @@ def world_harvest(x: np.ndarray, sr: int, hop: int = 256) -> tuple[np.ndarray, f
 @functools.lru_cache(maxsize=1)
 def _dsp_model():
     """The dsp bundle's runner, loaded once per process."""
-    from ..engine.bundle import load_bundle
-    from ..engine.session import ModelRunner, WindowModel
+    from core.bundle import load_bundle
+    from core.session import ModelRunner, WindowModel
 
     bundle = load_bundle(DSP_BUNDLE)
     return WindowModel(ModelRunner(bundle, provider="cpu", threads=1)), bundle.manifest
 
 
 def dsp(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
-    from ..engine.audiofile import Audio, resample
-    from ..engine.render import render_audio
+    from core.audiofile import Audio, resample
+    from core.render import render_audio
 
     model, manifest = _dsp_model()
     xs = resample(x, sr, manifest.sample_rate)

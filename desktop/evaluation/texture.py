@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.audiofile import resample
+from core.audiofile import resample
+
 from ..engine.spectral import mel_filters, stft_magnitude
 
 RATE = 22050

@@ -45,7 +45,7 @@ _DCT = _dct_matrix(N_MFCC, N_MELS)
 def frame_features(x: np.ndarray, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
     """x float[T] -> (features float64[frames, DIM / 2], frame level in dBFS float64[frames]); frame f at f * HOP."""
     if sr != SR:
-        from ..engine.audiofile import resample
+        from core.audiofile import resample
 
         x = resample(np.asarray(x, np.float32), sr, SR)
     mag = stft_magnitude(np.asarray(x, np.float32), N_FFT, HOP).astype(np.float64)  # [bins, frames]

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from ..engine.bundle import BundleError, load_bundle
-from ..engine.latent import LatentControls
+from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
+from core.bundle import BundleError, load_bundle
+from core.latent import LatentControls
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel, pad_to_multiple
+from desktop.engine.factory import default_bundle_path
+
 from ..engine.octave import loudness_offset, octave_shift, voiced_median_hz
-from ..engine.render import default_bundle_path, render_audio
-from ..engine.session import ModelRunner, WindowModel, pad_to_multiple
 from . import pitch, spectral
 from . import timbre_embedding as te
 from .transfer_report import markdown, table, targets

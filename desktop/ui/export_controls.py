@@ -7,10 +7,11 @@ from typing import Callable
 
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton, QWidget
 
-from ..engine.audiofile import Audio
+from core.audiofile import Audio
+from core.latent import LatentControls
+from core.session import ModelRunner
+
 from ..engine.export_job import ExportError, ExportJob
-from ..engine.latent import LatentControls
-from ..engine.session import ModelRunner
 
 
 class ExportControls:

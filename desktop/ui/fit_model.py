@@ -12,10 +12,11 @@ from typing import Callable
 import numpy as np
 from PySide6.QtWidgets import QPushButton
 
-from ..engine.bundle import Control, Manifest
-from ..engine.latent import LatentControls
+from core.bundle import Control, Manifest
+from core.latent import LatentControls
+from core.pitch_track import History
+
 from ..engine.octave import loudness_offset, octave_shift, voiced_median_hz
-from ..engine.pitch_track import History
 
 MIN_VOICED = 10  # readings (1/3 s at the GUI's 30 Hz) before a median is trusted
 TOOLTIP = (

@@ -11,8 +11,9 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from ..engine.bundle import Control, Manifest
-from ..engine.latent import LatentControls
+from core.bundle import Control, Manifest
+from core.latent import LatentControls
+
 from ..engine.params import PREFIX
 from . import theme
 from .knob import Knob

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.bundle import Bundle
-from ..engine.latent import LatentControls
+from core.bundle import Bundle
+from core.latent import LatentControls
+
 from ..engine.live import LiveEngine
 from ..engine.params import PREFIX
 from ..engine.presets import PresetError, random_controls, read_preset, save_preset

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.bundle import Bundle
-from ..engine.latent import LatentControls
+from core.bundle import Bundle
+from core.latent import LatentControls
+
 from ..engine.live import LiveEngine
 from ..engine.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
 from . import theme

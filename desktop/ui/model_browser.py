@@ -11,11 +11,12 @@ from typing import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ..engine.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
-from ..engine.latent import LatentControls
+from core.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
+from core.latent import LatentControls
+from core.session import ModelRunner, available_providers
+from desktop.engine.factory import default_bundle_path
+
 from ..engine.live import LiveEngine
-from ..engine.render import default_bundle_path
-from ..engine.session import ModelRunner, available_providers
 from ..engine.slot import ModelSlot
 from .saved_values import saved_value
 

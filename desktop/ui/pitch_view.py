@@ -10,7 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout
 
-from ..engine import pitch_track
+from core import pitch_track
+
 from . import theme
 from .panel import Panel
 

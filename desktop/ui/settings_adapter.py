@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
 
-from ..engine.render import default_bundle_path
+from desktop.engine.factory import default_bundle_path
+
 from ..engine.values import LIVE_MODES, StreamConfig
 from .saved_values import saved_value
 

@@ -11,9 +11,10 @@ from typing import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QWidget
 
-from ..engine.audiofile import Audio, AudioFileError, load_audio
+from core.audiofile import Audio, AudioFileError, load_audio
+from core.output_path import OutputPathError, unique_path
+
 from ..engine.live import LiveEngine
-from ..engine.output_path import OutputPathError, unique_path
 from ..engine.values import FileSource
 from .saved_values import saved_value
 

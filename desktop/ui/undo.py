@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from ..engine.latent import LatentControls
+from core.latent import LatentControls
 
 MERGE_S = 1.0
 LIMIT = 200  # steps kept

@@ -16,15 +16,15 @@ from .pulse import pulse_available, start_pulse, stop_pulse
 
 @pytest.fixture(scope="session")
 def default_bundle():
-    from desktop.engine.bundle import load_bundle
-    from desktop.engine.render import default_bundle_path
+    from core.bundle import load_bundle
+    from desktop.engine.factory import default_bundle_path
 
     return load_bundle(default_bundle_path())
 
 
 @pytest.fixture(scope="session")
 def default_runner(default_bundle):
-    from desktop.engine.session import ModelRunner
+    from core.session import ModelRunner
 
     return ModelRunner(default_bundle, provider="cpu", threads=1)
 

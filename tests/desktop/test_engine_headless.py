@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
+from core.dsp import DcBlocker, Limiter
+from core.latent import LatentControls
 from desktop.engine.devices import NullDriver
-from desktop.engine.dsp import DcBlocker, Limiter
-from desktop.engine.latent import LatentControls
 from desktop.engine.live import LiveEngine
 from desktop.engine.presets import PresetError, load_preset, random_controls, save_preset
 from desktop.engine.resample import StreamResampler

@@ -6,9 +6,9 @@ import time
 import pytest
 import soundfile as sf
 
-from desktop.engine.audiofile import load_audio
+from core.audiofile import load_audio
+from core.latent import LatentControls
 from desktop.engine.export_job import ExportError, ExportJob
-from desktop.engine.latent import LatentControls
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 

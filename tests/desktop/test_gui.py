@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import QPoint, QSettings
 
-from desktop.engine.bundle import Control, read_manifest, write_manifest
+from core.bundle import Control, read_manifest, write_manifest
 from desktop.engine.devices import NullDriver
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.live import LiveEngine
 from desktop.engine.params import PREFIX
-from desktop.engine.render import default_bundle_path
 from desktop.ui.knob import Knob
 from desktop.ui.latent_panel import percent
 from desktop.ui.main_window import AppOptions, MainWindow

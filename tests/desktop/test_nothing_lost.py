@@ -16,10 +16,10 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT
+from core.output_path import OutputPathError
 from desktop.engine import live
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
-from desktop.engine.output_path import OutputPathError
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 
@@ -134,7 +134,7 @@ def test_a_file_being_recorded_is_refused_to_another_process(tmp_path):
             import sys
             sys.path.insert(0, {str(ROOT)!r})
             from desktop.engine.recorder import Recorder, recover_recordings
-            from desktop.engine.output_path import OutputPathError
+            from core.output_path import OutputPathError
             print(recover_recordings({str(tmp_path / "journal")!r}))  # another start's crash recovery
             try:
                 Recorder({str(path)!r}, 44100)

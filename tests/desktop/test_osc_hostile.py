@@ -17,10 +17,10 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from conftest import FIXTURES, ROOT
+from core.bundle import load_bundle
 from desktop.control.osc import OscServer, RateLimitedLog
-from desktop.engine.bundle import load_bundle
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.params import PREFIX, ParamRegistry, StaticTarget
-from desktop.engine.render import default_bundle_path
 from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 
 DRY_WET = f"{PREFIX}/mix/dry_wet"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from desktop.engine.overlap_add import LowLatencyOverlapAdd, OverlapAdd, make_overlap_add
+from core.overlap_add import LowLatencyOverlapAdd, OverlapAdd, make_overlap_add
 
 
 def _stream(ola, x, rng):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop.engine import pitch_track
+from core import pitch_track
 
 
 def tone(f0: float, rate: int, harmonics=(1.0,), n: int = 4096) -> np.ndarray:

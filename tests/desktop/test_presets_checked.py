@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from desktop.engine.latent import LatentControls
+from core.latent import LatentControls
 from desktop.engine.presets import PresetError, read_preset, save_preset
 from desktop.engine.values import EngineParams
 

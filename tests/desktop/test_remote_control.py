@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
+from core.bundle import load_bundle
 from desktop.control.midi import TRANSPOSE, MidiInput, MidiMap, input_names
 from desktop.control.osc import OscSender, OscServer
-from desktop.engine.bundle import load_bundle
 from desktop.engine.devices import NullDriver
+from desktop.engine.factory import default_bundle_path
 from desktop.engine.live import LiveEngine
 from desktop.engine.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
 from desktop.engine.presets import load_preset, preset_midi, save_preset
-from desktop.engine.render import default_bundle_path
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from desktop.engine import pitch_track
-from desktop.engine.render import default_bundle_path
+from core import pitch_track
+from desktop.engine.factory import default_bundle_path
 from tests.desktop.test_gui import make_window
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from desktop.engine.latent import LatentControls
-from desktop.engine.render import default_bundle_path
+from core.latent import LatentControls
+from desktop.engine.factory import default_bundle_path
 from desktop.ui.undo import MERGE_S, ControlHistory
 from tests.desktop.test_gui import make_window
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from desktop.engine.audiofile import resample
+from core.audiofile import resample
 from desktop.evaluation import peers, perceptual, pitch, probes, rate, spectral, systems
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time

@@ -95,7 +95,7 @@ def test_information_rate_of_a_known_kl(report):
     for rec in report["first"]["per_file"]:
         x, sr = sf.read(report["data"] / rec["file"], dtype="float32")
         x = x if x.ndim == 1 else x.mean(1)
-        from desktop.engine.audiofile import resample
+        from core.audiofile import resample
 
         x = resample(x, sr, SR)[: 2 * SR]
         gain = min(0.1 / np.sqrt(np.mean(x.astype(np.float64) ** 2)), 10**1.5)

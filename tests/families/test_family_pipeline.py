@@ -9,8 +9,8 @@ import soundfile as sf
 import torch
 
 from conftest import run_cli
-from desktop.engine.bundle import load_bundle
-from desktop.engine.session import ModelRunner
+from core.bundle import load_bundle
+from core.session import ModelRunner
 from familykit import FAMILY_PRESETS, eval_data, family_root, tiny_family_bundle  # noqa: F401 (fixtures)
 
 

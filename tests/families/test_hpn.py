@@ -17,10 +17,10 @@ import soundfile as sf
 import torch
 
 from conftest import FIXTURES, run_cli
-from desktop.engine.bundle import BundleError, Control, Manifest, load_bundle, read_manifest
-from desktop.engine.latent import LatentControls, apply_declared
-from desktop.engine.session import ModelRunner
-from desktop.engine.streaming import StreamingModel, render_stream
+from core.bundle import BundleError, Control, Manifest, load_bundle, read_manifest
+from core.latent import LatentControls, apply_declared
+from core.session import ModelRunner
+from core.streaming import StreamingModel, render_stream
 from export.onnx_parts import fold_weight_norm
 from export.streaming import round_weights_to_fp16, run_blocks, streaming_parity_by_part
 from models import ModelConfig, build_model

@@ -7,10 +7,10 @@ import math
 import mido
 import numpy as np
 
+from core.latent import LatentControls, apply_declared
+from core.streaming import StreamingModel
 from desktop.control.midi import PITCH, TRANSPOSE, MidiMap
-from desktop.engine.latent import LatentControls, apply_declared
 from desktop.engine.params import ParamRegistry, StaticTarget
-from desktop.engine.streaming import StreamingModel
 from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
 from tests.families.test_hpn import SR, hpn_bundle, hpn_runner  # noqa: F401  (module fixtures)
 from tests.families.test_hpn import f0_of as _f0_of

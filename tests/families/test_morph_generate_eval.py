@@ -6,11 +6,11 @@ import soundfile as sf
 import torch
 
 from conftest import run_cli
-from desktop.engine.audiofile import load_audio
-from desktop.engine.bundle import load_bundle
+from core.audiofile import load_audio
+from core.bundle import load_bundle
+from core.render import render_audio
+from core.session import ModelRunner, WindowModel
 from desktop.engine.morph import generate, render_morph
-from desktop.engine.render import render_audio
-from desktop.engine.session import ModelRunner, WindowModel
 from desktop.evaluation.evaluate import codebook_stats
 from desktop.evaluation.report import spectrogram_png
 from desktop.evaluation.spectral import all_metrics, mel_distance, si_sdr, stft_distance

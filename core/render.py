@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -81,8 +80,3 @@ def _render_streaming(audio: Audio, model: WindowModel, progress, block: int | N
         y = render_stream(x, stream, block, cb)
         out[c] = fit_length(resample(y, m.sample_rate, audio.sample_rate), audio.frames)
     return out
-
-
-def default_bundle_path() -> Path:
-    """The factory default bundle shipped inside the package: the streaming (causal) mel VAE, 23 ms."""
-    return Path(__file__).resolve().parent.parent / "factory" / "default"
