@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks import streaming as bench
 from core import dsp, streaming
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from desktop.engine import chain, devices, live, resample
 from desktop.engine.factory import default_bundle_path

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.mode == "streaming":
         import tempfile
 
-        from core.bundle import load_bundle
+        from core.bundle_io import load_bundle
         from core.session import ModelRunner
         from tests.streaming_identity_bundle import build_streaming_identity_bundle
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from core.audiofile import Audio, find_audio_files, load_audio, resample
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from desktop.engine.morph import generate
 from desktop.engine.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.audiofile import find_audio_files, load_audio, resample
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from desktop.engine.morph import generate
 from desktop.engine.prior import PriorRunner, generate_with_prior

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.audiofile import Audio
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.overlap_add import process_offline
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel

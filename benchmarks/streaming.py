@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from core.streaming import StreamingModel
 from desktop.engine.devices import NullDriver

@@ -35,7 +35,7 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     import numpy as np
 
     from core.audiofile import load_audio
-    from core.bundle import load_bundle
+    from core.bundle_io import load_bundle
     from core.session import ModelRunner
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine
@@ -110,7 +110,7 @@ def harness_child(seconds: float, block: int, latency) -> dict:
 
 
 def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
-    from core.bundle import load_bundle
+    from core.bundle_io import load_bundle
     from core.session import ModelRunner
     from desktop.engine.devices import SoundDeviceDriver
     from desktop.engine.live import LiveEngine

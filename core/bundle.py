@@ -1,15 +1,13 @@
 """The model bundle schema: the one contract between the torch side (export writes) and the player (reads).
 
 A bundle is a folder holding ``manifest.json`` plus ONNX parts (``encoder.onnx``, ``decoder.onnx`` and, for
-quantized models, ``quantizer.onnx``). The manifest is versioned and lists the sha256 of every file; anything
-this module does not understand is rejected with an error that names the file.
+quantized models, ``quantizer.onnx``). The manifest is versioned and lists the sha256 of every file. This module
+says what a manifest holds and how it is written as JSON; bundle_io.py reads it back and checks the checksums,
+bundle_check.py rejects what a player cannot use. Every error names the file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,6 @@ REQUIRED_PARTS = ("encoder", "decoder")
 
 class BundleError(Exception):
     """A bundle cannot be used; the message names the file and the problem."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -130,60 +120,6 @@ class TrainingData:
                 del data[optional]
         return data
 
-    @classmethod
-    def from_json(cls, data: Any, where: Path) -> "TrainingData":
-        ctx = "training_data"
-
-        def field_of(obj: Any, key: str, kind: type, ctx: str, default: Any = ...) -> Any:
-            if not isinstance(obj, dict):
-                raise BundleError(f"{where}: '{ctx}' must be an object")
-            if key not in obj:
-                if default is ...:
-                    raise BundleError(f"{where}: missing field '{ctx}.{key}'")
-                return default
-            value = obj[key]
-            if kind is str and value is None and default is None:
-                return None
-            ok = (
-                isinstance(value, str)
-                if kind is str
-                else isinstance(value, int) and not isinstance(value, bool)
-                if kind is int
-                else isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            )
-            if not ok or (kind is not str and value < 0):
-                want = {str: "a string", int: "a count >= 0", float: "a number of minutes >= 0"}[kind]
-                raise BundleError(f"{where}: '{ctx}.{key}' must be {want} (got {value!r})")
-            return kind(value)
-
-        if not isinstance(data, dict):
-            raise BundleError(f"{where}: '{ctx}' must be an object")
-        raw_sources = data.get("sources", [])
-        if not isinstance(raw_sources, list):
-            raise BundleError(f"{where}: '{ctx}.sources' must be a list")
-        sources = []
-        for i, s in enumerate(raw_sources):
-            sctx = f"{ctx}.sources[{i}]"
-            sources.append(
-                DataSource(
-                    source=field_of(s, "source", str, sctx),
-                    category=field_of(s, "category", str, sctx, ""),
-                    debian_package=field_of(s, "debian_package", str, sctx, ""),
-                    license=field_of(s, "license", str, sctx),
-                    clips=field_of(s, "clips", int, sctx),
-                    minutes=field_of(s, "minutes", float, sctx),
-                )
-            )
-        return cls(
-            root=field_of(data, "root", str, ctx),
-            **{k: field_of(data, k, int, ctx) for k in cls.COUNTS},
-            **{k: field_of(data, k, float, ctx) for k in cls.MINUTES},
-            sources=tuple(sources),
-            manifest=field_of(data, "manifest", str, ctx, None),
-            unlisted_train_files=field_of(data, "unlisted_train_files", int, ctx, 0),
-            note=field_of(data, "note", str, ctx, ""),
-        )
-
 
 @dataclass(frozen=True)
 class StateSpec:
@@ -237,52 +173,6 @@ class Streaming:
             data["parity_max_abs_error"] = self.parity_max_abs_error
         return data
 
-    @classmethod
-    def from_json(cls, data: Any, where: Path) -> "Streaming":
-        if not isinstance(data, dict):
-            raise BundleError(f"{where}: 'streaming' must be an object")
-        try:
-            states = tuple(
-                StateSpec(
-                    str(s["part"]), str(s["name"]), tuple(int(d) for d in s["shape"]), str(s.get("dtype", "float32"))
-                )
-                for s in data["states"]
-            )
-            parity = data.get("parity_max_abs_error")
-            return cls(
-                block=int(data["block"]),
-                lookahead=int(data["lookahead"]),
-                delay=int(data["delay_samples"]),
-                states=states,
-                parity_max_abs_error=None if parity is None else float(parity),
-            )
-        except KeyError as exc:
-            raise BundleError(f"{where}: missing field 'streaming.{exc.args[0]}'") from exc
-        except (TypeError, ValueError) as exc:
-            raise BundleError(f"{where}: malformed 'streaming' ({type(exc).__name__}: {exc})") from exc
-
-    def validate(self, where: Path, latent_hop: int, parts: dict[str, str]) -> None:
-        if self.block <= 0 or self.block % latent_hop:
-            raise BundleError(
-                f"{where}: 'streaming.block' {self.block} must be a positive multiple of the latent hop {latent_hop}"
-            )
-        if self.lookahead < 0 or self.delay < 0:
-            raise BundleError(f"{where}: 'streaming.lookahead' and 'delay_samples' must be >= 0")
-        names = set()
-        for s in self.states:
-            if s.part not in parts:
-                raise BundleError(
-                    f"{where}: streaming state '{s.name}' belongs to part '{s.part}', which the bundle does not have"
-                )
-            if s.dtype != "float32" or not s.shape or any(d < 0 for d in s.shape) or s.shape[0] != 1:
-                raise BundleError(
-                    f"{where}: streaming state '{s.name}' must be float32 with shape [1, ...] "
-                    f"(got {s.dtype} {list(s.shape)})"
-                )
-            if (s.part, s.name) in names:
-                raise BundleError(f"{where}: streaming state '{s.name}' is listed twice")
-            names.add((s.part, s.name))
-
 
 CONTROL_TRANSFORMS = ("add", "set")
 
@@ -316,31 +206,11 @@ class Control:
             del data["description"]
         return data
 
-    @classmethod
-    def from_json(cls, data: Any, where: Path, i: int) -> "Control":
-        if not isinstance(data, dict):
-            raise BundleError(f"{where}: 'controls[{i}]' must be an object")
-        try:
-            return cls(
-                name=str(data["name"]),
-                unit=str(data.get("unit", "")),
-                minimum=float(data["minimum"]),
-                maximum=float(data["maximum"]),
-                default=float(data.get("default", 0.0)),
-                level=str(data["level"]),
-                channel=int(data["channel"]),
-                transform=str(data.get("transform", "add")),
-                scale=float(data.get("scale", 1.0)),
-                description=str(data.get("description", "")),
-            )
-        except KeyError as exc:
-            raise BundleError(f"{where}: missing field 'controls[{i}].{exc.args[0]}'") from exc
-        except (TypeError, ValueError) as exc:
-            raise BundleError(f"{where}: malformed 'controls[{i}]' ({type(exc).__name__}: {exc})") from exc
-
 
 @dataclass(frozen=True)
 class Manifest:
+    """What manifest.json says (docs/bundle.md): bundle_io.py reads and writes it, bundle_check.py checks it."""
+
     family: str
     sample_rate: int
     window: int  # samples per window the model was trained on
@@ -432,197 +302,6 @@ class Manifest:
             data["axis_effects"] = self.axis_effects.to_json()
         return data
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], where: Path) -> "Manifest":
-        def need(obj: dict, key: str, ctx: str):
-            if not isinstance(obj, dict) or key not in obj:
-                raise BundleError(f"{where}: missing field '{ctx}{key}'")
-            return obj[key]
-
-        bad = _non_finite(data)
-        if bad is not None:
-            raise BundleError(
-                f"{where}: '{bad[0]}' is {bad[1]}; every number a player reads must be finite (re-export the bundle)"
-            )
-        version = need(data, "format_version", "")
-        if version not in SUPPORTED_VERSIONS:
-            raise BundleError(
-                f"{where}: format_version {version!r} is not supported by this LatentSynth "
-                f"(supported: {', '.join(map(str, SUPPORTED_VERSIONS))}); re-export the model or update the app"
-            )
-        try:
-            latent = need(data, "latent", "")
-            levels = tuple(
-                LatentLevel(
-                    str(l["name"]),
-                    int(l["dim"]),
-                    int(l["hop"]),
-                    str(l["scale_output"]) if l.get("scale_output") else None,
-                )
-                for l in need(latent, "levels", "latent.")
-            )
-            if not levels:
-                raise BundleError(f"{where}: 'latent.levels' is empty")
-            norm = need(data, "normalization", "")
-            stats = {}
-            for name, s in need(data, "latent_stats", "").items():
-                stats[name] = LatentStats(
-                    mean=tuple(map(float, s["mean"])),
-                    std=tuple(map(float, s["std"])),
-                    components=tuple(tuple(map(float, r)) for r in s["pca_components"]),
-                    explained_variance=tuple(map(float, s["explained_variance"])),
-                    explained_variance_ratio=tuple(map(float, s["explained_variance_ratio"])),
-                )
-            files = {}
-            for fname, entry in need(data, "files", "").items():
-                files[str(fname)] = str(entry["sha256"])
-            manifest = cls(
-                family=str(need(data, "family", "")),
-                sample_rate=int(need(data, "sample_rate", "")),
-                window=int(need(data, "window", "")),
-                hop=int(need(data, "hop", "")),
-                levels=levels,
-                normalization=Normalization(
-                    type=str(norm.get("type", "rms")),
-                    target_dbfs=float(norm.get("target_dbfs", -20.0)),
-                    max_gain_db=float(norm.get("max_gain_db", 30.0)),
-                ),
-                latent_stats=stats,
-                parts={str(k): str(v) for k, v in need(data, "parts", "").items()},
-                files=files,
-                provenance=dict(data.get("provenance", {})),
-                training_data=(
-                    TrainingData.from_json(data["training_data"], where)
-                    if data.get("training_data") is not None
-                    else None
-                ),
-                format_version=int(version),
-                extra=dict(data.get("extra", {})),
-                streaming=(
-                    Streaming.from_json(data["streaming"], where)
-                    if int(version) >= 2 and data.get("streaming") is not None
-                    else None
-                ),
-                information_rate=(dict(data["information_rate"]) if data.get("information_rate") is not None else None),
-                controls=_read_controls(data.get("controls"), where),
-                prior=_read_prior(data.get("prior"), where),
-                axis_effects=_read_axis_effects(data.get("axis_effects"), levels, where),
-            )
-        except BundleError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{where}: malformed manifest ({type(exc).__name__}: {exc})") from exc
-        manifest.validate(where)
-        return manifest
-
-    def validate(self, where: Path) -> None:
-        for part in REQUIRED_PARTS:
-            if part not in self.parts:
-                raise BundleError(f"{where}: 'parts' has no '{part}'")
-        for part, fname in self.parts.items():
-            if part not in PART_NAMES:
-                raise BundleError(f"{where}: unknown part '{part}' (known: {', '.join(PART_NAMES)})")
-            if fname not in self.files:
-                raise BundleError(f"{where}: part '{part}' file '{fname}' has no sha256 in 'files'")
-            if "/" in fname or "\\" in fname or fname.startswith("."):
-                raise BundleError(f"{where}: part file name '{fname}' must be a plain file name")
-        if self.information_rate is not None:
-            bps = self.information_rate.get("bits_per_second")
-            if isinstance(bps, bool) or not isinstance(bps, (int, float)) or not math.isfinite(bps) or bps < 0:
-                raise BundleError(f"{where}: 'information_rate.bits_per_second' must be a number >= 0 (got {bps!r})")
-        if self.streaming is not None:
-            if self.format_version < STREAMING_FORMAT_VERSION:
-                raise BundleError(f"{where}: a 'streaming' section needs format_version {STREAMING_FORMAT_VERSION}")
-            self.streaming.validate(where, self.latent_hop, self.parts)
-        if self.prior is not None:
-            problem = self.prior.problem({l.name: l.dim for l in self.levels}, self.files)
-            if problem is not None:
-                raise BundleError(f"{where}: {problem}")
-        if self.normalization.type not in ("rms", "none"):
-            raise BundleError(f"{where}: unknown normalization type '{self.normalization.type}'")
-        if self.sample_rate <= 0 or self.window <= 0 or self.hop <= 0:
-            raise BundleError(f"{where}: sample_rate, window and hop must be positive")
-        dims = {level.name: level.dim for level in self.levels}
-        names = set()
-        for c in self.controls:
-            if c.name in names:
-                raise BundleError(f"{where}: control '{c.name}' is declared twice")
-            names.add(c.name)
-            if c.level not in dims or not 0 <= c.channel < dims[c.level]:
-                raise BundleError(
-                    f"{where}: control '{c.name}' acts on channel {c.channel} of level '{c.level}', "
-                    "which the latent does not have"
-                )
-            if c.transform not in CONTROL_TRANSFORMS:
-                raise BundleError(
-                    f"{where}: control '{c.name}' has unknown transform '{c.transform}' "
-                    f"(known: {', '.join(CONTROL_TRANSFORMS)})"
-                )
-            values = (c.minimum, c.maximum, c.default, c.scale)
-            if not all(math.isfinite(v) for v in values) or not c.minimum <= c.default <= c.maximum:
-                raise BundleError(f"{where}: control '{c.name}' needs finite minimum <= default <= maximum")
-        for level in self.levels:
-            stats = self.latent_stats.get(level.name)
-            if stats is None:
-                raise BundleError(f"{where}: no latent_stats for level '{level.name}'")
-            d = level.dim
-            if not (len(stats.mean) == len(stats.std) == len(stats.explained_variance) == len(stats.components) == d):
-                raise BundleError(f"{where}: latent_stats for level '{level.name}' do not have {d} entries")
-            if any(len(row) != d for row in stats.components):
-                raise BundleError(f"{where}: pca_components for level '{level.name}' are not {d}x{d}")
-            if not all(math.isfinite(v) for v in stats.mean + stats.std + stats.explained_variance):
-                raise BundleError(f"{where}: latent_stats for level '{level.name}' contain NaN or inf")
-
-
-# What a bundle says about how it was made: shown, never computed with (a training loss there may well be NaN).
-_RECORD_ONLY = ("provenance",)
-
-
-def _non_finite(data: Any, path: str = "") -> tuple[str, str] | None:
-    """The first number in a parsed manifest that is NaN or infinite (json reads both), as (field path, 'NaN' /
-    'inf' / '-inf'); None when all are finite. ``provenance`` is a record and not checked."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return path, "NaN" if math.isnan(data) else ("inf" if data > 0 else "-inf")
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if not path and key in _RECORD_ONLY:
-                continue
-            found = _non_finite(value, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            found = _non_finite(value, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
-
-
-def _read_axis_effects(data: Any, levels: tuple[LatentLevel, ...], where: Path) -> AxisEffects | None:
-    if data is None:
-        return None
-    try:
-        return AxisEffects.from_json(data, {level.name: level.dim for level in levels})
-    except ValueError as exc:
-        raise BundleError(f"{where}: {exc}") from None
-
-
-def _read_controls(data: Any, where: Path) -> tuple[Control, ...]:
-    if data is None:
-        return ()
-    if not isinstance(data, list):
-        raise BundleError(f"{where}: 'controls' must be a list")
-    return tuple(Control.from_json(c, where, i) for i, c in enumerate(data))
-
-
-def _read_prior(data: Any, where: Path) -> PriorSpec | None:
-    if data is None:
-        return None
-    try:
-        return PriorSpec.from_json(data)
-    except ValueError as exc:
-        raise BundleError(f"{where}: {exc}") from None
-
 
 @dataclass(frozen=True)
 class Bundle:
@@ -638,46 +317,3 @@ class Bundle:
     @property
     def name(self) -> str:
         return str(self.manifest.provenance.get("name") or self.path.name)
-
-
-def read_manifest(bundle_dir: Path | str) -> Manifest:
-    """Read and validate the manifest only (no checksums): cheap, for browsing."""
-    bundle_dir = Path(bundle_dir)
-    mpath = bundle_dir / MANIFEST_NAME
-    if not bundle_dir.is_dir():
-        raise BundleError(f"{bundle_dir}: not a bundle folder (it does not exist or is not a directory)")
-    if not mpath.is_file():
-        raise BundleError(f"{mpath}: missing; a bundle folder needs a manifest.json")
-    try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{mpath}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise BundleError(f"{mpath}: top level must be a JSON object")
-    return Manifest.from_json(data, mpath)
-
-
-def load_bundle(bundle_dir: Path | str) -> Bundle:
-    """Validate a bundle folder: manifest, version and the sha256 of every listed file."""
-    bundle_dir = Path(bundle_dir)
-    manifest = read_manifest(bundle_dir)
-    for fname, digest in manifest.files.items():
-        fpath = bundle_dir / fname
-        if not fpath.is_file():
-            raise BundleError(f"{fpath}: missing from the bundle (listed in manifest.json)")
-        actual = sha256_file(fpath)
-        if actual != digest:
-            raise BundleError(
-                f"{fpath}: checksum mismatch (manifest says sha256 {digest[:12]}..., file has {actual[:12]}...): "
-                "the file was altered or damaged; re-export the bundle"
-            )
-    return Bundle(bundle_dir, manifest)
-
-
-def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
-    """Write ``manifest.json`` after checking it round-trips through the reader."""
-    data = manifest.to_json()
-    Manifest.from_json(json.loads(json.dumps(data)), bundle_dir / MANIFEST_NAME)
-    path = bundle_dir / MANIFEST_NAME
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    return path

@@ -84,7 +84,8 @@ def replaceable_bundle(path: str | Path) -> set[str]:
     (``OutputPathError`` naming the folder, and the file when it is one) unless the folder is a bundle the player
     reads back (``load_bundle``: manifest, version and checksums) holding nothing but its own files: a command
     replaces only what an export wrote, and never deletes a file it did not write."""
-    from .bundle import MANIFEST_NAME, BundleError, load_bundle
+    from .bundle import MANIFEST_NAME, BundleError
+    from .bundle_io import load_bundle
 
     path = Path(path)
     entries = sorted(p.name for p in path.iterdir())

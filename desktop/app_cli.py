@@ -131,7 +131,8 @@ def _add_remote_options(p: argparse.ArgumentParser) -> None:
 def check_arguments(args) -> str | None:
     """Everything the command line names, checked before any window opens; the first problem, or None."""
     from core.audiofile import AudioFileError, load_audio
-    from core.bundle import BundleError, load_bundle
+    from core.bundle import BundleError
+    from core.bundle_io import load_bundle
     from core.output_path import OutputPathError, check_new_file
 
     try:

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from core.audiofile import AudioFileError, audio_info, load_audio, wav_declared_frames, write_audio
-from core.bundle import BundleError, load_bundle
+from core.bundle import BundleError
+from core.bundle_io import load_bundle
 from core.cli_values import OneLineParser, bounded, parse_latent_spec
 from core.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from core.latent import LatentControls

@@ -24,7 +24,8 @@ import numpy as np
 
 from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
 from core.axis_effects import LEVEL, AxisEffect, AxisEffects, name_of
-from core.bundle import Bundle, BundleError, load_bundle, write_manifest
+from core.bundle import Bundle, BundleError
+from core.bundle_io import load_bundle, write_manifest
 from core.latent import LatentControls
 from core.pitch_track import yin
 from core.render import render_audio

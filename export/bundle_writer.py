@@ -17,17 +17,8 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from core.bundle import (
-    STREAMING_FORMAT_VERSION,
-    Control,
-    LatentLevel,
-    LatentStats,
-    Manifest,
-    Normalization,
-    load_bundle,
-    sha256_file,
-    write_manifest,
-)
+from core.bundle import STREAMING_FORMAT_VERSION, Control, LatentLevel, LatentStats, Manifest, Normalization
+from core.bundle_io import load_bundle, sha256_file, write_manifest
 from core.output_path import OutputPathError, replaceable_bundle
 from models.registry import build_model
 from trainer.checkpoint import component_states, load_checkpoint, model_from_checkpoint

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from core.bundle import load_bundle, sha256_file, write_manifest
+from core.bundle_io import load_bundle, sha256_file, write_manifest
 
 from .graph_rewrites import speed_up
 from .onnx_graph import cpu_session

@@ -19,7 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from core.bundle import Bundle, load_bundle, sha256_file, write_manifest
+from core.bundle import Bundle
+from core.bundle_io import load_bundle, sha256_file, write_manifest
 from core.prior_spec import PRIOR_FILE, PriorSpec
 from models.prior import LatentPrior, PriorStep
 

@@ -31,7 +31,7 @@ import soundfile as sf
 import torch
 from onnx import numpy_helper
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from export.streaming import run_blocks, state_specs
 from models import build_model
 from scripts.causal_init import save_init, state_from_onnx

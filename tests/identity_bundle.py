@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from core.bundle import LatentLevel, LatentStats, Manifest, Normalization, sha256_file, write_manifest
+from core.bundle import LatentLevel, LatentStats, Manifest, Normalization
+from core.bundle_io import sha256_file, write_manifest
 
 HOP = 256
 

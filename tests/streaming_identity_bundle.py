@@ -11,16 +11,8 @@ from pathlib import Path
 
 from onnx import TensorProto, helper
 
-from core.bundle import (
-    STREAMING_FORMAT_VERSION,
-    LatentLevel,
-    Manifest,
-    Normalization,
-    StateSpec,
-    Streaming,
-    sha256_file,
-    write_manifest,
-)
+from core.bundle import STREAMING_FORMAT_VERSION, LatentLevel, Manifest, Normalization, StateSpec, Streaming
+from core.bundle_io import sha256_file, write_manifest
 from tests.identity_bundle import HOP, _save, identity_stats
 
 PART_DELAY = 128  # each part's delay: 256 samples in all = one latent frame of lookahead

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FIXTURES, run_cli, tiny_overrides
 from core.axis_effects import AxisEffects
-from core.bundle import BundleError, load_bundle, read_manifest
+from core.bundle import BundleError
+from core.bundle_io import load_bundle, read_manifest
 from core.latent import LatentControls
 from core.session import ModelRunner
 from desktop.engine.factory import default_bundle_path

@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from core.bundle import FORMAT_VERSION, BundleError, load_bundle, read_manifest
+from core.bundle import FORMAT_VERSION, BundleError
+from core.bundle_io import load_bundle, read_manifest
 from core.session import ModelRunner
 
 

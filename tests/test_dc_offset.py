@@ -11,7 +11,7 @@ import soundfile as sf
 
 from conftest import FIXTURES, run_cli
 from core.audiofile import Audio
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.dsp import DcBlocker
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel

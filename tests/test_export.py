@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 
 

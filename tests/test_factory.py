@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner, WindowModel
 from desktop.engine.factory import default_bundle_path
 

@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from core.bundle import Control, load_bundle, read_manifest, write_manifest  # noqa: E402
+from core.bundle import Control  # noqa: E402
+from core.bundle_io import load_bundle, read_manifest, write_manifest  # noqa: E402
 from core.latent import LatentControls  # noqa: E402
 from core.session import ModelRunner  # noqa: E402
 from core.streaming import SMOOTH_FRAMES, StreamingModel  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import FIXTURES
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from desktop.engine.factory import default_bundle_path
 from models import build_model
 from scripts import narrow_model as narrow

@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, run_cli
-from core.bundle import BundleError, load_bundle
+from core.bundle import BundleError
+from core.bundle_io import load_bundle
 from desktop.engine.factory import default_bundle_path
 from desktop.evaluation.texture import DIMS, embed, frechet_distance
 

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from conftest import run_cli
-from core.bundle import BundleError, Manifest, TrainingData, load_bundle, read_manifest
+from core.bundle import BundleError, Manifest
+from core.bundle_io import load_bundle, read_manifest, training_data_from_json
 from export.provenance import NO_MANIFEST_NOTE, training_data_record
 
 COLUMNS = [
@@ -60,7 +61,7 @@ def test_tiny_bundle_records_folders_and_minutes_without_licences(tiny_bundle, f
     assert td["minutes"] > 0.4 and td["train_minutes"] + td["heldout_minutes"] == pytest.approx(td["minutes"], abs=0.02)
     assert td["sources"] == [] and td["note"] == NO_MANIFEST_NOTE
     bundle = load_bundle(tiny_bundle)  # checksums still hold
-    assert bundle.manifest.training_data == TrainingData.from_json(td, tiny_bundle)
+    assert bundle.manifest.training_data == training_data_from_json(td, tiny_bundle)
 
 
 def test_synthetic_manifest_records_licences_and_minutes_of_the_training_split(tmp_path):
@@ -121,7 +122,7 @@ def test_synthetic_manifest_records_licences_and_minutes_of_the_training_split(t
     assert bare.sources == () and bare.manifest is None and bare.note == NO_MANIFEST_NOTE
 
     # the record survives the schema's JSON round trip
-    assert TrainingData.from_json(json.loads(json.dumps(td.to_json())), tmp_path) == td
+    assert training_data_from_json(json.loads(json.dumps(td.to_json())), tmp_path) == td
 
 
 def test_export_with_provenance_option_records_sources(tiny_run, fixtures_dir, tmp_path):

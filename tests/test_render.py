@@ -160,7 +160,7 @@ def test_on_grid_windows_agree_where_they_overlap(tiny_bundle):
     """Two overlapping windows whose starts differ by a multiple of the latent hop see the same frames, so they
     decode their shared stretch (away from the window edges) to nearly the same waveform and the crossfade adds
     coherently; shifted by a fraction of a frame (the old 0.25 s = 5512-sample hop), they disagree."""
-    from core.bundle import load_bundle
+    from core.bundle_io import load_bundle
     from core.session import ModelRunner, WindowModel
 
     runner = ModelRunner(load_bundle(tiny_bundle), "cpu", threads=1)

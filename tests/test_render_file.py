@@ -13,7 +13,7 @@ import soxr
 
 from conftest import FIXTURES, run_cli
 from core.audiofile import AudioFileError, audio_info, load_audio, write_audio
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.formats import output_format
 from core.latent import LatentControls
 from core.render import render_audio

@@ -18,7 +18,8 @@ from streaming_identity_bundle import build_streaming_identity_bundle
 
 from conftest import run_cli, tiny_overrides
 from core.audiofile import Audio
-from core.bundle import BundleError, load_bundle, read_manifest
+from core.bundle import BundleError
+from core.bundle_io import load_bundle, read_manifest
 from core.dsp import DcBlocker
 from core.latent import LatentControls
 from core.render import render_audio

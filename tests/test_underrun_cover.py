@@ -13,7 +13,7 @@ import pytest
 from stepped_driver import SteppedDriver, wait_for
 from streaming_identity_bundle import build_streaming_identity_bundle
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from desktop.engine.live import LiveEngine
 from desktop.engine.slot import ModelSlot

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from core.audiofile import AudioFileError
-from core.bundle import BundleError, load_bundle
+from core.bundle import BundleError
+from core.bundle_io import load_bundle
 from core.cli_values import OneLineParser
 
 

@@ -73,7 +73,7 @@ class Preloader:
         self.wake = None
 
     def start_model(self, bundle_path: str | Path, provider: str) -> None:
-        from core.bundle import load_bundle
+        from core.bundle_io import load_bundle
         from core.session import ModelRunner
 
         from .slot import ModelSlot

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.dsp import DcBlocker
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel, pad_to_multiple

@@ -133,7 +133,7 @@ def world_harvest(x: np.ndarray, sr: int, hop: int = 256) -> tuple[np.ndarray, f
 @functools.lru_cache(maxsize=1)
 def _dsp_model():
     """The dsp bundle's runner, loaded once per process."""
-    from core.bundle import load_bundle
+    from core.bundle_io import load_bundle
     from core.session import ModelRunner, WindowModel
 
     bundle = load_bundle(DSP_BUNDLE)

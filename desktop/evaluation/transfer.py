@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from core.audiofile import Audio, AudioFileError, find_audio_files, load_audio, resample
-from core.bundle import BundleError, load_bundle
+from core.bundle import BundleError
+from core.bundle_io import load_bundle
 from core.latent import LatentControls
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel, pad_to_multiple

@@ -11,7 +11,8 @@ from typing import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from core.bundle import Bundle, BundleError, TrainingData, load_bundle, read_manifest
+from core.bundle import Bundle, BundleError, TrainingData
+from core.bundle_io import load_bundle, read_manifest
 from core.latent import LatentControls
 from core.session import ModelRunner, available_providers
 from desktop.engine.factory import default_bundle_path

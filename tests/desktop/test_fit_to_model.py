@@ -112,7 +112,7 @@ def test_the_button_is_hidden_for_a_bundle_without_a_trained_range(qtbot, settin
 
 
 def test_a_preset_keeps_the_declared_knobs_and_refuses_one_out_of_range(tmp_path):
-    from core.bundle import read_manifest
+    from core.bundle_io import read_manifest
     from core.latent import LatentControls
     from desktop.engine.presets import PresetError, read_preset, save_preset
 

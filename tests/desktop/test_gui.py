@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import QPoint, QSettings
 
-from core.bundle import Control, read_manifest, write_manifest
+from core.bundle import Control
+from core.bundle_io import read_manifest, write_manifest
 from desktop.engine.devices import NullDriver
 from desktop.engine.factory import default_bundle_path
 from desktop.engine.live import LiveEngine

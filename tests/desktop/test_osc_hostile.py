@@ -17,7 +17,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from conftest import FIXTURES, ROOT
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from desktop.control.osc import OscServer, RateLimitedLog
 from desktop.engine.factory import default_bundle_path
 from desktop.engine.params import PREFIX, ParamRegistry, StaticTarget

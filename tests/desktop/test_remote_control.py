@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from desktop.control.midi import TRANSPOSE, MidiInput, MidiMap, input_names
 from desktop.control.osc import OscSender, OscServer
 from desktop.engine.devices import NullDriver

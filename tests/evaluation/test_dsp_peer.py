@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from desktop.evaluation import peers
 from desktop.evaluation.perceptual import pesq_wb, stoi
 

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from conftest import run_cli
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from familykit import FAMILY_PRESETS, eval_data, family_root, tiny_family_bundle  # noqa: F401 (fixtures)
 

@@ -17,7 +17,8 @@ import soundfile as sf
 import torch
 
 from conftest import FIXTURES, run_cli
-from core.bundle import BundleError, Control, Manifest, load_bundle, read_manifest
+from core.bundle import BundleError, Control
+from core.bundle_io import control_from_json, load_bundle, manifest_from_json, read_manifest
 from core.latent import LatentControls, apply_declared
 from core.session import ModelRunner
 from core.streaming import StreamingModel, render_stream
@@ -340,11 +341,11 @@ def test_bundle_declares_its_controls_and_streams(hpn_bundle):
 
 def test_controls_round_trip_and_bad_declarations_are_refused(hpn_bundle, tmp_path):
     data = json.loads((hpn_bundle / "manifest.json").read_text())
-    m = Manifest.from_json(data, tmp_path / "manifest.json")
-    assert Manifest.from_json(json.loads(json.dumps(m.to_json())), tmp_path).controls == m.controls
+    m = manifest_from_json(data, tmp_path / "manifest.json")
+    assert manifest_from_json(json.loads(json.dumps(m.to_json())), tmp_path).controls == m.controls
     old = dict(data)
     del old["controls"]  # bundles from before controls load, with none
-    assert Manifest.from_json(old, tmp_path).controls == ()
+    assert manifest_from_json(old, tmp_path).controls == ()
     for bad, words in [
         ({"channel": 9}, "which the latent does not have"),
         ({"level": "nope"}, "does not have"),
@@ -354,9 +355,9 @@ def test_controls_round_trip_and_bad_declarations_are_refused(hpn_bundle, tmp_pa
         broken = json.loads(json.dumps(data))
         next(c for c in broken["controls"] if c["name"] == "transpose").update(bad)
         with pytest.raises(BundleError, match=words):
-            Manifest.from_json(broken, tmp_path / "manifest.json")
+            manifest_from_json(broken, tmp_path / "manifest.json")
     c = Control("x", "dB", -1, 1, 0, "control", 2)
-    assert Control.from_json(c.to_json(), tmp_path, 0) == c
+    assert control_from_json(c.to_json(), tmp_path, 0) == c
 
 
 @pytest.mark.parametrize("block", [256, 512, 1024])

@@ -7,7 +7,7 @@ import torch
 
 from conftest import run_cli
 from core.audiofile import load_audio
-from core.bundle import load_bundle
+from core.bundle_io import load_bundle
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
 from desktop.engine.morph import generate, render_morph
