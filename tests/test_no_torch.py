@@ -52,8 +52,8 @@ def test_render_cli_without_torch(fixtures_dir, tmp_path):
 
 def test_every_desktop_module_imports_without_torch():
     proc = run_blocked("""
-        import importlib, pkgutil, desktop
-        names = [m.name for m in pkgutil.walk_packages(desktop.__path__, 'desktop.')]
+        import importlib, pkgutil, core, desktop
+        names = [m.name for pkg in (core, desktop) for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.')]
         for name in names:
             importlib.import_module(name)
         print(len(names))
@@ -94,11 +94,11 @@ def test_playing_without_librosa(fixtures_dir, tmp_path):
 
 
 def test_engine_and_control_never_import_qt():
-    """The engine and remote control run without Qt (the app wires them to the window)."""
+    """The engine, remote control and core/ run without Qt (the app wires them to the window)."""
     block = BLOCK_TORCH.replace("'onnxscript')", "'onnxscript', 'PySide6', 'pyqtgraph', 'shiboken6')")
     code = """
-        import importlib, pkgutil, desktop.engine, desktop.control
-        names = [m.name for pkg in (desktop.engine, desktop.control)
+        import importlib, pkgutil, core, desktop.engine, desktop.control
+        names = [m.name for pkg in (core, desktop.engine, desktop.control)
                  for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.')]
         for name in names:
             importlib.import_module(name)
