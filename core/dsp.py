@@ -1,4 +1,5 @@
-"""Small real-time DSP pieces for the worker thread: gains, smoothed parameters and an output limiter."""
+"""Small real-time DSP pieces for the live worker thread and offline rendering: gains, smoothed parameters, an
+output limiter and a DC blocker."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A tuner for the views: YIN pitch and RMS loudness of the newest samples, note names with cents, and a short
-history. Cheap (two FFTs of 4096 points per call) and Qt-free; the GUI timer feeds it the engine's snapshot at
-30 Hz, never the audio thread."""
+"""A tuner: YIN pitch and RMS loudness of the newest samples, note names with cents, and a short history. Cheap
+(two FFTs of 4096 points per call) and Qt-free; the GUI timer feeds it the engine's snapshot at 30 Hz, never the
+audio thread, and export measures what a latent axis does to pitch with its ``yin``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Measure what each latent axis of an exported bundle does to the sound, through the player's own engine
 (onnxruntime, numpy; no torch): render audio with the axis at -2 and +2 sigma against the knobs at rest and compare
 level, brightness (spectral centroid), noisiness (spectral flatness) and pitch (YIN). The result is the manifest's
-``axis_effects`` (schema, names and level compensation: desktop/engine/axis_effects.py).
+``axis_effects`` (schema, names and level compensation: core/axis_effects.py).
 
 Export measures every new bundle on its training audio. For an existing bundle (the manifest is not checksummed, so
 it can be rewritten without touching the ONNX parts):

@@ -70,7 +70,7 @@ class AudioAutoencoder(nn.Module, abc.ABC):
         return {}
 
     def controls(self) -> list[dict]:
-        """Knobs with a meaning (desktop/engine/bundle.py's Control fields: name, unit, range, channel, ...)."""
+        """Knobs with a meaning (core/bundle.py's Control fields: name, unit, range, channel, ...)."""
         return []
 
     def parity_weights(self, latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

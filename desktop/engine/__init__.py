@@ -1,1 +1,2 @@
-"""The Qt-free engine: bundle loading, onnxruntime sessions, overlap-add, latent controls, rendering."""
+"""The Qt-free engine: the live audio path and its threads, parameters, presets, recording, the file jobs; it runs
+bundles through core/ (sessions, streaming, overlap-add, latent controls, rendering)."""

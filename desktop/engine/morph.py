@@ -100,7 +100,7 @@ def render_morph(
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
-    float32[C, T] at audio's rate and length, time-aligned like :func:`desktop.engine.render.render_audio`.
+    float32[C, T] at audio's rate and length, time-aligned like :func:`core.render.render_audio`.
     A streaming bundle morphs block by block (``StreamingMorph``; ``hop_seconds`` does not apply)."""
     m = runner.manifest
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)

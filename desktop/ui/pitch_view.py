@@ -1,7 +1,7 @@
 """The PITCH panel: a tuner (note name and cents) for the input and the output, and their pitch and loudness over
 the last seconds against the range the model was trained on (the manifest's ``extra.trained_range``: 5th-95th
 percentile band, median line; pyqtgraph, items created once). Fed from the GUI timer's snapshot; the analysis is
-``engine.pitch_track``'s, a small YIN on the newest 2048 samples."""
+``core.pitch_track``'s, a small YIN on the newest 2048 samples."""
 
 from __future__ import annotations
 

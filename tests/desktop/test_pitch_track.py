@@ -1,4 +1,4 @@
-"""The tuner's analysis (engine.pitch_track): YIN finds a sine's note within a few cents at the device rates, a
+"""The tuner's analysis (core.pitch_track): YIN finds a sine's note within a few cents at the device rates, a
 voice-like harmonic tone by its fundamental, nothing in noise or silence; notes are named with their octave."""
 
 from __future__ import annotations
