@@ -3,10 +3,11 @@ to RATE and looped, 16-bit) into a temporary folder, renders it with the CLI in 
 child's peak resident memory, its wall time and the render's own "times faster than real time" line.
 
     .venv/bin/python -m benchmarks.render_memory --minutes 30 [--rate 44100] [--channels 1] [--bundle DIR]
-        [--repeat N] [--keep DIR]
+        [--repeat N] [--keep DIR] [--morph B.wav] [--inversion griffin-lim]
 
-A streaming bundle (the default) renders disk to disk in blocks, so the peak should not grow with the length
-(issue 23's target: under 400 MB for any length); a window bundle still holds the whole file.
+Every render goes disk to disk in blocks (a streaming bundle such as the default, a window bundle, a morph, a
+Griffin-Lim render), so the peak should not grow with the length (issue 23's target: under 400 MB for any length
+with the default). A morph holds its target B, mono at the model rate (5.3 MB a minute at 22.05 kHz).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def write_long_wav(path: Path, minutes: float, rate: int, channels: int) -> None
             done += n
 
 
-def render_once(src: Path, out: Path, bundle: str | None) -> tuple[float, float, str]:
+def render_once(src: Path, out: Path, bundle: str | None, extra: list[str] = ()) -> tuple[float, float, str]:
     """(peak RSS in MB of the child, wall seconds, the render's summary line)."""
-    cmd = [sys.executable, "-m", "desktop.render_cli", str(src), "-o", str(out)]
+    cmd = [sys.executable, "-m", "desktop.render_cli", str(src), "-o", str(out), *extra]
     if bundle:
         cmd += ["--bundle", bundle]
     t0 = time.perf_counter()
@@ -69,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", default=None, help="bundle folder (default: the factory default)")
     p.add_argument("--repeat", type=int, default=1, help="renders in a row (peak is over all of them)")
     p.add_argument("--keep", default=None, help="write the input and output here instead of a temporary folder")
+    p.add_argument("--morph", default=None, metavar="B.wav", help="render with --morph B.wav (amount 0.5)")
+    p.add_argument("--inversion", default=None, choices=["learned", "griffin-lim"], help="render --inversion")
     args = p.parse_args(argv)
+    extra = (["--morph", str(Path(args.morph).resolve())] if args.morph else []) + (
+        ["--inversion", args.inversion] if args.inversion else []
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = src.stat().st_size / 2**20
         print(f"input: {args.minutes:g} min, {args.rate} Hz, {args.channels} ch, 16-bit ({size_mb:.0f} MB)")
         for k in range(args.repeat):
-            peak, wall, line = render_once(src, out, args.bundle)
+            peak, wall, line = render_once(src, out, args.bundle, extra)
             speed = re.search(r"rendered in ([\d.]+) s \(([\d.]+) times", line)
             said = f"; the render says {speed.group(2)}x real time in {speed.group(1)} s" if speed else ""
             print(

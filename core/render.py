@@ -13,6 +13,12 @@ from .session import WindowModel
 from .streaming import StreamingModel, render_stream
 
 
+def streams(runner) -> bool:
+    """True when a render through ``runner`` goes block by block through its bundle's streaming graphs; False: in
+    windows (a window bundle, or a decoder's mel inverted by Griffin-Lim, which no streaming graph gives)."""
+    return runner.streaming is not None and not getattr(runner, "windows_only", False)
+
+
 def hop_samples(hop_seconds: float, sample_rate: int, window: int, grid: int = 1) -> int:
     """The window hop in samples: ``hop_seconds`` rounded to a multiple of ``grid`` (a bundle's
     ``manifest.pad_multiple``, its coarsest latent hop), and at most the window.
@@ -46,7 +52,7 @@ def render_audio(
     (``hop_seconds`` does not apply; ``block``: samples per onnxruntime call, default 256 of the bundle's blocks).
     """
     m = model.runner.manifest
-    if m.streaming is not None:
+    if streams(model.runner):
         return _render_streaming(audio, model, progress, block, dc_block)
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
     out = np.zeros_like(audio.samples)

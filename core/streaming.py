@@ -243,9 +243,17 @@ class StreamingModel:
             out[level.name] = rows
         return out
 
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def process(self, x: np.ndarray, signal: int | None = None) -> np.ndarray:
+        """``signal``: only the first ``signal`` samples of ``x`` are the signal, the rest the zeros a render pads
+        it with past its end. They are zeros after the DC blocker: fed through it, they would be a step from the
+        signal's offset down to 0, and the model would play that step as a click in the render's last 12 ms."""
         if self.dc is not None:
-            x = self.dc.process(x)
+            if signal is None or signal >= x.shape[0]:
+                x = self.dc.process(x)
+            else:
+                x = np.concatenate(
+                    [self.dc.process(x[: max(signal, 0)]), np.zeros(x.shape[0] - max(signal, 0), np.float32)]
+                )
         n = x.shape[0]
         bound = self._bind and n == self.bound.n
         if bound:
@@ -370,9 +378,10 @@ def render_stream(
     for start in range(0, total, block):
         end = min(start + block, total)
         chunk = x[start:end]
-        if chunk.shape[0] < end - start:
-            chunk = np.concatenate([chunk, np.zeros(end - start - chunk.shape[0], np.float32)])
-        out[start:end] = model.process(chunk)
+        signal = chunk.shape[0]
+        if signal < end - start:
+            chunk = np.concatenate([chunk, np.zeros(end - start - signal, np.float32)])
+        out[start:end] = model.process(chunk, signal)
         if progress is not None:
             progress(end, total)
     return out[model.delay : model.delay + x.shape[0]]

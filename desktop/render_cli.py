@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.audiofile import AudioFileError, audio_info, load_audio, wav_declared_frames, write_audio
+from core.audiofile import AudioFileError, audio_info, load_audio, resample, wav_declared_frames, write_audio
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
 from core.cli_values import OneLineParser, bounded, parse_latent_spec
@@ -19,9 +19,9 @@ from core.render import render_audio
 from core.session import ModelRunner, WindowModel
 from desktop.engine.factory import default_bundle_path
 
-from .engine.file_render import render_file
+from .engine.file_render import read_mono, render_file, streams
 from .engine.inversion import GriffinLimRunner
-from .engine.morph import generate, render_morph
+from .engine.morph import generate, morph_model
 from .engine.octave import file_pitch_and_loudness, octave_shift
 
 
@@ -73,23 +73,24 @@ def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> Lat
 
 
 def parse_controls(specs: list[str], runner: ModelRunner, controls: LatentControls) -> LatentControls:
-    """'NAME=VALUE' for controls the bundle declares; a name it does not declare or a value outside the control's
-    range is refused (ValueError naming what the bundle has)."""
+    """'NAME=VALUE' for controls the bundle declares; a name it does not declare is refused (ValueError naming what
+    the bundle has), a value through the parameter registry's check (as OSC, MIDI, presets and --set check it)."""
+    from .engine.params import PREFIX, ParamError, ParamRegistry, StaticTarget
+    from .engine.values import LIVE_MODES, EngineParams, StreamConfig
+
     declared = runner.manifest.controls
+    registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig()), runner.manifest, LIVE_MODES)
     for spec in specs:
         name, sep, value = spec.partition("=")
         control = runner.manifest.control(name.strip())
         if not sep or control is None:
             have = ", ".join(f"{c.name} ({c.unit}, {c.minimum:g}..{c.maximum:g})" for c in declared) or "none"
             raise ValueError(f"'{spec}': {runner.bundle.path} declares no control '{name.strip()}' (it has: {have})")
+        address = f"{PREFIX}/control/{control.name}"
         try:
-            v = float(value)
-        except ValueError:
-            raise ValueError(f"'{spec}': the value must be a number") from None
-        if not control.minimum <= v <= control.maximum:
-            raise ValueError(
-                f"'{spec}': {control.name} must be {control.minimum:g}..{control.maximum:g} {control.unit}"
-            )
+            v = registry.param(address).coerce(value.strip())
+        except ParamError as exc:
+            raise ValueError(f"'{spec}': {control.name} {str(exc).removeprefix(address + ': ')}") from None
         controls = controls.with_value(control, v)
     return controls
 
@@ -262,14 +263,13 @@ def _run(args) -> int:
                 file=sys.stderr,
             )
         return 0
-    # a streaming bundle renders a file block by block from disk to disk, in bounded memory (any length)
-    streams = runner.streaming is not None and args.morph is None and args.inversion == "learned"
-    info = audio_info(args.input) if streams else None  # None: only the whole-file loader's fallback reads it
+    # every render goes block by block from disk to disk, in bounded memory (any length): morph, window bundles and
+    # Griffin-Lim too; a file only the whole-file loader's fallback decoder reads (audio_info None) is read whole
+    info = audio_info(args.input)
     audio = _warn_if_cut_short(info if info is not None else load_audio(args.input))
-    target = _warn_if_cut_short(load_audio(args.morph)) if args.morph else None
+    model = WindowModel(runner, controls) if args.morph is None else _morph_model(args, runner, controls, audio)
     fmt = output_format(args.output, args.subtype, like=audio.subtype)
     check_writable(fmt, audio.sample_rate, audio.channels)
-    model = WindowModel(runner, controls)
     bar = None
     if not args.quiet:  # tqdm only for the bar: importing it is 56 ms of a quiet render's 2 s for 5 minutes
         from tqdm import tqdm
@@ -287,9 +287,7 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     try:
         if info is not None:  # read, rendered and written in one pass (the time includes reading and writing)
-            clipped = render_file(info, args.output, model, fmt, progress)
-        elif target is not None:
-            y = render_morph(audio, target, runner, args.amount, controls, args.hop, progress)
+            clipped = render_file(info, args.output, model, fmt, progress, hop_seconds=args.hop)
         else:
             y = render_audio(audio, model, args.hop, progress)
     finally:
@@ -308,13 +306,25 @@ def _run(args) -> int:
             + (
                 f"streamed in one pass, the model's {bundle.manifest.streaming.delay}-sample delay removed so the "
                 "output lines up with the input)"
-                if bundle.manifest.streaming is not None
+                if streams(runner)
                 else f"the model's {bundle.manifest.window / bundle.manifest.sample_rate:g} s windows every "
                 f"{args.hop} s, crossfaded; the output lines up with the input)"
             ),
             file=sys.stderr,
         )
     return 0
+
+
+def _morph_model(args, runner, controls: LatentControls, audio) -> WindowModel:
+    """--morph B: B read as mono at the model rate (in blocks: only that is held), warned about when cut short."""
+    rate = runner.manifest.sample_rate
+    info = audio_info(args.morph)
+    if info is not None:
+        b = read_mono(_warn_if_cut_short(info), rate)
+    else:
+        target = _warn_if_cut_short(load_audio(args.morph))
+        b = resample(target.mono(), target.sample_rate, rate)
+    return morph_model(runner, b, audio.frames, audio.sample_rate, args.amount, controls, args.hop)
 
 
 def _octave_semitones(args, runner) -> float:

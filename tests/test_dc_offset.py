@@ -10,13 +10,15 @@ import pytest
 import soundfile as sf
 
 from conftest import FIXTURES, run_cli
-from core.audiofile import Audio
+from core.audiofile import Audio, audio_info
 from core.bundle_io import load_bundle
 from core.dsp import DcBlocker
+from core.formats import output_format
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
 from desktop.engine.chain import ChainStats, ProcessingChain
 from desktop.engine.factory import default_bundle_path
+from desktop.engine.file_render import render_file
 from desktop.engine.slot import ModelSlot
 from desktop.engine.values import EngineParams, StreamConfig
 
@@ -26,7 +28,7 @@ OFFSETS = (0.05, 0.5)
 
 def music_then_quiet() -> tuple[np.ndarray, int, slice]:
     """4 s of music, then 2 s of noise at -60 dBFS; the quiet passage measured from 0.5 s into it to 0.2 s before
-    the end (the file's last samples see the step down to the silence after it, which no blocker can know of)."""
+    the end."""
     x, sr = sf.read(CLIP, dtype="float32")
     quiet = np.random.default_rng(0).standard_normal(2 * sr).astype(np.float32) * 1e-3
     return np.concatenate([x, quiet]), sr, slice(x.size + sr // 2, x.size + 2 * sr - sr // 5)
@@ -97,3 +99,27 @@ def test_the_blocker_carries_its_state_so_any_blocks_equal_one_call(sizes):
         i, k = i + n, k + 1
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-7)
     assert abs(float(whole[5000:].mean())) < 2e-3 and abs(float(x[5000:].mean()) - 0.5) < 2e-3
+
+
+@pytest.mark.parametrize("bundle", ["default", "mel-vae"])
+@pytest.mark.parametrize("way", ["whole", "blocks"])
+def test_a_file_ending_on_an_offset_ends_as_the_file_without_it(tmp_path, bundle, way):
+    """The file's end: a render pads the signal with silence, which used to pass the streaming model's DC blocker,
+    a step from the offset down to 0 that the model played as a click in the last 12 ms (the default, offset 0.5:
+    0.094 away from the render without the offset; 0.05: 0.030). The padding is silence after the blocker now, so
+    the last 50 ms equal the render of the same file without the offset; ``whole``: ``render_audio``, ``blocks``:
+    the CLI's block-by-block ``render_file``."""
+    x, sr = sf.read(CLIP, dtype="float32")
+    runner = ModelRunner(load_bundle(default_bundle_path().parent / bundle), "cpu", 1)
+    outs = {}
+    for off in (0.0, 0.5):
+        if way == "whole":
+            outs[off] = render_audio(Audio((x + off)[None], sr), WindowModel(runner))[0]
+        else:
+            src, out = tmp_path / f"in{off}.wav", tmp_path / f"out{off}.wav"
+            sf.write(src, x + off, sr, subtype="FLOAT")
+            render_file(audio_info(src), str(out), WindowModel(runner), output_format(out, "FLOAT"), block=4096)
+            outs[off] = sf.read(out, dtype="float32")[0]
+    tail = slice(x.size - sr // 20, x.size)
+    assert float(np.abs(outs[0.0][tail]).max()) > 1e-2  # the music plays to the end
+    assert float(np.abs(outs[0.5][tail] - outs[0.0][tail]).max()) < 1e-3

@@ -120,3 +120,75 @@ def test_the_render_cli_streams_and_says_so_and_keeps_the_mode_of_what_it_replac
     assert (info.frames, info.samplerate, info.channels) == (8 * 44100, 44100, 2)
     assert out.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+
+
+def _blocks_equal_whole(tmp_path, model, whole_fn, rate=44100, channels=2, seconds=5.0, hop=0.25, atol=1e-5):
+    x = music(seconds, rate)[: int(seconds * rate) + 321]
+    data = np.stack([x * (1.0 - 0.4 * c) for c in range(channels)], 1)
+    src = tmp_path / "in.wav"
+    sf.write(src, data, rate, subtype="FLOAT")
+    whole = whole_fn(load_audio(src))
+    render_file(
+        audio_info(src),
+        str(tmp_path / "blocks.wav"),
+        model,
+        output_format(tmp_path / "b.wav", "FLOAT"),
+        block=None,
+        hop_seconds=hop,
+    )
+    blocks = sf.read(tmp_path / "blocks.wav", dtype="float32", always_2d=True)[0].T
+    assert blocks.shape == whole.shape == data.T.shape
+    assert np.abs(whole).max() > 1e-2
+    assert float(np.abs(blocks - whole).max()) <= atol
+
+
+@pytest.mark.parametrize("hop", [0.25, 0.1])
+def test_a_window_bundle_renders_in_blocks_as_it_renders_whole(tmp_path, hop):
+    """mel-vae (1-s windows every ``hop``): the file render used to hold the whole file; now its DC blocker and
+    overlap-add run block by block with their state carried, and the output is the whole-file render's."""
+    model = WindowModel(ModelRunner(load_bundle(default_bundle_path().parent / "mel-vae"), "cpu", 1))
+    _blocks_equal_whole(tmp_path, model, lambda a: render_audio(a, model, hop), hop=hop)
+
+
+@pytest.mark.parametrize("bundle", ["default", "mel-vae"])
+def test_a_morph_renders_in_blocks_as_it_renders_whole(tmp_path, bundle):
+    """--morph used to load and render the whole file on every bundle; B (looped: shorter than A) is the only
+    whole thing held now, mono at the model rate."""
+    from desktop.engine.file_render import read_mono
+    from desktop.engine.morph import morph_model, render_morph
+
+    r = ModelRunner(load_bundle(default_bundle_path().parent / bundle), "cpu", 1)
+    b_path = FIXTURES / "speech_arctic_a0007.wav"
+    b = load_audio(b_path)
+    b_model = read_mono(audio_info(b_path), r.manifest.sample_rate)
+    np.testing.assert_array_equal(
+        b_model, soxr.resample(b.mono(), b.sample_rate, r.manifest.sample_rate)[: b_model.size]
+    )
+    info_frames = int(5.0 * 44100) + 321
+    model = morph_model(r, b_model, info_frames, 44100, 0.7)
+    _blocks_equal_whole(tmp_path, model, lambda a: render_morph(a, b, r, 0.7))
+
+
+def test_griffin_lim_renders_in_blocks_as_it_renders_whole(tmp_path):
+    """--inversion griffin-lim (a window path whatever the bundle: no streaming graph gives a mel) in blocks."""
+    from desktop.engine.inversion import GriffinLimRunner
+
+    model = WindowModel(GriffinLimRunner(ModelRunner(load_bundle(default_bundle_path().parent / "mel-vae"), "cpu", 1)))
+    _blocks_equal_whole(tmp_path, model, lambda a: render_audio(a, model), rate=22050, channels=1, seconds=3.0)
+
+
+@pytest.mark.parametrize("bundle", ["mel-vae"])
+def test_window_render_memory_does_not_grow_with_the_length(tmp_path, bundle):
+    """tracemalloc's peak for 10 s and 80 s of 44.1 kHz stereo through a window bundle: the same few blocks."""
+    model = WindowModel(ModelRunner(load_bundle(default_bundle_path().parent / bundle), "cpu", 1))
+    fmt = output_format(tmp_path / "o.wav", "PCM_16")
+    peaks = {}
+    for seconds in (10, 80):
+        src = tmp_path / f"in{seconds}.wav"
+        x = music(seconds, 44100)
+        sf.write(src, np.stack([x, 0.5 * x], 1), 44100, subtype="PCM_16")
+        tracemalloc.start()
+        render_file(audio_info(src), str(tmp_path / f"out{seconds}.wav"), model, fmt, hop_seconds=0.5)
+        peaks[seconds] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    assert peaks[80] < 1.3 * peaks[10] + 2.0, peaks

@@ -73,7 +73,10 @@ def require_librosa():
 
 class GriffinLimRunner:
     """A ModelRunner stand-in whose ``decode`` inverts the decoder's 'mel' output with Griffin-Lim instead of
-    using its 'audio' output; everything else is delegated. Wrap a runner and hand it to a WindowModel."""
+    using its 'audio' output; everything else is delegated. Wrap a runner and hand it to a WindowModel. A streaming
+    bundle's runner is rendered in windows through it (``windows_only``): its streaming graphs give no mel."""
+
+    windows_only = True
 
     def __init__(self, runner, n_iter: int = 32):
         require_librosa()

@@ -10,7 +10,7 @@ import numpy as np
 from core.audiofile import Audio, resample
 from core.dsp import DcBlocker
 from core.latent import LatentControls
-from core.render import hop_samples, render_audio
+from core.render import hop_samples, render_audio, streams
 from core.session import ModelRunner, WindowModel
 
 
@@ -84,7 +84,10 @@ class StreamingMorph:
         self.dc.reset()
 
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        b = self.dc.process(target_samples(self.target, np.arange(self.pos, self.pos + n), self.loop))
+        b = target_samples(self.target, np.arange(self.pos, self.pos + n), self.loop)
+        # past B's end (not looped): silence after the blocker, as a render pads A (``StreamingModel.process``)
+        k = n if self.loop else min(max(len(self.target) - self.pos, 0), n)
+        b = np.concatenate([self.dc.process(b[:k]), np.zeros(n - k, np.float32)])
         self.pos += n
         zb, self.states = self.runner.encode_step(b[None, None, :], self.states)
         return mix_latents(latents, zb, self.amount)
@@ -102,14 +105,29 @@ def render_morph(
     """Morph every channel of ``audio`` toward ``target`` (mixed to mono; looped when shorter than the input).
     float32[C, T] at audio's rate and length, time-aligned like :func:`core.render.render_audio`.
     A streaming bundle morphs block by block (``StreamingMorph``; ``hop_seconds`` does not apply)."""
+    b = resample(target.mono(), target.sample_rate, runner.manifest.sample_rate)
+    model = morph_model(runner, b, audio.frames, audio.sample_rate, amount, controls, hop_seconds)
+    return render_audio(audio, model, hop_seconds, progress)
+
+
+def morph_model(
+    runner: ModelRunner,
+    target: np.ndarray,
+    frames: int,
+    sample_rate: int,
+    amount: float = 0.5,
+    controls: LatentControls = LatentControls(),
+    hop_seconds: float = 0.25,
+) -> MorphWindowModel:
+    """The model that morphs an input of ``frames`` samples at ``sample_rate`` toward ``target`` (B, mono at the
+    model rate; looped when shorter than the input), for ``render_audio`` or ``file_render.render_file``."""
     m = runner.manifest
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)
-    b = resample(target.mono(), target.sample_rate, m.sample_rate)
-    if m.streaming is None:  # B's DC blocked like A's in render_audio (a streaming morph blocks it block by block)
+    b = np.asarray(target, np.float32)
+    if not streams(runner):  # B's DC blocked like A's in render_audio (a streaming morph blocks it block by block)
         b = DcBlocker(m.sample_rate).process(b)
-    n_in = int(round(audio.frames * m.sample_rate / audio.sample_rate))
-    model = MorphWindowModel(runner, controls, target=b, amount=amount, hop=hop, loop=len(b) < n_in)
-    return render_audio(audio, model, hop_seconds, progress)
+    n_in = int(round(frames * m.sample_rate / sample_rate))
+    return MorphWindowModel(runner, controls, target=b, amount=amount, hop=hop, loop=len(b) < n_in)
 
 
 def _smooth_noise(rng: np.random.Generator, dims: int, frames: int, smooth_frames: float) -> np.ndarray:
