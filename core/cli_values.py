@@ -23,7 +23,8 @@ class Bound:
         return f"{'>' if self.lo_open else '>='} {self.lo:g} and <= {self.hi:g}"
 
 
-# name -> bounds; the GUI widgets use the same numbers where they exist
+# name -> bounds; the engine's parameter registry (OSC, MIDI, presets, the settings file, the GUI's knobs) takes
+# its ranges for the same values from here (``params.OFFSET_RANGE``, ``values.HOP_RANGE_S``)
 BOUNDS = {
     "render.hop": Bound(0.01, 1.0),  # seconds; the window is 1 s and the hop cannot exceed it
     "latent": Bound(-3.0, 3.0),  # standard deviations along a PCA axis: the GUI knob's range
@@ -51,13 +52,21 @@ def _number(text: str, integer: bool) -> float:
     return value
 
 
+def in_range(value: float, lo: float, hi: float, lo_open: bool = False) -> bool:
+    """The one range check of every value that comes in (command line, OSC, MIDI, presets, the settings file:
+    ``check_bound`` here, ``params.Param.coerce`` for the rest): finite and within [lo, hi] (``lo_open``: > lo),
+    with a 1e-9 tolerance for a value written out and read back."""
+    if not math.isfinite(value):
+        return False
+    return (value > lo if lo_open else value >= lo - 1e-9) and value <= hi + 1e-9
+
+
 def check_bound(name: str, value: float) -> float:
     """``value`` when it lies within ``BOUNDS[name]``, else ValueError saying the range."""
     b = BOUNDS[name]
     if not math.isfinite(value):
         raise ValueError(f"'{value}' is not a finite number")
-    low_ok = value > b.lo if b.lo_open else value >= b.lo
-    if not (low_ok and value <= b.hi):
+    if not in_range(value, b.lo, b.hi, b.lo_open):
         raise ValueError(f"{value:g} is out of range (must be {b.text()})")
     return value
 

@@ -64,9 +64,11 @@ def _probe_folder(folder: Path, target: Path) -> None:
 
 def check_output_file(path: str | Path, inputs: list[str | Path] = (), label: str = "output") -> Path:
     """Check that the file ``path`` may be (re)written by a command reading ``inputs``; returns it."""
-    path = Path(path)
+    spelled, path = str(path), Path(path)
     if str(path) in ("", "."):
         raise OutputPathError(f"'{path}': empty {label} file name")
+    if os.path.basename(spelled) in ("", ".", ".."):  # 'out.wav/' would write (or replace) the file out.wav
+        raise OutputPathError(f"{spelled}: ends like a folder; give the {label} a file name (e.g. {path / 'out.wav'})")
     if path.is_dir():
         raise OutputPathError(f"{path}: is a folder; give the {label} a file name (e.g. {path / 'out.wav'})")
     for inp in inputs:  # also when the output's folders do not exist yet: nothing is created before this check

@@ -23,6 +23,12 @@ def _app_with_a_manifest(w) -> None:
     (app / "manifest.json").write_text(json.dumps({"name": "x"}))
 
 
+def _factory(name: str):
+    from desktop.engine.factory import default_bundle_path
+
+    return default_bundle_path().parent / name
+
+
 def _manifest_value(path: list, value: float):
     """A copy of the default bundle whose manifest holds ``value`` at ``path`` (json writes NaN and Infinity)."""
 
@@ -53,6 +59,38 @@ CASES = [
         lambda w: [str(w.inp), "--morph", str(w.out), "-o", str(w.root / "a" / "b" / ".." / ".." / "out.wav")],
         ["is also an input"],
         lambda w: str(w.out),
+    ),
+    # new this round: the output spelled as a folder, or reached through a symlinked folder and a '..'
+    Case(
+        "render-output-spelled-as-a-folder-over-an-existing-file",
+        R,
+        lambda w: [str(w.inp), "-o", str(w.out) + "/"],
+        ["ends like a folder"],
+        lambda w: str(w.out) + "/",
+    ),
+    Case(
+        "render-output-through-a-symlinked-folder-and-dotdot-to-the-input",
+        R,
+        lambda w: [str(w.inp), "-o", str(w.root / "d" / "sub" / ".." / "in.wav")],
+        ["is also an input"],
+        lambda w: str(w.root / "d" / "sub" / ".." / "in.wav"),
+        setup=lambda w: (w.root / "d").symlink_to(w.root),
+    ),
+    # ---- one validation: a declared control from the command line passes the registry's check (issue 23 item 5)
+    # new this round: --transpose nan used to be refused as out of range, a string control value as "a number"
+    Case(
+        "render-transpose-nan-on-an-instrument",
+        R,
+        lambda w: [str(w.inp), "-o", w.p("x.wav"), "--bundle", str(_factory("voice")), "--transpose", "nan"],
+        ["transpose", "not a finite number"],
+        lambda w: "transpose",
+    ),
+    Case(
+        "render-control-out-of-range-on-an-instrument",
+        R,
+        lambda w: [str(w.inp), "-o", w.p("x.wav"), "--bundle", str(_factory("violin")), "--control", "loudness=1e9"],
+        ["loudness", "out of range"],
+        lambda w: "loudness=1e9",
     ),
     # ---- export: replace only a bundle it can read back, delete only its own files (items 3 and 4) ------------
     Case(

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from core.bundle import Manifest
+from core.cli_values import BOUNDS, in_range
 from core.latent import LatentControls
 
 PREFIX = "/latentsynth"
 GAIN_RANGE_DB = (-24.0, 24.0)  # the UI's IN GAIN / OUT GAIN knobs
-OFFSET_RANGE = (-3.0, 3.0)  # the UI's latent offset knobs and the render CLI's --latent bound
+OFFSET_RANGE = (BOUNDS["latent"].lo, BOUNDS["latent"].hi)  # the UI's latent offset knobs and render --latent
 SCALE_RANGE = (0.0, 3.0)
 
 
@@ -70,7 +71,7 @@ class Param:
             value = float(value)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ParamError(f"{self.address}: {value!r} is not a finite number")
-        if not self.minimum - 1e-9 <= value <= self.maximum + 1e-9:
+        if not in_range(value, self.minimum, self.maximum):
             raise ParamError(
                 f"{self.address}: {value:g} is out of range ({self.minimum:g}..{self.maximum:g} {self.unit})".rstrip()
             )
@@ -168,7 +169,7 @@ class ParamRegistry:
         target: ParamTarget,
         manifest: Manifest | None = None,
         modes: tuple[str, ...] = (),
-        hop_range: tuple[float, float] = (0.05, 0.5),
+        hop_range: tuple[float, float] = (BOUNDS["app.hop"].lo, BOUNDS["app.hop"].hi),
     ):
         self.target = target
         self.manifest = manifest

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.cli_values import BOUNDS, in_range
 from core.overlap_add import MODES
 
 FALLBACKS = ("dry", "silence")
-HOP_RANGE_S = (0.05, 0.5)
+HOP_RANGE_S = (BOUNDS["app.hop"].lo, BOUNDS["app.hop"].hi)  # the app's --hop, OSC, presets, the settings file
 # 'streaming': block by block through a streaming bundle's causal graphs (docs/streaming.md); the default, and
 # played as 'low-latency' when the bundle cannot stream
 LIVE_MODES = ("streaming",) + MODES
@@ -36,7 +37,7 @@ class StreamConfig:
     def validated(self) -> "StreamConfig":
         if self.mode not in LIVE_MODES:
             raise ValueError(f"unknown mode '{self.mode}' (use {' or '.join(LIVE_MODES)})")
-        if not HOP_RANGE_S[0] - 1e-9 <= self.hop_s <= HOP_RANGE_S[1] + 1e-9:
+        if not in_range(self.hop_s, *HOP_RANGE_S):
             raise ValueError(f"hop {self.hop_s} s is outside {HOP_RANGE_S[0]}..{HOP_RANGE_S[1]} s")
         return self
 
