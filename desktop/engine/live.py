@@ -430,6 +430,8 @@ class LiveEngine:
     margin_used_s = property(lambda self: self.chain.margin_used_s if self.chain else 0.0)
     ola = property(lambda self: self.chain.ola if self.chain else None)
     late_windows = property(lambda self: self.stats.late_windows)
+    # the loaded bundle's Generate mode (generate.PriorGenerator, played in the streaming mode), or None
+    generator = property(lambda self: getattr(self._pending_slot or self.slot, "generator", None))
     slot_changes = property(lambda self: self.stats.slot_changes)
 
     @property

@@ -13,6 +13,8 @@ from core.latent import LatentControls
 from core.session import ModelRunner, WindowModel
 from core.streaming import StreamingModel
 
+from .generate import PriorGenerator, attach_generator, generate_unavailable
+
 
 @dataclass
 class ModelSlot:
@@ -30,6 +32,8 @@ class ModelSlot:
     grid: int = 1  # the window hop is kept a multiple of this (the bundle's coarsest latent hop)
     streaming_model: StreamingModel | None = None  # streaming bundles: the block-by-block path
     block_p99_s: float = 0.0  # streaming: p99 compute time of one block, measured at load
+    generator: PriorGenerator | None = None  # Generate mode: the bundle's prior as the streaming model's blend
+    generate_problem: str = ""  # why there is no generator (the Generate control's tooltip)
 
     @classmethod
     def from_runner(cls, runner: ModelRunner, controls: LatentControls | None = None) -> "ModelSlot":
@@ -39,7 +43,10 @@ class ModelSlot:
         slot.measure()
         if runner.streaming is not None:
             slot.streaming_model = StreamingModel(runner, controls_of=lambda: wm.controls)
+            slot.generator, slot.generate_problem = attach_generator(runner, slot.streaming_model)
             slot.measure_blocks()
+        else:
+            slot.generate_problem = generate_unavailable(m) or ""
         wm.last_latents = None
         return slot
 
