@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.bundle import BundleError, Manifest
+from core.cli_values import in_range
 from core.session import ModelRunner
 
 from .prior import BURN_IN_SECONDS, PriorRunner, PriorState, sample_frame
@@ -62,7 +63,7 @@ class GenerateSettings:
 
     def validated(self) -> "GenerateSettings":
         lo, hi = TEMPERATURE_RANGE
-        if not lo <= self.temperature <= hi:
+        if not in_range(self.temperature, lo, hi):
             raise ValueError(f"temperature {self.temperature} is outside {lo}..{hi}")
         if int(self.seed) != self.seed or self.seed < 0:
             raise ValueError(f"seed {self.seed} must be a whole number >= 0")

@@ -29,6 +29,7 @@ from . import theme
 from .export_controls import ExportControls
 from .first_run import FirstRunHint
 from .fit_model import FitToModel
+from .generate_panel import GeneratePanel
 from .knob import Knob
 from .latent_panel import LatentPanel
 from .menus import Menus
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
             lambda text, kind: self.show_message(text, modal=False, kind=kind),
         )
         self.latent.front.extra = self.fit.button  # beside the Transpose knob, for bundles it can fit
+        self.generate = GeneratePanel(
+            engine, lambda text, kind: self.show_message(text, modal=False, kind=kind), self._use_streaming
+        )
         self.midi = MidiControls(engine, settings, self.show_message, self.messages, self)
         self.exporter = ExportControls(self._export_context, self.show_message, self)
         self._build()
@@ -178,7 +182,11 @@ class MainWindow(QMainWindow):
         il.addStretch(1)
         inp.setFixedWidth(190)
         body.addWidget(inp)
-        body.addWidget(self.latent, 1)
+        middle = QVBoxLayout()  # the CONTROLS panel, and GENERATE in the room under it
+        middle.setSpacing(6)
+        middle.addWidget(self.latent, 1)
+        middle.addWidget(self.generate)
+        body.addLayout(middle, 1)
 
         out = Panel("OUTPUT")
         ol = out.body
@@ -225,6 +233,7 @@ class MainWindow(QMainWindow):
             self.remote.bind_model(bundle.manifest)
         self.latent.build(bundle)
         self.fit.bind(bundle.manifest)
+        self.generate.bind(bundle)
         self.pitch_view.set_trained_range(bundle.manifest.extra.get("trained_range"))
         pitch = bundle.manifest.control("pitch") is not None  # held notes play only a bundle with a pitch control
         for widget in (self.notes_label, self.midi.follow_combo, self.midi.glide_spin):
@@ -239,6 +248,11 @@ class MainWindow(QMainWindow):
         cfg = StreamConfig(self.mode_combo.currentText(), self.hop_spin.value() / 1000)
         if cfg != self.engine.config:
             self.engine.set_stream_config(cfg)
+
+    def _use_streaming(self) -> None:
+        """Generate plays in the streaming mode: select it."""
+        self.mode_combo.setCurrentText("streaming")
+        self._apply_stream_config()
 
     def knob_addresses(self) -> dict[str, Knob]:
         """Every knob by its registry address (docs/remote-control.md): what MIDI learn binds and OSC moves."""
@@ -364,6 +378,7 @@ class MainWindow(QMainWindow):
             self.pitch_view.update_from(snap)
         self.mix.show_levels(snap)
         self.latent.show_positions(snap.latent_positions)
+        self.generate.show_state(snap)
         streaming = snap.mode == "streaming"  # a streaming bundle plays block by block: no hop to set
         if self.hop_spin.isEnabled() == streaming:
             self.hop_spin.setEnabled(not streaming)

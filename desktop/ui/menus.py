@@ -1,6 +1,7 @@
 """The window's menu bar and keyboard: Edit (undo and redo the knobs' changes), Settings (restore the last session at
 start, the recordings folder), Help (the shortcuts, the docs), and the shortcuts themselves (Space = audio on/off,
-R = record, B = bypass, F = fit to model, Ctrl+Z / Ctrl+Shift+Z = undo / redo)."""
+R = record, B = bypass, F = fit to model, G = generate, C = continue what I played, Ctrl+Z / Ctrl+Shift+Z = undo /
+redo)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ SHORTCUTS = (
     ("R", "record on / off"),
     ("B", "bypass on / off"),
     ("F", "fit to model: transpose by octaves into the range an instrument model was trained on"),
+    ("G", "generate on / off: play the model's learned prior instead of the input"),
+    ("C", "continue from what I just played: the prior carries on the input's last seconds"),
     ("Ctrl+Z", "undo the last knob change"),
     ("Ctrl+Shift+Z", "redo it (also Ctrl+Y)"),
     ("F1", "this list"),
@@ -78,6 +81,8 @@ class Menus:
             ("R", lambda: t.record_btn.click()),
             ("B", lambda: mix.bypass_btn.click()),
             ("F", window.fit.fit),
+            ("G", window.generate.switch),
+            ("C", window.generate.continue_input),
         ):
             action = QAction(key, window)
             action.setShortcut(QKeySequence(key))

@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any, Callable
 
+from core.cli_values import in_range
+
 from ..control.remote import FOLLOW_PARAM, GLIDE_PARAM
 from ..engine.params import PREFIX, ParamError, ParamRegistry, StaticTarget
 from ..engine.values import HOP_RANGE_S, LIVE_MODES, EngineParams, StreamConfig
@@ -66,6 +68,19 @@ def _bool(raw: Any) -> bool:
     raise ValueError("not true or false")
 
 
+def _number(lo: float, hi: float, integer: bool = False) -> Callable[[Any], float | int]:
+    def check(raw: Any) -> float | int:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError("not a number") from None
+        if not in_range(value, lo, hi) or (integer and value != int(value)):
+            raise ValueError(f"not {'a whole number' if integer else 'a number'} in {lo:g}..{hi:g}")
+        return int(value) if integer else value
+
+    return check
+
+
 def _text(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError("not one piece of text (quote a value holding commas)")
@@ -89,6 +104,8 @@ CHECKS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "record/folder": ("", _text),  # "": ~/LatentSynth
     "session/restore": ("false", _bool),  # start on the last model and file instead of the microphone and default
     "midi/input": ("", _text),
+    "generate/temperature": (1.0, _number(0.0, 2.0)),  # the GENERATE panel's knob (generate_panel.TEMPERATURE_KNOB)
+    "generate/seed": (0, _number(0, 999_999, integer=True)),
 }
 
 

@@ -61,6 +61,7 @@ class SettingsAdapter:
         w.engine.set_stream_config(StreamConfig(w.mode_combo.currentText(), w.hop_spin.value() / 1000))
         w.midi.set_follow(saved("notes/follow"))
         w.midi.glide_spin.setValue(1000 * saved("notes/glide_s"))
+        w.generate.restore(s, lambda message: w.show_message(message, modal=False))
         w.browser.refresh_model_list()
         bundle = start_bundle(s, o.bundle, lambda message: w.show_message(message, modal=False))
         factory = str(default_bundle_path())
@@ -100,6 +101,7 @@ class SettingsAdapter:
         s.setValue("audio/source", "file" if t.source_combo.currentIndex() == 1 else "microphone")
         s.setValue("notes/follow", w.midi.follow)
         s.setValue("notes/glide_s", w.midi.glide_s)
+        w.generate.save(s)
         if w.remote is not None:
             s.setValue("midi/bindings", json.dumps(w.remote.midi.to_json()))
         if t.input_audio is not None and t.input_audio.path is not None:
