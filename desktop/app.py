@@ -184,7 +184,8 @@ def _run(app, args, window, engine, remote, clock) -> int:
         clock.mark("stream_open", engine.started_at if ok else None)
         if not ok:
             # no usable device: keep the app (views, knobs, export) working on a silent clock
-            print(f"latentsynth: {window.messages[-1]}; running without audio output", file=sys.stderr)
+            scripted.audio_error = f"{window.messages[-1]}; running without audio output"
+            print(f"latentsynth: {scripted.audio_error}", file=sys.stderr)
             window.opts.driver_factory = lambda i, o: NullDriver(44100, 512)
             window.start_audio()
         if args.record:

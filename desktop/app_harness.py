@@ -20,8 +20,16 @@ class ScriptedEnd:
     audio has stopped (also after the user closed the window)."""
 
     def __init__(self, args, app, window, engine, remote, clock):
-        self.args, self.app, self.window, self.engine, self.remote, self.clock = args, app, window, engine, remote, clock
+        self.args, self.app, self.window, self.engine, self.remote, self.clock = (
+            args,
+            app,
+            window,
+            engine,
+            remote,
+            clock,
+        )
         self._pixmap = None
+        self.audio_error = ""  # set when no device would play: the JSON's "error" says it, as stderr does
 
     def schedule(self) -> None:
         from PySide6.QtCore import QTimer
@@ -53,7 +61,7 @@ class ScriptedEnd:
         window.close()  # stops the recording and the audio
         self.save_screenshot()
         summary = engine.summary()
-        summary["error"] = summary["error"] or window.record_error or window.browser.load_error
+        summary["error"] = summary["error"] or window.record_error or window.browser.load_error or self.audio_error
         for name, at in (("first_callback", engine.first_callback_at), ("first_sound", engine.first_sound_at)):
             if at is not None:
                 clock.mark(name, at)

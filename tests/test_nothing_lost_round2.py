@@ -3,6 +3,7 @@ write where the path says, and only what they were asked to; features that used 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -117,3 +118,21 @@ def test_a_wav_cut_short_renders_what_is_there_and_says_so(tmp_path):
     assert sf.info(tmp_path / "out.wav").frames == sf.info(cut).frames
     whole = render(CLIP, "-o", tmp_path / "whole.wav")
     assert whole.returncode == 0 and whole.stderr == "", whole.stderr
+
+
+def test_an_app_without_any_audio_device_says_so_in_its_json_error(tmp_path):
+    """No sound device (no PulseAudio server to talk to, and no sound card in the test machine): the app keeps
+    running on a silent clock and says "running without audio output" on stderr; its JSON summary's ``error`` used
+    to be empty, so a script reading it took the run for a good one."""
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "PULSE_SERVER": f"unix:{tmp_path / 'no-server'}",
+        "LATENTSYNTH_SETTINGS": str(tmp_path / "s.ini"),
+        "LATENTSYNTH_STATE_DIR": str(tmp_path / "state"),
+    }
+    proc = run_cli(["-m", "desktop.app", "--input-file", str(CLIP), "--quit-after", "1"], env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if ln.endswith("running without audio output")]
+    assert len(said) == 1, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["error"] and summary["error"] in said[0], summary["error"]
