@@ -82,6 +82,51 @@ class _Start:
         self.done = False
 
 
+class _BoundPrior:
+    """The playing generation's prior steps through onnxruntime IO bindings: the frame, the prediction and a pair of
+    state buffers allocated once and swapped every step, as ``streaming.BoundSteps`` does for the decoder (a plain
+    ``PriorRunner.step`` allocates its outputs: about a quarter of a step's time). The same numbers as the plain
+    step, so the same seed plays the same frames."""
+
+    def __init__(self, prior: PriorRunner):
+        spec = prior.spec
+        self.z = np.zeros((1, spec.dim), np.float32)
+        self.h = (np.zeros(spec.state_shape, np.float32), np.zeros(spec.state_shape, np.float32))
+        self.logits = np.zeros((1, spec.mixtures), np.float32)
+        self.mean = np.zeros((1, spec.mixtures, spec.dim), np.float32)
+        self.scale = np.zeros((1, spec.mixtures, spec.dim), np.float32)
+        self.k = 0  # which of ``h`` holds the current state
+        self.bindings = []
+        for k in (0, 1):
+            b = prior.session.io_binding()
+            b.bind_cpu_input("z", self.z)
+            b.bind_cpu_input("state.h", self.h[k])
+            for name, buf in (("logits", self.logits), ("mean", self.mean), ("scale", self.scale)):
+                b.bind_output(name, "cpu", 0, np.float32, list(buf.shape), buf.ctypes.data)
+            b.bind_output("state.h.next", "cpu", 0, np.float32, list(self.h[1 - k].shape), self.h[1 - k].ctypes.data)
+            self.bindings.append(b)
+        self.session = prior.session
+
+    def load(self, state: PriorState) -> None:
+        """Continue from ``state`` (a plain step's)."""
+        self.h[self.k][...] = state.h
+        self.logits[0], self.mean[0], self.scale[0] = state.logits, state.mean, state.scale
+
+    @property
+    def state(self) -> PriorState:
+        """The current state: views of the buffers the next step overwrites."""
+        return PriorState(self.h[self.k], self.logits[0], self.mean[0], self.scale[0])
+
+    def generate(self, frames: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
+        """``frames`` sampled frames float32[frames, D], each fed back (``PriorRunner.continue_from``'s loop)."""
+        out = np.empty((frames, self.z.shape[1]), np.float32)
+        for f in range(frames):
+            out[f] = self.z[0] = sample_frame(self.state, temperature, rng)
+            self.session.run_with_iobinding(self.bindings[self.k])
+            self.k ^= 1
+        return out
+
+
 class PriorGenerator:
     """A ``streaming.LatentBlend`` playing ``prior`` on ``runner``'s single latent level (see the module's text).
     ``playing``: generated frames are what the decoder gets now; ``starting``: a start or prime is under way."""
@@ -98,6 +143,7 @@ class PriorGenerator:
         self.prime_frames = max(1, int(round(PRIME_S * self.frame_rate)))
         self.steps_per_block = max(1, int(steps_per_block))
         self._history = np.zeros((2 * self.prime_frames, m.levels[0].dim), np.float32)
+        self._bound = _BoundPrior(prior)
         self.settings = GenerateSettings()
         self.continue_asked = 0  # written by the GUI thread only
         self._answered = 0  # the worker's copy
@@ -126,7 +172,7 @@ class PriorGenerator:
     def reset(self) -> None:
         """The start of a signal (the streaming model's reset): no history, nothing generated yet."""
         self.heard = 0  # input frames recorded since the reset
-        self._live: PriorState | None = None
+        self._live = False  # a generation is playing (its state in ``_bound``)
         self._rng = np.random.default_rng(0)
         self._job: _Start | None = None
         self._seed: int | None = None
@@ -169,7 +215,7 @@ class PriorGenerator:
         asked = self.continue_asked  # before the settings: ask_continue switches on first, then counts
         s = self.settings
         if not s.on:
-            self._live = self._job = None
+            self._live, self._job = False, None
             self._seed = None
             self.playing = self.starting = False
             self._answered = asked
@@ -177,17 +223,18 @@ class PriorGenerator:
         if self._answered != asked:
             self._answered = asked
             self._job = _Start(s.seed, max(0, self.heard - self.prime_frames))
-        elif s.seed != self._seed or (self._live is None and self._job is None):
+        elif s.seed != self._seed or (not self._live and self._job is None):
             self._job = _Start(s.seed)
         self._seed = s.seed
         job = self._job
         out = None
-        if self._live is not None:  # what played goes on while a new start is built (and in this block after it)
-            out, self._live = self.prior.continue_from(self._live, z.shape[2], s.temperature, self._rng)
+        if self._live:  # what played goes on while a new start is built (and in this block after it)
+            out = self._bound.generate(z.shape[2], s.temperature, self._rng)
         if job is not None:
             self._advance(job, s.temperature)
             if job.done:
-                self._live, self._rng, self._job = job.state, job.rng, None
+                self._bound.load(job.state)
+                self._live, self._rng, self._job = True, job.rng, None
         self.playing, self.starting = out is not None, self._job is not None
         if out is None:
             return {name: v.copy() for name, v in latents.items()}
