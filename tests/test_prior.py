@@ -208,26 +208,6 @@ def test_frechet_distance_on_the_texture_embedding():
         frechet_distance(en[:1], en)
 
 
-@pytest.mark.slow
-def test_generate_mode_blocks_match_the_offline_render_and_continue(prior_bundle):
-    from core.session import ModelRunner
-    from desktop.engine.prior import PriorRunner, generate_with_prior
-    from desktop.engine.prior_stream import PriorStream
-
-    bundle = load_bundle(prior_bundle[0])
-    runner, prior = ModelRunner(bundle, provider="cpu"), PriorRunner(bundle)
-    stream = PriorStream(runner, prior, temperature=1.0, seed=3)
-    live = np.concatenate([stream.next_block() for _ in range(40)])
-    offline = generate_with_prior(runner, prior, len(live) / 22050, 1.0, 3)
-    assert np.abs(live - offline).max() <= 1e-4 and np.abs(live).max() > 1e-4
-    with pytest.raises(ValueError, match="must be >= 0"):
-        stream.set_temperature(-1)
-    stream.set_temperature(0.0)
-    assert stream.continue_from(live, 22050) == len(live) // 256
-    after = [stream.next_block() for _ in range(2)]
-    assert all(b.shape == (256,) and np.isfinite(b).all() for b in after)
-
-
 def test_the_factory_default_ships_a_small_checked_prior():
     bundle = load_bundle(default_bundle_path())
     spec = bundle.manifest.prior
