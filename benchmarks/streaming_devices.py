@@ -5,7 +5,8 @@
 
 1. engine: the live engine in streaming mode on PulseAudio's virtual devices (PortAudio through ALSA's pulse
    plugin), a looped file as input, for --seconds: xruns, late blocks, the latency parts PortAudio and the engine
-   report, and how long the Python audio callback takes (p50 / p99 / max: it holds the GIL while it copies).
+   report, and how long the Python audio callback takes (p50 / p99 / max: it holds the GIL while it copies) and one
+   model block (p50 / p99 of the last 512). With --generate: in the app's Generate mode (docs/prior.md).
 2. app: `latentsynth --quit-after SECONDS` under Xvfb (the GUI drawing at 30 Hz) at the same settings: its JSON
    line (xruns, latency).
 
@@ -31,13 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str) -> dict:
+def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str, generate: bool = False) -> dict:
     import numpy as np
 
     from core.audiofile import load_audio
     from core.bundle_io import load_bundle
     from core.session import ModelRunner
     from desktop.engine.devices import SoundDeviceDriver
+    from desktop.engine.generate import GenerateSettings
     from desktop.engine.live import LiveEngine
     from desktop.engine.slot import ModelSlot
     from desktop.engine.values import EngineParams, FileSource, StreamConfig
@@ -48,6 +50,8 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     eng.set_params(EngineParams())
     audio = load_audio(input_file)
     eng.set_file_source(FileSource(audio.samples.mean(0), audio.sample_rate, Path(input_file).name))
+    if generate:  # the app's Generate mode: the prior plays instead of the file's latents (the file still clocks it)
+        eng.generator.set_settings(GenerateSettings(True, 1.0, 0))
     durations = np.zeros(1 << 17)
     count = [0]
     inner = eng._callback
@@ -64,9 +68,17 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     time.sleep(seconds)
     s = eng.summary()
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    blocks = eng.ola.times[: min(eng.ola.count, eng.ola.times.size)] * 1e6  # the last model blocks' compute times
+    playing = bool(eng.generator is not None and eng.generator.playing)
     eng.stop(fade=False)
     d = durations[: min(count[0], durations.size)] * 1e6
     return {
+        "generate": generate,
+        "generator_playing_at_end": playing,
+        "model_block_us": {
+            "p50": round(float(np.median(blocks)), 1),
+            "p99": round(float(np.percentile(blocks, 99)), 1),
+        },
         "seconds": round(wall, 1),
         "device_block": block,
         "device_latency_setting": latency,
@@ -218,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="set PULSE_LATENCY_MSEC for the engine and the app (PulseAudio's per-client latency cap)",
     )
     p.add_argument("--impulse", action="store_true", help="also measure end to end with impulses (section 3)")
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="section 1 in the app's Generate mode (the bundle's learned prior, temperature 1, seed 0; sections 2 and "
+        "3 are not run)",
+    )
     p.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine-mic-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--harness-child", action="store_true", help=argparse.SUPPRESS)
@@ -242,6 +260,7 @@ def _engine_in_pulse(args, env: dict) -> dict:
             args.device_latency,
             "--input-file",
             args.input_file,
+            *(["--generate"] if args.generate else []),
         ],
         env=env,
         cwd=ROOT,
@@ -304,7 +323,11 @@ def main() -> int:
     parts = [v if v in ("low", "high") else float(v) for v in args.device_latency.split(",")]
     latency = parts[0] if len(parts) == 1 else tuple(parts)
     if args.engine_child:  # runs inside the PulseAudio environment (sounddevice reads the devices at import)
-        print(json.dumps(engine_run(args.bundle, args.seconds, args.device_block, latency, args.input_file)))
+        print(
+            json.dumps(
+                engine_run(args.bundle, args.seconds, args.device_block, latency, args.input_file, args.generate)
+            )
+        )
         return 0
     if args.engine_mic_child:
         print(json.dumps(engine_mic_child(args.bundle, args.seconds, args.device_block, latency)))
@@ -323,10 +346,10 @@ def main() -> int:
         "pulse_latency_msec": args.pulse_latency_msec,
     }
     try:
-        if args.impulse:
+        if args.impulse and not args.generate:
             report["impulse"] = impulse_measurement(args, env)
         report["engine"] = _engine_in_pulse(args, env)
-        if not args.no_gui:
+        if not args.no_gui and not args.generate:
             report["app"] = _app_in_pulse(args, env, runtime)
     finally:
         stop_pulse(proc)
