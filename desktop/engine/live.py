@@ -5,7 +5,8 @@ buffers, applies a precomputed start/stop fade and counts xruns. One worker thre
 rate, runs the streaming overlap-add (onnxruntime releases the GIL while it computes), mixes dry/wet, applies
 gains and the limiter, and hands blocks to the recorder thread. The GUI calls ``snapshot()`` from a timer and
 swaps in new frozen parameter objects (``set_params``, ``set_controls``); nothing it does can block audio. The
-readouts are built in live_report.py, the start/stop fade in fade.py, the worker's wake-up pipe in wake_pipe.py.
+readouts are built in live_report.py, the start/stop fade in fade.py, the worker's wake-up pipe in wake_pipe.py;
+stream_watch.py says when a silent stream has stalled.
 
 Latency bookkeeping is by stream position, not by timing: the output ring starts ``prefill`` samples ahead
 of the input, every input sample yields exactly one output sample, and a reader that runs dry plays silence
@@ -30,13 +31,12 @@ from .fade import StartStopFade
 from .recorder import Recorder
 from .ring import RingBuffer
 from .slot import ModelSlot
+from .stream_watch import NOT_STARTED, REOPEN_FAILED, STALL_MESSAGE, stall_error, wants_reopen
 from .values import FALLBACKS, EngineParams, FileSource, Snapshot, StreamConfig
 from .wake_pipe import WakePipe
 
 FADE_S = 0.15
 SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out and the new chain's in over this
-STALL_MESSAGE = "the audio device stopped delivering audio (disconnected or blocked?)"
-REOPEN_FAILED = "the audio stream stopped and could not be reopened (retrying every second): "
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
 GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
 BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
@@ -332,7 +332,7 @@ class LiveEngine:
                     self._reopen_dead_stream()
                     self._wake.wait(0.02)
                     continue
-                if self.error == STALL_MESSAGE or self.error.startswith("the audio device has not started"):
+                if self.error in (STALL_MESSAGE, NOT_STARTED):
                     self.error = ""
                 self._cover_bursts()
                 self._cover_underruns()
@@ -367,27 +367,17 @@ class LiveEngine:
             self._underrun_episode = False
 
     def _check_stall(self) -> None:
-        # PulseAudio may take a second or two to start a stream, and a GUI thread busy at start-up can hold the
-        # callback back as long: only a stream that ran for a while and then went silent has stopped.
-        now = time.monotonic()
-        if not self._running or self.error:
-            return
-        if self.first_callback_at is None:
-            if now - self.started_at > 10.0:
-                self.error = "the audio device has not started after 10 s (busy, or blocked by another program?)"
-            return
-        grace = 2.0 if now - self.first_callback_at > 5.0 else 6.0
-        if now - self._last_callback > grace:
-            self.error = STALL_MESSAGE
+        if self._running and not self.error:
+            error = stall_error(time.monotonic(), self.started_at, self.first_callback_at, self._last_callback)
+            if error:  # written only then: another thread may have set an error meanwhile
+                self.error = error
 
     def _reopen_dead_stream(self) -> None:
         """A stream that died (the driver says so) or stalled is closed and opened again with the same settings,
         once a second while it fails: PulseAudio drops a stream when its ALSA plugin's poll fails, and a device
         that was unplugged may come back. What plays and records carries on after the gap."""
         drv = self.driver
-        dead = drv is not None and getattr(drv, "error", "") != ""
-        stuck = self.error == STALL_MESSAGE or self.error.startswith(REOPEN_FAILED)
-        if not (dead or stuck) or not hasattr(drv, "reopen"):
+        if not wants_reopen(drv, self.error):
             return
         now = time.monotonic()
         if now < self._next_reopen:

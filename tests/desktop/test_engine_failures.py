@@ -11,8 +11,9 @@ import pytest
 
 from conftest import ROOT
 from desktop.engine.devices import DeviceError, NullDriver, list_devices, resolve_device
-from desktop.engine.live import STALL_MESSAGE, LiveEngine
+from desktop.engine.live import LiveEngine
 from desktop.engine.slot import ModelSlot
+from desktop.engine.stream_watch import STALL_MESSAGE
 from desktop.engine.values import EngineParams, StreamConfig
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time

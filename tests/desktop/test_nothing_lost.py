@@ -21,6 +21,7 @@ from desktop.engine import live
 from desktop.engine.devices import NullDriver
 from desktop.engine.live import LiveEngine
 from desktop.engine.slot import ModelSlot
+from desktop.engine.stream_watch import STALL_MESSAGE
 from desktop.engine.values import EngineParams, StreamConfig
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
@@ -166,9 +167,9 @@ def test_engine_messages_clear_from_the_status_line(qtbot, tmp_path):
         AppOptions(list_devices=False, modal_errors=False),
     )
     qtbot.addWidget(w)
-    w.engine.error = live.STALL_MESSAGE
+    w.engine.error = STALL_MESSAGE
     w.tick()
-    assert w.message_label.text() == live.STALL_MESSAGE
+    assert w.message_label.text() == STALL_MESSAGE
     w.engine.error = ""  # the audio came back: the line must not keep saying it stopped
     w.tick()
     assert w.message_label.text() == ""
