@@ -3,7 +3,7 @@ family's defaults) against WORLD (Harvest f0, CheapTrick, D4C at the models' 256
 files: PESQ-WB, STOI, level, pitch (pYIN on input and output), the energy-envelope lag after the declared delay, and
 the eval's mel and STFT distances.
 
-    python -m benchmarks.dsp_gate "DIR/*.wav" [--files N] [--systems dsp,world] [--seconds 10]
+    python -m benchmarks.dsp_gate "DIR/*.wav" [--files N] [--systems dsp,world,world5ms] [--seconds 10]
     python -m benchmarks.dsp_gate "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
 
 The bundle's graphs give the same output to 1e-4 (export checks it); `latentsynth-eval --peers` measures the shipped
@@ -31,6 +31,7 @@ warnings.simplefilter("ignore")
 
 
 SR = 22050
+WORLD_HOPS = {"world": 256, "world5ms": 110}  # WORLD (Harvest f0) at the models' hop, and at 5-ms frames
 
 
 def envelope_lag(y: np.ndarray, x: np.ndarray, max_lag: int = 512) -> int:
@@ -74,6 +75,10 @@ def main() -> None:
         print(f"checkpoint step {ckpt['step']}")
     files = sorted(glob.glob(args.pattern))[: args.files]
     rows: dict[str, list] = {s: [] for s in args.systems.split(",")}
+    unknown = set(rows) - {"dsp", *WORLD_HOPS}
+    if unknown:
+        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from dsp, {', '.join(WORLD_HOPS)}")
+    pooled: dict[str, P.PitchCounts] = {}
     for f in files:
         x, sr = sf.read(f, dtype="float32", always_2d=True)
         x = x.mean(axis=1)[: int(args.seconds * SR)]
@@ -81,8 +86,10 @@ def main() -> None:
             raise SystemExit(f"{f}: {sr} Hz; this gate reads {SR} Hz files")
         tx = P.track(x, SR)
         for name in rows:
-            y = dsp(model, x) if name == "dsp" else world_harvest(x, SR)[0]
-            c = P.compare(tx, P.track(y, SR)).summary()
+            y = dsp(model, x) if name == "dsp" else world_harvest(x, SR, hop=WORLD_HOPS[name])[0]
+            counts = P.compare(tx, P.track(y, SR))
+            pooled[name] = pooled.get(name, P.PitchCounts()) + counts
+            c = counts.summary()
             level = 10 * np.log10(np.mean(y**2) / np.mean(x**2))
             rows[name].append(
                 (
@@ -101,7 +108,8 @@ def main() -> None:
         a = np.array(r, dtype=float)
         print(
             f"{name:6s} PESQ-WB {np.nanmean(a[:, 0]):.3f}  STOI {np.nanmean(a[:, 1]):.3f}  level {np.mean(a[:, 2]):+.2f} dB  "
-            f"pitch {np.nanmedian(a[:, 3]):.1f} c, {np.nanmean(a[:, 4]):.0%} within 50 c  "
+            f"pitch {np.nanmedian(a[:, 3]):.1f} c, {np.nanmean(a[:, 4]):.0%} within 50 c "
+            f"({pooled[name].summary()['pitch_within_50c']:.1%} of all voiced frames)  "
             f"envelope lag median {np.median(a[:, 5]):+.0f} samples  mel {np.mean(a[:, 6]):.3f}  stft {np.mean(a[:, 7]):.3f}"
         )
 

@@ -218,8 +218,9 @@ class SourceFilterVAE(AudioAutoencoder):
         return {"encoder": _named("encoder", enc), "decoder": _named("decoder", dec)}
 
     def posterior_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
-        feats, out = self.analysis.stream(audio, states[:1])
-        post, more = self._posterior_from(feats, states[1:])
+        n = len(self.analysis.state_shapes())
+        feats, out = self.analysis.stream(audio, states[:n])
+        post, more = self._posterior_from(feats, states[n:])
         return post, out + more
 
     def encode_stream(self, audio: torch.Tensor, states: list[torch.Tensor]):

@@ -2,7 +2,8 @@
 into f0, voicing, a smooth spectral envelope and band aperiodicity, and synthesis back from them.
 
 Analysis (:class:`SourceFilterAnalysis`, causal, one frame per ``hop`` ending at the current sample):
-  - f0 and voicing: YIN (:class:`models.hpn.YinPitch`) on the last ``pitch_window`` samples;
+  - f0 and voicing: YIN (:class:`models.yin.YinPitch`) on the last ``pitch_window`` samples, with continuity (its
+    history of two frames is state);
   - envelope: the power spectrum of the last ``env_window`` samples (Hann, zero-padded to ``n_dft``), divided by
     the window's energy (white noise of variance s2 reads s2 in every bin), smoothed by a rectangle ``f0`` wide
     along frequency (the width that cancels the ripple of harmonics f0 apart, as WORLD's CheapTrick does), as a
@@ -27,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
-from .hpn import PITCH_FMAX, PITCH_FMIN, YinPitch
+from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch
 
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
 LOG_FLOOR = 1e-10  # power density floor before the log (-100 dB re full-scale white noise)
@@ -39,6 +40,8 @@ SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay 
 # voicing 1 at or below this YIN aperiodicity, 0 at or above: generous, because the band aperiodicity already
 # turns a frame's unvoiced bands into noise (measured on outside speech: PESQ-WB 1.74 at (0.3, 0.6), 1.84 here)
 VOICED_APER = (0.6, 0.9)
+VOICING_GATE_DB = (-80.0, -74.0)  # voicing 0 at or below the first frame loudness (dBFS), full at the second
+# (at -60 dBFS, 8 % of the voiced frames of 20 outside speech clips were called unvoiced: the quiet ends of words)
 AP_QUIET_BAND = 1e-5  # bands 50 dB under the frame's total power read as noise
 AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # periods tried for aperiodicity, re YIN's
 
@@ -147,10 +150,10 @@ class SourceFilterAnalysis(nn.Module):
         centre = self.bin_index + p + 0.5
         return ((at(centre + half) - at(centre - half)).float() / (2 * half)).clamp(min=0.0)
 
-    def _features(self, padded: torch.Tensor):
-        pitch_src = padded  # frames of pitch_window samples ending at each hop
-        r = self.yin._acf(pitch_src)  # [B, lags, F]
-        pitch, yin_aper = self.yin.from_acf(r)
+    def _features(self, padded: torch.Tensor, history: torch.Tensor):
+        """(features, the pitch history after them) for frames of ``pitch_window`` samples ending at each hop."""
+        r = self.yin._acf(padded)  # [B, lags, F]
+        pitch, yin_aper, history = self.yin.from_acf(r, history)
         power = self._middle_power(padded)
         side = (self.pitch_window - self.env_window) // 2  # centred in the f0 window, as the aperiodicity's
         env_src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.env_window - side)]
@@ -163,7 +166,8 @@ class SourceFilterAnalysis(nn.Module):
         ap = self._aperiodicity(power, f0)
         lo, hi = self.voiced_aper
         voicing = ((hi - yin_aper) / (hi - lo)).clamp(0.0, 1.0)
-        voicing = voicing * ((loud_db + 60.0) / 6.0).clamp(0.0, 1.0)
+        g0, g1 = VOICING_GATE_DB
+        voicing = voicing * ((loud_db - g0) / (g1 - g0)).clamp(0.0, 1.0)
         width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
         smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
         # floored 90 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
@@ -171,7 +175,7 @@ class SourceFilterAnalysis(nn.Module):
         logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
         # voicing folded in: an unvoiced frame is all noise (1), whatever YIN's period there made of its bands (a
         # near-tie in an unvoiced frame's pitch moved them, and a learned encoder would carry that into its latent)
-        return pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power))
+        return (pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power))), history
 
     def _middle_power(self, padded: torch.Tensor) -> torch.Tensor:
         """float32[B, F, bins]: the power spectrum of the ``ap_window`` samples in the middle of each f0 window
@@ -208,14 +212,15 @@ class SourceFilterAnalysis(nn.Module):
         return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
 
     def forward(self, audio: torch.Tensor):
-        return self._features(F.pad(audio, (self.context, 0)))
+        return self._features(F.pad(audio, (self.context, 0)), audio.new_zeros(audio.shape[0], 2, HISTORY))[0]
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
-        return [("analysis", 1, self.context)]
+        return [("analysis", 1, self.context), ("pitch_history", 2, HISTORY)]
 
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         full = torch.cat([states[0], audio], dim=-1)
-        return self._features(full), [full[..., full.shape[-1] - self.context :]]
+        feats, history = self._features(full, states[1])
+        return feats, [full[..., full.shape[-1] - self.context :], history]
 
 
 def gather_lerp(values: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

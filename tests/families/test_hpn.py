@@ -26,7 +26,8 @@ from export.onnx_parts import fold_weight_norm
 from export.streaming import round_weights_to_fp16, run_blocks, streaming_parity_by_part
 from models import ModelConfig, build_model
 from models.harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
-from models.hpn import YinPitch, pitch_stats
+from models.hpn import pitch_stats
+from models.yin import YinPitch
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.pitch_labels import chunk_labels
 
