@@ -124,6 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.25,
         help="hop between 1-second windows, seconds (default 0.25; 0.01..1)",
     )
+    _add_knob_options(p)
+    _add_morph_and_generate_options(p)
+    p.add_argument(
+        "--inversion",
+        default="learned",
+        choices=["learned", "griffin-lim"],
+        help="mel-VAE bundles: 'learned' = the decoder's inverse-STFT head (default); 'griffin-lim' = the "
+        "decoder's mel + 32 Griffin-Lim iterations (the research's baseline; slow)",
+    )
+    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--threads", type=bounded("threads", integer=True), default=1, help="onnxruntime intra-op threads (default 1)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _add_knob_options(p: argparse.ArgumentParser) -> None:
+    """The latent axes, the declared controls and any knob by its address."""
     p.add_argument(
         "--latent",
         action="append",
@@ -164,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="any knob by its OSC address (docs/remote-control.md), e.g. /latentsynth/latent/z/0/offset=1.5 "
         "or /latentsynth/control/transpose=7 (repeatable; applied after --latent and --control)",
     )
+
+
+def _add_morph_and_generate_options(p: argparse.ArgumentParser) -> None:
+    """--morph toward another file, --generate from the prior."""
     p.add_argument(
         "--morph",
         default=None,
@@ -204,19 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
         "default 0.1)",
     )
     p.add_argument("--seed", type=bounded("seed", integer=True), default=0, help="with --generate: random seed")
-    p.add_argument(
-        "--inversion",
-        default="learned",
-        choices=["learned", "griffin-lim"],
-        help="mel-VAE bundles: 'learned' = the decoder's inverse-STFT head (default); 'griffin-lim' = the "
-        "decoder's mel + 32 Griffin-Lim iterations (the research's baseline; slow)",
-    )
-    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument(
-        "--threads", type=bounded("threads", integer=True), default=1, help="onnxruntime intra-op threads (default 1)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,19 +260,7 @@ def _run(args) -> int:
     )
     controls = apply_addresses(args.set_params, runner.manifest, controls)
     if args.generate is not None:
-        sr = bundle.manifest.sample_rate
-        fmt = output_format(args.output, args.subtype)
-        check_writable(fmt, sr, 1)
-        t0 = time.perf_counter()
-        y = generate_audio(runner, args, controls)
-        _write(args.output, y, sr, fmt)
-        if not args.quiet:
-            print(
-                f"{args.output}: generated {args.generate:.2f} s at {sr} Hz ({fmt.describe()}), temperature "
-                f"{args.temperature}, in {time.perf_counter() - t0:.2f} s",
-                file=sys.stderr,
-            )
-        return 0
+        return _generate(args, runner, controls)
     # every render goes block by block from disk to disk, in bounded memory (any length): morph, window bundles and
     # Griffin-Lim too; a file only the whole-file loader's fallback decoder reads (audio_info None) is read whole
     info = audio_info(args.input)
@@ -270,20 +268,7 @@ def _run(args) -> int:
     model = WindowModel(runner, controls) if args.morph is None else _morph_model(args, runner, controls, audio)
     fmt = output_format(args.output, args.subtype, like=audio.subtype)
     check_writable(fmt, audio.sample_rate, audio.channels)
-    bar = None
-    if not args.quiet:  # tqdm only for the bar: importing it is 56 ms of a quiet render's 2 s for 5 minutes
-        from tqdm import tqdm
-
-        # no rate: tqdm's "3328%/s" read as nonsense; done, elapsed and left say what a user wants to know
-        bar = tqdm(
-            total=100, desc="render", file=sys.stderr, bar_format="{desc}: {n:3d}% done |{bar}| {elapsed} elapsed"
-        )
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.n = int(100 * done / max(total, 1))
-            bar.refresh()
-
+    bar, progress = _progress_bar(args.quiet)
     t0 = time.perf_counter()
     try:
         if info is not None:  # read, rendered and written in one pass (the time includes reading and writing)
@@ -313,6 +298,42 @@ def _run(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _generate(args, runner, controls: LatentControls) -> int:
+    """--generate SECONDS: sampled from the prior at the model rate, written mono."""
+    sr = runner.manifest.sample_rate
+    fmt = output_format(args.output, args.subtype)
+    check_writable(fmt, sr, 1)
+    t0 = time.perf_counter()
+    y = generate_audio(runner, args, controls)
+    _write(args.output, y, sr, fmt)
+    if not args.quiet:
+        print(
+            f"{args.output}: generated {args.generate:.2f} s at {sr} Hz ({fmt.describe()}), temperature "
+            f"{args.temperature}, in {time.perf_counter() - t0:.2f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _progress_bar(quiet: bool):
+    """(the tqdm bar or None, a progress(done, total) callback that moves it)."""
+    bar = None
+    if not quiet:  # tqdm only for the bar: importing it is 56 ms of a quiet render's 2 s for 5 minutes
+        from tqdm import tqdm
+
+        # no rate: tqdm's "3328%/s" read as nonsense; done, elapsed and left say what a user wants to know
+        bar = tqdm(
+            total=100, desc="render", file=sys.stderr, bar_format="{desc}: {n:3d}% done |{bar}| {elapsed} elapsed"
+        )
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.n = int(100 * done / max(total, 1))
+            bar.refresh()
+
+    return bar, progress
 
 
 def _morph_model(args, runner, controls: LatentControls, audio) -> WindowModel:
