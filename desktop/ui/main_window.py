@@ -117,6 +117,43 @@ class MainWindow(QMainWindow):
         outer.setSpacing(6)
         t, mix, midi = self.transport, self.mix, self.midi
 
+        outer.addLayout(self._build_head())
+        self.hint = FirstRunHint()  # shown on the first start only (settings remember it)
+        outer.addWidget(self.hint)
+        outer.addWidget(self.browser.facts)
+
+        body = QHBoxLayout()
+        body.setSpacing(6)
+        body.addWidget(self._build_input_panel())
+        middle = QVBoxLayout()  # the CONTROLS panel, and GENERATE in the room under it
+        middle.setSpacing(6)
+        middle.addWidget(self.latent, 1)
+        middle.addWidget(self.generate)
+        body.addLayout(middle, 1)
+
+        body.addWidget(self._build_output_panel())
+        outer.addLayout(body, 0)  # the panels at their height; the views take the rest
+
+        views = QHBoxLayout()
+        self.scope = ScopeView()
+        self.scope.setMinimumHeight(190)
+        views.addWidget(self.scope, 3)
+        self.pitch_view = PitchView()
+        views.addWidget(self.pitch_view, 1)
+        outer.addLayout(views, 1)
+
+        self.status_line = StatusLine()
+        self.status_label, self.message_label = self.status_line.status, self.status_line.message
+        outer.addLayout(self.status_line)
+        self.setCentralWidget(root)
+        # the widgets app.py and the tests reach by their old names
+        self.facts, self.source_combo, self.record_input_box = self.browser.facts, t.source_combo, t.record_input_box
+        self.dry_wet, self.midi_combo = mix.dry_wet, midi.midi_combo
+        self.export_bar, self.export_btn = self.exporter.export_bar, self.exporter.export_btn
+
+    def _build_head(self) -> QHBoxLayout:
+        """Title, model, mode, hop and the power button."""
+        t = self.transport
         head = QHBoxLayout()  # title, model, provider, mode, hop, power
         title = QLabel("LATENTSYNTH")
         title.setObjectName("title")
@@ -148,13 +185,11 @@ class MainWindow(QMainWindow):
         head.addWidget(self.hop_spin)
         head.addStretch(1)
         head.addWidget(t.power_btn)
-        outer.addLayout(head)
-        self.hint = FirstRunHint()  # shown on the first start only (settings remember it)
-        outer.addWidget(self.hint)
-        outer.addWidget(self.browser.facts)
+        return head
 
-        body = QHBoxLayout()
-        body.setSpacing(6)
+    def _build_input_panel(self) -> Panel:
+        """The input source and devices, MIDI, how held notes follow, the input gain and meter."""
+        t, mix, midi = self.transport, self.mix, self.midi
         inp = Panel("INPUT")
         il = inp.body
         for w in (
@@ -181,13 +216,11 @@ class MainWindow(QMainWindow):
         il.addLayout(row)
         il.addStretch(1)
         inp.setFixedWidth(190)
-        body.addWidget(inp)
-        middle = QVBoxLayout()  # the CONTROLS panel, and GENERATE in the room under it
-        middle.setSpacing(6)
-        middle.addWidget(self.latent, 1)
-        middle.addWidget(self.generate)
-        body.addLayout(middle, 1)
+        return inp
 
+    def _build_output_panel(self) -> Panel:
+        """Dry/wet, output gain and meter, bypass, limiter, recording and export."""
+        t, mix = self.transport, self.mix
         out = Panel("OUTPUT")
         ol = out.body
         grid = QGridLayout()
@@ -207,25 +240,7 @@ class MainWindow(QMainWindow):
             ol.addWidget(w)
         ol.addStretch(1)
         out.setFixedWidth(150)
-        body.addWidget(out)
-        outer.addLayout(body, 0)  # the panels at their height; the views take the rest
-
-        views = QHBoxLayout()
-        self.scope = ScopeView()
-        self.scope.setMinimumHeight(190)
-        views.addWidget(self.scope, 3)
-        self.pitch_view = PitchView()
-        views.addWidget(self.pitch_view, 1)
-        outer.addLayout(views, 1)
-
-        self.status_line = StatusLine()
-        self.status_label, self.message_label = self.status_line.status, self.status_line.message
-        outer.addLayout(self.status_line)
-        self.setCentralWidget(root)
-        # the widgets app.py and the tests reach by their old names
-        self.facts, self.source_combo, self.record_input_box = self.browser.facts, t.source_combo, t.record_input_box
-        self.dry_wet, self.midi_combo = mix.dry_wet, midi.midi_combo
-        self.export_bar, self.export_btn = self.exporter.export_bar, self.exporter.export_btn
+        return out
 
     # ---- wiring between the parts -------------------------------------------------------------------------
     def _model_loaded(self, bundle: Bundle, controls: LatentControls) -> None:
