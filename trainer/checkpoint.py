@@ -95,7 +95,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint file, a run folder's last checkpoint, or a model bundle's weights (trainer/from_bundle.py)."""
     path = Path(path)
+    from .from_bundle import checkpoint_from_bundle, is_bundle
+
+    if is_bundle(path):
+        return checkpoint_from_bundle(path)
     if path.is_dir():
         path = latest_checkpoint(path)
     if not path.is_file():
