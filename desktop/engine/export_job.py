@@ -12,12 +12,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from core.audiofile import Audio, write_audio
+from core.audiofile import Audio, AudioFileError, audio_info, write_audio
 from core.formats import FormatError, output_format
 from core.latent import LatentControls
 from core.output_path import OutputPathError, check_output_file
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
+
+from .file_render import render_file
 
 
 class ExportError(ValueError):
@@ -56,12 +58,28 @@ class ExportJob:
             raise _Cancelled
         self.progress = done / max(total, 1)
 
+    def _file_info(self):
+        """The input's file on disk when it still holds what was loaded: then it is rendered from there in blocks
+        (``file_render``), so the export holds no second copy of the file and no whole output."""
+        if self.audio.path is None:
+            return None
+        try:
+            info = audio_info(self.audio.path)
+        except AudioFileError:
+            return None
+        same = (self.audio.frames, self.audio.channels, self.audio.sample_rate)
+        return info if info is not None and (info.frames, info.channels, info.sample_rate) == same else None
+
     def _run(self) -> None:
         try:
-            y = render_audio(self.audio, self.model, self.hop_s, self._progress)
-            if self._cancel.is_set():
-                raise _Cancelled
-            write_audio(self.path, y, self.audio.sample_rate, self.format.subtype)
+            info = self._file_info()
+            if info is not None:  # written to a temporary file renamed at the end: a cancel leaves nothing
+                render_file(info, self.path, self.model, self.format, self._progress, hop_seconds=self.hop_s)
+            else:
+                y = render_audio(self.audio, self.model, self.hop_s, self._progress)
+                if self._cancel.is_set():
+                    raise _Cancelled
+                write_audio(self.path, y, self.audio.sample_rate, self.format.subtype)
             self.result = f"Exported {self.audio.seconds:.1f} s to {self.path} ({self.format.describe()})"
         except _Cancelled:
             self.result, self.failed = "Export cancelled", True
