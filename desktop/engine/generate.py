@@ -82,7 +82,7 @@ class _Start:
         self.done = False
 
 
-class _BoundPrior:
+class BoundPrior:
     """The playing generation's prior steps through onnxruntime IO bindings: the frame, the prediction and a pair of
     state buffers allocated once and swapped every step, as ``streaming.BoundSteps`` does for the decoder (a plain
     ``PriorRunner.step`` allocates its outputs: about a quarter of a step's time). The same numbers as the plain
@@ -143,7 +143,7 @@ class PriorGenerator:
         self.prime_frames = max(1, int(round(PRIME_S * self.frame_rate)))
         self.steps_per_block = max(1, int(steps_per_block))
         self._history = np.zeros((2 * self.prime_frames, m.levels[0].dim), np.float32)
-        self._bound = _BoundPrior(prior)
+        self._bound = BoundPrior(prior)
         self.settings = GenerateSettings()
         self.continue_asked = 0  # written by the GUI thread only
         self._answered = 0  # the worker's copy
