@@ -164,7 +164,9 @@ def is_locked(path: str | Path) -> bool:
 
 def check_new_file(path: str | Path, label: str = "recording", suffixes: tuple[str, ...] = (".wav",)) -> Path:
     """The checks of ``claim_new_file`` without creating anything: for refusing a bad name before start-up."""
-    path = Path(path)
+    spelled, path = str(path), Path(path)
+    if os.path.basename(spelled) in ("", ".", ".."):  # 'take.wav/' would create the file take.wav
+        raise OutputPathError(f"{spelled}: ends like a folder; give the {label} a file name")
     if path.is_dir():
         raise OutputPathError(f"{path}: is a folder; give the {label} a file name")
     if suffixes and path.suffix.lower() not in suffixes:

@@ -76,6 +76,13 @@ CASES = [
         lambda w: str(w.root / "d" / "sub" / ".." / "in.wav"),
         setup=lambda w: (w.root / "d").symlink_to(w.root),
     ),
+    Case(
+        "app-record-spelled-as-a-folder",
+        A,
+        lambda w: ["--record", w.p("take.wav") + "/", "--quit-after", "1"],
+        ["ends like a folder"],
+        lambda w: w.p("take.wav") + "/",
+    ),
     # ---- one validation: a declared control from the command line passes the registry's check (issue 23 item 5)
     # new this round: --transpose nan used to be refused as out of range, a string control value as "a number"
     Case(
