@@ -31,7 +31,7 @@ from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, stream_modules
 from .family import AudioAutoencoder
 from .hpn import PITCH_FMAX, PITCH_FMIN
-from .sourcefilter import AP_EDGES_HZ, SourceFilterAnalysis, SourceFilterSynth
+from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth
 
 SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
 
@@ -328,7 +328,7 @@ class SourceFilterVAE(AudioAutoencoder):
             "sf": {
                 "control_channels": list(CONTROL_CHANNELS),
                 "pitch": "log2(f0 / 440 Hz), YIN in the encoder",
-                "voicing": "from YIN's aperiodicity, faded out below -60 dBFS",
+                "voicing": f"from YIN's aperiodicity, faded out below {VOICING_GATE_DB[1]:g} dBFS",
                 "formant": "envelope read at f / 2^formant (octaves)",
                 "breath": "harmonic share x 10^-breath",
                 "envelope_points": self.env_points,
