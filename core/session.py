@@ -1,13 +1,15 @@
-"""onnxruntime sessions for a bundle, and the per-window model function (normalise, encode, knobs, decode)."""
+"""onnxruntime sessions (``open_session``, the one place any side opens one) and a bundle's parts running in them,
+and the per-window model function (normalise, encode, knobs, decode)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from .bundle import Bundle, BundleError
+from .bundle import Bundle, BundleError, StateSpec
 from .latent import LatentControls, apply_declared, level_axes
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -34,6 +36,43 @@ def resolve_providers(choice: str) -> list[str]:
     return [PROVIDERS[choice]] + ([PROVIDERS["cpu"]] if choice != "cpu" else [])
 
 
+def open_session(
+    model: str | Path | bytes, providers: list[str] | None = None, threads: int | None = 1
+) -> ort.InferenceSession:
+    """An onnxruntime session on ``model`` (a file, or a serialised graph), set up the one way the player, the
+    exporter and the tools all use: ``threads`` intra-op threads (None: onnxruntime's own choice, one per core),
+    one inter-op thread, sequential execution, onnxruntime's default graph optimisation (all levels), warnings
+    off (log severity 3: errors only); ``providers`` full onnxruntime names (default: the CPU alone, see
+    ``resolve_providers``). A file onnxruntime cannot load raises BundleError naming the file."""
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    providers = list(providers or [PROVIDERS["cpu"]])
+    if isinstance(model, bytes):
+        return ort.InferenceSession(model, sess_options=opts, providers=providers)
+    try:
+        return ort.InferenceSession(str(model), sess_options=opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise BundleError(f"{model}: onnxruntime cannot load it ({exc})") from exc
+
+
+def step_part(
+    session: ort.InferenceSession,
+    feeds: dict[str, np.ndarray],
+    outputs: list[str],
+    specs: tuple[StateSpec, ...] | list[StateSpec],
+    states: dict[str, np.ndarray],
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """One call of a streaming part: ``feeds`` + the states it reads -> (its ``outputs``, the next states by input
+    name). Every block-by-block run (the player's, a render's, export's parity checks) steps through here."""
+    res = session.run(list(outputs) + [s.output for s in specs], {**feeds, **states})
+    k = len(outputs)
+    return res[:k], {s.name: v for s, v in zip(specs, res[k:])}
+
+
 class ModelRunner:
     """Holds one onnxruntime session per bundle part, created once.
 
@@ -48,21 +87,12 @@ class ModelRunner:
     def __init__(self, bundle: Bundle, provider: str = "auto", threads: int = 1):
         self.bundle = bundle
         self.manifest = bundle.manifest
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads))
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
         providers = resolve_providers(provider)
         self.sessions: dict[str, ort.InferenceSession] = {}
         for part in ("encoder", "quantizer", "decoder"):
             path = bundle.part_path(part)
-            if path is None:
-                continue
-            try:
-                self.sessions[part] = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-            except Exception as exc:  # onnxruntime raises several private exception types
-                raise BundleError(f"{path}: onnxruntime cannot load it ({exc})") from exc
+            if path is not None:
+                self.sessions[part] = open_session(path, providers, max(1, int(threads)))
         self.provider = self.sessions["encoder"].get_providers()[0]
         self.axes = level_axes(self.manifest)
         self.level_names = [level.name for level in self.manifest.levels]
@@ -104,18 +134,16 @@ class ModelRunner:
 
     def encode_step(self, audio: np.ndarray, states: dict[str, np.ndarray]):
         """Streaming: audio float32[1, 1, N] + encoder states -> ({level: float32[1, D, N / hop]}, next states)."""
-        specs = self.state_specs["encoder"]
-        outs = self.sessions["encoder"].run(self.level_names + [s.output for s in specs], {"audio": audio, **states})
-        k = len(self.level_names)
-        return dict(zip(self.level_names, outs[:k])), {s.name: v for s, v in zip(specs, outs[k:])}
+        outs, states = step_part(
+            self.sessions["encoder"], {"audio": audio}, self.level_names, self.state_specs["encoder"], states
+        )
+        return dict(zip(self.level_names, outs)), states
 
     def decode_step(self, latents: dict[str, np.ndarray], states: dict[str, np.ndarray]):
         """Streaming: latents + decoder states -> (audio float32[1, 1, N], next states)."""
-        specs = self.state_specs["decoder"]
-        outs = self.sessions["decoder"].run(
-            ["audio"] + [s.output for s in specs], {**{n: latents[n] for n in self.level_names}, **states}
-        )
-        return outs[0], {s.name: v for s, v in zip(specs, outs[1:])}
+        feeds = {n: latents[n] for n in self.level_names}
+        outs, states = step_part(self.sessions["decoder"], feeds, ["audio"], self.state_specs["decoder"], states)
+        return outs[0], states
 
     def quantize(self, latents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         sess = self.sessions.get("quantizer")

@@ -13,9 +13,10 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .axis_effects import MAX_COMPENSATION_DB
+from .bundle import StateSpec
 from .dsp import DcBlocker
 from .latent import LatentControls, LevelAxes, apply_declared
-from .session import ModelRunner
+from .session import ModelRunner, step_part
 
 SMOOTH_FRAMES = 4  # a knob move ramps over 4 latent frames (46 ms at hop 256): no step in the latent, no click
 DRY_CROSSFADE = 64  # samples over which a late block's output turns into the dry signal and back
@@ -357,6 +358,27 @@ class StreamingProcessor:
             out[k * self.block : (k + 1) * self.block] = self._step(pending[k * self.block : (k + 1) * self.block])
         self._pending = pending[n * self.block :].copy()
         return out
+
+
+def run_part(
+    session,
+    inputs: dict[str, np.ndarray],
+    outputs: list[str],
+    specs: tuple[StateSpec, ...] | list[StateSpec],
+    step: int,
+) -> list[np.ndarray]:
+    """One part of a streaming bundle over whole inputs (time on the last axis, every input as long), from zero
+    states, ``step`` time steps per onnxruntime call (the part's own time: samples for the encoder, latent frames
+    for the decoder; a ``step`` past the end runs it in one call, the offline output): its ``outputs``, each
+    concatenated along time. No knobs, no DC blocker: the graphs as exported (export's parity checks)."""
+    length = next(iter(inputs.values())).shape[-1]
+    states = {s.name: np.zeros(s.shape, np.float32) for s in specs}
+    pieces = []
+    for start in range(0, length, step):
+        feeds = {k: np.ascontiguousarray(v[..., start : start + step]) for k, v in inputs.items()}
+        outs, states = step_part(session, feeds, outputs, specs, states)
+        pieces.append(outs)
+    return [np.concatenate([p[i] for p in pieces], axis=-1) for i in range(len(outputs))]
 
 
 def render_stream(

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from core.bundle import STREAMING_FORMAT_VERSION, Control, LatentLevel, LatentStats, Manifest, Normalization
 from core.bundle_io import load_bundle, sha256_file, write_manifest
 from core.output_path import OutputPathError, replaceable_bundle
+from core.session import open_session
 from models.registry import build_model
 from trainer.checkpoint import component_states, load_checkpoint, model_from_checkpoint
 from trainer.config import RunConfig
@@ -123,11 +124,7 @@ def parity_check(
 ) -> dict[str, float]:
     """Max abs difference between onnxruntime (CPU) and torch on real audio, per part and end to end (the encoder's
     divided by max(1, max |latent|)); 'codes': fraction of quantizer codes that differ; 'mel': the mel output's."""
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = {
-        p: ort.InferenceSession(str(bundle_dir / f), opts, providers=["CPUExecutionProvider"]) for p, f in parts.items()
-    }
+    sess = {p: open_session(bundle_dir / f, threads=None) for p, f in parts.items()}
     names = [name for name, _, _ in model.levels]
     with torch.no_grad():
         lt = model.encode(audio)

@@ -19,9 +19,9 @@ import onnx
 import onnxruntime as ort
 
 from core.bundle_io import load_bundle, sha256_file, write_manifest
+from core.session import open_session
 
 from .graph_rewrites import speed_up
-from .onnx_graph import cpu_session
 
 REWRITE_TOLERANCE = 1e-5  # the rewritten graph against the original: max abs difference / max(1, max abs output)
 
@@ -44,7 +44,7 @@ def probe_inputs(sess: ort.InferenceSession, hop: int, frames: int, seed: int = 
 def max_difference(original: bytes, rewritten: bytes, hop: int, frames=(1, 2, 7, 64)) -> float:
     """Max abs difference over every output of the two graphs on the same random inputs, at each frame count,
     relative to max(1, the output's max abs value): random latents can decode to large values."""
-    a, b = cpu_session(original), cpu_session(rewritten)
+    a, b = open_session(original), open_session(rewritten)
     if [o.name for o in a.get_outputs()] != [o.name for o in b.get_outputs()]:
         raise ValueError("the rewritten graph's outputs differ from the original's")
     worst = 0.0

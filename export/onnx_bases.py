@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from core.session import open_session
 from models.harmonic import CausalSTFT
 from models.istft import CausalInverseSTFT, InverseSTFT
 from models.mel import MelFrontEnd
@@ -129,10 +129,7 @@ def _evaluate(nodes: list, out: str, like: TensorProto, opsets) -> np.ndarray:
     """Run the generator nodes alone in onnxruntime (the same kernels that fold them in the player)."""
     graph = helper.make_graph(nodes, "basis", [], [helper.make_tensor_value_info(out, like.data_type, list(like.dims))])
     model = helper.make_model(graph, opset_imports=opsets)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run([out], {})[0]
+    return open_session(model.SerializeToString(), threads=None).run([out], {})[0]
 
 
 def generate_fixed_bases(path: Path, model: nn.Module) -> list[str]:

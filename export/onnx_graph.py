@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
+
+from core.session import open_session
 
 
 def attrs(node: onnx.NodeProto) -> dict:
     """A node's attributes by name, as Python values."""
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def cpu_session(data: bytes) -> ort.InferenceSession:
-    """An onnxruntime session on one CPU thread, warnings off (graphs are probed here, not played)."""
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
 
 
 class Graph:
@@ -107,4 +100,4 @@ class Graph:
         del probe.graph.node[:], probe.graph.input[:], probe.graph.output[:]
         probe.graph.node.extend(order)
         probe.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-        return cpu_session(probe.SerializeToString()).run(None, {})[0]
+        return open_session(probe.SerializeToString()).run(None, {})[0]

@@ -16,12 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from core.bundle import Bundle
 from core.bundle_io import load_bundle, sha256_file, write_manifest
 from core.prior_spec import PRIOR_FILE, PriorSpec
+from core.session import open_session
 from models.prior import LatentPrior, PriorStep
 
 from .streaming import round_weights_to_fp16, store_weights_fp16
@@ -68,7 +68,7 @@ def parity(model: LatentPrior, path: Path, frames: np.ndarray) -> float:
         ref_mean = (mean * model.z_std + model.z_mean)[0].numpy()
         ref_scale = (torch.exp(log_scale) * model.z_std)[0].numpy()
         ref_logits = logits[0].numpy()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = open_session(path, threads=None)
     h = np.zeros((1, model.layers, model.hidden), np.float32)
     err = 0.0
     for t in range(len(frames)):

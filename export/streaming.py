@@ -15,24 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from core.bundle import StateSpec, Streaming
+from core.session import open_session
+from core.streaming import run_part
 
 from .fast_graph import speed_up_file
-from .onnx_parts import _export, fold_weight_norm
+from .onnx_parts import _export, fold_weight_norm, scale_outputs
 
 STREAM_PARITY_TOLERANCE = 1e-4  # block-by-block onnxruntime against the same graph over the whole signal
 FP16_MIN_ELEMENTS = 1024  # smaller initializers (biases, scales) stay float32: they cost nothing
-
-
-def scale_outputs(model: nn.Module) -> dict[str, str]:
-    """Level -> the encoder output holding the posterior std, for models with ``posterior`` (the window export's
-    names: the evaluation reads the information rate from it)."""
-    return {name: f"{name}_scale" for name, _, _ in model.levels} if model.gaussian else {}
 
 
 def state_specs(model: nn.Module) -> tuple[StateSpec, ...]:
@@ -173,13 +168,6 @@ def export_streaming_parts(model: nn.Module, out_dir: Path) -> tuple[dict[str, s
     return {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}, specs
 
 
-def _session(path: Path) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 def run_blocks(
     bundle_dir: Path,
     parts: dict[str, str],
@@ -189,22 +177,16 @@ def run_blocks(
     level_names: list[str],
 ) -> np.ndarray:
     """onnxruntime, block by block from zero states: float32[T] (T a multiple of ``block``) -> float32[T].
-    ``block`` >= T runs the whole signal in one call (the offline output)."""
-    enc, dec = _session(bundle_dir / parts["encoder"]), _session(bundle_dir / parts["decoder"])
-    e_specs = [s for s in specs if s.part == "encoder"]
-    d_specs = [s for s in specs if s.part == "decoder"]
-    es = {s.name: np.zeros(s.shape, np.float32) for s in e_specs}
-    ds = {s.name: np.zeros(s.shape, np.float32) for s in d_specs}
-    out = []
-    for start in range(0, audio.shape[0], block):
-        x = np.ascontiguousarray(audio[start : start + block], np.float32)[None, None, :]
-        res = enc.run(level_names + [s.output for s in e_specs], {"audio": x, **es})
-        lat = dict(zip(level_names, res[: len(level_names)]))
-        es = {s.name: v for s, v in zip(e_specs, res[len(level_names) :])}
-        res = dec.run(["audio"] + [s.output for s in d_specs], {**lat, **ds})
-        ds = {s.name: v for s, v in zip(d_specs, res[1:])}
-        out.append(res[0][0, 0])
-    return np.concatenate(out)
+    ``block`` >= T runs the whole signal in one call (the offline output). Each part runs through
+    ``core.streaming.run_part`` (the encoder's states never depend on the decoder's, so running the encoder over
+    every block first gives the latents and output that alternating the parts gives)."""
+    enc, dec = open_session(bundle_dir / parts["encoder"]), open_session(bundle_dir / parts["decoder"])
+    x = np.asarray(audio, np.float32)[None, None]
+    lat = run_part(enc, {"audio": x}, level_names, [s for s in specs if s.part == "encoder"], block)
+    frames = lat[0].shape[-1]
+    per = max(1, frames * block // x.shape[-1])  # the latent frames one encoder block gives
+    y = run_part(dec, dict(zip(level_names, lat)), ["audio"], [s for s in specs if s.part == "decoder"], per)[0]
+    return y[0, 0]
 
 
 def streaming_parity(
@@ -230,27 +212,6 @@ def streaming_parity(
     return errors
 
 
-def _run_part(
-    sess: ort.InferenceSession,
-    inputs: dict[str, np.ndarray],
-    outputs: list[str],
-    specs: list[StateSpec],
-    frames: int,
-    hop: int,
-    block: int,
-) -> list[np.ndarray]:
-    """One streaming part over a whole input, ``block`` frames per call from zero states: its main outputs,
-    concatenated along time."""
-    states = {s.name: np.zeros(s.shape, np.float32) for s in specs}
-    pieces: list[list[np.ndarray]] = []
-    for start in range(0, frames, block):
-        feed = {k: np.ascontiguousarray(v[..., start * hop : (start + block) * hop]) for k, v in inputs.items()}
-        res = sess.run(outputs + [s.output for s in specs], {**feed, **states})
-        states = {s.name: v for s, v in zip(specs, res[len(outputs) :])}
-        pieces.append(res[: len(outputs)])
-    return [np.concatenate([p[i] for p in pieces], axis=-1) for i in range(len(outputs))]
-
-
 def streaming_parity_by_part(
     model: nn.Module,
     bundle_dir: Path,
@@ -274,13 +235,13 @@ def streaming_parity_by_part(
     t = audio.shape[0] - audio.shape[0] % max(max(blocks), hop)
     audio = np.ascontiguousarray(audio[:t], np.float32)
     frames = t // hop
-    enc, dec = _session(bundle_dir / parts["encoder"]), _session(bundle_dir / parts["decoder"])
+    enc, dec = open_session(bundle_dir / parts["encoder"]), open_session(bundle_dir / parts["decoder"])
     e_specs = [s for s in specs if s.part == "encoder"]
     d_specs = [s for s in specs if s.part == "decoder"]
     x = audio[None, None]
-    whole = _run_part(enc, {"audio": x}, names, e_specs, frames, hop, frames)
+    whole = run_part(enc, {"audio": x}, names, e_specs, t)
     lat = dict(zip(names, whole))
-    y_whole = _run_part(dec, lat, ["audio"], d_specs, frames, 1, frames)[0]
+    y_whole = run_part(dec, lat, ["audio"], d_specs, frames)[0]
 
     def rel(a: list[np.ndarray], b: list[np.ndarray]) -> float:
         # the model may say which latent values matter (hpn: pitch where it is voiced; elsewhere the gate mutes it
@@ -301,11 +262,11 @@ def streaming_parity_by_part(
     drift = {}
     for n in blocks:
         per = n // hop
-        enc_blocks = _run_part(enc, {"audio": x}, names, e_specs, frames, hop, per)
+        enc_blocks = run_part(enc, {"audio": x}, names, e_specs, per * hop)
         gated[f"block_{n}_encoder"] = rel(enc_blocks, whole)
-        y_blocks = _run_part(dec, lat, ["audio"], d_specs, frames, 1, per)[0]
+        y_blocks = run_part(dec, lat, ["audio"], d_specs, per)[0]
         gated[f"block_{n}_decoder"] = float(np.abs(y_blocks - y_whole).max())
-        y_e2e = _run_part(dec, dict(zip(names, enc_blocks)), ["audio"], d_specs, frames, 1, per)[0]
+        y_e2e = run_part(dec, dict(zip(names, enc_blocks)), ["audio"], d_specs, per)[0]
         drift[f"drift_block_{n}"] = float(np.abs(y_e2e - y_whole).max())
     return gated, drift
 

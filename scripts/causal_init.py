@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
+from core.session import open_session
 from models import build_model
 from trainer.checkpoint import component_states, save_checkpoint
 from trainer.config import RunConfig, load_config
@@ -91,10 +91,8 @@ def check_against_bundle(model: torch.nn.Module, bundle: Path) -> float:
     with torch.no_grad():
         z = model.encode(x)["z"]
         y = model.decode({"z": z})
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    enc = ort.InferenceSession(str(bundle / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
-    dec = ort.InferenceSession(str(bundle / "decoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    enc = open_session(bundle / "encoder.onnx", threads=None)
+    dec = open_session(bundle / "decoder.onnx", threads=None)
     zo = enc.run(["z"], {"audio": x.numpy()})[0]
     yo = dec.run(["audio"], {"z": z.numpy()})[0]
     return max(float(np.abs(zo - z.numpy()).max()), float(np.abs(yo - y.numpy()).max()))

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from core.audiofile import Audio, resample
 from core.bundle import Bundle, BundleError
 from core.latent import LatentControls
-from core.session import ModelRunner, pad_to_multiple
+from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
 
@@ -50,14 +49,7 @@ class PriorRunner:
             raise BundleError(f"{bundle.path}: the bundle has no prior (train one: latentsynth-train prior)")
         self.spec = spec
         self.path = bundle.path / spec.file
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads))
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several private exception types
-            raise BundleError(f"{self.path}: onnxruntime cannot load it ({exc})") from exc
+        self.session = open_session(self.path, threads=max(1, int(threads)))
         names = {i.name for i in self.session.get_inputs()}, {o.name for o in self.session.get_outputs()}
         if names != ({"z", "state.h"}, {"logits", "mean", "scale", "state.h.next"}):
             raise BundleError(f"{self.path}: inputs/outputs {sorted(names[0])} -> {sorted(names[1])} are not a prior's")
