@@ -1,6 +1,12 @@
 """A tuner: YIN pitch and RMS loudness of the newest samples, note names with cents, and a short history. Cheap
 (two FFTs of 4096 points per call) and Qt-free; the GUI timer feeds it the engine's snapshot at 30 Hz, never the
-audio thread, and export measures what a latent axis does to pitch with its ``yin``."""
+audio thread, and export measures what a latent axis does to pitch with its ``yin``.
+
+``yin`` is the one pitch tracker that runs while the product runs (the tuner, a render's octave choice, export's
+axis measurements), with one set of thresholds below. Two others have jobs of their own, both on librosa's public
+API: the evaluation's (desktop/evaluation/pitch.py: pYIN's voicing, then a refined period for cents within ~1),
+and the hpn family's training labels (trainer/pitch_labels.py: librosa.yin's difference function over whole files,
+soft voicing, cached). The ONNX graphs carry their own in torch (models/yin.py)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Pitch labels for the hpn family: a YIN tracker over each training file once, cached on disk by the audio's content.
 
 A label track is per file: ``f0`` float32[J] in Hz (NaN where unvoiced) and ``voiced`` float32[J] (0..1), frame
-j centred on sample j * ``LABEL_HOP`` at the model rate. YIN (de Cheveigne & Kawahara 2002, librosa's difference
-function) with parabolic refinement, voiced (softly) where the normalised difference at the chosen period is low
-(``APERIODICITY``) and the frame is not silent, then octave jumps against a 5-frame median removed. pYIN (what the
+j centred on sample j * ``LABEL_HOP`` at the model rate. YIN (de Cheveigne & Kawahara 2002: librosa.yin's
+difference function, written here on librosa's public API) with parabolic refinement, voiced (softly) where the
+normalised difference at the chosen period is low (``APERIODICITY``) and the frame is not silent, then octave jumps against a 5-frame median removed. pYIN (what the
 evaluation measures with) was the first choice: it costs ~3 s per file here (the corpus would take hours on a
 shared core); this takes ~0.05 s. :func:`chunk_labels` reads the
 values a training chunk needs at its own latent frames by linear interpolation (log-frequency for f0).
@@ -42,15 +42,14 @@ def cache_key(signal: np.ndarray, sample_rate: int) -> str:
 def track(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """YIN on float32[T]: (f0 Hz float32[J] with NaN where unvoiced, voiced 0..1 float32[J]), J = 1 + T // LABEL_HOP."""
     import librosa
-    from librosa.core.pitch import _cumulative_mean_normalized_difference, _parabolic_interpolation
 
     x = np.asarray(signal, np.float32)
     n = 1 + x.shape[0] // LABEL_HOP
     x = np.pad(x, (FRAME // 2, FRAME // 2 + FRAME))
     frames = librosa.util.frame(x, frame_length=FRAME, hop_length=LABEL_HOP)[:, :n]
     lo, hi = int(np.floor(sample_rate / FMAX)), min(int(np.ceil(sample_rate / FMIN)), FRAME - 1)
-    d = _cumulative_mean_normalized_difference(frames, lo, hi)  # [periods, frames]
-    shifts = _parabolic_interpolation(d)
+    d = _normalised_difference(frames, lo, hi)  # [periods, frames]
+    shifts = _parabolic_shifts(d)
     trough = librosa.util.localmin(d, axis=0)
     trough[0] = d[0] < d[1]
     below = trough & (d < TROUGH)
@@ -76,6 +75,33 @@ def track(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]
     lp = np.where(jump, med, lp)
     f0 = np.where(voiced, 2.0**lp, np.nan).astype(np.float32)
     return f0, np.where(voiced, soft, 0.0).astype(np.float32)
+
+
+def _normalised_difference(frames: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """YIN's cumulative-mean-normalised difference (de Cheveigne & Kawahara 2002, eq. 8) of float32[N, J] frames at
+    the periods lo..hi: float64[hi - lo + 1, J]. d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2 from each frame's
+    autocorrelation r (librosa.autocorrelate), normalised by its running mean; the same numbers as librosa.yin's."""
+    import librosa
+
+    acf = librosa.autocorrelate(frames, max_size=hi + 1, axis=-2)
+    energy = np.cumsum(np.square(frames), axis=-2)
+    energy[0] = 0
+    d = np.zeros((hi + 1, frames.shape[1]), frames.dtype)
+    d[1:] = 2 * (acf[0:1] - acf[1 : hi + 1]) - energy[:hi]
+    mean = np.cumsum(d[1:], axis=-2) / np.arange(1, hi + 1)[:, None]
+    den = mean[lo - 1 : hi]
+    return d[lo:] / (den + np.finfo(den.dtype).tiny)
+
+
+def _parabolic_shifts(d: np.ndarray) -> np.ndarray:
+    """Per period and frame, where a parabola through it and its two neighbours has its optimum, in periods
+    (0 at the ends, and where that lies a whole period or more away); librosa.yin's interpolation."""
+    a = (d[2:] + d[:-2]).astype(np.float64) - 2 * d[1:-1].astype(np.float64)
+    b = (d[2:] - d[:-2]).astype(np.float64) / 2
+    shifts = np.zeros_like(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shifts[1:-1] = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
+    return shifts
 
 
 def label_signals(
