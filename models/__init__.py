@@ -6,6 +6,6 @@ dataclass in :mod:`models.configs`; :func:`build_model` makes one from its confi
 
 from .configs import FamilyConfig, model_config
 from .family import AudioAutoencoder
-from .registry import FAMILIES, ModelConfig, build_model
+from .registry import FAMILIES, build_model
 
-__all__ = ["AudioAutoencoder", "FAMILIES", "FamilyConfig", "ModelConfig", "build_model", "model_config"]
+__all__ = ["AudioAutoencoder", "FAMILIES", "FamilyConfig", "build_model", "model_config"]

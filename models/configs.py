@@ -1,9 +1,11 @@
 """One config dataclass per model family: the settings its constructor takes, with their defaults.
 
-``model_config(family=..., **values)`` picks the family's dataclass. Configs written before the split held every
-family's fields in one flat ``ModelConfig``; such a config still loads: a field of another family is dropped when
-it holds that old flat default (it meant nothing for this family), and refused when it holds anything else (the
-user asked for something this family does not have). A key no family knows is always refused.
+These dataclasses are the one home of each default: a family's constructor takes every setting by keyword and
+states none of its own (``build_model`` passes them all). ``model_config(family=..., **values)`` picks the
+family's dataclass. The run configs that shipped bundles record (``provenance.config``, which ``--init-from`` a
+bundle reads) were written when one flat config held every family's fields, so a field of another family is
+dropped when it holds the flat default (``FLAT_DEFAULTS``: it meant nothing for this family) and refused when it
+holds anything else (the user asked for something this family does not have). A key no family knows is refused.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class VQVAEConfig(FamilyConfig):
 @dataclass
 class HPNConfig(FamilyConfig):
     """Harmonic-plus-noise (docs/families.md): always causal; ``norm_floor_db`` is the level normalisation
-    floor; ``pitch_weight`` and ``pitch_channels`` belong to round 1's learned pitch classifier."""
+    floor."""
 
     family: str = "hpn"
     n_mels: int = 128
@@ -97,8 +99,6 @@ class HPNConfig(FamilyConfig):
     causal: bool = True  # it has no other variant
     lookahead: int = 1
     random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
-    pitch_weight: float = 1.0
-    pitch_channels: int = 16
     norm_floor_db: float = -80.0
 
 
@@ -148,12 +148,13 @@ CONFIGS: dict[str, type[FamilyConfig]] = {
     for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig, SourceFilterConfig, TimbreConfig)
 }
 
-# the old flat ModelConfig's defaults: what a field of another family held in configs written before the split
-LEGACY_DEFAULTS: dict[str, Any] = {}
+# the flat config's defaults: what a field of another family holds in the configs shipped bundles record
+# (desktop/factory: waveform-vae, mel-vae, hvae and vqvae carry other families' fields)
+FLAT_DEFAULTS: dict[str, Any] = {}
 for _cls in CONFIGS.values():
     for _f in dataclasses.fields(_cls):
         if _f.name != "family":
-            LEGACY_DEFAULTS.setdefault(
+            FLAT_DEFAULTS.setdefault(
                 _f.name, _f.default_factory() if _f.default_factory is not dataclasses.MISSING else _f.default
             )
 
@@ -171,9 +172,9 @@ def model_config(family: str = "waveform-vae", **values: Any) -> FamilyConfig:
     for key, value in values.items():
         if key in own:
             kept[key] = value
-        elif key not in LEGACY_DEFAULTS:
+        elif key not in FLAT_DEFAULTS:
             raise ValueError(f"unknown config key 'model.{key}' (family {family} has: {', '.join(sorted(own))})")
-        elif _normal(value) != _normal(LEGACY_DEFAULTS[key]):
+        elif _normal(value) != _normal(FLAT_DEFAULTS[key]):
             if key in ("causal", "lookahead"):
                 raise ValueError(f"model family '{family}' has no causal (streaming) variant; use mel-vae or hpn")
             raise ValueError(

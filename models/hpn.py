@@ -233,12 +233,9 @@ class HarmonicPlusNoise(AudioAutoencoder):
         causal: bool = True,
         lookahead: int = 1,
         random_gain_db: tuple[float, float] = (-10.0, 10.0),
-        pitch_weight: float = 1.0,
-        pitch_channels: int = 16,
         norm_floor_db: float = -80.0,
     ):
         super().__init__()
-        del pitch_weight, pitch_channels  # the replaced pitch classifier's settings; older configs carry them
         if not causal or int(lookahead) != 1:
             raise ValueError("the hpn family is causal with lookahead 1 (its decoder's STFT is one hop late)")
         hop = 1

@@ -43,18 +43,19 @@ class HierarchicalVAE(AudioAutoencoder):
 
     def __init__(
         self,
-        latent_dim: int = 16,
-        top_dim: int = 8,
-        top_stride: int = 4,
-        enc_channels: int = 16,
-        strides: tuple[int, ...] = (4, 4, 4, 4),
-        enc_max_channels: int = 192,
-        dec_channels: int = 256,
-        dec_blocks: int = 4,
-        n_fft: int = 1024,
-        free_bits: float = 0.0,
-        kl_balance: bool = False,
-        phase: str = "direct",
+        *,
+        latent_dim: int,
+        top_dim: int,
+        top_stride: int,
+        enc_channels: int,
+        strides: tuple[int, ...],
+        enc_max_channels: int,
+        dec_channels: int,
+        dec_blocks: int,
+        n_fft: int,
+        free_bits: float,
+        kl_balance: bool,
+        phase: str,
     ):
         super().__init__()
         c = enc_max_channels

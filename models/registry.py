@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from .configs import CONFIGS, FamilyConfig, model_config
+from .configs import CONFIGS, FamilyConfig
 from .family import AudioAutoencoder
 from .hpn import HarmonicPlusNoise
 from .hvae import HierarchicalVAE
@@ -25,9 +25,6 @@ FAMILIES: dict[str, type[AudioAutoencoder]] = {
     "timbre": SourceFilterTimbre,
 }
 assert set(FAMILIES) == set(CONFIGS), "every family needs a class and a config"
-
-# older name of model_config, from when one dataclass held every family's fields
-ModelConfig = model_config
 
 
 def build_model(cfg: FamilyConfig) -> AudioAutoencoder:

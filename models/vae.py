@@ -25,14 +25,15 @@ class WaveformVAE(AudioAutoencoder):
 
     def __init__(
         self,
-        latent_dim: int = 16,
-        enc_channels: int = 16,
-        strides: tuple[int, ...] = (4, 4, 4, 4),
-        enc_max_channels: int = 192,
-        dec_channels: int = 256,
-        dec_blocks: int = 4,
-        n_fft: int = 1024,
-        phase: str = "direct",
+        *,
+        latent_dim: int,
+        enc_channels: int,
+        strides: tuple[int, ...],
+        enc_max_channels: int,
+        dec_channels: int,
+        dec_blocks: int,
+        n_fft: int,
+        phase: str,
     ):
         super().__init__()
         self.encoder = WaveEncoder(2 * latent_dim, enc_channels, tuple(strides), enc_max_channels)

@@ -27,16 +27,17 @@ class VQVAE(AudioAutoencoder):
 
     def __init__(
         self,
-        latent_dim: int = 12,
-        fsq_levels: tuple[int, ...] = (5, 5, 5, 5),
-        enc_channels: int = 16,
-        strides: tuple[int, ...] = (4, 4, 4, 4),
-        enc_max_channels: int = 192,
-        dec_channels: int = 256,
-        dec_blocks: int = 4,
-        n_fft: int = 1024,
-        fsq_entropy_weight: float = 0.0,
-        phase: str = "direct",
+        *,
+        latent_dim: int,
+        fsq_levels: tuple[int, ...],
+        enc_channels: int,
+        strides: tuple[int, ...],
+        enc_max_channels: int,
+        dec_channels: int,
+        dec_blocks: int,
+        n_fft: int,
+        fsq_entropy_weight: float,
+        phase: str,
     ):
         super().__init__()
         # BatchNorm without affine: per channel mean 0 / std 1 over the data (running statistics at inference, a

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from models import FamilyConfig, model_config
-from models.configs import LEGACY_DEFAULTS
+from models.configs import FLAT_DEFAULTS
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -135,12 +135,12 @@ def _set_model_field(cfg: RunConfig, key: str, value: Any) -> None:
         shared = {f.name for f in dataclasses.fields(FamilyConfig)} - {"family"}
         cfg.model = model_config(str(value), **{k: v for k, v in values.items() if k in shared})
         return
-    if key in values or key not in LEGACY_DEFAULTS:
+    if key in values or key not in FLAT_DEFAULTS:
         if key in values:
             value = _coerce(values[key], value)
         values[key] = value
     else:
-        values[key] = _coerce(LEGACY_DEFAULTS[key], value)
+        values[key] = _coerce(FLAT_DEFAULTS[key], value)
     cfg.model = model_config(**values)
 
 

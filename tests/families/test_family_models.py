@@ -56,7 +56,7 @@ def test_presets_build_with_documented_levels(preset):
 
 
 def test_old_waveform_config_still_builds_the_same_model(tiny_run):
-    """A checkpoint written before the new ModelConfig fields existed loads unchanged."""
+    """A checkpoint written before a config field existed (phase) loads unchanged: the field takes its default."""
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(tiny_run)
@@ -119,3 +119,21 @@ def test_fsq_entropy_penalty_prefers_spread_codes():
     q(z)[1]["loss/fsq_entropy"].backward()
     assert float(z.grad.abs().sum()) > 0
     assert "loss/fsq_entropy" not in q.eval()(spread)[1]  # training only
+
+
+def test_every_shipped_bundles_run_config_still_resolves():
+    """The run configs shipped bundles record (read by ``--init-from`` a bundle) hold other families' fields at the
+    flat config's defaults (models/configs.py FLAT_DEFAULTS): each still resolves to its own family's config."""
+    import json
+
+    from desktop.engine.factory import default_bundle_path
+    from models.configs import config_fields
+    from trainer.config import RunConfig
+
+    flat = 0
+    for manifest in sorted(default_bundle_path().parent.glob("*/manifest.json")):
+        recorded = json.loads(manifest.read_text())["provenance"]["config"]
+        cfg = RunConfig.from_dict(recorded)
+        assert cfg.model.family == recorded["model"]["family"], manifest
+        flat += bool(set(recorded["model"]) - config_fields(cfg.model.family))
+    assert flat >= 4  # waveform-vae, mel-vae, mel-vae-256, hvae, vqvae: the flat path is exercised

@@ -24,7 +24,7 @@ from core.session import ModelRunner
 from core.streaming import StreamingModel, render_stream
 from export.onnx_parts import fold_weight_norm
 from export.streaming import round_weights_to_fp16, run_blocks, streaming_parity_by_part
-from models import ModelConfig, build_model
+from models import build_model, model_config
 from models.harmonic import CausalSTFT, HarmonicOscillator, NoiseTable
 from models.hpn import pitch_stats
 from models.yin import YinPitch
@@ -45,7 +45,7 @@ TINY = [
 
 def tiny_hpn() -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = model_config(
         family="hpn",
         latent_dim=4,
         enc_max_channels=16,
