@@ -233,7 +233,7 @@ def test_malformed_training_data_names_the_file(bundle_copy, change, message):
 
 
 def test_model_facts_show_minutes_per_category_with_licences(bundle_copy):
-    from desktop.ui.main_window import manifest_facts
+    from desktop.ui.model_browser import manifest_facts
 
     assert "trained on" in manifest_facts(bundle_copy) and "(licences unknown)" in manifest_facts(bundle_copy)
     sources = [

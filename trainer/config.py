@@ -67,7 +67,7 @@ class TrainConfig:
 class AdvConfig:
     """Adversarial fine-tuning (off by default; see docs/training.md): a multi-resolution complex-STFT
     discriminator on random crops of input and reconstruction, hinge or least-squares losses plus feature
-    matching, added to the reconstruction losses (which stay on). Older configs without this section keep it off.
+    matching, added to the reconstruction losses (which stay on). A config without this section keeps it off.
 
     ``freeze_encoder``: everything but the decoder (encoder, bottleneck/quantizer, priors) gets no updates and runs
     in eval mode (the decoder trains on the posterior means the exported encoder emits); the KL term, constant

@@ -71,8 +71,8 @@ def check_resume_matches(
     ``config_source`` is this command's CONFIG (preset name or YAML path), ``given`` the config it resolves to.
     The run continues with its stored config, so a CONFIG that means something else would be silently ignored:
     it must be the CONFIG the run was started with (recorded in its checkpoints since this check exists), or
-    resolve to the stored config (e.g. RUN/config.yaml), or, for older checkpoints, be of the same model
-    family. The training data folder must be the one the run was trained on while that folder still exists
+    resolve to the stored config (e.g. RUN/config.yaml), or, for a run that recorded none (started through the
+    ``Trainer`` API, not the command line), be of the same model family. The training data folder must be the one the run was trained on while that folder still exists
     (a different one would train on other audio and overwrite the run's record of its data)."""
     stored = RunConfig.from_dict(ckpt["config"])
     if config_source is not None and given is not None:

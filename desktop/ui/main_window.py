@@ -35,7 +35,7 @@ from .latent_panel import LatentPanel
 from .menus import Menus
 from .midi_controls import MidiControls
 from .mix_controls import MixControls
-from .model_browser import ModelBrowser, manifest_facts  # noqa: F401  (manifest_facts: imported from here by tests)
+from .model_browser import ModelBrowser
 from .panel import Panel
 from .pitch_view import PitchView
 from .qtfix import keep_none_alive
@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
         views = QHBoxLayout()
         self.scope = ScopeView()
         self.scope.setMinimumHeight(190)
-        views.addWidget(self.scope, 3)
+        views.addWidget(self.scope, 2)
         self.pitch_view = PitchView()
         views.addWidget(self.pitch_view, 1)
         outer.addLayout(views, 1)
