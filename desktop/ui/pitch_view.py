@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core import pitch_track
 
@@ -19,6 +19,8 @@ SECONDS = 5.0
 RATE_HZ = 30  # readings per second: the GUI timer's
 NOTE_RANGE = (36, 84)  # C2..C6 on the pitch plot
 DB_RANGE = (-60.0, 0.0)
+LOUDNESS_PX = 46  # the loudness plot's most: -40 and -20 dB labelled; the rest of the height is the notes'
+TUNER_PX = 124  # the tuner column: 'OUT A#3 -49 ct' in its font
 
 
 def _note(midi: float) -> str:
@@ -37,27 +39,46 @@ class PitchView(Panel):
         super().__init__("PITCH · LOUDNESS", parent)
         n = int(SECONDS * RATE_HZ)
         self.input, self.output = pitch_track.History(n), pitch_track.History(n)
-        rows = QVBoxLayout()
-        rows.setSpacing(0)
-        self.in_note = QLabel("IN —")
-        self.out_note = QLabel("OUT —")
+        # the tuner in a column left of the plots, so the plots get the panel's whole height (a row above them and
+        # a title over each plot left the pitch plot 30 px tall at the start size)
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        tuner = QVBoxLayout()
+        tuner.setContentsMargins(0, 4, 0, 0)
+        tuner.setSpacing(2)
+        self.in_note = QLabel("IN  —\n")
+        self.out_note = QLabel("OUT —\n")
         for label, colour in ((self.in_note, theme.ACCENT2), (self.out_note, theme.ACCENT)):
             label.setStyleSheet(
-                f"color: {colour}; font-size: 17px; font-weight: bold; font-family: 'DejaVu Sans Mono';"
+                f"color: {colour}; font-size: 14px; font-weight: bold; font-family: 'DejaVu Sans Mono';"
             )
             label.setToolTip("The pitch as the nearest note and how many cents (1/100 semitone) off it, and in Hz")
-            rows.addWidget(label)
-        self.body.addLayout(rows)
+            tuner.addWidget(label)
+        self.range_label = QLabel("")  # "band: trained on\nA1 to A#5" (no word wrap: it would make the window's
+        # layout ask every widget for its height at each width, and the views grew at the panels' expense)
+        self.range_label.setObjectName("facts")
+        tuner.addWidget(self.range_label)
+        tuner.addStretch(1)
+        holder = QWidget()
+        holder.setStyleSheet("background: transparent;")
+        holder.setLayout(tuner)
+        holder.setFixedWidth(TUNER_PX)
+        row.addWidget(holder)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(theme.PANEL)
         self.plots.ci.setContentsMargins(0, 0, 0, 0)
+        self.plots.ci.setSpacing(2)
         t = np.linspace(-SECONDS, 0, n, dtype=np.float32)
         self.t = t
-        self.pitch_plot = self._plot(0, "pitch (last 5 s)", NOTE_RANGE)
+        self.pitch_plot = self._plot(0, NOTE_RANGE)
         self.pitch_plot.getAxis("left").setTicks([note_ticks(*NOTE_RANGE)])
-        self.db_plot = self._plot(1, "loudness, dBFS", DB_RANGE)
-        self.plots.ci.layout.setRowStretchFactor(0, 3)
-        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.db_plot = self._plot(1, DB_RANGE)
+        self.db_plot.getAxis("left").setTicks([[(v, f"{v:.0f}") for v in (-60, -40, -20, 0)]])
+        self.db_plot.setMaximumHeight(LOUDNESS_PX)
+        for plot, text in ((self.pitch_plot, "pitch, last 5 s"), (self.db_plot, "dBFS")):
+            caption = pg.TextItem(text, color=theme.DIM, anchor=(0, 0))
+            caption.setPos(-SECONDS, plot.getViewBox().viewRange()[1][1])
+            plot.addItem(caption)
         self.curves = {}
         for name, colour in (("input", theme.ACCENT2), ("output", theme.ACCENT)):
             pitch = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2), connect="finite")
@@ -65,10 +86,12 @@ class PitchView(Panel):
             self.pitch_plot.addItem(pitch)
             self.db_plot.addItem(loud)
             self.curves[name] = (pitch, loud)
-        self.body.addWidget(self.plots, 1)
-        self.range_text = ""  # "trained on A1 to A#5", in the pitch plot's title (the panel has no height to spare)
+        row.addWidget(self.plots, 1)
+        self.body.addLayout(row, 1)
+        self.range_text = ""  # "trained on A1 to A#5", under the tuner
         self.plots.setToolTip(
-            "The grey band: where the model's training audio lay (5th to 95th percentile, the dashed line its "
+            "Pitch (note names on the axis) and loudness of the input (amber) and the output (teal) over the last "
+            "5 s. The grey band: where the model's training audio lay (5th to 95th percentile, the dashed line its "
             "median), recorded at export. An input outside it is outside what the model learned."
         )
         self.bands = {}
@@ -83,7 +106,7 @@ class PitchView(Panel):
                 plot.addItem(item)
             self.bands[key] = (band, median)
         self.trained: dict[str, tuple[float, float, float]] = {}
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(TUNER_PX + 220)
 
     def set_trained_range(self, trained_range: dict | None) -> None:
         """Draw the manifest's ``extra.trained_range`` (``pitch_hz`` and ``loudness_db``: 5th, 50th, 95th
@@ -108,16 +131,15 @@ class PitchView(Panel):
                 band.setRegion((lo, hi))
                 median.setValue(mid)
                 self.trained[key] = (lo, mid, hi)
-        self.range_text = ""
+        self.range_text, shown = "", ""
         if "pitch" in self.trained:
             lo, _, hi = self.trained["pitch"]
             self.range_text = f"trained on {_note(lo)} to {_note(hi)}"
-        title = "pitch (last 5 s)" + (f" · band: {self.range_text}" if self.range_text else "")
-        self.pitch_plot.setTitle(title, color=theme.DIM, size="8pt")
+            shown = f"band: trained on\n{_note(lo)} to {_note(hi)}"
+        self.range_label.setText(shown)
 
-    def _plot(self, row: int, title: str, yrange: tuple[float, float]) -> pg.PlotItem:
+    def _plot(self, row: int, yrange: tuple[float, float]) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)
-        plot.setTitle(title, color=theme.DIM, size="8pt")
         plot.setYRange(*yrange, padding=0)
         plot.setXRange(-SECONDS, 0, padding=0)
         plot.hideAxis("bottom")
@@ -138,8 +160,8 @@ class PitchView(Panel):
             history = getattr(self, name)
             reading = pitch_track.read(wave, snap.device_rate)
             history.push(reading)
-            hz = f" {reading.f0:6.1f} Hz" if reading.f0 > 0 else ""
-            label.setText(f"{prefix} {reading.note:<10}{hz}")
+            hz = f"\n{reading.f0:9.1f} Hz" if reading.f0 > 0 else "\n"  # two lines always: the column never jumps
+            label.setText(f"{prefix} {reading.note}{hz}")
             pitch, loud = self.curves[name]
             pitch.setData(self.t, history.midi)
             loud.setData(self.t, np.maximum(history.db, DB_RANGE[0]))

@@ -1,6 +1,6 @@
 """The window on a 1366x768 laptop screen (an offscreen screen of that size, in its own process): it opens inside
 the screen and every control stays on it at start, while playing and recording, after "Recorded..." and a long
-error, and after an export; success is not shown in red."""
+error, and after an export; success is not shown in red; the pitch plot keeps a readable size all along."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
 HERE = Path(__file__).resolve().parent
+PITCH_PLOT_MIN_PX = (200, 100)  # the pitch plot's width and height: C3, C4 and C5 labelled, a semitone 2 px
 
 
 def run_probe(tmp_path: Path, fixtures_dir: Path, width: int, height: int) -> list[dict]:
@@ -55,6 +56,9 @@ def test_every_control_stays_on_a_1366x768_screen(tmp_path, fixtures_dir):
         assert s["controls"] > 20, s  # the buttons, menus, knobs and meters were all looked at
         assert s["outside"] == [], s
         assert s["squashed"] == [], s
+        w, h = s["pitch_plot_px"]
+        assert w >= PITCH_PLOT_MIN_PX[0] and h >= PITCH_PLOT_MIN_PX[1], s  # it was 30 px tall before
+        assert {"C3", "C4", "C5"} <= set(s["pitch_labels"]), s  # note names on its axis, none left out
     assert len({tuple(s["frame"][2:]) for s in stages}) == 1  # the window never grew
     rec = next(s for s in stages if s["stage"] == "recording")
     assert rec["recording_text"].startswith("● REC") and "a-rather-long-recording-name" in rec["recording_text"]

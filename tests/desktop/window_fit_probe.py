@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRect, QSettings
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
@@ -46,6 +47,16 @@ def in_scroll_area(w: QWidget, top: QWidget) -> bool:
     return False
 
 
+def drawn_labels(axis) -> list[str]:
+    """The tick labels pyqtgraph draws on ``axis`` at its present size (it leaves out those that do not fit)."""
+    image = QImage(8, 8, QImage.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        return [text for _, _, text in axis.generateDrawSpecs(painter)[2]]
+    finally:
+        painter.end()
+
+
 def report(app: QApplication, window: MainWindow, stage: str) -> dict:
     for _ in range(5):
         app.processEvents()
@@ -65,6 +76,7 @@ def report(app: QApplication, window: MainWindow, stage: str) -> dict:
             squashed.append(f"{name(w)} {w.width()} px wide < {hint.width()}")
     frame = window.frameGeometry()
     line = getattr(window, "status_line", None)
+    pitch_box = window.pitch_view.pitch_plot.getViewBox().sceneBoundingRect()  # the plotted area, axes excluded
     return {
         "stage": stage,
         "screen": screen.getRect(),
@@ -73,6 +85,8 @@ def report(app: QApplication, window: MainWindow, stage: str) -> dict:
         "controls": checked,
         "outside": outside,
         "squashed": squashed,
+        "pitch_plot_px": [round(pitch_box.width()), round(pitch_box.height())],
+        "pitch_labels": drawn_labels(window.pitch_view.pitch_plot.getAxis("left")),
         "message": window.message_label.text(),
         "message_kind": line.kind if line else "",
         "recording_text": line.recording.text() if line and line.recording.isVisible() else "",
