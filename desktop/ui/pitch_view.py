@@ -20,6 +20,7 @@ RATE_HZ = 30  # readings per second: the GUI timer's
 NOTE_RANGE = (36, 84)  # C2..C6 on the pitch plot
 DB_RANGE = (-60.0, 0.0)
 LOUDNESS_PX = 46  # the loudness plot's most: -40 and -20 dB labelled; the rest of the height is the notes'
+AXIS_PX = 48  # '-40 dB' fits (at 42 pyqtgraph left the dB labels out)
 TUNER_PX = 124  # the tuner column: 'OUT A#3 -49 ct' in its font
 
 
@@ -36,11 +37,11 @@ class PitchView(Panel):
     """``update_from(snapshot)`` on every GUI tick; ``input`` and ``output`` hold the readings' histories."""
 
     def __init__(self, parent=None):
-        super().__init__("PITCH · LOUDNESS", parent)
+        super().__init__("PITCH · LOUDNESS · LAST 5 S", parent)  # (no plot titles: the height is the notes')
         n = int(SECONDS * RATE_HZ)
         self.input, self.output = pitch_track.History(n), pitch_track.History(n)
         # the tuner in a column left of the plots, so the plots get the panel's whole height (a row above them and
-        # a title over each plot left the pitch plot 30 px tall at the start size)
+        # a title over each plot left the pitch plot 30 px tall at the start size; a caption inside hid the curves)
         row = QHBoxLayout()
         row.setSpacing(6)
         tuner = QVBoxLayout()
@@ -73,12 +74,8 @@ class PitchView(Panel):
         self.pitch_plot = self._plot(0, NOTE_RANGE)
         self.pitch_plot.getAxis("left").setTicks([note_ticks(*NOTE_RANGE)])
         self.db_plot = self._plot(1, DB_RANGE)
-        self.db_plot.getAxis("left").setTicks([[(v, f"{v:.0f}") for v in (-60, -40, -20, 0)]])
+        self.db_plot.getAxis("left").setTicks([[(v, f"{v:.0f} dB") for v in (-60, -40, -20, 0)]])
         self.db_plot.setMaximumHeight(LOUDNESS_PX)
-        for plot, text in ((self.pitch_plot, "pitch, last 5 s"), (self.db_plot, "dBFS")):
-            caption = pg.TextItem(text, color=theme.DIM, anchor=(0, 0))
-            caption.setPos(-SECONDS, plot.getViewBox().viewRange()[1][1])
-            plot.addItem(caption)
         self.curves = {}
         for name, colour in (("input", theme.ACCENT2), ("output", theme.ACCENT)):
             pitch = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2), connect="finite")
@@ -143,7 +140,7 @@ class PitchView(Panel):
         plot.setYRange(*yrange, padding=0)
         plot.setXRange(-SECONDS, 0, padding=0)
         plot.hideAxis("bottom")
-        plot.getAxis("left").setWidth(34)
+        plot.getAxis("left").setWidth(AXIS_PX)
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
         plot.showGrid(y=True, alpha=0.15)

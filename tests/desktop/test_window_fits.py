@@ -59,6 +59,7 @@ def test_every_control_stays_on_a_1366x768_screen(tmp_path, fixtures_dir):
         w, h = s["pitch_plot_px"]
         assert w >= PITCH_PLOT_MIN_PX[0] and h >= PITCH_PLOT_MIN_PX[1], s  # it was 30 px tall before
         assert {"C3", "C4", "C5"} <= set(s["pitch_labels"]), s  # note names on its axis, none left out
+        assert {"-40 dB", "-20 dB"} <= set(s["loudness_labels"]), s
     assert len({tuple(s["frame"][2:]) for s in stages}) == 1  # the window never grew
     rec = next(s for s in stages if s["stage"] == "recording")
     assert rec["recording_text"].startswith("● REC") and "a-rather-long-recording-name" in rec["recording_text"]

@@ -87,6 +87,7 @@ def report(app: QApplication, window: MainWindow, stage: str) -> dict:
         "squashed": squashed,
         "pitch_plot_px": [round(pitch_box.width()), round(pitch_box.height())],
         "pitch_labels": drawn_labels(window.pitch_view.pitch_plot.getAxis("left")),
+        "loudness_labels": drawn_labels(window.pitch_view.db_plot.getAxis("left")),
         "message": window.message_label.text(),
         "message_kind": line.kind if line else "",
         "recording_text": line.recording.text() if line and line.recording.isVisible() else "",
