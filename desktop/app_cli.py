@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from core.cli_values import OneLineParser, bounded
+from desktop.engine.latency import DEFAULT_LATENCY
 
 DESCRIPTION = "latentsynth: the desktop app — live resynthesis of a microphone or a looped file through a model bundle."
 
@@ -92,10 +93,11 @@ def _add_audio_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device-latency",
         type=_device_latency,
-        default=0.08,
+        default=DEFAULT_LATENCY,
         metavar="low|high|SECONDS[,OUT]",
-        help="PortAudio's suggested device latency (default 0.08 s; 'low' for the lowest the host offers); "
-        "IN,OUT sets the microphone's side and the speaker's apart, e.g. low,0.08",
+        help="PortAudio's suggested device latency: one for both directions, or IN,OUT for the microphone's side "
+        "and the speaker's ('low': the lowest the host offers; default low,0.08: the speaker's side 0.08 s, all a "
+        "file uses, the microphone's side the lowest)",
     )
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")

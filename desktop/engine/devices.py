@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .latency import DEFAULT_LATENCY, split_latency
+
 
 class DeviceError(Exception):
     """No usable audio device, or PortAudio is missing; the message says which."""
@@ -83,16 +85,11 @@ def resolve_device(spec, kind: str):
     return part[0].index
 
 
-def split_latency(latency) -> tuple:
-    """PortAudio's suggested latency as (input, output): a pair as given, one value for both directions."""
-    return tuple(latency) if isinstance(latency, (tuple, list)) else (latency, latency)
-
-
 class SoundDeviceDriver:
     """A PortAudio stream: duplex (mono in, stereo out) for the microphone, output-only for a file source.
 
     ``latency``: PortAudio's suggested latency, seconds or 'low' / 'high', one for both directions or a pair
-    (input, output): the input side need not buffer as much as the output (docs/desktop.md, "Latency")."""
+    (input, output): the input side need not buffer as much as the output (docs/desktop.md, "Streaming mode")."""
 
     def __init__(
         self,
@@ -100,7 +97,7 @@ class SoundDeviceDriver:
         output_device=None,
         blocksize: int = 512,
         sample_rate: int | None = None,
-        latency: str | float = 0.08,
+        latency: str | float | tuple = DEFAULT_LATENCY,
         out_channels: int = 2,
         wake: "WakeStream | None" = None,
     ):
@@ -226,7 +223,7 @@ class WakeStream:
         output_device=None,
         duplex: bool = False,
         blocksize: int = 512,
-        latency: str | float = 0.08,
+        latency: str | float | tuple = DEFAULT_LATENCY,
     ):
         self.duplex = bool(duplex)
         self.driver: SoundDeviceDriver | None = None

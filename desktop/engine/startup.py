@@ -15,6 +15,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
+from .latency import DEFAULT_LATENCY
+
 
 def _seconds_since_launch() -> float:
     """How long this process has existed (from /proc; 0 where that is unavailable)."""
@@ -96,7 +98,7 @@ class Preloader:
         output_device=None,
         duplex: bool = False,
         blocksize: int = 512,
-        latency: str | float = 0.08,
+        latency: str | float | tuple = DEFAULT_LATENCY,
         wake: bool = True,
     ) -> None:
         """Import sounddevice (PortAudio reads the device list and connects to the sound server), open the

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from core.bundle import Bundle
 from core.latent import LatentControls
 
+from ..engine.latency import DEFAULT_LATENCY
 from ..engine.live import LiveEngine
 from ..engine.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
 from . import theme
@@ -61,7 +62,7 @@ class AppOptions:
     input_device: str | None = None
     output_device: str | None = None
     device_block: int = 512  # frames per device callback (the engine is built with the same block)
-    device_latency: str | float = 0.08  # PortAudio's suggested latency: seconds, or 'low' / 'high'
+    device_latency: str | float | tuple = DEFAULT_LATENCY  # PortAudio's: seconds, 'low' / 'high', or (IN, OUT)
     autostart: bool = True
     list_devices: bool = True  # False in widget tests: never touch PortAudio
     driver_factory: Callable | None = None  # (input_device, output_device) -> driver

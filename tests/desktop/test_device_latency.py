@@ -1,17 +1,27 @@
 """PortAudio's suggested latency per direction (issue 24 item 7): ``--device-latency IN,OUT`` is parsed and checked
 like one value, and a duplex stream on PulseAudio's virtual devices opened with a low input side reports less device
-latency than one buffering both sides alike, the output-only stream taking the OUT part."""
+latency than one buffering both sides alike, the output-only stream taking the OUT part. The default is low,0.08:
+the microphone's side low, the speaker's 0.08 s as before, so the file path's stream opens as it did."""
 
 from __future__ import annotations
 
 import pytest
 
 from desktop.app_cli import build_parser
+from desktop.engine.latency import split_latency
+from desktop.ui.main_window import AppOptions
+
+
+def test_the_default_is_low_on_the_input_side_and_80_ms_on_the_output_side():
+    default = build_parser().parse_args([]).device_latency
+    assert split_latency(default) == ("low", 0.08)  # (input, output)
+    assert AppOptions().device_latency == default  # the window started by a test or a script opens the same
+    assert split_latency(0.08) == (0.08, 0.08) and split_latency(["low", "high"]) == ("low", "high")
 
 
 def test_the_option_takes_one_latency_or_in_and_out(capsys):
     parse = build_parser().parse_args
-    assert parse([]).device_latency == 0.08
+    assert parse(["--device-latency", "0.08"]).device_latency == 0.08
     assert parse(["--device-latency", "low"]).device_latency == "low"
     assert parse(["--device-latency", "low,0.04"]).device_latency == ("low", 0.04)
     assert parse(["--device-latency", "0.01, high"]).device_latency == (0.01, "high")
@@ -29,9 +39,10 @@ def test_a_duplex_stream_buffers_each_direction_as_asked(pulse):
         outdata.fill(0.0)
 
     reported = {}
-    for latency in (0.08, ("low", 0.08), ("low", 0.04)):
+    for latency in (0.08, ("low", 0.08), ("low", 0.04), "default"):
         for duplex in (True, False):
-            drv = SoundDeviceDriver(None, None, blocksize=512, latency=latency)
+            kw = {} if latency == "default" else {"latency": latency}
+            drv = SoundDeviceDriver(None, None, blocksize=512, **kw)
             drv.open(silence, input_needed=duplex)
             reported[latency, duplex] = drv.latency_s
             drv.close()
@@ -39,3 +50,7 @@ def test_a_duplex_stream_buffers_each_direction_as_asked(pulse):
     assert low_in < both - 0.01 and low_both < low_in - 0.01, reported
     assert reported[("low", 0.08), False] == pytest.approx(reported[0.08, False], abs=1e-3), reported  # OUT only
     assert reported[("low", 0.04), False] < reported[0.08, False] - 0.01, reported
+    # the driver's default: the microphone's stream buffers as low,0.08 does, a file's as 0.08 did
+    assert reported["default", True] == pytest.approx(low_in, abs=1e-3), reported
+    assert reported["default", True] < both - 0.01, reported
+    assert reported["default", False] == pytest.approx(reported[0.08, False], abs=1e-3), reported
