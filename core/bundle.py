@@ -21,6 +21,8 @@ SUPPORTED_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 PART_NAMES = ("encoder", "quantizer", "decoder")
 REQUIRED_PARTS = ("encoder", "decoder")
+# families no longer built or played: family -> what to say instead (bundles and checkpoints of them are refused)
+RETIRED_FAMILIES = {"hpn": "was retired in favour of 'sf' (the 'voice' bundle; docs/families.md)"}
 
 
 class BundleError(Exception):
@@ -183,8 +185,8 @@ class Control:
 
     Value v (in ``unit``, between ``minimum`` and ``maximum``, ``default`` when untouched) acts on channel
     ``channel`` of latent level ``level``: transform 'add' adds ``(v - default) * scale`` to it on every frame
-    (hpn: transpose in semitones adds v / 12 to the pitch channel, in octaves); transform 'set' replaces the channel
-    with ``(v - default) * scale`` while the control holds a value and leaves it alone when it holds none (hpn:
+    (sf: transpose in semitones adds v / 12 to the pitch channel, in octaves); transform 'set' replaces the channel
+    with ``(v - default) * scale`` while the control holds a value and leaves it alone when it holds none (sf:
     ``pitch``, a MIDI note held on a keyboard, sets the pitch channel to (note - 69) / 12 octaves re A4). 'set'
     controls apply before 'add' ones on the same channel, whatever the declared order. Players list these knobs from the
     manifest, so no family is hard-coded in the UI."""
@@ -227,7 +229,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     streaming: Streaming | None = None  # causal bundles only (format_version 2): block-by-block playing
-    controls: tuple[Control, ...] = ()  # optional: knobs with a meaning (hpn: transpose, loudness, balance)
+    controls: tuple[Control, ...] = ()  # optional: knobs with a meaning (sf: pitch, transpose, formant, breath)
     prior: PriorSpec | None = None  # optional: a learned causal model over the latents (prior.onnx; docs/prior.md)
     axis_effects: AxisEffects | None = None  # optional: what each latent axis does (measured at export)
 

@@ -12,6 +12,7 @@ from typing import Any
 from .axis_effects import AxisEffects
 from .bundle import (
     MANIFEST_NAME,
+    RETIRED_FAMILIES,
     SUPPORTED_VERSIONS,
     Bundle,
     BundleError,
@@ -106,6 +107,8 @@ def _need(obj: Any, key: str, ctx: str, where: Path) -> Any:
 
 
 def _manifest(data: dict[str, Any], version: int, where: Path) -> Manifest:
+    if data.get("family") in RETIRED_FAMILIES:
+        raise BundleError(f"{where}: the model family '{data['family']}' {RETIRED_FAMILIES[data['family']]}")
     levels = _levels(_need(data, "latent", "", where), where)
     norm = _need(data, "normalization", "", where)
     stats = {name: _latent_stats(s) for name, s in _need(data, "latent_stats", "", where).items()}

@@ -3,10 +3,9 @@
 audio thread, and export measures what a latent axis does to pitch with its ``yin``.
 
 ``yin`` is the one pitch tracker that runs while the product runs (the tuner, a render's octave choice, export's
-axis measurements), with one set of thresholds below. Two others have jobs of their own, both on librosa's public
-API: the evaluation's (desktop/evaluation/pitch.py: pYIN's voicing, then a refined period for cents within ~1),
-and the hpn family's training labels (trainer/pitch_labels.py: librosa.yin's difference function over whole files,
-soft voicing, cached). The ONNX graphs carry their own in torch (models/yin.py)."""
+axis measurements), with one set of thresholds below. One other has a job of its own, on librosa's public API: the
+evaluation's (desktop/evaluation/pitch.py: pYIN's voicing, then a refined period for cents within ~1). The ONNX
+graphs carry their own in torch (models/yin.py)."""
 
 from __future__ import annotations
 

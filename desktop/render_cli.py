@@ -158,7 +158,7 @@ def _add_knob_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SEMITONES",
         help="move the pitch by this many semitones (bundles that declare a 'transpose' control, e.g. "
-        "the hpn family; -24..24)",
+        "the sf family; -24..24)",
     )
     p.add_argument(
         "--octave",

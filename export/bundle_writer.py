@@ -392,7 +392,7 @@ def _manifest(model, cfg: RunConfig, tmp: Path, parts, stats, provenance, traini
         },
         information_rate=information_rate(model, chunks, cfg.model.sample_rate),
         streaming=streaming,
-        # knobs with a meaning the model declares (hpn: transpose, loudness, balance); none for the others
+        # knobs with a meaning the model declares (sf: pitch, transpose, formant, breath); none for the others
         controls=tuple(Control(**c) for c in model.controls()),
         **({"format_version": STREAMING_FORMAT_VERSION} if streaming is not None else {}),
     )

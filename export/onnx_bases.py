@@ -2,8 +2,8 @@
 
 The torch modules keep their bases as non-persistent buffers (the torch model stays the reference); the dynamo
 exporter stores them as initializers. After export, every initializer that equals (bit for bit) a basis buffer of
-:class:`models.istft.InverseSTFT`, :class:`models.mel.MelFrontEnd` or :class:`models.harmonic.CausalSTFT` is swapped for a small subgraph that builds it
-from scalars: Range -> (k*n mod n_fft, in int64 so no large angle reaches a cosine) -> float64 Cos/Sin, times a
+:class:`models.istft.InverseSTFT` or :class:`models.mel.MelFrontEnd` is swapped for a small subgraph that builds it from
+scalars: Range -> (k*n mod n_fft, in int64 so no large angle reaches a cosine) -> float64 Cos/Sin, times a
 Hann window computed the same way -> float32. Every input of that subgraph is constant, so onnxruntime folds it at
 session creation: inference runs on the same float32 tensor as before. The generated values are checked against the
 buffer before the file is rewritten.
@@ -21,7 +21,6 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from core.session import open_session
-from models.harmonic import CausalSTFT
 from models.istft import CausalInverseSTFT, InverseSTFT
 from models.mel import MelFrontEnd
 
@@ -120,7 +119,7 @@ def known_bases(model: nn.Module) -> list[tuple[np.ndarray, int, Callable]]:
             found.append((module.basis, module.n_fft, _causal_istft_basis(module)))
         elif isinstance(module, InverseSTFT):
             found += [(module.basis, module.n_fft, _istft_basis), (module.win_sq, module.n_fft, _istft_win_sq)]
-        elif isinstance(module, (MelFrontEnd, CausalSTFT)):  # the same analysis basis
+        elif isinstance(module, MelFrontEnd):
             found.append((module.basis, module.n_fft, _stft_basis))
     return [(t.detach().cpu().numpy().astype(np.float32), n, gen) for t, n, gen in found]
 

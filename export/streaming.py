@@ -244,7 +244,7 @@ def streaming_parity_by_part(
     y_whole = run_part(dec, lat, ["audio"], d_specs, frames)[0]
 
     def rel(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-        # the model may say which latent values matter (hpn: pitch where it is voiced; elsewhere the gate mutes it
+        # the model may say which latent values matter (sf: pitch where it is voiced; elsewhere the gate mutes it
         # and a near-tie between pitch bins may resolve either way)
         weights = model.parity_weights(dict(zip(names, b)))
         return max(

@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.bundle import RETIRED_FAMILIES
+
 
 @dataclass
 class FamilyConfig:
@@ -26,7 +28,7 @@ class FamilyConfig:
     enc_max_channels: int = 192
     dec_channels: int = 256
     dec_blocks: int = 4
-    n_fft: int = 1024  # the decoder's inverse-STFT size (hpn: the encoder's analysis size)
+    n_fft: int = 1024  # the decoder's inverse-STFT size
 
     @property
     def hop(self) -> int:
@@ -86,23 +88,6 @@ class VQVAEConfig(FamilyConfig):
 
 
 @dataclass
-class HPNConfig(FamilyConfig):
-    """Harmonic-plus-noise (docs/families.md): always causal; ``norm_floor_db`` is the level normalisation
-    floor."""
-
-    family: str = "hpn"
-    n_mels: int = 128
-    mel_norm_mean: float = -5.0
-    mel_norm_std: float = 2.5
-    mel_log_floor: float = 1e-4
-    free_bits: float = 0.0
-    causal: bool = True  # it has no other variant
-    lookahead: int = 1
-    random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
-    norm_floor_db: float = -80.0
-
-
-@dataclass
 class SourceFilterConfig(FamilyConfig):
     """Source-filter (models/sfvae.py): signal-processing analysis and synthesis; ``latent_dim`` 0 is the ``dsp``
     preset (the envelope and aperiodicity are the latent, nothing is learned)."""
@@ -144,8 +129,7 @@ class TimbreConfig(FamilyConfig):
 
 
 CONFIGS: dict[str, type[FamilyConfig]] = {
-    c.family: c
-    for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, HPNConfig, SourceFilterConfig, TimbreConfig)
+    c.family: c for c in (WaveformVAEConfig, MelVAEConfig, HVAEConfig, VQVAEConfig, SourceFilterConfig, TimbreConfig)
 }
 
 # the flat config's defaults: what a field of another family holds in the configs shipped bundles record
@@ -165,6 +149,8 @@ def config_fields(family: str) -> set[str]:
 
 def model_config(family: str = "waveform-vae", **values: Any) -> FamilyConfig:
     """The family's config with ``values`` set; see the module docstring for fields of other families."""
+    if family in RETIRED_FAMILIES:
+        raise ValueError(f"model family '{family}' {RETIRED_FAMILIES[family]}")
     if family not in CONFIGS:
         raise ValueError(f"unknown model family '{family}' (known: {', '.join(CONFIGS)})")
     own = config_fields(family)
@@ -176,7 +162,7 @@ def model_config(family: str = "waveform-vae", **values: Any) -> FamilyConfig:
             raise ValueError(f"unknown config key 'model.{key}' (family {family} has: {', '.join(sorted(own))})")
         elif _normal(value) != _normal(FLAT_DEFAULTS[key]):
             if key in ("causal", "lookahead"):
-                raise ValueError(f"model family '{family}' has no causal (streaming) variant; use mel-vae or hpn")
+                raise ValueError(f"model family '{family}' has no causal (streaming) variant; use mel-vae or sf")
             raise ValueError(
                 f"model.{key} is not a setting of family '{family}' (it has: {', '.join(sorted(own - {'family'}))})"
             )

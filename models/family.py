@@ -21,7 +21,6 @@ class AudioAutoencoder(nn.Module, abc.ABC):
     # --- declarations (class attributes; export and the trainer read them) ---------------------------------
     gaussian: bool = False  # posterior() exists: encoder.onnx also emits each level's posterior std
     has_quantizer: bool = False  # quantize() is a real step, exported as quantizer.onnx; codes() gives its codes
-    uses_pitch_labels: bool = False  # forward() takes ``pitch_labels`` (cached tracker labels, trainer/pitch_labels.py)
     integrates_phase: bool = False  # the decoder integrates a latent over time: export checks parity per part
     causal: bool = False  # streams block by block (the *_stream methods); instances may set it from their config
     # --- set by the constructor -----------------------------------------------------------------------------

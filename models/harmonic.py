@@ -1,7 +1,7 @@
-"""Sources for the harmonic-plus-noise family: a band-limited harmonic oscillator whose phase is streaming state,
-a noise source read from a fixed table at a carried position, and a causal STFT to shape them per frame.
+"""Sources for the source-filter syntheses (models/sourcefilter.py, models/additive.py): a band-limited harmonic
+oscillator whose phase is streaming state, and a noise source read from a fixed table at a carried position.
 
-All three stream block by block with explicit float32 state tensors and give exactly their whole-signal output
+Both stream block by block with explicit float32 state tensors and give exactly their whole-signal output
 from zero states (``stream`` == ``forward`` over the concatenated blocks, up to float32 rounding of the phase).
 """
 
@@ -11,7 +11,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 A4 = 440.0
 ADVANCE_GRID = float(1 << 14)
@@ -141,50 +140,3 @@ class NoiseTable(nn.Module):
         nxt = idx[:, -1:] + 1.0  # (a float(n) here would freeze the block length in the exported graph)
         nxt = nxt - torch.floor(nxt / self.length) * self.length
         return y[:, None, :], [nxt[:, :, None]]
-
-
-class CausalSTFT(nn.Module):
-    """audio float32[B, C, T] -> (real, imag) float32[B, C * (n_fft/2+1), T / hop], frames ending at each hop.
-
-    Frame f is the periodic-Hann-windowed ``n_fft`` samples ending at sample (f + 1) * hop (zeros before the
-    start): the analysis that :class:`models.istft.CausalInverseSTFT` inverts when n_fft == 2 * hop, with one hop of
-    delay. State: the last n_fft - hop samples of every channel.
-    """
-
-    def __init__(self, n_fft: int = 512, hop: int = 256, channels: int = 1):
-        super().__init__()
-        self.n_fft, self.hop, self.channels = n_fft, hop, channels
-        self.bins = n_fft // 2 + 1
-        n = torch.arange(n_fft, dtype=torch.float64)
-        k = torch.arange(self.bins, dtype=torch.float64)
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-        angle = 2 * math.pi * torch.remainder(k[:, None] * n[None, :], n_fft) / n_fft
-        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window], 0)[:, None, :]
-        self.register_buffer("basis", basis.float(), persistent=False)
-        self.register_buffer("window", window.float(), persistent=False)
-        self.context = n_fft - hop
-        self.state_name = ""
-
-    def state_shapes(self) -> list[tuple[str, int, int]]:
-        return [(self.state_name, self.channels, self.context)]
-
-    def _analyse(self, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, c, t = padded.shape
-        if self.training:  # the same frames by FFT (~10x cheaper for 2048 points); export and eval use the conv
-            spec = torch.stft(
-                padded.reshape(b * c, t), self.n_fft, self.hop, window=self.window, center=False, return_complex=True
-            )
-            return (
-                spec.real.reshape(b, c * self.bins, -1).contiguous(),
-                spec.imag.reshape(b, c * self.bins, -1).contiguous(),
-            )
-        spec = F.conv1d(padded.reshape(b * c, 1, t), self.basis, stride=self.hop)  # [B*C, 2*bins, F]
-        spec = spec.reshape(b, c, 2, self.bins, -1)
-        return spec[:, :, 0].reshape(b, c * self.bins, -1), spec[:, :, 1].reshape(b, c * self.bins, -1)
-
-    def forward(self, audio: torch.Tensor):
-        return self._analyse(F.pad(audio, (self.context, 0)))
-
-    def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
-        full = torch.cat([states[0], audio], dim=-1)
-        return self._analyse(full), [full[..., full.shape[-1] - self.context :]]

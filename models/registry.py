@@ -7,7 +7,6 @@ import inspect
 
 from .configs import CONFIGS, FamilyConfig
 from .family import AudioAutoencoder
-from .hpn import HarmonicPlusNoise
 from .hvae import HierarchicalVAE
 from .melvae import MelVAE
 from .sftimbre import SourceFilterTimbre
@@ -20,7 +19,6 @@ FAMILIES: dict[str, type[AudioAutoencoder]] = {
     "mel-vae": MelVAE,
     "hvae": HierarchicalVAE,
     "vqvae": VQVAE,
-    "hpn": HarmonicPlusNoise,
     "sf": SourceFilterVAE,
     "timbre": SourceFilterTimbre,
 }

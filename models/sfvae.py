@@ -30,8 +30,8 @@ from .additive import AdditiveSynth
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, stream_modules
 from .family import AudioAutoencoder
-from .hpn import PITCH_FMAX, PITCH_FMIN
 from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth
+from .yin import PITCH_FMAX, PITCH_FMIN
 
 SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
 

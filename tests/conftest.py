@@ -54,8 +54,6 @@ SLOW_FIXTURES = {
     "causal_bundle",
     "family_root",
     "default_runner",
-    "hpn_run",
-    "hpn_bundle",
 }
 # tests/test_streaming.py is being reworked in another change; these two of its tests carry the marker here until
 # that file marks them itself.

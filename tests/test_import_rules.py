@@ -92,7 +92,7 @@ def test_a_planted_violation_of_each_rule_is_caught(tmp_path):
         "core/audiofile.py": "import scipy.signal\n",
         "trainer/data.py": "from desktop.engine.audiofile import load_audio\n",
         "export/cli.py": "from desktop import cli_values\n",
-        "models/hpn.py": "from trainer.losses import mel_loss\n",
+        "models/vae.py": "from trainer.losses import mel_loss\n",
     }
     good = {
         "desktop/engine/live.py": "import numpy as np\nfrom core.session import ModelRunner\nfrom . import ring\n",

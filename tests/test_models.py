@@ -87,12 +87,10 @@ def test_unknown_phase_mode_is_refused():
         build_model(model_config(phase="random"))
 
 
-# Families whose constructors still state defaults (models/hpn.py, sfvae.py, sftimbre.py: another change owns them).
+# Families whose constructors still state defaults (models/sfvae.py, sftimbre.py: another change owns them).
 # Their defaults must agree with the config except these, and each of these must still disagree (fix one, drop it).
-STATES_DEFAULTS = {"hpn", "sf", "timbre"}
+STATES_DEFAULTS = {"sf", "timbre"}
 DISAGREES = {
-    ("hpn", "latent_dim"),
-    ("hpn", "enc_max_channels"),
     ("timbre", "latent_dim"),
     ("timbre", "enc_max_channels"),
 }

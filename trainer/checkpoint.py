@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from core.bundle import RETIRED_FAMILIES
 from models import build_model
 
 from .config import RunConfig
@@ -113,6 +114,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a LatentSynth checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported")
+    family = ((ckpt.get("config") or {}).get("model") or {}).get("family")
+    if family in RETIRED_FAMILIES:
+        raise CheckpointError(f"{path}: the model family '{family}' {RETIRED_FAMILIES[family]}")
     ckpt["path"] = str(path)
     return ckpt
 

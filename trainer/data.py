@@ -93,15 +93,10 @@ def chunk_starts(length: int, window: int, hop: int) -> list[int]:
 
 
 class ChunkDataset(Dataset):
-    """Item: float32[1, window], loudness-normalised per chunk as the bundle records (``Normalization``).
+    """Item: float32[1, window], loudness-normalised per chunk as the bundle records (``Normalization``)."""
 
-    With ``labels`` (one pitch track per signal, trainer/pitch_labels.py) an item is the pair (audio, labels
-    float32[2, frames]) at the model's latent frames (``label_hop`` samples each), for families that train on them."""
-
-    def __init__(self, signals: list[np.ndarray], cfg: DataConfig, labels: list | None = None, label_hop: int = 256):
+    def __init__(self, signals: list[np.ndarray], cfg: DataConfig):
         self.signals = signals
-        self.labels = labels
-        self.label_hop = int(label_hop)
         self.window = cfg.window
         self.norm = Normalization("rms", cfg.target_dbfs, cfg.max_gain_db)
         self.index = [
@@ -118,10 +113,4 @@ class ChunkDataset(Dataset):
             chunk = np.pad(chunk, (0, self.window - chunk.shape[0]))
         rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64))))
         chunk = chunk * self.norm.gain_for(rms)
-        audio = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None]
-        if self.labels is None:
-            return audio
-        from .pitch_labels import chunk_labels
-
-        frames = -(-self.window // self.label_hop) + 2  # the model pads the chunk to whole frames plus its delay
-        return audio, torch.from_numpy(chunk_labels(self.labels[i], start, frames, self.label_hop))
+        return torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None]

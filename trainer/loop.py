@@ -36,7 +36,7 @@ from .distributed import DistInfo
 from .ema import WeightEMA
 from .losses import ReconstructionLoss
 from .resume import check_resume_matches, config_for_resume, read_init, read_resume_checkpoint
-from .run_data import load_run_data, split_batch, spread_chunks
+from .run_data import load_run_data, spread_chunks, to_device
 from .run_log import MetricWindow, RunLog, is_statistic
 from .schedule import amp_dtype_for, lr_factor
 from .signals import StopFlag
@@ -265,11 +265,11 @@ class Trainer:
         if self.frozen:  # frozen parts in eval mode: posterior means, no sampling (hvae reads the top flag)
             self.model.eval()
             self.model.components()["decoder"].train()
-        x, kwargs = split_batch(batch, self.device)
+        x = to_device(batch, self.device)
         with torch.autocast(
             device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None
         ):
-            y, aux = self.net(x, **kwargs)
+            y, aux = self.net(x)
         aux = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in aux.items() if is_statistic(k)}
         loss, terms = self.loss_fn(y, x, aux, self.step, frozen_latents=self.frozen)
         if self.adv is not None:
@@ -309,10 +309,8 @@ class Trainer:
         idx = np.linspace(0, len(self.data.val_set) - 1, n).astype(int)
         sums: dict[str, float] = {}
         for start in range(0, n, 8):
-            x, kwargs = split_batch(
-                default_collate([self.data.val_set[int(i)] for i in idx[start : start + 8]]), self.device
-            )
-            y, aux = model(x, **kwargs)
+            x = to_device(default_collate([self.data.val_set[int(i)] for i in idx[start : start + 8]]), self.device)
+            y, aux = model(x)
             _, terms = self.loss_fn(y, x, {k: v for k, v in aux.items() if is_statistic(k)}, self.step)
             for k, v in terms.items():
                 if k.startswith("loss/") and v.ndim == 0:
@@ -329,7 +327,7 @@ class Trainer:
         model = self.ema.model if self.ema is not None else self.model
         model.eval()
         for i in range(min(2, len(source))):
-            x, _ = split_batch(default_collate([source[i * (len(source) // 2)]]), self.device)
+            x = to_device(default_collate([source[i * (len(source) // 2)]]), self.device)
             y, _ = model(x)
             self.log.audio_pair(
                 self.step,

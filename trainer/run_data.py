@@ -1,5 +1,5 @@
-"""A training run's data: the folder's chunks split for training and validation (with pitch labels where the family
-trains on them), the resumable sampler and loader, and how a loader batch reaches the model."""
+"""A training run's data: the folder's chunks split for training and validation, the resumable sampler and loader,
+and how a loader batch reaches the model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-
-from models.registry import FAMILIES
 
 from .config import RunConfig
 from .data import AudioFolder, ChunkDataset
@@ -35,13 +33,9 @@ def load_run_data(cfg: RunConfig, data_dir: Path, dist: DistInfo, device: torch.
     tc = cfg.train
     folder = AudioFolder.load(data_dir, cfg.model.sample_rate, show_progress=show_progress)
     train_idx, val_idx = folder.split(cfg.data.val_percent)
-    labels = _pitch_labels(folder, cfg, show_progress)
-    hop = int(np.prod(cfg.model.strides))
 
     def chunks(idx: list[int]) -> ChunkDataset:
-        return ChunkDataset(
-            [folder.signals[i] for i in idx], cfg.data, [labels[i] for i in idx] if labels else None, hop
-        )
+        return ChunkDataset([folder.signals[i] for i in idx], cfg.data)
 
     train_set = chunks(train_idx)
     sampler = ResumableSampler(train_set, dist.world_size, dist.rank, tc.seed)
@@ -71,29 +65,13 @@ def load_run_data(cfg: RunConfig, data_dir: Path, dist: DistInfo, device: torch.
     )
 
 
-def _pitch_labels(folder: AudioFolder, cfg: RunConfig, show_progress: bool) -> list | None:
-    """Families that train on pitch labels (``uses_pitch_labels``): one cached track per file, else None.
-    Every rank computes (or reads) them; the cache is keyed by the audio, so ranks agree."""
-    if not FAMILIES[cfg.model.family].uses_pitch_labels:
-        return None
-    from .pitch_labels import label_signals
-
-    return label_signals(
-        folder.signals, cfg.model.sample_rate, cfg.data.pitch_cache or None, show_progress=show_progress
-    )
-
-
 def spread_chunks(dataset: ChunkDataset, chunks: int) -> torch.Tensor:
     """Up to ``chunks`` chunks evenly spaced over ``dataset``, the same on every rank: audio [N, 1, T]."""
     n = len(dataset)
     idx = np.linspace(0, n - 1, min(chunks, n)).astype(int)
-    items = [dataset[int(i)] for i in idx]
-    return torch.stack([item[0] if isinstance(item, tuple) else item for item in items])
+    return torch.stack([dataset[int(i)] for i in idx])
 
 
-def split_batch(batch, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """A loader batch -> (audio on ``device``, keyword arguments for the model): a tensor is audio alone, a pair is
-    (audio, pitch labels) for families that train on labels."""
-    if isinstance(batch, (list, tuple)):
-        return batch[0].to(device, non_blocking=True), {"pitch_labels": batch[1].to(device, non_blocking=True)}
-    return batch.to(device, non_blocking=True), {}
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A loader batch (audio float32[B, 1, T]) on ``device``."""
+    return batch.to(device, non_blocking=True)

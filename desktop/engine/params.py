@@ -8,7 +8,7 @@ Addresses (OSC-style paths, documented in docs/desktop.md):
   /latentsynth/stream/mode           one of the modes     /latentsynth/stream/hop_s          seconds
   /latentsynth/latent/<level>/<axis>/offset   std units along PCA axis <axis> (0 = most variance), -3..3
   /latentsynth/latent/<level>/<axis>/scale    x the input's movement along it, 0..3
-  /latentsynth/control/<name>        a control the bundle declares in its manifest (hpn: transpose, semitones)
+  /latentsynth/control/<name>        a control the bundle declares in its manifest (sf: transpose, semitones)
 
 A value out of range, NaN or of the wrong kind raises ``ParamError`` (the caller logs and ignores it: a remote
 controller must never crash the app); ``set_normalized`` maps a 0..1 controller (a MIDI CC) onto the range.

@@ -24,7 +24,7 @@ UNIT_FORMATS = {"semitones": "{:+.1f} st", "dB": "{:+.1f} dB", "cents": "{:+.0f}
 
 
 def front_controls(manifest: Manifest) -> list[Control]:
-    """The declared controls a knob can hold: the 'add' ones. A 'set' control (hpn's and sf's 'pitch') overrides
+    """The declared controls a knob can hold: the 'add' ones. A 'set' control (sf's 'pitch') overrides
     the input only while a MIDI note holds it, so it is played from a keyboard, not turned."""
     return [c for c in manifest.controls if c.transform == "add"][:FRONT_KNOBS]
 

@@ -42,7 +42,7 @@ class MidiControls:
         for mode in FOLLOW:
             self.follow_combo.addItem(mode, mode)
         self.follow_combo.setToolTip(
-            "Held notes on a pitch bundle (hpn):\nfollow input: transpose the input by the note's distance from "
+            "Held notes on a pitch bundle (sf, e.g. voice):\nfollow input: transpose the input by the note's distance from "
             "middle C\nfollow keyboard: the note IS the output's pitch (a harmoniser; needs a 'pitch' control)"
         )
         self.follow_combo.activated.connect(lambda _: self.set_follow(self.follow_combo.currentData()))

@@ -186,7 +186,7 @@ def test_export_progress_reaches_one_and_writes_the_file(qtbot, settings_path, f
 
 @pytest.fixture(scope="module")
 def pitch_bundle(tmp_path_factory):
-    """A streaming bundle declaring hpn's two note controls: 'pitch' (set) and 'transpose' (add)."""
+    """A streaming bundle declaring the sf family's two note controls: 'pitch' (set) and 'transpose' (add)."""
     pytest.importorskip("onnx")
     from tests.streaming_identity_bundle import build_streaming_identity_bundle
 
