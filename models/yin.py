@@ -1,5 +1,5 @@
 """YIN pitch in tensor ops (exports to ONNX, streams with explicit state): frames of audio -> f0 in octaves re A4
-and YIN's aperiodicity, for the families that carry pitch explicitly (``hpn``, ``sf``, ``timbre``).
+and YIN's aperiodicity, for the families that carry pitch explicitly (``sf``, ``timbre``).
 
 Continuity (``pick`` with a history, causal): speech and song hold a pitch for many frames, and YIN's octave errors
 come one frame at a time. Where the two previous frames agreed on a periodic pitch and this frame's own pick is more
