@@ -189,6 +189,13 @@ def run_blocks(
     return y[0, 0]
 
 
+def _parity_input(model: nn.Module, audio: np.ndarray, blocks: tuple[int, ...]) -> tuple[list[str], int, np.ndarray]:
+    """(level names, latent hop, ``audio`` cut to a multiple of the largest block and the hop, float32)."""
+    hop = model.levels[0][2]
+    t = audio.shape[0] - audio.shape[0] % max(max(blocks), hop)
+    return [name for name, _, _ in model.levels], hop, np.ascontiguousarray(audio[:t], np.float32)
+
+
 def streaming_parity(
     model: nn.Module,
     bundle_dir: Path,
@@ -199,10 +206,8 @@ def streaming_parity(
 ) -> dict[str, float]:
     """Max abs errors on real audio float32[T]: 'torch' = the graphs over the whole signal against torch's
     ``decode(encode(.))`` (end to end); 'block_<N>' = onnxruntime block by block against the whole-signal run."""
-    names = [name for name, _, _ in model.levels]
-    hop = model.levels[0][2]
-    t = audio.shape[0] - audio.shape[0] % max(max(blocks), hop)
-    audio = np.ascontiguousarray(audio[:t], np.float32)
+    names, hop, audio = _parity_input(model, audio, blocks)
+    t = audio.shape[0]
     offline = run_blocks(bundle_dir, parts, specs, audio, t, names)
     with torch.no_grad():
         ref = model.decode(model.encode(torch.from_numpy(audio)[None, None]))[0, 0].numpy()
@@ -230,10 +235,8 @@ def streaming_parity_by_part(
     whole signal (relative likewise); 'block_<N>_decoder' = the decoder block by block against the whole signal on
     the same (whole-signal) latents. drift: 'drift_block_<N>' = end to end, block by block against the whole
     signal (reported, not gated)."""
-    names = [name for name, _, _ in model.levels]
-    hop = model.levels[0][2]
-    t = audio.shape[0] - audio.shape[0] % max(max(blocks), hop)
-    audio = np.ascontiguousarray(audio[:t], np.float32)
+    names, hop, audio = _parity_input(model, audio, blocks)
+    t = audio.shape[0]
     frames = t // hop
     enc, dec = open_session(bundle_dir / parts["encoder"]), open_session(bundle_dir / parts["decoder"])
     e_specs = [s for s in specs if s.part == "encoder"]

@@ -81,35 +81,38 @@ def run_cli(args: list[str], env: dict | None = None, timeout: float = 600) -> s
     )
 
 
+def train_cli(
+    config: str | Path, run_dir: Path, steps: int, *overrides: str, tiny: bool = True
+) -> subprocess.CompletedProcess:
+    """``config`` (a preset name or a YAML file) trained ``steps`` steps on the fixture clips from the CLI, with no
+    logger and no progress bar: the one way a test trains a model. ``tiny``: first the TINY_OVERRIDES its family
+    has (``tiny_overrides``), then ``overrides`` (options such as --init-from may be among them). Fails the test
+    with the CLI's stderr when the run fails."""
+    args = ["-m", "trainer", str(config), "--data", str(FIXTURES), "--out", str(run_dir), "--steps", str(steps)]
+    extra = tiny_overrides(str(config)) if tiny else []
+    proc = run_cli([*args, "--logger", "none", "--no-progress", *extra, *overrides])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def export_cli(run_dir: Path, out: Path, stat_chunks: int = 16) -> Path:
+    """The run in ``run_dir`` exported to the bundle ``out`` from the CLI (``stat_chunks`` chunks of latent
+    statistics); fails the test with the CLI's stderr when the export fails."""
+    args = ["-m", "export", str(run_dir), "--out", str(out), "--stat-chunks", str(stat_chunks), "--no-progress"]
+    proc = run_cli(args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny waveform VAE trained 4 steps on the fixture clips, from the CLI."""
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    proc = run_cli(
-        [
-            "-m",
-            "trainer",
-            "waveform-vae",
-            "--data",
-            str(FIXTURES),
-            "--out",
-            str(run_dir),
-            "--steps",
-            "4",
-            "--logger",
-            "none",
-            "--no-progress",
-            *TINY_OVERRIDES,
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_cli("waveform-vae", run_dir, 4)
     return run_dir
 
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     """The tiny run exported to a bundle, from the CLI."""
-    out = tmp_path_factory.mktemp("tinybundle") / "bundle"
-    proc = run_cli(["-m", "export", str(tiny_run), "--out", str(out), "--stat-chunks", "16", "--no-progress"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+    return export_cli(tiny_run, tmp_path_factory.mktemp("tinybundle") / "bundle")

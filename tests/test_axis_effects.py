@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, run_cli, tiny_overrides
+from conftest import FIXTURES, export_cli, train_cli
 from core.axis_effects import AxisEffects
 from core.bundle import BundleError
 from core.bundle_io import load_bundle, read_manifest
@@ -109,14 +109,8 @@ def sf_bundle(tmp_path_factory):
     """The source-filter family, tiny, 4 steps from its PCA start (its axes already move envelope and pitch), with
     40 % of the fixture clips held out; exported from the CLI, which measures the axes on the training split."""
     root = tmp_path_factory.mktemp("sf_axes")
-    args = ["-m", "trainer", "sf", "--data", str(FIXTURES), "--out", str(root / "run"), "--steps", "4"]
-    proc = run_cli([*args, "--logger", "none", "--no-progress", *tiny_overrides("sf"), "data.val_percent=40"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = run_cli(
-        ["-m", "export", str(root / "run"), "--out", str(root / "b"), "--stat-chunks", "16", "--no-progress"]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root / "b"
+    train_cli("sf", root / "run", 4, "data.val_percent=40")
+    return export_cli(root / "run", root / "b")
 
 
 @pytest.mark.slow

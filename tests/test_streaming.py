@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from streaming_identity_bundle import build_streaming_identity_bundle
 
-from conftest import run_cli, tiny_overrides
+from conftest import export_cli, run_cli, train_cli
 from core.audiofile import Audio
 from core.bundle import BundleError
 from core.bundle_io import load_bundle, read_manifest
@@ -106,33 +106,13 @@ def test_training_forward_aligns_the_delayed_output_with_its_input():
 @pytest.fixture(scope="module")
 def causal_run(tmp_path_factory, fixtures_dir):
     run_dir = tmp_path_factory.mktemp("causal") / "run"
-    proc = run_cli(
-        [
-            "-m",
-            "trainer",
-            "factory-causal",
-            "--data",
-            str(fixtures_dir),
-            "--out",
-            str(run_dir),
-            "--steps",
-            "2",
-            "--logger",
-            "none",
-            "--no-progress",
-            *tiny_overrides("factory-causal"),
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_cli("factory-causal", run_dir, 2)
     return run_dir
 
 
 @pytest.fixture(scope="module")
 def causal_bundle(causal_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("causalbundle") / "bundle"
-    proc = run_cli(["-m", "export", str(causal_run), "--out", str(out), "--stat-chunks", "16", "--no-progress"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+    return export_cli(causal_run, tmp_path_factory.mktemp("causalbundle") / "bundle")
 
 
 @pytest.fixture(scope="module")

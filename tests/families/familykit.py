@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli, tiny_overrides
+from conftest import FIXTURES, export_cli, train_cli
 from models import model_config
 from models.configs import config_fields
 
@@ -31,28 +31,8 @@ def tiny_family_bundle(preset: str, tmp_root: Path) -> tuple[Path, Path]:
     """(run_dir, bundle_dir) for ``preset``, trained 2 steps and exported (cached per session)."""
     if preset not in _cache:
         run_dir, bundle = tmp_root / preset / "run", tmp_root / preset / "bundle"
-        proc = run_cli(
-            [
-                "-m",
-                "trainer",
-                preset,
-                "--data",
-                str(FIXTURES),
-                "--out",
-                str(run_dir),
-                "--steps",
-                "2",
-                "--logger",
-                "none",
-                "--no-progress",
-                *tiny_overrides(preset),
-                *EXTRA[preset],
-            ]
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        proc = run_cli(["-m", "export", str(run_dir), "--out", str(bundle), "--stat-chunks", "8", "--no-progress"])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        _cache[preset] = bundle
+        train_cli(preset, run_dir, 2, *EXTRA[preset])
+        _cache[preset] = export_cli(run_dir, bundle, stat_chunks=8)
     return _cache[preset].parent / "run", _cache[preset]
 
 

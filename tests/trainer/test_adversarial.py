@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, export_cli, train_cli
 from trainer.adversarial import aligned_crops, disc_loss, feature_loss, gen_loss
 from trainer.checkpoint import load_checkpoint
 from trainer.config import RunConfig, load_config
@@ -25,28 +25,8 @@ def _restore_torch_threads():
 def adv_run(tiny_run, tmp_path_factory):
     """The tiny run fine-tuned 3 steps from the CLI (discriminator warm-up at step 0, generator terms from 1)."""
     out = tmp_path_factory.mktemp("adv") / "run"
-    proc = run_cli(
-        [
-            "-m",
-            "trainer",
-            str(tiny_run / "config.yaml"),
-            "--init-from",
-            str(tiny_run),
-            "--data",
-            str(FIXTURES),
-            "--out",
-            str(out),
-            "--steps",
-            "3",
-            "--logger",
-            "none",
-            "--no-progress",
-            *ADV,
-            "adv.start_step=1",
-            "adv.disc_warmup_steps=1",
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    overrides = ["--init-from", str(tiny_run), *ADV, "adv.start_step=1", "adv.disc_warmup_steps=1"]
+    proc = train_cli(tiny_run / "config.yaml", out, 3, *overrides, tiny=False)
     assert "weights from" in proc.stderr and "encoder frozen" in proc.stderr
     return out
 
@@ -71,9 +51,7 @@ def test_finetune_keeps_the_encoder_and_trains_decoder_and_discriminator(tiny_ru
 
 
 def test_finetuned_run_exports_without_the_discriminator(adv_run, tmp_path):
-    out = tmp_path / "bundle"
-    proc = run_cli(["-m", "export", str(adv_run), "--out", str(out), "--stat-chunks", "16", "--no-progress"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = export_cli(adv_run, tmp_path / "bundle")
     assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "encoder.onnx", "manifest.json"]
 
 
