@@ -1,5 +1,5 @@
 """latentsynth-render --octave: N octaves, or 'auto' into the bundle's trained range (manifest extra.trained_range),
-on the dsp bundle (source-filter, declares transpose; trained median 187 Hz); bad values are one-line errors."""
+on the dsp bundle (source-filter, declares transpose; trained median 186 Hz); bad values are one-line errors."""
 
 from __future__ import annotations
 

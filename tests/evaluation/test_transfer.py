@@ -104,7 +104,7 @@ def test_transfer_cli_end_to_end_on_the_dsp_bundle(tmp_path, fixtures_dir):
     assert r["instrument"] == "guitar" and r["files"] == 2
     assert len(r["skipped"]) == 1 and "broken.wav" in r["skipped"][0]
     for p in r["per_file"]:
-        # the dsp bundle's trained median is 187 Hz: these voices (~100-130 Hz) go up one octave
+        # the dsp bundle's trained median is 186 Hz: these voices (~100-130 Hz) go up one octave
         assert p["octave_shift"] == 12 and p["transpose_applied"] == 12.0
         assert p["loudness_applied_db"] == 0.0  # no loudness control, no trained loudness
     s = r["summary"]
