@@ -47,7 +47,8 @@ def apply_per_frame(z: np.ndarray, ax: LevelAxes, params: np.ndarray) -> np.ndar
     return (ax.components.T @ coords + ax.mean[:, None]).astype(np.float32)[None]
 
 
-def _bind_output(binding, name: str, buf: np.ndarray) -> None:
+def bind_output_buffer(binding, name: str, buf: np.ndarray) -> None:
+    """Bind output ``name`` to ``buf`` (float32, on the CPU): onnxruntime writes it there, allocating nothing."""
     binding.bind_output(name, "cpu", 0, np.float32, list(buf.shape), buf.ctypes.data)
 
 
@@ -77,10 +78,10 @@ class BoundSteps:
                 for name, buf in ins.items():
                     b.bind_cpu_input(name, buf)
                 for name, buf in outs.items():
-                    _bind_output(b, name, buf)
+                    bind_output_buffer(b, name, buf)
                 for spec in runner.state_specs[part]:
                     b.bind_cpu_input(spec.name, self.states[part][k][spec.name])
-                    _bind_output(b, spec.output, self.states[part][1 - k][spec.name])
+                    bind_output_buffer(b, spec.output, self.states[part][1 - k][spec.name])
                 self.bindings[(part, k)] = b
 
     def current(self, part: str) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ import numpy as np
 from core.bundle import BundleError, Manifest
 from core.cli_values import in_range
 from core.session import ModelRunner
+from core.streaming import bind_output_buffer
 
 from .prior import BURN_IN_SECONDS, PriorRunner, PriorState, sample_frame
 
@@ -102,8 +103,8 @@ class BoundPrior:
             b.bind_cpu_input("z", self.z)
             b.bind_cpu_input("state.h", self.h[k])
             for name, buf in (("logits", self.logits), ("mean", self.mean), ("scale", self.scale)):
-                b.bind_output(name, "cpu", 0, np.float32, list(buf.shape), buf.ctypes.data)
-            b.bind_output("state.h.next", "cpu", 0, np.float32, list(self.h[1 - k].shape), self.h[1 - k].ctypes.data)
+                bind_output_buffer(b, name, buf)
+            bind_output_buffer(b, "state.h.next", self.h[1 - k])
             self.bindings.append(b)
         self.session = prior.session
 
