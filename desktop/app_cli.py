@@ -96,8 +96,8 @@ def _add_audio_options(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_LATENCY,
         metavar="low|high|SECONDS[,OUT]",
         help="PortAudio's suggested device latency: one for both directions, or IN,OUT for the microphone's side "
-        "and the speaker's ('low': the lowest the host offers; default low,0.08: the speaker's side 0.08 s, all a "
-        "file uses, the microphone's side the lowest)",
+        "and the speaker's ('low': the lowest the host offers; default low,0.04: the speaker's side 0.04 s, all a "
+        "file uses, the microphone's side the lowest; 0.08 buffers more for a busy machine)",
     )
     p.add_argument("--input-device", default=None, help="input device (index or name; see --list-devices)")
     p.add_argument("--output-device", default=None, help="output device (index or name)")

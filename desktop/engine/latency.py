@@ -4,11 +4,12 @@ without loading numpy before the window's start-up threads begin."""
 
 from __future__ import annotations
 
-# The output side 80 ms, the input side the host's lowest. The file path's stream is output-only and takes the
-# output side alone, so a file plays exactly as with 0.08 for both; the microphone path's duplex stream no longer
-# buffers its input as much as its output. On PulseAudio's virtual devices at 512-frame blocks its device part
-# goes from 151 ms (0.08 for both) to 116 ms; the file path's is 70 ms (docs/desktop.md, "Streaming mode").
-DEFAULT_LATENCY: tuple = ("low", 0.08)
+# The output side 40 ms, the input side the host's lowest. The file path's stream is output-only and takes the
+# output side alone; the microphone path's duplex stream does not buffer its input as much as its output. On
+# PulseAudio's virtual devices at 512-frame blocks the microphone's device part is 70 ms (151 ms at 0.08 for both),
+# the file path's 46 ms, and the microphone path end to end (112 ms) is faster than the file path was at 0.08
+# (125 ms) (docs/desktop.md, "Streaming mode").
+DEFAULT_LATENCY: tuple = ("low", 0.04)
 
 
 def split_latency(latency) -> tuple:
