@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from models.fft import factor_pair
+
 from .onnx_graph import Graph
 
 
@@ -27,14 +29,6 @@ def windowed_dft(weight: np.ndarray) -> np.ndarray | None:
     basis = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])
     scale = max(float(np.abs(weight).max()), 1e-12)
     return weight[0, 0].copy() if float(np.abs(basis - weight[:, 0]).max()) <= 1e-5 * scale else None
-
-
-def factor_pair(n: int) -> tuple[int, int] | None:
-    """n = n1 * n2 with n1 <= n2 as close to sqrt(n) as possible (n1 > 1), else None."""
-    for n1 in range(int(np.sqrt(n)), 1, -1):
-        if n % n1 == 0:
-            return n1, n // n1
-    return None
 
 
 def real_dft(gr: Graph, x: str, n: int, out: str) -> list[onnx.NodeProto]:

@@ -23,7 +23,9 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from .graph_fft import factor_pair, inverse_rfft_frames, real_dft, windowed_dft
+from models.fft import factor_pair
+
+from .graph_fft import inverse_rfft_frames, real_dft, windowed_dft
 from .onnx_graph import Graph, attrs
 
 MARK = "latentsynth.fast_graph"  # metadata key: a rewritten graph says so (rewriting it again finds nothing to do)

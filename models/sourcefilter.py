@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .fft import FrameIRFFT, FrameRFFT, frames_of, overlap_add
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
 from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch
 
@@ -98,7 +99,7 @@ class SourceFilterAnalysis(nn.Module):
         self.context = self.pitch_window - self.hop
         self.yin = YinPitch(sample_rate, hop, pitch_window)
         self.bins = n_dft // 2 + 1
-        self.register_buffer("env_basis", dft_basis(env_window, n_dft, periodic=False), persistent=False)
+        self.env_rfft = FrameRFFT(env_window, n_dft, hann(env_window, periodic=False))
         self.env_norm = float((hann(env_window, periodic=False) ** 2).sum())
         self.pad = self.bins // 4  # reflected bins beyond DC and Nyquist for the smoothing (f0 up to ~2.7 kHz)
         freqs = np.arange(self.bins) * sample_rate / n_dft
@@ -110,7 +111,7 @@ class SourceFilterAnalysis(nn.Module):
         self.ap_power, self.voiced_aper = float(ap_power), tuple(voiced_aper)
         self.ap_dft = 2 * self.ap_window
         wa = hann(self.ap_window, periodic=False)
-        self.register_buffer("ap_basis", dft_basis(self.ap_window, self.ap_dft, periodic=False), persistent=False)
+        self.ap_rfft = FrameRFFT(self.ap_window, self.ap_dft, wa)
         acf = torch.stack([(wa[: self.ap_window - t] * wa[t:]).sum() for t in range(self.ap_window)])
         self.register_buffer("ap_win_acf", (acf / acf[0]).float(), persistent=False)
         yb = self.ap_dft // 2 + 1
@@ -121,16 +122,6 @@ class SourceFilterAnalysis(nn.Module):
         self.register_buffer("ap_masks", torch.from_numpy(masks * c).float(), persistent=False)
         self.register_buffer("ap_k", torch.arange(yb, dtype=torch.float32), persistent=False)
         self.bands = len(centres)
-
-    def _bases(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(envelope DFT basis, aperiodicity DFT basis): the buffers, or, while exporting, the same values computed
-        in the graph from index ranges (onnxruntime folds them at load; the bundle stores no 6 MB of cosines)."""
-        if torch.compiler.is_exporting():
-            return (
-                dft_basis(self.env_window, self.n_dft, periodic=False),
-                dft_basis(self.ap_window, self.ap_dft, periodic=False),
-            )
-        return self.env_basis, self.ap_basis
 
     def _smooth(self, s: torch.Tensor, width_bins: torch.Tensor) -> torch.Tensor:
         """s float32[B, bins, F], width float32[B, 1, F] -> the mean of s over a rectangle ``width`` bins wide
@@ -157,9 +148,8 @@ class SourceFilterAnalysis(nn.Module):
         power = self._middle_power(padded)
         side = (self.pitch_window - self.env_window) // 2  # centred in the f0 window, as the aperiodicity's
         env_src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.env_window - side)]
-        spec = F.conv1d(env_src, self._bases()[0], stride=self.hop)
-        re, im = spec.chunk(2, dim=1)
-        s = (re * re + im * im) / self.env_norm  # [B, bins, F]
+        re, im = self.env_rfft(frames_of(env_src[:, 0], self.env_window, self.hop))
+        s = ((re * re + im * im) / self.env_norm).transpose(1, 2)  # [B, bins, F]
         ms = s.mean(dim=1, keepdim=True)
         loud_db = 10.0 * torch.log10(ms.clamp(min=1e-10))
         f0 = pitch_to_hz(pitch)
@@ -182,9 +172,8 @@ class SourceFilterAnalysis(nn.Module):
         (centred where the envelope's and YIN's windows are), zero-padded to twice that length."""
         side = (self.pitch_window - self.ap_window) // 2
         src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.ap_window - side)]
-        spec = F.conv1d(src, self._bases()[1], stride=self.hop)
-        re, im = spec.chunk(2, dim=1)
-        return (re * re + im * im).transpose(1, 2)
+        re, im = self.ap_rfft(frames_of(src[:, 0], self.ap_window, self.hop))
+        return re * re + im * im
 
     def _band_periodicity(self, power: torch.Tensor, period: torch.Tensor):
         """power float32[B, F, bins], period float32[B, F, 1] (samples) -> each band's autocorrelation at the
@@ -247,26 +236,6 @@ def hann(length: int, periodic: bool) -> torch.Tensor:
     return 0.5 - 0.5 * torch.cos(n * (2 * math.pi / (length if periodic else length - 1)))
 
 
-def dft_basis(length: int, n_dft: int, periodic: bool) -> torch.Tensor:
-    """float32[2 * bins, 1, length]: real and imaginary rows of the ``n_dft``-point DFT of a Hann-windowed frame
-    of ``length`` samples (zero-padded), as conv1d weights."""
-    n = torch.arange(length, dtype=torch.int64)
-    k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
-    ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
-    w = hann(length, periodic)
-    return torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
-
-
-def idft_basis(n_dft: int) -> torch.Tensor:
-    """float32[2 * bins, 1, n_dft]: (real, imag) one-sided spectrum -> the ``n_dft`` samples, as
-    conv_transpose1d weights."""
-    k = torch.arange(n_dft // 2 + 1, dtype=torch.int64)
-    m = torch.arange(n_dft, dtype=torch.int64)
-    c = torch.where((k == 0) | (k == n_dft // 2), 1.0, 2.0).double()[:, None]
-    ang = torch.remainder(k[:, None] * m[None, :], n_dft).double() * (2 * math.pi / n_dft)
-    return (torch.cat([torch.cos(ang) * c, -torch.sin(ang) * c], 0) / n_dft)[:, None, :].float()
-
-
 def minimum_phase_matrix(n_fft: int) -> torch.Tensor:
     """float32[bins, bins]: natural-log magnitude per bin -> the minimum phase with that magnitude (radians), via
     the folded real cepstrum (a linear map; torch ops only, so an export traces it)."""
@@ -304,8 +273,8 @@ class SourceFilterSynth(nn.Module):
         self.bins = n_fft // 2 + 1
         self.oscillator = HarmonicOscillator(sample_rate, hop, harmonics=harmonics)
         self.noise = NoiseTable()
-        self.register_buffer("basis", dft_basis(self.frame, n_fft, periodic=True), persistent=False)
-        self.register_buffer("inverse", idft_basis(n_fft), persistent=False)  # [2 bins, 1, n_fft]
+        self.rfft = FrameRFFT(self.frame, n_fft, hann(self.frame, periodic=True))
+        self.irfft = FrameIRFFT(n_fft)
         self.tail = n_fft - hop  # overlap-add samples still pending after a call
         freqs = np.arange(self.bins) * sample_rate / n_fft
         points = mel_points(sample_rate, env_points)
@@ -384,17 +353,15 @@ class SourceFilterSynth(nn.Module):
         noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
         src = torch.cat([states[2], torch.cat([harm, noise], dim=1)], dim=-1)  # [B, 2, frame - hop + F * hop]
         b, _, t = src.shape
-        exporting = torch.compiler.is_exporting()  # bases computed in the graph: the bundle stores none
-        basis = dft_basis(self.frame, self.n_fft, periodic=True) if exporting else self.basis
-        spec = F.conv1d(src.reshape(b * 2, 1, t), basis, stride=self.hop)  # [B*2, 2 bins, F]
-        spec = spec.reshape(b, 2, 2, self.bins, -1)
-        re = torch.cat([spec[:, 0, 0], spec[:, 1, 0]], dim=1)
-        im = torch.cat([spec[:, 0, 1], spec[:, 1, 1]], dim=1)
+        re, im = self.rfft(frames_of(src.reshape(b * 2, t), self.frame, self.hop))  # [B*2, F, bins] each
+        re = re.reshape(b, 2, -1, self.bins)
+        im = im.reshape(b, 2, -1, self.bins)
+        re = torch.cat([re[:, 0], re[:, 1]], dim=-1).transpose(1, 2)  # [B, 2 bins, F]: harmonic, then noise
+        im = torch.cat([im[:, 0], im[:, 1]], dim=-1).transpose(1, 2)
         delayed, s5 = self._delayed(pitch, logenv, ap, formant, states[4])
         real, imag = self.spectrum(*delayed, re, im)
         # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state
-        inverse = idft_basis(self.n_fft) if exporting else self.inverse
-        y = F.conv_transpose1d(torch.cat([real, imag], dim=1), inverse, stride=self.hop)
+        y = overlap_add(self.irfft(real.transpose(1, 2), imag.transpose(1, 2)), self.hop)[:, None]
         frames = pitch.shape[-1]
         y = torch.cat([y[..., : self.tail] + states[3], y[..., self.tail :]], dim=-1)
         out = y[..., : frames * self.hop]

@@ -14,7 +14,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from .fft import FrameRFFT, frames_of
 
 PITCH_FMIN, PITCH_FMAX = 50.0, 1500.0
 YIN_THRESHOLD = 0.15  # the first trough of YIN's normalised difference below this is the period
@@ -43,8 +44,8 @@ class YinPitch(nn.Module):
     difference d(tau) = 1 - r(tau) / (r(0) r_w(tau)); YIN's cumulative-mean normalisation d'(tau) = d(tau) tau /
     sum_{j<=tau} d(j); the period is the first trough of d' below ``threshold`` in the lag range of
     [fmin, fmax] (else the lowest d'), refined by a parabola through d at the three lags around it. The
-    aperiodicity is d' there. All frames go through the same per-frame ops (a strided conv for the spectrum in
-    eval and export; the same frames by FFT in training, where no gradient is needed)."""
+    aperiodicity is d' there. All frames go through the same per-frame ops (the spectrum by models/fft.py's
+    four-step FFT, in training, eval and export alike)."""
 
     def __init__(
         self,
@@ -68,9 +69,8 @@ class YinPitch(nn.Module):
         self.lags = lags
         w = torch.hann_window(window, periodic=False, dtype=torch.float64)
         self.register_buffer("win", w.float(), persistent=False)
-        basis, inverse = self._bases()
-        self.register_buffer("basis", basis, persistent=False)
-        self.register_buffer("inverse", inverse, persistent=False)  # [lags, bins]: power -> autocorrelation
+        self.rfft = FrameRFFT(window, self.n_dft, w)
+        self.register_buffer("inverse", self._inverse(), persistent=False)  # [lags, bins]: power -> autocorrelation
         tau = torch.arange(lags, dtype=torch.float64)
         rw = torch.stack([(w[: window - t] * w[t:]).sum() for t in range(lags)])
         self.register_buffer("win_acf", (rw / rw[0]).float()[None, :, None], persistent=False)
@@ -82,34 +82,22 @@ class YinPitch(nn.Module):
         cost = torch.log2(tau.clamp(min=1.0) / self.lo) * self.octave_cost
         self.register_buffer("lag_cost", cost.float()[None, :, None], persistent=False)
 
-    def _bases(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(DFT basis float32[2 * bins, 1, window]: the Hann-windowed frame, zero-padded to ``n_dft`` points;
-        inverse float32[lags, bins]: power spectrum -> autocorrelation), computed from index ranges in float64.
-        The torch model keeps them as buffers; an ONNX export computes them in the graph instead (onnxruntime folds
-        that at session creation), so the bundle does not store 10 MB of cosines."""
-        window, n_dft = self.window, self.n_dft
-        bins = n_dft // 2 + 1
-        n = torch.arange(window, dtype=torch.int64)
+    def _inverse(self) -> torch.Tensor:
+        """float32[lags, bins]: power spectrum -> autocorrelation at lags 0 .. hi + 1, computed from index ranges in
+        float64. The torch model keeps it as a buffer; an ONNX export computes it in the graph instead (onnxruntime
+        folds that at session creation), so the bundle does not store 2 MB of cosines."""
+        bins = self.n_dft // 2 + 1
         k = torch.arange(bins, dtype=torch.int64)
-        w = 0.5 - 0.5 * torch.cos(torch.arange(window, dtype=torch.float64) * (2 * math.pi / (window - 1)))
-        ang = torch.remainder(k[:, None] * n[None, :], n_dft).double() * (2 * math.pi / n_dft)
-        basis = torch.cat([torch.cos(ang) * w, -torch.sin(ang) * w], 0)[:, None, :].float()
         c = torch.where((k == 0) | (k == bins - 1), 1.0, 2.0).double()
         tau = torch.arange(self.lags, dtype=torch.int64)
-        lag_ang = torch.remainder(tau[:, None] * k[None, :], n_dft).double() * (2 * math.pi / n_dft)
-        inverse = (c[None, :] * torch.cos(lag_ang) / n_dft).float()
-        return basis, inverse
+        lag_ang = torch.remainder(tau[:, None] * k[None, :], self.n_dft).double() * (2 * math.pi / self.n_dft)
+        return (c[None, :] * torch.cos(lag_ang) / self.n_dft).float()
 
     def _acf(self, frames_src: torch.Tensor) -> torch.Tensor:
         """float32[B, 1, n] -> autocorrelation float32[B, lags, F]."""
-        if self.training:
-            frames = frames_src[:, 0].unfold(-1, self.window, self.hop) * self.win  # [B, F, W]
-            power = torch.fft.rfft(frames, n=self.n_dft).abs().pow(2)
-            return torch.fft.irfft(power, n=self.n_dft)[..., : self.lags].transpose(1, 2)
-        basis, inverse = self._bases() if torch.compiler.is_exporting() else (self.basis, self.inverse)
-        spec = F.conv1d(frames_src, basis, stride=self.hop)  # [B, 2 * bins, F]
-        re, im = spec.chunk(2, dim=1)
-        return torch.matmul(inverse, re * re + im * im)
+        re, im = self.rfft(frames_of(frames_src[:, 0], self.window, self.hop))  # [B, F, bins] each
+        inverse = self._inverse() if torch.compiler.is_exporting() else self.inverse
+        return torch.matmul(re * re + im * im, inverse.T).transpose(1, 2)
 
     def forward(self, frames_src: torch.Tensor):
         return self.from_acf(self._acf(frames_src))

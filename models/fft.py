@@ -1,0 +1,142 @@
+"""Real DFTs of frames as two small matrix products (a four-step FFT) in plain tensor ops: torch.fft's numbers to
+float32 rounding, a fifth to a tenth of a dense DFT basis's multiply-adds at 1024-2048 points, and an ONNX export of
+a few MatMuls (onnxruntime's own DFT kernel was slower than either, docs/streaming.md "Speed").
+
+With n = n1 * n2, sample i = n2 a + b and bin k = c + n1 d:
+
+    X[c + n1 d] = sum_b exp(-2 pi i b d / n2) * [exp(-2 pi i b c / n) * sum_a x[n2 a + b] exp(-2 pi i a c / n1)]
+
+Frames zero-padded from ``length`` to ``n`` points skip the rows of a that hold only zeros. The inverse is the same
+sum over the full Hermitian spectrum (x = Re DFT(conj X) / n), its output only the real part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def factor_pair(n: int) -> tuple[int, int] | None:
+    """n = n1 * n2 with n1 <= n2 as close to sqrt(n) as possible (n1 > 1), else None."""
+    for n1 in range(int(np.sqrt(n)), 1, -1):
+        if n % n1 == 0:
+            return n1, n // n1
+    return None
+
+
+def frames_of(x: torch.Tensor, length: int, hop: int) -> torch.Tensor:
+    """x float32[B, T] -> float32[B, F, length]: the frames ``conv1d(x, w, stride=hop)`` reads (frame f starts at
+    sample f * hop, F = (T - length) // hop + 1), by reshapes; ``length`` must be a multiple of ``hop``."""
+    if length % hop:
+        raise ValueError(f"frames_of: length {length} is not a multiple of the hop {hop}")
+    per = length // hop
+    blocks = (x.shape[-1] - length) // hop + per
+    r = x[..., : blocks * hop].reshape(x.shape[0], blocks, hop)
+    count = blocks - per + 1
+    return torch.cat([r[:, j : j + count] for j in range(per)], dim=-1)
+
+
+def _angles(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """2 pi (a b mod n) / n in float64 (the product reduced exactly before the float)."""
+    return 2 * np.pi * np.mod(np.outer(a, b), n) / n
+
+
+def _f32(v: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+
+
+class FrameRFFT(nn.Module):
+    """frames float32[..., length] -> (re, im) float32[..., n // 2 + 1] each: the DFT of ``window`` * frame,
+    zero-padded to ``n`` points (``torch.fft.rfft(window * frame, n)``)."""
+
+    def __init__(self, length: int, n: int, window: torch.Tensor | None = None):
+        super().__init__()
+        sizes = factor_pair(n)
+        if sizes is None or length > n:
+            raise ValueError(f"FrameRFFT: {n} points do not factor, or the frame ({length}) is longer")
+        self.n1, self.n2 = sizes
+        self.length, self.n, self.bins = int(length), int(n), n // 2 + 1
+        self.rows = -(-self.length // self.n2)  # rows of a that hold samples; the rest are zero padding
+        self.k2 = -(-self.bins // self.n1)  # the d that reach bin n / 2
+        a, c, b, d = np.arange(self.rows), np.arange(self.n1), np.arange(self.n2), np.arange(self.k2)
+        inner = _angles(c, a, self.n1)  # [c, a]
+        self.register_buffer("inner", _f32(np.concatenate([np.cos(inner), -np.sin(inner)])), persistent=False)
+        tw = _angles(c, b, self.n)  # [c, b]
+        self.register_buffer("tw_cos", _f32(np.cos(tw)), persistent=False)
+        self.register_buffer("tw_sin", _f32(np.sin(tw)), persistent=False)
+        outer = _angles(b, d, self.n2)  # [b, d]
+        wr, ws = np.cos(outer), np.sin(outer)
+        self.register_buffer("outer", _f32(np.block([[wr, -ws], [ws, wr]])), persistent=False)  # [2 b, 2 d]
+        w = np.ones(self.length) if window is None else window.detach().double().numpy()
+        padded = np.zeros(self.rows * self.n2)
+        padded[: self.length] = w
+        self.register_buffer("window", _f32(padded), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lead = frames.shape[:-1]
+        x = F.pad(frames, (0, self.rows * self.n2 - self.length)) * self.window
+        y = torch.matmul(self.inner, x.reshape(*lead, self.rows, self.n2))  # [..., 2 c, b]
+        yr, yi = y[..., : self.n1, :], y[..., self.n1 :, :]
+        # times exp(-2 pi i b c / n)
+        zr = yr * self.tw_cos + yi * self.tw_sin
+        zi = yi * self.tw_cos - yr * self.tw_sin
+        spec = torch.matmul(torch.cat([zr, zi], dim=-1), self.outer)  # [..., c, (re, im) x d]
+        spec = spec.reshape(*lead, self.n1, 2, self.k2).transpose(-1, -3)  # [..., d, 2, c]: bin c + n1 d
+        re = spec[..., 0, :].reshape(*lead, self.k2 * self.n1)[..., : self.bins]
+        im = spec[..., 1, :].reshape(*lead, self.k2 * self.n1)[..., : self.bins]
+        return re, im
+
+
+class FrameIRFFT(nn.Module):
+    """(re, im) float32[..., n // 2 + 1] -> float32[..., n]: ``torch.fft.irfft(re + i im, n)``."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        sizes = factor_pair(n)
+        if sizes is None or n % 2:
+            raise ValueError(f"FrameIRFFT: {n} points do not factor into an even pair")
+        self.n1, self.n2 = sizes
+        self.n, self.bins = int(n), n // 2 + 1
+        a, c, b = np.arange(self.n1), np.arange(self.n1), np.arange(self.n2)
+        inner = _angles(c, a, self.n1)  # [c, a]
+        co, si = np.cos(inner), np.sin(inner)
+        # (xr + i xi)(cos - i sin) over a: [re; im] = [[cos, sin], [-sin, cos]] [xr; xi]
+        self.register_buffer("inner", _f32(np.block([[co, si], [-si, co]])), persistent=False)  # [2 c, 2 a]
+        tw = _angles(c, b, self.n)
+        self.register_buffer("tw_cos", _f32(np.cos(tw)), persistent=False)
+        self.register_buffer("tw_sin", _f32(np.sin(tw)), persistent=False)
+        outer = _angles(b, np.arange(self.n2), self.n2)  # [b, d]
+        self.register_buffer("outer", _f32(np.concatenate([np.cos(outer), np.sin(outer)]) / self.n), persistent=False)
+
+    def forward(self, re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+        lead = re.shape[:-1]
+        # the full spectrum from the half one (bin k above n / 2 is the conjugate of bin n - k), conjugated, since
+        # x = Re DFT(conj X) / n; mirrored by a reversed slice (a Gather of the bins was 14 % of a decoder's time)
+        half = self.n // 2
+        xr = torch.cat([re, re[..., 1:half].flip(-1)], dim=-1)
+        xi = torch.cat([-im, im[..., 1:half].flip(-1)], dim=-1)
+        x = torch.cat([xr.reshape(*lead, self.n1, self.n2), xi.reshape(*lead, self.n1, self.n2)], dim=-2)
+        y = torch.matmul(self.inner, x)  # [..., 2 c, b]
+        yr, yi = y[..., : self.n1, :], y[..., self.n1 :, :]
+        zr = yr * self.tw_cos + yi * self.tw_sin
+        zi = yi * self.tw_cos - yr * self.tw_sin
+        out = torch.matmul(torch.cat([zr, zi], dim=-1), self.outer)  # [..., c, d]: the real part only
+        return out.transpose(-1, -2).reshape(*lead, self.n)  # sample c + n1 d
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """frames float32[B, F, n] (n a multiple of ``hop``), frame f starting at sample f * hop -> float32[B, (F - 1) *
+    hop + n]: their sum, by ``n / hop`` shifted reshapes (``conv_transpose1d`` with stride ``hop``'s layout)."""
+    b, count, n = frames.shape
+    per = n // hop
+    parts = frames.reshape(b, count, per, hop)
+    total = None
+    for j in range(per):
+        shifted = F.pad(parts[:, :, j], (0, 0, j, per - 1 - j))  # [B, F + per - 1, hop]
+        total = shifted if total is None else total + shifted
+    return total.reshape(b, (count + per - 1) * hop)
+
+
+__all__ = ["FrameIRFFT", "FrameRFFT", "factor_pair", "frames_of", "overlap_add"]
