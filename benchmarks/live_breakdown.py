@@ -23,8 +23,8 @@ from benchmarks import streaming as bench
 from core import dsp, streaming
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
-from desktop.engine import chain, devices, live, resample
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.audio import chain, devices, live, resample
+from desktop.engine.model.factory import default_bundle_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from desktop.control.osc import OscServer
-from desktop.engine.devices import NullDriver
-from desktop.engine.live import LiveEngine
-from desktop.engine.params import PREFIX, ParamRegistry
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.params import PREFIX, ParamRegistry
+from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
 RATE = 44100
 BLOCK = 256

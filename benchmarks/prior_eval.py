@@ -34,9 +34,9 @@ import numpy as np
 from core.audiofile import Audio, find_audio_files, load_audio, resample
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
-from desktop.engine.generate import BoundPrior
-from desktop.engine.morph import generate
-from desktop.engine.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame
+from desktop.engine.model.generate import BoundPrior
+from desktop.engine.model.morph import generate
+from desktop.engine.model.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame
 from desktop.evaluation.texture import embed, frechet_distance
 
 PIECE_S = 5.0  # many short pieces, as the held-out half is many files: one stuck piece cannot dominate
@@ -168,7 +168,7 @@ def step_costs(runner, prior, repeats: int = 3000) -> dict:
     if prior is not None:
         out["prior_step_us"] = statistics.median(pri) * 1e6
         out["prior_over_decoder"] = out["prior_step_us"] / out["decoder_step_us"]
-        out["generate_mode_step_us"] = statistics.median(live) * 1e6  # IO bindings (desktop/engine/generate.py)
+        out["generate_mode_step_us"] = statistics.median(live) * 1e6  # IO bindings (desktop/engine/model/generate.py)
         out["generate_mode_over_decoder"] = out["generate_mode_step_us"] / out["decoder_step_us"]
     return out
 

@@ -18,9 +18,9 @@ import numpy as np
 from core.audiofile import find_audio_files, load_audio, resample
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
-from desktop.engine.morph import generate
-from desktop.engine.prior import PriorRunner, generate_with_prior
-from desktop.engine.spectral import mel_filters, stft_magnitude
+from desktop.engine.model.morph import generate
+from desktop.engine.model.prior import PriorRunner, generate_with_prior
+from desktop.engine.model.spectral import mel_filters, stft_magnitude
 
 SECONDS = 10.0
 

@@ -23,7 +23,7 @@ from core.bundle_io import load_bundle
 from core.overlap_add import process_offline
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

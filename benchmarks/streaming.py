@@ -34,11 +34,11 @@ import soundfile as sf
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
 from core.streaming import StreamingModel
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -38,11 +38,11 @@ def engine_run(bundle: str, seconds: float, block: int, latency, input_file: str
     from core.audiofile import load_audio
     from core.bundle_io import load_bundle
     from core.session import ModelRunner
-    from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.generate import GenerateSettings
-    from desktop.engine.live import LiveEngine
-    from desktop.engine.slot import ModelSlot
-    from desktop.engine.values import EngineParams, FileSource, StreamConfig
+    from desktop.engine.audio.devices import SoundDeviceDriver
+    from desktop.engine.audio.live import LiveEngine
+    from desktop.engine.model.generate import GenerateSettings
+    from desktop.engine.model.slot import ModelSlot
+    from desktop.engine.parameters.values import EngineParams, FileSource, StreamConfig
 
     eng = LiveEngine(block=block)
     eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))
@@ -124,10 +124,10 @@ def harness_child(seconds: float, block: int, latency) -> dict:
 def engine_mic_child(bundle: str, seconds: float, block: int, latency) -> dict:
     from core.bundle_io import load_bundle
     from core.session import ModelRunner
-    from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import LiveEngine
-    from desktop.engine.slot import ModelSlot
-    from desktop.engine.values import EngineParams, StreamConfig
+    from desktop.engine.audio.devices import SoundDeviceDriver
+    from desktop.engine.audio.live import LiveEngine
+    from desktop.engine.model.slot import ModelSlot
+    from desktop.engine.parameters.values import EngineParams, StreamConfig
 
     eng = LiveEngine(block=block)
     eng.set_model(ModelSlot.from_runner(ModelRunner(load_bundle(bundle), "cpu", threads=1)))

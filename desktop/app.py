@@ -54,7 +54,7 @@ def teardown(app, window, engine, preloader=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .engine.startup import Preloader, StartupClock
+    from .engine.audio.startup import Preloader, StartupClock
 
     clock = StartupClock()
     clock.mark("main")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             return _fail(f"--osc-out {exc}")
 
-    from .engine.recorder import recover_recordings
+    from .engine.files.recorder import recover_recordings
 
     journal = state_dir() / "recordings"
     for path, frames in recover_recordings(journal):
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     want_bundle = start_bundle(settings, args.bundle)
     pre.start_model(want_bundle, args.provider or saved_value(settings, "model/provider"))
 
-    from .engine.live import LiveEngine
+    from .engine.audio.live import LiveEngine
     from .ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _list_devices() -> int:
-    from .engine.devices import DeviceError, list_devices
+    from .engine.audio.devices import DeviceError, list_devices
 
     try:
         for d in list_devices():
@@ -173,7 +173,7 @@ def _run(app, args, window, engine, remote, clock) -> int:
     ``--quit-after`` ends it; the exit status."""
     from PySide6.QtCore import QTimer
 
-    from .engine.devices import NullDriver
+    from .engine.audio.devices import NullDriver
 
     result = {"code": 0}
 
@@ -206,7 +206,7 @@ def start_remote(args, engine, window):
     """The registry behind OSC and MIDI for this window; OSC and the MIDI port as the arguments (or the saved MIDI
     port) ask. None, after a one-line error, when a port the user named cannot be opened."""
     from .control.remote import RemoteControl, parse_host_port
-    from .engine.values import HOP_RANGE_S, LIVE_MODES
+    from .engine.parameters.values import HOP_RANGE_S, LIVE_MODES
     from .ui.saved_values import saved_value
 
     def log(msg: str) -> None:

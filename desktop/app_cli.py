@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from core.cli_values import OneLineParser, bounded
-from desktop.engine.latency import DEFAULT_LATENCY
+from desktop.engine.audio.latency import DEFAULT_LATENCY
 
 DESCRIPTION = "latentsynth: the desktop app — live resynthesis of a microphone or a looped file through a model bundle."
 
@@ -154,7 +154,7 @@ def check_arguments(args) -> str | None:
     if args.record_input and not args.record:
         return "--record-input needs --record OUT.wav"
     if args.input_device is not None or args.output_device is not None:
-        from .engine.devices import DeviceError, resolve_device
+        from .engine.audio.devices import DeviceError, resolve_device
 
         try:
             resolve_device(args.input_device, "input")

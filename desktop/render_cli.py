@@ -17,12 +17,12 @@ from core.latent import LatentControls
 from core.output_path import OutputPathError, check_output_file
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
-from .engine.file_render import read_mono, render_file, streams
-from .engine.inversion import GriffinLimRunner
-from .engine.morph import generate, morph_model
-from .engine.octave import file_pitch_and_loudness, octave_shift
+from .engine.files.file_render import read_mono, render_file, streams
+from .engine.model.inversion import GriffinLimRunner
+from .engine.model.morph import generate, morph_model
+from .engine.model.octave import file_pitch_and_loudness, octave_shift
 
 
 def latent_arg(spec: str) -> str:
@@ -55,8 +55,8 @@ def parse_latent(specs: list[str], runner: ModelRunner) -> LatentControls:
 def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> LatentControls:
     """'ADDRESS=VALUE' through the app's parameter registry (the same addresses, ranges and checks as OSC);
     only the model's knobs apply to a render: mix and stream addresses are refused with a reason."""
-    from .engine.params import PREFIX, ParamRegistry, StaticTarget
-    from .engine.values import LIVE_MODES, EngineParams, StreamConfig
+    from .engine.parameters.params import PREFIX, ParamRegistry, StaticTarget
+    from .engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
     registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig(), controls), manifest, LIVE_MODES)
     for spec in specs:
@@ -75,8 +75,8 @@ def apply_addresses(specs: list[str], manifest, controls: LatentControls) -> Lat
 def parse_controls(specs: list[str], runner: ModelRunner, controls: LatentControls) -> LatentControls:
     """'NAME=VALUE' for controls the bundle declares; a name it does not declare is refused (ValueError naming what
     the bundle has), a value through the parameter registry's check (as OSC, MIDI, presets and --set check it)."""
-    from .engine.params import PREFIX, ParamError, ParamRegistry, StaticTarget
-    from .engine.values import LIVE_MODES, EngineParams, StreamConfig
+    from .engine.parameters.params import PREFIX, ParamError, ParamRegistry, StaticTarget
+    from .engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
     declared = runner.manifest.controls
     registry = ParamRegistry(StaticTarget(EngineParams(), StreamConfig()), runner.manifest, LIVE_MODES)
@@ -377,7 +377,7 @@ def _octave_semitones(args, runner) -> float:
 
 def generate_audio(runner, args, controls: LatentControls):
     """--generate: the bundle's learned prior when it has one (continuing --prime), else N(0, I) with a note."""
-    from .engine.prior import PriorRunner, generate_with_prior
+    from .engine.model.prior import PriorRunner, generate_with_prior
 
     bundle = runner.bundle
     if bundle.manifest.prior is None:

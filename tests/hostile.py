@@ -71,7 +71,7 @@ class Work:
 
 
 def bundle_copy(w: Work) -> Path:
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
 
     dst = w.root / "bundle"
     if not dst.exists():

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from desktop.engine.live import BURST_GAP_S
+from desktop.engine.audio.live import BURST_GAP_S
 
 MIN_GAP_S = 2 * BURST_GAP_S
 

@@ -16,7 +16,7 @@ from core.bundle import BundleError
 from core.bundle_io import load_bundle, read_manifest
 from core.latent import LatentControls
 from core.session import ModelRunner
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from desktop.ui.front_panel import front_axes
 from export.axis_effects import SECONDS, changes, folder_clips, held_out_check, render, uncompensated_runner
 

@@ -91,7 +91,7 @@ def test_not_a_folder(tmp_path):
 
 
 def test_factory_default_bundle_is_valid():
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
 
     b = load_bundle(default_bundle_path())
     assert b.manifest.family == "mel-vae" and b.manifest.extra["mel"]["n_mels"] == 128  # docs/factory.md

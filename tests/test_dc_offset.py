@@ -16,11 +16,11 @@ from core.dsp import DcBlocker
 from core.formats import output_format
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
-from desktop.engine.chain import ChainStats, ProcessingChain
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.file_render import render_file
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.chain import ChainStats, ProcessingChain
+from desktop.engine.files.file_render import render_file
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 CLIP = FIXTURES / "music_rock_mix.wav"  # 4 s, 22.05 kHz mono
 OFFSETS = (0.05, 0.5)

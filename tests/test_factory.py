@@ -6,7 +6,7 @@ import soundfile as sf
 
 from core.bundle_io import load_bundle
 from core.session import ModelRunner, WindowModel
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
 FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())

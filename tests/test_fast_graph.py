@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from core.bundle_io import load_bundle
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from export.fast_graph import REWRITE_TOLERANCE, upgrade_bundle
 from export.graph_rewrites import MARK, speed_up
 

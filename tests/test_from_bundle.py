@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.audiofile import load_audio, resample
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
 FACTORY = default_bundle_path().parent

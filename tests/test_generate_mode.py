@@ -1,4 +1,4 @@
-"""The live Generate mode (issue 27, desktop/engine/generate.py) on the factory default bundle and its shipped prior.
+"""The live Generate mode (issue 27, desktop/engine/model/generate.py) on the factory default bundle and its shipped prior.
 
 The engine runs in streaming mode with the prior as the streaming model's blend, driven callback by callback by the
 stepped driver (every callback waits until the worker has caught up: no underrun and no late block however busy the
@@ -20,12 +20,12 @@ from core.bundle_io import load_bundle
 from core.latent import LatentControls
 from core.session import ModelRunner
 from core.streaming import StreamingModel
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.generate import STEPS_PER_BLOCK, GenerateSettings, PriorGenerator
-from desktop.engine.live import LiveEngine
-from desktop.engine.prior import PriorRunner
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.model.generate import STEPS_PER_BLOCK, GenerateSettings, PriorGenerator
+from desktop.engine.model.prior import PriorRunner
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 RATE = 44100
 BLOCK = 512  # the app's default device block

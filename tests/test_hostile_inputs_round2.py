@@ -24,7 +24,7 @@ def _app_with_a_manifest(w) -> None:
 
 
 def _factory(name: str):
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
 
     return default_bundle_path().parent / name
 

@@ -84,10 +84,10 @@ def test_the_tree_keeps_the_import_rules():
 def test_a_planted_violation_of_each_rule_is_caught(tmp_path):
     bad = {
         "desktop/ui/view.py": "def draw():\n    import torch\n",
-        "desktop/engine/chain.py": "from PySide6 import QtCore\n",
-        "desktop/engine/sub/part.py": "from ...control import osc\nimport importlib\nimportlib.import_module('pyqtgraph')\n",
+        "desktop/engine/audio/chain.py": "from PySide6 import QtCore\n",
+        "desktop/engine/model/part.py": "from ...control import osc\nimport importlib\nimportlib.import_module('pyqtgraph')\n",
         "desktop/control/osc.py": "import shiboken6\n",
-        "core/bundle.py": "from desktop.engine import live\n",
+        "core/bundle.py": "from desktop.engine.audio import live\n",
         "core/session.py": "import torch.nn as nn\n",
         "core/audiofile.py": "import scipy.signal\n",
         "trainer/data.py": "from desktop.engine.audiofile import load_audio\n",
@@ -95,13 +95,13 @@ def test_a_planted_violation_of_each_rule_is_caught(tmp_path):
         "models/vae.py": "from trainer.losses import mel_loss\n",
     }
     good = {
-        "desktop/engine/live.py": "import numpy as np\nfrom core.session import ModelRunner\nfrom . import ring\n",
-        "desktop/ui/window.py": "from PySide6 import QtWidgets\nfrom ..engine import live\n",
+        "desktop/engine/audio/live.py": "import numpy as np\nfrom core.session import ModelRunner\nfrom . import ring\n",
+        "desktop/ui/window.py": "from PySide6 import QtWidgets\nfrom ..engine.audio import live\n",
         "core/render.py": "import json\nimport onnxruntime\nfrom .session import ModelRunner\n",
         "trainer/cli.py": "import torch\nfrom core.cli_values import bounded\nfrom models import registry\n",
         "export/streaming.py": "from core.bundle import Streaming\nfrom trainer import checkpoint\n",
         "models/sfvae.py": "import torch\nfrom .family import AudioAutoencoder\n",
-        "benchmarks/speed.py": "import torch\nfrom desktop.engine import live\n",
+        "benchmarks/speed.py": "import torch\nfrom desktop.engine.audio import live\n",
     }
     for rel, text in {**bad, **good}.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -109,5 +109,5 @@ def test_a_planted_violation_of_each_rule_is_caught(tmp_path):
     found = violations(tmp_path)
     caught = {p.split(":")[0] for p in found}
     assert caught == set(bad), found
-    assert "desktop/engine/sub/part.py:3 imports pyqtgraph" in "\n".join(found)  # a dynamic import is seen
-    assert len([p for p in found if p.startswith("desktop/engine/sub/part.py")]) == 1  # engine -> control is fine
+    assert "desktop/engine/model/part.py:3 imports pyqtgraph" in "\n".join(found)  # a dynamic import is seen
+    assert len([p for p in found if p.startswith("desktop/engine/model/part.py")]) == 1  # engine -> control is fine

@@ -11,7 +11,7 @@ import torch
 
 from conftest import FIXTURES
 from core.bundle_io import load_bundle
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from models import build_model
 from scripts import narrow_model as narrow
 from trainer.checkpoint import load_checkpoint, load_components

@@ -71,8 +71,8 @@ def test_playing_without_librosa(fixtures_dir, tmp_path):
         import sys
         from desktop.render_cli import main
         assert main([{str(fixtures_dir / "speech_pd_voice.wav")!r}, '-o', {str(out)!r}, '--quiet']) == 0
-        import desktop.app, desktop.engine.live, desktop.engine.startup, desktop.ui.views
-        from desktop.engine.inversion import require_librosa
+        import desktop.app, desktop.engine.audio.live, desktop.engine.audio.startup, desktop.ui.views
+        from desktop.engine.model.inversion import require_librosa
         try:
             require_librosa()
         except RuntimeError as exc:

@@ -63,7 +63,7 @@ def test_export_swap_deletes_only_the_old_bundles_own_files(tmp_path):
     """The last step of an export, checked again after the slow work: a README that appeared beside the old bundle
     stops the swap (nothing changes); without it the old bundle's files go and nothing is left behind."""
     from core.bundle_io import load_bundle
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
     from export.bundle_writer import ExportError, _replace_dir
 
     out, new = tmp_path / "b", tmp_path / ".b.tmp-1"

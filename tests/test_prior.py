@@ -16,7 +16,7 @@ import soundfile as sf
 from conftest import FIXTURES, run_cli
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from desktop.evaluation.texture import DIMS, embed, frechet_distance
 
 TINY = ["hidden=8", "layers=2", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1"]
@@ -100,7 +100,7 @@ def test_onnx_steps_match_torch_over_a_whole_sequence(prior_bundle):
 
 @pytest.mark.slow
 def test_generation_carries_its_state_across_calls(prior_bundle):
-    from desktop.engine.prior import PriorRunner
+    from desktop.engine.model.prior import PriorRunner
 
     prior = PriorRunner(load_bundle(prior_bundle[0]))
     first = np.zeros(16, np.float32)

@@ -1,4 +1,4 @@
-"""A streaming bundle renders a file disk to disk in blocks (desktop/engine/file_render.py; issue 23: render memory
+"""A streaming bundle renders a file disk to disk in blocks (desktop/engine/files/file_render.py; issue 23: render memory
 grew with the file, 1.37 GB for 30 minutes at 44.1 kHz). The output is the whole-file render's, memory does not grow
 with the length, and the output file is replaced only by a finished render."""
 
@@ -18,8 +18,8 @@ from core.formats import output_format
 from core.latent import LatentControls
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.file_render import render_file
+from desktop.engine.files.file_render import render_file
+from desktop.engine.model.factory import default_bundle_path
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +154,8 @@ def test_a_window_bundle_renders_in_blocks_as_it_renders_whole(tmp_path, hop):
 def test_a_morph_renders_in_blocks_as_it_renders_whole(tmp_path, bundle):
     """--morph used to load and render the whole file on every bundle; B (looped: shorter than A) is the only
     whole thing held now, mono at the model rate."""
-    from desktop.engine.file_render import read_mono
-    from desktop.engine.morph import morph_model, render_morph
+    from desktop.engine.files.file_render import read_mono
+    from desktop.engine.model.morph import morph_model, render_morph
 
     r = ModelRunner(load_bundle(default_bundle_path().parent / bundle), "cpu", 1)
     b_path = FIXTURES / "speech_arctic_a0007.wav"
@@ -171,7 +171,7 @@ def test_a_morph_renders_in_blocks_as_it_renders_whole(tmp_path, bundle):
 
 def test_griffin_lim_renders_in_blocks_as_it_renders_whole(tmp_path):
     """--inversion griffin-lim (a window path whatever the bundle: no streaming graph gives a mel) in blocks."""
-    from desktop.engine.inversion import GriffinLimRunner
+    from desktop.engine.model.inversion import GriffinLimRunner
 
     model = WindowModel(GriffinLimRunner(ModelRunner(load_bundle(default_bundle_path().parent / "mel-vae"), "cpu", 1)))
     _blocks_equal_whole(tmp_path, model, lambda a: render_audio(a, model), rate=22050, channels=1, seconds=3.0)

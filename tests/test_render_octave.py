@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT
-from desktop.engine.octave import file_pitch_and_loudness
+from desktop.engine.model.octave import file_pitch_and_loudness
 
 BUNDLE = ROOT / "desktop" / "evaluation" / "dsp_bundle"
 SR = 22050

@@ -13,7 +13,7 @@ import torch
 from conftest import FIXTURES, run_cli
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from models import model_config
 from trainer.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, load_checkpoint
 

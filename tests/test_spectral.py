@@ -4,7 +4,7 @@ import librosa
 import numpy as np
 import pytest
 
-from desktop.engine.spectral import colour_lut, db_column, mel_filters, mel_magnitude, stft_magnitude
+from desktop.engine.model.spectral import colour_lut, db_column, mel_filters, mel_magnitude, stft_magnitude
 
 
 @pytest.mark.parametrize(

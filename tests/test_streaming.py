@@ -25,12 +25,12 @@ from core.latent import LatentControls
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
 from core.streaming import StreamingModel, StreamingProcessor, render_stream
-from desktop.engine.chain import ADAPT_BLOCKS, ChainStats, ProcessingChain
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.chain import ADAPT_BLOCKS, ChainStats, ProcessingChain
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 from models import build_model, model_config
 
 TOLERANCE = 1e-4
@@ -461,7 +461,7 @@ def test_render_cli_streams_a_streaming_bundle(causal_bundle, runner, fixtures_d
 
 
 def test_underrun_cover_is_bounded_and_counts_towards_a_later_burst_cover(tmp_path):
-    from desktop.engine.chain import UNDERRUN_COVER_MAX_S, ChainStats, ProcessingChain
+    from desktop.engine.audio.chain import UNDERRUN_COVER_MAX_S, ChainStats, ProcessingChain
 
     runner = ModelRunner(load_bundle(build_streaming_identity_bundle(tmp_path / "sid")), "cpu", 1)
     written = []

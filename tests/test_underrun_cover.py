@@ -15,9 +15,9 @@ from streaming_identity_bundle import build_streaming_identity_bundle
 
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
-from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 RATE = 44100
 BLOCK = 512

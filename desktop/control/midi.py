@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..engine.params import PREFIX, ParamError, ParamRegistry, parse_binding
+from ..engine.parameters.params import PREFIX, ParamError, ParamRegistry, parse_binding
 
 ALSA_SEQUENCER = "/dev/snd/seq"  # what rtmidi's ALSA backend (Linux's default) opens
 TRANSPOSE = f"{PREFIX}/control/transpose"

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable
 
-from ..engine.params import PREFIX, ParamError, ParamRegistry
+from ..engine.parameters.params import PREFIX, ParamError, ParamRegistry
 
 DEFAULT_PORT = 9000
 

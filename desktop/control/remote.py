@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import Any, Callable
 
-from ..engine.params import PREFIX, Param, ParamRegistry
+from ..engine.parameters.params import PREFIX, Param, ParamRegistry
 from .midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S, MidiInput, MidiMap, input_names
 from .osc import OscSender, OscServer
 

@@ -20,7 +20,7 @@ from core.dsp import DcBlocker
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel, pad_to_multiple
 
-from ..engine.inversion import decoded_mel_to_audio
+from ..engine.model.inversion import decoded_mel_to_audio
 from . import aggregate, peers, probes, rate, report, systems
 from .report import spectrogram_png
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.inversion import griffin_lim_from_mel
-from ..engine.spectral import mel_magnitude
+from ..engine.model.inversion import griffin_lim_from_mel
+from ..engine.model.spectral import mel_magnitude
 
 PEERS = ("opus_6k", "opus_12k", "griffin_lim", "griffin_lim_equal", "world", "world_harvest", "dsp")
 GL = {"n_mels": 256, "n_fft": 1024, "hop": 256, "n_iter": 32}

@@ -99,7 +99,7 @@ def spectrogram_png(
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    from ..engine.spectral import colour_lut, mel_magnitude
+    from ..engine.model.spectral import colour_lut, mel_magnitude
 
     labels = labels or [f"signal {i}" for i in range(len(rows))]
     frames = int(max_seconds * sr / 256)

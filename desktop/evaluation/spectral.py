@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.spectral import mel_filters, stft_magnitude
+from ..engine.model.spectral import mel_filters, stft_magnitude
 
 METRICS = ("mel_distance", "stft_distance", "si_sdr", "mse", "cosine_similarity", "level_change_db")
 LOWER_IS_BETTER = {

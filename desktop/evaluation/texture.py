@@ -14,7 +14,7 @@ import numpy as np
 
 from core.audiofile import resample
 
-from ..engine.spectral import mel_filters, stft_magnitude
+from ..engine.model.spectral import mel_filters, stft_magnitude
 
 RATE = 22050
 N_FFT = 1024

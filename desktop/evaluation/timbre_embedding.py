@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.spectral import hann, mel_filters, stft_magnitude
+from ..engine.model.spectral import hann, mel_filters, stft_magnitude
 
 SR = 22050
 N_FFT = 1024

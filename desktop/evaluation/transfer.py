@@ -3,7 +3,7 @@
     latentsynth-eval --transfer BUNDLE --inputs DIR [--second-source DIR] [--heldout DIR] [--voices DIR] [--out R]
 
 Every input (speech, singing, other instruments: not the bundle's instrument) is played through the bundle after the
-range mapping the app applies (``desktop.engine.octave``): whole octaves from the input's median voiced pitch (pYIN,
+range mapping the app applies (``desktop.engine.model.octave``): whole octaves from the input's median voiced pitch (pYIN,
 ``evaluation.pitch``) to the manifest's trained median, and a loudness offset from the input's median loudness (the
 bundle's own meter: its encoder's loudness latent, else RMS dBFS) to the trained median, both through the bundle's
 ``transpose`` and ``loudness`` controls. Scored on the input's voiced frames: pitch (median cents, raw pitch and
@@ -29,9 +29,9 @@ from core.bundle_io import load_bundle
 from core.latent import LatentControls
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel, pad_to_multiple
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
-from ..engine.octave import loudness_offset, octave_shift, voiced_median_hz
+from ..engine.model.octave import loudness_offset, octave_shift, voiced_median_hz
 from . import pitch, spectral
 from . import timbre_embedding as te
 from .transfer_report import markdown, table, targets

@@ -11,7 +11,7 @@ from core.audiofile import Audio
 from core.latent import LatentControls
 from core.session import ModelRunner
 
-from ..engine.export_job import ExportError, ExportJob
+from ..engine.files.export_job import ExportError, ExportJob
 
 
 class ExportControls:

@@ -1,7 +1,7 @@
 """'Fit to model' (issue 25): for a bundle trained on one instrument's range (``extra.trained_range``) that declares a
 ``transpose`` control, move the player into that range: whole octaves from the median of the input's voiced pitch
 over the pitch view's history (the last 5 s), and, when the bundle declares ``loudness`` and the range records
-``loudness_db``, the level offset from the median loudness of the voiced readings (``engine.octave``'s functions,
+``loudness_db``, the level offset from the median loudness of the voiced readings (``engine.model.octave``'s functions,
 the ones ``latentsynth-render --octave auto`` uses). The new values go in through the knobs' own path (one undo
 step; presets, MIDI and OSC read the engine's controls), and the message line says what moved."""
 
@@ -16,7 +16,7 @@ from core.bundle import Control, Manifest
 from core.latent import LatentControls
 from core.pitch_track import History
 
-from ..engine.octave import loudness_offset, octave_shift, voiced_median_hz
+from ..engine.model.octave import loudness_offset, octave_shift, voiced_median_hz
 
 MIN_VOICED = 10  # readings (1/3 s at the GUI's 30 Hz) before a median is trusted
 TOOLTIP = (

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 from core.bundle import Control, Manifest
 from core.latent import LatentControls
 
-from ..engine.params import PREFIX
+from ..engine.parameters.params import PREFIX
 from . import theme
 from .knob import Knob
 

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxL
 
 from core.bundle import Bundle
 
-from ..engine.generate import PRIME_S, GenerateSettings, generate_unavailable
-from ..engine.live import LiveEngine, Snapshot
+from ..engine.audio.live import LiveEngine, Snapshot
+from ..engine.model.generate import PRIME_S, GenerateSettings, generate_unavailable
 from . import theme
 from .knob import Knob
 from .panel import Panel

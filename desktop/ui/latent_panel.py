@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 from core.bundle import Bundle
 from core.latent import LatentControls
 
-from ..engine.live import LiveEngine
-from ..engine.params import PREFIX
-from ..engine.presets import PresetError, random_controls, read_preset, save_preset
-from ..engine.values import EngineParams
+from ..engine.audio.live import LiveEngine
+from ..engine.parameters.params import PREFIX
+from ..engine.parameters.presets import PresetError, random_controls, read_preset, save_preset
+from ..engine.parameters.values import EngineParams
 from . import theme
 from .front_panel import FrontPanel, axis_tooltip
 from .knob import Knob

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 from core.bundle import Bundle
 from core.latent import LatentControls
 
-from ..engine.latency import DEFAULT_LATENCY
-from ..engine.live import LiveEngine
-from ..engine.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
+from ..engine.audio.latency import DEFAULT_LATENCY
+from ..engine.audio.live import LiveEngine
+from ..engine.parameters.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
 from . import theme
 from .export_controls import ExportControls
 from .first_run import FirstRunHint
@@ -67,7 +67,7 @@ class AppOptions:
     list_devices: bool = True  # False in widget tests: never touch PortAudio
     driver_factory: Callable | None = None  # (input_device, output_device) -> driver
     modal_errors: bool = True
-    preloader: object | None = None  # engine.startup.Preloader: the model and device list, loading already
+    preloader: object | None = None  # engine.audio.startup.Preloader: the model and device list, loading already
 
 
 class MainWindow(QMainWindow):

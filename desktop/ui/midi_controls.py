@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QMenu, QWidget
 
 from ..control.midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S
 from ..control.remote import FOLLOW_ADDRESS, GLIDE_ADDRESS
-from ..engine.live import LiveEngine
-from ..engine.params import PREFIX
+from ..engine.audio.live import LiveEngine
+from ..engine.parameters.params import PREFIX
 from .knob import Knob
 from .saved_values import saved_value
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QPushButton
 
-from ..engine.live import LiveEngine
-from ..engine.params import PREFIX
-from ..engine.values import EngineParams, Snapshot
+from ..engine.audio.live import LiveEngine
+from ..engine.parameters.params import PREFIX
+from ..engine.parameters.values import EngineParams, Snapshot
 from . import theme
 from .knob import Knob, Meter
 

@@ -15,10 +15,10 @@ from core.bundle import Bundle, BundleError, TrainingData
 from core.bundle_io import load_bundle, read_manifest
 from core.latent import LatentControls
 from core.session import ModelRunner, available_providers
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
-from ..engine.live import LiveEngine
-from ..engine.slot import ModelSlot
+from ..engine.audio.live import LiveEngine
+from ..engine.model.slot import ModelSlot
 from .saved_values import saved_value
 
 

@@ -17,8 +17,8 @@ from typing import Any, Callable
 from core.cli_values import in_range
 
 from ..control.remote import FOLLOW_PARAM, GLIDE_PARAM
-from ..engine.params import PREFIX, ParamError, ParamRegistry, StaticTarget
-from ..engine.values import HOP_RANGE_S, LIVE_MODES, EngineParams, StreamConfig
+from ..engine.parameters.params import PREFIX, ParamError, ParamRegistry, StaticTarget
+from ..engine.parameters.values import HOP_RANGE_S, LIVE_MODES, EngineParams, StreamConfig
 
 _STREAM = ParamRegistry(StaticTarget(EngineParams(), StreamConfig()), None, LIVE_MODES, HOP_RANGE_S)
 PROVIDERS = ("auto", "cpu", "cuda")  # the app's --provider choices

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
 
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 
-from ..engine.values import LIVE_MODES, StreamConfig
+from ..engine.parameters.values import LIVE_MODES, StreamConfig
 from .saved_values import saved_value
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class SettingsAdapter:
                 if pre is not None and pre.backend is not None:
                     devices = pre.backend.result()
                 else:
-                    from ..engine.devices import list_devices
+                    from ..engine.audio.devices import list_devices
 
                     devices = list_devices()
                 listed = True

@@ -8,7 +8,7 @@ from typing import Callable
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy
 
-from ..engine.values import Snapshot
+from ..engine.parameters.values import Snapshot
 from . import theme
 
 # a message's kind -> its colour: only errors are red

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushBu
 from core.audiofile import Audio, AudioFileError, load_audio
 from core.output_path import OutputPathError, unique_path
 
-from ..engine.live import LiveEngine
-from ..engine.values import FileSource
+from ..engine.audio.live import LiveEngine
+from ..engine.parameters.values import FileSource
 from .saved_values import saved_value
 
 DEFAULT_RECORDINGS = Path.home() / "LatentSynth"
@@ -97,7 +97,7 @@ class Transport:
         factory = self.opts.driver_factory
         if factory is not None:
             return lambda: factory(ind, outd)
-        from ..engine.devices import SoundDeviceDriver
+        from ..engine.audio.devices import SoundDeviceDriver
 
         block, latency = self.opts.device_block, self.opts.device_latency
         wake = getattr(self.opts.preloader, "wake", None)  # the stream opened at launch, taken over when it matches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from ..engine.spectral import colour_lut, db_column
+from ..engine.model.spectral import colour_lut, db_column
 from . import theme
 
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.DIM, imageAxisOrder="row-major")

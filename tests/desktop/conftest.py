@@ -17,7 +17,7 @@ from .pulse import pulse_available, start_pulse, stop_pulse
 @pytest.fixture(scope="session")
 def default_bundle():
     from core.bundle_io import load_bundle
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
 
     return load_bundle(default_bundle_path())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.app_cli import build_parser
-from desktop.engine.latency import split_latency
+from desktop.engine.audio.latency import split_latency
 from desktop.ui.main_window import AppOptions
 
 
@@ -33,7 +33,7 @@ def test_the_option_takes_one_latency_or_in_and_out(capsys):
 
 
 def test_a_duplex_stream_buffers_each_direction_as_asked(pulse):
-    from desktop.engine.devices import SoundDeviceDriver
+    from desktop.engine.audio.devices import SoundDeviceDriver
 
     def silence(indata, outdata, frames, xrun):
         outdata.fill(0.0)

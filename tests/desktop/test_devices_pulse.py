@@ -85,16 +85,16 @@ def test_real_window_60_s_under_xvfb_has_no_xruns(pulse, fixtures_dir, tmp_path)
 
 
 def test_devices_are_listed(pulse):
-    from desktop.engine.devices import list_devices
+    from desktop.engine.audio.devices import list_devices
 
     names = [d.name for d in list_devices()]
     assert "pulse" in names or "default" in names
 
 
 def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, fixtures_dir, tmp_path):
-    from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import LiveEngine
-    from desktop.engine.slot import ModelSlot
+    from desktop.engine.audio.devices import SoundDeviceDriver
+    from desktop.engine.audio.live import LiveEngine
+    from desktop.engine.model.slot import ModelSlot
 
     load_before = os.getloadavg()[0]
     eng = LiveEngine()

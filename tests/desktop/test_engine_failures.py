@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from desktop.engine.devices import DeviceError, NullDriver, list_devices, resolve_device
-from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.stream_watch import STALL_MESSAGE
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.devices import DeviceError, NullDriver, list_devices, resolve_device
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.audio.stream_watch import STALL_MESSAGE
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -76,7 +76,7 @@ def test_a_full_disk_ends_the_recording_with_a_message_and_keeps_what_fit(tmp_pa
         import numpy as np
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error instead of the signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-        from desktop.engine.recorder import Recorder
+        from desktop.engine.files.recorder import Recorder
         rec = Recorder({str(out)!r}, 44100)
         for _ in range(40):  # 40 x 0.1 s of float32: 705 kB
             rec.push(np.full(4410, 0.25, np.float32))

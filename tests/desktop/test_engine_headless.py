@@ -7,13 +7,13 @@ import pytest
 
 from core.dsp import DcBlocker, Limiter
 from core.latent import LatentControls
-from desktop.engine.devices import NullDriver
-from desktop.engine.live import LiveEngine
-from desktop.engine.presets import PresetError, load_preset, random_controls, save_preset
-from desktop.engine.resample import StreamResampler
-from desktop.engine.ring import RingBuffer
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.audio.resample import StreamResampler
+from desktop.engine.audio.ring import RingBuffer
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.presets import PresetError, load_preset, random_controls, save_preset
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 from .conftest import impulse_train
 

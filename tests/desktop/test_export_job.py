@@ -8,7 +8,7 @@ import soundfile as sf
 
 from core.audiofile import load_audio
 from core.latent import LatentControls
-from desktop.engine.export_job import ExportError, ExportJob
+from desktop.engine.files.export_job import ExportError, ExportJob
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 

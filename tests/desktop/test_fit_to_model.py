@@ -14,9 +14,9 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from core.pitch_track import Reading, midi_of
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
 from desktop.ui.fit_model import MIN_VOICED, input_medians
 from desktop.ui.main_window import AppOptions, MainWindow
 from tests.desktop.test_gui import make_window
@@ -116,7 +116,7 @@ def test_the_button_is_hidden_for_a_bundle_without_a_trained_range(qtbot, settin
 def test_a_preset_keeps_the_declared_knobs_and_refuses_one_out_of_range(tmp_path):
     from core.bundle_io import read_manifest
     from core.latent import LatentControls
-    from desktop.engine.presets import PresetError, read_preset, save_preset
+    from desktop.engine.parameters.presets import PresetError, read_preset, save_preset
 
     m = read_manifest(DSP)
     c = LatentControls().with_value(m.control("transpose"), -12).with_value(m.control("breath"), 3.0)

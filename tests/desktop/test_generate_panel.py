@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSettings
 
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from tests.desktop.test_gui import make_window
 
 NO_PRIOR = default_bundle_path().parent / "mel-vae"

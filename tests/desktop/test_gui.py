@@ -11,10 +11,10 @@ from PySide6.QtCore import QPoint, QSettings
 
 from core.bundle import Control
 from core.bundle_io import read_manifest, write_manifest
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
-from desktop.engine.params import PREFIX
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.parameters.params import PREFIX
 from desktop.ui.knob import Knob
 from desktop.ui.latent_panel import percent
 from desktop.ui.main_window import AppOptions, MainWindow
@@ -202,7 +202,7 @@ def pitch_bundle(tmp_path_factory):
 def test_follow_switch_and_glide_drive_the_engine_and_are_saved(qtbot, settings_path, pitch_bundle):
     mido = pytest.importorskip("mido")
     from desktop.control.remote import RemoteControl
-    from desktop.engine.values import HOP_RANGE_S, LIVE_MODES
+    from desktop.engine.parameters.values import HOP_RANGE_S, LIVE_MODES
 
     w = make_window(qtbot, settings_path, bundle=str(pitch_bundle))
     remote = RemoteControl(w.engine, LIVE_MODES, HOP_RANGE_S)
@@ -305,7 +305,7 @@ def test_the_spectrogram_view_colours_each_new_column_by_its_level(qtbot):
     older columns scroll left."""
     import pyqtgraph as pg
 
-    from desktop.engine.spectral import colour_lut, db_column
+    from desktop.engine.model.spectral import colour_lut, db_column
     from desktop.ui.views import LEVELS, N_COLS, N_FFT, N_ROWS, Spectrogram
 
     widget = pg.PlotWidget()

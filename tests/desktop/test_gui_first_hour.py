@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.params import PREFIX
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.parameters.params import PREFIX
 from desktop.ui.knob import Knob
 from tests.desktop.test_gui import make_window
 

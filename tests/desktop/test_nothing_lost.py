@@ -17,12 +17,12 @@ import soundfile as sf
 
 from conftest import ROOT
 from core.output_path import OutputPathError
-from desktop.engine import live
-from desktop.engine.devices import NullDriver
-from desktop.engine.live import LiveEngine
-from desktop.engine.slot import ModelSlot
-from desktop.engine.stream_watch import STALL_MESSAGE
-from desktop.engine.values import EngineParams, StreamConfig
+from desktop.engine.audio import live
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.audio.stream_watch import STALL_MESSAGE
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.values import EngineParams, StreamConfig
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -134,7 +134,7 @@ def test_a_file_being_recorded_is_refused_to_another_process(tmp_path):
         probe = textwrap.dedent(f"""
             import sys
             sys.path.insert(0, {str(ROOT)!r})
-            from desktop.engine.recorder import Recorder, recover_recordings
+            from desktop.engine.files.recorder import Recorder, recover_recordings
             from core.output_path import OutputPathError
             print(recover_recordings({str(tmp_path / "journal")!r}))  # another start's crash recovery
             try:

@@ -19,9 +19,9 @@ from pythonosc.udp_client import SimpleUDPClient
 from conftest import FIXTURES, ROOT
 from core.bundle_io import load_bundle
 from desktop.control.osc import OscServer, RateLimitedLog
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.params import PREFIX, ParamRegistry, StaticTarget
-from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.parameters.params import PREFIX, ParamRegistry, StaticTarget
+from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
 DRY_WET = f"{PREFIX}/mix/dry_wet"
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from core.latent import LatentControls
-from desktop.engine.presets import PresetError, read_preset, save_preset
-from desktop.engine.values import EngineParams
+from desktop.engine.parameters.presets import PresetError, read_preset, save_preset
+from desktop.engine.parameters.values import EngineParams
 
 
 def _set(*keys_value):
@@ -80,7 +80,7 @@ def test_the_window_applies_nothing_of_a_bad_preset(qtbot, tmp_path, default_bun
     """The gain comes after the knobs in the file: it used to raise in the mix widgets after the knobs had moved."""
     from PySide6.QtCore import QSettings
 
-    from desktop.engine.live import LiveEngine
+    from desktop.engine.audio.live import LiveEngine
     from desktop.ui.main_window import AppOptions, MainWindow
 
     w = MainWindow(

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT
-from desktop.engine.recorder import CrashSafeWavWriter, recover_recordings
+from desktop.engine.files.recorder import CrashSafeWavWriter, recover_recordings
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -34,7 +34,7 @@ def test_sigkill_loses_at_most_one_second(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, numpy as np
         sys.path.insert(0, {str(ROOT)!r})
-        from desktop.engine.recorder import Recorder
+        from desktop.engine.files.recorder import Recorder
         rec = Recorder({str(out)!r}, 8000, journal_dir={str(journal)!r})
         t0 = time.monotonic(); n = 0
         while True:  # real-time pace: 80-sample blocks every 10 ms

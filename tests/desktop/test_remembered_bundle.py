@@ -13,9 +13,9 @@ import sys
 from PySide6.QtCore import QSettings
 
 from conftest import FIXTURES, ROOT
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
 from desktop.ui.main_window import AppOptions, MainWindow
 from desktop.ui.status_line import elide_words
 

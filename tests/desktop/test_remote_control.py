@@ -13,13 +13,13 @@ from pythonosc.udp_client import SimpleUDPClient
 from core.bundle_io import load_bundle
 from desktop.control.midi import TRANSPOSE, MidiInput, MidiMap, input_names
 from desktop.control.osc import OscSender, OscServer
-from desktop.engine.devices import NullDriver
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.live import LiveEngine
-from desktop.engine.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
-from desktop.engine.presets import load_preset, preset_midi, save_preset
-from desktop.engine.slot import ModelSlot
-from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
+from desktop.engine.audio.devices import NullDriver
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.model.slot import ModelSlot
+from desktop.engine.parameters.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
+from desktop.engine.parameters.presets import load_preset, preset_midi, save_preset
+from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -248,7 +248,7 @@ def _window(qtbot, settings_path):
     from PySide6.QtCore import QSettings
 
     from desktop.control.remote import RemoteControl
-    from desktop.engine.values import HOP_RANGE_S
+    from desktop.engine.parameters.values import HOP_RANGE_S
     from desktop.ui.main_window import AppOptions, MainWindow
 
     opts = AppOptions(

@@ -16,10 +16,10 @@ def sink_inputs(env) -> list[str]:
 
 
 def test_dropped_stream_is_reopened_and_sound_comes_back(pulse, default_runner, fixtures_dir, tmp_path):
-    from desktop.engine.devices import SoundDeviceDriver
-    from desktop.engine.live import LiveEngine
-    from desktop.engine.slot import ModelSlot
-    from desktop.engine.values import FileSource
+    from desktop.engine.audio.devices import SoundDeviceDriver
+    from desktop.engine.audio.live import LiveEngine
+    from desktop.engine.model.slot import ModelSlot
+    from desktop.engine.parameters.values import FileSource
 
     eng = LiveEngine()
     eng.set_model(ModelSlot.from_runner(default_runner))

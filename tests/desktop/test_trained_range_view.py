@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from core import pitch_track
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from tests.desktop.test_gui import make_window
 
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from core.latent import LatentControls
-from desktop.engine.factory import default_bundle_path
+from desktop.engine.model.factory import default_bundle_path
 from desktop.ui.undo import MERGE_S, ControlHistory
 from tests.desktop.test_gui import make_window
 

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from desktop.engine.devices import NullDriver  # noqa: E402
-from desktop.engine.live import LiveEngine  # noqa: E402
+from desktop.engine.audio.devices import NullDriver  # noqa: E402
+from desktop.engine.audio.live import LiveEngine  # noqa: E402
 from desktop.ui.knob import Knob, Meter  # noqa: E402
 from desktop.ui.main_window import AppOptions, MainWindow  # noqa: E402
 

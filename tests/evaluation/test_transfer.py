@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from desktop.engine.octave import loudness_offset, octave_shift, voiced_median_hz
+from desktop.engine.model.octave import loudness_offset, octave_shift, voiced_median_hz
 from desktop.evaluation import peers
 from desktop.evaluation import timbre_embedding as te
 from tests.conftest import run_cli

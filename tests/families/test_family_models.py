@@ -126,7 +126,7 @@ def test_every_shipped_bundles_run_config_still_resolves():
     flat config's defaults (models/configs.py FLAT_DEFAULTS): each still resolves to its own family's config."""
     import json
 
-    from desktop.engine.factory import default_bundle_path
+    from desktop.engine.model.factory import default_bundle_path
     from models.configs import config_fields
     from trainer.config import RunConfig
 

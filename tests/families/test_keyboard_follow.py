@@ -20,9 +20,9 @@ from core.latent import LatentControls, apply_declared
 from core.session import ModelRunner
 from core.streaming import SMOOTH_FRAMES, StreamingModel, render_stream
 from desktop.control.midi import PITCH, TRANSPOSE, MidiMap
-from desktop.engine.factory import default_bundle_path
-from desktop.engine.params import ParamRegistry, StaticTarget
-from desktop.engine.values import LIVE_MODES, EngineParams, StreamConfig
+from desktop.engine.model.factory import default_bundle_path
+from desktop.engine.parameters.params import ParamRegistry, StaticTarget
+from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
 
 VOICE = default_bundle_path().parent / "voice"
 SR = 22050

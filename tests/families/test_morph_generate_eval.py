@@ -10,7 +10,7 @@ from core.audiofile import load_audio
 from core.bundle_io import load_bundle
 from core.render import render_audio
 from core.session import ModelRunner, WindowModel
-from desktop.engine.morph import generate, render_morph
+from desktop.engine.model.morph import generate, render_morph
 from desktop.evaluation.evaluate import codebook_stats
 from desktop.evaluation.report import spectrogram_png
 from desktop.evaluation.spectral import all_metrics, mel_distance, si_sdr, stft_distance

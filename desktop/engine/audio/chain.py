@@ -19,9 +19,9 @@ from core.overlap_add import make_overlap_add
 from core.render import hop_samples
 from core.streaming import StreamingProcessor
 
+from ..model.slot import ModelSlot
+from ..parameters.values import EngineParams, StreamConfig
 from .resample import StreamResampler
-from .slot import ModelSlot
-from .values import EngineParams, StreamConfig
 
 STREAM_MARGIN_S = 0.004  # streaming: the compute slot is 2 x the measured p99 block time plus this
 ADAPT_BLOCKS = 256  # streaming: every 256 blocks (3 s) the compute slot is re-sized from the p99 of the last 512

@@ -7,4 +7,4 @@ from pathlib import Path
 
 def default_bundle_path() -> Path:
     """The factory default bundle shipped inside the package: the streaming (causal) mel VAE, 23 ms."""
-    return Path(__file__).resolve().parent.parent / "factory" / "default"
+    return Path(__file__).resolve().parents[2] / "factory" / "default"

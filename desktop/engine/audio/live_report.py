@@ -11,7 +11,7 @@ import numpy as np
 
 from core.streaming import StreamingProcessor
 
-from .values import Snapshot
+from ..parameters.values import Snapshot
 
 if TYPE_CHECKING:
     from .live import LiveEngine

@@ -25,14 +25,14 @@ import numpy as np
 
 from core.latent import LatentControls
 
+from ..files.recorder import Recorder
+from ..model.slot import ModelSlot
+from ..parameters.values import FALLBACKS, EngineParams, FileSource, Snapshot, StreamConfig
 from . import live_report
 from .chain import ChainStats, ProcessingChain
 from .fade import StartStopFade
-from .recorder import Recorder
 from .ring import RingBuffer
-from .slot import ModelSlot
 from .stream_watch import NOT_STARTED, REOPEN_FAILED, STALL_MESSAGE, stall_error, wants_reopen
-from .values import FALLBACKS, EngineParams, FileSource, Snapshot, StreamConfig
 from .wake_pipe import WakePipe
 
 FADE_S = 0.15

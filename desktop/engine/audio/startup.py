@@ -78,7 +78,7 @@ class Preloader:
         from core.bundle_io import load_bundle
         from core.session import ModelRunner
 
-        from .slot import ModelSlot
+        from ..model.slot import ModelSlot
 
         def load():
             bundle = load_bundle(bundle_path)
