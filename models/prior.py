@@ -49,10 +49,11 @@ class LatentPrior(nn.Module):
         y, h = self.gru(x, h)
         return (*self._split(self.head(y)), h)
 
-    def nll(self, z: torch.Tensor, input_noise: float = 0.0) -> torch.Tensor:
+    def nll(self, z: torch.Tensor, input_noise: float = 0.0, trained: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood per frame and dimension (nats) of frames 1..T-1 given the frames before.
         ``input_noise``: std (normalised units) of noise added to the conditioning frames only, so the model
-        learns to recover from its own sampling errors."""
+        learns to recover from its own sampling errors. ``trained``: bool[B, T], False for frames whose
+        prediction is left out of the mean (they still condition the frames after them); None trains all."""
         cond = z[:, :-1]
         if input_noise > 0:
             cond = cond + torch.randn_like(cond) * input_noise * self.z_std
@@ -60,7 +61,10 @@ class LatentPrior(nn.Module):
         target = self.normalise(z[:, 1:]).unsqueeze(-2)  # [B, T-1, 1, D]
         comp = -0.5 * ((target - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
         ll = torch.logsumexp(F.log_softmax(logits, -1) + comp.sum(-1), -1)  # [B, T-1]
-        return -ll.mean() / self.dim
+        if trained is None:
+            return -ll.mean() / self.dim
+        w = trained[:, 1:].to(ll.dtype)
+        return -(ll * w).sum() / w.sum().clamp_min(1.0) / self.dim
 
 
 class PriorStep(nn.Module):

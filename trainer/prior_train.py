@@ -34,6 +34,7 @@ class PriorConfig:
     lr_min_ratio: float = 0.05
     steps: int = 1500
     input_noise: float = 0.05
+    join_mask: int = 8  # frames after a join between files not trained (see crops); 0 trains every frame
     max_minutes: float = 60.0  # the budget: training stops (and saves) after this many minutes of this run
     val_every: int = 250
     ckpt_every: int = 100
@@ -66,7 +67,7 @@ def parse_overrides(items: list[str]) -> dict:
 MAX_GAP_S = 0.5  # silence between joined short files, at most
 
 
-def _crops(
+def crops(
     seqs: list[np.ndarray],
     n: int,
     length: int,
@@ -74,13 +75,20 @@ def _crops(
     silence: np.ndarray | None = None,
     groups: list[str] | None = None,
     frame_rate: float = 86.13,
-) -> torch.Tensor:
-    """``n`` crops of ``length`` frames from a random place in a file drawn in proportion to its length. A crop
-    that runs past the file's end goes on into other files of its group (its top folder: drums after drums),
-    each after 0 to ``MAX_GAP_S`` of ``silence`` (the encoder's frame for digital silence), as a playlist or a
-    sampler would. Looping short files taught the prior that nothing ends (samples louder and busier than the
-    corpus); padding them with long silence, or ending crops where files end, taught it that nothing starts
-    again after a sound dies away (its samples fell silent for good: 55 % silent seconds in 20-s samples)."""
+    join_mask: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` crops float32[n, length, D] of ``length`` frames from a random place in a file drawn in proportion to
+    its length, and which of their frames to train on, bool[n, length]. A crop that runs past the file's end goes
+    on into other files of its group (its top folder: drums after drums), each after 0 to ``MAX_GAP_S`` of
+    ``silence`` (the encoder's frame for digital silence), as a playlist or a sampler would. Looping short files
+    taught the prior that nothing ends (samples louder and busier than the corpus); padding them with long
+    silence, or ending crops where files end, taught it that nothing starts again after a sound dies away (its
+    samples fell silent for good: 55 % silent seconds in 20-s samples).
+
+    ``join_mask`` > 0: the silence between two files and the first ``join_mask`` frames of the next file are
+    not trained (False), though they stay in the crop as context: what comes after a join is another file, so
+    training its prediction taught the prior that a sound may give way to an unrelated one at any time (45 % of
+    continuations stayed near their prime). 0 trains every frame."""
     lengths = np.array([len(s) for s in seqs], dtype=np.float64)
     picks = rng.choice(len(seqs), size=n, p=lengths / lengths.sum())
     dim = seqs[0].shape[1]
@@ -89,20 +97,26 @@ def _crops(
     pool = {g: np.array([i for i in range(len(seqs)) if groups[i] == g], dtype=np.int64) for g in set(groups)}
     max_gap = int(MAX_GAP_S * frame_rate)
     out = np.empty((n, length, dim), np.float32)
+    trained = np.ones((n, length), bool)
     for row, i in enumerate(picks):
         s = seqs[i]
         start = int(rng.integers(0, len(s)))  # anywhere in the drawn file; what follows it is another file
         if start + length <= len(s):
             out[row] = s[start : start + length]
             continue
-        parts, total, j = [], 0, i
+        parts, flags, total, j = [], [], 0, i
         while total < start + length:
             gap = int(rng.integers(0, max_gap + 1))
+            flag = np.ones(len(seqs[j]), bool)
+            if flags:  # a file joined on: its first frames follow an unrelated sound
+                flag[:join_mask] = False
             parts += [seqs[j], np.repeat(fill[None], gap, 0)]
+            flags += [flag, np.full(gap, join_mask <= 0)]
             total += len(seqs[j]) + gap
             j = int(rng.choice(pool[groups[i]]))
         out[row] = np.concatenate(parts)[start : start + length]
-    return torch.from_numpy(out)
+        trained[row] = np.concatenate(flags)[start : start + length]
+    return torch.from_numpy(out), torch.from_numpy(trained)
 
 
 def validation_nll(model: LatentPrior, seqs: list[np.ndarray], max_frames: int = 4096) -> float:
@@ -139,7 +153,7 @@ class PriorTrainer:
             if not self.ckpt.is_file():
                 raise CheckpointError(f"{self.ckpt}: no checkpoint to resume from")
             state = torch.load(self.ckpt, map_location="cpu", weights_only=False)
-            stored = PriorConfig.from_dict(state["config"])
+            stored = PriorConfig.from_dict({"join_mask": 0, **state["config"]})  # runs from before the mask
             # the model and data settings are the stored run's; only the length of the run may change
             for key in {"steps", "max_minutes"} & set(given):
                 setattr(stored, key, getattr(cfg, key))
@@ -169,6 +183,21 @@ class PriorTrainer:
         c = self.cfg
         t = min(self.step / max(c.steps, 1), 1.0)
         return c.lr * (c.lr_min_ratio + (1 - c.lr_min_ratio) * 0.5 * (1 + np.cos(np.pi * t)))
+
+    def batch_loss(self) -> torch.Tensor:
+        """The NLL of one batch of training crops, their joins' first frames left out (``crops``)."""
+        c = self.cfg
+        z, trained = crops(
+            self.corpus.train,
+            c.batch_size,
+            c.seq_frames,
+            self.rng,
+            self.corpus.silence,
+            self.groups,
+            self.corpus.frame_rate,
+            c.join_mask,
+        )
+        return self.model.nll(z, c.input_noise, trained)
 
     def save(self, path: Path | None = None) -> None:
         path = path or self.ckpt
@@ -208,16 +237,7 @@ class PriorTrainer:
                     break
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
-                z = _crops(
-                    self.corpus.train,
-                    c.batch_size,
-                    c.seq_frames,
-                    self.rng,
-                    self.corpus.silence,
-                    self.groups,
-                    self.corpus.frame_rate,
-                )
-                loss = self.model.nll(z, c.input_noise)
+                loss = self.batch_loss()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
