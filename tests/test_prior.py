@@ -214,3 +214,23 @@ def test_the_factory_default_ships_a_small_checked_prior():
     assert spec is not None and spec.parity_max_abs_error is not None and spec.parity_max_abs_error <= 1e-4
     assert (bundle.path / spec.file).stat().st_size < 1_000_000
     assert spec.training["cpu_minutes"] <= 60  # the issue's budget for training it
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_sampling_draws_the_mixture_reshaped_by_temperature(temperature):
+    from desktop.engine.model.prior import PriorState, sample_frame
+
+    logits = np.array([0.0, 1.0, -1.0], np.float32)
+    mean = np.array([[-100.0, 0.0], [0.0, 5.0], [100.0, -5.0]], np.float32)
+    scale = np.array([[1.0, 2.0], [0.5, 0.5], [3.0, 1.0]], np.float32)
+    state = PriorState(np.zeros((1, 1, 4), np.float32), logits, mean, scale)
+    rng = np.random.default_rng(0)
+    draws = np.array([sample_frame(state, temperature, rng) for _ in range(20000)])
+    assert draws.dtype == np.float32 and draws.shape == (20000, 2)
+    k = np.argmin(np.abs(draws[:, :1] - mean[:, 0]), 1)  # the components' first coordinates lie 100 apart
+    want = np.exp(logits / temperature) / np.exp(logits / temperature).sum()
+    np.testing.assert_allclose(np.bincount(k, minlength=3) / len(k), want, atol=0.015)
+    for c in range(3):
+        np.testing.assert_allclose(draws[k == c].std(0), temperature * scale[c], rtol=0.1)
+    cold = sample_frame(state, 0.0, rng)
+    np.testing.assert_array_equal(cold, mean[1])  # temperature 0: the most likely component's mean
