@@ -25,6 +25,7 @@ from desktop.evaluation import pitch as P
 from desktop.evaluation.peers import world_harvest
 from desktop.evaluation.perceptual import pesq_wb, stoi
 from desktop.evaluation.spectral import mel_distance, stft_distance
+from models import build_model, model_config
 from models.sfvae import SourceFilterVAE
 
 warnings.simplefilter("ignore")
@@ -66,7 +67,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     kw = {"harmonics": args.harmonics} if args.harmonics else {}
-    model = SourceFilterVAE(latent_dim=0, synthesis=args.synthesis, **kw).eval()
+    model = build_model(model_config("sf", latent_dim=0, synthesis=args.synthesis, **kw)).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 

@@ -62,37 +62,44 @@ class SourceFilterTimbre(SourceFilterVAE):
 
     def __init__(
         self,
-        sample_rate: int = 22050,
-        strides: tuple[int, ...] = (4, 4, 4, 4),
-        env_points: int = 80,
-        env_window: int = 768,
-        pitch_window: int = 1024,
-        ap_power: float = 2.0,
-        harmonics: int = 64,
-        dec_channels: int = 192,
-        dec_blocks: int = 4,
-        feature_weight: float = 10.0,
-        random_gain_db: tuple[float, float] = (-20.0, 10.0),
-        synthesis: str = "stft",
-        latent_dim: int = 1,
-        enc_max_channels: int = 0,
-        n_fft: int = 1024,
+        *,
+        sample_rate: int,
+        strides: tuple[int, ...],
+        env_points: int,
+        env_window: int,
+        pitch_window: int,
+        ap_power: float,
+        harmonics: int,
+        dec_channels: int,
+        dec_blocks: int,
+        feature_weight: float,
+        random_gain_db: tuple[float, float],
+        synthesis: str,
+        latent_dim: int,
+        enc_max_channels: int,
+        n_fft: int,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
-        # and the analysis and synthesis sizes are set by the windows
-        del latent_dim, enc_max_channels, n_fft
+        # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
+        # values, which the shipped instruments' run configs record and --init-from compares), the model reads none.
+        del latent_dim, enc_max_channels
         super().__init__(
             sample_rate=sample_rate,
-            latent_dim=0,
+            latent_dim=0,  # the sf path without its learned codec: the features themselves, reduced below
             strides=strides,
             env_points=env_points,
             env_window=env_window,
             pitch_window=pitch_window,
             ap_power=ap_power,
             harmonics=harmonics,
+            enc_max_channels=0,
+            dec_channels=dec_channels,  # unused by the sf part at latent_dim 0; this family's decoder takes them
+            dec_blocks=dec_blocks,
+            free_bits=0.0,
             feature_weight=feature_weight,
             synth_in_loss=False,
             random_gain_db=random_gain_db,
+            n_fft=n_fft,
             synthesis=synthesis,
         )
         features = env_points + self.bands

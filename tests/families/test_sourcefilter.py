@@ -161,11 +161,11 @@ def test_formant_shift_moves_the_envelope_not_the_pitch(dsp):
 def test_data_init_sets_the_linear_codec_to_the_features_pca(fixtures_dir):
     import soundfile as sf
 
-    from models.sfvae import SourceFilterVAE
+    from models import build_model, model_config
 
     x, _ = sf.read(fixtures_dir / "speech_arctic_a0007.wav", dtype="float32")
     chunks = torch.from_numpy(x[: (len(x) // SR) * SR].reshape(-1, 1, SR))
-    model = SourceFilterVAE(latent_dim=8, enc_max_channels=16, dec_channels=16, dec_blocks=1).eval()
+    model = build_model(model_config("sf", latent_dim=8, enc_max_channels=16, dec_channels=16, dec_blocks=1)).eval()
 
     def feature_error():
         with torch.no_grad():

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from models.sftimbre import LOUD_UNIT_DB, SourceFilterTimbre
+from models import build_model, model_config
+from models.sftimbre import LOUD_UNIT_DB
 
 SR = 22050
 
@@ -24,14 +25,14 @@ def chunks(fixtures_dir):
 @pytest.fixture(scope="module")
 def model(chunks):
     torch.manual_seed(0)
-    m = SourceFilterTimbre(dec_channels=16, dec_blocks=2).eval()
+    m = build_model(model_config("timbre", dec_channels=16, dec_blocks=2)).eval()
     m.data_init(chunks)
     return m
 
 
 def test_data_init_fits_the_features_better_than_zeros(chunks):
     torch.manual_seed(0)
-    m = SourceFilterTimbre(dec_channels=16, dec_blocks=2)
+    m = build_model(model_config("timbre", dec_channels=16, dec_blocks=2))
     m.train()
     with torch.no_grad():
         before = float(m(chunks)[1]["loss/features"])
