@@ -9,7 +9,6 @@ Callbacks are at least ``MIN_GAP_S`` apart: closer ones are what the engine take
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import numpy as np
 
@@ -62,12 +61,3 @@ class SteppedDriver:
 
     def close(self) -> None:
         self._callback = None
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` (a stuck engine, not a slow one)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.0005)

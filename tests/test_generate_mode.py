@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from stepped_driver import SteppedDriver, wait_for
+from stepped_driver import SteppedDriver
 
 from conftest import FIXTURES
 from core.audiofile import resample
@@ -26,6 +26,7 @@ from desktop.engine.model.generate import STEPS_PER_BLOCK, GenerateSettings, Pri
 from desktop.engine.model.prior import PriorRunner
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
+from tests.waits import wait_for
 
 RATE = 44100
 BLOCK = 512  # the app's default device block
@@ -55,7 +56,11 @@ def play(slot, settings: GenerateSettings, controls: LatentControls = LatentCont
     eng.start(drv)
     try:
         while not drv.done:  # each callback waits until the worker has played all the input it had
-            wait_for(lambda: eng.out_ring.written + BLOCK + eng.hold >= eng.in_ring.written + eng.prefill, "the worker")
+            wait_for(
+                lambda: eng.out_ring.written + BLOCK + eng.hold >= eng.in_ring.written + eng.prefill,
+                "the worker",
+                every=0.0005,
+            )
             drv.step()
         # so no block was late (a late block plays the dry input instead, here silence) and no callback ran dry
         assert eng.underruns == 0 and eng.late_windows == 0 and eng.mode == "streaming" and not eng.error

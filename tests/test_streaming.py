@@ -32,6 +32,7 @@ from desktop.engine.model.factory import default_bundle_path
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
 from models import build_model, model_config
+from tests.waits import wait_for
 
 TOLERANCE = 1e-4
 RATE = 44100
@@ -280,8 +281,7 @@ def run_engine(slot, source, mode="streaming", speed=2.0):
     eng.set_params(EngineParams(limiter=False))
     drv = NullDriver(RATE, 512, source, loop=False, speed=speed, capture=True, max_blocks=source.size // 512)
     eng.start(drv)
-    while drv.active:
-        time.sleep(0.02)
+    wait_for(lambda: not drv.active, "the driver to play its source", timeout=60)
     eng.stop(fade=False)
     return eng, drv.captured()
 

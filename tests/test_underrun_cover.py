@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from stepped_driver import SteppedDriver, wait_for
+from stepped_driver import SteppedDriver
 from streaming_identity_bundle import build_streaming_identity_bundle
 
 from core.bundle_io import load_bundle
@@ -18,6 +18,7 @@ from core.session import ModelRunner
 from desktop.engine.audio.live import LiveEngine
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
+from tests.waits import wait_for
 
 RATE = 44100
 BLOCK = 512
@@ -55,7 +56,11 @@ def play_with_one_hiccup(slot, src, held, release) -> tuple[LiveEngine, dict, np
     try:
         while not drv.done:
             holding = lambda: held.is_set() and not release.is_set()  # noqa: E731
-            wait_for(lambda: holding() or eng.out_ring.level() >= BLOCK, "the engine's output for the next block")
+            wait_for(
+                lambda: holding() or eng.out_ring.level() >= BLOCK,
+                "the engine's output for the next block",
+                every=0.0005,
+            )
             if holding():
                 while eng.underruns < UNDERRUNS:
                     drv.step()

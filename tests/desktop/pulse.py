@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
+
+from tests.waits import wait_for
 
 MODULES = [
     "load-module module-native-protocol-unix",
@@ -56,15 +57,18 @@ def start_pulse(runtime_dir: Path) -> tuple[subprocess.Popen, dict]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.time() + 15
-    while time.time() < deadline:
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"pulseaudio exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
-            return proc, env
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("pulseaudio did not answer within 15 s")
+        return subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0
+
+    try:
+        wait_for(answers, "pulseaudio to answer", timeout=15, every=0.2)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, env
 
 
 def stop_pulse(proc: subprocess.Popen) -> None:

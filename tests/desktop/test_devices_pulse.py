@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT
+from tests.waits import wait_for
 
 
 def parec(env, path, device="speaker.monitor"):
@@ -102,7 +103,8 @@ def test_file_into_virtual_mic_comes_out_resynthesised(pulse, default_runner, fi
     eng.start(SoundDeviceDriver())  # duplex: default source virtual_mic -> default sink speaker
     cap = tmp_path / "cap.raw"
     rec = parec(pulse, cap)
-    time.sleep(2.0)  # PulseAudio takes a moment to get a new stream going
+    # PulseAudio takes a moment to get a new stream going: the engine's and the capture's
+    wait_for(lambda: eng.first_callback_at is not None and cap.exists() and cap.stat().st_size > 0, "both streams")
     clip = fixtures_dir / "music_rock_guitar.wav"
     subprocess.run(["paplay", "--device=micfeed", str(clip)], env=pulse, check=True, timeout=60)
     time.sleep(1.0)

@@ -4,7 +4,6 @@ a device name that does not exist. Each is reported in one line and the audio ke
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from desktop.engine.audio.live import LiveEngine
 from desktop.engine.audio.stream_watch import STALL_MESSAGE
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
+from tests.waits import wait_for
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -37,8 +37,7 @@ def test_an_exception_in_the_worker_bypasses_and_says_so():
     eng.set_params(EngineParams(limiter=False))
     drv = NullDriver(RATE, 512, src, loop=False, speed=2.0, capture=True, max_blocks=src.size // 512)
     eng.start(drv)
-    while drv.active:
-        time.sleep(0.02)
+    wait_for(lambda: not drv.active, "the driver to play its source", timeout=60)
     summary = eng.summary()
     eng.stop(fade=False)
     y = drv.captured()
@@ -54,15 +53,12 @@ def test_a_device_that_stops_calling_back_is_reported_as_stalled():
     eng.set_model(ModelSlot.identity())
     drv = NullDriver(RATE, 512, src, loop=False, speed=8.0, capture=True, max_blocks=40)
     eng.start(drv)
-    while drv.active:  # the driver delivers 40 blocks, then never calls back again
-        time.sleep(0.02)
+    wait_for(lambda: not drv.active, "the driver's 40 blocks")  # then it never calls back again
     assert eng.first_callback_at is not None and eng.error == ""
     # the stream ran for a while before it went silent: as if 6 s had passed since its last callback
     eng.first_callback_at -= 10.0
     eng._last_callback -= 6.0
-    deadline = time.monotonic() + 2.0
-    while eng.error != STALL_MESSAGE and time.monotonic() < deadline:  # the worker notices while waiting for input
-        time.sleep(0.02)
+    wait_for(lambda: eng.error == STALL_MESSAGE, "the stall message", timeout=2.0)  # the worker notices it waiting
     error = eng.snapshot(0.0).error
     eng.stop(fade=False)
     assert error == STALL_MESSAGE
@@ -72,7 +68,7 @@ def test_a_full_disk_ends_the_recording_with_a_message_and_keeps_what_fit(tmp_pa
     """RLIMIT_FSIZE makes the kernel refuse writes past 200 kB, as a full disk would (EFBIG instead of ENOSPC)."""
     out = tmp_path / "take.wav"
     code = textwrap.dedent(f"""
-        import resource, signal, time
+        import resource, signal
         import numpy as np
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error instead of the signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
@@ -80,8 +76,7 @@ def test_a_full_disk_ends_the_recording_with_a_message_and_keeps_what_fit(tmp_pa
         rec = Recorder({str(out)!r}, 44100)
         for _ in range(40):  # 40 x 0.1 s of float32: 705 kB
             rec.push(np.full(4410, 0.25, np.float32))
-        time.sleep(0.3)
-        rec.close()
+        rec.close()  # the writer drains the queue before it stops
         print("ERROR", rec.error)
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(ROOT))

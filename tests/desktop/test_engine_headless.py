@@ -14,6 +14,7 @@ from desktop.engine.audio.ring import RingBuffer
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.presets import PresetError, load_preset, random_controls, save_preset
 from desktop.engine.parameters.values import EngineParams, StreamConfig
+from tests.waits import wait_for
 
 from .conftest import impulse_train
 
@@ -27,8 +28,7 @@ def run_engine(slot, source, mode="low-latency", hop=0.1, params=EngineParams(li
     eng.set_params(params)
     drv = NullDriver(RATE, 512, source, loop=False, speed=speed, capture=True, max_blocks=source.size // 512)
     eng.start(drv)
-    while drv.active:
-        time.sleep(0.02)
+    wait_for(lambda: not drv.active, "the driver to play its source", timeout=60)
     eng.stop(fade=False)
     return eng, drv.captured()
 
@@ -131,13 +131,11 @@ def test_knobs_reach_the_worker(default_runner):
             eng.start(drv)
             turned_at = 0
             if turn:
-                while drv.active and drv.blocks_done < turn_block:  # wait for the block count, not for a time
-                    time.sleep(0.002)
+                wait_for(lambda: not drv.active or drv.blocks_done >= turn_block, "the block to turn the knob at")
                 eng.set_controls(knob)
                 turned_at = drv.blocks_done * 512  # every output sample before this was computed before the turn
                 assert eng.controls.offsets["z"][0] == offset
-            while drv.active:
-                time.sleep(0.01)
+            wait_for(lambda: not drv.active, "the driver to play its source", timeout=60)
             late, lat = eng.summary()["late_windows"], eng.prefill + eng.dry_delay
             eng.stop(fade=False)
             if late == 0:

@@ -1,14 +1,13 @@
 """The offline export job (engine side, no Qt): progress to 1.0 and a file equal in length and rate to the input;
 cancel writes nothing; an output path the renderer would refuse is refused before any thread starts."""
 
-import time
-
 import pytest
 import soundfile as sf
 
 from core.audiofile import load_audio
 from core.latent import LatentControls
 from desktop.engine.files.export_job import ExportError, ExportJob
+from tests.waits import wait_for
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -19,9 +18,7 @@ def test_progress_reaches_one_and_the_file_is_written(default_runner, fixtures_d
     job = ExportJob(audio, default_runner, LatentControls(), out, 0.25)
     seen = []
     job.start()
-    while not job.done:
-        seen.append(job.progress)
-        time.sleep(0.01)
+    wait_for(lambda: seen.append(job.progress) or job.done, "the export job", timeout=120, every=0.01)
     assert job.progress == 1.0 and not job.failed and job.result.startswith(f"Exported {audio.seconds:.1f} s to {out}")
     assert all(0.0 <= p <= 1.0 for p in seen) and seen == sorted(seen)
     y, sr = sf.read(out)

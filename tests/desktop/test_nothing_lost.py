@@ -23,6 +23,7 @@ from desktop.engine.audio.live import LiveEngine
 from desktop.engine.audio.stream_watch import STALL_MESSAGE
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
+from tests.waits import wait_for
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -130,7 +131,7 @@ def test_a_file_being_recorded_is_refused_to_another_process(tmp_path):
     path = tmp_path / "take.wav"
     try:
         eng.start_recording(str(path))
-        time.sleep(0.3)
+        wait_for(lambda: eng.recorder.pushed_frames > 0, "the take to start")
         probe = textwrap.dedent(f"""
             import sys
             sys.path.insert(0, {str(ROOT)!r})
@@ -146,7 +147,7 @@ def test_a_file_being_recorded_is_refused_to_another_process(tmp_path):
         with pytest.raises(OutputPathError, match="is being recorded right now"):
             eng.start_recording(str(path))  # the same name again from this process: refused too
         assert eng.recorder is not None and eng.recorder.path == path  # ... and the take goes on
-        time.sleep(0.3)
+        wait_for(lambda: eng.recorder.pushed_frames > RATE * 0.3, "0.3 s in the take")
         rec = eng.stop_recording()
     finally:
         eng.stop(fade=False)
@@ -227,10 +228,7 @@ def test_two_instances_one_recording(pulse, fixtures_dir, tmp_path):
     take = tmp_path / "take.wav"
     clip = str(fixtures_dir / "music_rock_mix.wav")
     first = _app(pulse, tmp_path, "--input-file", clip, "--record", str(take), "--quit-after", "8", wait=False)
-    deadline = time.monotonic() + 60
-    while not take.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
+    wait_for(lambda: take.exists() and take.stat().st_size > 44, "the first instance's take to start", timeout=60)
     rc, out, err = _app(
         pulse, tmp_path, "--input-file", clip, "--record", str(take), "--quit-after", "1", settings=tmp_path / "s2.ini"
     )

@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -22,6 +21,7 @@ from desktop.control.osc import OscServer, RateLimitedLog
 from desktop.engine.model.factory import default_bundle_path
 from desktop.engine.parameters.params import PREFIX, ParamRegistry, StaticTarget
 from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
+from tests.waits import wait_for
 
 DRY_WET = f"{PREFIX}/mix/dry_wet"
 
@@ -52,10 +52,14 @@ def test_a_bad_packet_is_one_line_and_a_nan_flood_a_few(registry, capfd):
     try:
         _flood(server.port, 2000)
         client = SimpleUDPClient("127.0.0.1", server.port)
-        deadline = time.time() + 10
-        while registry.target.params.dry_wet != 0.25 and time.time() < deadline:  # a good one after the flood lands
-            client.send_message(DRY_WET, 0.25)  # (again while UDP drops what the busy server cannot take)
-            time.sleep(0.05)
+
+        def landed() -> bool:  # a good one after the flood (sent again while UDP drops what the server cannot take)
+            if registry.target.params.dry_wet == 0.25:
+                return True
+            client.send_message(DRY_WET, 0.25)
+            return False
+
+        wait_for(landed, "a good message after the flood", timeout=10, every=0.05)
     finally:
         server.stop()
     assert registry.target.params.dry_wet == 0.25

@@ -20,6 +20,7 @@ from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.params import PREFIX, Param, ParamError, ParamRegistry, StaticTarget
 from desktop.engine.parameters.presets import load_preset, preset_midi, save_preset
 from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
+from tests.waits import wait_for
 
 pytestmark = pytest.mark.slow  # launches processes, trains/exports or plays in real time
 
@@ -83,13 +84,11 @@ def test_osc_moves_a_knob_in_the_running_engine_and_the_output_follows():
     drv = NullDriver(RATE, 512, source, loop=True, speed=1.0, capture=True)
     try:
         eng.start(drv)
-        time.sleep(1.5)
+        wait_for(lambda: eng.frames_out >= RATE, "a second of output before the change")
         sent_at = time.perf_counter()
         SimpleUDPClient("127.0.0.1", server.port).send_message(f"{PREFIX}/mix/output_gain_db", -12.0)
-        deadline = time.time() + 5
-        while not arrived and time.time() < deadline:
-            time.sleep(0.005)
-        time.sleep(1.5)
+        wait_for(lambda: arrived, "the OSC message", timeout=5)
+        wait_for(lambda: eng.frames_out >= arrived[0][1] + RATE + 4096, "a second of output after the change")
     finally:
         eng.stop(fade=False)
         server.stop()
@@ -126,9 +125,7 @@ def test_bad_osc_messages_are_logged_and_ignored(registry):
         client.send_message(f"{PREFIX}/mix/dry_wet", [0.1, 0.2])
         client.send_message("/other/app", 1.0)
         client.send_message(f"{PREFIX}/latent/z/1/offset", -2.0)  # a good one after the bad ones still works
-        deadline = time.time() + 5
-        while registry.target.controls.offsets.get("z", (0, 0))[1] != -2.0 and time.time() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: registry.target.controls.offsets.get("z", (0, 0))[1] == -2.0, "the good message", timeout=5)
     finally:
         server.stop()
     assert registry.target.controls.offsets["z"][1] == -2.0
@@ -154,9 +151,7 @@ def test_osc_sender_streams_the_latent_position():
         out_peak = 0.5
 
     sender = OscSender(lambda: Snap(), "127.0.0.1", srv.server_address[1], rate_hz=50).start()
-    deadline = time.time() + 5
-    while len(got) < 4 and time.time() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: len(got) >= 4, "four messages from the sender", timeout=5)
     sender.stop()
     srv.shutdown()
     srv.server_close()
@@ -225,9 +220,7 @@ def test_midi_through_a_virtual_port_where_the_platform_has_one(registry):
     inp = MidiInput("latentsynth-test-out", m)
     try:
         out.send(mido.Message("control_change", control=7, value=0))
-        deadline = time.time() + 3
-        while registry.target.params.dry_wet != 0.0 and time.time() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: registry.target.params.dry_wet == 0.0, "the MIDI control change", timeout=3)
     finally:
         inp.close()
         out.close()
@@ -342,10 +335,11 @@ def test_the_app_takes_osc_from_another_process_and_its_output_follows(pulse, fi
             port = int(m.group(1))
             break
     assert port, "the app did not say where OSC listens"
-    deadline = time.monotonic() + 60
-    while not take.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3.0)
+    wait_for(
+        lambda: take.exists() and take.stat().st_size > 44 and sf.info(str(take)).duration >= 3.0,
+        "3 s in the app's take",
+        timeout=60,
+    )
     SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/output_gain_db", -18.0)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]

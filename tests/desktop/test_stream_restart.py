@@ -7,6 +7,8 @@ import time
 import numpy as np
 import soundfile as sf
 
+from tests.waits import wait_for
+
 from .test_devices_pulse import parec
 
 
@@ -27,18 +29,12 @@ def test_dropped_stream_is_reopened_and_sound_comes_back(pulse, default_runner, 
     eng.set_file_source(FileSource(x.mean(axis=1), sr, "guitar"))
     eng.start(SoundDeviceDriver())
     try:
-        deadline = time.monotonic() + 10
-        while eng.first_callback_at is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert eng.first_callback_at is not None, "the stream never started"
+        wait_for(lambda: eng.first_callback_at is not None, "the stream to start", timeout=10)
         before = sink_inputs(pulse)
         assert before, "no stream on the virtual speaker"
         for idx in before:  # what the server does to a stream whose client failed: it is gone
             subprocess.run(["pacmd", "kill-sink-input", idx], env=pulse, check=True)
-        deadline = time.monotonic() + 8
-        while eng.stream_restarts == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert eng.stream_restarts >= 1, f"the dropped stream was not reopened: {eng.snapshot().error!r}"
+        wait_for(lambda: eng.stream_restarts >= 1, "the dropped stream to be reopened", timeout=8)
         cap = tmp_path / "after.raw"
         rec = parec(pulse, cap)
         time.sleep(3.0)

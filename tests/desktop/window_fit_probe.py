@@ -28,6 +28,7 @@ from desktop.engine.audio.devices import NullDriver  # noqa: E402
 from desktop.engine.audio.live import LiveEngine  # noqa: E402
 from desktop.ui.knob import Knob, Meter  # noqa: E402
 from desktop.ui.main_window import AppOptions, MainWindow  # noqa: E402
+from tests.waits import wait_for  # noqa: E402
 
 CONTROLS = (QAbstractButton, QComboBox, QAbstractSpinBox, QProgressBar, Knob, Meter)
 
@@ -115,11 +116,13 @@ def main(settings_path: str, input_file: str, out_dir: str) -> None:
     window.show_message("Cannot use the input file: " + "a very long reason, " * 20, modal=False, kind="error")
     lines.append(report(app, window, "error message"))
     assert window.export_to(str(out / "export.wav"))
-    deadline = time.monotonic() + 120
-    while window.exporting and time.monotonic() < deadline:
+
+    def exported() -> bool:
         app.processEvents()
         window.tick()
-        time.sleep(0.05)
+        return not window.exporting
+
+    wait_for(exported, "the export", timeout=120, every=0.05)
     lines.append(report(app, window, "exported"))
     window.close()
     for line in lines:

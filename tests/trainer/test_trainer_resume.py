@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import FIXTURES, ROOT, TINY_OVERRIDES
+from tests.waits import wait_for
 from trainer import checkpoint as ckpt_mod
 from trainer.checkpoint import CheckpointError, load_checkpoint
 from trainer.config import load_config
@@ -60,18 +61,19 @@ def _start(run_dir, steps, *overrides):
 
 def _wait_for_checkpoint(proc, run_dir, min_step, timeout=120):
     path = run_dir / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def saved() -> bool:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
-        if path.exists():
-            try:
-                if load_checkpoint(path)["step"] >= min_step:
-                    return
-            except CheckpointError:
-                pass  # never happens with atomic saves; tolerated so the assertion below names the problem
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"no checkpoint at step >= {min_step} within {timeout} s")
+        try:
+            return path.exists() and load_checkpoint(path)["step"] >= min_step
+        except CheckpointError:
+            return False  # never happens with atomic saves; tolerated so the timeout names the problem
+
+    try:
+        wait_for(saved, f"a checkpoint at step >= {min_step}", timeout=timeout, every=0.05)
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def _train_steps(run_dir):
