@@ -10,9 +10,11 @@ from __future__ import annotations
 import collections
 import socket
 import threading
+from dataclasses import replace
 from typing import Any, Callable
 
-from ..engine.parameters.params import PREFIX, Param, ParamRegistry
+from ..engine.model.generate import SEED_MAX, TEMPERATURE_KNOB, generate_unavailable
+from ..engine.parameters.params import PREFIX, Param, ParamError, ParamRegistry
 from .midi import DEFAULT_GLIDE_S, FOLLOW, GLIDE_RANGE_S, MidiInput, MidiMap, input_names
 from .osc import OscSender, OscServer
 
@@ -21,6 +23,14 @@ FOLLOW_ADDRESS = f"{PREFIX}/notes/follow"  # held notes transpose the input or s
 GLIDE_ADDRESS = f"{PREFIX}/notes/glide_s"  # seconds the pitch takes to reach a new note (LatentControls.glide_s)
 FOLLOW_PARAM = Param(FOLLOW_ADDRESS, "notes follow", "", 0, len(FOLLOW) - 1, FOLLOW[0], "choice", FOLLOW)
 GLIDE_PARAM = Param(GLIDE_ADDRESS, "glide", "s", *GLIDE_RANGE_S, DEFAULT_GLIDE_S)
+GENERATE_ON = f"{PREFIX}/generate/on"  # Generate mode (docs/prior.md): the prior plays instead of the input
+GENERATE_TEMPERATURE = f"{PREFIX}/generate/temperature"
+GENERATE_SEED = f"{PREFIX}/generate/seed"
+GENERATE_PARAMS = {  # address -> (GenerateSettings field, its parameter)
+    GENERATE_ON: ("on", Param(GENERATE_ON, "generate", "", 0.0, 1.0, False, "bool")),
+    GENERATE_TEMPERATURE: ("temperature", Param(GENERATE_TEMPERATURE, "temperature", "", *TEMPERATURE_KNOB, 1.0)),
+    GENERATE_SEED: ("seed", Param(GENERATE_SEED, "seed", "", 0.0, float(SEED_MAX), 0)),
+}
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -72,6 +82,28 @@ class RemoteControl:
         reg.set(FOLLOW_ADDRESS, self.midi.follow)
         reg.set(GLIDE_ADDRESS, DEFAULT_GLIDE_S if glide is None else min(max(glide, 0.0), GLIDE_RANGE_S[1]))
 
+    def _add_generate_params(self, reg: ParamRegistry, manifest) -> None:
+        """Generate mode's switch, temperature and seed, for a bundle that can generate. The generator's settings
+        are the one copy of the values (the panel writes them too), so the registry reads them from there."""
+        if manifest is None or generate_unavailable(manifest) is not None:
+            return
+        for address, (name, param) in GENERATE_PARAMS.items():
+            reg.add(param, lambda v, a=address: self._set_generate(a, v), lambda n=name, p=param: self._generate(n, p))
+
+    def _generate(self, name: str, param: Param) -> Any:
+        gen = getattr(self.engine, "generator", None)
+        return param.default if gen is None else getattr(gen.settings, name)
+
+    def _set_generate(self, address: str, value: Any) -> None:
+        gen = getattr(self.engine, "generator", None)
+        if gen is None:
+            raise ParamError(f"{address}: this model's prior cannot be played")
+        name = GENERATE_PARAMS[address][0]
+        value = int(round(value)) if name == "seed" else value
+        if name == "on" and value and self.engine.config.mode != "streaming":
+            self.engine.set_stream_config(replace(self.engine.config, mode="streaming"))  # Generate plays there only
+        gen.set_settings(replace(gen.settings, **{name: value}))
+
     def _changed(self, address: str, value: Any) -> None:
         self._changes.append((address, value))
 
@@ -88,6 +120,7 @@ class RemoteControl:
         with self._lock:
             reg = ParamRegistry(self.engine, manifest, self.modes, self.hop_range)
             self._add_note_params(reg)
+            self._add_generate_params(reg, manifest)
             reg.add_listener(self._changed)
             kept = self.midi.to_json()
             self.registry = reg

@@ -11,15 +11,14 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxL
 
 from core.bundle import Bundle
 
+from ..control.remote import GENERATE_TEMPERATURE
 from ..engine.audio.live import LiveEngine, Snapshot
-from ..engine.model.generate import PRIME_S, GenerateSettings, generate_unavailable
+from ..engine.model.generate import PRIME_S, SEED_MAX, TEMPERATURE_KNOB, GenerateSettings, generate_unavailable
 from . import theme
 from .knob import Knob
 from .panel import Panel
 from .saved_values import saved_value
 
-TEMPERATURE_KNOB = (0.0, 2.0)  # the render takes up to 5; past 2 the prior is noise
-SEED_MAX = 999_999
 TOGGLE_TIP = (
     "Generate (G): play this model's learned prior, a causal model of its corpus's latents, instead of your input; "
     "block by block, a new frame every {ms:.0f} ms. The latent knobs act on what it plays. It plays in the streaming "
@@ -158,6 +157,24 @@ class GeneratePanel(Panel):
         if text != self.state.text():
             self.state.setText(text)
             self.state.setStyleSheet(f"color: {theme.ACCENT};" if text.startswith("playing") else "")
+
+    def knob_addresses(self) -> dict[str, Knob]:
+        """The temperature knob by its registry address (MIDI learn binds it, OSC moves it)."""
+        return {GENERATE_TEMPERATURE: self.temperature}
+
+    def sync_from(self, gen) -> None:
+        """The controls follow what OSC or MIDI wrote into the generator (the GUI timer), without writing back."""
+        if gen is None:
+            return
+        s = gen.settings
+        for w, setter, v in (
+            (self.toggle, self.toggle.setChecked, s.on),
+            (self.temperature, self.temperature.setValue, s.temperature),
+            (self.seed, self.seed.setValue, s.seed),
+        ):
+            w.blockSignals(True)
+            setter(v)
+            w.blockSignals(False)
 
     # ---- settings ----------------------------------------------------------------------------------------------
     def restore(self, settings, report: Callable[[str], None] | None = None) -> None:

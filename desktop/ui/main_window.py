@@ -272,7 +272,10 @@ class MainWindow(QMainWindow):
 
     def knob_addresses(self) -> dict[str, Knob]:
         """Every knob by its registry address (docs/remote-control.md): what MIDI learn binds and OSC moves."""
-        return {**self.mix.knob_addresses(), **self.latent.knob_addresses()}
+        knobs = {**self.mix.knob_addresses(), **self.latent.knob_addresses()}
+        generate = self.generate.knob_addresses()  # registered only for a bundle that can generate
+        registered = self.remote.registry.params if self.remote is not None else {}
+        return {**knobs, **{a: k for a, k in generate.items() if a in registered}}
 
     def attach_remote(self, remote) -> None:
         """Take OSC and MIDI writes from ``remote`` (the app's RemoteControl); MIDI bindings from the settings."""
@@ -288,6 +291,7 @@ class MainWindow(QMainWindow):
         self.latent.sync_from(self.engine.controls)
         self.mix.sync_from(self.engine.params)
         self.midi.sync_from_remote()
+        self.generate.sync_from(self.engine.generator)
         cfg = self.engine.config
         for w, setter, v in (
             (self.mode_combo, self.mode_combo.setCurrentText, cfg.mode),

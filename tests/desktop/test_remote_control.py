@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import mido
 import numpy as np
@@ -257,11 +258,14 @@ def _window(qtbot, settings_path):
 def test_window_widgets_follow_osc_and_midi_learn_survives_a_restart(qtbot, settings_path):
     w, remote = _window(qtbot, settings_path)
     assert set(w.knob_addresses()) <= set(remote.registry.params)
+    assert f"{PREFIX}/generate/temperature" in w.knob_addresses()  # the default bundle has a prior: MIDI learn
     port = remote.start_osc(0)
     try:
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/latent/z/3/offset", 2.5)
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/dry_wet", 0.25)
+        SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/generate/temperature", 1.5)
         qtbot.waitUntil(lambda: w.latent_knobs["z"][3][0].value() == 2.5 and w.dry_wet.value() == 25.0, timeout=5000)
+        qtbot.waitUntil(lambda: w.generate.temperature.value() == 1.5, timeout=5000)  # the panel follows
     finally:
         remote.close()
     assert w.engine.controls.offsets["z"][3] == 2.5 and w.engine.params.dry_wet == 0.25
@@ -437,3 +441,43 @@ def test_a_midi_port_that_disappears_is_closed_and_reported_once(registry):
     rc.midi_in = port2 = OpenPort()
     assert rc.check_midi(broken) and not port2.closed  # the MIDI system vanished: no verdict, no crash
     rc.close()
+
+
+def test_generate_mode_is_reachable_from_osc_and_midi(default_runner):
+    """Generate's switch, temperature and seed have addresses for a bundle with a prior: OSC and MIDI set the live
+    generator (switching on selects the streaming mode it plays in), the panel's own writes read back, and bad
+    values or a bundle without a prior are refused."""
+    from desktop.control.remote import GENERATE_ON, GENERATE_SEED, GENERATE_TEMPERATURE, RemoteControl
+    from desktop.engine.parameters.values import HOP_RANGE_S
+
+    eng = LiveEngine()
+    eng.set_model(ModelSlot.from_runner(default_runner))
+    eng.set_stream_config(StreamConfig("window", 0.2))
+    lines = []
+    remote = RemoteControl(eng, LIVE_MODES, HOP_RANGE_S, log=lines.append)
+    remote.bind_model(default_runner.manifest)
+    gen = eng.generator
+    assert gen is not None and not gen.settings.on
+    assert remote.registry.get(GENERATE_TEMPERATURE) == 1.0 and remote.registry.get(GENERATE_ON) is False
+    port = remote.start_osc(0)
+    try:
+        client = SimpleUDPClient("127.0.0.1", port)
+        client.send_message(GENERATE_TEMPERATURE, 0.5)  # exact in OSC's float32
+        client.send_message(GENERATE_ON, 1)
+        wait_for(lambda: gen.settings.on and gen.settings.temperature == 0.5, "the OSC writes", timeout=5)
+    finally:
+        remote.close()
+    assert eng.config.mode == "streaming"  # Generate plays in the streaming mode only
+    remote.midi.learn(GENERATE_SEED)
+    remote.midi.handle(mido.Message("control_change", channel=0, control=30, value=127))
+    assert gen.settings.seed == 999_999 and isinstance(gen.settings.seed, int)
+    before = gen.settings
+    for address, value in [(GENERATE_TEMPERATURE, 3.0), (GENERATE_SEED, -1), (GENERATE_ON, float("nan"))]:
+        with pytest.raises(ParamError):
+            remote.registry.set(address, value)
+    assert gen.settings == before
+    gen.set_settings(replace(before, temperature=1.5))  # the panel writes the generator directly
+    assert remote.registry.get(GENERATE_TEMPERATURE) == 1.5
+    assert {GENERATE_ON, GENERATE_TEMPERATURE, GENERATE_SEED} <= set(remote.registry.params)
+    remote.bind_model(load_bundle(default_bundle_path().parent / "mel-vae").manifest)  # no prior
+    assert not {GENERATE_ON, GENERATE_TEMPERATURE, GENERATE_SEED} & set(remote.registry.params)

@@ -35,6 +35,8 @@ from .prior import BURN_IN_SECONDS, PriorRunner, PriorState, sample_frame
 PRIME_S = 3.0  # "continue" primes with this much of the input (the prior's training crops are 3 s)
 STEPS_PER_BLOCK = 16  # prior steps a block may spend on starting or priming, besides the one it plays
 TEMPERATURE_RANGE = (0.0, 5.0)  # as latentsynth-render --temperature
+TEMPERATURE_KNOB = (0.0, 2.0)  # the panel's knob and the remote address (past 2 the prior is noise)
+SEED_MAX = 999_999  # the panel's seed box and the remote address
 NO_PRIOR = (
     "This model has no learned prior, so there is nothing to generate from: sampling N(0, I) latents is not a "
     "prior of its corpus (train one: latentsynth-train prior --bundle B --data DIR, docs/prior.md)"

@@ -178,6 +178,7 @@ class ParamRegistry:
         self.params: dict[str, Param] = {}
         self._extra: dict[str, Callable[[Any], None]] = {}
         self._extra_values: dict[str, Any] = {}
+        self._extra_read: dict[str, Callable[[], Any]] = {}
         defaults = type(target.params)()
         for tail, (fld, label, unit, lo, hi, kind) in MIX_FIELDS.items():
             self._add(Param(f"{PREFIX}/{tail}", label, unit, lo, hi, getattr(defaults, fld), kind))
@@ -199,12 +200,15 @@ class ParamRegistry:
     def _add(self, p: Param) -> None:
         self.params[p.address] = p
 
-    def add(self, p: Param, apply: Callable[[Any], None]) -> None:
+    def add(self, p: Param, apply: Callable[[Any], None], read: Callable[[], Any] | None = None) -> None:
         """Register a parameter the registry does not build itself (a bundle's declared control); ``apply(value)``
-        carries an accepted value to wherever it acts."""
+        carries an accepted value to wherever it acts; ``read()``, when given, says the value where it acts (the
+        app's own widgets may change it too), else the last value written here is the value."""
         self._add(p)
         self._extra[p.address] = apply
         self._extra_values[p.address] = p.default
+        if read is not None:
+            self._extra_read[p.address] = read
 
     def add_listener(self, fn: Callable[[str, Any], None]) -> None:
         """``fn(address, value)`` after every accepted write (the UI moves its widget; OSC echoes)."""
@@ -218,6 +222,8 @@ class ParamRegistry:
 
     def get(self, address: str) -> Any:
         p = self.param(address)
+        if address in self._extra_read:
+            return self._extra_read[address]()
         if address in self._extra:
             return self._extra_values[address]
         if address in self._declared:
