@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -55,16 +57,11 @@ SLOW_FIXTURES = {
     "family_root",
     "default_runner",
 }
-# tests/test_streaming.py is being reworked in another change; these two of its tests carry the marker here until
-# that file marks them itself.
-_SLOW_IN_TEST_STREAMING = ("test_causal_model_streams_exactly_like_offline", "test_compute_slot_follows_the_recent_")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or (
-            item.module.__name__.split(".")[-1] == "test_streaming" and item.name.startswith(_SLOW_IN_TEST_STREAMING)
-        ):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -79,6 +76,20 @@ def run_cli(args: list[str], env: dict | None = None, timeout: float = 600) -> s
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=str(ROOT)
     )
+
+
+def main_in_process(main, args: list[str]) -> subprocess.CompletedProcess:
+    """A command's ``main(args)`` run in this process and reported as ``run_cli`` reports a process (returncode,
+    stdout, stderr): the same code from argument parsing to exit code, without an interpreter start-up (a second or
+    more each, where torch loads). argparse's ``SystemExit`` is the exit code. Tests of what only a process shows
+    (start-up, signals, what reaches the terminal) use ``run_cli``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess(args, code or 0, out.getvalue(), err.getvalue())
 
 
 def train_cli(

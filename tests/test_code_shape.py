@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.source_tree import parsed, python_files
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_LINES = 450
 MAX_FUNCTION_LINES = 80
@@ -15,15 +17,15 @@ SKIPPED = {"tests", "build", "dist"}  # and hidden folders (.venv, .git)
 def violations(root: Path) -> list[str]:
     """'path: N lines' for each file over the limit and 'path: name() N lines' for each function over it."""
     found = []
-    for path in sorted(root.rglob("*.py")):
+    for path in python_files(root):
         rel = path.relative_to(root)
         if rel.parts[0] in SKIPPED or any(p.startswith(".") for p in rel.parts):
             continue
-        text = path.read_text(encoding="utf-8")
+        text, tree = parsed(path)
         lines = len(text.splitlines())
         if lines > MAX_FILE_LINES:
             found.append(f"{rel.as_posix()}: {lines} lines")
-        for node in ast.walk(ast.parse(text, str(path))):
+        for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
+from tests.source_tree import parsed, python_files
 
 QT = frozenset({"PySide6", "shiboken6", "pyqtgraph"})
 TRAINING_SIDE = frozenset({"torch", "models", "trainer", "export", "onnx", "onnxscript"})
@@ -35,7 +36,7 @@ def imported(path: Path, root: Path) -> list[tuple[int, str]]:
     resolved against the file's package, and ``importlib.import_module`` / ``__import__`` of a literal name."""
     package = list(path.relative_to(root).parent.parts)
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(parsed(path)[1]):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -56,7 +57,7 @@ def imported(path: Path, root: Path) -> list[tuple[int, str]]:
 def violations(root: Path) -> list[str]:
     """Every import under ``root`` that breaks FORBIDDEN or ONLY, as 'file:line imports module (why)'."""
     problems = []
-    for path in sorted(root.rglob("*.py")):
+    for path in python_files(root):
         rel = path.relative_to(root)
         if rel.parts[0].startswith("."):
             continue

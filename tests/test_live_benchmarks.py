@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test launches a benchmark; live_breakdown plays 3 s in real time
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

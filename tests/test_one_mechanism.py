@@ -9,6 +9,7 @@ import ast
 from pathlib import Path
 
 from conftest import ROOT
+from tests.source_tree import parsed, python_files
 
 SKIPPED = {"tests", "build", "dist"}  # and hidden folders (.venv, .git)
 SESSION_HOME = "core/session.py"
@@ -23,11 +24,11 @@ def violations(root: Path) -> list[str]:
     from a package that is not this repository's."""
     own = _own_packages(root)
     found = []
-    for path in sorted(root.rglob("*.py")):
+    for path in python_files(root):
         rel = path.relative_to(root)
         if rel.parts[0] in SKIPPED or any(p.startswith(".") for p in rel.parts):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in ast.walk(parsed(path)[1]):
             if isinstance(node, ast.Call) and rel.as_posix() != SESSION_HOME:
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")

@@ -4,14 +4,14 @@ on the dsp bundle (source-filter, declares transpose; trained median 186 Hz); ba
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT
+from conftest import ROOT, main_in_process
 from desktop.engine.model.octave import file_pitch_and_loudness
+from desktop.render_cli import main as render_main
 
 BUNDLE = ROOT / "desktop" / "evaluation" / "dsp_bundle"
 SR = 22050
@@ -23,8 +23,7 @@ def _render(tmp_path, f0: float, *extra: str) -> tuple[subprocess.CompletedProce
     src, out = tmp_path / f"in_{f0:.0f}.wav", tmp_path / "out.wav"
     sf.write(src, x, SR)
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "desktop.render_cli", str(src), "-o", str(out), "--bundle", str(BUNDLE), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT), timeout=300)
+    proc = main_in_process(render_main, [str(src), "-o", str(out), "--bundle", str(BUNDLE), *extra])
     hz = file_pitch_and_loudness(out)[0] if out.exists() else None
     return proc, hz
 

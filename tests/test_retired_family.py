@@ -10,10 +10,12 @@ import shutil
 import pytest
 import torch
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, main_in_process
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
 from desktop.engine.model.factory import default_bundle_path
+from desktop.render_cli import main as render_main
+from export.cli import main as export_main
 from models import model_config
 from trainer.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, load_checkpoint
 
@@ -34,9 +36,7 @@ def test_a_retired_familys_bundle_is_refused_naming_the_file(retired_bundle, tmp
     with pytest.raises(BundleError, match=r"manifest\.json: the model family 'hpn' was retired in favour of 'sf'"):
         load_bundle(retired_bundle)
     src = FIXTURES / "speech_pd_voice.wav"
-    proc = run_cli(
-        ["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / "y.wav"), "--bundle", str(retired_bundle)]
-    )
+    proc = main_in_process(render_main, [str(src), "-o", str(tmp_path / "y.wav"), "--bundle", str(retired_bundle)])
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(retired_bundle) in lines[0] and "'hpn' was retired" in lines[0], proc.stderr
@@ -48,7 +48,7 @@ def test_a_retired_familys_checkpoint_is_refused_naming_the_file(tmp_path):
     torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config, "model": {}}, path)
     with pytest.raises(CheckpointError, match=r"last\.pt: the model family 'hpn' was retired in favour of 'sf'"):
         load_checkpoint(path)
-    proc = run_cli(["-m", "export", str(path), "--out", str(tmp_path / "bundle"), "--no-progress"])
+    proc = main_in_process(export_main, [str(path), "--out", str(tmp_path / "bundle"), "--no-progress"])
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "'hpn' was retired" in lines[0], proc.stderr

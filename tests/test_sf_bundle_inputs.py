@@ -41,7 +41,7 @@ def _render(tmp_path, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_hostile_input_stays_finite_and_bounded(tmp_path, name):
-    x = INPUTS[name]
+    x = INPUTS[name][:SR]  # a second: many analysis frames past the filters' and the pitch hold's start
     y = _render(tmp_path, x)
     assert y.shape == x.shape and np.isfinite(y).all()
     # no filter blows up: the output peak stays within 12 dB of the input's (and silence stays silent)

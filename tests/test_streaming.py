@@ -69,6 +69,7 @@ def stream_torch(model, x: torch.Tensor, block: int) -> tuple[torch.Tensor, torc
 # ---- the model (torch) ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # builds and runs a causal model per block size
 @pytest.mark.parametrize("block", [256, 512, 1024])
 def test_causal_model_streams_exactly_like_offline(block):
     model = tiny_causal()
@@ -415,6 +416,7 @@ def assert_impulses_land_where_reported(eng, y, at, start) -> None:
         assert min(abs(i - a - latency_at(eng, a)) for a in at) <= 1, (i, eng.chain.latency_log, at)
 
 
+@pytest.mark.slow  # plays in real time with a model made slow on purpose
 def test_compute_slot_follows_the_recent_block_times_and_positions_stay_exact(tmp_path):
     """Blocks that get slower mid-run grow the slot (the reported latency follows, every impulse still lands
     exactly where the latency in force says, the final one after the change)."""

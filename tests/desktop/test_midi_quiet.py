@@ -13,6 +13,8 @@ import pytest
 from conftest import FIXTURES, ROOT
 from desktop.control import midi
 
+pytestmark = pytest.mark.slow  # each test launches the app
+
 NO_SEQUENCER = sys.platform.startswith("linux") and not os.path.exists(midi.ALSA_SEQUENCER)
 
 

@@ -91,6 +91,7 @@ def test_the_rate_limit_passes_each_message_once_a_second_and_counts_the_rest():
     assert out == ["a", "b", "c", "a (and 4 more like it)", "d (and 1 more like it)"]
 
 
+@pytest.mark.slow  # launches the app
 def test_the_app_prints_one_line_for_the_packet_and_a_few_for_the_flood(tmp_path):
     env = {
         **os.environ,

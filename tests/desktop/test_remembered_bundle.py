@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtCore import QSettings
 
 from conftest import FIXTURES, ROOT
@@ -68,6 +69,7 @@ def test_elide_words_keeps_whole_words():
     assert elide_words(text, fits(5)) == "…"
 
 
+@pytest.mark.slow  # launches the app
 def test_the_app_says_so_on_stderr_and_in_its_json_line(tmp_path):
     bundle, ini = _damaged_last_bundle(tmp_path)
     env = {

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, main_in_process
 from core.bundle import BundleError, Control
 from core.bundle_io import control_from_json, load_bundle, manifest_from_json
 from core.latent import LatentControls, apply_declared
@@ -23,6 +23,7 @@ from desktop.control.midi import PITCH, TRANSPOSE, MidiMap
 from desktop.engine.model.factory import default_bundle_path
 from desktop.engine.parameters.params import ParamRegistry, StaticTarget
 from desktop.engine.parameters.values import LIVE_MODES, EngineParams, StreamConfig
+from desktop.render_cli import main as render_main
 
 VOICE = default_bundle_path().parent / "voice"
 SR = 22050
@@ -192,8 +193,8 @@ def test_render_cli_transposes_and_names_the_controls_a_bundle_lacks(tmp_path):
     sf.write(src, sf.read(FIXTURES / "speech_pd_voice.wav", dtype="float32", frames=SR * 2)[0], SR)
 
     def render(name: str, *extra: str):
-        args = ["-m", "desktop.render_cli", str(src), "-o", str(tmp_path / name), "--bundle", str(VOICE), *extra]
-        return run_cli([*args, "--quiet"])
+        args = [str(src), "-o", str(tmp_path / name), "--bundle", str(VOICE), *extra]
+        return main_in_process(render_main, [*args, "--quiet"])
 
     outs = {}
     for name, extra in [("up", ["--transpose", "7"]), ("ctl", ["--control", "transpose=7"]), ("flat", [])]:
