@@ -53,4 +53,3 @@ def test_sizes_that_do_not_factor_are_refused():
     assert factor_pair(1024) == (32, 32) and factor_pair(2048) == (32, 64) and factor_pair(7) is None
     with pytest.raises(ValueError, match="do not factor"):
         FrameRFFT(5, 7)
-
