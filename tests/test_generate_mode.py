@@ -158,3 +158,25 @@ def test_continue_starts_the_prior_near_what_it_heard(runner):
         near = np.linalg.norm(primed - heard, axis=1).mean()
         far = np.linalg.norm(unprimed - heard, axis=1).mean()
         assert near < far, (seed, near, far)
+
+
+def test_a_continue_plays_the_offline_continuation_its_first_second_cooler(runner):
+    """The frames Generate plays after "continue" are what ``latentsynth-render --prime`` draws from the same frames
+    and seed: the prime's state, the first SETTLE_SECONDS at SETTLE_TEMPERATURE x the temperature, then as set."""
+    from desktop.engine.model.prior import SETTLE_TEMPERATURE, settle_frames
+
+    audio, sr = sf.read(FIXTURES / "music_rock_mix.wav", dtype="float32", always_2d=True)
+    x = np.ascontiguousarray(resample(audio.mean(1), sr, 22050), np.float32)[: 256 * 380]
+    ask = int(2.5 * 22050) // 256
+    prior = PriorRunner(runner.bundle)
+    gen = PriorGenerator(runner, prior)
+    gen.set_settings(GenerateSettings(False, 0.9, 3))
+    _, frames, playing = blocks_through(runner, gen, x, ask_at=ask)
+    first = int(np.argmax(playing))
+    settle = settle_frames(gen.frame_rate)
+    assert len(frames) - first > settle + 20  # the test covers the settled second and what follows
+    state = prior.prime(frames[max(0, ask + 1 - gen.prime_frames) : first])  # the frames heard up to the take-over
+    rng = np.random.default_rng(3)
+    cool, state = prior.continue_from(state, settle, SETTLE_TEMPERATURE * 0.9, rng)
+    rest, _ = prior.continue_from(state, len(frames) - first - settle, 0.9, rng)
+    np.testing.assert_allclose(frames[first:], np.concatenate([cool, rest]), atol=1e-5)

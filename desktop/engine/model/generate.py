@@ -6,7 +6,8 @@ handed the frames the encoder made of the input and returns the frames the decod
 input's; on, it returns frames sampled from the prior. Either way they then pass the same knobs (ramps, declared
 controls, level compensation) on the same path, so the latent knobs act on generated frames exactly as on encoded
 ones, and never on what the prior is fed back. It also keeps the input's last ``PRIME_S`` seconds of frames, so
-"continue from what I just played" (``ask_continue``) primes the prior with them.
+"continue from what I just played" (``ask_continue``) primes the prior with them; the continuation's first second
+is drawn cooler, as the renderer's is (``prior.SETTLE_TEMPERATURE``).
 
 Starting (from the seed: the burn-in of ``prior.unprimed``) and priming take many prior steps; they are spread
 over the blocks, at most ``STEPS_PER_BLOCK`` extra steps each, so no block costs much more than another. While
@@ -30,7 +31,7 @@ from core.cli_values import in_range
 from core.session import ModelRunner
 from core.streaming import bind_output_buffer
 
-from .prior import BURN_IN_SECONDS, PriorRunner, PriorState, sample_frame
+from .prior import BURN_IN_SECONDS, SETTLE_TEMPERATURE, PriorRunner, PriorState, sample_frame, settle_frames
 
 PRIME_S = 3.0  # "continue" primes with this much of the input (the prior's training crops are 3 s)
 STEPS_PER_BLOCK = 16  # prior steps a block may spend on starting or priming, besides the one it plays
@@ -176,6 +177,7 @@ class PriorGenerator:
         """The start of a signal (the streaming model's reset): no history, nothing generated yet."""
         self.heard = 0  # input frames recorded since the reset
         self._live = False  # a generation is playing (its state in ``_bound``)
+        self._settle = 0  # frames of a continuation still to draw at the settling temperature
         self._rng = np.random.default_rng(0)
         self._job: _Start | None = None
         self._seed: int | None = None
@@ -212,6 +214,16 @@ class PriorGenerator:
                 job.next += 1
         job.done = self._caught_up(job)
 
+    def _play(self, frames: int, temperature: float) -> np.ndarray:
+        """The playing generation's next ``frames``; a continuation's first frames at the settling temperature
+        (``prior.generate_with_prior`` draws the same)."""
+        cool = min(self._settle, frames)
+        self._settle -= cool
+        parts = [self._bound.generate(cool, SETTLE_TEMPERATURE * temperature, self._rng)] if cool else []
+        if frames > cool or not parts:
+            parts.append(self._bound.generate(frames - cool, temperature, self._rng))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         z = latents[self.level]  # float32[1, D, F]: the encoder's (a view of a buffer the next block overwrites)
         self._record(z[0].T)
@@ -232,12 +244,13 @@ class PriorGenerator:
         job = self._job
         out = None
         if self._live:  # what played goes on while a new start is built (and in this block after it)
-            out = self._bound.generate(z.shape[2], s.temperature, self._rng)
+            out = self._play(z.shape[2], s.temperature)
         if job is not None:
             self._advance(job, s.temperature)
             if job.done:
                 self._bound.load(job.state)
                 self._live, self._rng, self._job = True, job.rng, None
+                self._settle = 0 if job.next is None else settle_frames(self.frame_rate)  # a continue settles first
         self.playing, self.starting = out is not None, self._job is not None
         if out is None:
             return {name: v.copy() for name, v in latents.items()}

@@ -18,6 +18,13 @@ from core.latent import LatentControls
 from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
+SETTLE_SECONDS = 1.0  # a continuation's first second is drawn at SETTLE_TEMPERATURE x the temperature ...
+SETTLE_TEMPERATURE = 0.7  # ... so it starts as the prime's sound before it wanders (docs/prior.md: 71 -> 80 %)
+
+
+def settle_frames(frame_rate: float) -> int:
+    """How many frames of a continuation are drawn at the settling temperature."""
+    return int(round(SETTLE_SECONDS * frame_rate))
 
 
 @dataclass
@@ -121,7 +128,8 @@ def generate_with_prior(
 ) -> np.ndarray:
     """``seconds`` of audio float32[T] at the model rate sampled from the prior; with ``prime``, its continuation
     (the prime's frames are decoded first so the decoder's state is warm, then cut off: the output starts where
-    the prime ends). The latent knobs act on the generated frames, not on what the prior is fed."""
+    the prime ends; its first ``SETTLE_SECONDS`` are drawn at ``SETTLE_TEMPERATURE`` x ``temperature``). The
+    latent knobs act on the generated frames, not on what the prior is fed."""
     m = runner.manifest
     level = m.levels[0]
     if len(m.levels) > 1:
@@ -138,7 +146,10 @@ def generate_with_prior(
     else:
         primed = np.zeros((0, level.dim), np.float32)
         state = prior.unprimed(runner.axes[level.name].mean, temperature, rng)
-    new, _ = prior.continue_from(state, frames, temperature, rng)
+    settle = settle_frames(prior.frame_rate) if prime is not None else 0
+    first, state = prior.continue_from(state, min(settle, frames), SETTLE_TEMPERATURE * temperature, rng)
+    rest, _ = prior.continue_from(state, frames - len(first), temperature, rng)
+    new = np.concatenate([first, rest])
     skip = len(primed) + (-len(primed)) % (m.pad_multiple // level.hop)  # the decoder's input is on the pad grid
     pad = np.repeat(primed[:1], skip - len(primed), 0) if skip > len(primed) else primed[:0]
     z = np.concatenate([pad, primed, new]).T[None]  # the prime starts late by the pad, ends on the grid
