@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .bundle import (
     CONTROL_TRANSFORMS,
     PART_NAMES,
@@ -45,11 +47,23 @@ def _non_finite(data: Any, path: str = "") -> tuple[str, str] | None:
             if found is not None:
                 return found
     elif isinstance(data, list):
+        if _all_finite_numbers(data):  # the latent statistics: 65k numbers, walked one by one took 0.2 s
+            return None
         for i, value in enumerate(data):
             found = _non_finite(value, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
+
+
+def _all_finite_numbers(data: list) -> bool:
+    """True when ``data`` is a (nested, rectangular) list of finite numbers only; False when it holds anything else
+    or a NaN or infinity, and the walk looks item by item."""
+    try:
+        values = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return bool(np.isfinite(values).all())
 
 
 def check_manifest(m: Manifest, where: Path) -> None:
