@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import render_with
+from core.bundle_io import load_bundle
+from core.session import ModelRunner
 from desktop.evaluation import pitch as P
 from desktop.evaluation.peers import DSP_BUNDLE
-from desktop.render_cli import main as render
 
 SR = 22050
 T = np.arange(2 * SR) / SR
@@ -32,17 +34,23 @@ INPUTS = {
 }
 
 
-def _render(tmp_path, x: np.ndarray) -> np.ndarray:
+@pytest.fixture(scope="module")
+def dsp():
+    return ModelRunner(load_bundle(DSP_BUNDLE), "cpu", 1)
+
+
+def _render(tmp_path, dsp, x: np.ndarray) -> np.ndarray:
+    """``x`` through the renderer as ``latentsynth-render --bundle DSP_BUNDLE --subtype FLOAT`` runs it."""
     src, out = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(src, x.astype(np.float32), SR, subtype="FLOAT")
-    assert render([str(src), "-o", str(out), "--bundle", str(DSP_BUNDLE), "--subtype", "FLOAT", "--quiet"]) == 0
+    render_with(dsp, src, out)
     return sf.read(out, dtype="float32")[0]
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
-def test_hostile_input_stays_finite_and_bounded(tmp_path, name):
+def test_hostile_input_stays_finite_and_bounded(tmp_path, dsp, name):
     x = INPUTS[name][:SR]  # a second: many analysis frames past the filters' and the pitch hold's start
-    y = _render(tmp_path, x)
+    y = _render(tmp_path, dsp, x)
     assert y.shape == x.shape and np.isfinite(y).all()
     # no filter blows up: the output peak stays within 12 dB of the input's (and silence stays silent)
     assert np.abs(y).max() <= 4 * max(np.abs(x).max(), 1e-4), (name, float(np.abs(y).max()))
@@ -51,9 +59,9 @@ def test_hostile_input_stays_finite_and_bounded(tmp_path, name):
 
 
 @pytest.mark.parametrize("f_from,f_to", [(50.0, 200.0), (200.0, 1500.0), (1500.0, 300.0)])
-def test_pitch_follows_a_glide_and_never_sticks(tmp_path, f_from, f_to):
+def test_pitch_follows_a_glide_and_never_sticks(tmp_path, dsp, f_from, f_to):
     x = _glide(f_from, f_to)
-    y = _render(tmp_path, x)
+    y = _render(tmp_path, dsp, x)
     a, b = P.track(x.astype(np.float32), SR), P.track(y, SR)
     n = min(len(a.f0), len(b.f0))
     both = a.voiced[:n] & b.voiced[:n]

@@ -6,8 +6,10 @@ import pytest
 import scipy.signal as ss
 import soundfile as sf
 
+from conftest import render_with
+from core.bundle_io import load_bundle
+from core.session import ModelRunner
 from desktop.evaluation.peers import DSP_BUNDLE
-from desktop.render_cli import main as render
 
 SR = 22050
 
@@ -25,10 +27,17 @@ def _vowel(f0: float = 130.0, formant_hz: float = 1000.0) -> np.ndarray:
     return (0.1 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
-def _render(tmp_path, x: np.ndarray, *extra: str) -> np.ndarray:
+@pytest.fixture(scope="module")
+def dsp():
+    return ModelRunner(load_bundle(DSP_BUNDLE), "cpu", 1)
+
+
+def _render(tmp_path, dsp, x: np.ndarray, *controls: str) -> np.ndarray:
+    """``x`` through the renderer as ``latentsynth-render --bundle DSP_BUNDLE --subtype FLOAT --control ...`` runs
+    it (``--transpose N`` is ``--control transpose=N``: test_keyboard_follow holds the CLI to that)."""
     src, out = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(src, x, SR, subtype="FLOAT")
-    assert render([str(src), "-o", str(out), "--bundle", str(DSP_BUNDLE), "--subtype", "FLOAT", "--quiet", *extra]) == 0
+    render_with(dsp, src, out, *controls)
     y = sf.read(out, dtype="float32")[0]
     return y[len(y) // 4 : -len(y) // 4]  # the steady middle
 
@@ -45,9 +54,9 @@ def _f0(y: np.ndarray, near: float) -> float:
 
 
 @pytest.mark.parametrize("semitones", [-12, -5, 7, 12])
-def test_transpose_moves_f0_by_exactly_n_semitones(tmp_path, semitones):
+def test_transpose_moves_f0_by_exactly_n_semitones(tmp_path, dsp, semitones):
     f0 = 150.0
-    y = _render(tmp_path, _saw(f0), "--transpose", str(semitones))
+    y = _render(tmp_path, dsp, _saw(f0), f"transpose={semitones}")
     target = f0 * 2 ** (semitones / 12)
     assert abs(1200 * np.log2(_f0(y, target) / target)) < 5.0
 
@@ -61,10 +70,10 @@ def _peak_hz(y: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("semitones", [-4, 4])
-def test_formant_shift_moves_the_envelope_not_the_pitch(tmp_path, semitones):
+def test_formant_shift_moves_the_envelope_not_the_pitch(tmp_path, dsp, semitones):
     x = _vowel()
-    base = _render(tmp_path, x)
-    y = _render(tmp_path, x, "--control", f"formant={semitones}")
+    base = _render(tmp_path, dsp, x)
+    y = _render(tmp_path, dsp, x, f"formant={semitones}")
     moved = 12 * np.log2(_peak_hz(y) / _peak_hz(base))
     assert abs(moved - semitones) < 1.5, moved
     assert abs(1200 * np.log2(_f0(y, 130.0) / _f0(base, 130.0))) < 5.0
@@ -78,7 +87,7 @@ def _harmonic_share(y: np.ndarray, f0: float) -> float:
     return float(10 * np.log10(p[low & near].sum() / p[low].sum()))
 
 
-def test_breath_lowers_the_harmonic_share_monotonically(tmp_path):
+def test_breath_lowers_the_harmonic_share_monotonically(tmp_path, dsp):
     x = _vowel()
-    shares = [_harmonic_share(_render(tmp_path, x, "--control", f"breath={db}"), 130.0) for db in (-10, 0, 10, 20)]
+    shares = [_harmonic_share(_render(tmp_path, dsp, x, f"breath={db}"), 130.0) for db in (-10, 0, 10, 20)]
     assert all(a > b for a, b in zip(shares, shares[1:])), shares
