@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
-from tests.source_tree import parsed, python_files
+from tests.source_tree import nodes, python_files
 
 QT = frozenset({"PySide6", "shiboken6", "pyqtgraph"})
 TRAINING_SIDE = frozenset({"torch", "models", "trainer", "export", "onnx", "onnxscript"})
@@ -36,7 +36,7 @@ def imported(path: Path, root: Path) -> list[tuple[int, str]]:
     resolved against the file's package, and ``importlib.import_module`` / ``__import__`` of a literal name."""
     package = list(path.relative_to(root).parent.parts)
     found = []
-    for node in ast.walk(parsed(path)[1]):
+    for node in nodes(path):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):

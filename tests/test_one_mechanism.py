@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 from conftest import ROOT
-from tests.source_tree import parsed, python_files
+from tests.source_tree import nodes, python_files
 
 SKIPPED = {"tests", "build", "dist"}  # and hidden folders (.venv, .git)
 SESSION_HOME = "core/session.py"
@@ -28,7 +28,7 @@ def violations(root: Path) -> list[str]:
         rel = path.relative_to(root)
         if rel.parts[0] in SKIPPED or any(p.startswith(".") for p in rel.parts):
             continue
-        for node in ast.walk(parsed(path)[1]):
+        for node in nodes(path):
             if isinstance(node, ast.Call) and rel.as_posix() != SESSION_HOME:
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")

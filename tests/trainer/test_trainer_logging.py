@@ -31,6 +31,7 @@ def _events(folder):
     return acc
 
 
+@pytest.mark.slow  # trains
 def test_tensorboard_run_has_scalars_histograms_audio_and_spectrograms(tmp_path):
     run_dir = tmp_path / "run"
     cfg = load_config("waveform-vae", [*TINY_OVERRIDES, "train.audio_every=2"])
