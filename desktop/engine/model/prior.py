@@ -19,7 +19,7 @@ from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
 SETTLE_SECONDS = 1.0  # a continuation's first second is drawn at SETTLE_TEMPERATURE x the temperature ...
-SETTLE_TEMPERATURE = 0.7  # ... so it starts as the prime's sound before it wanders (docs/prior.md: 71 -> 80 %)
+SETTLE_TEMPERATURE = 0.7  # ... so it starts as the prime's sound before it wanders (docs/prior.md)
 
 
 def settle_frames(frame_rate: float) -> int:
