@@ -241,6 +241,9 @@ def test_second_signal_quits_but_an_immediate_repeat_does_not():
 
     from trainer.signals import StopFlag as _StopFlag
 
+    # the handlers before: Python's default_int_handler in a terminal, SIG_IGN where the suite was started in the
+    # background by a shell without job control (nohup ... &); restore() must give back whichever it was
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     flag = _StopFlag(grace_s=0.5)
     try:
         os.kill(os.getpid(), signal.SIGINT)
@@ -252,4 +255,4 @@ def test_second_signal_quits_but_an_immediate_repeat_does_not():
             time.sleep(0.1)
     finally:
         flag.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
