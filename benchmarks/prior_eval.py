@@ -1,4 +1,4 @@
-"""What a bundle's learned prior is worth, measured (docs/prior.md): texture, continuation and cost.
+"""What a bundle's learned prior is worth, measured (docs/prior.md): texture, continuation, silence and cost.
 
     .venv/bin/python scripts/make_heldout.py --data /work/corpus/train --out /tmp/heldout
     .venv/bin/python benchmarks/prior_eval.py --bundle desktop/factory/default --heldout /tmp/heldout
@@ -15,6 +15,9 @@ closer (Euclidean, each dimension scaled by its std over all held-out segments) 
 a random second of another held-out file: 'raw' with both as recorded, 'model' with both resynthesised by the
 bundle (the codec's colouring, common to both, cancels). The file's own next second is scored like 'raw' beside
 it (what real audio does).
+
+Silence: the share of 1-s stretches below -50 dBFS (RMS) in 10 unprimed samples of 20 s (seeds 0-9), and in the
+held-out audio itself: a prior that learned that sound dies away and nothing follows scores far above the corpus.
 
 Cost: median onnxruntime time of one prior step and of one decoder step at the bundle's streaming block, one
 thread each.
@@ -133,6 +136,27 @@ def continuation(runner, prior, real, prime_s: float, count: int, temperature: f
     }
 
 
+SILENT_DB = -50.0
+
+
+def silent_share(x: np.ndarray, rate: int) -> float:
+    """The share of whole 1-s stretches of ``x`` whose RMS is below SILENT_DB dBFS."""
+    sec = x[: len(x) // rate * rate].reshape(-1, rate)
+    return float(np.mean(10 * np.log10(np.mean(sec.astype(np.float64) ** 2, axis=1) + 1e-12) < SILENT_DB))
+
+
+def silence(runner, prior, real, temperature: float, samples: int = 10, seconds: float = 20.0) -> dict:
+    """Silent seconds in unprimed prior samples (seeds 0..samples-1) against the held-out audio's."""
+    rate = runner.bundle.manifest.sample_rate
+    shares = [silent_share(generate_with_prior(runner, prior, seconds, temperature, s), rate) for s in range(samples)]
+    held = np.concatenate([x for _, x in real])
+    return {
+        "prior_silent_share": float(np.mean(shares)),
+        "per_seed": shares,
+        "heldout_silent_share": silent_share(held, rate),
+    }
+
+
 def step_costs(runner, prior, repeats: int = 3000) -> dict:
     """Median microseconds of one decoder call at the streaming block and of the prior's frames for that block
     (step + sampling); the two are timed alternately, so a busy machine slows both alike."""
@@ -181,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--primes", type=int, default=60)
     p.add_argument("--prime", type=float, default=3.0, help="prime length in seconds")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip", nargs="*", default=[], choices=["texture", "continuation", "cost"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["texture", "continuation", "silence", "cost"])
     a = p.parse_args(argv)
     bundle = load_bundle(a.bundle)
     runner = ModelRunner(bundle, provider="cpu", threads=1)
@@ -195,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         report["texture"] = texture(runner, prior, real, a.temperature, a.seed)
     if "continuation" not in a.skip and prior is not None:
         report["continuation"] = continuation(runner, prior, real, a.prime, a.primes, a.temperature, a.seed)
+    if "silence" not in a.skip and prior is not None:
+        report["silence"] = silence(runner, prior, real, a.temperature)
     if "cost" not in a.skip:
         report["cost"] = step_costs(runner, prior)
     report["seconds"] = time.perf_counter() - t0
