@@ -30,7 +30,8 @@ from tests.waits import wait_for
 
 RATE = 44100
 BLOCK = 512  # the app's default device block
-SECONDS = 2.0  # under the 256 model blocks (3 s) after which the compute slot may be re-sized (timing-dependent)
+SECONDS = 1.0  # under the 256 model blocks (3 s) after which the compute slot may be re-sized (timing-dependent);
+# the checks read the half second after 0.5 s, where the prior plays
 KNOB = LatentControls().with_offset("z", 0, 2.0, 16)
 
 
@@ -136,8 +137,9 @@ def test_continue_starts_the_prior_near_what_it_heard(runner):
     while it was fed) takes over within the blocks its steps need, and the first 0.25 s the prior plays are nearer
     (PCA units) to the input's last frames before it than an unprimed generation's first 0.25 s are, for 5 seeds."""
     audio, sr = sf.read(FIXTURES / "music_rock_mix.wav", dtype="float32", always_2d=True)
-    x = np.ascontiguousarray(resample(audio.mean(1), sr, 22050), np.float32)
     ask = int(2.5 * 22050) // 256
+    # up to 60 blocks past the ask: the take-over comes within 20 and the check reads 22 frames from it
+    x = np.ascontiguousarray(resample(audio.mean(1), sr, 22050), np.float32)[: 256 * (ask + 60)]
     axes = runner.axes["z"]
     prior = PriorRunner(runner.bundle)
     for seed in range(5):
