@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.desktop.pulse import start_pulse, stop_pulse
+from tests.desktop.pulse import keep_sink_awake, start_pulse, stop_pulse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,22 +145,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ls-exits-"))
     pulse, env = start_pulse(tmp / "pulse-runtime")
-    keeper = None
-    if args.sink_awake:
-        keeper = subprocess.Popen(
-            [
-                "pacat",
-                "--device=speaker",
-                "--raw",
-                "--format=float32le",
-                "--channels=1",
-                "--rate=44100",
-                "--latency-msec=20",
-                "/dev/zero",
-            ],
-            env=env,
-        )
-        time.sleep(2.5)  # past the sink's first 2-s sleep
+    keeper = keep_sink_awake(env) if args.sink_awake else None
     results = []
     try:
         for i in range(args.runs):

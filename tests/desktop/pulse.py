@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from tests.waits import wait_for
@@ -77,3 +78,17 @@ def stop_pulse(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def keep_sink_awake(env: dict) -> subprocess.Popen:
+    """A silent stream on the virtual speaker, as on a desktop whose sound server already plays something: an idle
+    null sink sleeps in 2-s blocks, and a stream opened while it sleeps stalls its first callbacks (underruns at the
+    start that a real device does not have). Returns the process once the sink is past its first sleep; the caller
+    terminates it."""
+    keeper = subprocess.Popen(
+        ["pacat", "--device=speaker", "--raw", "--format=float32le", "--channels=1", "--rate=44100",
+         "--latency-msec=20", "/dev/zero"],
+        env=env,
+    )  # fmt: skip
+    time.sleep(2.5)  # past the sink's first 2-s sleep: nothing to observe from outside
+    return keeper
