@@ -26,7 +26,7 @@ from core.latent import LatentControls
 from ..engine.audio.latency import DEFAULT_LATENCY
 from ..engine.audio.live import LiveEngine
 from ..engine.parameters.values import HOP_RANGE_S, LIVE_MODES, StreamConfig
-from . import theme
+from . import main_thread_gc, theme
 from .export_controls import ExportControls
 from .first_run import FirstRunHint
 from .fit_model import FitToModel
@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.last_snapshot = None
         self.setWindowTitle("LatentSynth")
         keep_none_alive()
+        main_thread_gc.take_over()  # Qt objects in garbage cycles die on this thread, never in a worker's
         self.setStyleSheet(theme.STYLESHEET)
         self.browser = ModelBrowser(engine, settings, self.show_message, self._model_loaded, self.opts.preloader)
         self.transport = Transport(engine, settings, self.opts, self.show_message, self)
@@ -389,6 +390,7 @@ class MainWindow(QMainWindow):
 
     def tick(self) -> None:
         keep_none_alive()
+        main_thread_gc.collect_due()
         self.transport.collect_start()
         self._follow_remote_writes()
         snap = self.engine.snapshot()

@@ -11,7 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop.ui import main_thread_gc
+
 from .pulse import pulse_available, start_pulse, stop_pulse
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_main_thread():
+    """As in the app (desktop/ui/main_thread_gc.py): no garbage collection in a worker thread, where it would
+    destroy the Qt objects a test left in reference cycles off Qt's thread (the suite segfaulted so); what is due is
+    collected here, after each test, on the main thread."""
+    main_thread_gc.take_over()
+    yield
+    main_thread_gc.collect_due()
 
 
 @pytest.fixture(scope="session")
