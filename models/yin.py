@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from .fft import FrameRFFT, frames_of
+from .fft import EvenIRFFT, FrameRFFT, frames_of
 
 PITCH_FMIN, PITCH_FMAX = 50.0, 1500.0
 YIN_THRESHOLD = 0.15  # the first trough of YIN's normalised difference below this is the period
@@ -44,8 +44,8 @@ class YinPitch(nn.Module):
     difference d(tau) = 1 - r(tau) / (r(0) r_w(tau)); YIN's cumulative-mean normalisation d'(tau) = d(tau) tau /
     sum_{j<=tau} d(j); the period is the first trough of d' below ``threshold`` in the lag range of
     [fmin, fmax] (else the lowest d'), refined by a parabola through d at the three lags around it. The
-    aperiodicity is d' there. All frames go through the same per-frame ops (the spectrum by models/fft.py's
-    four-step FFT, in training, eval and export alike)."""
+    aperiodicity is d' there. All frames go through the same per-frame ops (the spectrum and its inverse by
+    models/fft.py's four-step FFTs, in training, eval and export alike)."""
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class YinPitch(nn.Module):
         w = torch.hann_window(window, periodic=False, dtype=torch.float64)
         self.register_buffer("win", w.float(), persistent=False)
         self.rfft = FrameRFFT(window, self.n_dft, w)
-        self.register_buffer("inverse", self._inverse(), persistent=False)  # [lags, bins]: power -> autocorrelation
+        self.to_lags = EvenIRFFT(self.n_dft, lags)  # power -> autocorrelation at lags 0 .. hi + 1
         tau = torch.arange(lags, dtype=torch.float64)
         rw = torch.stack([(w[: window - t] * w[t:]).sum() for t in range(lags)])
         self.register_buffer("win_acf", (rw / rw[0]).float()[None, :, None], persistent=False)
@@ -82,22 +82,10 @@ class YinPitch(nn.Module):
         cost = torch.log2(tau.clamp(min=1.0) / self.lo) * self.octave_cost
         self.register_buffer("lag_cost", cost.float()[None, :, None], persistent=False)
 
-    def _inverse(self) -> torch.Tensor:
-        """float32[lags, bins]: power spectrum -> autocorrelation at lags 0 .. hi + 1, computed from index ranges in
-        float64. The torch model keeps it as a buffer; an ONNX export computes it in the graph instead (onnxruntime
-        folds that at session creation), so the bundle does not store 2 MB of cosines."""
-        bins = self.n_dft // 2 + 1
-        k = torch.arange(bins, dtype=torch.int64)
-        c = torch.where((k == 0) | (k == bins - 1), 1.0, 2.0).double()
-        tau = torch.arange(self.lags, dtype=torch.int64)
-        lag_ang = torch.remainder(tau[:, None] * k[None, :], self.n_dft).double() * (2 * math.pi / self.n_dft)
-        return (c[None, :] * torch.cos(lag_ang) / self.n_dft).float()
-
     def _acf(self, frames_src: torch.Tensor) -> torch.Tensor:
         """float32[B, 1, n] -> autocorrelation float32[B, lags, F]."""
         re, im = self.rfft(frames_of(frames_src[:, 0], self.window, self.hop))  # [B, F, bins] each
-        inverse = self._inverse() if torch.compiler.is_exporting() else self.inverse
-        return torch.matmul(re * re + im * im, inverse.T).transpose(1, 2)
+        return self.to_lags(re * re + im * im).transpose(1, 2)
 
     def forward(self, frames_src: torch.Tensor):
         return self.from_acf(self._acf(frames_src))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from models.fft import FrameIRFFT, FrameRFFT, factor_pair, frames_of, overlap_add
+from models.fft import EvenIRFFT, FrameIRFFT, FrameRFFT, factor_pair, frames_of, overlap_add, rfft_split
 
 
 @pytest.mark.parametrize("length,n", [(1024, 2048), (768, 1024), (512, 1024), (1024, 1024), (96, 128)])
@@ -49,7 +49,25 @@ def test_frames_and_overlap_add_lay_out_samples_as_the_strided_convolutions_do()
         frames_of(x, 10, hop)
 
 
+@pytest.mark.parametrize("n,lags", [(2048, 443), (1024, 512), (128, 37), (128, 128)])
+def test_even_irfft_is_the_head_of_torch_irfft(n, lags):
+    """YIN's autocorrelation from a power spectrum, the cepstrum from a log magnitude: the first lags of the
+    inverse DFT of a real half spectrum (bins 0 and n / 2 counted once, the rest twice)."""
+    g = torch.Generator().manual_seed(n + lags)
+    power = torch.fft.rfft(torch.randn(3, 5, n // 2, generator=g, dtype=torch.float64), n=n).abs() ** 2
+    got = EvenIRFFT(n, lags)(power.float())
+    want = torch.fft.irfft(power, n=n)[..., :lags]
+    assert got.shape == (3, 5, lags)
+    assert (got.double() - want).abs().max().item() < 1e-5 * want.abs().max().item()
+
+
 def test_sizes_that_do_not_factor_are_refused():
     assert factor_pair(1024) == (32, 32) and factor_pair(2048) == (32, 64) and factor_pair(7) is None
+    # a frame half the transform: more rows of a, fewer of the second product's columns (270k multiply-adds
+    # against 336k); frames that fill it keep factor_pair's split
+    assert rfft_split(2048, 1024) == (64, 32) and rfft_split(2048, 2048) == (32, 64)
+    assert rfft_split(1024, 768) == (32, 32) and rfft_split(7, 7) is None
     with pytest.raises(ValueError, match="do not factor"):
         FrameRFFT(5, 7)
+    with pytest.raises(ValueError, match="do not fit"):
+        EvenIRFFT(128, 129)
