@@ -238,17 +238,21 @@ def hann(length: int, periodic: bool) -> torch.Tensor:
 
 def minimum_phase_matrix(n_fft: int) -> torch.Tensor:
     """float32[bins, bins]: natural-log magnitude per bin -> the minimum phase with that magnitude (radians), via
-    the folded real cepstrum (a linear map; torch ops only, so an export traces it)."""
+    the folded real cepstrum (a linear map; torch ops only, so an export traces it).
+
+    The map is -sum_{0 < n < N/2} 2 sin(2 pi k n / N) c_j cos(2 pi n j / N) / N (the real cepstrum of the even log
+    spectrum, folded, then its DFT's imaginary part; c_j = 1 at DC and Nyquist, else 2), whose sum over n is in
+    closed form: -c_j (S(k + j) + S(k - j)) / N with S(m) = cot(pi m / N) for odd m, 0 for even m. An export
+    computes it in the graph from index ranges in float64, which onnxruntime folds at session creation: 263k
+    elements instead of the 270M multiply-adds of the two matrices' product (60 ms of every session's start)."""
     k = torch.arange(n_fft // 2 + 1, dtype=torch.int64)
-    n = torch.arange(n_fft, dtype=torch.int64)
     c = torch.where((k == 0) | (k == n_fft // 2), 1.0, 2.0).double()
-    ang = torch.remainder(n[:, None] * k[None, :], n_fft).double() * (2 * math.pi / n_fft)  # [N, bins]
-    # real cepstrum of an even log spectrum: q(n) = sum_k c_k L_k cos(2 pi k n / N) / N
-    to_cep = c[None, :] * torch.cos(ang) / n_fft
-    fold = torch.where((n >= 1) & (n < n_fft // 2), 2.0, 0.0).double()
-    # phase = Im DFT of the folded cepstrum = -sum_n fold_n q_n sin(2 pi k n / N)
-    to_phase = -(torch.sin(ang).T * fold[None, :])  # [bins, N]
-    return torch.matmul(to_phase, to_cep).float()
+
+    def cot_odd(m: torch.Tensor) -> torch.Tensor:  # m odd is never a multiple of N (even): the sine is not 0
+        ang = m.double() * (math.pi / n_fft)
+        return torch.where(torch.remainder(m, 2) == 1, torch.cos(ang) / torch.sin(ang), torch.zeros_like(ang))
+
+    return (-(c[None, :] / n_fft) * (cot_odd(k[:, None] + k[None, :]) + cot_odd(k[:, None] - k[None, :]))).float()
 
 
 class SourceFilterSynth(nn.Module):

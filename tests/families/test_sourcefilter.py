@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.additive import AdditiveSynth
-from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth
+from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth, minimum_phase_matrix
 
 SR, HOP = 22050, 256
 # the f0 window's centre, + one frame for the STFT synthesis (models/sfvae.py)
@@ -180,3 +180,14 @@ def test_data_init_sets_the_linear_codec_to_the_features_pca(fixtures_dir):
     after = feature_error()
     # 8 PCA axes of one speaker's envelopes: well under a nat per point (an untrained codec is several)
     assert after < 0.6 < before, (before, after)
+
+
+@pytest.mark.parametrize("n_fft", [1024, 256])
+def test_minimum_phase_matrix_gives_a_one_pole_filters_phase(n_fft):
+    """The closed form (cotangents of odd bin sums and differences) maps the log magnitude of 1 / (1 - a e^-iw),
+    a minimum-phase filter, to its own phase, as the cepstrum's two matrices did."""
+    w = 2 * np.pi * np.arange(n_fft // 2 + 1) / n_fft
+    for a in (0.7, -0.5):
+        response = 1.0 / (1.0 - a * np.exp(-1j * w))
+        phase = minimum_phase_matrix(n_fft).double().numpy() @ np.log(np.abs(response))
+        assert np.abs(phase - np.angle(response)).max() < 1e-5
