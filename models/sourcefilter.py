@@ -121,6 +121,7 @@ class SourceFilterAnalysis(nn.Module):
         c = np.where((np.arange(yb) == 0) | (np.arange(yb) == yb - 1), 1.0, 2.0)
         self.register_buffer("ap_masks", torch.from_numpy(masks * c).float(), persistent=False)
         self.register_buffer("ap_k", torch.arange(yb, dtype=torch.float32), persistent=False)
+        self.register_buffer("ap_ratios", torch.tensor(AP_PERIOD_RATIOS, dtype=torch.float32), persistent=False)
         self.bands = len(centres)
 
     def _smooth(self, s: torch.Tensor, width_bins: torch.Tensor) -> torch.Tensor:
@@ -176,29 +177,27 @@ class SourceFilterAnalysis(nn.Module):
         return re * re + im * im
 
     def _band_periodicity(self, power: torch.Tensor, period: torch.Tensor):
-        """power float32[B, F, bins], period float32[B, F, 1] (samples) -> each band's autocorrelation at the
-        period divided by the window's own (float32[B, F, bands]) and the band powers r(0) (same shape)."""
+        """power float32[B, F, bins], period float32[B, F, R] (samples, R tries) -> each band's autocorrelation at
+        each period divided by the window's own (float32[B, F, R, bands]) and the band powers r(0)
+        (float32[B, F, 1, bands]): all tries in one set of ops."""
         period = period.clamp(float(self.yin.lo), self.ap_window * 0.75)
-        cosines = torch.cos(period * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, bins]
-        r_t = torch.matmul(power * cosines, self.ap_masks.T)
+        cosines = torch.cos(period[..., None] * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, R, bins]
+        r_t = torch.matmul(power[:, :, None] * cosines, self.ap_masks.T)
         table = self.ap_win_acf
         i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
         t = period - torch.floor(period)
         rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
-        return r_t / rw.clamp(min=1e-3), torch.matmul(power, self.ap_masks.T)
+        return r_t / rw[..., None].clamp(min=1e-3), torch.matmul(power, self.ap_masks.T)[:, :, None]
 
     def _aperiodicity(self, power: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
         """float32[B, bands, F]: 1 - each band's window-corrected autocorrelation at the period."""
-        best = None
         # the best of a few periods around the tracked one: a period off by 1 % already decorrelates the 10th
         # harmonic, and the tracker's error is not the signal's aperiodicity
-        for ratio in AP_PERIOD_RATIOS:
-            r_t, r_0 = self._band_periodicity(power, (ratio * self.sample_rate / f0).transpose(1, 2))
-            # a band far below the frame's total has no periodicity worth the name, and there float32 rounding
-            # decides the ratio (block-by-block and whole-file runs differed by 1e-3): it counts as noise
-            rho = r_t / (r_0 + AP_QUIET_BAND * r_0.sum(dim=-1, keepdim=True)).clamp(min=1e-12)
-            best = rho if best is None else torch.maximum(best, rho)
-        return (1.0 - best).clamp(0.0, 1.0).transpose(1, 2)
+        r_t, r_0 = self._band_periodicity(power, (self.ap_ratios * self.sample_rate / f0[..., None]).squeeze(1))
+        # a band far below the frame's total has no periodicity worth the name, and there float32 rounding
+        # decides the ratio (block-by-block and whole-file runs differed by 1e-3): it counts as noise
+        rho = r_t / (r_0 + AP_QUIET_BAND * r_0.sum(dim=-1, keepdim=True)).clamp(min=1e-12)
+        return (1.0 - rho.amax(dim=2)).clamp(0.0, 1.0).transpose(1, 2)
 
     def forward(self, audio: torch.Tensor):
         return self._features(F.pad(audio, (self.context, 0)), audio.new_zeros(audio.shape[0], 2, HISTORY))[0]
