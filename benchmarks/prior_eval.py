@@ -36,6 +36,7 @@ import numpy as np
 
 from core.audiofile import Audio, find_audio_files, load_audio, resample
 from core.bundle_io import load_bundle
+from core.prior_frames import joined_stats, level_dims, prior_levels, split_levels
 from core.session import ModelRunner
 from desktop.engine.model.generate import BoundPrior
 from desktop.engine.model.morph import generate
@@ -90,8 +91,10 @@ def texture(runner, prior, real, temperature: float, seed: int) -> dict:
 def through_model(runner, x: np.ndarray) -> np.ndarray:
     """``x`` resynthesised by the bundle (encode, decode, its streaming delay removed), same length."""
     rate = runner.manifest.sample_rate
+    m = runner.manifest
     z = encode_prime(runner, Audio(x[None, :], rate))
-    y = runner.decode({runner.level_names[0]: np.ascontiguousarray(z.T[None])})[0, 0]
+    levels = prior_levels(m)
+    y = runner.decode(split_levels(z, levels, level_dims(m, levels)))[0, 0]
     delay = runner.manifest.streaming.delay if runner.manifest.streaming else 0
     return np.pad(y[delay : delay + len(x)], (0, max(0, len(x) - len(y) + delay)))
 
@@ -163,11 +166,11 @@ def step_costs(runner, prior, repeats: int = 3000) -> dict:
     m = runner.manifest
     block = m.streaming.block if m.streaming else m.pad_multiple
     level = m.levels[0]
-    z = {level.name: np.zeros((1, level.dim, block // level.hop), np.float32)}
+    z = {lv.name: np.zeros((1, lv.dim, block // lv.hop), np.float32) for lv in m.levels}
     dec_states = runner.zero_states("decoder")
     rng = np.random.default_rng(0)
     dec, pri, live = [], [], []
-    state = prior.start(np.asarray(runner.axes[level.name].mean)) if prior is not None else None
+    state = prior.start(joined_stats(m, prior_levels(m))[0].astype(np.float32)) if prior is not None else None
     bound = BoundPrior(prior) if prior is not None else None  # the app's Generate mode steps it this way
     if bound is not None:
         bound.load(state)

@@ -87,7 +87,7 @@ def check_manifest(m: Manifest, where: Path) -> None:
             raise BundleError(f"{where}: a 'streaming' section needs format_version {STREAMING_FORMAT_VERSION}")
         _check_streaming(m.streaming, where, m.latent_hop, m.parts)
     if m.prior is not None:
-        problem = m.prior.problem({l.name: l.dim for l in m.levels}, m.files)
+        problem = m.prior.problem({l.name: l.dim for l in m.levels}, m.files, {l.name: l.hop for l in m.levels})
         if problem is not None:
             raise BundleError(f"{where}: {problem}")
     if m.normalization.type not in ("rms", "none"):

@@ -1,4 +1,4 @@
-"""The manifest's optional ``prior`` section: a learned causal model over the first latent level's frames.
+"""The manifest's optional ``prior`` section: a learned causal model over a bundle's latent frames.
 
 ``prior.onnx`` is one frame step with explicit state:
 
@@ -6,6 +6,8 @@
       -> logits float32[1, K], mean float32[1, K, D], scale float32[1, K, D], state.h.next
 
 i.e. the next frame's distribution as a mixture of K diagonal Gaussians in the latent units the decoder reads.
+The frame is one level's (``"level": "z"``), or several levels' side by side in the order given (``"levels":
+["z", "control"]``; they must share one hop; ``core/prior_frames.py``), D the sum of their dims.
 Zeros are the initial state. The file is listed in ``files`` (checksummed) but not in ``parts``: players from
 before the prior ignore the section and play the bundle as before; a bundle without the section has no prior.
 """
@@ -23,7 +25,7 @@ PRIOR_KIND = "gru-gaussian-mixture"
 @dataclass(frozen=True)
 class PriorSpec:
     file: str
-    level: str
+    levels: tuple[str, ...]  # the levels of a frame, in order (one for a single-level bundle)
     dim: int
     hidden: int
     layers: int
@@ -33,6 +35,11 @@ class PriorSpec:
     training: dict[str, Any] = field(default_factory=dict)  # a record (steps, CPU minutes, data): shown, not used
 
     @property
+    def level(self) -> str:
+        """The first (for a single-level prior, the only) level."""
+        return self.levels[0]
+
+    @property
     def state_shape(self) -> tuple[int, int, int]:
         return (1, self.layers, self.hidden)
 
@@ -40,7 +47,7 @@ class PriorSpec:
         data = {
             "file": self.file,
             "kind": self.kind,
-            "level": self.level,
+            **({"level": self.levels[0]} if len(self.levels) == 1 else {"levels": list(self.levels)}),
             "dim": self.dim,
             "hidden": self.hidden,
             "layers": self.layers,
@@ -61,9 +68,12 @@ class PriorSpec:
             raise ValueError("'prior' must be an object")
         try:
             parity = data.get("parity_max_abs_error")
+            levels = data["levels"] if "levels" in data else [data["level"]]
+            if not isinstance(levels, list) or not levels or not all(isinstance(v, str) for v in levels):
+                raise ValueError("'prior.levels' must be a non-empty list of level names")
             spec = cls(
                 file=str(data["file"]),
-                level=str(data["level"]),
+                levels=tuple(levels),
                 dim=int(data["dim"]),
                 hidden=int(data["hidden"]),
                 layers=int(data["layers"]),
@@ -78,16 +88,23 @@ class PriorSpec:
             raise ValueError(f"malformed 'prior' ({type(exc).__name__}: {exc})") from None
         return spec
 
-    def problem(self, level_dims: dict[str, int], files: dict[str, str]) -> str | None:
-        """What is wrong with the section for a bundle with these levels and files, or None."""
+    def problem(
+        self, level_dims: dict[str, int], files: dict[str, str], level_hops: dict[str, int] | None = None
+    ) -> str | None:
+        """What is wrong with the section for a bundle with these levels (dims, hops) and files, or None."""
         if self.kind != PRIOR_KIND:
             return f"'prior.kind' {self.kind!r} is not known (known: {PRIOR_KIND})"
         if self.file not in files:
             return f"'prior.file' {self.file!r} has no sha256 in 'files'"
         if "/" in self.file or "\\" in self.file or self.file.startswith("."):
             return f"'prior.file' {self.file!r} must be a plain file name"
-        if level_dims.get(self.level) != self.dim:
-            return f"'prior' models level {self.level!r} with {self.dim} dims, which the latent does not have"
+        unknown = [name for name in self.levels if name not in level_dims]
+        if unknown or len(set(self.levels)) != len(self.levels):
+            return f"'prior' models levels {list(self.levels)}, not distinct levels of the latent"
+        if sum(level_dims[name] for name in self.levels) != self.dim:
+            return f"'prior' models {list(self.levels)} with {self.dim} dims, which the latent does not have"
+        if level_hops is not None and len({level_hops[name] for name in self.levels}) != 1:
+            return f"'prior' models levels {list(self.levels)} of different frame rates (their hops differ)"
         if min(self.hidden, self.layers, self.mixtures) < 1:
             return "'prior.hidden', 'layers' and 'mixtures' must be >= 1"
         if self.parity_max_abs_error is not None and not math.isfinite(self.parity_max_abs_error):

@@ -79,17 +79,28 @@ def parity(model: LatentPrior, path: Path, frames: np.ndarray) -> float:
 
 
 def install_prior(
-    bundle_dir: Path, checkpoint: Path, check_frames: np.ndarray, training: dict | None = None, log=print
+    bundle_dir: Path,
+    checkpoint: Path,
+    check_frames: np.ndarray,
+    training: dict | None = None,
+    log=print,
+    levels: tuple[str, ...] | None = None,
 ) -> Path:
-    """Export ``checkpoint``'s prior into ``bundle_dir`` (replacing a prior already there). Returns prior.onnx."""
+    """Export ``checkpoint``'s prior over ``levels`` (default: the first level) into ``bundle_dir``, replacing a
+    prior already there; only prior.onnx, its checksum and the manifest's ``prior`` section change (the manifest
+    is read just before it is written). Returns prior.onnx."""
     bundle: Bundle = load_bundle(bundle_dir)
     m = bundle.manifest
     if m.streaming is None:
         raise PriorExportError(f"{bundle_dir}: not a streaming bundle; a prior plays frame by frame")
     model, state = load_prior(checkpoint)
-    level = m.levels[0]
-    if model.dim != level.dim:
-        raise PriorExportError(f"{checkpoint}: the prior has {model.dim} dims, {bundle_dir} has {level.dim}")
+    levels = tuple(levels or (m.levels[0].name,))
+    known = {level.name: level for level in m.levels}
+    if any(name not in known for name in levels) or len({known[name].hop for name in levels}) != 1:
+        raise PriorExportError(f"{bundle_dir}: levels {list(levels)} are not levels of one frame rate there")
+    dim = sum(known[name].dim for name in levels)
+    if model.dim != dim:
+        raise PriorExportError(f"{checkpoint}: the prior has {model.dim} dims, {bundle_dir}'s {list(levels)} {dim}")
     with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
         tmp_path = Path(tmp) / PRIOR_FILE
         # weights stored as float16 (half the file; the factory's size budget) like the streaming parts; the
@@ -105,7 +116,7 @@ def install_prior(
             )
         spec = PriorSpec(
             file=PRIOR_FILE,
-            level=level.name,
+            levels=levels,
             dim=model.dim,
             hidden=model.hidden,
             layers=model.layers,
@@ -118,6 +129,8 @@ def install_prior(
                 "val_nll": None if state.get("best_val") in (None, float("inf")) else round(state["best_val"], 4),
             },
         )
+        # read again now: another tool may have re-exported the bundle's parts while this ran
+        m = load_bundle(bundle_dir).manifest
         files = dict(m.files)
         files[PRIOR_FILE] = sha256_file(tmp_path)
         manifest = replace(m, files=files, prior=spec)

@@ -55,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # after the argument checks: --help and bad arguments answer at once
 
+    from core.prior_frames import joined_stats
     from export.prior_export import PriorExportError, install_prior
 
     from .checkpoint import CheckpointError
-    from .prior_data import encode_corpus
+    from .prior_data import bundle_levels, encode_corpus
     from .prior_train import PriorTrainer
 
     torch.set_num_threads(1)
@@ -66,11 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         corpus = encode_corpus(bundle, Path(args.data), out / "latents.npz", args.val_percent, not args.quiet)
         if not corpus.train:
             raise AudioFileError(f"{args.data}: no file long enough to train on")
-        import numpy as np
-
-        stats = bundle.manifest.latent_stats[bundle.manifest.levels[0].name]
+        levels = bundle_levels(bundle)
         log(f"latents: {corpus.minutes('train'):.1f} min to train on, {corpus.minutes('val'):.1f} min held out")
-        mean, std = np.array(stats.mean), np.array(stats.std)
+        mean, std = joined_stats(bundle.manifest, levels)
         trainer = PriorTrainer(corpus, mean, std, out, cfg, resume=args.resume, given=frozenset(given))
         summary = trainer.fit(log)
         if not args.no_install:
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             check = corpus.val[0] if corpus.val else corpus.train[0]
             record = {"data": str(Path(args.data).resolve()), "train_minutes": round(corpus.minutes("train"), 2),
                       "heldout_minutes": round(corpus.minutes("val"), 2), "checkpoint": ckpt.name}  # fmt: skip
-            path = install_prior(bundle_dir, ckpt, check, record, log)
+            path = install_prior(bundle_dir, ckpt, check, record, log, levels)
             summary["installed"] = str(path)
     except (
         ValueError,

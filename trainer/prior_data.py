@@ -1,5 +1,8 @@
 """The prior's training data: every file of a corpus encoded to latent frames with the bundle's own encoder.onnx.
 
+A frame is every level of the bundle side by side (``core/prior_frames.py``): one level for most bundles, ``z``
+and ``control`` for the instruments; levels of different frame rates are refused.
+
 The split is the trainer's (``AudioFolder.split``: a hash of each file's relative path), so the files the
 bundle's autoencoder held out are held out here too and ``scripts/make_heldout.py --data DIR`` links the same
 ones. The frames are cached in the run folder (``latents.npz``), keyed by the encoder's sha256 and the file list,
@@ -15,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
-from core.bundle import Bundle
+from core.bundle import Bundle, BundleError
+from core.prior_frames import join_levels
 from core.session import ModelRunner, pad_to_multiple
 
 MIN_FRAMES = 8  # shorter files teach nothing about continuation
@@ -23,7 +27,7 @@ MIN_FRAMES = 8  # shorter files teach nothing about continuation
 
 @dataclass
 class LatentCorpus:
-    """Per-file latent frames float32[F, D] of one level, split into train and held-out files."""
+    """Per-file latent frames float32[F, D] (the bundle's levels side by side), split into train and held-out files."""
 
     train: list[np.ndarray]
     val: list[np.ndarray]
@@ -49,34 +53,44 @@ def split_files(data: Path, val_percent: float) -> tuple[list[Path], list[Path]]
     return [files[i] for i in train], [files[i] for i in val]
 
 
+def bundle_levels(bundle: Bundle) -> tuple[str, ...]:
+    """The levels a prior for ``bundle`` models: all of them, which must share one hop."""
+    m = bundle.manifest
+    if len({level.hop for level in m.levels}) != 1:
+        raise BundleError(f"{bundle.path}: its latent levels run at different frame rates; a prior needs one")
+    return tuple(level.name for level in m.levels)
+
+
 def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
-    """The first level's frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]."""
+    """The frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]: all levels side by side."""
     m = runner.manifest
     audio = load_audio(path)
     x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
     n = len(x)
     x = pad_to_multiple(x[None, None], m.pad_multiple)
-    z = runner.encode(x)[runner.level_names[0]][0]  # [D, F]
     frames = -(-n // m.levels[0].hop)
-    return np.ascontiguousarray(z[:, :frames].T, dtype=np.float32)
+    return join_levels(runner.encode(x), tuple(runner.level_names))[:frames]
 
 
 def silence_frame(runner: ModelRunner) -> np.ndarray:
-    """The first level's last frame for one second of digital silence (the encoder's settled answer)."""
+    """The last frame (all levels) for one second of digital silence (the encoder's settled answer)."""
     m = runner.manifest
     x = np.zeros((1, 1, m.sample_rate + (-m.sample_rate) % m.pad_multiple), np.float32)
-    return runner.encode(x)[runner.level_names[0]][0, :, -1].astype(np.float32)
+    return join_levels(runner.encode(x), tuple(runner.level_names))[-1].copy()
 
 
 def encode_corpus(
     bundle: Bundle, data: Path, cache: Path, val_percent: float = 10.0, show_progress: bool = True
 ) -> LatentCorpus:
     m = bundle.manifest
+    levels = bundle_levels(bundle)
     level = m.levels[0]
     train_files, val_files = split_files(data, val_percent)
     root = data.resolve()
     names = [str(p.relative_to(root)) for p in train_files + val_files]
     key = m.files[m.parts["encoder"]] + "|" + "|".join(names)
+    if len(levels) > 1:  # a single level's key is as before, so the runs' caches stay valid
+        key = "+".join(levels) + "|" + key
     rate = m.sample_rate / level.hop
     runner = ModelRunner(bundle, provider="cpu", threads=1)
     silence = silence_frame(runner)

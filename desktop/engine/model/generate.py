@@ -28,6 +28,7 @@ import numpy as np
 
 from core.bundle import BundleError, Manifest
 from core.cli_values import in_range
+from core.prior_frames import join_levels, joined_stats, level_dims, prior_levels, split_levels
 from core.session import ModelRunner
 from core.streaming import bind_output_buffer
 
@@ -50,8 +51,8 @@ def generate_unavailable(manifest: Manifest) -> str | None:
         return NO_PRIOR
     if manifest.streaming is None:
         return "Generate plays a prior block by block through a streaming bundle; this one cannot stream"
-    if len(manifest.levels) != 1 or manifest.prior.level != manifest.levels[0].name:
-        return "Generate plays a prior over a single-level bundle's latents; this one has several levels"
+    if set(manifest.prior.levels) != {level.name for level in manifest.levels}:
+        return "Generate plays a prior over all of a bundle's latent levels; this one's prior models only some"
     return None
 
 
@@ -132,7 +133,8 @@ class BoundPrior:
 
 
 class PriorGenerator:
-    """A ``streaming.LatentBlend`` playing ``prior`` on ``runner``'s single latent level (see the module's text).
+    """A ``streaming.LatentBlend`` playing ``prior`` on ``runner``'s latent levels (see the module's text; several
+    levels are one frame side by side, ``core/prior_frames.py``).
     ``playing``: generated frames are what the decoder gets now; ``starting``: a start or prime is under way."""
 
     def __init__(self, runner: ModelRunner, prior: PriorRunner, steps_per_block: int = STEPS_PER_BLOCK):
@@ -140,13 +142,14 @@ class PriorGenerator:
         problem = generate_unavailable(m)
         if problem is not None:
             raise BundleError(f"{runner.bundle.path}: {problem}")
-        self.prior, self.level = prior, m.levels[0].name
-        self.mean = runner.axes[self.level].mean.astype(np.float32)
-        self.frame_rate = m.sample_rate / m.levels[0].hop
+        self.prior, self.levels = prior, prior_levels(m)
+        self.dims = level_dims(m, self.levels)
+        self.mean = joined_stats(m, self.levels)[0].astype(np.float32)
+        self.frame_rate = m.sample_rate / m.latent_hop
         self.burn_in = int(round(BURN_IN_SECONDS * self.frame_rate))
         self.prime_frames = max(1, int(round(PRIME_S * self.frame_rate)))
         self.steps_per_block = max(1, int(steps_per_block))
-        self._history = np.zeros((2 * self.prime_frames, m.levels[0].dim), np.float32)
+        self._history = np.zeros((2 * self.prime_frames, sum(self.dims)), np.float32)
         self._bound = BoundPrior(prior)
         self.settings = GenerateSettings()
         self.continue_asked = 0  # written by the GUI thread only
@@ -225,8 +228,8 @@ class PriorGenerator:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        z = latents[self.level]  # float32[1, D, F]: the encoder's (a view of a buffer the next block overwrites)
-        self._record(z[0].T)
+        z = latents[self.levels[0]]  # float32[1, D, F]: the encoder's (a view of a buffer the next block overwrites)
+        self._record(z[0].T if len(self.levels) == 1 else join_levels(latents, self.levels))
         asked = self.continue_asked  # before the settings: ask_continue switches on first, then counts
         s = self.settings
         if not s.on:
@@ -254,7 +257,9 @@ class PriorGenerator:
         self.playing, self.starting = out is not None, self._job is not None
         if out is None:
             return {name: v.copy() for name, v in latents.items()}
-        return {self.level: np.ascontiguousarray(out.T[None])}
+        if len(self.levels) == 1:
+            return {self.levels[0]: np.ascontiguousarray(out.T[None])}
+        return split_levels(out, self.levels, self.dims)
 
 
 def attach_generator(runner: ModelRunner, streaming_model) -> tuple[PriorGenerator | None, str]:

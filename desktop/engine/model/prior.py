@@ -15,6 +15,7 @@ import numpy as np
 from core.audiofile import Audio, resample
 from core.bundle import Bundle, BundleError
 from core.latent import LatentControls
+from core.prior_frames import join_levels, joined_stats, level_dims, prior_levels, split_levels
 from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
@@ -109,12 +110,12 @@ class PriorRunner:
 
 
 def encode_prime(runner: ModelRunner, audio: Audio) -> np.ndarray:
-    """The first level's frames float32[F, D] of ``audio`` (mono, at the model rate, as recorded)."""
+    """The prior's frames float32[F, D] of ``audio`` (mono, at the model rate, as recorded): its levels side by
+    side (``core/prior_frames.py``)."""
     m = runner.manifest
     x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
     frames = -(-len(x) // m.levels[0].hop)
-    z = runner.encode(pad_to_multiple(x[None, None], m.pad_multiple))[runner.level_names[0]][0]
-    return np.ascontiguousarray(z[:, :frames].T)
+    return join_levels(runner.encode(pad_to_multiple(x[None, None], m.pad_multiple)), prior_levels(m))[:frames]
 
 
 def generate_with_prior(
@@ -131,9 +132,10 @@ def generate_with_prior(
     the prime ends; its first ``SETTLE_SECONDS`` are drawn at ``SETTLE_TEMPERATURE`` x ``temperature``). The
     latent knobs act on the generated frames, not on what the prior is fed."""
     m = runner.manifest
-    level = m.levels[0]
-    if len(m.levels) > 1:
-        raise BundleError(f"{runner.bundle.path}: a prior plays single-level bundles only")
+    levels = prior_levels(m)
+    if len(levels) != len(m.levels):
+        raise BundleError(f"{runner.bundle.path}: the prior models {list(levels)}, not every level of the bundle")
+    level = next(lv for lv in m.levels if lv.name == levels[0])
     rng = np.random.default_rng(seed)
     n = int(round(seconds * m.sample_rate))
     frames = -(-n // level.hop)
@@ -144,16 +146,16 @@ def generate_with_prior(
             raise ValueError(f"{prime.path}: the prime is empty")
         state = prior.prime(primed)
     else:
-        primed = np.zeros((0, level.dim), np.float32)
-        state = prior.unprimed(runner.axes[level.name].mean, temperature, rng)
+        primed = np.zeros((0, prior.spec.dim), np.float32)
+        state = prior.unprimed(joined_stats(m, levels)[0].astype(np.float32), temperature, rng)
     settle = settle_frames(prior.frame_rate) if prime is not None else 0
     first, state = prior.continue_from(state, min(settle, frames), SETTLE_TEMPERATURE * temperature, rng)
     rest, _ = prior.continue_from(state, frames - len(first), temperature, rng)
     new = np.concatenate([first, rest])
     skip = len(primed) + (-len(primed)) % (m.pad_multiple // level.hop)  # the decoder's input is on the pad grid
     pad = np.repeat(primed[:1], skip - len(primed), 0) if skip > len(primed) else primed[:0]
-    z = np.concatenate([pad, primed, new]).T[None]  # the prime starts late by the pad, ends on the grid
-    latents = controls.apply({level.name: z.astype(np.float32)}, runner.axes)
+    z = np.concatenate([pad, primed, new])  # the prime starts late by the pad, ends on the grid
+    latents = controls.apply(split_levels(z, levels, level_dims(m, levels)), runner.axes)
     audio = runner.decode(runner.quantize(latents))[0, 0]
     start = skip * level.hop
     return audio[start : start + n].astype(np.float32)

@@ -1,0 +1,53 @@
+"""A prior's frame made of a bundle's latent levels: the levels it models, side by side, one frame per hop.
+
+A single-level bundle's prior frame is its one level's frame. A bundle whose levels share one frame rate (the
+instruments: ``z`` = loudness and ``control`` = pitch, voicing, formant, breath) is modelled as one vector per frame
+with the levels concatenated in the prior's order, so one mixture models them jointly (an onset moves loudness and
+pitch together). The trainer, exporter, renderer, Generate mode and the benchmark all join and split through here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bundle import Manifest
+
+
+def prior_levels(manifest: Manifest) -> tuple[str, ...]:
+    """The levels a prior over ``manifest`` models: its own (declared) levels, or every level of the bundle."""
+    if manifest.prior is not None:
+        return manifest.prior.levels
+    return tuple(level.name for level in manifest.levels)
+
+
+def level_dims(manifest: Manifest, levels: tuple[str, ...]) -> list[int]:
+    dims = {level.name: level.dim for level in manifest.levels}
+    return [dims[name] for name in levels]
+
+
+def shared_hop(manifest: Manifest, levels: tuple[str, ...]) -> int | None:
+    """The one hop the ``levels`` share, or None when they run at different frame rates."""
+    hops = {level.hop for level in manifest.levels if level.name in levels}
+    return hops.pop() if len(hops) == 1 else None
+
+
+def join_levels(latents: dict[str, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:
+    """Latents {level: float32[1, D_l, F]} -> the prior's frames float32[F, sum D_l] (a copy)."""
+    return np.ascontiguousarray(np.concatenate([latents[name][0] for name in levels], axis=0).T, dtype=np.float32)
+
+
+def split_levels(frames: np.ndarray, levels: tuple[str, ...], dims: list[int]) -> dict[str, np.ndarray]:
+    """The prior's frames float32[F, sum D_l] -> {level: float32[1, D_l, F]} (contiguous copies)."""
+    out, at = {}, 0
+    for name, d in zip(levels, dims):
+        out[name] = np.ascontiguousarray(frames[:, at : at + d].T[None], dtype=np.float32)
+        at += d
+    return out
+
+
+def joined_stats(manifest: Manifest, levels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The prior frame's mean and std float64[sum D_l], from the manifest's ``latent_stats`` per level."""
+    stats = [manifest.latent_stats[name] for name in levels]
+    mean = np.concatenate([np.asarray(s.mean, np.float64) for s in stats])
+    std = np.concatenate([np.asarray(s.std, np.float64) for s in stats])
+    return mean, std
