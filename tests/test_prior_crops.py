@@ -67,3 +67,24 @@ def test_the_training_loss_leaves_the_masked_frames_out(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loss, trainer.model.nll(z, 0.0, trained))
         assert not torch.allclose(loss, trainer.model.nll(z))
+
+
+def test_onset_gap_trains_a_start_after_a_long_silence_and_still_masks_the_short_joins():
+    seqs = files([20, 35, 12, 50, 27])
+    z0, t0 = crops(seqs, 64, 120, np.random.default_rng(1), SILENCE, frame_rate=40.0, join_mask=3)
+    z, trained = crops(seqs, 64, 120, np.random.default_rng(1), SILENCE, frame_rate=40.0, join_mask=3, onset_gap=0.25)
+    assert torch.equal(z0, z)  # the same crops; only what is trained differs
+    z, trained = z.numpy(), trained.numpy()
+    long_onsets = short_joins = 0
+    for row, keep in zip(z, trained):
+        for t in range(1, len(row)):
+            if row[t][0] < 0 or row[t][1] != 0 or row[t - 1][0] >= 0:
+                continue  # not the first frame of a file after silence
+            gap = next(g for g in range(1, t + 1) if g == t or row[t - 1 - g][0] >= 0)
+            if gap >= 10 and t - gap > 0:  # 0.25 s at 40 frames/s: the onset and the silence after 3 frames trained
+                long_onsets += 1
+                assert keep[t] and keep[t - gap + 3 : t].all() and not keep[t - gap : t - gap + 3].any()
+            elif t - gap > 0:
+                short_joins += 1
+                assert not keep[t : t + 3].any() and not keep[t - gap : t].any()
+    assert long_onsets > 20 and short_joins > 20

@@ -35,6 +35,7 @@ class PriorConfig:
     steps: int = 3000
     input_noise: float = 0.05
     join_mask: int = 8  # frames after a join between files not trained (see crops); 0 trains every frame
+    onset_gap: float = 0.0  # seconds: a join after at least this much silence is trained (crops); 0: none is
     max_minutes: float = 60.0  # the budget: training stops (and saves) after this many minutes of this run
     val_every: int = 250
     ckpt_every: int = 100
@@ -76,6 +77,7 @@ def crops(
     groups: list[str] | None = None,
     frame_rate: float = 86.13,
     join_mask: int = 0,
+    onset_gap: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` crops float32[n, length, D] of ``length`` frames from a random place in a file drawn in proportion to
     its length, and which of their frames to train on, bool[n, length]. A crop that runs past the file's end goes
@@ -88,7 +90,12 @@ def crops(
     ``join_mask`` > 0: the silence between two files and the first ``join_mask`` frames of the next file are
     not trained (False), though they stay in the crop as context: what comes after a join is another file, so
     training its prediction taught the prior that a sound may give way to an unrelated one at any time (45 % of
-    continuations stayed near their prime). 0 trains every frame."""
+    continuations stayed near their prime). 0 trains every frame.
+
+    ``onset_gap`` > 0 (seconds): a join after a silence at least that long is a new start after silence, not a
+    jump: its silence is trained after its first ``join_mask`` frames (the cut into it) and the next file's
+    onset is trained. With every join masked, a prior over an instrument's phrases (silence only in rests and at
+    the ends) never learned that a phrase follows silence: half of its 20-s samples' seconds were silent."""
     lengths = np.array([len(s) for s in seqs], dtype=np.float64)
     picks = rng.choice(len(seqs), size=n, p=lengths / lengths.sum())
     dim = seqs[0].shape[1]
@@ -96,6 +103,7 @@ def crops(
     groups = groups or [""] * len(seqs)
     pool = {g: np.array([i for i in range(len(seqs)) if groups[i] == g], dtype=np.int64) for g in set(groups)}
     max_gap = int(MAX_GAP_S * frame_rate)
+    onset = int(np.ceil(onset_gap * frame_rate)) if onset_gap > 0 else max_gap + 1  # never, when off
     out = np.empty((n, length, dim), np.float32)
     trained = np.ones((n, length), bool)
     for row, i in enumerate(picks):
@@ -104,14 +112,17 @@ def crops(
         if start + length <= len(s):
             out[row] = s[start : start + length]
             continue
-        parts, flags, total, j = [], [], 0, i
+        parts, flags, total, j, gap = [], [], 0, i, 0
         while total < start + length:
-            gap = int(rng.integers(0, max_gap + 1))
             flag = np.ones(len(seqs[j]), bool)
-            if flags:  # a file joined on: its first frames follow an unrelated sound
+            if flags and gap < onset:  # a file joined on: its first frames follow an unrelated sound
                 flag[:join_mask] = False
+            gap = int(rng.integers(0, max_gap + 1))
+            gap_flag = np.full(gap, join_mask <= 0)
+            if gap >= onset:  # a long silence: trained after the cut into it
+                gap_flag[join_mask:] = True
             parts += [seqs[j], np.repeat(fill[None], gap, 0)]
-            flags += [flag, np.full(gap, join_mask <= 0)]
+            flags += [flag, gap_flag]
             total += len(seqs[j]) + gap
             j = int(rng.choice(pool[groups[i]]))
         out[row] = np.concatenate(parts)[start : start + length]
@@ -196,6 +207,7 @@ class PriorTrainer:
             self.groups,
             self.corpus.frame_rate,
             c.join_mask,
+            c.onset_gap,
         )
         return self.model.nll(z, c.input_noise, trained)
 
