@@ -108,6 +108,8 @@ class SourceFilterConfig(FamilyConfig):
     synth_in_loss: bool = True
     random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
     synthesis: str = "stft"  # or "additive" (models/additive.py: no DFT, no added frame of delay)
+    envelope_code: str = "points"  # or "lpc": the nets code a warped all-pole fit of the envelope (models/lpc.py)
+    lpc_order: int = 15
 
 
 @dataclass

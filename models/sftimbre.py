@@ -101,6 +101,8 @@ class SourceFilterTimbre(SourceFilterVAE):
             random_gain_db=random_gain_db,
             n_fft=n_fft,
             synthesis=synthesis,
+            envelope_code="points",  # the instrument's envelope is predicted point by point
+            lpc_order=0,
         )
         features = env_points + self.bands
         self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)

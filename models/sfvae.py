@@ -30,10 +30,15 @@ from .additive import AdditiveSynth
 from .bottleneck import GaussianBottleneck
 from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, stream_modules
 from .family import AudioAutoencoder
-from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth
+from .lpc import WarpedLPC
+from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth, mel_points
 from .yin import PITCH_FMAX, PITCH_FMIN
 
 SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
+# what the network codes of the envelope: its points (a linear code blunts the formant peaks), or a warped all-pole
+# fit of them (models/lpc.py: log gain + log-area ratios, peaks kept)
+ENVELOPE_CODES = ("points", "lpc")
+GAIN_MEAN, GAIN_STD = -10.0, 3.0  # the all-pole code's log gain, like ENV_MEAN / ENV_STD for the points
 
 CONTROL_CHANNELS = ("pitch", "voicing", "formant", "breath")
 # posterior std of each control channel for the information rate: f0 to 10 cents, voicing to 0.1; formant and
@@ -95,6 +100,8 @@ class SourceFilterVAE(AudioAutoencoder):
         random_gain_db: tuple[float, float],
         n_fft: int,
         synthesis: str,
+        envelope_code: str,
+        lpc_order: int,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -126,7 +133,12 @@ class SourceFilterVAE(AudioAutoencoder):
         else:
             self.synth = AdditiveSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
-        features = env_points + self.bands
+        if envelope_code not in ENVELOPE_CODES:
+            raise ValueError(f"sf envelope_code must be one of {', '.join(ENVELOPE_CODES)}, not '{envelope_code}'")
+        self.envelope_code = envelope_code
+        self.lpc = WarpedLPC(mel_points(sample_rate, env_points), lpc_order) if envelope_code == "lpc" else None
+        self.env_coded = env_points if self.lpc is None else lpc_order + 1  # the envelope's numbers in the nets
+        features = self.env_coded + self.bands
         self.latent_dim = int(latent_dim)
         if self.latent_dim > 0:
             # a linear codec (set to the corpus's PCA by data_init before the first step) plus causal nets that
@@ -149,12 +161,21 @@ class SourceFilterVAE(AudioAutoencoder):
 
     # ---- features <-> network units -------------------------------------------------------------------
     def _net_in(self, logenv, ap):
-        return torch.cat([(logenv - ENV_MEAN) / ENV_STD, (ap - 0.5) * AP_UNIT], dim=1)
+        if self.lpc is None:
+            env = (logenv - ENV_MEAN) / ENV_STD
+        else:
+            code = self.lpc.encode(logenv)
+            env = torch.cat([(code[:, :1] - GAIN_MEAN) / GAIN_STD, code[:, 1:]], dim=1)
+        return torch.cat([env, (ap - 0.5) * AP_UNIT], dim=1)
 
     def _net_out(self, h):
         """The inverse of ``_net_in`` (aperiodicity clamped to 0..1)."""
-        logenv, ap = h.split([self.env_points, self.bands], dim=1)
-        return logenv * ENV_STD + ENV_MEAN, (0.5 + ap / AP_UNIT).clamp(0.0, 1.0)
+        env, ap = h.split([self.env_coded, self.bands], dim=1)
+        if self.lpc is None:
+            logenv = env * ENV_STD + ENV_MEAN
+        else:
+            logenv = self.lpc.decode(torch.cat([env[:, :1] * GAIN_STD + GAIN_MEAN, env[:, 1:]], dim=1))
+        return logenv, (0.5 + ap / AP_UNIT).clamp(0.0, 1.0)
 
     @staticmethod
     def _control(pitch, voicing):
@@ -320,9 +341,25 @@ class SourceFilterVAE(AudioAutoencoder):
             # each latent dimension counts in proportion to how far it moves the decoded features (the linear
             # codec's column norm): a whitened axis of small variance carries the high bands' aperiodicity, whose
             # float32 jitter between block and whole-file runs (1e-3) the ear cannot hear
-            effect = self.dec_linear.weight.detach()[:, :, 0].norm(dim=0).numpy()
+            effect = self._axis_effect()
             wz = wz * (effect / effect.max())[None, :, None]
         return {"control": w, "z": wz}
+
+    def _axis_effect(self) -> np.ndarray:
+        """float[latent_dim]: how far each latent axis moves the decoded features, in network units (the points'
+        units for the envelope): the linear codec's column norms; through the all-pole code, which is not linear, its
+        Jacobian at the code's mean first (a log-area ratio of small spread can still move a formant a lot)."""
+        w = self.dec_linear.weight.detach()[:, :, 0]  # [features, latent]
+        if self.lpc is None:
+            return w.norm(dim=0).numpy()
+        e = self.env_coded
+        at = self.dec_linear.bias.detach()[None, :, None]
+
+        def envelope(env_part):
+            return self._net_out(torch.cat([env_part[None, :, None], at[:, e:]], dim=1))[0][0, :, 0] / ENV_STD
+
+        jac = torch.autograd.functional.jacobian(envelope, at[0, :e, 0])  # [points, env_coded]
+        return torch.cat([jac @ w[:e], w[e:]], dim=0).norm(dim=0).numpy()
 
     def extra_manifest(self) -> dict:
         return {
@@ -335,6 +372,8 @@ class SourceFilterVAE(AudioAutoencoder):
                 "envelope_points": self.env_points,
                 "aperiodicity_band_edges_hz": list(AP_EDGES_HZ),
                 "learned_latent": self.latent_dim,
+                "envelope_code": self.envelope_code
+                + (f" (warped all-pole, order {self.lpc.order}: log gain + log-area ratios)" if self.lpc else ""),
                 "fmin_hz": PITCH_FMIN,
                 "fmax_hz": PITCH_FMAX,
             }
@@ -397,13 +436,16 @@ class SourceFilterVAE(AudioAutoencoder):
         decoded back by the inverse. The trainer calls it once before the first step of a new run."""
         if self.encoder is None:
             return
-        feats, logenv = [], []
+        envs, aps = [], []
         for part in audio.split(16):
             _, _, env, ap = self.analysis(F.pad(part, (0, self.delay)))
-            feats.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
-            logenv.append(env.mean(dim=1).reshape(-1))
-        x = torch.cat(feats).double()
-        x = x[torch.cat(logenv) > PARITY_FLOOR]
+            envs.append(env.transpose(1, 2).reshape(-1, self.env_points))
+            aps.append(ap.transpose(1, 2).reshape(-1, self.bands))
+        env, ap = torch.cat(envs), torch.cat(aps)
+        audible = env.mean(dim=1) > PARITY_FLOOR
+        if self.lpc is not None:  # the all-pole fit divides out the corpus's mean envelope first
+            self.lpc.set_tilt(env[audible].mean(dim=0))
+        x = self._net_in(env.T[None], ap.T[None])[0].T.double()[audible]
         mean = x.mean(dim=0)
         _, sv, vt = torch.linalg.svd(x - mean, full_matrices=False)
         k = self.latent_dim
@@ -422,11 +464,11 @@ class SourceFilterVAE(AudioAutoencoder):
     def components(self) -> dict[str, nn.Module]:
         if self.encoder is None:
             return {"encoder": self.analysis, "decoder": self.synth}
-        return {
-            "encoder": nn.ModuleDict({"analysis": self.analysis, "net": self.encoder, "linear": self.enc_linear}),
-            "bottleneck": self.bottleneck,
-            "decoder": nn.ModuleDict({"net": self.decoder, "linear": self.dec_linear, "synth": self.synth}),
-        }
+        encoder = {"analysis": self.analysis, "net": self.encoder, "linear": self.enc_linear}
+        decoder = {"net": self.decoder, "linear": self.dec_linear, "synth": self.synth}
+        if self.lpc is not None:  # both sides hold its tilt (set by data_init)
+            encoder["lpc"] = decoder["lpc"] = self.lpc
+        return {"encoder": nn.ModuleDict(encoder), "bottleneck": self.bottleneck, "decoder": nn.ModuleDict(decoder)}
 
 
 def _named(prefix: str, shapes):
