@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .alsa_quiet import silence as silence_alsa
 from .latency import DEFAULT_LATENCY, split_latency
 
 
@@ -20,6 +21,7 @@ class DeviceError(Exception):
 
 
 def _sd():
+    silence_alsa()  # before PortAudio's first call: alsa-lib would print underruns onto the terminal
     try:
         import sounddevice as sd
     except OSError as exc:  # Debian without libportaudio2
