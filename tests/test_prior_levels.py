@@ -53,7 +53,8 @@ def test_the_prior_models_both_levels_side_by_side_and_only_adds_its_file(violin
     on_disk = json.loads((violin_prior / "manifest.json").read_text())
     assert on_disk["prior"]["levels"] == ["z", "control"] and "level" not in on_disk["prior"]
     before = json.loads((VIOLIN / "manifest.json").read_text())
-    assert {k: v for k, v in on_disk["files"].items() if k != "prior.onnx"} == before["files"]
+    parts = lambda files: {k: v for k, v in files.items() if k != "prior.onnx"}  # noqa: E731
+    assert parts(on_disk["files"]) == parts(before["files"]) and "prior.onnx" in on_disk["files"]
     assert on_disk["parts"] == before["parts"] and generate_unavailable(m) is None
 
 
@@ -129,3 +130,10 @@ def test_a_prior_over_one_level_of_two_does_not_play(violin_prior, tmp_path):
     assert "only some" in generate_unavailable(b.manifest)
     with pytest.raises(BundleError, match="not every level"):
         generate_with_prior(ModelRunner(b, "cpu", 1), None, 1.0)
+
+
+def test_the_factory_violin_ships_a_checked_prior_over_both_levels():
+    m = load_bundle(VIOLIN).manifest
+    assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == 5
+    assert m.prior.parity_max_abs_error is not None and m.prior.parity_max_abs_error <= 1e-4
+    assert m.prior.training["cpu_minutes"] <= 60 and generate_unavailable(m) is None
