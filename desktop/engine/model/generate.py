@@ -264,7 +264,7 @@ class PriorGenerator:
 
 def attach_generator(runner: ModelRunner, streaming_model) -> tuple[PriorGenerator | None, str]:
     """A generator on ``runner``'s prior, made the blend of ``streaming_model``; (None, why) for a bundle that
-    cannot generate (no prior, not streaming, several levels, or a prior onnxruntime cannot load)."""
+    cannot generate (no prior, not streaming, a prior over only some of its levels, or a prior onnxruntime cannot load)."""
     problem = generate_unavailable(runner.manifest)
     if problem is not None:
         return None, problem
