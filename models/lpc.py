@@ -19,11 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .sourcefilter import interp_matrix
+
 WARP_HZ = 700.0  # the warped axis is log(1 + f / WARP_HZ), the mel scale's shape
 GRID = 256  # points of the uniform warped grid the autocorrelation is taken on
 # white-noise correction, added to the power spectrum (relative to its peak): it fills the valleys to 60 dB under
-# the peak and keeps Levinson-Durbin well conditioned in float32. With the corpus's mean envelope taken out first
-# (``tilt``) the result hardly depends on it (PESQ-WB 1.944 at 1e-6, 1.943 at 1e-8, in float64)
+# the peak and bounds how ill-conditioned Levinson-Durbin gets. With the corpus's mean envelope taken out first
+# (``tilt``) the result hardly depends on it (PESQ-WB 1.944 at 1e-6, 1.943 at 1e-8)
 NOISE_FLOOR = 1e-6
 K_MAX = 0.9999  # |reflection coefficient| bound (a filter at the edge of stability rings forever)
 
@@ -45,11 +47,6 @@ class WarpedLPC(nn.Module):
         grid = np.linspace(0.0, src[-1], GRID)
         omega_grid = np.pi * grid / grid[-1]
         omega_points = np.pi * src / src[-1]
-        to_grid = np.zeros((GRID, len(src)))
-        for i, g in enumerate(grid):
-            j = min(int(np.searchsorted(src, g, side="right")) - 1, len(src) - 2)
-            t = (g - src[j]) / (src[j + 1] - src[j])
-            to_grid[i, j], to_grid[i, j + 1] = 1.0 - t, t
         # trapezoid weights of the half spectrum: r_k = sum_j w_j P_j cos(k omega_j), P symmetric about 0 and pi
         weights = np.full(GRID, 2.0)
         weights[0] = weights[-1] = 1.0
@@ -58,7 +55,7 @@ class WarpedLPC(nn.Module):
         cosine = np.cos(np.outer(lags, omega_grid)) * weights[None]
         k = np.arange(1, self.order + 1)
         self.register_buffer("tilt", torch.zeros(len(src), 1))
-        self.register_buffer("to_grid", torch.from_numpy(to_grid).float(), persistent=False)
+        self.register_buffer("to_grid", interp_matrix(src, grid), persistent=False)
         self.register_buffer("cosine", torch.from_numpy(cosine).float(), persistent=False)
         self.register_buffer("cosine_rev", torch.from_numpy(cosine[::-1].copy()).float(), persistent=False)
         # A(e^jw) = 1 - sum_k a_k e^-jwk at the envelope's own points
@@ -82,7 +79,7 @@ class WarpedLPC(nn.Module):
         r_rev = torch.matmul(self.cosine_rev.double(), spectrum)  # lags order..0
         p = self.order
         err = r[:, 0:1]
-        a = a_rev = None  # the predictor so far and the same reversed, float32[B, i, F]
+        a = a_rev = None  # the predictor so far and the same reversed, float64[B, i, F]
         lars = []
         for i in range(p):
             acc = r[:, i + 1 : i + 2]

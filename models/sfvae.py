@@ -36,8 +36,8 @@ from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, So
 from .yin import PITCH_FMAX, PITCH_FMIN
 
 SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
-# what the network codes of the envelope: its points (a linear code blunts the formant peaks), or a warped all-pole
-# fit of them (models/lpc.py: log gain + log-area ratios, peaks kept)
+# what the network codes of the envelope: its points, or a warped all-pole fit of them (models/lpc.py: log gain +
+# log-area ratios; at the same count it scored higher on outside speech than a linear code of the points)
 ENVELOPE_CODES = ("points", "lpc")
 GAIN_MEAN, GAIN_STD = -10.0, 3.0  # the all-pole code's log gain, like ENV_MEAN / ENV_STD for the points
 
