@@ -113,65 +113,30 @@ class FrameIRFFT(nn.Module):
     """(re, im) float32[..., n // 2 + 1] -> float32[..., n]: ``torch.fft.irfft(re + i im, n)``, as the real part of
     the half spectrum's inverse DFT with bins 1 .. n / 2 - 1 counted twice (the conjugate half they stand for):
     only the rows of a that hold bins 0 .. n / 2 enter the first product, and no mirrored copy of the spectrum is
-    built (a reversed slice of it and its joins were 4 % of a decoder's time)."""
+    built (a reversed slice of it and its joins were 4 % of a decoder's time). With n = n1 n2, bin k = n2 a + b
+    and sample c + n1 d. ``lags``: only the first ``lags`` samples, from the rows of d that reach them; ``im``
+    None: a real spectrum (of an even sequence), whose products skip the imaginary half (``EvenIRFFT``)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, lags: int | None = None):
         super().__init__()
         sizes = factor_pair(n)
-        if sizes is None or n % 2:
-            raise ValueError(f"FrameIRFFT: {n} points do not factor into an even pair")
+        lags = n if lags is None else int(lags)
+        if sizes is None or n % 2 or not 0 < lags <= n:
+            raise ValueError(
+                f"{type(self).__name__}: {n} points do not factor into an even pair, or {lags} lags do not fit"
+            )
         self.n1, self.n2 = sizes
-        self.n, self.bins = int(n), n // 2 + 1
-        self.rows = -(-self.bins // self.n2)
+        self.n, self.bins, self.lags = int(n), n // 2 + 1, lags
+        self.rows = -(-self.bins // self.n2)  # rows of a that hold bins 0 .. n / 2
+        self.d = -(-self.lags // self.n1)  # rows of d that reach ``lags``
         k = np.arange(self.rows * self.n2)
         self.register_buffer(
             "weight", _f32(np.where((k == 0) | (k == n // 2), 1.0, 2.0) * (k <= n // 2) / n), persistent=False
         )
         inner = _angles(np.arange(self.n1), np.arange(self.rows), self.n1)  # [c, a]: exp(+2 pi i a c / n1)
         co, si = np.cos(inner), np.sin(inner)
-        # (xr + i xi)(cos + i sin) over a: [re; im] = [[cos, -sin], [sin, cos]] [xr; xi]
+        # (xr + i xi)(cos + i sin) over a: [re; im] = [[cos, -sin], [sin, cos]] [xr; xi] (xi = 0: the first half)
         self.register_buffer("inner", _f32(np.block([[co, -si], [si, co]])), persistent=False)  # [2 c, 2 a]
-        tw = _angles(np.arange(self.n1), np.arange(self.n2), self.n)
-        self.register_buffer("tw_cos", _f32(np.cos(tw)), persistent=False)
-        self.register_buffer("tw_sin", _f32(np.sin(tw)), persistent=False)
-        outer = _angles(np.arange(self.n2), np.arange(self.n2), self.n2)  # [b, d]
-        self.register_buffer("outer", _f32(np.concatenate([np.cos(outer), -np.sin(outer)])), persistent=False)
-
-    def forward(self, re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
-        lead = re.shape[:-1]
-        pad = self.rows * self.n2 - self.bins
-        xr = (F.pad(re, (0, pad)) * self.weight).reshape(*lead, self.rows, self.n2)
-        xi = (F.pad(im, (0, pad)) * self.weight).reshape(*lead, self.rows, self.n2)
-        y = torch.matmul(self.inner, torch.cat([xr, xi], dim=-2))  # [..., 2 c, b]
-        yr, yi = y[..., : self.n1, :], y[..., self.n1 :, :]
-        # times exp(+2 pi i b c / n)
-        zr = yr * self.tw_cos - yi * self.tw_sin
-        zi = yi * self.tw_cos + yr * self.tw_sin
-        out = torch.matmul(torch.cat([zr, zi], dim=-1), self.outer)  # [..., c, d]: the real part only
-        return out.transpose(-1, -2).reshape(*lead, self.n)  # sample c + n1 d
-
-
-class EvenIRFFT(nn.Module):
-    """real half spectrum float32[..., n // 2 + 1] (of an even sequence: a power spectrum, a log magnitude) -> the
-    first ``lags`` samples of its inverse DFT, float32[..., lags] (``torch.fft.irfft(x, n)[..., :lags]``): the
-    half spectrum weighted as the full one counts it, as the real part of one four-step inverse DFT that computes
-    only the rows of d reaching ``lags`` (with n = n1 n2, k = n2 a + b and sample c + n1 d: YIN's 443 of 2048 lags
-    in a quarter of a dense cosine basis's multiply-adds)."""
-
-    def __init__(self, n: int, lags: int):
-        super().__init__()
-        sizes = factor_pair(n)
-        if sizes is None or n % 2 or not 0 < lags <= n:
-            raise ValueError(f"EvenIRFFT: {n} points do not factor into an even pair, or {lags} lags do not fit")
-        self.n1, self.n2 = sizes
-        self.n, self.bins, self.lags = int(n), n // 2 + 1, int(lags)
-        self.rows = -(-self.bins // self.n2)  # rows of a that hold bins 0 .. n / 2
-        self.d = -(-self.lags // self.n1)
-        k = np.arange(self.rows * self.n2)
-        weight = np.where((k == 0) | (k == n // 2), 1.0, 2.0) * (k <= n // 2) / n
-        self.register_buffer("weight", _f32(weight), persistent=False)
-        inner = _angles(np.arange(self.n1), np.arange(self.rows), self.n1)  # [c, a]: exp(+2 pi i a c / n1)
-        self.register_buffer("inner", _f32(np.concatenate([np.cos(inner), np.sin(inner)])), persistent=False)
         tw = _angles(np.arange(self.n1), np.arange(self.n2), self.n)  # [c, b]
         self.register_buffer("tw_cos", _f32(np.cos(tw)), persistent=False)
         self.register_buffer("tw_sin", _f32(np.sin(tw)), persistent=False)
@@ -179,16 +144,35 @@ class EvenIRFFT(nn.Module):
         # Re(Z exp(+i phi)) = Zr cos - Zi sin
         self.register_buffer("outer", _f32(np.concatenate([np.cos(outer), -np.sin(outer)])), persistent=False)
 
-    def forward(self, half: torch.Tensor) -> torch.Tensor:
-        lead = half.shape[:-1]
-        x = F.pad(half, (0, self.rows * self.n2 - self.bins)) * self.weight
-        y = torch.matmul(self.inner, x.reshape(*lead, self.rows, self.n2))  # [..., 2 c, b]
+    def forward(self, re: torch.Tensor, im: torch.Tensor | None = None) -> torch.Tensor:
+        lead = re.shape[:-1]
+        pad = self.rows * self.n2 - self.bins
+        xr = (F.pad(re, (0, pad)) * self.weight).reshape(*lead, self.rows, self.n2)
+        if im is None:
+            y = torch.matmul(self.inner[:, : self.rows], xr)  # [..., 2 c, b]
+        else:
+            xi = (F.pad(im, (0, pad)) * self.weight).reshape(*lead, self.rows, self.n2)
+            y = torch.matmul(self.inner, torch.cat([xr, xi], dim=-2))
         yr, yi = y[..., : self.n1, :], y[..., self.n1 :, :]
         # times exp(+2 pi i b c / n)
         zr = yr * self.tw_cos - yi * self.tw_sin
         zi = yi * self.tw_cos + yr * self.tw_sin
-        out = torch.matmul(torch.cat([zr, zi], dim=-1), self.outer)  # [..., c, d]
-        return out.transpose(-1, -2).reshape(*lead, self.d * self.n1)[..., : self.lags]  # lag c + n1 d
+        out = torch.matmul(torch.cat([zr, zi], dim=-1), self.outer)  # [..., c, d]: the real part only
+        out = out.transpose(-1, -2).reshape(*lead, self.d * self.n1)  # sample c + n1 d
+        return out if self.lags == self.d * self.n1 else out[..., : self.lags]
+
+
+class EvenIRFFT(FrameIRFFT):
+    """real half spectrum float32[..., n // 2 + 1] (of an even sequence: a power spectrum, a log magnitude) -> the
+    first ``lags`` samples of its inverse DFT, float32[..., lags] (``torch.fft.irfft(x, n)[..., :lags]``):
+    ``FrameIRFFT`` with no imaginary part and only the rows of d reaching ``lags`` (YIN's 443 of 2048 lags in a
+    quarter of a dense cosine basis's multiply-adds)."""
+
+    def __init__(self, n: int, lags: int):
+        super().__init__(n, lags)
+
+    def forward(self, half: torch.Tensor) -> torch.Tensor:
+        return super().forward(half)
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
