@@ -20,6 +20,7 @@ import torch
 
 from core.bundle import Bundle
 from core.bundle_io import load_bundle, sha256_file, write_manifest
+from core.prior_frames import level_dims, shared_hop
 from core.prior_spec import PRIOR_FILE, PriorSpec
 from core.session import open_session
 from models.prior import LatentPrior, PriorStep
@@ -95,10 +96,10 @@ def install_prior(
         raise PriorExportError(f"{bundle_dir}: not a streaming bundle; a prior plays frame by frame")
     model, state = load_prior(checkpoint)
     levels = tuple(levels or (m.levels[0].name,))
-    known = {level.name: level for level in m.levels}
-    if any(name not in known for name in levels) or len({known[name].hop for name in levels}) != 1:
+    known = {level.name for level in m.levels}
+    if any(name not in known for name in levels) or shared_hop(m, levels) is None:
         raise PriorExportError(f"{bundle_dir}: levels {list(levels)} are not levels of one frame rate there")
-    dim = sum(known[name].dim for name in levels)
+    dim = sum(level_dims(m, levels))
     if model.dim != dim:
         raise PriorExportError(f"{checkpoint}: the prior has {model.dim} dims, {bundle_dir}'s {list(levels)} {dim}")
     with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
 from core.bundle import Bundle, BundleError
-from core.prior_frames import join_levels
+from core.prior_frames import join_levels, shared_hop
 from core.session import ModelRunner, pad_to_multiple
 
 MIN_FRAMES = 8  # shorter files teach nothing about continuation
@@ -56,9 +56,10 @@ def split_files(data: Path, val_percent: float) -> tuple[list[Path], list[Path]]
 def bundle_levels(bundle: Bundle) -> tuple[str, ...]:
     """The levels a prior for ``bundle`` models: all of them, which must share one hop."""
     m = bundle.manifest
-    if len({level.hop for level in m.levels}) != 1:
+    levels = tuple(level.name for level in m.levels)
+    if shared_hop(m, levels) is None:
         raise BundleError(f"{bundle.path}: its latent levels run at different frame rates; a prior needs one")
-    return tuple(level.name for level in m.levels)
+    return levels
 
 
 def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
