@@ -53,7 +53,15 @@ from .instrument_corpus.catalogue import (
     Instrument,
 )
 from .instrument_corpus.folder import check_labels, check_out, clean_out, write_manifest, write_sources_md
-from .instrument_corpus.phrases import Phrase, f0_labels, loudness_db, make_phrases, measure_tuning, tuning_phrases
+from .instrument_corpus.phrases import (
+    Phrase,
+    f0_labels,
+    follow_register,
+    loudness_db,
+    make_phrases,
+    measure_tuning,
+    tuning_phrases,
+)
 from .instrument_corpus.render import impulse_response, render_set
 
 
@@ -136,6 +144,8 @@ def write_clip(c: Clip, name: str, out: Path, tuning: dict[int, float]) -> dict:
     sf.write(wav, c.audio, SR, subtype="FLOAT")
     loud = loudness_db(c.audio)
     f0 = f0_labels(c.phrase, len(c.audio), loud, tuning)
+    if SOURCES[c.source].follows_register:
+        f0, _ = follow_register(f0, c.audio)
     np.save(folder / f"{stem}.f0.npy", f0)
     np.save(folder / f"{stem}.loudness.npy", loud)
     src = SOURCES[c.source]

@@ -170,3 +170,26 @@ def test_labels_follow_the_timeline():
     assert np.allclose(f0[(t > 0.12) & (t < 0.29)], 440 * 2 ** (10 / 1200), rtol=1e-4)
     assert np.allclose(f0[(t > 0.31) & (t < 0.59)], 440 * 2 ** (110 / 1200), rtol=1e-3)
     assert np.all(f0[t < 0.09] == 0) and np.all(f0[t > 0.7] == 0)
+
+
+def test_labels_follow_a_jump_to_the_twelfth_and_nothing_else():
+    """A physical model that overblows (STK's clarinet, now and then, as its noise is seeded from the clock) sounds
+    three times its set frequency: those frames' labels move up; frames at the set pitch and a short glitch stay."""
+    from scripts.instrument_corpus.catalogue import HOP, SR
+    from scripts.instrument_corpus.phrases import follow_register
+
+    n = 3 * SR
+    f = np.full(n, 196.0)
+    f[SR : 2 * SR] = 3 * 196.0  # a second in the twelfth
+    f[int(2.5 * SR) : int(2.5 * SR) + 4 * HOP] = 3 * 196.0  # four frames: too short to be a register
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(np.sin(k * phase) / k for k in (1, 3, 5, 7)).astype(np.float32) * 0.3
+    labels = np.full(1 + n // HOP, 196.0, np.float32)
+    out, moved = follow_register(labels, x)
+    frame_t = np.arange(len(out)) * HOP / SR
+    inside = (frame_t > 1.1) & (frame_t < 1.9)
+    assert np.allclose(out[inside], 3 * 196.0)
+    outside = (frame_t < 0.9) | (frame_t > 2.1)
+    assert np.allclose(out[outside], 196.0)
+    assert 60 <= moved <= 95
+    assert np.all(out[(frame_t > 2.45) & (frame_t < 2.65)] == 196.0)

@@ -78,6 +78,9 @@ class Source:
     license: str
     credit: str
     kind: str  # {instrument} and {synth} are filled in
+    # a physical model: its render is not repeatable (STK seeds its noise from the clock) and it can jump to an
+    # upper register (a clarinet to the twelfth), so its labels follow the register the audio is in
+    follows_register: bool = False
 
 
 SOURCES = {
@@ -106,7 +109,9 @@ SOURCES = {
         "Synthesis ToolKit (STK) physical model, Perry R. Cook and Gary P. Scavone",
         "stk-demo physical model ({synth}) playing generated {instrument} phrases; f0 from the frequency it is set "
         "to (note + bend) and each key's measured tuning (tuning.json); its pitch also moves with pressure, so "
-        "see label_check.json",
+        "see label_check.json; where the model jumps to an upper register (a clarinet's twelfth) the label follows "
+        "the sound",
+        follows_register=True,
     ),
 }
 ROOMS = {  # synthetic impulse responses: direct sound + exponentially decaying noise, treble decaying twice as fast

@@ -165,6 +165,33 @@ def f0_labels(
     return f0.astype(np.float32)
 
 
+REGISTER_RATIOS = (2.0, 3.0)  # an overblown flute sounds the octave, a clarinet the twelfth
+REGISTER_TOLERANCE_CENTS = 80.0
+REGISTER_MIN_FRAMES = 8  # about 90 ms: a jump the model holds, not one frame's tracker error
+
+
+def follow_register(f0: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels moved up to the register the audio actually sounds in: runs of at least REGISTER_MIN_FRAMES frames
+    where desktop/evaluation/pitch.py's tracker hears the label times 2 or 3 (within REGISTER_TOLERANCE_CENTS) get
+    that multiple of the label. Returns the labels and how many frames moved."""
+    from desktop.evaluation.pitch import track
+
+    p = track(audio, SR)
+    n = min(len(f0), len(p.f0))
+    out = f0.copy()
+    moved = 0
+    for ratio in REGISTER_RATIOS:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = 1200 * np.log2(p.f0[:n] / (ratio * f0[:n]))
+        hit = (f0[:n] > 0) & p.voiced[:n] & (np.abs(np.nan_to_num(off, nan=1e9)) <= REGISTER_TOLERANCE_CENTS)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], hit.astype(np.int8), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            if b - a >= REGISTER_MIN_FRAMES:
+                out[a:b] = ratio * f0[a:b]
+                moved += int(b - a)
+    return out, moved
+
+
 def loudness_db(x: np.ndarray) -> np.ndarray:
     """dBFS per frame j*HOP: RMS of LOUDNESS_WINDOW samples centred there (zero-padded at the edges)."""
     n = 1 + len(x) // HOP
