@@ -1,6 +1,6 @@
 """How late this machine wakes a thread that nothing in Python can hold back: the floor under any audio callback.
 
-    .venv/bin/python -m benchmarks.machine_jitter [--seconds 60] [--nap-ms 1]
+    .venv/bin/python -m benchmarks.machine_jitter [--seconds 60] [--nap-ms 1] [--priority normal]
 
 A lone process (no GIL shared with anything, no audio, no model) sleeps ``--nap-ms`` at a time and records how late
 each wake-up comes, at realtime priority (SCHED_FIFO 50) when the user may have it (root, or an rtprio limit: see
@@ -8,6 +8,10 @@ docs/notes/2026-12-06-desktop-history.md), else at normal priority (it says whic
 virtual machine, the hypervisor taking the virtual CPU away (the "steal" time it also prints, from /proc/stat). A
 256-frame device block at 44.1 kHz lasts 5.8 ms: wake-ups later than that are dropouts waiting to happen for any
 callback at that block size, written in Python or not. Prints one JSON line; docs/desktop.md quotes it.
+
+``--priority normal`` measures at the priority of the app's own threads instead: what other busy processes add on
+top (the audio tests run it beside the engine, so that a dropout the machine caused is told from one the engine
+did). SIGTERM ends the measurement early and still prints the line.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
@@ -39,29 +44,34 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--nap-ms", type=float, default=1.0)
+    p.add_argument("--priority", choices=("realtime", "normal"), default="realtime", help="realtime when permitted")
     args = p.parse_args()
     if args.seconds <= 0 or args.nap_ms <= 0:
         print("machine_jitter: --seconds and --nap-ms must be positive", file=sys.stderr)
         return 2
     nap = args.nap_ms / 1000.0
-    rt = realtime(50)
+    rt = realtime(50) if args.priority == "realtime" else False
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     late = np.zeros(int(args.seconds / nap) + 1)
     before = cpu_times()
     t0 = time.perf_counter()
     n = 0
-    while n < late.size and time.perf_counter() - t0 < args.seconds:
+    while n < late.size and time.perf_counter() - t0 < args.seconds and not stop:
         t = time.perf_counter()
         time.sleep(nap)
         late[n] = time.perf_counter() - t - nap
         n += 1
     after = cpu_times()
-    ms = late[:n] * 1e3
+    ms = late[: max(n, 1)] * 1e3  # (a SIGTERM before the first nap: one zero)
     delta = [b - a for a, b in zip(before, after)]
     steal = 100.0 * delta[7] / max(1, sum(delta)) if len(delta) > 7 else float("nan")
     print(
         json.dumps(
             {
-                "priority": "SCHED_FIFO 50" if rt else "normal (realtime not permitted)",
+                "priority": "SCHED_FIFO 50"
+                if rt
+                else "normal" + (" (realtime not permitted)" * (args.priority != "normal")),
                 "seconds": round(time.perf_counter() - t0, 1),
                 "wakeups": n,
                 "late_ms": {q: round(float(np.percentile(ms, float(q))), 2) for q in ("50", "99", "99.9")}

@@ -40,6 +40,25 @@ def test_machine_jitter_reports_wakeups_and_rejects_bad_arguments():
     assert bad.stderr.strip().count("\n") == 0 and "--seconds" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_machine_jitter_at_normal_priority_stops_on_sigterm_and_still_reports():
+    """How the audio tests measure the machine beside them: normal priority, ended by SIGTERM, one JSON line."""
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.machine_jitter", "--seconds", "600", "--priority", "normal"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    t0 = time.perf_counter()
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    assert time.perf_counter() - t0 < 10 and proc.returncode == 0
+    rep = json.loads(out.strip().splitlines()[-1])
+    assert rep["priority"] == "normal" and rep["wakeups"] > 100 and rep["seconds"] < 60
+
+
 def test_live_breakdown_parts_nest_inside_their_callers():
     r = run("live_breakdown", "--seconds", "3")
     assert r.returncode == 0, r.stderr
