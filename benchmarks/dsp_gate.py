@@ -64,9 +64,14 @@ def main() -> None:
     )
     p.add_argument("--checkpoint", default=None, help="measure this trained sf checkpoint as 'dsp' instead")
     p.add_argument("--synthesis", default="stft", help="stft or additive (models/sfvae.py SYNTHESES)")
+    p.add_argument("--env-window", type=int, default=None, help="the envelope's window (default: the family's)")
+    p.add_argument(
+        "--analysis-lag", type=int, default=0, help="where the envelope window is centred, samples back (0: default)"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     kw = {"harmonics": args.harmonics} if args.harmonics else {}
+    kw.update({"env_window": args.env_window} if args.env_window else {}, analysis_lag=args.analysis_lag)
     model = build_model(model_config("sf", latent_dim=0, synthesis=args.synthesis, **kw)).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint

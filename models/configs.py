@@ -110,6 +110,9 @@ class SourceFilterConfig(FamilyConfig):
     synthesis: str = "stft"  # or "additive" (models/additive.py: no DFT, no added frame of delay)
     envelope_code: str = "points"  # or "lpc": the nets code a warped all-pole fit of the envelope (models/lpc.py)
     lpc_order: int = 15
+    # samples before a frame's end where its envelope and aperiodicity windows are centred (0: the f0 window's
+    # centre, pitch_window / 2); the delay is this plus the synthesis's (one hop for stft, none for additive)
+    analysis_lag: int = 0
 
 
 @dataclass

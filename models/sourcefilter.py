@@ -37,6 +37,8 @@ FLOOR_FADE_NATS = math.log(10.0)  # 10 dB
 RELATIVE_FLOOR = 1e-9  # and 90 dB below the frame's mean power density
 UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
 TOP_FRACTION = 0.97
+FINE_SEARCH = 0.08  # the low-lag analysis re-reads the period within +-8 % of the f0 window's
+FINE_PERIODS = 0.4  # ... for periods up to this share of its window (205 samples, 108 Hz; longer: 14 c at 90 Hz)
 SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay state stores logenv - this)
 # voicing 1 at or below this YIN aperiodicity, 0 at or above: generous, because the band aperiodicity already
 # turns a frame's unvoiced bands into noise (measured on outside speech: PESQ-WB 1.74 at (0.3, 0.6), 1.84 here)
@@ -90,14 +92,33 @@ class SourceFilterAnalysis(nn.Module):
         ap_window: int = 512,
         ap_power: float = 2.0,
         voiced_aper: tuple = VOICED_APER,
+        lag: int = 0,
     ):
         super().__init__()
         if env_window > pitch_window or pitch_window > n_dft * 2:
             raise ValueError("source-filter analysis: env_window <= pitch_window <= 2 * n_dft")
         self.sample_rate, self.hop = int(sample_rate), int(hop)
         self.env_window, self.pitch_window, self.n_dft = int(env_window), int(pitch_window), int(n_dft)
+        # where a frame's envelope and aperiodicity windows are centred, in samples before the frame's end: the
+        # f0 window's centre by default; less puts them nearer its end (less delay; f0 then comes from a window
+        # centred pitch_window / 2 - lag samples earlier)
+        self.lag = int(lag) or self.pitch_window // 2
+        if not max(env_window, ap_window) // 2 <= self.lag <= self.pitch_window - max(env_window, ap_window) // 2:
+            raise ValueError(
+                f"source-filter analysis: lag {self.lag} must leave the {max(env_window, ap_window)}-sample window "
+                f"inside the {pitch_window}-sample f0 window"
+            )
         self.context = self.pitch_window - self.hop
         self.yin = YinPitch(sample_rate, hop, pitch_window)
+        # with the windows nearer the frame's end, the f0 window's period is re-read where they are: in the
+        # 2 * lag samples before the frame's end, the lowest d near it (FINE_SEARCH), for periods up to
+        # FINE_PERIODS of that window (longer ones keep the f0 window's, measured earlier)
+        self.fine = None
+        if self.lag < self.pitch_window // 2:
+            if (2 * self.lag) % self.hop:
+                raise ValueError(f"source-filter analysis: 2 x lag ({2 * self.lag}) must be a multiple of the hop")
+            self.fine = YinPitch(sample_rate, hop, 2 * self.lag)
+            self.fine_max = int(FINE_PERIODS * 2 * self.lag)
         self.bins = n_dft // 2 + 1
         self.env_rfft = FrameRFFT(env_window, n_dft, hann(env_window, periodic=False))
         self.env_norm = float((hann(env_window, periodic=False) ** 2).sum())
@@ -146,8 +167,10 @@ class SourceFilterAnalysis(nn.Module):
         """(features, the pitch history after them) for frames of ``pitch_window`` samples ending at each hop."""
         r = self.yin._acf(padded)  # [B, lags, F]
         pitch, yin_aper, history = self.yin.from_acf(r, history)
+        if self.fine is not None:
+            pitch, yin_aper = self._fine_pitch(padded, pitch, yin_aper)
         power = self._middle_power(padded)
-        side = (self.pitch_window - self.env_window) // 2  # centred in the f0 window, as the aperiodicity's
+        side = self.pitch_window - self.lag - self.env_window // 2  # centred ``lag`` back, as the aperiodicity's
         env_src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.env_window - side)]
         re, im = self.env_rfft(frames_of(env_src[:, 0], self.env_window, self.hop))
         s = ((re * re + im * im) / self.env_norm).transpose(1, 2)  # [B, bins, F]
@@ -168,10 +191,28 @@ class SourceFilterAnalysis(nn.Module):
         # near-tie in an unvoiced frame's pitch moved them, and a learned encoder would carry that into its latent)
         return (pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power))), history
 
+    def _fine_pitch(self, padded: torch.Tensor, pitch: torch.Tensor, aper: torch.Tensor):
+        """(pitch, aperiodicity) float32[B, 1, F] of the f0 window re-read in the ``2 * lag`` samples before each
+        frame's end, near the f0 window's period; where that period is too long for it, the f0 window's own."""
+        fine = self.fine
+        src = padded[..., self.pitch_window - fine.window :]
+        d, dp = fine.differences(fine._acf(src))  # [B, L, F]
+        period = self.sample_rate / pitch_to_hz(pitch)  # [B, 1, F]
+        near = ((fine.tau - period).abs() <= FINE_SEARCH * period) & (fine.tau >= fine.lo) & (fine.tau <= self.fine_max)
+        score = d + (1.0 - near.float()) * 1e3
+        idx = torch.argmin(score, dim=1, keepdim=True).clamp(fine.lo, self.fine_max)
+        a, b, c = torch.gather(d, 1, idx - 1), torch.gather(score, 1, idx), torch.gather(d, 1, idx + 1)
+        den = a - 2.0 * b + c
+        safe = torch.where(den.abs() > 1e-9, den, torch.ones_like(den))
+        shift = torch.where(den.abs() > 1e-9, 0.5 * (a - c) / safe, torch.zeros_like(den)).clamp(-1.0, 1.0)
+        ok = (period <= self.fine_max) & (b < 1e3)
+        new = torch.log2(self.sample_rate / (idx.float() + shift) / 440.0)
+        return torch.where(ok, new, pitch), torch.where(ok, torch.gather(dp, 1, idx), aper)
+
     def _middle_power(self, padded: torch.Tensor) -> torch.Tensor:
-        """float32[B, F, bins]: the power spectrum of the ``ap_window`` samples in the middle of each f0 window
-        (centred where the envelope's and YIN's windows are), zero-padded to twice that length."""
-        side = (self.pitch_window - self.ap_window) // 2
+        """float32[B, F, bins]: the power spectrum of the ``ap_window`` samples centred ``lag`` samples before each
+        frame's end (where the envelope's window is), zero-padded to twice that length."""
+        side = self.pitch_window - self.lag - self.ap_window // 2
         src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.ap_window - side)]
         re, im = self.ap_rfft(frames_of(src[:, 0], self.ap_window, self.hop))
         return re * re + im * im

@@ -11,14 +11,20 @@ from models.additive import AdditiveSynth
 from models.sourcefilter import SourceFilterAnalysis, SourceFilterSynth, minimum_phase_matrix
 
 SR, HOP = 22050, 256
-# the f0 window's centre, + one frame for the STFT synthesis (models/sfvae.py)
-SYNTHESES = {"stft": (SourceFilterSynth, 768), "additive": (AdditiveSynth, 512)}
+# synthesis, analysis settings, delay: the analysis lag (the f0 window's centre by default) + one frame for the STFT
+# synthesis (models/sfvae.py); the low-latency one ('sf-live') measures envelope and aperiodicity in the last 512
+# samples and re-reads the f0 window's period there
+SYNTHESES = {
+    "stft": (SourceFilterSynth, {}, 768),
+    "additive": (AdditiveSynth, {}, 512),
+    "additive-lag256": (AdditiveSynth, dict(env_window=512, lag=256), 256),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(SYNTHESES))
 def dsp(request):
-    cls, delay = SYNTHESES[request.param]
-    return SourceFilterAnalysis(SR, HOP).eval(), cls(SR, HOP).eval(), delay
+    cls, settings, delay = SYNTHESES[request.param]
+    return SourceFilterAnalysis(SR, HOP, **settings).eval(), cls(SR, HOP).eval(), delay
 
 
 def _resynth(dsp, x: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -72,6 +78,35 @@ def test_probes_keep_pitch_and_level(dsp, kind, f0):
     assert np.median(err) < 10.0, np.median(err)
     level_db = 10 * np.log10(np.mean(_core(y) ** 2) / np.mean(_core(x) ** 2))
     assert abs(level_db) < 1.0, level_db
+
+
+@pytest.mark.parametrize("f0", [110.0, 300.0])
+def test_a_short_lag_reads_the_pitch_where_its_windows_are(f0):
+    """A glide of an octave a second: with the windows 256 samples back the f0 window alone (centred 512 back)
+    would read the pitch of 11.6 ms earlier, 14 cents low; the period re-read in the last 512 samples is within
+    3 cents of the pitch at the frame's time. Above the re-read's range (a 512-sample window holds periods up to
+    256 samples, 86 Hz) the f0 window's own reading stays."""
+    t = np.arange(int(1.5 * SR)) / SR
+    hz = f0 * 2 ** (t - 0.25)
+    x = sum(np.sin(2 * np.pi * k * np.cumsum(hz) / SR) / k for k in range(1, 8)).astype(np.float32) * 0.1
+    errs = {}
+    for lag in (256, 512):
+        ana = SourceFilterAnalysis(SR, HOP, env_window=512, lag=lag).eval()
+        with torch.no_grad():
+            pitch = ana(torch.from_numpy(x)[None, None])[0][0, 0].numpy()
+        end = (np.arange(len(pitch)) + 1) * HOP  # frame f ends at sample (f + 1) * HOP
+        truth = np.log2(f0 * 2 ** ((end - 256) / SR - 0.25) / 440.0)  # at the windows' centre for lag 256
+        core = slice(len(pitch) // 4, -len(pitch) // 4)
+        errs[lag] = np.median(1200 * (pitch[core] - truth[core]))
+    assert abs(errs[256]) < 3.0, errs
+    assert errs[512] < -10.0, errs  # the centred f0 window reads 256 samples earlier: lower on a rising glide
+
+
+def test_analysis_lag_must_fit_the_windows():
+    with pytest.raises(ValueError, match="lag"):
+        SourceFilterAnalysis(SR, HOP, env_window=768, lag=256)  # 768 samples cannot be centred 256 back
+    with pytest.raises(ValueError, match="multiple of the hop"):
+        SourceFilterAnalysis(SR, HOP, env_window=256, lag=320)
 
 
 def _bad_inputs() -> dict[str, np.ndarray]:
