@@ -12,7 +12,7 @@ FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())
 # 40 MB for the mixed-corpus models, and 6 MB for the four instrument bundles (timbre family, ~1.2 MB each: the
 # noise table and the decoder's 192-channel net) that play a voice as violin, flute, clarinet or choir (issue 25)
-# and 4.1 MB for `voice-live` (2.1 MB of it the additive synthesis's 257 x 257 phase intermediates, which the exporter
+# and 4.4 MB for `voice-live` (2.1 MB of it the additive synthesis's 257 x 257 phase intermediates, which the exporter
 # folds into constants below 512 x 512 elements)
 BUDGET_BYTES = 50_000_000
 
