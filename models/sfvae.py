@@ -103,7 +103,7 @@ class SourceFilterVAE(AudioAutoencoder):
         synthesis: str,
         envelope_code: str,
         lpc_order: int,
-        analysis_lag: int = 0,
+        analysis_lag: int,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -114,13 +114,11 @@ class SourceFilterVAE(AudioAutoencoder):
         if synthesis not in SYNTHESES:
             raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
         self.synthesis = synthesis
-        # the envelope's and aperiodicity's windows are centred ``analysis_lag`` back (0: pitch_window / 2, the
-        # f0 window's centre); the STFT synthesis adds one frame (models/sourcefilter.py), the additive one none
-        # (models/additive.py)
-        extra = hop if synthesis == "stft" else 0
+        # envelope and aperiodicity centred ``analysis_lag`` back (0: the f0 window's centre); the STFT synthesis
+        # adds one frame (models/sourcefilter.py), the additive one none (models/additive.py)
         lag = int(analysis_lag) or pitch_window // 2
-        self.causal, self.lookahead = True, -(-(lag + extra) // hop)
-        self.delay = lag + extra
+        self.delay = lag + (hop if synthesis == "stft" else 0)
+        self.causal, self.lookahead = True, -(-self.delay // hop)
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
         self.feature_weight = float(feature_weight)
         self.synth_in_loss = bool(synth_in_loss)
