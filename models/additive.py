@@ -65,6 +65,8 @@ class AdditiveSynth(nn.Module):
         self.phase_fft = int(phase_fft)
         self.phase_bins = self.phase_fft // 2 + 1
         self.bin_hz = sample_rate / self.phase_fft
+        # stored in the graph as it is (257 x 257, 264 kB): built there from its closed form, the exporter folded
+        # four 257 x 257 intermediates of that into constants (2.1 MB); the STFT synthesis's 513 x 513 it does not
         self.register_buffer("min_phase", minimum_phase_matrix(self.phase_fft), persistent=False)
         grid = np.arange(self.phase_bins) * self.bin_hz
         self.register_buffer("grid_hz", torch.from_numpy(grid).float()[None, :, None], persistent=False)
@@ -129,8 +131,7 @@ class AdditiveSynth(nn.Module):
         floor = peak.amax(dim=1, keepdim=True) - self.range_nats
         log_grid = torch.maximum(peak, floor)
         log_h = torch.maximum(log_h, floor)
-        min_phase = minimum_phase_matrix(self.phase_fft) if torch.compiler.is_exporting() else self.min_phase
-        phase = gather_lerp(torch.matmul(min_phase, 0.5 * log_grid), hz / self.bin_hz)
+        phase = gather_lerp(torch.matmul(self.min_phase, 0.5 * log_grid), hz / self.bin_hz)
         present = ((self.oscillator.max_hz - hz) / TAPER_HZ).clamp(0.0, 1.0)
         harm = 1.0 - self._ap_at(ap, hz)
         amp = torch.sqrt((4.0 * f0 * torch.exp(log_h) * harm / self.sample_rate).clamp(min=1e-20))

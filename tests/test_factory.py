@@ -12,8 +12,7 @@ FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())
 # 40 MB for the mixed-corpus models, and 6 MB for the four instrument bundles (timbre family, ~1.2 MB each: the
 # noise table and the decoder's 192-channel net) that play a voice as violin, flute, clarinet or choir (issue 25)
-# and 4.4 MB for `voice-live` (2.1 MB of it the additive synthesis's 257 x 257 phase intermediates, which the exporter
-# folds into constants below 512 x 512 elements)
+# and about 4.4 MB for the two that play at the default's latency, `voice-live` and `violin-live`
 BUDGET_BYTES = 50_000_000
 
 
@@ -65,20 +64,22 @@ def test_the_default_streams_block_by_block_under_25_ms():
     assert 1000.0 * (m.streaming.block + m.streaming.delay) / m.sample_rate < 25.0
 
 
-def test_voice_live_plays_at_the_defaults_latency_block_by_block_as_whole():
-    """`voice-live`: the source-filter voice at the streaming default's algorithmic latency (block + delay), its
-    256-sample blocks equal to one call over the whole signal, and a sung-like tone back at its pitch."""
+@pytest.mark.parametrize("name", ["voice-live", "violin-live"])
+def test_live_bundles_play_at_the_defaults_latency_block_by_block_as_whole(name):
+    """`voice-live` and `violin-live`: source-filter models at the streaming default's algorithmic latency (block +
+    delay), their 256-sample blocks equal to one call over the whole signal, and a sung-like tone back at its
+    pitch."""
     from core.streaming import StreamingModel, render_stream
     from desktop.evaluation.pitch import track
 
-    live, default = load_bundle(FACTORY / "voice-live").manifest, load_bundle(default_bundle_path()).manifest
+    live, default = load_bundle(FACTORY / name).manifest, load_bundle(default_bundle_path()).manifest
     latency = lambda m: (m.streaming.block + m.streaming.delay) / m.sample_rate  # noqa: E731
     assert latency(live) <= latency(default) and live.streaming.block == 256
     sr = live.sample_rate
     t = np.arange(int(1.5 * sr)) / sr
     hz = 196.0 * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5 * t))  # a vibrato
     x = (0.1 * sum(np.sin(2 * np.pi * k * np.cumsum(hz) / sr) / k for k in range(1, 20))).astype(np.float32)
-    model = StreamingModel(ModelRunner(load_bundle(FACTORY / "voice-live"), "cpu", threads=1))
+    model = StreamingModel(ModelRunner(load_bundle(FACTORY / name), "cpu", threads=1))
     blocks = render_stream(x, model, block=256)
     whole = render_stream(x, model, block=len(x) + 4096)
     assert np.abs(blocks - whole).max() < 1e-4
