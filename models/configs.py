@@ -131,6 +131,7 @@ class TimbreConfig(FamilyConfig):
     feature_weight: float = 10.0
     random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
     synthesis: str = "stft"
+    analysis_lag: int = 0  # as the sf family's (SourceFilterConfig)
 
 
 CONFIGS: dict[str, type[FamilyConfig]] = {
