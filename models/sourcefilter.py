@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from .fft import FrameIRFFT, FrameRFFT, frames_of, overlap_add
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
-from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch
+from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch, refine_period
 
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
 LOG_FLOOR = 1e-10  # power density floor before the log (-100 dB re full-scale white noise)
@@ -201,12 +201,8 @@ class SourceFilterAnalysis(nn.Module):
         near = ((fine.tau - period).abs() <= FINE_SEARCH * period) & (fine.tau >= fine.lo) & (fine.tau <= self.fine_max)
         score = d + (1.0 - near.float()) * 1e3
         idx = torch.argmin(score, dim=1, keepdim=True).clamp(fine.lo, self.fine_max)
-        a, b, c = torch.gather(d, 1, idx - 1), torch.gather(score, 1, idx), torch.gather(d, 1, idx + 1)
-        den = a - 2.0 * b + c
-        safe = torch.where(den.abs() > 1e-9, den, torch.ones_like(den))
-        shift = torch.where(den.abs() > 1e-9, 0.5 * (a - c) / safe, torch.zeros_like(den)).clamp(-1.0, 1.0)
-        ok = (period <= self.fine_max) & (b < 1e3)
-        new = torch.log2(self.sample_rate / (idx.float() + shift) / 440.0)
+        ok = (period <= self.fine_max) & (torch.gather(score, 1, idx) < 1e3)  # a lag near the period was found
+        new = torch.log2(self.sample_rate / refine_period(d, idx) / 440.0)
         return torch.where(ok, new, pitch), torch.where(ok, torch.gather(dp, 1, idx), aper)
 
     def _middle_power(self, padded: torch.Tensor) -> torch.Tensor:

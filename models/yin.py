@@ -34,6 +34,21 @@ def octaves(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.log2(a.clamp(min=1.0) / b.clamp(min=1.0)).abs()
 
 
+def refine_period(d: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """d float32[B, lags, F], a lag per frame int64[B, 1, F] (1 .. lags - 2) -> the period float32[B, 1, F]: the
+    vertex of the parabola through d at the three lags around it (at most a lag away)."""
+    a = torch.gather(d, 1, idx - 1)
+    b = torch.gather(d, 1, idx)
+    c = torch.gather(d, 1, idx + 1)
+    den = a - 2.0 * b + c
+    shift = torch.where(
+        den.abs() > 1e-9,
+        0.5 * (a - c) / torch.where(den.abs() > 1e-9, den, torch.ones_like(den)),
+        torch.zeros_like(den),
+    ).clamp(-1.0, 1.0)
+    return idx.float() + shift
+
+
 class YinPitch(nn.Module):
     """Frames of the last ``window`` samples (float32[B, 1, n] holding F frames ending at each hop) ->
     (pitch in octaves re A4 float32[B, 1, F], aperiodicity float32[B, 1, F]): a YIN estimator in tensor ops, so it
@@ -122,17 +137,7 @@ class YinPitch(nn.Module):
         new_history = None
         if history is not None:
             idx, new_history = self._hold(dp, trough, idx, history)
-        a = torch.gather(d, 1, idx - 1)
-        b = torch.gather(d, 1, idx)
-        c = torch.gather(d, 1, idx + 1)
-        den = a - 2.0 * b + c
-        shift = torch.where(
-            den.abs() > 1e-9,
-            0.5 * (a - c) / torch.where(den.abs() > 1e-9, den, torch.ones_like(den)),
-            torch.zeros_like(den),
-        ).clamp(-1.0, 1.0)
-        period = idx.float() + shift
-        pitch = torch.log2(self.sample_rate / period / 440.0)
+        pitch = torch.log2(self.sample_rate / refine_period(d, idx) / 440.0)
         aper = torch.gather(dp, 1, idx)
         return (pitch, aper) if history is None else (pitch, aper, new_history)
 
