@@ -63,15 +63,16 @@ def main() -> int:
         late[n] = time.perf_counter() - t - nap
         n += 1
     after = cpu_times()
+    priority_label = (
+        "SCHED_FIFO 50" if rt else "normal" if args.priority == "normal" else "normal (realtime not permitted)"
+    )
     ms = late[: max(n, 1)] * 1e3  # (a SIGTERM before the first nap: one zero)
     delta = [b - a for a, b in zip(before, after)]
     steal = 100.0 * delta[7] / max(1, sum(delta)) if len(delta) > 7 else float("nan")
     print(
         json.dumps(
             {
-                "priority": "SCHED_FIFO 50"
-                if rt
-                else "normal" + (" (realtime not permitted)" * (args.priority != "normal")),
+                "priority": priority_label,
                 "seconds": round(time.perf_counter() - t0, 1),
                 "wakeups": n,
                 "late_ms": {q: round(float(np.percentile(ms, float(q))), 2) for q in ("50", "99", "99.9")}
