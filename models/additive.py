@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .fft import FrameIRFFT, FrameRFFT
-from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
+from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz, powers
 from .sourcefilter import (
     FLOOR_FADE_NATS,
     LOG_FLOOR,
@@ -162,9 +162,6 @@ class AdditiveSynth(nn.Module):
         both = torch.cat([states[3], now], dim=-1)
         prev = both[..., :-1]
         cyc, hz, prev_hz, phase = self.oscillator.cycles(pitch[:, 0], states[0])  # [B, F, hop]
-        arg = cyc[..., None] * self.oscillator.two_pi_k  # [B, F, hop, H]
-        cs = torch.cat([torch.cos(arg), -torch.sin(arg)], dim=-1)  # [B, F, hop, 2H]
-        amps = torch.stack([prev[:, : 2 * h], now[:, : 2 * h]], dim=-1).permute(0, 2, 1, 3)  # [B, F, 2H, 2]
         # a harmonic plays in a block only if it stays below the limit all through it, however far f0 moves (an
         # octave jump would glide the upper harmonics past Nyquist, where they alias), and sweeps less than SWEEP_HZ
         # (gone at twice that: a jump of f0, an octave error or the tracker's guess in an unvoiced frame, would smear
@@ -173,10 +170,9 @@ class AdditiveSynth(nn.Module):
         inside = ((self.oscillator.max_hz - self.k * top) / TAPER_HZ).clamp(0.0, 1.0)  # [B, F, H]
         sweep = self.k * (hz - prev_hz).abs()[..., None]
         inside = inside * ((2.0 * SWEEP_HZ - sweep) / SWEEP_HZ).clamp(0.0, 1.0)
-        amps = amps * torch.cat([inside, inside], dim=-1)[..., None]
-        pair = torch.matmul(cs, amps)  # [B, F, hop, 2]: the sum with the previous / this frame's amplitudes
+        pair = self._harmonic_sums(cyc, prev[:, : 2 * h], now[:, : 2 * h], inside)  # [B, F, 2, hop]
         ramp = self.ramp[0, 0][None, None, :]
-        harmonic = pair[..., 0] * (1.0 - ramp) + pair[..., 1] * ramp
+        harmonic = pair[:, :, 0] * (1.0 - ramp) + pair[:, :, 1] * ramp
         # noise: each output sample filtered by the previous and this frame's FIR, crossfaded
         white, s_noise = self.noise.stream(pitch, self.hop, states[1:2])
         ext = torch.cat([states[2], white], dim=-1)  # [B, 1, taps - 1 + F * hop]
@@ -186,6 +182,27 @@ class AdditiveSynth(nn.Module):
         nxt_osc = torch.cat([phase, pitch[:, :, -1:], torch.ones_like(pitch[:, :, -1:])], dim=1)
         tail = ext[..., ext.shape[-1] - (self.taps - 1) :]
         return out, [nxt_osc] + s_noise + [tail, both[..., -1:]]
+
+    def _harmonic_sums(self, cyc, prev, now, inside):
+        """cyc float32[B, F, hop] (the oscillator's phase in cycles), prev / now float32[B, 2H, F] (the frame before's
+        and this frame's complex amplitudes, real parts then imaginary), inside float32[B, F, H] -> float32[B, F, 2,
+        hop]: sum_k Re(c_k e^(i k t)) for each set of amplitudes c. Harmonic k = m a + b (b = 1..m, a = 0..g-1, the
+        oscillator's groups): e^(i k t) = e^(i m a t) e^(i b t), every power a complex product of one sine and one
+        cosine a sample (a sine and a cosine per harmonic and sample were a third of a render), and per frame one
+        product of the [4g, 2m] amplitude matrix with the 2m powers of b t."""
+        b, frames, h = inside.shape
+        m, g = self.oscillator.group, self.oscillator.groups
+        t = (2 * math.pi) * cyc[..., None, :]  # [B, F, 1, hop]
+        cb, sb = powers(torch.cos(t), torch.sin(t), m, dim=-2)  # [B, F, m, hop]: b t
+        ca, sa = powers(cb[..., -1:, :], sb[..., -1:, :], g, dim=-2, zeroth=True)  # [B, F, g, hop]: m a t
+        amps = torch.stack([prev, now], dim=1).reshape(b, 2, 2, h, frames).permute(0, 4, 1, 2, 3)  # [B, F, 2, 2, H]
+        amps = torch.nn.functional.pad(amps * inside[:, :, None, None, :], (0, m * g - h))
+        re, im = amps.reshape(b, frames, 2, 2, g, m).unbind(dim=3)  # [B, F, 2, g, m] each
+        # (re + i im) e^(i b t) summed over b = U + i V: U = re cos - im sin, V = re sin + im cos
+        coef = torch.cat([torch.cat([re, -im], dim=-1), torch.cat([im, re], dim=-1)], dim=-2)  # [B, F, 2, 2g, 2m]
+        uv = torch.matmul(coef, torch.cat([cb, sb], dim=-2)[:, :, None])  # [B, F, 2, 2g, hop]
+        u, v = uv.split(g, dim=-2)
+        return (ca[:, :, None] * u - sa[:, :, None] * v).sum(dim=-2)  # Re(e^(i m a t) (U + i V)) summed over a
 
     def _filter_noise(self, ext: torch.Tensor, firs: torch.Tensor, frames: int) -> torch.Tensor:
         """ext float32[B, 1, taps - 1 + F * hop] (the noise with the taps - 1 samples before), firs float32[B, taps,

@@ -226,3 +226,21 @@ def test_minimum_phase_matrix_gives_a_one_pole_filters_phase(n_fft):
         response = 1.0 / (1.0 - a * np.exp(-1j * w))
         phase = minimum_phase_matrix(n_fft).double().numpy() @ np.log(np.abs(response))
         assert np.abs(phase - np.angle(response)).max() < 1e-5
+
+
+def test_additive_harmonic_sums_equal_the_sum_harmonic_by_harmonic():
+    """The grouped sum (powers of one sine and cosine a sample, one product per frame) against each harmonic's own
+    cosine and sine: sum_k Re(c_k e^(i 2 pi k cyc)), with amplitudes that are not all alike and some harmonics
+    masked."""
+    syn = AdditiveSynth(SR, HOP)
+    h, frames = syn.harmonics, 5
+    g = torch.Generator().manual_seed(3)
+    cyc = torch.rand(1, frames, HOP, generator=g)
+    prev, now = torch.randn(1, 2 * h, frames, generator=g), torch.randn(1, 2 * h, frames, generator=g)
+    inside = (torch.rand(1, frames, h, generator=g) > 0.2).float()
+    got = syn._harmonic_sums(cyc, prev, now, inside).double()
+    arg = 2 * np.pi * cyc.double()[..., None] * torch.arange(1, h + 1, dtype=torch.float64)  # [1, F, hop, H]
+    for i, amps in enumerate((prev, now)):
+        re, im = (a.double().transpose(1, 2)[:, :, None, :] * inside.double()[:, :, None, :] for a in amps.split(h, 1))
+        want = (re * torch.cos(arg) - im * torch.sin(arg)).sum(-1)  # [1, F, hop]
+        assert torch.allclose(got[:, :, i], want, atol=2e-5 * want.abs().max().item()), (got[:, :, i] - want).abs().max()
