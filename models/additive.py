@@ -52,7 +52,7 @@ class AdditiveSynth(nn.Module):
         harmonics: int = 64,
         range_db: float = 100.0,
         phase_fft: int = 512,
-        noise_taps: int = 128,
+        noise_taps: int = 256,  # the sf family's (models/configs.py); 128 smooths the envelope over 3 bins of 172 Hz
     ):
         super().__init__()
         self.sample_rate, self.hop, self.env_points = int(sample_rate), int(hop), int(env_points)
@@ -85,9 +85,7 @@ class AdditiveSynth(nn.Module):
             raise ValueError("additive synthesis: noise_taps <= hop (a block's inputs lie within two blocks)")
         self.seg_rfft = FrameRFFT(n, n, torch.ones(n))
         self.seg_irfft = FrameIRFFT(n, lags=self.hop)
-        k = np.arange(n // 2 + 1)[:, None] * np.arange(self.taps)[None, :] * (2 * np.pi / n)
-        self.register_buffer("fir_dft_re", torch.from_numpy(np.cos(k)).float(), persistent=False)
-        self.register_buffer("fir_dft_im", torch.from_numpy(-np.sin(k)).float(), persistent=False)
+        self.fir_rfft = FrameRFFT(self.taps, n)  # the FIR's DFT on the same n points (was a 257 x 128 matrix pair)
         self.register_buffer("k", self.oscillator.k.clone(), persistent=False)
         self.register_buffer("ramp", self.oscillator.ramp.clone(), persistent=False)  # (n + 1) / hop
 
@@ -213,8 +211,7 @@ class AdditiveSynth(nn.Module):
         ext = torch.nn.functional.pad(ext[:, 0], (0, self.hop - self.taps + 1))  # [B, (F + 1) hop]
         blocks = ext.reshape(b, frames + 1, self.hop)
         xr, xi = self.seg_rfft(torch.cat([blocks[:, :-1], blocks[:, 1:]], dim=-1))  # [B, F, bins]
-        gr = torch.matmul(self.fir_dft_re, firs).transpose(1, 2)  # [B, F + 1, bins]
-        gi = torch.matmul(self.fir_dft_im, firs).transpose(1, 2)
+        gr, gi = self.fir_rfft(firs.transpose(1, 2))  # [B, F + 1, bins]
         gr = torch.stack([gr[:, :-1], gr[:, 1:]], dim=1)  # [B, 2, F, bins]
         gi = torch.stack([gi[:, :-1], gi[:, 1:]], dim=1)
         xr, xi = xr[:, None], xi[:, None]

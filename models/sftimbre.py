@@ -79,6 +79,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         enc_max_channels: int,
         n_fft: int,
         analysis_lag: int,
+        noise_taps: int,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
         # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
@@ -105,6 +106,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             envelope_code="points",  # the instrument's envelope is predicted point by point
             lpc_order=0,
             analysis_lag=analysis_lag,  # models/sfvae.py: 256 with the additive synthesis plays 23.2 ms late
+            noise_taps=noise_taps,
         )
         features = env_points + self.bands
         self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)

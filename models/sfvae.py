@@ -104,12 +104,11 @@ class SourceFilterVAE(AudioAutoencoder):
         envelope_code: str,
         lpc_order: int,
         analysis_lag: int,
+        noise_taps: int,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
-        hop = 1
-        for s in strides:
-            hop *= int(s)
+        hop = int(np.prod([int(s) for s in strides]))
         self.sample_rate, self.hop = int(sample_rate), hop
         if synthesis not in SYNTHESES:
             raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
@@ -131,10 +130,11 @@ class SourceFilterVAE(AudioAutoencoder):
             ap_power=ap_power,
             lag=lag,
         )
+        kw = dict(env_points=env_points, harmonics=harmonics)
         if synthesis == "stft":
-            self.synth = SourceFilterSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
+            self.synth = SourceFilterSynth(sample_rate, hop, **kw)
         else:
-            self.synth = AdditiveSynth(sample_rate, hop, env_points=env_points, harmonics=harmonics)
+            self.synth = AdditiveSynth(sample_rate, hop, noise_taps=noise_taps, **kw)
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
         if envelope_code not in ENVELOPE_CODES:
             raise ValueError(f"sf envelope_code must be one of {', '.join(ENVELOPE_CODES)}, not '{envelope_code}'")

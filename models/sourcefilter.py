@@ -39,6 +39,10 @@ UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
 TOP_FRACTION = 0.97
 FINE_SEARCH = 0.08  # the low-lag analysis re-reads the period within +-8 % of the f0 window's
 FINE_PERIODS = 0.4  # ... for periods up to this share of its window (205 samples, 108 Hz; longer: 14 c at 90 Hz)
+# ... on the mean difference function of windows ending this many samples before the frame's end: one window's
+# re-read jittered from frame to frame (median second difference 59 c against the f0 window's 39), and the mean of
+# three scored PESQ-WB 1.954 against 1.924 on outside speech (a 768-sample window: 1.920)
+FINE_SHIFTS = (0, 32, 64)
 SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay state stores logenv - this)
 # voicing 1 at or below this YIN aperiodicity, 0 at or above: generous, because the band aperiodicity already
 # turns a frame's unvoiced bands into noise (measured on outside speech: PESQ-WB 1.74 at (0.3, 0.6), 1.84 here)
@@ -193,10 +197,14 @@ class SourceFilterAnalysis(nn.Module):
 
     def _fine_pitch(self, padded: torch.Tensor, pitch: torch.Tensor, aper: torch.Tensor):
         """(pitch, aperiodicity) float32[B, 1, F] of the f0 window re-read in the ``2 * lag`` samples before each
-        frame's end, near the f0 window's period; where that period is too long for it, the f0 window's own."""
+        frame's end (FINE_SHIFTS), near the f0 window's period; where that period is too long for it, the f0 window's
+        own."""
         fine = self.fine
-        src = padded[..., self.pitch_window - fine.window :]
-        d, dp = fine.differences(fine._acf(src))  # [B, L, F]
+        d = dp = 0.0
+        for shift in FINE_SHIFTS:
+            src = padded[..., self.pitch_window - fine.window - shift : padded.shape[-1] - shift]
+            d_s, dp_s = fine.differences(fine._acf(src))  # [B, L, F]
+            d, dp = d + d_s / len(FINE_SHIFTS), dp + dp_s / len(FINE_SHIFTS)
         period = self.sample_rate / pitch_to_hz(pitch)  # [B, 1, F]
         near = ((fine.tau - period).abs() <= FINE_SEARCH * period) & (fine.tau >= fine.lo) & (fine.tau <= self.fine_max)
         score = d + (1.0 - near.float()) * 1e3

@@ -243,4 +243,6 @@ def test_additive_harmonic_sums_equal_the_sum_harmonic_by_harmonic():
     for i, amps in enumerate((prev, now)):
         re, im = (a.double().transpose(1, 2)[:, :, None, :] * inside.double()[:, :, None, :] for a in amps.split(h, 1))
         want = (re * torch.cos(arg) - im * torch.sin(arg)).sum(-1)  # [1, F, hop]
-        assert torch.allclose(got[:, :, i], want, atol=2e-5 * want.abs().max().item()), (got[:, :, i] - want).abs().max()
+        assert torch.allclose(got[:, :, i], want, atol=2e-5 * want.abs().max().item()), (
+            (got[:, :, i] - want).abs().max()
+        )
