@@ -199,12 +199,10 @@ class SourceFilterAnalysis(nn.Module):
         """(pitch, aperiodicity) float32[B, 1, F] of the f0 window re-read in the ``2 * lag`` samples before each
         frame's end (FINE_SHIFTS), near the f0 window's period; where that period is too long for it, the f0 window's
         own."""
-        fine = self.fine
-        d = dp = 0.0
-        for shift in FINE_SHIFTS:
-            src = padded[..., self.pitch_window - fine.window - shift : padded.shape[-1] - shift]
-            d_s, dp_s = fine.differences(fine._acf(src))  # [B, L, F]
-            d, dp = d + d_s / len(FINE_SHIFTS), dp + dp_s / len(FINE_SHIFTS)
+        fine, start, end = self.fine, self.pitch_window - self.fine.window, padded.shape[-1]
+        # the shifted windows stacked along the batch: one autocorrelation and one set of ops for all of them
+        src = torch.cat([padded[..., start - shift : end - shift] for shift in FINE_SHIFTS], dim=0)
+        d, dp = (v.reshape(len(FINE_SHIFTS), -1, *v.shape[1:]).mean(dim=0) for v in fine.differences(fine._acf(src)))
         period = self.sample_rate / pitch_to_hz(pitch)  # [B, 1, F]
         near = ((fine.tau - period).abs() <= FINE_SEARCH * period) & (fine.tau >= fine.lo) & (fine.tau <= self.fine_max)
         score = d + (1.0 - near.float()) * 1e3
