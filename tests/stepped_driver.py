@@ -41,20 +41,26 @@ class SteppedDriver:
     def done(self) -> bool:
         return self.blocks_done * self.blocksize >= self.source.size
 
-    def step(self) -> None:
-        """One device callback: the next block of the source in (silence past its end), the engine's block out."""
+    def step(self, back_to_back: bool = False) -> None:
+        """One device callback: the next block of the source in (silence past its end), the engine's block out.
+        ``back_to_back``: right after the previous one, as a sound server's burst comes (see ``burst``)."""
         n, pos = self.blocksize, self.blocks_done * self.blocksize
         indata = np.zeros((n, 1), np.float32)
         seg = self.source[pos : pos + n]
         indata[: seg.size, 0] = seg
         outdata = np.zeros((n, 2), np.float32)
         wait = self._last + MIN_GAP_S - time.monotonic()
-        if wait > 0:
+        if wait > 0 and not back_to_back:
             time.sleep(wait)
         self._last = time.monotonic()
         self._callback(indata if self._input_needed else None, outdata, n, False)
         self._blocks.append(outdata[:, 0].copy())
         self.blocks_done += 1
+
+    def burst(self, blocks: int) -> None:
+        """``blocks`` callbacks back to back (the first after the usual gap): the device taking them at once."""
+        for k in range(blocks):
+            self.step(back_to_back=k > 0)
 
     def captured(self) -> np.ndarray:
         return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)

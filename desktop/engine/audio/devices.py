@@ -93,6 +93,8 @@ class SoundDeviceDriver:
     ``latency``: PortAudio's suggested latency, seconds or 'low' / 'high', one for both directions or a pair
     (input, output): the input side need not buffer as much as the output (docs/desktop.md, "Streaming mode")."""
 
+    settles = True  # a sound server takes a new stream's first callbacks in bursts: the engine lets them settle
+
     def __init__(
         self,
         input_device=None,
