@@ -109,6 +109,24 @@ def test_analysis_lag_must_fit_the_windows():
         SourceFilterAnalysis(SR, HOP, env_window=256, lag=320)
 
 
+@pytest.mark.parametrize("f0_aper, expect_hz", [(0.6, 200.0), (0.2, None)])
+def test_the_short_windows_own_period_wins_only_where_the_long_window_saw_little_periodicity(f0_aper, expect_hz):
+    """The period re-read looks near the f0 window's pick (here a wrong 130 Hz). Where that pick was nearly
+    aperiodic (d' 0.6, above FINE_OWN_APER) the short windows' own YIN pick, a clean 200 Hz, wins; where it was
+    periodic (d' 0.2) the re-read stays near 130 Hz."""
+    ana = SourceFilterAnalysis(SR, HOP, env_window=512, lag=256).eval()
+    t = np.arange(ana.pitch_window) / SR
+    x = sum(np.sin(2 * np.pi * k * 200.0 * t) / k for k in range(1, 8)).astype(np.float32) * 0.1
+    wrong = torch.full((1, 1, 1), float(np.log2(130.0 / 440.0)))
+    with torch.no_grad():
+        pitch, aper = ana._fine_pitch(torch.from_numpy(x)[None, None], wrong, torch.full((1, 1, 1), f0_aper))
+    hz = 440.0 * 2.0 ** pitch.item()
+    if expect_hz:
+        assert abs(1200 * np.log2(hz / expect_hz)) < 5 and aper.item() < 0.1, (hz, aper.item())
+    else:
+        assert abs(1200 * np.log2(hz / 130.0)) < 1200 * np.log2(1.09), hz
+
+
 def _bad_inputs() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     t = np.arange(SR) / SR

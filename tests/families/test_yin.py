@@ -1,4 +1,5 @@
-"""YIN's continuity (models/yin.py): a frame's lone octave jump is held at the previous pitch, and only then."""
+"""YIN's pick (models/yin.py): the octave cost's balance, and continuity (a frame's lone octave jump is held at the
+previous pitch, and only then)."""
 
 import torch
 
@@ -36,6 +37,15 @@ def test_an_octave_jump_is_held_where_the_previous_frames_agreed():
     assert abs(_pick_lag(yin, dp, disagreeing) - 100) < 1
     shallow = _difference(yin.lags, {100: 0.05, 200: 0.80})  # the held trough is far shallower: the jump is real
     assert abs(_pick_lag(yin, shallow, steady) - 100) < 1
+
+
+def test_a_period_deeper_than_its_half_wins_where_no_trough_is_below_the_threshold():
+    """No trough under YIN's threshold: the octave cost prefers the shorter lag, but only by 0.1 per octave, so a
+    true period 0.15 deeper than its half (creaky or breathy speech) keeps it; a half far deeper wins."""
+    yin = YinPitch(SR, 256, 1024)
+    assert abs(_pick_lag(yin, _difference(yin.lags, {100: 0.45, 200: 0.30}), None) - 200) < 1
+    assert abs(_pick_lag(yin, _difference(yin.lags, {100: 0.30, 200: 0.45}), None) - 100) < 1
+    assert abs(_pick_lag(yin, _difference(yin.lags, {100: 0.35, 200: 0.30}), None) - 100) < 1
 
 
 def test_the_history_carries_the_frames_own_picks():
