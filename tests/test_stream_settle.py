@@ -1,4 +1,4 @@
-"""A sound server's new stream settles before the engine plays (``live.SETTLE_S``): it first takes a burst that
+"""A sound server's new stream settles before the engine plays (``settle.SETTLE_S``): it first takes a burst that
 fills its buffer, then bursts of its habit. Driven deterministically (``SteppedDriver`` making every callback, in
 bursts), the engine plays silence through the settling, starts its output ahead by the habit's bursts, and then
 never underruns on them, with every position exact. (Before, the first ~0.1 s of every stream on PulseAudio's
@@ -13,7 +13,8 @@ from streaming_identity_bundle import build_streaming_identity_bundle
 
 from core.bundle_io import load_bundle
 from core.session import ModelRunner
-from desktop.engine.audio.live import SETTLE_S, LiveEngine
+from desktop.engine.audio.live import LiveEngine
+from desktop.engine.audio.settle import SETTLE_S
 from desktop.engine.model.slot import ModelSlot
 from desktop.engine.parameters.values import EngineParams, StreamConfig
 from tests.waits import wait_for
@@ -50,11 +51,11 @@ def test_the_output_starts_ahead_by_the_habits_bursts_and_never_underruns_on_the
     try:
         drv.burst(5)
         bursts = 0
-        while eng.settle_cover == 0:
+        while eng.settle.cover == 0:
             drv.burst(outlier if bursts == 1 and outlier else HABIT)
             bursts += 1
             assert drv.blocks_done * BLOCK < 2 * SETTLE_S * RATE, "the stream never settled"
-        assert eng.settle_cover == HABIT * BLOCK
+        assert eng.settle.cover == HABIT * BLOCK
         assert not drv.captured().any()  # silence while settling
         while not drv.done:
             wait_for(
@@ -87,6 +88,6 @@ def test_a_driver_that_does_not_settle_plays_from_its_first_callback(tmp_path):
             drv.step()
     finally:
         eng.stop(fade=False)
-    assert eng.settle_cover == 0 and eng.underruns == 0
+    assert eng.settle.cover == 0 and eng.underruns == 0
     y = drv.captured()
     assert int(np.argmax(np.abs(y))) - int(0.2 * RATE) == eng.prefill + eng.dry_delay

@@ -32,6 +32,7 @@ from . import live_report
 from .chain import ChainStats, ProcessingChain
 from .fade import StartStopFade
 from .ring import RingBuffer
+from .settle import SETTLE_S, StreamSettle
 from .stream_watch import NOT_STARTED, REOPEN_FAILED, STALL_MESSAGE, stall_error, wants_reopen
 from .wake_pipe import WakePipe
 
@@ -40,11 +41,6 @@ SWITCH_FADE_S = 0.03  # a rebuild (mode, hop, model) fades the queued audio out 
 BURST_GAP_S = 0.002  # callbacks closer than this are one burst of the device's buffer
 GIL_SWITCH_S = 0.001  # while playing: another thread running Python hands the GIL to the callback within ~1 ms
 BURST_HITS = 8  # back-to-back callbacks within one second that make bursts the device's habit, not a hiccup
-# a sound server's new stream first takes a burst that fills its buffer, then bursts of its habit (PulseAudio's ALSA
-# plugin: 2-3 device blocks every ~23 ms); a stream whose driver ``settles`` plays silence and takes no input for
-# this long, and the output starts ahead by the habit's bursts seen meanwhile (before, the first ~0.1 s underran
-# 4-10 times until BURST_HITS had been seen)
-SETTLE_S = 0.2
 
 
 class LiveEngine:
@@ -91,10 +87,7 @@ class LiveEngine:
         self.first_callback_at: float | None = None
         self.first_sound_at: float | None = None
         self._switch_interval: float | None = None  # Python's GIL switch interval before start() shortened it
-        self._settle_left = 0  # frames the device takes before the engine plays (see SETTLE_S)
-        self._settle_bursts: list[int] = []  # the bursts seen while settling, the first (the buffer's fill) left out
-        self._settle_cover = 0  # what they ask the output to cover, for the worker to apply before its first block
-        self.settle_cover = 0  # the same, kept for the readouts
+        self.settle = StreamSettle()  # a device stream's first SETTLE_S (settle.py)
 
     # ---- configuration (any thread) -------------------------------------------------------------------
     def set_model(self, slot: ModelSlot) -> None:
@@ -171,9 +164,7 @@ class LiveEngine:
         self.stream_restarts = 0
         self._next_reopen = 0.0
         self._burst_t0 = time.monotonic()
-        self._settle_left = int(SETTLE_S * self.device_rate) if getattr(driver, "settles", False) else 0
-        self._settle_bursts = []
-        self._settle_cover = self.settle_cover = 0
+        self.settle.start(int(SETTLE_S * self.device_rate) if getattr(driver, "settles", False) else 0)
         self._stop_worker.clear()
         self._running = True
         # Python's default switch interval (5 ms) lets a thread running Python (the GUI drawing, the worker's numpy
@@ -261,14 +252,15 @@ class LiveEngine:
             if self._burst > self.burst_frames:
                 self.burst_frames = self._burst
         else:
-            if self._settle_left > 0 and self.first_callback_at is not None:
-                self._settle_bursts.append(self._burst)  # the burst that just ended
+            self.settle.burst_ended(self._burst)  # (0 before the first callback)
             self._burst = frames
         self._last_callback = now
         if self.first_callback_at is None:
             self.first_callback_at = self._last_callback
-        if self._settle_left > 0:
-            self._settle(outdata, frames)
+        if self.settle.active:
+            if self.settle.take(outdata, frames):  # settled: the habit's count starts again with the playing stream
+                self._burst_hits = self.burst_frames = 0
+                self._burst_t0 = time.monotonic()
             return
         if xrun:
             self.device_xruns += 1
@@ -299,23 +291,6 @@ class LiveEngine:
         self._wake.wake()
         if self.first_sound_at is None and missing < frames and buf.any():
             self.first_sound_at = time.monotonic()
-
-    def _settle(self, outdata, frames: int) -> None:
-        """While the stream settles: silence out, the input left unread (positions start after it). At its end, the
-        second-largest burst of the device's habit (one outlier, a scheduling hiccup, does not count) is what the
-        output must cover from its first block; the worker applies it (``_apply_settle_cover``)."""
-        outdata.fill(0.0)
-        self._settle_left -= frames
-        if self._settle_left <= 0:
-            bursts = sorted(self._settle_bursts[1:])  # the first is the server filling its buffer
-            self._settle_cover = self.settle_cover = bursts[-2] if len(bursts) >= 2 else 0
-            self._burst_hits = self.burst_frames = 0  # the habit's count starts again with the playing stream
-            self._burst_t0 = time.monotonic()
-
-    def _apply_settle_cover(self) -> None:
-        cover, self._settle_cover = self._settle_cover, 0
-        if cover > self.chain.burst_covered:
-            self.chain.cover_burst(cover)
 
     # ---- the worker thread --------------------------------------------------------------------------------
     def _rebuild(self, switch: bool = False) -> None:
@@ -361,8 +336,7 @@ class LiveEngine:
                 if self._rebuild_needed:
                     self._rebuild(switch=True)
                 avail = self.in_ring.level()
-                if self._settle_cover:  # read after the level: it is set before any input is written
-                    self._apply_settle_cover()
+                self.chain.cover_burst(self.settle.pop_cover())  # after the level: set before any input is written
                 if avail < min(256, self.block):
                     self._check_stall()
                     self._reopen_dead_stream()
