@@ -19,20 +19,29 @@ class StreamSettle:
 
     def __init__(self):
         self.left = 0  # frames the device takes before the engine plays
-        self.bursts: list[int] = []
         self.cover = 0  # what the bursts ask the output to cover (kept for the readouts)
         self._pending = 0  # the same, until the worker has applied it
+        self._seen = self._largest = self._second = 0  # bursts so far, and the two largest after the first
 
     def start(self, frames: int) -> None:
-        self.left, self.bursts, self.cover, self._pending = int(frames), [], 0, 0
+        self.left, self.cover, self._pending = int(frames), 0, 0
+        self._seen = self._largest = self._second = 0
 
     @property
     def active(self) -> bool:
         return self.left > 0
 
     def burst_ended(self, frames: int) -> None:
-        if self.left > 0 and frames > 0:
-            self.bursts.append(frames)
+        """(callback) Integers only: nothing is allocated on the audio thread."""
+        if self.left <= 0 or frames <= 0:
+            return
+        self._seen += 1
+        if self._seen == 1:  # the first burst is the server filling its buffer
+            return
+        if frames > self._largest:
+            self._largest, self._second = frames, self._largest
+        elif frames > self._second:
+            self._second = frames
 
     def take(self, outdata, frames: int) -> bool:
         """(callback) Silence out while settling; True when this callback ended the settling."""
@@ -40,8 +49,7 @@ class StreamSettle:
         self.left -= frames
         if self.left > 0:
             return False
-        habit = sorted(self.bursts[1:])  # the first burst is the server filling its buffer
-        self.cover = self._pending = habit[-2] if len(habit) >= 2 else 0
+        self.cover = self._pending = self._second  # 0 with fewer than two bursts of the habit
         return True
 
     def pop_cover(self) -> int:
