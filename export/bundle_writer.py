@@ -234,6 +234,24 @@ def preset_checkpoint(preset: str) -> dict[str, Any]:
     }
 
 
+def with_synthesis(checkpoint: str | Path | dict[str, Any], synthesis: str) -> dict[str, Any]:
+    """The checkpoint with its source-filter synthesis swapped (the nets learn envelope and aperiodicity only; the
+    synthesis has no weights), e.g. an older run's ``additive`` for ``stft-live``."""
+    from models.sfvae import SYNTHESES
+
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(Path(checkpoint))
+    model_cfg = dict(ckpt["config"]["model"])
+    if model_cfg.get("family") not in ("sf", "timbre"):
+        raise ExportError(
+            f"{ckpt['path']}: --synthesis applies to the source-filter families (sf, timbre), "
+            f"not '{model_cfg.get('family')}'"
+        )
+    if synthesis not in SYNTHESES:
+        raise ExportError(f"--synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
+    model_cfg["synthesis"] = synthesis
+    return dict(ckpt, config=dict(ckpt["config"], model=model_cfg))
+
+
 def export_bundle(
     checkpoint: str | Path | dict[str, Any],
     out_dir: str | Path,

@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         help="1-second chunks used for latent statistics",
     )
     p.add_argument("--name", default=None, help="display name stored in the manifest")
+    p.add_argument(
+        "--synthesis",
+        default=None,
+        help="a source-filter run (sf, timbre) played through another synthesis: stft, additive or stft-live "
+        "(its nets learn envelope and aperiodicity only, so no training is needed)",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if (args.checkpoint is None) == (args.preset is None):
@@ -67,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from trainer.checkpoint import CheckpointError
 
-    from .bundle_writer import ExportError, export_bundle, preset_checkpoint
+    from .bundle_writer import ExportError, export_bundle, preset_checkpoint, with_synthesis
 
     try:
+        source = preset_checkpoint(args.preset) if args.preset else args.checkpoint
         _, report = export_bundle(
-            preset_checkpoint(args.preset) if args.preset else args.checkpoint,
+            with_synthesis(source, args.synthesis) if args.synthesis else source,
             args.out,
             args.data,
             args.stat_chunks,

@@ -107,11 +107,13 @@ class SourceFilterConfig(FamilyConfig):
     feature_weight: float = 1.0
     synth_in_loss: bool = True
     random_gain_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])
-    synthesis: str = "stft"  # or "additive" (models/additive.py: no DFT, no added frame of delay)
+    # or "additive" (models/additive.py: no DFT, no added frame of delay), or "stft-live" (models/stft_live.py: the
+    # STFT synthesis's sound without its frame of delay)
+    synthesis: str = "stft"
     envelope_code: str = "points"  # or "lpc": the nets code a warped all-pole fit of the envelope (models/lpc.py)
     lpc_order: int = 15
     # samples before a frame's end where its envelope and aperiodicity windows are centred (0: the f0 window's
-    # centre, pitch_window / 2); the delay is this plus the synthesis's (one hop for stft, none for additive)
+    # centre, pitch_window / 2); the delay is this plus the synthesis's (one hop for stft, none for the others)
     analysis_lag: int = 0
     # the additive synthesis's noise filter (models/additive.py): 256 taps scored PESQ-WB 0.03 above 128 on speech
     noise_taps: int = 256

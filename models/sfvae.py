@@ -33,9 +33,12 @@ from .causal import CausalConv1d, name_states, random_gain, state_shapes_of, str
 from .family import AudioAutoencoder
 from .lpc import WarpedLPC
 from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth, mel_points
+from .stft_live import LIVE_FILTER_DELAY, LiveFilterSynth
 from .yin import PITCH_FMAX, PITCH_FMIN
 
-SYNTHESES = ("stft", "additive")  # models/sourcefilter.py's STFT filtering, or models/additive.py's sum of harmonics
+# models/sourcefilter.py's STFT filtering (one hop late), models/additive.py's sum of harmonics, or
+# models/stft_live.py's STFT filtering without that hop (the same sound as "stft", one hop earlier)
+SYNTHESES = ("stft", "additive", "stft-live")
 # what the network codes of the envelope: its points, or a warped all-pole fit of them (models/lpc.py: log gain +
 # log-area ratios; at the same count it scored higher on outside speech than a linear code of the points)
 ENVELOPE_CODES = ("points", "lpc")
@@ -114,9 +117,9 @@ class SourceFilterVAE(AudioAutoencoder):
             raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
         self.synthesis = synthesis
         # envelope and aperiodicity centred ``analysis_lag`` back (0: the f0 window's centre); the STFT synthesis
-        # adds one frame (models/sourcefilter.py), the additive one none (models/additive.py)
+        # adds one frame (models/sourcefilter.py), the additive none, the live STFT its filters' delay
         lag = int(analysis_lag) or pitch_window // 2
-        self.delay = lag + (hop if synthesis == "stft" else 0)
+        self.delay = lag + {"stft": hop, "additive": 0, "stft-live": LIVE_FILTER_DELAY}[synthesis]
         self.causal, self.lookahead = True, -(-self.delay // hop)
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
         self.feature_weight = float(feature_weight)
@@ -133,6 +136,8 @@ class SourceFilterVAE(AudioAutoencoder):
         kw = dict(env_points=env_points, harmonics=harmonics)
         if synthesis == "stft":
             self.synth = SourceFilterSynth(sample_rate, hop, **kw)
+        elif synthesis == "stft-live":
+            self.synth = LiveFilterSynth(sample_rate, hop, **kw)
         else:
             self.synth = AdditiveSynth(sample_rate, hop, noise_taps=noise_taps, **kw)
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1

@@ -352,6 +352,18 @@ class SourceFilterSynth(nn.Module):
 
     def spectrum(self, pitch, logenv, ap, formant, re, im):
         """The output STFT frame from the sources' frames (re, im float32[B, 2 * bins, F]: harmonic then noise)."""
+        return self.apply(self.response(pitch, logenv, ap, formant), re, im)
+
+    def response(self, pitch, logenv, ap, formant) -> tuple[torch.Tensor, ...]:
+        """Each frame's filter, float32[B, bins, F] each: (harmonic gain, noise gain, cos and sin of the envelope's
+        minimum phase)."""
+        log_s, gh, gn, _ = self.gains(pitch, logenv, ap, formant)
+        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
+        phase = torch.matmul(min_phase, 0.5 * log_s)
+        return gh, gn, torch.cos(phase), torch.sin(phase)
+
+    def gains(self, pitch, logenv, ap, formant) -> tuple[torch.Tensor, ...]:
+        """(log power envelope, harmonic gain, noise gain, harmonic share), float32[B, bins, F] each."""
         log_s = self._envelope_at_bins(logenv, formant).clamp(-40.0, 10.0)  # power density, bounded
         # at most RANGE_NATS below the frame's peak: deeper valleys add nothing audible but make the minimum-phase
         # response longer than the synthesis frame (it would wrap around)
@@ -366,11 +378,13 @@ class SourceFilterSynth(nn.Module):
         # the analysis floor (LOG_FLOOR) is silence: fade the last 10 dB above it to zero, so digital silence in
         # gives silence out, not noise at -80 dB
         mag = torch.exp(0.5 * log_s) * ((log_s - math.log(LOG_FLOOR)) / FLOOR_FADE_NATS).clamp(0.0, 1.0)
-        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
-        phase = torch.matmul(min_phase, 0.5 * log_s)
-        cos, sin = torch.cos(phase), torch.sin(phase)
         gh = mag * torch.sqrt((harm_share * 2.0 * f0 * count / self.sample_rate).clamp(min=1e-10))  # finite gradient
         gn = mag * torch.sqrt((1.0 - harm_share).clamp(min=1e-10))
+        return log_s, gh, gn, harm_share
+
+    def apply(self, response, re, im):
+        """The sources' frames (re, im float32[B, 2 * bins, F]: harmonic then noise) through ``response``."""
+        gh, gn, cos, sin = response
         b = self.bins
         hr, hi = gh * re[:, :b], gh * im[:, :b]
         nr, ni = gn * re[:, b:], gn * im[:, b:]

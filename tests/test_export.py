@@ -82,3 +82,19 @@ def test_export_without_data_says_what_to_do(tiny_run, tmp_path):
     save_checkpoint(moved, {k: v for k, v in ck.items() if k not in ("format", "version", "path")})
     proc = run_cli(["-m", "export", str(moved), "--out", str(tmp_path / "b"), "--no-progress"])
     assert proc.returncode == 2 and "pass --data DIR" in proc.stderr
+
+
+def test_synthesis_swap_applies_to_source_filter_runs_only(tiny_run, tmp_path):
+    """``--synthesis`` plays a source-filter run through another synthesis (no weights change); any other family is
+    refused in one line, exit 2, nothing written."""
+    from conftest import run_cli
+    from export.bundle_writer import preset_checkpoint, with_synthesis
+    from trainer.checkpoint import model_from_checkpoint
+
+    swapped = with_synthesis(preset_checkpoint("dsp"), "additive")
+    model, cfg = model_from_checkpoint(swapped)
+    assert cfg.model.synthesis == "additive" and type(model.synth).__name__ == "AdditiveSynth"
+    out = tmp_path / "b"
+    proc = run_cli(["-m", "export", str(tiny_run), "--synthesis", "stft-live", "--out", str(out), "--no-progress"])
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "source-filter" in proc.stderr and "waveform-vae" in proc.stderr and not out.exists()
