@@ -63,7 +63,9 @@ def main() -> None:
         "--harmonics", type=int, default=None, help="the oscillator's harmonic count (default: the family's)"
     )
     p.add_argument("--checkpoint", default=None, help="measure this trained sf checkpoint as 'dsp' instead")
-    p.add_argument("--synthesis", default="stft", help="stft, additive or stft-live (models/sfvae.py SYNTHESES)")
+    p.add_argument(
+        "--synthesis", default="stft-live", help="stft-live (the dsp preset's), stft or additive (models/sfvae.py)"
+    )
     p.add_argument("--env-window", type=int, default=None, help="the envelope's window (default: the family's)")
     p.add_argument(
         "--analysis-lag", type=int, default=0, help="where the envelope window is centred, samples back (0: default)"
