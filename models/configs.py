@@ -112,6 +112,8 @@ class SourceFilterConfig(FamilyConfig):
     synthesis: str = "stft"
     envelope_code: str = "points"  # or "lpc": the nets code a warped all-pole fit of the envelope (models/lpc.py)
     lpc_order: int = 15
+    # the all-pole fit is of the envelope's power raised to this (models/lpc.py; 1: the power itself)
+    lpc_compress: float = 1.0
     # samples before a frame's end where its envelope and aperiodicity windows are centred (0: the f0 window's
     # centre, pitch_window / 2); the delay is this plus the synthesis's (one hop for stft, none for the others)
     analysis_lag: int = 0

@@ -38,11 +38,16 @@ class WarpedLPC(nn.Module):
     """``encode``: log envelope float32[B, P, F] at ``points_hz`` -> code float32[B, order + 1, F] (log gain, then
     log-area ratios); ``decode``: the inverse map (exact for an all-pole envelope). ``tilt`` (float32[P], a
     buffer saved with the model, zero until ``set_tilt``): a fixed log envelope divided out before the fit and put
-    back after, so the poles go to what moves (the formants), not to the average slope."""
+    back after, so the poles go to what moves (the formants), not to the average slope. ``compress``: the fit is of
+    the envelope's power raised to this (PLP's loudness compression; 1: the power itself); a smaller power spreads
+    the poles' attention from the peaks to the valleys, which the Itakura-Saito fit otherwise fills."""
 
-    def __init__(self, points_hz: np.ndarray, order: int):
+    def __init__(self, points_hz: np.ndarray, order: int, compress: float = 1.0):
         super().__init__()
         self.order = int(order)
+        if not 0.0 < compress <= 1.0:
+            raise ValueError(f"all-pole code: compress must be in (0, 1], not {compress}")
+        self.compress = float(compress)
         src = warp(points_hz)
         grid = np.linspace(0.0, src[-1], GRID)
         omega_grid = np.pi * grid / grid[-1]
@@ -71,7 +76,7 @@ class WarpedLPC(nn.Module):
         # in float64: the recursion's prediction error is the autocorrelation less what the poles explain, 40-60 dB
         # under it for a voiced frame, and float32 rounding that differs with the call's shape (a 256-sample block
         # against a whole file) moved the code by 1e-2 (the envelope itself agrees to 2e-6)
-        x = (logenv - self.tilt).double()
+        x = ((logenv - self.tilt) * self.compress).double()
         grid = torch.matmul(self.to_grid.double(), x)  # [B, GRID, F]
         top = grid.amax(dim=1, keepdim=True)
         spectrum = torch.exp(grid - top) + NOISE_FLOOR
@@ -104,4 +109,4 @@ class WarpedLPC(nn.Module):
         coeffs = a  # [B, order, F]
         real = 1.0 - torch.matmul(self.re, coeffs)
         imag = torch.matmul(self.im, coeffs)
-        return gain - torch.log((real * real + imag * imag).clamp(min=1e-12)) + self.tilt
+        return (gain - torch.log((real * real + imag * imag).clamp(min=1e-12))) / self.compress + self.tilt

@@ -108,6 +108,7 @@ class SourceFilterVAE(AudioAutoencoder):
         lpc_order: int,
         analysis_lag: int,
         noise_taps: int,
+        lpc_compress: float = 1.0,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -144,7 +145,9 @@ class SourceFilterVAE(AudioAutoencoder):
         if envelope_code not in ENVELOPE_CODES:
             raise ValueError(f"sf envelope_code must be one of {', '.join(ENVELOPE_CODES)}, not '{envelope_code}'")
         self.envelope_code = envelope_code
-        self.lpc = WarpedLPC(mel_points(sample_rate, env_points), lpc_order) if envelope_code == "lpc" else None
+        self.lpc = (
+            WarpedLPC(mel_points(sample_rate, env_points), lpc_order, lpc_compress) if envelope_code == "lpc" else None
+        )
         self.env_coded = env_points if self.lpc is None else lpc_order + 1  # the envelope's numbers in the nets
         features = self.env_coded + self.bands
         self.latent_dim = int(latent_dim)
@@ -321,7 +324,12 @@ class SourceFilterVAE(AudioAutoencoder):
                 "aperiodicity_band_edges_hz": list(AP_EDGES_HZ),
                 "learned_latent": self.latent_dim,
                 "envelope_code": self.envelope_code
-                + (f" (warped all-pole, order {self.lpc.order}: log gain + log-area ratios)" if self.lpc else ""),
+                + (
+                    f" (warped all-pole, order {self.lpc.order}, of the power^{self.lpc.compress:g}: log gain + "
+                    "log-area ratios)"
+                    if self.lpc
+                    else ""
+                ),
                 "fmin_hz": PITCH_FMIN,
                 "fmax_hz": PITCH_FMAX,
             }
