@@ -13,7 +13,7 @@ from core.cli_values import OneLineParser, bounded
 from core.output_path import OutputPathError, check_output_folder
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> OneLineParser:
     p = OneLineParser(
         prog="latentsynth-export",
         description="Turn a training checkpoint into a model "
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         "(its nets learn envelope and aperiodicity only, so no training is needed)",
     )
     p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
     if (args.checkpoint is None) == (args.preset is None):
         p.error("give either a checkpoint (a run folder or .pt file) or --preset NAME, not both")

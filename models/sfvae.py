@@ -56,6 +56,19 @@ DSP_STD = 0.05  # the dsp preset's declared posterior std of z (for the informat
 PARITY_FLOOR = -25.0  # frames whose mean log envelope is below this (about -100 dB) are silence for parity
 
 
+def _synthesis(name: str, sample_rate: int, hop: int, env_points: int, harmonics: int, noise_taps: int):
+    """(the synthesis module, the samples of delay it adds): the STFT synthesis one frame (models/sourcefilter.py),
+    the additive none, the live STFT its minimum-phase filters' (models/stft_live.py)."""
+    kw = dict(env_points=env_points, harmonics=harmonics)
+    if name == "stft":
+        return SourceFilterSynth(sample_rate, hop, **kw), hop
+    if name == "stft-live":
+        return LiveFilterSynth(sample_rate, hop, **kw), LIVE_FILTER_DELAY
+    if name == "additive":
+        return AdditiveSynth(sample_rate, hop, noise_taps=noise_taps, **kw), 0
+    raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{name}'")
+
+
 class _FrameNet(nn.Module):
     """A causal conv stack at the frame rate: float32[B, cin, F] -> float32[B, cout, F]."""
 
@@ -114,13 +127,11 @@ class SourceFilterVAE(AudioAutoencoder):
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
         hop = int(np.prod([int(s) for s in strides]))
         self.sample_rate, self.hop = int(sample_rate), hop
-        if synthesis not in SYNTHESES:
-            raise ValueError(f"sf synthesis must be one of {', '.join(SYNTHESES)}, not '{synthesis}'")
         self.synthesis = synthesis
-        # envelope and aperiodicity centred ``analysis_lag`` back (0: the f0 window's centre); the STFT synthesis
-        # adds one frame (models/sourcefilter.py), the additive none, the live STFT its filters' delay
+        synth, synth_delay = _synthesis(synthesis, sample_rate, hop, env_points, harmonics, noise_taps)
+        # envelope and aperiodicity centred ``analysis_lag`` back (0: the f0 window's centre), then the synthesis's
         lag = int(analysis_lag) or pitch_window // 2
-        self.delay = lag + {"stft": hop, "additive": 0, "stft-live": LIVE_FILTER_DELAY}[synthesis]
+        self.delay = lag + synth_delay
         self.causal, self.lookahead = True, -(-self.delay // hop)
         self.random_gain_db = tuple(float(g) for g in random_gain_db)
         self.feature_weight = float(feature_weight)
@@ -134,13 +145,7 @@ class SourceFilterVAE(AudioAutoencoder):
             ap_power=ap_power,
             lag=lag,
         )
-        kw = dict(env_points=env_points, harmonics=harmonics)
-        if synthesis == "stft":
-            self.synth = SourceFilterSynth(sample_rate, hop, **kw)
-        elif synthesis == "stft-live":
-            self.synth = LiveFilterSynth(sample_rate, hop, **kw)
-        else:
-            self.synth = AdditiveSynth(sample_rate, hop, noise_taps=noise_taps, **kw)
+        self.synth = synth
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
         if envelope_code not in ENVELOPE_CODES:
             raise ValueError(f"sf envelope_code must be one of {', '.join(ENVELOPE_CODES)}, not '{envelope_code}'")
