@@ -105,6 +105,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             synthesis=synthesis,
             envelope_code="points",  # the instrument's envelope is predicted point by point
             lpc_order=0,
+            lpc_compress=1.0,
             analysis_lag=analysis_lag,  # models/sfvae.py: 256 with the additive synthesis plays 23.2 ms late
             noise_taps=noise_taps,
         )

@@ -121,7 +121,7 @@ class SourceFilterVAE(AudioAutoencoder):
         lpc_order: int,
         analysis_lag: int,
         noise_taps: int,
-        lpc_compress: float = 1.0,
+        lpc_compress: float,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
