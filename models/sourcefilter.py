@@ -358,9 +358,19 @@ class SourceFilterSynth(nn.Module):
         """Each frame's filter, float32[B, bins, F] each: (harmonic gain, noise gain, cos and sin of the envelope's
         minimum phase)."""
         log_s, gh, gn, _ = self.gains(pitch, logenv, ap, formant)
-        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
-        phase = torch.matmul(min_phase, 0.5 * log_s)
+        phase = self.minimum_phase(0.5 * log_s)
         return gh, gn, torch.cos(phase), torch.sin(phase)
+
+    def minimum_phase(self, log_mag: torch.Tensor) -> torch.Tensor:
+        """natural-log magnitude float32[..., bins, F] -> its minimum phase (radians), the same shape."""
+        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
+        return torch.matmul(min_phase, log_mag)
+
+    def paths_spectrum(self, re: torch.Tensor, im: torch.Tensor, batch: int):
+        """Both sources' frame spectra (re, im float32[B*2, F, bins], harmonic and noise rows interleaved) -> (re, im)
+        float32[B, 2 bins, F]: harmonic, then noise, as ``apply`` reads them."""
+        re, im = (v.reshape(batch, 2, -1, self.bins) for v in (re, im))
+        return tuple(torch.cat([v[:, 0], v[:, 1]], dim=-1).transpose(1, 2) for v in (re, im))
 
     def gains(self, pitch, logenv, ap, formant) -> tuple[torch.Tensor, ...]:
         """(log power envelope, harmonic gain, noise gain, harmonic share), float32[B, bins, F] each."""
@@ -416,18 +426,13 @@ class SourceFilterSynth(nn.Module):
     def stream(self, pitch, voicing, logenv, ap, formant, states: list[torch.Tensor]):
         if formant is None:
             formant = torch.zeros_like(pitch)
-        gate = torch.ones_like(
-            voicing[:, 0]
-        )  # always running (phase continuous); the aperiodicity (voicing folded in) weights its share
+        # always running (phase continuous); the aperiodicity (voicing folded in) weights its share
+        gate = torch.ones_like(voicing[:, 0])
         harm, s1 = self.oscillator.stream(pitch[:, 0], gate, states[0:1])
         noise, s2 = self.noise.stream(pitch, self.hop, states[1:2])
         src = torch.cat([states[2], torch.cat([harm, noise], dim=1)], dim=-1)  # [B, 2, frame - hop + F * hop]
         b, _, t = src.shape
-        re, im = self.rfft(frames_of(src.reshape(b * 2, t), self.frame, self.hop))  # [B*2, F, bins] each
-        re = re.reshape(b, 2, -1, self.bins)
-        im = im.reshape(b, 2, -1, self.bins)
-        re = torch.cat([re[:, 0], re[:, 1]], dim=-1).transpose(1, 2)  # [B, 2 bins, F]: harmonic, then noise
-        im = torch.cat([im[:, 0], im[:, 1]], dim=-1).transpose(1, 2)
+        re, im = self.paths_spectrum(*self.rfft(frames_of(src.reshape(b * 2, t), self.frame, self.hop)), b)
         delayed, s5 = self._delayed(pitch, logenv, ap, formant, states[4])
         real, imag = self.spectrum(*delayed, re, im)
         # each frame's filtered 2 hops ring on for the rest of n_fft: overlap-add, the pending part is state

@@ -23,12 +23,10 @@ are carried as state.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .fft import FrameIRFFT, FrameRFFT, frames_of, overlap_add
-from .sourcefilter import SourceFilterSynth, hann, minimum_phase_matrix
+from .fft import FrameRFFT, frames_of, overlap_add
+from .sourcefilter import SourceFilterSynth, hann
 
 SHARE_FLOOR = 1e-6  # a path's share at or below this is -60 dB in its minimum-phase magnitude
 # samples of delay the sf family declares beyond its analysis lag: a minimum-phase filter puts a pulse's energy after
@@ -46,8 +44,6 @@ class LiveFilterSynth(SourceFilterSynth):
         w = hann(2 * self.hop, periodic=True)
         self.rise_rfft = FrameRFFT(self.hop, self.n_fft, w[: self.hop])
         self.fall_rfft = FrameRFFT(self.hop, self.n_fft, w[self.hop :])
-        self.irfft = FrameIRFFT(self.n_fft)
-        self.tail = self.n_fft - self.hop
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
         # the previous frame's filters: harmonic and noise gain, cos and sin of each one's phase (zeros: silence)
@@ -57,11 +53,9 @@ class LiveFilterSynth(SourceFilterSynth):
         """Each frame's filters, float32[B, bins, F] each: (harmonic gain, noise gain, cos and sin of the harmonic
         path's minimum phase, the same for the noise path's)."""
         log_s, gh, gn, share = self.gains(pitch, logenv, ap, formant)
-        min_phase = minimum_phase_matrix(self.n_fft) if torch.compiler.is_exporting() else self.min_phase
-        floor = math.log(SHARE_FLOOR)
-        log_h = 0.5 * (log_s + torch.log(share.clamp(min=SHARE_FLOOR)).clamp(min=floor))
-        log_n = 0.5 * (log_s + torch.log((1.0 - share).clamp(min=SHARE_FLOOR)).clamp(min=floor))
-        phase = torch.matmul(min_phase, torch.cat([log_h, log_n], dim=1).reshape(-1, self.bins, log_s.shape[-1]))
+        log_h = 0.5 * (log_s + torch.log(share.clamp(min=SHARE_FLOOR)))
+        log_n = 0.5 * (log_s + torch.log((1.0 - share).clamp(min=SHARE_FLOOR)))
+        phase = self.minimum_phase(torch.cat([log_h, log_n], dim=1).reshape(-1, self.bins, log_s.shape[-1]))
         ph, pn = phase.reshape(log_s.shape[0], 2 * self.bins, -1).chunk(2, dim=1)
         return gh, gn, torch.cos(ph), torch.sin(ph), torch.cos(pn), torch.sin(pn)
 
@@ -78,18 +72,7 @@ class LiveFilterSynth(SourceFilterSynth):
         float32[B, 2 * bins, F] for the rising and the falling half."""
         b, _, t = src.shape
         blocks = frames_of(src.reshape(b * 2, t), self.hop, self.hop)  # [B*2, F, hop]
-        out = []
-        for rfft in (self.rise_rfft, self.fall_rfft):
-            re, im = rfft(blocks)  # [B*2, F, bins]
-            re = re.reshape(b, 2, -1, self.bins)
-            im = im.reshape(b, 2, -1, self.bins)
-            out.append(
-                (
-                    torch.cat([re[:, 0], re[:, 1]], dim=-1).transpose(1, 2),
-                    torch.cat([im[:, 0], im[:, 1]], dim=-1).transpose(1, 2),
-                )
-            )
-        return out
+        return [self.paths_spectrum(*rfft(blocks), b) for rfft in (self.rise_rfft, self.fall_rfft)]
 
     def stream(self, pitch, voicing, logenv, ap, formant, states: list[torch.Tensor]):
         if formant is None:
