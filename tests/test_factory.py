@@ -10,8 +10,8 @@ from desktop.engine.model.factory import default_bundle_path
 
 FACTORY = default_bundle_path().parent
 BUNDLES = sorted(p for p in FACTORY.iterdir() if (p / "manifest.json").is_file())
-# 40 MB for the mixed-corpus models, 6.5 MB for the four instrument bundles (timbre family, ~1.6 MB each: the
-# noise table, the additive synthesis's tables and the decoder's 192-channel net; the violin's prior 0.2 MB) that
+# 40 MB for the mixed-corpus models, 7 MB for the four instrument bundles (timbre family, ~1.75 MB each: the
+# noise table, the additive synthesis's tables and the decoder's 192-channel net; each one's prior 0.23 MB) that
 # play a voice as violin, flute, clarinet or choir (issue 25), and 2.5 MB for `voice-live`
 BUDGET_BYTES = 50_000_000
 

@@ -132,8 +132,9 @@ def test_a_prior_over_one_level_of_two_does_not_play(violin_prior, tmp_path):
         generate_with_prior(ModelRunner(b, "cpu", 1), None, 1.0)
 
 
-def test_the_factory_violin_ships_a_checked_prior_over_both_levels():
-    m = load_bundle(VIOLIN).manifest
+@pytest.mark.parametrize("name", ["violin", "flute", "clarinet", "choir"])
+def test_every_factory_instrument_ships_a_checked_prior_over_both_levels(name):
+    m = load_bundle(VIOLIN.parent / name).manifest
     assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == 5
     assert m.prior.parity_max_abs_error is not None and m.prior.parity_max_abs_error <= 1e-4
     assert m.prior.training["cpu_minutes"] <= 60 and generate_unavailable(m) is None
