@@ -49,6 +49,18 @@ class LatentPrior(nn.Module):
         y, h = self.gru(x, h)
         return (*self._split(self.head(y)), h)
 
+    def _ll(self, logits, mean, log_scale, z_next: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood [B, T] of raw frames ``z_next`` [B, T, D] under the mixtures predicted for them."""
+        target = self.normalise(z_next).unsqueeze(-2)  # [B, T, 1, D]
+        comp = -0.5 * ((target - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+        return torch.logsumexp(F.log_softmax(logits, -1) + comp.sum(-1), -1)
+
+    def _mean_nll(self, ll: torch.Tensor, trained: torch.Tensor | None) -> torch.Tensor:
+        if trained is None:
+            return -ll.mean() / self.dim
+        w = trained[:, 1:].to(ll.dtype)
+        return -(ll * w).sum() / w.sum().clamp_min(1.0) / self.dim
+
     def nll(self, z: torch.Tensor, input_noise: float = 0.0, trained: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood per frame and dimension (nats) of frames 1..T-1 given the frames before.
         ``input_noise``: std (normalised units) of noise added to the conditioning frames only, so the model
@@ -58,13 +70,30 @@ class LatentPrior(nn.Module):
         if input_noise > 0:
             cond = cond + torch.randn_like(cond) * input_noise * self.z_std
         logits, mean, log_scale, _ = self(cond)
-        target = self.normalise(z[:, 1:]).unsqueeze(-2)  # [B, T-1, 1, D]
-        comp = -0.5 * ((target - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
-        ll = torch.logsumexp(F.log_softmax(logits, -1) + comp.sum(-1), -1)  # [B, T-1]
-        if trained is None:
-            return -ll.mean() / self.dim
-        w = trained[:, 1:].to(ll.dtype)
-        return -(ll * w).sum() / w.sum().clamp_min(1.0) / self.dim
+        return self._mean_nll(self._ll(logits, mean, log_scale, z[:, 1:]), trained)
+
+    def rollout_nll(
+        self, z: torch.Tensor, frames: int, input_noise: float = 0.0, trained: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``nll`` with the last ``frames`` conditioning frames the prior's own samples (drawn from what it predicted,
+        not differentiated through) instead of the recording's, each still scored against the recording: it learns
+        to come back toward the sound it continues after its own draws moved away (sampled continuations drifted
+        quieter than what they continued, docs/prior.md)."""
+        k = max(1, z.shape[1] - 1 - int(frames))
+        cond = z[:, :k]
+        if input_noise > 0:
+            cond = cond + torch.randn_like(cond) * input_noise * self.z_std
+        logits, mean, log_scale, h = self(cond)
+        lls = [self._ll(logits, mean, log_scale, z[:, 1 : k + 1])]
+        for j in range(k, z.shape[1] - 1):
+            with torch.no_grad():
+                pick = torch.distributions.Categorical(logits=logits[:, -1]).sample()[:, None, None]
+                mu = mean[:, -1].gather(1, pick.expand(-1, 1, self.dim))[:, 0]
+                sd = torch.exp(log_scale[:, -1].gather(1, pick.expand(-1, 1, self.dim))[:, 0])
+                drawn = (mu + sd * torch.randn_like(mu)) * self.z_std + self.z_mean
+            logits, mean, log_scale, h = self(drawn[:, None], h)
+            lls.append(self._ll(logits, mean, log_scale, z[:, j + 1 : j + 2]))
+        return self._mean_nll(torch.cat(lls, 1), trained)
 
 
 class PriorStep(nn.Module):

@@ -88,3 +88,23 @@ def test_onset_gap_trains_a_start_after_a_long_silence_and_still_masks_the_short
                 short_joins += 1
                 assert not keep[t : t + 3].any() and not keep[t - gap : t].any()
     assert long_onsets > 20 and short_joins > 20
+
+
+def test_the_rollout_loss_scores_the_recording_after_the_priors_own_draws(tmp_path):
+    torch.manual_seed(0)
+    seqs = [np.random.default_rng(k).standard_normal((n, 2)).astype(np.float32) * (k + 1) for k, n in
+            enumerate([30, 18, 25, 40])]  # fmt: skip
+    corpus = LatentCorpus(seqs, seqs[:1], [f"f{k}" for k in range(4)], ["v"], 40.0, SILENCE)
+    cfg = PriorConfig(hidden=8, layers=1, mixtures=2, seq_frames=60, batch_size=8, input_noise=0.0, rollout=10)
+    trainer = PriorTrainer(corpus, np.zeros(2), np.ones(2), tmp_path, cfg)
+    model = trainer.model
+    z, _ = crops(seqs, 8, 60, np.random.default_rng(2), SILENCE, join_mask=0)
+    teacher = torch.ones(8, 60, dtype=torch.bool)
+    teacher[:, -10:] = False  # the frames predicted from the prior's own draws left out: teacher forcing remains
+    with torch.no_grad():
+        assert torch.equal(model.rollout_nll(z, 0, 0.0, None), model.nll(z))
+        assert torch.allclose(model.rollout_nll(z, 10, 0.0, teacher), model.nll(z, 0.0, teacher))
+        assert not torch.allclose(model.rollout_nll(z, 10, 0.0, None), model.nll(z))
+    loss = trainer.batch_loss()  # the config's rollout is the trainer's loss, and it trains the weights
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -36,6 +36,7 @@ class PriorConfig:
     input_noise: float = 0.05
     join_mask: int = 8  # frames after a join between files not trained (see crops); 0 trains every frame
     onset_gap: float = 0.0  # seconds: a join after at least this much silence is trained (crops); 0: none is
+    rollout: int = 0  # the crop's last frames conditioned on the prior's own draws (LatentPrior.rollout_nll); 0: none
     max_minutes: float = 60.0  # the budget: training stops (and saves) after this many minutes of this run
     val_every: int = 250
     ckpt_every: int = 100
@@ -209,6 +210,8 @@ class PriorTrainer:
             c.join_mask,
             c.onset_gap,
         )
+        if c.rollout > 0:
+            return self.model.rollout_nll(z, c.rollout, c.input_noise, trained)
         return self.model.nll(z, c.input_noise, trained)
 
     def save(self, path: Path | None = None) -> None:
