@@ -111,15 +111,9 @@ def run(arch: str, corpus, mean, std, out: Path, steps: int, max_minutes: float)
     torch.manual_seed(cfg.seed)
     trainer.model = build(arch, len(mean), mean, std)
     trainer.opt = torch.optim.Adam(trainer.model.parameters(), lr=cfg.lr)
-    curve = []
-
-    def log(msg: str) -> None:
-        print(f"{arch}: {msg}", file=sys.stderr, flush=True)
-        if msg.startswith("{") and "val_nll" in msg:
-            rec = json.loads(msg)
-            curve.append((rec["cpu_min"] if "cpu_min" in rec else round(trainer.cpu_seconds / 60, 2), rec["val_nll"]))
-
-    summary = trainer.fit(log)
+    summary = trainer.fit(lambda msg: print(f"{arch}: {msg}", file=sys.stderr, flush=True))
+    records = [json.loads(line) for line in (out / arch / "prior_log.jsonl").read_text().splitlines()]
+    curve = [(r["cpu_min"], r["val_nll"]) for r in records if "val_nll" in r]
     return {"arch": arch, **describe(trainer.model), **summary, "curve": curve}
 
 

@@ -55,22 +55,12 @@ class LatentPrior(nn.Module):
         comp = -0.5 * ((target - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
         return torch.logsumexp(F.log_softmax(logits, -1) + comp.sum(-1), -1)
 
-    def _mean_nll(self, ll: torch.Tensor, trained: torch.Tensor | None) -> torch.Tensor:
-        if trained is None:
-            return -ll.mean() / self.dim
-        w = trained[:, 1:].to(ll.dtype)
-        return -(ll * w).sum() / w.sum().clamp_min(1.0) / self.dim
-
     def nll(self, z: torch.Tensor, input_noise: float = 0.0, trained: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood per frame and dimension (nats) of frames 1..T-1 given the frames before.
         ``input_noise``: std (normalised units) of noise added to the conditioning frames only, so the model
         learns to recover from its own sampling errors. ``trained``: bool[B, T], False for frames whose
         prediction is left out of the mean (they still condition the frames after them); None trains all."""
-        cond = z[:, :-1]
-        if input_noise > 0:
-            cond = cond + torch.randn_like(cond) * input_noise * self.z_std
-        logits, mean, log_scale, _ = self(cond)
-        return self._mean_nll(self._ll(logits, mean, log_scale, z[:, 1:]), trained)
+        return self.rollout_nll(z, 0, input_noise, trained)
 
     def rollout_nll(
         self, z: torch.Tensor, frames: int, input_noise: float = 0.0, trained: torch.Tensor | None = None
@@ -78,7 +68,7 @@ class LatentPrior(nn.Module):
         """``nll`` with the last ``frames`` conditioning frames the prior's own samples (drawn from what it predicted,
         not differentiated through) instead of the recording's, each still scored against the recording: it learns
         to come back toward the sound it continues after its own draws moved away (sampled continuations drifted
-        quieter than what they continued, docs/prior.md)."""
+        quieter than what they continued, docs/prior.md). ``frames`` 0 is teacher forcing: ``nll``."""
         k = max(1, z.shape[1] - 1 - int(frames))
         cond = z[:, :k]
         if input_noise > 0:
@@ -93,7 +83,11 @@ class LatentPrior(nn.Module):
                 drawn = (mu + sd * torch.randn_like(mu)) * self.z_std + self.z_mean
             logits, mean, log_scale, h = self(drawn[:, None], h)
             lls.append(self._ll(logits, mean, log_scale, z[:, j + 1 : j + 2]))
-        return self._mean_nll(torch.cat(lls, 1), trained)
+        ll = torch.cat(lls, 1)  # [B, T-1]
+        if trained is None:
+            return -ll.mean() / self.dim
+        w = trained[:, 1:].to(ll.dtype)
+        return -(ll * w).sum() / w.sum().clamp_min(1.0) / self.dim
 
 
 class PriorStep(nn.Module):

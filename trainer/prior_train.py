@@ -210,9 +210,7 @@ class PriorTrainer:
             c.join_mask,
             c.onset_gap,
         )
-        if c.rollout > 0:
-            return self.model.rollout_nll(z, c.rollout, c.input_noise, trained)
-        return self.model.nll(z, c.input_noise, trained)
+        return self.model.rollout_nll(z, c.rollout, c.input_noise, trained)  # rollout 0: teacher forcing
 
     def save(self, path: Path | None = None) -> None:
         path = path or self.ckpt
