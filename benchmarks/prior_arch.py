@@ -84,7 +84,7 @@ def gru_step_cost(model: LatentPrior) -> tuple[int, int]:
 
 def build(arch: str, dim: int, mean, std) -> LatentPrior:
     if arch == "gru":
-        return LatentPrior(dim, mean, std, hidden=128, layers=1, mixtures=8)
+        return LatentPrior(dim, mean, std, hidden=128, layers=1, mixtures=8, style=False)
     if arch == "conv":
         return ConvPrior(dim, mean, std, channels=56, mixtures=8)
     if arch == "transformer":

@@ -180,7 +180,7 @@ def step_costs(runner, prior, repeats: int = 3000) -> dict:
         t1 = time.perf_counter()
         if prior is not None:
             for _ in range(block // level.hop):
-                state = prior.step(state.h, sample_frame(state, 1.0, rng))
+                state = prior.step(state.h, sample_frame(state, 1.0, rng), state.style)
         t2 = time.perf_counter()
         runner.decode_step(z, dec_states)
         t3 = time.perf_counter()

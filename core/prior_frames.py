@@ -51,3 +51,17 @@ def joined_stats(manifest: Manifest, levels: tuple[str, ...]) -> tuple[np.ndarra
     mean = np.concatenate([np.asarray(s.mean, np.float64) for s in stats])
     std = np.concatenate([np.asarray(s.std, np.float64) for s in stats])
     return mean, std
+
+
+def prior_style(frames: np.ndarray) -> np.ndarray:
+    """A styled prior's conditioning (``prior.style_frames``, docs/prior.md) from frames float32[..., F, D] (F >= 1):
+    float32[..., 2 D + 1] = their mean and std per dimension over F, then 1 (a style is given). The trainer takes
+    it from each crop's first frames; a player from the prime's last ones (``null_style`` when there is none)."""
+    frames = np.asarray(frames, np.float32)
+    flag = np.ones((*frames.shape[:-2], 1), np.float32)
+    return np.concatenate([frames.mean(-2), frames.std(-2), flag], -1).astype(np.float32)
+
+
+def null_style(dim: int) -> np.ndarray:
+    """The conditioning of a generation with no style to follow: float32[2 dim + 1] of zeros."""
+    return np.zeros(2 * dim + 1, np.float32)

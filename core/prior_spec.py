@@ -8,7 +8,10 @@
 i.e. the next frame's distribution as a mixture of K diagonal Gaussians in the latent units the decoder reads.
 The frame is one level's (``"level": "z"``), or several levels' side by side in the order given (``"levels":
 ["z", "control"]``; they must share one hop; ``core/prior_frames.py``), D the sum of their dims.
-Zeros are the initial state. The file is listed in ``files`` (checksummed) but not in ``parts``: players from
+Zeros are the initial state. A styled prior (``"style_frames": S`` > 0) has a third input, ``style``
+float32[1, 2D + 1]: the mean and std per dimension of the last S frames of what primed it, then 1
+(``core.prior_frames.prior_style``), or all zeros for a generation with no prime; it is held for the whole
+generation. The file is listed in ``files`` (checksummed) but not in ``parts``: players from
 before the prior ignore the section and play the bundle as before; a bundle without the section has no prior.
 """
 
@@ -30,6 +33,7 @@ class PriorSpec:
     hidden: int
     layers: int
     mixtures: int
+    style_frames: int = 0  # > 0: the input ``style`` is the last style_frames primed frames' (prior_style); 0: none
     kind: str = PRIOR_KIND
     parity_max_abs_error: float | None = None
     training: dict[str, Any] = field(default_factory=dict)  # a record (steps, CPU minutes, data): shown, not used
@@ -43,6 +47,10 @@ class PriorSpec:
     def state_shape(self) -> tuple[int, int, int]:
         return (1, self.layers, self.hidden)
 
+    @property
+    def inputs(self) -> list[str]:
+        return ["z", "state.h"] + (["style"] if self.style_frames > 0 else [])
+
     def to_json(self) -> dict[str, Any]:
         data = {
             "file": self.file,
@@ -52,7 +60,8 @@ class PriorSpec:
             "hidden": self.hidden,
             "layers": self.layers,
             "mixtures": self.mixtures,
-            "inputs": ["z", "state.h"],
+            **({"style_frames": self.style_frames} if self.style_frames > 0 else {}),
+            "inputs": self.inputs,
             "outputs": ["logits", "mean", "scale", "state.h.next"],
             "state": {"name": "state.h", "shape": list(self.state_shape), "dtype": "float32"},
             "training": dict(self.training),
@@ -78,6 +87,7 @@ class PriorSpec:
                 hidden=int(data["hidden"]),
                 layers=int(data["layers"]),
                 mixtures=int(data["mixtures"]),
+                style_frames=int(data.get("style_frames", 0)),
                 kind=str(data.get("kind", PRIOR_KIND)),
                 parity_max_abs_error=None if parity is None else float(parity),
                 training=dict(data.get("training") or {}),
@@ -107,6 +117,8 @@ class PriorSpec:
             return f"'prior' models levels {list(self.levels)} of different frame rates (their hops differ)"
         if min(self.hidden, self.layers, self.mixtures) < 1:
             return "'prior.hidden', 'layers' and 'mixtures' must be >= 1"
+        if self.style_frames < 0:
+            return "'prior.style_frames' must be >= 0"
         if self.parity_max_abs_error is not None and not math.isfinite(self.parity_max_abs_error):
             return "'prior.parity_max_abs_error' must be finite"
         return None

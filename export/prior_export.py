@@ -20,7 +20,7 @@ import torch
 
 from core.bundle import Bundle
 from core.bundle_io import load_bundle, sha256_file, write_manifest
-from core.prior_frames import level_dims, shared_hop
+from core.prior_frames import level_dims, prior_style, shared_hop
 from core.prior_spec import PRIOR_FILE, PriorSpec
 from core.session import open_session
 from models.prior import LatentPrior, PriorStep
@@ -38,7 +38,7 @@ def load_prior(checkpoint: Path) -> tuple[LatentPrior, dict]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = state["model_config"]
     model = LatentPrior(cfg["dim"], torch.zeros(cfg["dim"]), torch.ones(cfg["dim"]), cfg["hidden"], cfg["layers"],
-                        cfg["mixtures"])  # fmt: skip
+                        cfg["mixtures"], cfg.get("style", False))  # fmt: skip
     model.load_state_dict(state["model"])
     return model.eval(), state
 
@@ -47,13 +47,16 @@ def export_step(model: LatentPrior, path: Path) -> None:
     step = PriorStep(model).eval()
     z = torch.zeros(1, model.dim)
     h = torch.zeros(1, model.layers, model.hidden)
+    args, names = ((z, h), ["z", "state.h"])
+    if model.style:
+        args, names = (z, h, torch.zeros(1, 2 * model.dim + 1)), names + ["style"]
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             step,
-            (z, h),
+            args,
             str(path),
-            input_names=["z", "state.h"],
+            input_names=names,
             output_names=["logits", "mean", "scale", "state.h.next"],
             external_data=False,
             dynamo=True,
@@ -63,17 +66,21 @@ def export_step(model: LatentPrior, path: Path) -> None:
 
 
 def parity(model: LatentPrior, path: Path, frames: np.ndarray) -> float:
-    """Max abs difference of (logits, mean, scale) between onnxruntime stepping and torch over ``frames`` [F, D]."""
+    """Max abs difference of (logits, mean, scale) between onnxruntime stepping and torch over ``frames`` [F, D]
+    (a styled prior under the style of the frames' first half)."""
+    style = prior_style(frames[: max(1, len(frames) // 2)])[None] if model.style else None
     with torch.no_grad():
-        logits, mean, log_scale, _ = model(torch.from_numpy(frames)[None])
+        logits, mean, log_scale, _ = model(torch.from_numpy(frames)[None], None, None if style is None else
+                                           torch.from_numpy(style))  # fmt: skip
         ref_mean = (mean * model.z_std + model.z_mean)[0].numpy()
         ref_scale = (torch.exp(log_scale) * model.z_std)[0].numpy()
         ref_logits = logits[0].numpy()
     sess = open_session(path, threads=None)
     h = np.zeros((1, model.layers, model.hidden), np.float32)
     err = 0.0
+    extra = {} if style is None else {"style": style}
     for t in range(len(frames)):
-        lo, mu, sc, h = sess.run(None, {"z": frames[t : t + 1], "state.h": h})
+        lo, mu, sc, h = sess.run(None, {"z": frames[t : t + 1], "state.h": h, **extra})
         err = max(err, float(np.abs(lo[0] - ref_logits[t]).max()), float(np.abs(mu[0] - ref_mean[t]).max()))
         err = max(err, float(np.abs(sc[0] - ref_scale[t]).max()))
     return err
@@ -122,6 +129,7 @@ def install_prior(
             hidden=model.hidden,
             layers=model.layers,
             mixtures=model.mixtures,
+            style_frames=int(state["config"].get("style_frames", 0)) if model.style else 0,
             parity_max_abs_error=err,
             training={
                 **(training or {}),

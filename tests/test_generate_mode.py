@@ -175,9 +175,13 @@ def test_a_continue_plays_the_offline_continuation_its_first_second_cooler(runne
     gen.set_settings(GenerateSettings(False, 0.9, 3))
     _, frames, playing = blocks_through(runner, gen, x, ask_at=ask)
     first = int(np.argmax(playing))
-    settle = settle_frames(gen.frame_rate)
+    settle = settle_frames(prior)
     assert len(frames) - first > settle + 20  # the test covers the settled second and what follows
-    state = prior.prime(frames[max(0, ask + 1 - gen.prime_frames) : first])  # the frames heard up to the take-over
+    heard = frames[max(0, ask + 1 - gen.prime_frames) : first]  # the frames heard up to the take-over ...
+    style = prior.style_of(frames[max(0, ask + 1 - gen.prime_frames) : ask + 1])  # ... a styled prior's: at the ask
+    state = prior.start(heard[0], style)
+    for z in heard[1:]:
+        state = prior.step(state.h, z, style)
     rng = np.random.default_rng(3)
     cool, state = prior.continue_from(state, settle, SETTLE_TEMPERATURE * 0.9, rng)
     rest, _ = prior.continue_from(state, len(frames) - first - settle, 0.9, rng)

@@ -214,6 +214,7 @@ def test_the_factory_default_ships_a_small_checked_prior():
     assert spec is not None and spec.parity_max_abs_error is not None and spec.parity_max_abs_error <= 1e-4
     assert (bundle.path / spec.file).stat().st_size < 1_000_000
     assert spec.training["cpu_minutes"] <= 60  # the budget for training it
+    assert spec.style_frames > 0  # styled: continuations keep the style of what primed them (docs/prior.md)
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])

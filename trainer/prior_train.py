@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.prior_frames import prior_style
 from models.prior import LatentPrior
 
 from .checkpoint import CheckpointError
@@ -37,6 +38,8 @@ class PriorConfig:
     join_mask: int = 8  # frames after a join between files not trained (see crops); 0 trains every frame
     onset_gap: float = 0.0  # seconds: a join after at least this much silence is trained (crops); 0: none is
     rollout: int = 0  # the crop's last frames conditioned on the prior's own draws (LatentPrior.rollout_nll); 0: none
+    style_frames: int = 0  # > 0: a styled prior, each crop conditioned on its first style_frames frames; 0: none
+    style_drop: float = 0.2  # a styled prior's share of crops trained with no style (what unprimed generation uses)
     max_minutes: float = 60.0  # the budget: training stops (and saves) after this many minutes of this run
     val_every: int = 250
     ckpt_every: int = 100
@@ -49,7 +52,14 @@ class PriorConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown prior setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return cls(**data)
+        cfg = cls(**data)
+        if not 0 <= cfg.style_frames < cfg.seq_frames:
+            raise ValueError(
+                f"style_frames={cfg.style_frames}: must be 0 (none) or fewer than seq_frames={cfg.seq_frames}"
+            )
+        if not 0.0 <= cfg.style_drop <= 1.0:
+            raise ValueError(f"style_drop={cfg.style_drop}: must be a share, 0..1")
+        return cfg
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -132,7 +142,8 @@ def crops(
 
 
 def validation_nll(model: LatentPrior, seqs: list[np.ndarray], max_frames: int = 4096) -> float:
-    """Held-out NLL over whole files (each from a zero state), at most ``max_frames`` per file."""
+    """Held-out NLL over whole files (each from a zero state, a styled prior with no style: comparable with an
+    unstyled one's), at most ``max_frames`` per file."""
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
@@ -175,7 +186,7 @@ class PriorTrainer:
         self.cfg = cfg
         self.groups = [n.split("/")[0] if "/" in n else "" for n in corpus.train_names]
         torch.manual_seed(cfg.seed)
-        self.model = LatentPrior(len(mean), mean, std, cfg.hidden, cfg.layers, cfg.mixtures)
+        self.model = LatentPrior(len(mean), mean, std, cfg.hidden, cfg.layers, cfg.mixtures, cfg.style_frames > 0)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.step = 0
         self.rng = np.random.default_rng(cfg.seed)
@@ -210,7 +221,11 @@ class PriorTrainer:
             c.join_mask,
             c.onset_gap,
         )
-        return self.model.rollout_nll(z, c.rollout, c.input_noise, trained)  # rollout 0: teacher forcing
+        style = None
+        if c.style_frames > 0:  # the crop's first frames' style, or none (a random share), for every frame of it
+            given = self.rng.random(len(z)) >= c.style_drop
+            style = torch.from_numpy(prior_style(z[:, : c.style_frames].numpy()) * given[:, None].astype(np.float32))
+        return self.model.rollout_nll(z, c.rollout, c.input_noise, trained, style)  # rollout 0: teacher forcing
 
     def save(self, path: Path | None = None) -> None:
         path = path or self.ckpt

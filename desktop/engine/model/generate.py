@@ -6,8 +6,9 @@ handed the frames the encoder made of the input and returns the frames the decod
 input's; on, it returns frames sampled from the prior. Either way they then pass the same knobs (ramps, declared
 controls, level compensation) on the same path, so the latent knobs act on generated frames exactly as on encoded
 ones, and never on what the prior is fed back. It also keeps the input's last ``PRIME_S`` seconds of frames, so
-"continue from what I just played" (``ask_continue``) primes the prior with them; the continuation's first second
-is drawn cooler, as the renderer's is (``prior.SETTLE_TEMPERATURE``).
+"continue from what I just played" (``ask_continue``) primes the prior with them (a styled prior under the style of
+the input heard when it was asked); an unstyled prior's continuation's first second is drawn cooler, as the
+renderer's is (``prior.settle_frames``).
 
 Starting (from the seed: the burn-in of ``prior.unprimed``) and priming take many prior steps; they are spread
 over the blocks, at most ``STEPS_PER_BLOCK`` extra steps each, so no block costs much more than another. While
@@ -79,10 +80,11 @@ class _Start:
     """Building a state over several blocks: the burn-in from the mean frame (``frames`` None), or a prime that
     feeds the input's recorded frames from ``next`` until it has caught up with the newest."""
 
-    def __init__(self, seed: int, next_frame: int | None = None):
+    def __init__(self, seed: int, next_frame: int | None = None, style: np.ndarray | None = None):
         self.rng = np.random.default_rng(seed)
         self.state: PriorState | None = None
         self.next = next_frame  # the history index to feed next (a prime), None for a burn-in
+        self.style = style  # a styled prior's: the input's when priming, none for a burn-in (``PriorRunner.style_of``)
         self.left = 0  # burn-in frames still to generate
         self.done = False
 
@@ -101,11 +103,14 @@ class BoundPrior:
         self.mean = np.zeros((1, spec.mixtures, spec.dim), np.float32)
         self.scale = np.zeros((1, spec.mixtures, spec.dim), np.float32)
         self.k = 0  # which of ``h`` holds the current state
+        self.style = prior.style_of(None)  # a styled prior's conditioning (None: not styled)
         self.bindings = []
         for k in (0, 1):
             b = prior.session.io_binding()
             b.bind_cpu_input("z", self.z)
             b.bind_cpu_input("state.h", self.h[k])
+            if self.style is not None:
+                b.bind_cpu_input("style", self.style)
             for name, buf in (("logits", self.logits), ("mean", self.mean), ("scale", self.scale)):
                 bind_output_buffer(b, name, buf)
             bind_output_buffer(b, "state.h.next", self.h[1 - k])
@@ -116,11 +121,13 @@ class BoundPrior:
         """Continue from ``state`` (a plain step's)."""
         self.h[self.k][...] = state.h
         self.logits[0], self.mean[0], self.scale[0] = state.logits, state.mean, state.scale
+        if self.style is not None:
+            self.style[...] = 0.0 if state.style is None else state.style
 
     @property
     def state(self) -> PriorState:
         """The current state: views of the buffers the next step overwrites."""
-        return PriorState(self.h[self.k], self.logits[0], self.mean[0], self.scale[0])
+        return PriorState(self.h[self.k], self.logits[0], self.mean[0], self.scale[0], self.style)
 
     def generate(self, frames: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
         """``frames`` sampled frames float32[frames, D], each fed back (``PriorRunner.continue_from``'s loop)."""
@@ -194,6 +201,11 @@ class PriorGenerator:
             self._history[self.heard % cap] = f
             self.heard += 1
 
+    def _heard_frames(self) -> np.ndarray:
+        """The input's last recorded frames, oldest first (at most ``PRIME_S`` seconds)."""
+        n = min(self.heard, self.prime_frames)
+        return self._history[np.arange(self.heard - n, self.heard) % self._history.shape[0]]
+
     def _caught_up(self, job: _Start) -> bool:
         if job.state is None:
             return False
@@ -207,13 +219,13 @@ class PriorGenerator:
                 break
             if job.next is None:  # burn-in: the mean frame, then frames generated and dropped
                 if job.state is None:
-                    job.state, job.left = prior.start(self.mean), self.burn_in
+                    job.state, job.left = prior.start(self.mean, job.style), self.burn_in
                 else:
-                    job.state = prior.step(job.state.h, sample_frame(job.state, temperature, job.rng))
+                    job.state = prior.step(job.state.h, sample_frame(job.state, temperature, job.rng), job.style)
                     job.left -= 1
             else:  # prime: the input's frames, up to the newest
                 z = self._history[job.next % self._history.shape[0]]
-                job.state = prior.start(z) if job.state is None else prior.step(job.state.h, z)
+                job.state = prior.start(z, job.style) if job.state is None else prior.step(job.state.h, z, job.style)
                 job.next += 1
         job.done = self._caught_up(job)
 
@@ -240,7 +252,9 @@ class PriorGenerator:
             return {name: v.copy() for name, v in latents.items()}
         if self._answered != asked:
             self._answered = asked
-            self._job = _Start(s.seed, max(0, self.heard - self.prime_frames))
+            self._job = _Start(
+                s.seed, max(0, self.heard - self.prime_frames), self.prior.style_of(self._heard_frames())
+            )
         elif s.seed != self._seed or (not self._live and self._job is None):
             self._job = _Start(s.seed)
         self._seed = s.seed
@@ -253,7 +267,7 @@ class PriorGenerator:
             if job.done:
                 self._bound.load(job.state)
                 self._live, self._rng, self._job = True, job.rng, None
-                self._settle = 0 if job.next is None else settle_frames(self.frame_rate)  # a continue settles first
+                self._settle = 0 if job.next is None else settle_frames(self.prior)  # a continue settles first
         self.playing, self.starting = out is not None, self._job is not None
         if out is None:
             return {name: v.copy() for name, v in latents.items()}

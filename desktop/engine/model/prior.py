@@ -3,6 +3,9 @@
 The prior predicts the next latent frame as a mixture of diagonal Gaussians. ``temperature`` T reshapes it:
 T = 0 takes the most likely component's mean (deterministic), T = 1 samples the mixture as trained, T > 1
 flattens the component weights (logits / T) and widens each component (std x T).
+
+A styled prior (``spec.style_frames`` > 0) also takes a style for the whole generation: that of the last frames of
+its prime (``core.prior_frames.prior_style``), or none when it is not primed; ``PriorState`` carries it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ import numpy as np
 from core.audiofile import Audio, resample
 from core.bundle import Bundle, BundleError
 from core.latent import LatentControls
-from core.prior_frames import join_levels, joined_stats, level_dims, prior_levels, split_levels
+from core.prior_frames import join_levels, joined_stats, level_dims, null_style, prior_levels, prior_style, split_levels
 from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
-SETTLE_SECONDS = 1.0  # a continuation's first second is drawn at SETTLE_TEMPERATURE x the temperature ...
+SETTLE_SECONDS = (
+    1.0  # an unstyled prior's continuation's first second is drawn at SETTLE_TEMPERATURE x the temperature ...
+)
 SETTLE_TEMPERATURE = 0.7  # ... so it starts as the prime's sound before it wanders (docs/prior.md)
 
 
-def settle_frames(frame_rate: float) -> int:
-    """How many frames of a continuation are drawn at the settling temperature."""
-    return int(round(SETTLE_SECONDS * frame_rate))
+def settle_frames(prior: "PriorRunner") -> int:
+    """How many frames of a continuation are drawn at the settling temperature: none for a styled prior, whose
+    style already holds it near its prime (cooling its first second made continued speech fade, docs/prior.md)."""
+    return 0 if prior.spec.style_frames > 0 else int(round(SETTLE_SECONDS * prior.frame_rate))
 
 
 @dataclass
@@ -36,6 +42,7 @@ class PriorState:
     logits: np.ndarray  # [K]
     mean: np.ndarray  # [K, D]
     scale: np.ndarray  # [K, D]
+    style: np.ndarray | None = None  # a styled prior's conditioning float32[1, 2D + 1], held for the generation
 
 
 def sample_frame(state: PriorState, temperature: float, rng: np.random.Generator) -> np.ndarray:
@@ -72,23 +79,35 @@ class PriorRunner:
         self.path = bundle.path / spec.file
         self.session = open_session(self.path, threads=max(1, int(threads)))
         names = {i.name for i in self.session.get_inputs()}, {o.name for o in self.session.get_outputs()}
-        if names != ({"z", "state.h"}, {"logits", "mean", "scale", "state.h.next"}):
+        if names != (set(spec.inputs), {"logits", "mean", "scale", "state.h.next"}):
             raise BundleError(f"{self.path}: inputs/outputs {sorted(names[0])} -> {sorted(names[1])} are not a prior's")
         self.frame_rate = bundle.manifest.sample_rate / bundle.manifest.latent_hop
 
-    def start(self, first: np.ndarray) -> PriorState:
-        """The state after feeding ``first`` float32[D] to the zero state."""
-        return self.step(np.zeros(self.spec.state_shape, np.float32), first)
+    def style_of(self, frames: np.ndarray | None) -> np.ndarray | None:
+        """The style a generation primed with ``frames`` float32[F, D] holds (None: not primed, or not styled)."""
+        if self.spec.style_frames <= 0:
+            return None
+        if frames is None or len(frames) == 0:
+            return null_style(self.spec.dim)[None]
+        return prior_style(frames[-self.spec.style_frames :])[None]
 
-    def step(self, h: np.ndarray, z: np.ndarray) -> PriorState:
-        logits, mean, scale, h = self.session.run(None, {"z": np.asarray(z, np.float32).reshape(1, -1), "state.h": h})
-        return PriorState(h, logits[0], mean[0], scale[0])
+    def start(self, first: np.ndarray, style: np.ndarray | None = None) -> PriorState:
+        """The state after feeding ``first`` float32[D] to the zero state (under ``style``: ``style_of``)."""
+        return self.step(np.zeros(self.spec.state_shape, np.float32), first, style)
+
+    def step(self, h: np.ndarray, z: np.ndarray, style: np.ndarray | None = None) -> PriorState:
+        feed = {"z": np.asarray(z, np.float32).reshape(1, -1), "state.h": h}
+        if self.spec.style_frames > 0:
+            feed["style"] = self.style_of(None) if style is None else style
+        logits, mean, scale, h = self.session.run(None, feed)
+        return PriorState(h, logits[0], mean[0], scale[0], feed.get("style"))
 
     def prime(self, frames: np.ndarray) -> PriorState:
-        """Feed ``frames`` float32[F, D] (F >= 1) from the zero state, frame by frame."""
-        state = self.start(frames[0])
+        """Feed ``frames`` float32[F, D] (F >= 1) from the zero state, frame by frame, under their style."""
+        style = self.style_of(frames)
+        state = self.start(frames[0], style)
         for z in frames[1:]:
-            state = self.step(state.h, z)
+            state = self.step(state.h, z, style)
         return state
 
     def continue_from(
@@ -98,7 +117,7 @@ class PriorRunner:
         out = np.empty((frames, self.spec.dim), np.float32)
         for f in range(frames):
             out[f] = sample_frame(state, temperature, rng)
-            state = self.step(state.h, out[f])
+            state = self.step(state.h, out[f], state.style)
         return out, state
 
     def unprimed(self, mean: np.ndarray, temperature: float, rng: np.random.Generator) -> PriorState:
@@ -148,7 +167,7 @@ def generate_with_prior(
     else:
         primed = np.zeros((0, prior.spec.dim), np.float32)
         state = prior.unprimed(joined_stats(m, levels)[0].astype(np.float32), temperature, rng)
-    settle = settle_frames(prior.frame_rate) if prime is not None else 0
+    settle = settle_frames(prior) if prime is not None else 0
     first, state = prior.continue_from(state, min(settle, frames), SETTLE_TEMPERATURE * temperature, rng)
     rest, _ = prior.continue_from(state, frames - len(first), temperature, rng)
     new = np.concatenate([first, rest])
