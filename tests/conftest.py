@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -143,3 +144,20 @@ def tiny_run(tmp_path_factory) -> Path:
 def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     """The tiny run exported to a bundle, from the CLI."""
     return export_cli(tiny_run, tmp_path_factory.mktemp("tinybundle") / "bundle")
+
+
+TINY_PRIOR = ["hidden=8", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1"]
+
+
+def train_tiny_prior(root: Path, source: Path, *settings: str) -> tuple[Path, Path]:
+    """A copy of bundle ``source`` in ``root`` with a tiny prior trained into it on the fixture clips by the real
+    command (``TINY_PRIOR`` and ``settings``); returns (the bundle, the run folder)."""
+    import shutil
+
+    bundle, run = root / source.name, root / "run"
+    shutil.copytree(source, bundle)
+    args = ["--bundle", str(bundle), "--data", str(FIXTURES), "--out", str(run), *TINY_PRIOR, *settings, "--quiet"]
+    proc = run_cli(["-m", "trainer", "prior", *args])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["installed"] == str(bundle / "prior.onnx")
+    return bundle, run

@@ -13,40 +13,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, run_cli, train_tiny_prior
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
 from desktop.engine.model.factory import default_bundle_path
 from desktop.evaluation.texture import DIMS, embed, frechet_distance
 
-TINY = ["hidden=8", "layers=2", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1"]
-
 
 @pytest.fixture(scope="module")
 def prior_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prior")
-    bundle = root / "bundle"
-    shutil.copytree(default_bundle_path(), bundle)
-    proc = run_cli(
-        [
-            "-m",
-            "trainer",
-            "prior",
-            "--bundle",
-            str(bundle),
-            "--data",
-            str(FIXTURES),
-            "--out",
-            str(root / "run"),
-            "steps=3",
-            *TINY,
-            "--quiet",
-        ]  # fmt: skip
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["step"] == 3 and summary["installed"] == str(bundle / "prior.onnx")
-    return bundle, root / "run"
+    return train_tiny_prior(tmp_path_factory.mktemp("prior"), default_bundle_path(), "steps=3", "layers=2")
 
 
 def render(args):

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, ROOT, run_cli
+from conftest import ROOT, train_tiny_prior
 from core.audiofile import Audio
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
@@ -26,18 +26,11 @@ from desktop.engine.model.generate import STEPS_PER_BLOCK, GenerateSettings, Pri
 from desktop.engine.model.prior import PriorRunner, encode_prime, generate_with_prior
 
 VIOLIN = ROOT / "desktop" / "factory" / "violin"
-TINY = ["hidden=8", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1", "steps=3"]
 
 
 @pytest.fixture(scope="module")
 def violin_prior(tmp_path_factory):
-    root = tmp_path_factory.mktemp("violin_prior")
-    bundle = root / "violin"
-    shutil.copytree(VIOLIN, bundle)
-    proc = run_cli(["-m", "trainer", "prior", "--bundle", str(bundle), "--data", str(FIXTURES), "--out",
-                    str(root / "run"), *TINY, "--quiet"])  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return bundle
+    return train_tiny_prior(tmp_path_factory.mktemp("violin_prior"), VIOLIN, "steps=3")[0]
 
 
 @pytest.fixture(scope="module")

@@ -6,33 +6,21 @@ real command; the tests play that copy the ways the renderer and Generate mode d
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, run_cli, train_tiny_prior
 from core.bundle_io import load_bundle
 from core.prior_frames import null_style, prior_style
 from desktop.engine.model.factory import default_bundle_path
 from trainer.prior_data import LatentCorpus
 from trainer.prior_train import PriorConfig, PriorTrainer, crops
 
-TINY = ["hidden=8", "layers=1", "mixtures=2", "seq_frames=32", "batch_size=2", "val_every=2", "log_every=1"]
-
 
 @pytest.fixture(scope="module")
 def styled_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("styled")
-    bundle = root / "bundle"
-    shutil.copytree(default_bundle_path(), bundle)
-    args = ["--bundle", str(bundle), "--data", str(FIXTURES), "--out", str(root / "run"), "steps=4", *TINY]
-    proc = run_cli(["-m", "trainer", "prior", *args, "style_frames=8", "--quiet"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["installed"] == str(bundle / "prior.onnx")
-    return bundle, root / "run"
+    return train_tiny_prior(tmp_path_factory.mktemp("styled"), default_bundle_path(), "steps=4", "style_frames=8")
 
 
 def test_the_style_is_the_frames_mean_and_std_and_a_flag():
