@@ -34,13 +34,13 @@ class ConvPrior(LatentPrior):
     """WaveNet-style: causal gated convolutions (kernel 2, dilations ``DILATIONS``) with residual and skip paths."""
 
     def __init__(self, dim: int, mean, std, channels: int, mixtures: int):
-        super().__init__(dim, mean, std, hidden=channels, layers=1, mixtures=mixtures)
+        super().__init__(dim, mean, std, hidden=channels, layers=1, mixtures=mixtures, style=False)
         del self.gru
         self.convs = nn.ModuleList(nn.Conv1d(channels, 2 * channels, 2, dilation=d) for d in DILATIONS)
         self.res = nn.ModuleList(nn.Conv1d(channels, channels, 1) for _ in DILATIONS)
 
-    def forward(self, z: torch.Tensor, h=None):
-        x = torch.tanh(self.inp(self.normalise(z))).transpose(1, 2)  # [B, C, T]
+    def forward(self, z: torch.Tensor, h=None, style=None):
+        x = self.embed(z, style).transpose(1, 2)  # [B, C, T]
         skip = torch.zeros_like(x)
         for conv, res, d in zip(self.convs, self.res, DILATIONS):
             a, b = conv(F.pad(x, (d, 0))).chunk(2, dim=1)
@@ -59,13 +59,13 @@ class TransformerPrior(LatentPrior):
     """Pre-norm causal self-attention over the last ``WINDOW`` frames, no positional code (causality gives order)."""
 
     def __init__(self, dim: int, mean, std, width: int, layers: int, heads: int, mixtures: int):
-        super().__init__(dim, mean, std, hidden=width, layers=layers, mixtures=mixtures)
+        super().__init__(dim, mean, std, hidden=width, layers=layers, mixtures=mixtures, style=False)
         del self.gru
         block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
 
-    def forward(self, z: torch.Tensor, h=None):
-        x = torch.tanh(self.inp(self.normalise(z)))
+    def forward(self, z: torch.Tensor, h=None, style=None):
+        x = self.embed(z, style)
         t = x.shape[1]
         i = torch.arange(t)
         mask = (i[None, :] > i[:, None]) | (i[:, None] - i[None, :] >= WINDOW)

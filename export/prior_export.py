@@ -20,7 +20,7 @@ import torch
 
 from core.bundle import Bundle
 from core.bundle_io import load_bundle, sha256_file, write_manifest
-from core.prior_frames import level_dims, prior_style, shared_hop
+from core.prior_frames import level_dims, null_style, prior_style, shared_hop
 from core.prior_spec import PRIOR_FILE, PriorSpec
 from core.session import open_session
 from models.prior import LatentPrior, PriorStep
@@ -49,7 +49,7 @@ def export_step(model: LatentPrior, path: Path) -> None:
     h = torch.zeros(1, model.layers, model.hidden)
     args, names = ((z, h), ["z", "state.h"])
     if model.style:
-        args, names = (z, h, torch.zeros(1, 2 * model.dim + 1)), names + ["style"]
+        args, names = (z, h, torch.from_numpy(null_style(model.dim))[None]), names + ["style"]
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(

@@ -211,3 +211,15 @@ def test_sampling_draws_the_mixture_reshaped_by_temperature(temperature):
         np.testing.assert_allclose(draws[k == c].std(0), temperature * scale[c], rtol=0.1)
     cold = sample_frame(state, 0.0, rng)
     np.testing.assert_array_equal(cold, mean[1])  # temperature 0: the most likely component's mean
+
+
+def test_the_architecture_benchmarks_cores_score_the_priors_loss():
+    """benchmarks/prior_arch.py swaps the GRU for other cores; each must still run ``LatentPrior``'s loss."""
+    import torch
+
+    from benchmarks.prior_arch import build
+
+    z = torch.randn(2, 12, 16)
+    for arch in ("gru", "conv", "transformer"):
+        model = build(arch, 16, torch.zeros(16), torch.ones(16))
+        assert torch.isfinite(model.nll(z)).item(), arch

@@ -22,9 +22,7 @@ from core.prior_frames import join_levels, joined_stats, level_dims, null_style,
 from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
-SETTLE_SECONDS = (
-    1.0  # an unstyled prior's continuation's first second is drawn at SETTLE_TEMPERATURE x the temperature ...
-)
+SETTLE_SECONDS = 1.0  # an unstyled prior's continuation's first second is drawn at SETTLE_TEMPERATURE x T ...
 SETTLE_TEMPERATURE = 0.7  # ... so it starts as the prime's sound before it wanders (docs/prior.md)
 
 
@@ -82,13 +80,15 @@ class PriorRunner:
         if names != (set(spec.inputs), {"logits", "mean", "scale", "state.h.next"}):
             raise BundleError(f"{self.path}: inputs/outputs {sorted(names[0])} -> {sorted(names[1])} are not a prior's")
         self.frame_rate = bundle.manifest.sample_rate / bundle.manifest.latent_hop
+        self._no_style = null_style(spec.dim)[None] if spec.style_frames > 0 else None  # fed when none is given
 
     def style_of(self, frames: np.ndarray | None) -> np.ndarray | None:
-        """The style a generation primed with ``frames`` float32[F, D] holds (None: not primed, or not styled)."""
+        """The style a generation primed with ``frames`` float32[F, D] holds: float32[1, 2D + 1], the null style
+        when ``frames`` is None or empty (not primed); None for an unstyled prior."""
         if self.spec.style_frames <= 0:
             return None
         if frames is None or len(frames) == 0:
-            return null_style(self.spec.dim)[None]
+            return self._no_style.copy()
         return prior_style(frames[-self.spec.style_frames :])[None]
 
     def start(self, first: np.ndarray, style: np.ndarray | None = None) -> PriorState:
@@ -98,7 +98,7 @@ class PriorRunner:
     def step(self, h: np.ndarray, z: np.ndarray, style: np.ndarray | None = None) -> PriorState:
         feed = {"z": np.asarray(z, np.float32).reshape(1, -1), "state.h": h}
         if self.spec.style_frames > 0:
-            feed["style"] = self.style_of(None) if style is None else style
+            feed["style"] = self._no_style if style is None else style
         logits, mean, scale, h = self.session.run(None, feed)
         return PriorState(h, logits[0], mean[0], scale[0], feed.get("style"))
 
