@@ -5,6 +5,8 @@ the eval's mel and STFT distances.
 
     python -m benchmarks.dsp_gate "DIR/*.wav" [--files N] [--systems dsp,world,world5ms] [--seconds 10]
     python -m benchmarks.dsp_gate "DIR/*.wav" --checkpoint RUN/checkpoints/last.pt --systems dsp   # a trained sf model
+    python -m benchmarks.dsp_gate "PHRASES/*.wav" --systems dsp --synthesis additive --env-window 512 \
+        --analysis-lag 256 --ap-power 1 --ap-estimate valley                  # the instruments' analysis
 
 The bundle's graphs give the same output to 1e-4 (export checks it); `latentsynth-eval --peers` measures the shipped
 dsp bundle through them.
@@ -70,10 +72,14 @@ def main() -> None:
     p.add_argument(
         "--analysis-lag", type=int, default=0, help="where the envelope window is centred, samples back (0: default)"
     )
+    p.add_argument("--ap-power", type=float, default=None, help="aperiodicity exponent (default: the family's)")
+    p.add_argument("--ap-estimate", default=None, help="acf or valley (models/aperiodicity.py; default: the family's)")
     args = p.parse_args()
     torch.set_num_threads(1)
     kw = {"harmonics": args.harmonics} if args.harmonics else {}
     kw.update({"env_window": args.env_window} if args.env_window else {}, analysis_lag=args.analysis_lag)
+    kw.update({"ap_power": args.ap_power} if args.ap_power else {})
+    kw.update({"ap_estimate": args.ap_estimate} if args.ap_estimate else {})
     model = build_model(model_config("sf", latent_dim=0, synthesis=args.synthesis, **kw)).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint

@@ -97,6 +97,9 @@ class SourceFilterConfig(FamilyConfig):
     env_window: int = 768
     pitch_window: int = 1024
     ap_power: float = 2.0
+    # "acf" (1 - the autocorrelation at the period) or "valley" (no more than the noise between the harmonics):
+    # models/aperiodicity.py
+    ap_estimate: str = "acf"
     harmonics: int = (
         64  # above 64 x f0 noise carries the band: on speech 64, 100 and 200 scored alike, 64 is 3x cheaper
     )
@@ -131,6 +134,7 @@ class TimbreConfig(FamilyConfig):
     env_window: int = 768
     pitch_window: int = 1024
     ap_power: float = 2.0
+    ap_estimate: str = "acf"  # as the sf family's (SourceFilterConfig); the instruments' recipe: "valley", power 1
     harmonics: int = 64
     dec_channels: int = 192
     dec_blocks: int = 4
@@ -138,6 +142,8 @@ class TimbreConfig(FamilyConfig):
     random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
     synthesis: str = "stft"
     analysis_lag: int = 0  # as the sf family's (SourceFilterConfig)
+    # how the decoder codes the aperiodicity: "linear" or "log" (models/sftimbre.py; the instruments' recipe: log)
+    ap_code: str = "linear"
     # the additive synthesis's noise filter: 128 taps (256 made speech-driven violin and clarinet less often heard as
     # themselves: 0.71 -> 0.63 and 0.59 -> 0.53 of segments, docs/instruments.md)
     noise_taps: int = 128

@@ -34,6 +34,11 @@ LOUD_UNIT_DB = 20.0
 LOUD_STD = 0.05  # the encoder's declared posterior std of z (for the information rate): 1 dB
 NET_INPUTS = 3  # pitch (octaves re A4), voicing, loudness (z)
 SILENCE_WEIGHT = 0.1  # silent frames count this much in the loss (the instrument must learn to be quiet)
+# how the decoder codes each band's aperiodicity: "linear" (0..1, as the sf family) or "log": log10 of it from
+# AP_LOG_FLOOR to 1 onto -1..1, so a breath 30 dB under the band is as much of the loss as one at -10 dB (linear, the
+# flute's decoded noise was 10x off in the bands under 2 kHz: their aperiodicity is 0.0002-0.004)
+AP_CODES = ("linear", "log")
+AP_LOG_FLOOR = 1e-5
 
 
 class _Bounds(nn.Module):
@@ -69,6 +74,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         env_window: int,
         pitch_window: int,
         ap_power: float,
+        ap_estimate: str,
         harmonics: int,
         dec_channels: int,
         dec_blocks: int,
@@ -80,6 +86,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         n_fft: int,
         analysis_lag: int,
         noise_taps: int,
+        ap_code: str,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
         # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
@@ -93,6 +100,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             env_window=env_window,
             pitch_window=pitch_window,
             ap_power=ap_power,
+            ap_estimate=ap_estimate,
             harmonics=harmonics,
             enc_max_channels=0,
             dec_channels=dec_channels,  # unused by the sf part at latent_dim 0; this family's decoder takes them
@@ -109,6 +117,9 @@ class SourceFilterTimbre(SourceFilterVAE):
             analysis_lag=analysis_lag,  # models/sfvae.py: 256 with the additive synthesis plays 23.2 ms late
             noise_taps=noise_taps,
         )
+        if ap_code not in AP_CODES:
+            raise ValueError(f"model.ap_code '{ap_code}': choose from {', '.join(AP_CODES)}")
+        self.ap_code = ap_code
         features = env_points + self.bands
         self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)
         self.decoder = _FrameNet(NET_INPUTS, features, dec_channels, dec_blocks)
@@ -141,6 +152,20 @@ class SourceFilterTimbre(SourceFilterVAE):
         return {"z": (z, torch.full_like(z, LOUD_STD)), "control": (control, self.control_scale.expand_as(control))}, []
 
     # ---- decoder -------------------------------------------------------------------------------------------
+    def _net_in(self, logenv, ap):
+        if self.ap_code == "linear":
+            return super()._net_in(logenv, ap)
+        half = -0.5 * math.log10(AP_LOG_FLOOR)
+        code = (torch.log10(ap.clamp(min=AP_LOG_FLOOR)) + half) / half
+        return torch.cat([super()._net_in(logenv, ap)[:, : self.env_points], code], dim=1)
+
+    def _net_out(self, h):
+        if self.ap_code == "linear":
+            return super()._net_out(h)
+        half = -0.5 * math.log10(AP_LOG_FLOOR)
+        logenv, _ = super()._net_out(h)
+        return logenv, torch.pow(10.0, (h[:, self.env_points :] - 1.0) * half).clamp(max=1.0)
+
     def _net_inputs(self, z, control):
         b = self.bounds
         pitch = torch.minimum(torch.maximum(control[:, 0:1], b.pitch[0]), b.pitch[1])

@@ -107,6 +107,7 @@ class SourceFilterVAE(AudioAutoencoder):
         env_window: int,
         pitch_window: int,
         ap_power: float,
+        ap_estimate: str,
         harmonics: int,
         enc_max_channels: int,
         dec_channels: int,
@@ -144,6 +145,7 @@ class SourceFilterVAE(AudioAutoencoder):
             env_points=env_points,
             ap_power=ap_power,
             lag=lag,
+            ap_estimate=ap_estimate,
         )
         self.synth = synth
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1

@@ -10,7 +10,8 @@ Analysis (:class:`SourceFilterAnalysis`, causal, one frame per ``hop`` ending at
     natural log, read at ``env_points`` mel-spaced frequencies. A harmonic of amplitude A then reads
     A^2 sr / (4 f0);
   - aperiodicity per band (``AP_EDGES_HZ``): 1 - the band's normalised autocorrelation at the period (window
-    corrected), i.e. the share of the band's power that does not repeat after one period.
+    corrected), i.e. the share of the band's power that does not repeat after one period; with ``ap_estimate``
+    'valley', no more than the noise found between the harmonics (models/aperiodicity.py).
 
 Synthesis (:class:`SourceFilterSynth`, causal, one hop late): a band-limited harmonic oscillator at f0 (phase
 carried as state) and white noise, each analysed by a 2 * hop STFT, multiplied per bin by the envelope's
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .aperiodicity import BandAperiodicity
 from .fft import FrameIRFFT, FrameRFFT, frames_of, overlap_add
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
 from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch, refine_period
@@ -54,8 +56,6 @@ SILENT_LOG = -40.0  # a log envelope this low is silence (the synthesis's delay 
 VOICED_APER = (0.6, 0.9)
 VOICING_GATE_DB = (-80.0, -74.0)  # voicing 0 at or below the first frame loudness (dBFS), full at the second
 # (at -60 dBFS, 8 % of the voiced frames of 20 outside speech clips were called unvoiced: the quiet ends of words)
-AP_QUIET_BAND = 1e-5  # bands 50 dB under the frame's total power read as noise
-AP_PERIOD_RATIOS = (0.98, 0.99, 1.0, 1.01, 1.02)  # periods tried for aperiodicity, re YIN's
 
 
 def mel(f):
@@ -102,6 +102,7 @@ class SourceFilterAnalysis(nn.Module):
         ap_power: float = 2.0,
         voiced_aper: tuple = VOICED_APER,
         lag: int = 0,
+        ap_estimate: str = "acf",
     ):
         super().__init__()
         if env_window > pitch_window or pitch_window > n_dft * 2:
@@ -140,19 +141,13 @@ class SourceFilterAnalysis(nn.Module):
         # bands over its bins, centred per AP_EDGES_HZ
         self.ap_window = int(ap_window)
         self.ap_power, self.voiced_aper = float(ap_power), tuple(voiced_aper)
-        self.ap_dft = 2 * self.ap_window
         wa = hann(self.ap_window, periodic=False)
-        self.ap_rfft = FrameRFFT(self.ap_window, self.ap_dft, wa)
-        acf = torch.stack([(wa[: self.ap_window - t] * wa[t:]).sum() for t in range(self.ap_window)])
-        self.register_buffer("ap_win_acf", (acf / acf[0]).float(), persistent=False)
-        yb = self.ap_dft // 2 + 1
-        yf = np.arange(yb) * sample_rate / self.ap_dft
+        self.ap_rfft = FrameRFFT(self.ap_window, 2 * self.ap_window, wa)
+        yf = np.arange(self.ap_window + 1) * sample_rate / (2 * self.ap_window)
         centres = ap_centres(sample_rate)
-        masks = interp_matrix(centres, yf).T.numpy()  # [bands, yb]: partition of unity over frequency
-        c = np.where((np.arange(yb) == 0) | (np.arange(yb) == yb - 1), 1.0, 2.0)
-        self.register_buffer("ap_masks", torch.from_numpy(masks * c).float(), persistent=False)
-        self.register_buffer("ap_k", torch.arange(yb, dtype=torch.float32), persistent=False)
-        self.register_buffer("ap_ratios", torch.tensor(AP_PERIOD_RATIOS, dtype=torch.float32), persistent=False)
+        masks = interp_matrix(centres, yf).T.numpy()  # [bands, bins]: partition of unity over frequency
+        c = np.where((np.arange(len(yf)) == 0) | (np.arange(len(yf)) == len(yf) - 1), 1.0, 2.0)
+        self.aperiodicity = BandAperiodicity(sample_rate, wa, torch.from_numpy(masks * c), ap_estimate)
         self.bands = len(centres)
 
     def _smooth(self, s: torch.Tensor, width_bins: torch.Tensor) -> torch.Tensor:
@@ -187,7 +182,7 @@ class SourceFilterAnalysis(nn.Module):
         ms = s.mean(dim=1, keepdim=True)
         loud_db = 10.0 * torch.log10(ms.clamp(min=1e-10))
         f0 = pitch_to_hz(pitch)
-        ap = self._aperiodicity(power, f0)
+        ap = self.aperiodicity(power, f0, float(self.yin.lo))
         lo, hi = self.voiced_aper
         voicing = ((hi - yin_aper) / (hi - lo)).clamp(0.0, 1.0)
         g0, g1 = VOICING_GATE_DB
@@ -228,29 +223,6 @@ class SourceFilterAnalysis(nn.Module):
         src = padded[..., side : padded.shape[-1] - (self.pitch_window - self.ap_window - side)]
         re, im = self.ap_rfft(frames_of(src[:, 0], self.ap_window, self.hop))
         return re * re + im * im
-
-    def _band_periodicity(self, power: torch.Tensor, period: torch.Tensor):
-        """power float32[B, F, bins], period float32[B, F, R] (samples, R tries) -> each band's autocorrelation at
-        each period divided by the window's own (float32[B, F, R, bands]) and the band powers r(0)
-        (float32[B, F, 1, bands]): all tries in one set of ops."""
-        period = period.clamp(float(self.yin.lo), self.ap_window * 0.75)
-        cosines = torch.cos(period[..., None] * self.ap_k * (2 * math.pi / self.ap_dft))  # [B, F, R, bins]
-        r_t = torch.matmul(power[:, :, None] * cosines, self.ap_masks.T)
-        table = self.ap_win_acf
-        i0 = torch.floor(period).long()  # the window's own autocorrelation at the (fractional) period
-        t = period - torch.floor(period)
-        rw = table[i0] * (1 - t) + table[(i0 + 1).clamp(max=table.shape[0] - 1)] * t
-        return r_t / rw[..., None].clamp(min=1e-3), torch.matmul(power, self.ap_masks.T)[:, :, None]
-
-    def _aperiodicity(self, power: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
-        """float32[B, bands, F]: 1 - each band's window-corrected autocorrelation at the period."""
-        # the best of a few periods around the tracked one: a period off by 1 % already decorrelates the 10th
-        # harmonic, and the tracker's error is not the signal's aperiodicity
-        r_t, r_0 = self._band_periodicity(power, (self.ap_ratios * self.sample_rate / f0[..., None]).squeeze(1))
-        # a band far below the frame's total has no periodicity worth the name, and there float32 rounding
-        # decides the ratio (block-by-block and whole-file runs differed by 1e-3): it counts as noise
-        rho = r_t / (r_0 + AP_QUIET_BAND * r_0.sum(dim=-1, keepdim=True)).clamp(min=1e-12)
-        return (1.0 - rho.amax(dim=2)).clamp(0.0, 1.0).transpose(1, 2)
 
     def forward(self, audio: torch.Tensor):
         return self._features(F.pad(audio, (self.context, 0)), audio.new_zeros(audio.shape[0], 2, HISTORY))[0]

@@ -87,3 +87,23 @@ def test_trained_range_has_pitch_and_loudness(model, chunks):
     assert len(r["pitch_hz"]) == 3 and 60 < r["pitch_hz"][1] < 400
     lo, mid, hi = r["loudness_db"]
     assert lo < mid < hi
+
+
+def test_the_log_aperiodicity_code_keeps_a_quiet_breath():
+    """Coded as log10, a band's noise share of 0.001 comes back as 0.001 (linear coding's L1 loss leaves it at 0),
+    the code spans -1..1 from the floor to all noise, and the linear code is the sf family's."""
+    log = build_model(model_config("timbre", dec_channels=16, dec_blocks=2, ap_code="log"))
+    linear = build_model(model_config("timbre", dec_channels=16, dec_blocks=2))
+    logenv = torch.full((1, log.env_points, 5), -14.0)
+    ap = torch.tensor([1e-6, 1e-5, 1e-3, 0.1, 1.0])[None, None].expand(1, log.bands, 5)
+    code = log._net_in(logenv, ap)[:, log.env_points :]
+    np.testing.assert_allclose(code[0, 0].numpy(), [-1.0, -1.0, -0.2, 0.6, 1.0], atol=1e-5)
+    back = log._net_out(log._net_in(logenv, ap))[1]
+    np.testing.assert_allclose(back[0, 0, 1:].numpy(), ap[0, 0, 1:].numpy(), rtol=1e-4)
+    assert float(back[0, 0, 0]) == pytest.approx(1e-5, rel=1e-4)  # below the floor: the floor
+    np.testing.assert_allclose(linear._net_out(linear._net_in(logenv, ap))[1].numpy(), ap.numpy(), atol=1e-6)
+
+
+def test_an_unknown_aperiodicity_code_is_refused():
+    with pytest.raises(ValueError, match="model.ap_code 'cepstral'"):
+        build_model(model_config("timbre", ap_code="cepstral"))
