@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -261,9 +261,11 @@ def export_bundle(
     show_progress: bool = True,
     extra_provenance: dict[str, Any] | None = None,
     provenance_csv: str | Path | None = None,
+    finish: Callable[[Path], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """``provenance_csv``: the corpus manifest.csv naming the training audio's sources and licences (default:
-    one found in the training data folder or its parent; see ``export.provenance``)."""
+    one found in the training data folder or its parent; see ``export.provenance``). ``finish``: called with the
+    new bundle's folder before it replaces ``out_dir`` (an error there leaves ``out_dir`` as it was)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir).resolve()
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(Path(checkpoint))
@@ -300,6 +302,8 @@ def export_bundle(
         write_manifest(tmp, manifest)
         bundle = load_bundle(tmp)  # the player's own reader must accept it
         manifest = _name_axes(bundle, manifest, tmp, signals, cfg.model.sample_rate)
+        if finish is not None:
+            finish(tmp)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

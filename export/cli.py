@@ -4,8 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from core.audiofile import AudioFileError
 from core.bundle import BundleError
@@ -58,6 +63,13 @@ def _parser() -> OneLineParser:
         help="a source-filter run (sf, timbre) played through another synthesis: stft, additive or stft-live "
         "(its nets learn envelope and aperiodicity only, so no training is needed)",
     )
+    p.add_argument(
+        "--keep-prior-of",
+        default=None,
+        metavar="BUNDLE",
+        help="copy this bundle's learned prior (Generate mode) into the new one, after checking that both encoders "
+        "give the same latents (a run whose decoder alone was retrained); it may be the --out bundle itself",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -79,19 +91,29 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.checkpoint import CheckpointError
 
     from .bundle_writer import ExportError, export_bundle, preset_checkpoint, with_synthesis
+    from .prior_export import PriorExportError
 
+    keep = tempfile.TemporaryDirectory() if args.keep_prior_of else contextlib.nullcontext()
     try:
-        source = preset_checkpoint(args.preset) if args.preset else args.checkpoint
-        _, report = export_bundle(
-            with_synthesis(source, args.synthesis) if args.synthesis else source,
-            args.out,
-            args.data,
-            args.stat_chunks,
-            args.name,
-            show_progress=not args.no_progress,
-            provenance_csv=args.provenance,
-        )
-    except (ExportError, CheckpointError, AudioFileError, BundleError, OSError) as exc:
+        with keep as kept:
+            finish = None
+            if kept is not None:  # a copy first: --out may be that very bundle, and it is replaced at the end
+                kept = _copy_for_prior(Path(args.keep_prior_of), Path(kept))
+                finish = functools.partial(_keep_prior, kept, data=args.data, shown=args.keep_prior_of)
+            source = preset_checkpoint(args.preset) if args.preset else args.checkpoint
+            _, report = export_bundle(
+                with_synthesis(source, args.synthesis) if args.synthesis else source,
+                args.out,
+                args.data,
+                args.stat_chunks,
+                args.name,
+                show_progress=not args.no_progress,
+                provenance_csv=args.provenance,
+                finish=finish,
+            )
+            if kept is not None:
+                report["prior_kept_from"] = args.keep_prior_of
+    except (ExportError, CheckpointError, AudioFileError, BundleError, PriorExportError, OSError) as exc:
         text = " ".join(str(exc).split())
         if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:
             text = f"{exc.filename}: {text}"
@@ -99,3 +121,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(report))
     return 0
+
+
+def _copy_for_prior(bundle: Path, tmp: Path) -> Path:
+    """A checked copy of ``bundle`` (one with a prior) in ``tmp``: what --keep-prior-of reads after the export."""
+    from core.bundle_io import load_bundle
+
+    from .prior_export import PriorExportError
+
+    if load_bundle(bundle).manifest.prior is None:
+        raise PriorExportError(f"{bundle}: the bundle has no prior to keep")
+    shutil.copytree(bundle, tmp / "bundle")
+    return tmp / "bundle"
+
+
+def _keep_prior(kept: Path, out: Path, data: str | None, shown: str) -> None:
+    """Carry the copy's prior into the new bundle ``out`` (before it replaces --out: a refused prior leaves --out
+    as it was), checked on three files of the audio the bundle was exported with."""
+    from core.audiofile import find_audio_files
+    from core.bundle_io import load_bundle
+
+    from .prior_export import carry_prior
+
+    root = data or getattr(load_bundle(out).manifest.training_data, "root", None)
+    files = find_audio_files(root)[:3] if root else []
+    if not files:
+        raise AudioFileError(f"{root}: no audio to check the kept prior's latents on (give --data DIR)")
+    carry_prior(kept, out, files, log=lambda text: print(f"[export] {text}", file=sys.stderr), shown=shown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 import warnings
 from contextlib import redirect_stdout
@@ -22,7 +23,7 @@ from core.bundle import Bundle
 from core.bundle_io import load_bundle, sha256_file, write_manifest
 from core.prior_frames import level_dims, null_style, prior_style, shared_hop
 from core.prior_spec import PRIOR_FILE, PriorSpec
-from core.session import open_session
+from core.session import ModelRunner, open_session
 from models.prior import LatentPrior, PriorStep
 
 from .streaming import round_weights_to_fp16, store_weights_fp16
@@ -147,4 +148,57 @@ def install_prior(
         os.replace(tmp_path, final)
     write_manifest(bundle_dir, manifest)
     load_bundle(bundle_dir)  # checksums and schema, as a player reads it
+    return final
+
+
+CARRY_LATENT_TOLERANCE = 1e-3  # max |latent| difference on the check audio for a prior to carry over
+CARRY_STATS_TOLERANCE = 1e-4  # and of each level's recorded mean and std
+
+
+def carry_prior(source_dir: Path, bundle_dir: Path, audio: list[Path], log=print, shown: str | None = None) -> Path:
+    """Copy ``source_dir``'s prior into ``bundle_dir`` (just exported from a run whose encoder did not change: a
+    decoder retrained, a synthesis swapped), once both bundles' encoders give the prior's levels the same latents on
+    ``audio`` and the same recorded statistics; otherwise PriorExportError, and the prior must be trained again.
+    Returns prior.onnx. All or nothing, as ``install_prior``. ``shown``: the source's name in messages (default its
+    path)."""
+    from trainer.prior_data import encode_file  # torch-free; the trainer's own reading of a file into frames
+
+    src, dst = load_bundle(source_dir), load_bundle(bundle_dir)
+    shown = shown or str(source_dir)
+    spec = src.manifest.prior
+    if spec is None:
+        raise PriorExportError(f"{shown}: the bundle has no prior to keep")
+    names = {level.name for level in dst.manifest.levels}
+    if any(name not in names for name in spec.levels) or level_dims(dst.manifest, spec.levels) != level_dims(
+        src.manifest, spec.levels
+    ):
+        raise PriorExportError(f"{bundle_dir}: its latent levels are not {list(spec.levels)} of {shown}'s sizes")
+    for name in spec.levels:
+        a, b = src.manifest.latent_stats[name], dst.manifest.latent_stats[name]
+        gap = max(float(np.abs(np.subtract(a.mean, b.mean)).max()), float(np.abs(np.subtract(a.std, b.std)).max()))
+        if not gap <= CARRY_STATS_TOLERANCE:
+            raise PriorExportError(f"{bundle_dir}: level '{name}' has other statistics than {shown}'s "
+                                   f"(by {gap:.2e}); train its prior again")  # fmt: skip
+    gap = 0.0
+    runners = [ModelRunner(b, provider="cpu", threads=1) for b in (src, dst)]
+    for path in audio:
+        a, b = (encode_file(r, path) for r in runners)
+        gap = max(gap, float(np.abs(a - b).max()))
+    if not gap <= CARRY_LATENT_TOLERANCE:
+        raise PriorExportError(f"{bundle_dir}: its encoder differs from {shown}'s by {gap:.2e} on "
+                               f"{len(audio)} files; train its prior again")  # fmt: skip
+    log(f"prior kept from {shown}: the encoders agree within {gap:.1e} on {len(audio)} files")
+    with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
+        tmp_path = Path(tmp) / PRIOR_FILE
+        shutil.copyfile(source_dir / spec.file, tmp_path)
+        m = load_bundle(bundle_dir).manifest
+        files = dict(m.files)
+        files[PRIOR_FILE] = sha256_file(tmp_path)
+        if files[PRIOR_FILE] != src.manifest.files[spec.file]:
+            raise PriorExportError(f"{source_dir / spec.file}: does not match its checksum")
+        manifest = replace(m, files=files, prior=replace(spec, file=PRIOR_FILE))
+        final = bundle_dir / PRIOR_FILE
+        os.replace(tmp_path, final)
+    write_manifest(bundle_dir, manifest)
+    load_bundle(bundle_dir)
     return final
