@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             finish = None
             if kept is not None:  # a copy first: --out may be that very bundle, and it is replaced at the end
                 kept = _copy_for_prior(Path(args.keep_prior_of), Path(kept))
-                finish = functools.partial(_keep_prior, kept, data=args.data, shown=args.keep_prior_of)
+                finish = functools.partial(_keep_prior, kept, data=args.data, shown=args.keep_prior_of, final=args.out)
             source = preset_checkpoint(args.preset) if args.preset else args.checkpoint
             _, report = export_bundle(
                 with_synthesis(source, args.synthesis) if args.synthesis else source,
@@ -135,16 +135,19 @@ def _copy_for_prior(bundle: Path, tmp: Path) -> Path:
     return tmp / "bundle"
 
 
-def _keep_prior(kept: Path, out: Path, data: str | None, shown: str) -> None:
+def _keep_prior(kept: Path, out: Path, data: str | None, shown: str, final: str) -> None:
     """Carry the copy's prior into the new bundle ``out`` (before it replaces --out: a refused prior leaves --out
     as it was), checked on three files of the audio the bundle was exported with."""
     from core.audiofile import find_audio_files
     from core.bundle_io import load_bundle
 
-    from .prior_export import carry_prior
+    from .prior_export import PriorExportError, carry_prior
 
     root = data or getattr(load_bundle(out).manifest.training_data, "root", None)
     files = find_audio_files(root)[:3] if root else []
     if not files:
         raise AudioFileError(f"{root}: no audio to check the kept prior's latents on (give --data DIR)")
-    carry_prior(kept, out, files, log=lambda text: print(f"[export] {text}", file=sys.stderr), shown=shown)
+    try:
+        carry_prior(kept, out, files, log=lambda text: print(f"[export] {text}", file=sys.stderr), shown=shown)
+    except PriorExportError as exc:  # named as the user named it, not as the folder it is being built in
+        raise PriorExportError(str(exc).replace(str(out), final)) from None

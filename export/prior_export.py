@@ -168,6 +168,8 @@ def carry_prior(source_dir: Path, bundle_dir: Path, audio: list[Path], log=print
     spec = src.manifest.prior
     if spec is None:
         raise PriorExportError(f"{shown}: the bundle has no prior to keep")
+    if dst.manifest.streaming is None:
+        raise PriorExportError(f"{bundle_dir}: not a streaming bundle; a prior plays frame by frame")
     names = {level.name for level in dst.manifest.levels}
     if any(name not in names for name in spec.levels) or level_dims(dst.manifest, spec.levels) != level_dims(
         src.manifest, spec.levels

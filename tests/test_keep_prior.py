@@ -65,7 +65,10 @@ def test_another_encoders_prior_is_refused_and_out_is_left_as_it_was(timbre):
     proc = export(run, root / "refused", "--keep-prior-of", str(VIOLIN))
     assert proc.returncode == 2 and not (root / "refused").exists()
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("latentsynth-export: error: ") and "train its prior again" in lines[-1]
+    assert (
+        lines[-1].startswith(f"latentsynth-export: error: {root / 'refused'}: ")
+        and "train its prior again" in lines[-1]
+    )
     assert "Traceback" not in proc.stderr
     # an existing --out keeps every file when the prior it asks to keep does not fit
     out = root / "untouched"
