@@ -139,14 +139,19 @@ def install_prior(
                 "val_nll": None if state.get("best_val") in (None, float("inf")) else round(state["best_val"], 4),
             },
         )
-        # read again now: another tool may have re-exported the bundle's parts while this ran
-        m = load_bundle(bundle_dir).manifest
-        files = dict(m.files)
-        files[PRIOR_FILE] = sha256_file(tmp_path)
-        manifest = replace(m, files=files, prior=spec)
-        final = bundle_dir / PRIOR_FILE
-        os.replace(tmp_path, final)
-    write_manifest(bundle_dir, manifest)
+        return _put_prior(bundle_dir, tmp_path, spec)
+
+
+def _put_prior(bundle_dir: Path, tmp_path: Path, spec: PriorSpec) -> Path:
+    """Move the prior file ``tmp_path`` into ``bundle_dir`` as prior.onnx and record it (checksum, ``spec``) in the
+    manifest; only that file and the manifest's ``files`` and ``prior`` change. Returns prior.onnx."""
+    # read again now: another tool may have re-exported the bundle's parts while the prior was made
+    m = load_bundle(bundle_dir).manifest
+    files = dict(m.files)
+    files[PRIOR_FILE] = sha256_file(tmp_path)
+    final = bundle_dir / PRIOR_FILE
+    os.replace(tmp_path, final)
+    write_manifest(bundle_dir, replace(m, files=files, prior=replace(spec, file=PRIOR_FILE)))
     load_bundle(bundle_dir)  # checksums and schema, as a player reads it
     return final
 
@@ -192,15 +197,5 @@ def carry_prior(source_dir: Path, bundle_dir: Path, audio: list[Path], log=print
     log(f"prior kept from {shown}: the encoders agree within {gap:.1e} on {len(audio)} files")
     with tempfile.TemporaryDirectory(dir=bundle_dir.parent) as tmp:
         tmp_path = Path(tmp) / PRIOR_FILE
-        shutil.copyfile(source_dir / spec.file, tmp_path)
-        m = load_bundle(bundle_dir).manifest
-        files = dict(m.files)
-        files[PRIOR_FILE] = sha256_file(tmp_path)
-        if files[PRIOR_FILE] != src.manifest.files[spec.file]:
-            raise PriorExportError(f"{source_dir / spec.file}: does not match its checksum")
-        manifest = replace(m, files=files, prior=replace(spec, file=PRIOR_FILE))
-        final = bundle_dir / PRIOR_FILE
-        os.replace(tmp_path, final)
-    write_manifest(bundle_dir, manifest)
-    load_bundle(bundle_dir)
-    return final
+        shutil.copyfile(source_dir / spec.file, tmp_path)  # checked against its checksum when src was loaded
+        return _put_prior(bundle_dir, tmp_path, spec)

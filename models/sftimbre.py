@@ -39,6 +39,7 @@ SILENCE_WEIGHT = 0.1  # silent frames count this much in the loss (the instrumen
 # flute's decoded noise was 10x off in the bands under 2 kHz: their aperiodicity is 0.0002-0.004)
 AP_CODES = ("linear", "log")
 AP_LOG_FLOOR = 1e-5
+AP_LOG_HALF = -0.5 * math.log10(AP_LOG_FLOOR)  # the code is (log10 ap + AP_LOG_HALF) / AP_LOG_HALF
 
 
 class _Bounds(nn.Module):
@@ -155,16 +156,14 @@ class SourceFilterTimbre(SourceFilterVAE):
     def _net_in(self, logenv, ap):
         if self.ap_code == "linear":
             return super()._net_in(logenv, ap)
-        half = -0.5 * math.log10(AP_LOG_FLOOR)
-        code = (torch.log10(ap.clamp(min=AP_LOG_FLOOR)) + half) / half
+        code = (torch.log10(ap.clamp(min=AP_LOG_FLOOR)) + AP_LOG_HALF) / AP_LOG_HALF
         return torch.cat([super()._net_in(logenv, ap)[:, : self.env_points], code], dim=1)
 
     def _net_out(self, h):
         if self.ap_code == "linear":
             return super()._net_out(h)
-        half = -0.5 * math.log10(AP_LOG_FLOOR)
         logenv, _ = super()._net_out(h)
-        return logenv, torch.pow(10.0, (h[:, self.env_points :] - 1.0) * half).clamp(max=1.0)
+        return logenv, torch.pow(10.0, (h[:, self.env_points :] - 1.0) * AP_LOG_HALF).clamp(max=1.0)
 
     def _net_inputs(self, z, control):
         b = self.bounds
