@@ -11,12 +11,13 @@ sample j*256, 0 where nothing sounds) and <name>.loudness.npy (dBFS per frame, R
                                    reverberant copies (synthetic rooms) of every third phrase
   DIR/<instrument>/heldout/        more phrases of the main source, never in train/
   DIR/<instrument>/second_source/  the same kind of phrases from other synthesisers: MuseScore_General
-                                   (musescore-general-soundfont, MIT) and an STK physical model (stk, MIT-style)
+                                   (musescore-general-soundfont, MIT), TimGM6mb (timgm6mb-soundfont, GPL-2: other
+                                   recordings) and an STK physical model (stk, MIT-style)
   DIR/<instrument>/manifest.csv    that instrument's files (paths relative to DIR/<instrument>: what
                                    latentsynth-export finds next to DIR/<instrument>/train)
   DIR/manifest.csv, DIR/SOURCES.md every file, licence per file; DIR/label_check.json (labels against a tracker)
-Needs the Debian packages fluidsynth, fluid-soundfont-gm, musescore-general-soundfont and stk (scripts/setup.sh
-installs them); installs nothing. Deterministic for a seed. Never commit the audio.
+Needs the Debian packages fluidsynth, fluid-soundfont-gm, musescore-general-soundfont, timgm6mb-soundfont and stk
+(scripts/setup.sh installs them); installs nothing. Deterministic for a seed. Never commit the audio.
 The parts live in scripts/instrument_corpus/: catalogue (instruments, sources, rooms), phrases (and their
 labels), render (the synthesisers), folder (manifests, SOURCES.md, the label check).
 """
@@ -47,8 +48,10 @@ from .instrument_corpus.catalogue import (
     ROOM_EVERY,
     ROOMS,
     SECOND_SHARE,
+    SECOND_SOURCES,
     SOURCES,
     SR,
+    TIMGM_SF2,
     CorpusError,
     Instrument,
 )
@@ -97,7 +100,7 @@ def render_clips(
         ("train", "fluidr3_gm"): make_phrases(base + 1, inst, minutes * 60),
         ("heldout", "fluidr3_gm"): make_phrases(base + 2, inst, minutes * 60 * HELDOUT_SHARE),
     }
-    for k, src in enumerate(s for s in ("musescore_general", "stk") if s in seconds):
+    for k, src in enumerate(s for s in SECOND_SOURCES if s in seconds):
         plan[("second_source", src)] = make_phrases(base + 3 + k, inst, minutes * 60 * SECOND_SHARE)
     clips: list[Clip] = []
     tunings: dict[str, dict[int, float]] = {}
@@ -198,7 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=20.0, help="minutes of dry training phrases per instrument")
     p.add_argument("--instruments", default=DEFAULT_INSTRUMENTS, help=f"comma-separated, of {', '.join(INSTRUMENTS)}")
     p.add_argument(
-        "--second-sources", default="musescore_general,stk", help="comma-separated, of musescore_general, stk"
+        "--second-sources", default=",".join(SECOND_SOURCES), help=f"comma-separated, of {', '.join(SECOND_SOURCES)}"
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--soundfont", default=FLUID_SF2, help="the main source's soundfont (FluidR3_GM.sf2)")
@@ -217,15 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or not names:
             raise CorpusError(f"unknown instrument {', '.join(unknown) or '(none)'} (known: {', '.join(INSTRUMENTS)})")
         second = [s.strip() for s in a.second_sources.split(",") if s.strip()]
-        bad = [s for s in second if s not in ("musescore_general", "stk")]
+        bad = [s for s in second if s not in SECOND_SOURCES]
         if bad:
-            raise CorpusError(f"unknown second source {', '.join(bad)} (known: musescore_general, stk)")
+            raise CorpusError(f"unknown second source {', '.join(bad)} (known: {', '.join(SECOND_SOURCES)})")
         if not (a.minutes > 0 and np.isfinite(a.minutes)):
             raise CorpusError(f"--minutes {a.minutes} must be a positive number")
         out = Path(a.out)
         old = check_out(out)
-        soundfonts = {"fluidr3_gm": a.soundfont, "musescore_general": find_musescore(a.second_soundfont)}
-        needed = {"fluidr3_gm": "fluid-soundfont-gm", "musescore_general": "musescore-general-soundfont"}
+        soundfonts = {
+            "fluidr3_gm": a.soundfont,
+            "musescore_general": find_musescore(a.second_soundfont),
+            "timgm6mb": TIMGM_SF2,
+        }
+        needed = {src: SOURCES[src].debian_package for src in soundfonts}
         for src, pkg in needed.items():
             if (src == "fluidr3_gm" or src in second) and not Path(soundfonts[src]).is_file():
                 raise CorpusError(f"soundfont {soundfonts[src]} is missing (Debian package {pkg})")

@@ -10,7 +10,7 @@ APT_PACKAGES=(
   pulseaudio pulseaudio-utils libasound2-plugins  # virtual audio devices for tests and headless use
   xvfb xauth imagemagick fonts-dejavu-core        # real windows without a screen, screenshots, readable labels
   ffmpeg                                          # libopus: the Opus peers of latentsynth-eval
-  fluidsynth fluid-soundfont-gm musescore-general-soundfont stk  # scripts/build_instrument_corpus.py
+  fluidsynth fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont stk  # scripts/build_instrument_corpus.py
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
   libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxcb-sync1 libxcb-shm0 libxcb-util1

@@ -24,9 +24,11 @@ HAVE_SYNTHS = (
     and shutil.which("stk-demo") is not None
     and Path(catalogue.FLUID_SF2).is_file()
     and Path(bic.find_musescore(None)).is_file()
+    and Path(catalogue.TIMGM_SF2).is_file()
 )
 needs_synths = pytest.mark.skipif(
-    not HAVE_SYNTHS, reason="needs Debian fluidsynth, fluid-soundfont-gm, musescore-general-soundfont, stk"
+    not HAVE_SYNTHS,
+    reason="needs Debian fluidsynth, fluid-soundfont-gm, musescore-general-soundfont, timgm6mb-soundfont, stk",
 )
 
 
@@ -55,7 +57,7 @@ def test_files_per_split_and_durations(corpus):
     for name in ("violin", "clarinet"):
         mine = [r for r in rows if r["category"] == name]
         assert {r["split"] for r in mine} == {"train", "heldout", "second_source"}
-        assert {r["source"] for r in mine if r["split"] == "second_source"} == {"musescore_general", "stk"}
+        assert {r["source"] for r in mine if r["split"] == "second_source"} == {"musescore_general", "stk", "timgm6mb"}
         assert {r["room"] for r in mine if r["split"] == "train"} >= {"dry", "room"}
         dry_train = sum(float(r["duration_s"]) for r in mine if r["split"] == "train" and r["room"] == "dry")
         assert dry_train >= 0.2 * 60

@@ -21,6 +21,7 @@ HELDOUT_SHARE, SECOND_SHARE = 0.15, 0.25  # of --minutes: held-out phrases; each
 ROOM_EVERY = 3  # every third train phrase (0, 3, 6, ...) also gets a reverberant copy
 
 FLUID_SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+TIMGM_SF2 = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 MUSESCORE_SF = (
     "/usr/share/sounds/sf3/MuseScore_General.sf3",
     "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
@@ -102,6 +103,14 @@ SOURCES = {
         "key's measured tuning (tuning.json); "
         "for violin, flute, clarinet and choir the SAME recordings as fluidr3_gm (mono edit, other programming)",
     ),
+    "timgm6mb": Source(
+        "timgm6mb",
+        "timgm6mb-soundfont",
+        "GPL-2",
+        "TimGM6mb, Tim Brechbill (2004; samples his own, public domain or GPL), David Bolton (2010)",
+        "fluidsynth render of generated {instrument} phrases ({synth}); f0 from the MIDI (note + bend) and each "
+        "key's measured tuning (tuning.json); other recordings than fluidr3_gm's",
+    ),
     "stk": Source(
         "stk",
         "stk",
@@ -114,6 +123,7 @@ SOURCES = {
         follows_register=True,
     ),
 }
+SECOND_SOURCES = ("musescore_general", "stk", "timgm6mb")  # rendered for every instrument's second_source/
 ROOMS = {  # synthetic impulse responses: direct sound + exponentially decaying noise, treble decaying twice as fast
     "room": dict(rt60=0.45, predelay=0.008, drr_db=3.0, seed=1),
     "hall": dict(rt60=1.8, predelay=0.025, drr_db=-3.0, seed=2),
