@@ -80,7 +80,8 @@ def markdown(r: dict) -> str:
         f"voiced frames): correlation {_f(s['loudness_correlation'])}, mean |out - (in + offset)| "
         f"{_f(s['loudness_mad_db'], '.1f')} dB.",
         "",
-        f"Timbre: {r['timbre_embedding']} Classes (segments): {r['timbre_classes']}. Output segments per class: "
+        f"Timbre: {r['timbre_embedding']} Classes (segments, second sources "
+        f"{', '.join(r.get('classifier_sources', []))}): {r['timbre_classes']}. Output segments per class: "
         f"{s['output_classes']}; the instrument's own held-out phrases (no model) assigned to it: "
         f"{_f(s.get('heldout_target_share'))}. Frechet distance to the second source: outputs {fd('outputs')}, raw inputs "
         f"{fd('inputs')}, the training source's held-out audio {fd('heldout')}; outputs to each second source: "

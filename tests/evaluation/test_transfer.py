@@ -124,3 +124,20 @@ def test_transfer_cli_end_to_end_on_the_dsp_bundle(tmp_path, fixtures_dir):
     assert r["heldout"]["model"]["mel_distance"] is not None and r["heldout"]["default"]["mel_distance"] is not None
     assert set(r["targets"]) >= {"transfer_within_50c", "loudness_correlation", "output_target_share"}
     assert (out / "report.md").read_text().startswith("# Transfer") and (out / r["image"]).stat().st_size > 1000
+
+
+def test_the_classes_leave_the_physical_models_out_unless_asked(tmp_path, fixtures_dir):
+    """By default an instrument's class is its recorded second sources; the STK files still count per source."""
+    from desktop.evaluation.transfer import _timbre_classes
+
+    second, other = tmp_path / "violin", tmp_path / "flute"
+    for d in (second, other):
+        d.mkdir()
+        shutil.copy(fixtures_dir / "instrument_guitar_em9.wav", d / "stk__a.wav")
+        shutil.copy(fixtures_dir / "music_rock_guitar.wav", d / "samples__b.wav")
+    classes, every, tags, picked = _timbre_classes("violin", second, {"flute": other}, None)
+    assert picked == ["samples"] and sorted(set(tags)) == ["samples", "stk"]
+    n_samples = tags.count("samples")
+    assert len(classes["violin"]) == n_samples < len(every) and len(classes["flute"]) == n_samples
+    classes, _, _, picked = _timbre_classes("violin", second, {"flute": other}, ["stk"])
+    assert picked == ["stk"] and len(classes["violin"]) == len(every) - n_samples
