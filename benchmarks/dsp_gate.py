@@ -74,12 +74,18 @@ def main() -> None:
     )
     p.add_argument("--ap-power", type=float, default=None, help="aperiodicity exponent (default: the family's)")
     p.add_argument("--ap-estimate", default=None, help="acf or valley (models/aperiodicity.py; default: the family's)")
+    p.add_argument(
+        "--env-low-width", type=float, default=0.0, help="Hz: the envelope under 0.9 f0 smoothed this wide (0: f0)"
+    )
+    p.add_argument("--pitch-fmax", type=float, default=None, help="the tracker's highest f0 (default: the family's)")
     args = p.parse_args()
     torch.set_num_threads(1)
     kw = {"harmonics": args.harmonics} if args.harmonics else {}
     kw.update({"env_window": args.env_window} if args.env_window else {}, analysis_lag=args.analysis_lag)
     kw.update({"ap_power": args.ap_power} if args.ap_power else {})
     kw.update({"ap_estimate": args.ap_estimate} if args.ap_estimate else {})
+    kw.update({"env_low_width_hz": args.env_low_width} if args.env_low_width else {})
+    kw.update({"pitch_fmax": args.pitch_fmax} if args.pitch_fmax else {})
     model = build_model(model_config("sf", latent_dim=0, synthesis=args.synthesis, **kw)).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint

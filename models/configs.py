@@ -100,6 +100,10 @@ class SourceFilterConfig(FamilyConfig):
     # "acf" (1 - the autocorrelation at the period) or "valley" (no more than the noise between the harmonics):
     # models/aperiodicity.py
     ap_estimate: str = "acf"
+    # > 0: the envelope under 0.9 f0 smoothed over this many Hz, not f0 (models/sourcefilter.py LOW_EDGE)
+    env_low_width_hz: float = 0.0
+    # the pitch tracker's highest f0 (models/yin.py): voices stay under 1500 Hz; a flute or violin reaches 2100
+    pitch_fmax: float = 1500.0
     harmonics: int = (
         64  # above 64 x f0 noise carries the band: on speech 64, 100 and 200 scored alike, 64 is 3x cheaper
     )
@@ -135,6 +139,8 @@ class TimbreConfig(FamilyConfig):
     pitch_window: int = 1024
     ap_power: float = 2.0
     ap_estimate: str = "acf"  # as the sf family's (SourceFilterConfig); the instruments' recipe: "valley", power 1
+    env_low_width_hz: float = 0.0  # as the sf family's (SourceFilterConfig)
+    pitch_fmax: float = 1500.0  # as the sf family's (SourceFilterConfig)
     harmonics: int = 64
     dec_channels: int = 192
     dec_blocks: int = 4

@@ -88,6 +88,8 @@ class SourceFilterTimbre(SourceFilterVAE):
         analysis_lag: int,
         noise_taps: int,
         ap_code: str,
+        env_low_width_hz: float,
+        pitch_fmax: float,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
         # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
@@ -117,7 +119,11 @@ class SourceFilterTimbre(SourceFilterVAE):
             lpc_compress=1.0,
             analysis_lag=analysis_lag,  # models/sfvae.py: 256 with the additive synthesis plays 23.2 ms late
             noise_taps=noise_taps,
+            env_low_width_hz=0.0,  # the encoder's envelope (its loudness) stays the sf analysis's
+            pitch_fmax=pitch_fmax,
         )
+        # > 0: the decoder learns an envelope smoothed over this many Hz under 0.9 f0 (models/sourcefilter.py)
+        self.target_low_width = float(env_low_width_hz)
         if ap_code not in AP_CODES:
             raise ValueError(f"model.ap_code '{ap_code}': choose from {', '.join(AP_CODES)}")
         self.ap_code = ap_code
@@ -222,15 +228,20 @@ class SourceFilterTimbre(SourceFilterVAE):
         return extra
 
     # ---- training ------------------------------------------------------------------------------------------
+    def _analyse(self, x):
+        """(pitch, voicing, log envelope, aperiodicity, the decoder's target envelope) of padded audio."""
+        feats = self.analysis(x, self.target_low_width)
+        return feats if self.target_low_width > 0 else (*feats, feats[2])
+
     def forward(self, audio: torch.Tensor, **labels):
         t = audio.shape[-1]
         gain = random_gain(audio, self.random_gain_db, self.training)
         x = F.pad(audio * gain, (0, (-t) % self.hop + self.delay))
         with torch.no_grad():
-            pitch, voicing, logenv, ap = self.analysis(x)
+            pitch, voicing, logenv, ap, target_env = self._analyse(x)
             control = self._control(pitch, voicing)
             z = self._loudness(logenv)
-            target = self._net_in(logenv, ap)
+            target = self._net_in(target_env, ap)
             level = ((logenv.mean(dim=1, keepdim=True) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
         inputs = self._net_inputs(z, control)
         h = self.decoder(inputs) + self.dec_linear(inputs)
@@ -252,10 +263,10 @@ class SourceFilterTimbre(SourceFilterVAE):
         on (pitch, voicing, loudness) over the chunks' frames (silent frames weighted as in the loss)."""
         xs, ys, ws = [], [], []
         for part in audio.split(16):
-            pitch, voicing, env, ap = self.analysis(F.pad(part, (0, self.delay)))
+            pitch, voicing, env, ap, target_env = self._analyse(F.pad(part, (0, self.delay)))
             inputs = self._net_inputs(self._loudness(env), self._control(pitch, voicing))
             xs.append(inputs.transpose(1, 2).reshape(-1, NET_INPUTS))
-            ys.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
+            ys.append(self._net_in(target_env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
             level = ((env.mean(dim=1) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
             ws.append(level.reshape(-1))
         x, y, w = torch.cat(xs).double(), torch.cat(ys).double(), torch.cat(ws).double()
@@ -276,10 +287,12 @@ class SourceFilterTimbre(SourceFilterVAE):
         lo_db, hi_db = self.random_gain_db
         for part in audio.split(16):
             for gain_db in (lo_db, hi_db):
-                p, v, e, _ = self.analysis(F.pad(part * 10 ** (gain_db / 20), (0, self.delay)))
+                p, v, e, _, te = self._analyse(F.pad(part * 10 ** (gain_db / 20), (0, self.delay)))
                 pitch.append(p[v > 0.5])
                 loud.append(self._loudness(e).reshape(-1))
-                env.append(self._net_in(e, torch.zeros_like(e[:, : self.bands]))[:, : self.env_points].amax(dim=(0, 2)))
+                env.append(
+                    self._net_in(te, torch.zeros_like(e[:, : self.bands]))[:, : self.env_points].amax(dim=(0, 2))
+                )
         p, z = torch.cat(pitch), torch.cat(loud)
         if p.numel():
             q = torch.quantile(p.double(), torch.tensor([0.005, 0.995], dtype=torch.float64)).float()

@@ -34,7 +34,7 @@ from .family import AudioAutoencoder
 from .lpc import WarpedLPC
 from .sourcefilter import AP_EDGES_HZ, VOICING_GATE_DB, SourceFilterAnalysis, SourceFilterSynth, mel_points
 from .stft_live import LIVE_FILTER_DELAY, LiveFilterSynth
-from .yin import PITCH_FMAX, PITCH_FMIN
+from .yin import PITCH_FMIN
 
 # models/sourcefilter.py's STFT filtering (one hop late), models/additive.py's sum of harmonics, or
 # models/stft_live.py's STFT filtering without that hop (the same sound as "stft", one hop earlier)
@@ -123,6 +123,8 @@ class SourceFilterVAE(AudioAutoencoder):
         analysis_lag: int,
         noise_taps: int,
         lpc_compress: float,
+        env_low_width_hz: float,
+        pitch_fmax: float,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -146,6 +148,8 @@ class SourceFilterVAE(AudioAutoencoder):
             ap_power=ap_power,
             lag=lag,
             ap_estimate=ap_estimate,
+            low_width_hz=env_low_width_hz,
+            pitch_fmax=pitch_fmax,
         )
         self.synth = synth
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1
@@ -338,7 +342,7 @@ class SourceFilterVAE(AudioAutoencoder):
                     else ""
                 ),
                 "fmin_hz": PITCH_FMIN,
-                "fmax_hz": PITCH_FMAX,
+                "fmax_hz": self.analysis.fmax,
             }
         }
 

@@ -38,6 +38,9 @@ LOG_FLOOR = 1e-10  # power density floor before the log (-100 dB re full-scale w
 FLOOR_FADE_NATS = math.log(10.0)  # 10 dB
 RELATIVE_FLOOR = 1e-9  # and 90 dB below the frame's mean power density
 UNVOICED_WIDTH_HZ = 300.0  # envelope smoothing width where there is no pitch
+# with ``low_width_hz``, bins below this share of f0 are smoothed over that width instead of f0: an f0-wide rectangle
+# carries the first harmonic's level down to DC, where a flute's recording has 10-15 dB less (notes 2026-12-07)
+LOW_EDGE = 0.9
 TOP_FRACTION = 0.97
 FINE_SEARCH = 0.08  # the low-lag analysis re-reads the period within +-8 % of the f0 window's
 FINE_PERIODS = 0.4  # ... for periods up to this share of its window (205 samples, 108 Hz; longer: 14 c at 90 Hz)
@@ -103,6 +106,8 @@ class SourceFilterAnalysis(nn.Module):
         voiced_aper: tuple = VOICED_APER,
         lag: int = 0,
         ap_estimate: str = "acf",
+        low_width_hz: float = 0.0,
+        pitch_fmax: float = PITCH_FMAX,
     ):
         super().__init__()
         if env_window > pitch_window or pitch_window > n_dft * 2:
@@ -119,7 +124,8 @@ class SourceFilterAnalysis(nn.Module):
                 f"inside the {pitch_window}-sample f0 window"
             )
         self.context = self.pitch_window - self.hop
-        self.yin = YinPitch(sample_rate, hop, pitch_window)
+        self.fmax = float(pitch_fmax)
+        self.yin = YinPitch(sample_rate, hop, pitch_window, fmax=self.fmax)
         # with the windows nearer the frame's end, the f0 window's period is re-read where they are: in the
         # 2 * lag samples before the frame's end, the lowest d near it (FINE_SEARCH), for periods up to
         # FINE_PERIODS of that window (longer ones keep the f0 window's, measured earlier)
@@ -129,7 +135,9 @@ class SourceFilterAnalysis(nn.Module):
                 raise ValueError(f"source-filter analysis: 2 x lag ({2 * self.lag}) must be a multiple of the hop")
             self.fine_max = int(FINE_PERIODS * 2 * self.lag)
             # its lags end just past fine_max: its own pick (FINE_OWN_APER) looks no further
-            self.fine = YinPitch(sample_rate, hop, 2 * self.lag, fmin=sample_rate / (self.fine_max + 0.5))
+            self.fine = YinPitch(
+                sample_rate, hop, 2 * self.lag, fmin=sample_rate / (self.fine_max + 0.5), fmax=self.fmax
+            )
         self.bins = n_dft // 2 + 1
         self.env_rfft = FrameRFFT(env_window, n_dft, hann(env_window, periodic=False))
         self.env_norm = float((hann(env_window, periodic=False) ** 2).sum())
@@ -137,6 +145,7 @@ class SourceFilterAnalysis(nn.Module):
         freqs = np.arange(self.bins) * sample_rate / n_dft
         self.register_buffer("to_points", interp_matrix(freqs, mel_points(sample_rate, env_points)), persistent=False)
         self.register_buffer("bin_index", torch.arange(self.bins, dtype=torch.float32)[None, :, None], persistent=False)
+        self.low_width_hz = float(low_width_hz)
         # aperiodicity: the last ``ap_window`` samples (Hann, zero-padded to twice that so no lag wraps); triangular
         # bands over its bins, centred per AP_EDGES_HZ
         self.ap_window = int(ap_window)
@@ -168,8 +177,9 @@ class SourceFilterAnalysis(nn.Module):
         centre = self.bin_index + p + 0.5
         return ((at(centre + half) - at(centre - half)).float() / (2 * half)).clamp(min=0.0)
 
-    def _features(self, padded: torch.Tensor, history: torch.Tensor):
-        """(features, the pitch history after them) for frames of ``pitch_window`` samples ending at each hop."""
+    def _features(self, padded: torch.Tensor, history: torch.Tensor, target_width: float = 0.0):
+        """(features, the pitch history after them) for frames of ``pitch_window`` samples ending at each hop; with
+        ``target_width`` > 0 a fifth feature, the envelope as ``_envelope`` makes it with that low width."""
         r = self.yin._acf(padded)  # [B, lags, F]
         pitch, yin_aper, history = self.yin.from_acf(r, history)
         if self.fine is not None:
@@ -187,14 +197,26 @@ class SourceFilterAnalysis(nn.Module):
         voicing = ((hi - yin_aper) / (hi - lo)).clamp(0.0, 1.0)
         g0, g1 = VOICING_GATE_DB
         voicing = voicing * ((loud_db - g0) / (g1 - g0)).clamp(0.0, 1.0)
+        logenv = self._envelope(s, ms, f0, voicing, self.low_width_hz)
+        # voicing folded in: an unvoiced frame is all noise (1), whatever YIN's period there made of its bands (a
+        # near-tie in an unvoiced frame's pitch moved them, and a learned encoder would carry that into its latent)
+        feats = (pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power)))
+        if target_width:
+            feats = feats + (self._envelope(s, ms, f0, voicing, target_width),)
+        return feats, history
+
+    def _envelope(self, s, ms, f0, voicing, low_width_hz: float) -> torch.Tensor:
+        """Power spectrum s [B, bins, F] (mean ms [B, 1, F]) -> log envelope [B, env_points, F]: smoothed over f0
+        (300 Hz where unvoiced), under LOW_EDGE * f0 over ``low_width_hz`` when that is > 0."""
         width_hz = voicing * f0 + (1.0 - voicing) * UNVOICED_WIDTH_HZ
+        if low_width_hz > 0:  # [B, bins, F]: narrower under the fundamental
+            low = voicing * low_width_hz + (1.0 - voicing) * UNVOICED_WIDTH_HZ
+            below = self.bin_index * (self.sample_rate / self.n_dft) < LOW_EDGE * f0
+            width_hz = torch.where(below, low, width_hz)
         smooth = self._smooth(s, width_hz * (self.n_dft / self.sample_rate))
         # floored 90 dB below the frame's mean bin (deeper valleys are inaudible under the peaks), and by a clamp:
         # the ONNX exporter drops an added constant that float16 cannot hold (x + 1e-8 came out as x)
-        logenv = torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
-        # voicing folded in: an unvoiced frame is all noise (1), whatever YIN's period there made of its bands (a
-        # near-tie in an unvoiced frame's pitch moved them, and a learned encoder would carry that into its latent)
-        return (pitch, voicing, logenv, 1.0 - voicing * (1.0 - ap.pow(self.ap_power))), history
+        return torch.matmul(self.to_points, torch.log((smooth + ms * RELATIVE_FLOOR).clamp(min=LOG_FLOOR)))
 
     def _fine_pitch(self, padded: torch.Tensor, pitch: torch.Tensor, aper: torch.Tensor):
         """(pitch, aperiodicity) float32[B, 1, F] of the f0 window re-read in the ``2 * lag`` samples before each
@@ -224,8 +246,9 @@ class SourceFilterAnalysis(nn.Module):
         re, im = self.ap_rfft(frames_of(src[:, 0], self.ap_window, self.hop))
         return re * re + im * im
 
-    def forward(self, audio: torch.Tensor):
-        return self._features(F.pad(audio, (self.context, 0)), audio.new_zeros(audio.shape[0], 2, HISTORY))[0]
+    def forward(self, audio: torch.Tensor, target_width: float = 0.0):
+        history = audio.new_zeros(audio.shape[0], 2, HISTORY)
+        return self._features(F.pad(audio, (self.context, 0)), history, target_width)[0]
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
         return [("analysis", 1, self.context), ("pitch_history", 2, HISTORY)]

@@ -57,8 +57,9 @@ def _refine(x_up: np.ndarray, start: int, period: float) -> float:
     return (taus[i] + shift) / UP
 
 
-def track(x: np.ndarray, sr: int = SR) -> PitchTrack:
-    """Pitch of a mono signal; resampled to ``SR`` first. Frame k covers samples [k*HOP - FRAME/2, k*HOP + FRAME/2)."""
+def track(x: np.ndarray, sr: int = SR, fmax: float = FMAX) -> PitchTrack:
+    """Pitch of a mono signal; resampled to ``SR`` first. Frame k covers samples [k*HOP - FRAME/2, k*HOP + FRAME/2).
+    ``fmax``: FMAX (voices) unless the signal is known to go higher (an instrument's labelled top notes)."""
     import librosa
     import soxr
 
@@ -68,7 +69,7 @@ def track(x: np.ndarray, sr: int = SR) -> PitchTrack:
     if len(x) < FRAME:
         x = np.pad(x, (0, FRAME - len(x)))
     f0, voiced, _ = librosa.pyin(
-        x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=FRAME, hop_length=HOP, resolution=0.25, center=True
+        x, fmin=FMIN, fmax=fmax, sr=SR, frame_length=FRAME, hop_length=HOP, resolution=0.25, center=True
     )
     padded = np.pad(x, (FRAME // 2, FRAME // 2 + FRAME))
     x_up = soxr.resample(padded, SR, SR * UP)

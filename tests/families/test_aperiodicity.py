@@ -73,3 +73,35 @@ def test_streaming_equals_whole_with_valleys():
 def test_an_unknown_estimate_is_refused():
     with pytest.raises(ValueError, match="aperiodicity estimate 'cepstrum'"):
         BandAperiodicity(SR, torch.ones(512), torch.ones(6, 513), "cepstrum")
+
+
+def test_narrow_smoothing_under_the_fundamental():
+    """An f0-wide smoothing carries a 440 Hz tone's first harmonic down to DC; ``low_width_hz`` keeps the
+    envelope under 0.9 f0 nearer the noise floor there (>= 10 dB lower at 190-340 Hz) and leaves it alone above f0."""
+    from models.sourcefilter import mel_points
+
+    x = tone(440.0, 1.5, noise_db=-40.0)
+    envs = []
+    for width in (0.0, 100.0):
+        a = SourceFilterAnalysis(SR, 256, low_width_hz=width)
+        with torch.no_grad():
+            envs.append(np.median(a(torch.from_numpy(x)[None, None])[2][0].numpy()[:, 8:], axis=1))
+    hz = mel_points(SR, 80)
+    under, above = (hz > 190) & (hz < 340), hz > 600
+    assert np.all(envs[0][under] - envs[1][under] > np.log(10.0)), (envs[0] - envs[1])[under]
+    np.testing.assert_allclose(envs[1][above], envs[0][above], atol=1e-4)
+
+
+@pytest.mark.parametrize("hz", [1760.0, 2093.0])
+def test_the_tracker_reaches_a_flutes_top_notes_when_asked(hz):
+    """The shared tracker stops at 1500 Hz (voices); a flute's A6 or C7 (harmonics falling 10 dB each) then reads
+    an octave down. ``pitch_fmax`` 2200 (the instruments' recipe) reads them within 10 cents."""
+    t = np.arange(SR) / SR
+    x = sum(0.3**h * np.sin(2 * np.pi * (h + 1) * hz * t) for h in range(4) if (h + 1) * hz < SR / 2)
+    x = torch.from_numpy(x.astype(np.float32))[None, None]
+    for fmax, want in ((1500.0, hz / 2), (2200.0, hz)):
+        a = SourceFilterAnalysis(SR, 256, env_window=512, lag=256, pitch_fmax=fmax)
+        with torch.no_grad():
+            pitch = a(x)[0][0, 0, 8:].numpy()
+        cents = 1200 * np.log2(440.0 * 2.0**pitch / want)
+        assert np.median(np.abs(cents)) < 10, (fmax, np.median(cents))

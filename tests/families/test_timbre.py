@@ -10,6 +10,7 @@ import torch
 
 from models import build_model, model_config
 from models.sftimbre import LOUD_UNIT_DB
+from models.sourcefilter import mel_points
 
 SR = 22050
 
@@ -107,3 +108,19 @@ def test_the_log_aperiodicity_code_keeps_a_quiet_breath():
 def test_an_unknown_aperiodicity_code_is_refused():
     with pytest.raises(ValueError, match="model.ap_code 'cepstral'"):
         build_model(model_config("timbre", ap_code="cepstral"))
+
+
+def test_a_narrow_low_target_leaves_the_latents_alone(chunks):
+    """``env_low_width_hz`` changes what the decoder learns under the fundamental, not the encoder: the latents (so
+    a bundle's prior and trained range) stay those of the same recipe without it."""
+    plain = build_model(model_config("timbre", dec_channels=16, dec_blocks=2)).eval()
+    narrow = build_model(model_config("timbre", dec_channels=16, dec_blocks=2, env_low_width_hz=100.0)).eval()
+    x = torch.nn.functional.pad(chunks[:2], (0, plain.delay))
+    with torch.no_grad():
+        for key, value in plain.encode(chunks[:2]).items():
+            torch.testing.assert_close(narrow.encode(chunks[:2])[key], value)
+        p, v, env, _, target = narrow._analyse(x)
+        assert torch.equal(plain._analyse(x)[4], env)
+    below = (torch.from_numpy(mel_points(SR, 80)).float()[None, :, None] < 0.8 * 440 * 2**p) & (v > 0.9)
+    assert below.any()
+    assert float((env - target)[below.expand_as(env)].mean()) > 0.3  # nats: the target is lower there
