@@ -39,9 +39,9 @@ from .transfer_scores import dynamics, label_pitch, pitch_scores, pitch_summary,
 
 INPUT_CLASS = "inputs"  # the classifier's class of non-instrument audio (the inputs, or --voices)
 SOURCE_FILES = 24  # second-source files per source in a class (evenly spaced over that source's sorted list)
-# physical models, left out of the classifier's classes unless --sources names them: a class trained with the STK
-# models recognised 54-59 % of the violin's own held-out phrases, one of the sample sets alone 83-93 %
-# (docs/transfer.md); they stay in the Frechet distances per source
+# physical models, left out of the classifier's classes unless --sources names them: classes with the STK models in
+# them recognised 44-59 % of the violin's own held-out phrases, the two sample sets 77-93 % (docs/transfer.md); they
+# stay in the Frechet distances per source
 PHYSICAL_SOURCES = ("stk",)
 
 
