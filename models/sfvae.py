@@ -162,24 +162,28 @@ class SourceFilterVAE(AudioAutoencoder):
         self.env_coded = env_points if self.lpc is None else lpc_order + 1  # the envelope's numbers in the nets
         features = self.env_coded + self.bands
         self.latent_dim = int(latent_dim)
-        if self.latent_dim > 0:
-            # a linear codec (set to the corpus's PCA by data_init before the first step) plus causal nets that
-            # start at zero and learn what the linear one misses: step 0 already sounds like PCA coding
-            self.enc_linear = nn.Conv1d(features, 2 * latent_dim, 1)
-            self.dec_linear = nn.Conv1d(latent_dim, features, 1)
-            self.encoder = _FrameNet(features, 2 * latent_dim, enc_max_channels, 2)
-            self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
-            self.decoder = _FrameNet(latent_dim + 2, features, dec_channels, dec_blocks)
-            for net in (self.encoder, self.decoder):
-                nn.init.zeros_(net.net[-1].weight)
-                nn.init.zeros_(net.net[-1].bias)
-            z_dim = latent_dim
-        else:
-            self.encoder = self.bottleneck = self.decoder = self.enc_linear = self.dec_linear = None
-            z_dim = features
+        z_dim = self._codec(features, enc_max_channels, dec_channels, dec_blocks, free_bits)
         self.register_buffer("control_scale", torch.tensor(CONTROL_SCALE)[None, :, None], persistent=False)
         self.levels = (("z", z_dim, hop), ("control", len(CONTROL_CHANNELS), hop))
         name_states(self)
+
+    def _codec(self, features: int, enc_max_channels: int, dec_channels: int, dec_blocks: int, free_bits: float) -> int:
+        """The learned codec of ``latent_dim`` > 0 (none at 0: the features are the latent); returns z's size."""
+        latent_dim = self.latent_dim
+        if latent_dim <= 0:
+            self.encoder = self.bottleneck = self.decoder = self.enc_linear = self.dec_linear = None
+            return features
+        # a linear codec (set to the corpus's PCA by data_init before the first step) plus causal nets that start at
+        # zero and learn what the linear one misses: step 0 already sounds like PCA coding
+        self.enc_linear = nn.Conv1d(features, 2 * latent_dim, 1)
+        self.dec_linear = nn.Conv1d(latent_dim, features, 1)
+        self.encoder = _FrameNet(features, 2 * latent_dim, enc_max_channels, 2)
+        self.bottleneck = GaussianBottleneck(latent_dim, free_bits)
+        self.decoder = _FrameNet(latent_dim + 2, features, dec_channels, dec_blocks)
+        for net in (self.encoder, self.decoder):
+            nn.init.zeros_(net.net[-1].weight)
+            nn.init.zeros_(net.net[-1].bias)
+        return latent_dim
 
     # ---- features <-> network units -------------------------------------------------------------------
     def _net_in(self, logenv, ap):
