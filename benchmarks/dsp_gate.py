@@ -75,7 +75,10 @@ def main() -> None:
     p.add_argument("--ap-power", type=float, default=None, help="aperiodicity exponent (default: the family's)")
     p.add_argument("--ap-estimate", default=None, help="acf or valley (models/aperiodicity.py; default: the family's)")
     p.add_argument(
-        "--env-low-width", type=float, default=0.0, help="Hz: the envelope under 0.9 f0 smoothed this wide (0: f0)"
+        "--env-low-width",
+        type=float,
+        default=None,
+        help="Hz: the envelope under 0.9 f0 smoothed this wide (default: f0)",
     )
     p.add_argument("--pitch-fmax", type=float, default=None, help="the tracker's highest f0 (default: the family's)")
     args = p.parse_args()

@@ -211,7 +211,7 @@ def _timbre_classes(instrument: str, second: Path, others: dict, sources: list[s
     tags: list[str] = []
     every = _per_source(second, found, tags)
     mine = np.isin(np.asarray(tags), picked)
-    classes = {instrument: every[mine] if len(every) else every}
+    classes = {instrument: every[mine]}
     if not len(classes[instrument]):
         raise TransferError(f"{second}: no audio" + (f" from sources {','.join(sources)}" if sources else ""))
     for name, d in others.items():
