@@ -55,7 +55,7 @@ def dsp(model: SourceFilterVAE, x: np.ndarray) -> np.ndarray:
     return y[model.delay : model.delay + n]
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pattern")
     p.add_argument("--files", type=int, default=20)
@@ -81,7 +81,12 @@ def main() -> None:
         help="Hz: the envelope under 0.9 f0 smoothed this wide (default: f0)",
     )
     p.add_argument("--pitch-fmax", type=float, default=None, help="the tracker's highest f0 (default: the family's)")
-    args = p.parse_args()
+    p.add_argument("--pitch-filter", type=int, default=None, help="frames of the causal pitch filter (0: none)")
+    return p.parse_args()
+
+
+def main() -> None:
+    args = _args()
     torch.set_num_threads(1)
     kw = {"harmonics": args.harmonics} if args.harmonics else {}
     kw.update({"env_window": args.env_window} if args.env_window else {}, analysis_lag=args.analysis_lag)
@@ -89,6 +94,7 @@ def main() -> None:
     kw.update({"ap_estimate": args.ap_estimate} if args.ap_estimate else {})
     kw.update({"env_low_width_hz": args.env_low_width} if args.env_low_width else {})
     kw.update({"pitch_fmax": args.pitch_fmax} if args.pitch_fmax else {})
+    kw.update({"pitch_filter": args.pitch_filter} if args.pitch_filter is not None else {})
     model = build_model(model_config("sf", latent_dim=0, synthesis=args.synthesis, **kw)).eval()
     if args.checkpoint:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint

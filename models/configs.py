@@ -104,6 +104,9 @@ class SourceFilterConfig(FamilyConfig):
     env_low_width_hz: float = 0.0
     # the pitch tracker's highest f0 (models/yin.py): voices stay under 1500 Hz; a flute or violin reaches 2100
     pitch_fmax: float = 1500.0
+    # > 0: each frame's period chosen by a causal filter over this many frames (models/pitch_filter.py); 0: YIN's
+    # own pick with the two-frame hold
+    pitch_filter: int = 0
     harmonics: int = (
         64  # above 64 x f0 noise carries the band: on speech 64, 100 and 200 scored alike, 64 is 3x cheaper
     )
@@ -141,9 +144,12 @@ class TimbreConfig(FamilyConfig):
     ap_estimate: str = "acf"  # as the sf family's (SourceFilterConfig); the instruments' recipe: "valley", power 1
     env_low_width_hz: float = 0.0  # as the sf family's (SourceFilterConfig)
     pitch_fmax: float = 1500.0  # as the sf family's (SourceFilterConfig)
+    pitch_filter: int = 0  # as the sf family's (SourceFilterConfig)
     harmonics: int = 64
     dec_channels: int = 192
     dec_blocks: int = 4
+    # the decoder's conv i is dilated by this ** i (1: it hears 9 frames back, 104 ms; 2: 31 frames, 360 ms)
+    dec_dilation: int = 1
     feature_weight: float = 10.0
     random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
     synthesis: str = "stft"

@@ -90,6 +90,8 @@ class SourceFilterTimbre(SourceFilterVAE):
         ap_code: str,
         env_low_width_hz: float,
         pitch_fmax: float,
+        dec_dilation: int,
+        pitch_filter: int,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
         # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
@@ -121,6 +123,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             noise_taps=noise_taps,
             env_low_width_hz=0.0,  # the encoder's envelope (its loudness) stays the sf analysis's
             pitch_fmax=pitch_fmax,
+            pitch_filter=pitch_filter,
         )
         # > 0: the decoder learns an envelope smoothed over this many Hz under 0.9 f0 (models/sourcefilter.py)
         self.target_low_width = float(env_low_width_hz)
@@ -129,7 +132,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         self.ap_code = ap_code
         features = env_points + self.bands
         self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)
-        self.decoder = _FrameNet(NET_INPUTS, features, dec_channels, dec_blocks)
+        self.decoder = _FrameNet(NET_INPUTS, features, dec_channels, dec_blocks, dec_dilation)
         for layer in (self.dec_linear, self.decoder.net[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)

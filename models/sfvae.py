@@ -70,13 +70,14 @@ def _synthesis(name: str, sample_rate: int, hop: int, env_points: int, harmonics
 
 
 class _FrameNet(nn.Module):
-    """A causal conv stack at the frame rate: float32[B, cin, F] -> float32[B, cout, F]."""
+    """A causal conv stack at the frame rate: float32[B, cin, F] -> float32[B, cout, F]. Conv i is dilated by
+    ``growth`` ** i (1: it sees 2 * blocks + 1 frames; 2 with 4 blocks: 31 frames, 360 ms, at the same cost)."""
 
-    def __init__(self, cin: int, cout: int, channels: int, blocks: int):
+    def __init__(self, cin: int, cout: int, channels: int, blocks: int, growth: int = 1):
         super().__init__()
         layers: list[nn.Module] = [CausalConv1d(cin, channels, 3), nn.GELU()]
-        for _ in range(max(blocks - 1, 0)):
-            layers += [CausalConv1d(channels, channels, 3), nn.GELU()]
+        for i in range(1, max(blocks, 1)):
+            layers += [CausalConv1d(channels, channels, 3, dilation=int(growth) ** i), nn.GELU()]
         layers.append(nn.Conv1d(channels, cout, 1))
         self.net = nn.Sequential(*layers)
 
@@ -125,6 +126,7 @@ class SourceFilterVAE(AudioAutoencoder):
         lpc_compress: float,
         env_low_width_hz: float,
         pitch_fmax: float,
+        pitch_filter: int,
     ):
         super().__init__()
         del n_fft  # FamilyConfig's field: the analysis and synthesis sizes here are set by the windows
@@ -150,6 +152,7 @@ class SourceFilterVAE(AudioAutoencoder):
             ap_estimate=ap_estimate,
             low_width_hz=env_low_width_hz,
             pitch_fmax=pitch_fmax,
+            pitch_filter=pitch_filter,
         )
         self.synth = synth
         self.env_points, self.bands = env_points, len(AP_EDGES_HZ) - 1

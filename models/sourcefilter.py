@@ -2,8 +2,8 @@
 into f0, voicing, a smooth spectral envelope and band aperiodicity, and synthesis back from them.
 
 Analysis (:class:`SourceFilterAnalysis`, causal, one frame per ``hop`` ending at the current sample):
-  - f0 and voicing: YIN (:class:`models.yin.YinPitch`) on the last ``pitch_window`` samples, with continuity (its
-    history of two frames is state);
+  - f0 and voicing: YIN (:class:`models.yin.YinPitch`) on the last ``pitch_window`` samples, with continuity (a
+    two-frame hold, or with ``pitch_filter`` the causal filter of models/pitch_filter.py; its history is state);
   - envelope: the power spectrum of the last ``env_window`` samples (Hann, zero-padded to ``n_dft``), divided by
     the window's energy (white noise of variance s2 reads s2 in every bin), smoothed by a rectangle ``f0`` wide
     along frequency (the width that cancels the ripple of harmonics f0 apart, as WORLD's CheapTrick does), as a
@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from .aperiodicity import BandAperiodicity
 from .fft import FrameIRFFT, FrameRFFT, frames_of, overlap_add
 from .harmonic import TAPER_HZ, HarmonicOscillator, NoiseTable, pitch_to_hz
-from .yin import HISTORY, PITCH_FMAX, PITCH_FMIN, YinPitch, refine_period
+from .yin import PITCH_FMAX, PITCH_FMIN, YinPitch, refine_period
 
 AP_EDGES_HZ = (0.0, 1000.0, 2000.0, 3500.0, 5500.0, 8000.0, 11025.0)  # aperiodicity band edges (centres between)
 LOG_FLOOR = 1e-10  # power density floor before the log (-100 dB re full-scale white noise)
@@ -108,6 +108,7 @@ class SourceFilterAnalysis(nn.Module):
         ap_estimate: str = "acf",
         low_width_hz: float = 0.0,
         pitch_fmax: float = PITCH_FMAX,
+        pitch_filter: int = 0,
     ):
         super().__init__()
         if env_window > pitch_window or pitch_window > n_dft * 2:
@@ -125,7 +126,7 @@ class SourceFilterAnalysis(nn.Module):
             )
         self.context = self.pitch_window - self.hop
         self.fmax = float(pitch_fmax)
-        self.yin = YinPitch(sample_rate, hop, pitch_window, fmax=self.fmax)
+        self.yin = YinPitch(sample_rate, hop, pitch_window, fmax=self.fmax, filter_frames=pitch_filter)
         # with the windows nearer the frame's end, the f0 window's period is re-read where they are: in the
         # 2 * lag samples before the frame's end, the lowest d near it (FINE_SEARCH), for periods up to
         # FINE_PERIODS of that window (longer ones keep the f0 window's, measured earlier)
@@ -247,11 +248,11 @@ class SourceFilterAnalysis(nn.Module):
         return re * re + im * im
 
     def forward(self, audio: torch.Tensor, target_width: float = 0.0):
-        history = audio.new_zeros(audio.shape[0], 2, HISTORY)
+        history = audio.new_zeros(audio.shape[0], *self.yin.history_shape())
         return self._features(F.pad(audio, (self.context, 0)), history, target_width)[0]
 
     def state_shapes(self) -> list[tuple[str, int, int]]:
-        return [("analysis", 1, self.context), ("pitch_history", 2, HISTORY)]
+        return [("analysis", 1, self.context), ("pitch_history", *self.yin.history_shape())]
 
     def stream(self, audio: torch.Tensor, states: list[torch.Tensor]):
         full = torch.cat([states[0], audio], dim=-1)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .fft import EvenIRFFT, FrameRFFT, frames_of
+from .pitch_filter import PitchFilter
 
 PITCH_FMIN, PITCH_FMAX = 50.0, 1500.0
 YIN_THRESHOLD = 0.15  # the first trough of YIN's normalised difference below this is the period
@@ -75,6 +76,7 @@ class YinPitch(nn.Module):
         fmax: float = PITCH_FMAX,
         threshold: float = YIN_THRESHOLD,
         octave_cost: float = OCTAVE_COST,
+        filter_frames: int = 0,
     ):
         super().__init__()
         self.sample_rate, self.hop, self.window = int(sample_rate), int(hop), int(window)
@@ -100,6 +102,12 @@ class YinPitch(nn.Module):
         # Praat's octave cost: a longer candidate period must be this much more periodic per octave
         cost = torch.log2(tau.clamp(min=1.0) / self.lo) * self.octave_cost
         self.register_buffer("lag_cost", cost.float()[None, :, None], persistent=False)
+        # > 0: with a history, the period comes from models/pitch_filter.py over this many frames, not the pick + hold
+        self.filter = PitchFilter(sample_rate, fmin, fmax, lags, cost, filter_frames) if filter_frames else None
+
+    def history_shape(self) -> tuple[int, int]:
+        """The streaming state of ``pick``'s history: (rows, frames)."""
+        return self.filter.state_shape() if self.filter is not None else (2, HISTORY)
 
     def _acf(self, frames_src: torch.Tensor) -> torch.Tensor:
         """float32[B, 1, n] -> autocorrelation float32[B, lags, F]."""
@@ -129,7 +137,8 @@ class YinPitch(nn.Module):
         """(d, d') float32[B, lags, F] -> (pitch in octaves re A4, aperiodicity) float32[B, 1, F]: the first trough
         of d' below the threshold (else the lowest, with the octave cost), refined by a parabola through d.
         With a ``history`` (the two frames before these: float32[B, 2, HISTORY], rows lag and d' there; zeros =
-        none), continuity as the module says, and the new history is returned third."""
+        none), continuity as the module says, and the new history is returned third. With a pitch filter the
+        history is its evidence (``history_shape``) and the filter picks the period."""
         prev = torch.cat([dp[:, :1], dp[:, :-1]], dim=1)
         nxt = torch.cat([dp[:, 1:], dp[:, -1:]], dim=1)
         trough = (dp < prev) & (dp <= nxt) & (self.in_range > 0)
@@ -139,7 +148,9 @@ class YinPitch(nn.Module):
         best = torch.argmin(masked, dim=1, keepdim=True)
         idx = torch.where(below.amax(dim=1, keepdim=True) > 0, first, best).clamp(self.lo, self.hi)
         new_history = None
-        if history is not None:
+        if history is not None and self.filter is not None:
+            idx, new_history = self.filter(dp, idx, self.tau, self.in_range, history)
+        elif history is not None:
             idx, new_history = self._hold(dp, trough, idx, history)
         pitch = torch.log2(self.sample_rate / refine_period(d, idx) / 440.0)
         aper = torch.gather(dp, 1, idx)
