@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 BIN_CENTS = 25.0  # the states: pitches this far apart
 STEP_OCT = 0.05  # the Gaussian step of pitch between frames (std, octaves)
@@ -53,10 +54,11 @@ class PitchFilter(nn.Module):
         self.register_buffer("read", torch.from_numpy(read).float(), persistent=False)
         cost = torch.from_numpy(read).float() @ lag_cost.float()[:, None]  # [states, 1]
         self.register_buffer("cost", cost, persistent=False)
-        octs = np.log2(hz)
-        step = np.exp(-0.5 * ((octs[:, None] - octs[None, :]) / STEP_OCT) ** 2)
-        step = (1.0 - JUMP) * step / step.sum(axis=0, keepdims=True) + JUMP / count
-        self.register_buffer("step", torch.from_numpy(step).float(), persistent=False)
+        # the step as a convolution along the states (they are evenly spaced in octaves), 3 std each side: a dense
+        # states x states product per frame and step was a quarter of a render's encoder
+        half = int(math.ceil(3.0 * STEP_OCT * 1200.0 / BIN_CENTS))
+        g = np.exp(-0.5 * (np.arange(-half, half + 1) * BIN_CENTS / 1200.0 / STEP_OCT) ** 2)
+        self.register_buffer("step", torch.from_numpy((1.0 - JUMP) * g / g.sum()).float()[None, None], persistent=False)
         self.register_buffer("state_lag", torch.from_numpy(lag).float()[None, :, None], persistent=False)
         nearest = np.abs(np.log2(np.arange(1, lags + 1)[:, None] / lag[None, :])).argmin(axis=1)  # lag -> state
         self.register_buffer("state_of_lag", torch.from_numpy(nearest).long(), persistent=False)
@@ -77,11 +79,14 @@ class PitchFilter(nn.Module):
         # floored: a frame's evidence vetoes a state at most a million to one, and zeros (a stream's start) are no
         # evidence at all
         seq = torch.cat([history, self.evidence(dp, own)], dim=-1).clamp(min=1e-6)  # [B, states, frames - 1 + F]
-        alpha = seq[..., :frames]
+        b = dp.shape[0]
+        rows = seq.transpose(1, 2)  # [B, frames - 1 + F, states]: the steps convolve along the last axis
+        alpha = rows[:, :frames]  # each frame's forward pass starts frames - 1 frames back
         for k in range(1, self.frames):
-            alpha = torch.matmul(self.step, alpha) * seq[..., k : k + frames]
-            alpha = alpha / alpha.sum(dim=1, keepdim=True).clamp(min=1e-30)
-        best = torch.argmax(alpha, dim=1, keepdim=True)  # [B, 1, F]
+            moved = F.conv1d(alpha.reshape(b * frames, 1, self.states), self.step, padding=self.step.shape[-1] // 2)
+            alpha = (moved.reshape(b, frames, self.states) + JUMP / self.states) * rows[:, k : k + frames]
+            alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp(min=1e-30)
+        best = torch.argmax(alpha, dim=-1)[:, None]  # [B, 1, F]
         centre = torch.gather(self.state_lag.expand(dp.shape[0], -1, frames), 1, best)
         near = (tau - centre).abs() <= (self.half_width * centre).clamp(min=1.0)
         lag = torch.argmin(dp + (1.0 - (near & (in_range > 0)).float()) * 1e3, dim=1, keepdim=True)
