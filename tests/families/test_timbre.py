@@ -124,3 +124,33 @@ def test_a_narrow_low_target_leaves_the_latents_alone(chunks):
     below = (torch.from_numpy(mel_points(SR, 80)).float()[None, :, None] < 0.8 * 440 * 2**p) & (v > 0.9)
     assert below.any()
     assert float((env - target)[below.expand_as(env)].mean()) > 0.3  # nats: the target is lower there
+
+
+def test_a_dilated_decoder_hears_further_back_and_still_streams(chunks):
+    """``dec_dilation`` 2: conv i dilated 2^i, so an impulse moves the output up to 2 + 4 + 8 + 16 frames later (the
+    plain stack: 2 + 2 + 2 + 2); block by block equals whole."""
+    torch.manual_seed(0)
+    plain = build_model(model_config("timbre", dec_channels=16, dec_blocks=4)).eval()
+    torch.manual_seed(0)
+    dilated = build_model(model_config("timbre", dec_channels=16, dec_blocks=4, dec_dilation=2)).eval()
+    for m in (plain, dilated):
+        torch.nn.init.normal_(m.decoder.net[-1].weight, std=0.1)  # the last layer starts at zero
+    x = torch.zeros(1, 3, 40)
+    x[..., 5] = 1.0  # an impulse at frame 5
+
+    def reach(m):
+        with torch.no_grad():
+            y = m.decoder(x)[0]  # [features, frames]: constant where the impulse does not reach
+        return int(torch.nonzero((y - y[:, -1:]).abs().amax(dim=0) > 1e-6).max())
+
+    assert reach(plain) == 5 + 2 * 4
+    assert reach(dilated) == 5 + 2 + 4 + 8 + 16
+    with torch.no_grad():
+        lat = dilated.encode(chunks[:1])
+        whole = dilated.decode(lat)
+        states = [torch.zeros(1, c, f) for _, c, f in dilated.stream_state_shapes()["decoder"]]
+        outs, frames = [], lat["z"].shape[-1]
+        for i in range(0, frames, 3):
+            y, states = dilated.decode_stream({k: v[..., i : i + 3] for k, v in lat.items()}, states)
+            outs.append(y)
+    assert (torch.cat(outs, dim=-1) - whole).abs().max() < 1e-4
