@@ -62,7 +62,8 @@ class PitchFilter(nn.Module):
         g = np.exp(-0.5 * (np.arange(-half, half + 1) * BIN_CENTS / 1200.0 / STEP_OCT) ** 2)
         self.register_buffer("step", torch.from_numpy((1.0 - JUMP) * g / g.sum()).float()[None, None], persistent=False)
         self.register_buffer("state_lag", torch.from_numpy(lag).float()[None, :, None], persistent=False)
-        nearest = np.abs(np.log2(np.arange(1, lags + 1)[:, None] / lag[None, :])).argmin(axis=1)  # lag -> state
+        every = np.maximum(np.arange(lags), 1)[:, None]  # lag 0 (never a pick) read as lag 1
+        nearest = np.abs(np.log2(every / lag[None, :])).argmin(axis=1)  # each lag's state
         self.register_buffer("state_of_lag", torch.from_numpy(nearest).long(), persistent=False)
         self.register_buffer("state_index", torch.arange(count).float()[None, :, None], persistent=False)
         self.half_width = 2.0 ** (0.5 * BIN_CENTS / 1200.0) - 1.0  # a state's half width, as a share of its lag
@@ -71,17 +72,16 @@ class PitchFilter(nn.Module):
         """d' float32[B, lags, F], YIN's own pick int64[B, 1, F] -> each frame's evidence over the states, summing
         to 1, float32[B, states, F]."""
         soft = torch.softmax(-(torch.matmul(self.read, dp) + self.cost) / TEMPERATURE, dim=1)
-        pick = (self.state_index == self.state_of_lag[(own - 1).clamp(min=0)].float()).float()
+        pick = (self.state_index == self.state_of_lag[own].float()).float()
         return (1.0 - OWN_WEIGHT) * soft + OWN_WEIGHT * pick
 
     def forward(self, dp, own, tau, in_range, history):
         """d' float32[B, lags, F], YIN's own pick int64[B, 1, F], ``tau`` float32[1, lags, 1] (0, 1, 2, ...),
         ``in_range`` float32[1, lags, 1] (1 inside fmin..fmax), the history -> (lag, the new history)."""
-        frames = dp.shape[-1]
+        b, frames = dp.shape[0], dp.shape[-1]
         # floored: a frame's evidence vetoes a state at most a million to one, and zeros (a stream's start) are no
         # evidence at all
         seq = torch.cat([history, self.evidence(dp, own)], dim=-1).clamp(min=1e-6)  # [B, states, frames - 1 + F]
-        b = dp.shape[0]
         rows = seq.transpose(1, 2)  # [B, frames - 1 + F, states]: the steps convolve along the last axis
         alpha = rows[:, :frames]  # each frame's forward pass starts frames - 1 frames back
         for k in range(1, self.frames):
@@ -89,7 +89,7 @@ class PitchFilter(nn.Module):
             alpha = (moved.reshape(b, frames, self.states) + JUMP / self.states) * rows[:, k : k + frames]
             alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp(min=1e-30)
         best = torch.argmax(alpha, dim=-1)[:, None]  # [B, 1, F]
-        centre = torch.gather(self.state_lag.expand(dp.shape[0], -1, frames), 1, best)
+        centre = torch.gather(self.state_lag.expand(b, -1, frames), 1, best)
         near = (tau - centre).abs() <= (self.half_width * centre).clamp(min=1.0)
         lag = torch.argmin(dp + (1.0 - (near & (in_range > 0)).float()) * 1e3, dim=1, keepdim=True)
         return lag, seq[..., seq.shape[-1] - (self.frames - 1) :]
