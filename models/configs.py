@@ -124,6 +124,8 @@ class SourceFilterConfig(FamilyConfig):
     lpc_order: int = 15
     # the all-pole fit is of the envelope's power raised to this (models/lpc.py; 1: the power itself)
     lpc_compress: float = 1.0
+    # > 0: the decoder deepens the all-pole envelope's valleys by a formant postfilter of this strength (models/lpc.py)
+    lpc_postfilter: float = 0.0
     # samples before a frame's end where its envelope and aperiodicity windows are centred (0: the f0 window's
     # centre, pitch_window / 2); the delay is this plus the synthesis's (one hop for stft, none for the others)
     analysis_lag: int = 0

@@ -119,6 +119,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             envelope_code="points",  # the instrument's envelope is predicted point by point
             lpc_order=0,
             lpc_compress=1.0,
+            lpc_postfilter=0.0,
             analysis_lag=analysis_lag,  # models/sfvae.py: 256 with the additive synthesis plays 23.2 ms late
             noise_taps=noise_taps,
             env_low_width_hz=0.0,  # the encoder's envelope (its loudness) stays the sf analysis's

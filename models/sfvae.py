@@ -124,6 +124,7 @@ class SourceFilterVAE(AudioAutoencoder):
         analysis_lag: int,
         noise_taps: int,
         lpc_compress: float,
+        lpc_postfilter: float,
         env_low_width_hz: float,
         pitch_fmax: float,
         pitch_filter: int,
@@ -159,9 +160,8 @@ class SourceFilterVAE(AudioAutoencoder):
         if envelope_code not in ENVELOPE_CODES:
             raise ValueError(f"sf envelope_code must be one of {', '.join(ENVELOPE_CODES)}, not '{envelope_code}'")
         self.envelope_code = envelope_code
-        self.lpc = (
-            WarpedLPC(mel_points(sample_rate, env_points), lpc_order, lpc_compress) if envelope_code == "lpc" else None
-        )
+        points = mel_points(sample_rate, env_points)
+        self.lpc = WarpedLPC(points, lpc_order, lpc_compress, lpc_postfilter) if envelope_code == "lpc" else None
         self.env_coded = env_points if self.lpc is None else lpc_order + 1  # the envelope's numbers in the nets
         features = self.env_coded + self.bands
         self.latent_dim = int(latent_dim)
@@ -344,7 +344,7 @@ class SourceFilterVAE(AudioAutoencoder):
                 "envelope_code": self.envelope_code
                 + (
                     f" (warped all-pole, order {self.lpc.order}, of the power^{self.lpc.compress:g}: log gain + "
-                    "log-area ratios)"
+                    f"log-area ratios; formant postfilter {self.lpc.postfilter:g})"
                     if self.lpc
                     else ""
                 ),

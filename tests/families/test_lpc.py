@@ -108,3 +108,28 @@ def test_a_compressed_fit_follows_the_valleys_the_plain_fit_fills(fixtures_dir):
     assert bias[1.0] > 0.0 and bias[0.33] < 0.75 * bias[1.0], bias
     with pytest.raises(ValueError, match="compress"):
         WarpedLPC(POINTS, 21, 0.0)
+
+
+def test_the_postfilter_deepens_the_valleys_and_keeps_peaks_and_power(fixtures_dir):
+    """The formant postfilter (``postfilter`` > 0, decode only): on real speech the decoded envelope's valleys (more
+    than 40 dB under the frame's peak), which the plain fit fills, come back lower (here past the analysed envelope:
+    a postfilter exaggerates on purpose), while each frame keeps its mean power and its strongest point; the encoder is
+    untouched."""
+    env = _speech_envelopes(fixtures_dir)
+    plain, shaped = WarpedLPC(POINTS, 21), WarpedLPC(POINTS, 21, postfilter=0.5)
+    for lpc in (plain, shaped):
+        lpc.set_tilt(env[0].mean(dim=1))
+    with torch.no_grad():
+        code = plain.encode(env)
+        assert torch.equal(code, shaped.encode(env))
+        out0, out1 = plain.decode(code), shaped.decode(code)
+    valleys = env.amax(dim=1, keepdim=True) - env > 9.2
+    bias0, bias1 = float((out0 - env)[valleys].mean()), float((out1 - env)[valleys].mean())
+    assert bias0 > 0.1 and bias1 < bias0 - 0.3, (bias0, bias1)  # 0.3 nats: 1.3 dB deeper
+    power = torch.logsumexp(out1, dim=1) - torch.logsumexp(out0, dim=1)
+    assert float(power.abs().max()) < 1e-4
+    # the strongest formant stays the strongest, within 1 dB (0.23 nats), in nine frames of ten
+    below = out1.amax(dim=1) - out1.gather(1, out0.argmax(dim=1, keepdim=True))[:, 0]
+    assert float(below.quantile(0.9)) < 0.23, below.quantile(0.9)
+    with pytest.raises(ValueError, match="postfilter"):
+        WarpedLPC(POINTS, 21, postfilter=1.5)
