@@ -35,6 +35,7 @@ BOUNDS = {
     "seed": Bound(0, 2**32 - 1),
     "threads": Bound(1, 256),
     "app.hop": Bound(0.05, 0.5),  # seconds; the live engine's HOP_RANGE_S
+    "gate": Bound(-90.0, -20.0),  # dBFS; the app's GATE knob (core.dsp.GATE_OFF_DB at the bottom: off)
     "osc_port": Bound(0, 65535),  # 0: any free port
     "quit_after": Bound(0.0, 7 * 24 * 3600.0, lo_open=True),
     "stat_chunks": Bound(1, 1_000_000),

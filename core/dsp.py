@@ -120,3 +120,77 @@ class DcBlocker:
             out[start : start + n] = y
             self._x, self._y = float(xs[-1]), float(y[-1])
         return out
+
+
+GATE_OFF_DB = -90.0  # a gate threshold at or below this is off (the signal passes untouched)
+
+
+class Gate:
+    """A noise gate: the signal passes while its level is at or above ``threshold_db`` (dBFS RMS over 64-sample
+    blocks) and is faded out below it, so a room's hiss or hum does not reach the model (an instrument model plays
+    a noise floor as breath at its level). It closes 6 dB under the threshold (hysteresis) after 50 ms of hold,
+    fading by 80 dB over 100 ms; it opens in the block after a loud one (a 3 ms ramp at 22.05 kHz, no click).
+
+    Each block's gain is decided from the blocks before it, so the gate adds no delay and a signal cut into calls
+    of any sizes gives the output of one call. Per-block decisions run in Python, the gains are interpolated per
+    sample in numpy: about 20 ms per minute of audio at 22.05 kHz."""
+
+    BLOCK = 64
+    HYSTERESIS_DB = 6.0
+    HOLD_S = 0.05
+    RELEASE_S = 0.1  # to fall by RANGE_DB
+    RANGE_DB = 80.0
+    FLOOR = 10 ** (-RANGE_DB / 20)  # a gain below this is 0
+
+    def __init__(self, sample_rate: int):
+        self.hold_blocks = int(round(self.HOLD_S * sample_rate / self.BLOCK))
+        self.release = float(10 ** (-self.RANGE_DB / 20 * self.BLOCK / (self.RELEASE_S * sample_rate)))
+        self.reset(closed=True)
+
+    def reset(self, closed: bool = False) -> None:
+        """No history: closed (a signal starts: the first block is silent, the next ramps up if it is loud) or open
+        (the gate was off: what passes now fades out if it is quiet, no cut)."""
+        self._pos, self._acc = 0, 0.0  # samples into the current block, their sum of squares
+        self._open, self._hold = not closed, 0 if closed else self.hold_blocks
+        g = 0.0 if closed else 1.0
+        self._gains = [g, g]  # the decisions after the last two complete blocks: this block ramps between them
+
+    def _decide(self, mean_square: float, threshold_db: float) -> float:
+        level = 10.0 * np.log10(mean_square + 1e-20)
+        if level >= threshold_db:
+            self._open, self._hold = True, self.hold_blocks
+        elif level < threshold_db - self.HYSTERESIS_DB:
+            if self._hold > 0:
+                self._hold -= 1
+            else:
+                self._open = False
+        last = self._gains[-1]
+        return 1.0 if self._open else (last * self.release if last * self.release >= self.FLOOR else 0.0)
+
+    def process(self, x: np.ndarray, threshold_db: float) -> np.ndarray:
+        """float32[N] -> float32[N], the state advanced by N samples; ``threshold_db`` <= GATE_OFF_DB: untouched
+        (and the gate is open when it is turned on)."""
+        x = np.asarray(x, np.float32).reshape(-1)
+        if threshold_db <= GATE_OFF_DB:
+            self.reset()
+            return x
+        n, b = x.shape[0], self.BLOCK
+        sq = np.square(x, dtype=np.float64)
+        # block boundaries inside x: the current block ends after b - pos samples, then every b samples
+        ends = np.arange(b - self._pos, n + 1, b)
+        if ends.size:
+            sums = np.add.reduceat(sq[: ends[-1]], np.concatenate([[0], ends[:-1]]))
+            sums[0] += self._acc
+            for s in sums:
+                self._gains.append(self._decide(float(s) / b, threshold_db))
+        tail = ends[-1] if ends.size else 0
+        self._acc = float(sq[tail:].sum()) + (0.0 if ends.size else self._acc)
+        # sample i lies in block j = (pos + i) // b of this call, which ramps from decision j to decision j + 1
+        idx = self._pos + np.arange(n)
+        j = idx // b
+        g = np.asarray(self._gains, np.float64)
+        t = (idx % b + 1) / b
+        y = x * (g[j] + (g[j + 1] - g[j]) * t).astype(np.float32)
+        self._pos = (self._pos + n) % b
+        self._gains = self._gains[-2:]
+        return y

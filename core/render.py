@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
 from .audiofile import Audio, fit_length, resample
-from .dsp import DcBlocker
+from .dsp import GATE_OFF_DB, DcBlocker, Gate
 from .overlap_add import process_offline
 from .session import WindowModel
 from .streaming import StreamingModel, render_stream
@@ -42,9 +43,11 @@ def render_audio(
     progress: Callable[[int, int], None] | None = None,
     block: int | None = None,
     dc_block: bool = True,
+    gate_db: float = GATE_OFF_DB,
 ) -> np.ndarray:
     """Resynthesise every channel of ``audio`` (each channel on its own, so stereo stays stereo). The input's DC is
-    blocked where the model is fed (``dsp.DcBlocker``; ``dc_block=False`` for an input already blocked).
+    blocked where the model is fed (``dsp.DcBlocker``; ``dc_block=False`` for an input already blocked); each channel
+    goes through its own ``dsp.Gate`` at ``gate_db`` first (the default is off).
 
     Returns float32[C, T] at ``audio.sample_rate`` with ``audio.frames`` samples, latency removed.
 
@@ -52,6 +55,8 @@ def render_audio(
     (``hop_seconds`` does not apply; ``block``: samples per onnxruntime call, default 256 of the bundle's blocks).
     """
     m = model.runner.manifest
+    if gate_db > GATE_OFF_DB:
+        audio = replace(audio, samples=np.stack([Gate(audio.sample_rate).process(c, gate_db) for c in audio.samples]))
     if streams(model.runner):
         return _render_streaming(audio, model, progress, block, dc_block)
     hop = hop_samples(hop_seconds, m.sample_rate, m.window, m.pad_multiple)

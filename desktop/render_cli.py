@@ -12,6 +12,7 @@ from core.audiofile import AudioFileError, audio_info, load_audio, resample, wav
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
 from core.cli_values import OneLineParser, bounded, parse_latent_spec
+from core.dsp import GATE_OFF_DB
 from core.formats import SUBTYPES, FormatError, check_writable, clipped_samples, output_format, writable_extensions
 from core.latent import LatentControls
 from core.output_path import OutputPathError, check_output_file
@@ -161,6 +162,14 @@ def _add_knob_options(p: argparse.ArgumentParser) -> None:
         "the sf family; -24..24)",
     )
     p.add_argument(
+        "--gate",
+        type=bounded("gate"),
+        default=GATE_OFF_DB,
+        metavar="DB",
+        help="the model hears silence while the input is quieter than this (dBFS, -90..-20; -90: off), so a room's "
+        "noise is not played (an instrument plays it as breath); the app's GATE knob",
+    )
+    p.add_argument(
         "--octave",
         default=None,
         metavar="auto|N",
@@ -272,9 +281,9 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     try:
         if info is not None:  # read, rendered and written in one pass (the time includes reading and writing)
-            clipped = render_file(info, args.output, model, fmt, progress, hop_seconds=args.hop)
+            clipped = render_file(info, args.output, model, fmt, progress, hop_seconds=args.hop, gate_db=args.gate)
         else:
-            y = render_audio(audio, model, args.hop, progress)
+            y = render_audio(audio, model, args.hop, progress, gate_db=args.gate)
     finally:
         if bar is not None:
             bar.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
@@ -26,7 +27,7 @@ class Knob(QWidget):
         minimum: float,
         maximum: float,
         default: float,
-        fmt: str = "{:+.2f}",
+        fmt: str | Callable[[float], str] = "{:+.2f}",
         size: int = 54,
         bipolar: bool = False,
         color: str = theme.ACCENT,
@@ -46,10 +47,14 @@ class Knob(QWidget):
         self.setFixedSize(QSize(size + 26, size + 28))
         self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         self.setFocusPolicy(Qt.WheelFocus)
-        self.setToolTip(f"{label}: drag, wheel or double-click to reset to {fmt.format(default)}")
+        self.setToolTip(f"{label}: drag, wheel or double-click to reset to {self.text(default)}")
 
     def value(self) -> float:
         return self._value
+
+    def text(self, v: float) -> str:
+        """``v`` as the knob shows it: ``fmt`` is a format string or a function."""
+        return self.fmt(v) if callable(self.fmt) else self.fmt.format(v)
 
     def setValue(self, v: float, emit: bool = True) -> None:
         v = min(self.maximum, max(self.minimum, float(v)))
@@ -143,7 +148,7 @@ class Knob(QWidget):
         p.drawText(QRectF(0, 0, self.width(), 13), Qt.AlignCenter, self.label)
         p.setPen(QColor(theme.DIM))
         p.setFont(QFont("DejaVu Sans Mono", 8))
-        p.drawText(QRectF(0, s + 8, self.width(), 14), Qt.AlignCenter, self.fmt.format(self._value))
+        p.drawText(QRectF(0, s + 8, self.width(), 14), Qt.AlignCenter, self.text(self._value))
         p.end()
         return face
 

@@ -1,4 +1,4 @@
-"""The mix controls: IN GAIN, OUT GAIN, DRY/WET, Bypass, Limiter and the two peak meters, written to the engine as
+"""The mix controls: IN GAIN, GATE, OUT GAIN, DRY/WET, Bypass, Limiter and the two peak meters, written to the engine as
 one frozen ``EngineParams`` on every move and moved back when something else (a preset, OSC, MIDI) changed them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import replace
 from PySide6.QtWidgets import QPushButton
 
 from ..engine.audio.live import LiveEngine
-from ..engine.parameters.params import PREFIX
+from ..engine.parameters.params import GATE_RANGE_DB, PREFIX
 from ..engine.parameters.values import EngineParams, Snapshot
 from . import theme
 from .knob import Knob, Meter
@@ -21,10 +21,15 @@ class MixControls:
         self.engine = engine
         self.in_gain = Knob("IN GAIN", -24, 24, 0, "{:+.1f} dB", bipolar=True, color=theme.ACCENT2)
         self.in_meter = Meter("IN")
+        self.gate = Knob("GATE", *GATE_RANGE_DB, GATE_RANGE_DB[0], _gate_text, color=theme.ACCENT2)
+        self.gate.setToolTip(
+            "GATE: the model hears silence while the input is quieter than this (room noise would otherwise be played, "
+            "an instrument model plays it as breath); all the way down: off"
+        )
         self.dry_wet = Knob("DRY/WET", 0, 100, 100, "{:.0f} %")
         self.out_gain = Knob("OUT GAIN", -24, 24, 0, "{:+.1f} dB", bipolar=True)
         self.out_meter = Meter("OUT")
-        for knob in (self.in_gain, self.dry_wet, self.out_gain):
+        for knob in (self.in_gain, self.gate, self.dry_wet, self.out_gain):
             knob.valueChanged.connect(lambda _: self.apply())
         self.bypass_btn = QPushButton("Bypass")
         self.bypass_btn.setCheckable(True)
@@ -39,6 +44,7 @@ class MixControls:
         """The mix knobs by registry address (what MIDI learn binds)."""
         return {
             f"{PREFIX}/mix/input_gain_db": self.in_gain,
+            f"{PREFIX}/mix/gate_db": self.gate,
             f"{PREFIX}/mix/output_gain_db": self.out_gain,
             f"{PREFIX}/mix/dry_wet": self.dry_wet,
         }
@@ -49,6 +55,7 @@ class MixControls:
             replace(
                 self.engine.params,
                 input_gain_db=self.in_gain.value(),
+                gate_db=self.gate.value(),
                 output_gain_db=self.out_gain.value(),
                 dry_wet=self.dry_wet.value() / 100,
                 bypass=self.bypass_btn.isChecked(),
@@ -59,6 +66,7 @@ class MixControls:
     def set_params(self, p: EngineParams) -> None:
         """Move the widgets to ``p`` (a preset) and apply them."""
         self.in_gain.setValue(p.input_gain_db)
+        self.gate.setValue(p.gate_db)
         self.out_gain.setValue(p.output_gain_db)
         self.dry_wet.setValue(100 * p.dry_wet)
         self.bypass_btn.setChecked(p.bypass)
@@ -68,6 +76,7 @@ class MixControls:
     def sync_from(self, p: EngineParams) -> None:
         """Move the widgets to ``p`` without writing back (the engine already has it)."""
         self.in_gain.setValue(p.input_gain_db, emit=False)
+        self.gate.setValue(p.gate_db, emit=False)
         self.out_gain.setValue(p.output_gain_db, emit=False)
         self.dry_wet.setValue(100 * p.dry_wet, emit=False)
         for btn, on in ((self.bypass_btn, p.bypass), (self.limiter_btn, p.limiter)):
@@ -78,3 +87,7 @@ class MixControls:
     def show_levels(self, snap: Snapshot) -> None:
         self.in_meter.setPeak(snap.in_peak)
         self.out_meter.setPeak(snap.out_peak)
+
+
+def _gate_text(db: float) -> str:
+    return "off" if db <= GATE_RANGE_DB[0] else f"{db:.0f} dB"

@@ -39,7 +39,7 @@ def test_every_parameter_has_an_address_range_and_default(registry):
     addresses = set(registry.params)
     assert f"{PREFIX}/mix/dry_wet" in addresses and f"{PREFIX}/stream/mode" in addresses
     assert f"{PREFIX}/latent/z/0/offset" in addresses and f"{PREFIX}/latent/z/15/scale" in addresses
-    assert len(addresses) == 5 + 2 + 2 * 16
+    assert len(addresses) == 6 + 2 + 2 * 16  # mix: in, out, dry/wet, bypass, limiter, gate
     for a, p in registry.params.items():
         assert registry.get(a) == p.default, a
         assert p.to_json()["address"] == a
@@ -264,11 +264,14 @@ def test_window_widgets_follow_osc_and_midi_learn_survives_a_restart(qtbot, sett
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/latent/z/3/offset", 2.5)
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/dry_wet", 0.25)
         SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/generate/temperature", 1.5)
+        SimpleUDPClient("127.0.0.1", port).send_message(f"{PREFIX}/mix/gate_db", -45.0)
         qtbot.waitUntil(lambda: w.latent_knobs["z"][3][0].value() == 2.5 and w.dry_wet.value() == 25.0, timeout=5000)
+        qtbot.waitUntil(lambda: w.mix.gate.value() == -45.0, timeout=5000)  # the input panel's GATE knob follows
         qtbot.waitUntil(lambda: w.generate.temperature.value() == 1.5, timeout=5000)  # the panel follows
     finally:
         remote.close()
     assert w.engine.controls.offsets["z"][3] == 2.5 and w.engine.params.dry_wet == 0.25
+    assert w.engine.params.gate_db == -45.0 and w.mix.gate.text(-90.0) == "off"
     w.midi_learn(f"{PREFIX}/latent/z/1/scale")
     remote.midi.handle(mido.Message("control_change", channel=0, control=21, value=127))
     qtbot.waitUntil(lambda: w.latent_knobs["z"][1][1].value() == 3.0, timeout=5000)

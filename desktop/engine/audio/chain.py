@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.dsp import DcBlocker, Limiter, SmoothedValue, db_to_gain
+from core.dsp import DcBlocker, Gate, Limiter, SmoothedValue, db_to_gain
 from core.overlap_add import make_overlap_add
 from core.render import hop_samples
 from core.streaming import StreamingProcessor
@@ -102,6 +102,7 @@ class ProcessingChain:
         self.params = EngineParams()
         self._in_gain = self._out_gain = self._wet = None
         self._limiter = Limiter(dev)
+        self._gate = Gate(dev)  # on the model's input only: the dry signal is never gated
 
     def start_gains(self, params: EngineParams) -> None:
         """Start the smoothed gains at ``params`` (no ramp from defaults on the first block)."""
@@ -243,7 +244,7 @@ class ProcessingChain:
         self._in_gain.target = db_to_gain(p.input_gain_db)
         x = self._faded(x * self._in_gain.next(n), 0)
         self._dry_fifo = np.concatenate([self._dry_fifo, x])
-        model_in = self.res_in.process(x)
+        model_in = self.res_in.process(self._gate.process(x, p.gate_db))
         if self._dc is not None:
             model_in = self._dc.process(model_in)
         wet = self.res_out.process(self.ola.push(model_in))

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from core.audiofile import AudioFileInfo, AudioWriter, read_blocks
-from core.dsp import DcBlocker
+from core.dsp import GATE_OFF_DB, DcBlocker, Gate
 from core.formats import clipped_samples
 from core.overlap_add import OverlapAdd
 from core.render import streams
@@ -172,11 +172,13 @@ def render_file(
     block: int | None = None,
     hop_seconds: float = 0.25,
     dc_block: bool = True,
+    gate_db: float = GATE_OFF_DB,
 ) -> int:
     """Render ``info``'s file through ``model`` into ``output`` (format ``fmt``) block by block, as ``render_audio``
     renders it whole (a streaming bundle block by block, a window bundle in windows every ``hop_seconds``);
     returns how many samples were beyond full scale (clipped unless the format is float). ``output`` is replaced
-    only once the whole render is written; an error or an interruption leaves it as it was."""
+    only once the whole render is written; an error or an interruption leaves it as it was. ``gate_db``: the
+    model hears silence while a channel is quieter than this (``core.dsp.Gate``; the default is off)."""
     m = model.runner.manifest
     if streams(model.runner):
         hop, window_hop = m.latent_hop, None
@@ -188,11 +190,12 @@ def render_file(
         block = int(block or hop * WINDOW_HOPS)
     block = max(hop, block - block % hop)
     channels = [_Channel(model, info.sample_rate, block, window_hop, dc_block) for _ in range(info.channels)]
+    gates = [Gate(info.sample_rate) for _ in range(info.channels)]
     out = _Output(output, info, fmt)
     with out.writer:
         read = 0
         for data in read_blocks(info):
-            out.add([ch.feed(np.ascontiguousarray(data[:, c])) for c, ch in enumerate(channels)])
+            out.add([ch.feed(gates[c].process(data[:, c], gate_db)) for c, ch in enumerate(channels)])
             read += data.shape[0]
             out.limit = max(info.frames, read)  # a decoder may find more frames than the header said
             if progress is not None:

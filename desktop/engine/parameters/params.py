@@ -5,6 +5,7 @@ Addresses (OSC-style paths, documented in docs/desktop.md):
 
   /latentsynth/mix/input_gain_db     dB, -24..24          /latentsynth/mix/output_gain_db   dB, -24..24
   /latentsynth/mix/dry_wet           0..1                 /latentsynth/mix/bypass, /limiter  0 or 1
+  /latentsynth/mix/gate_db           dB, -90 (off)..-20: the model hears silence while the input is quieter
   /latentsynth/stream/mode           one of the modes     /latentsynth/stream/hop_s          seconds
   /latentsynth/latent/<level>/<axis>/offset   std units along PCA axis <axis> (0 = most variance), -3..3
   /latentsynth/latent/<level>/<axis>/scale    x the input's movement along it, 0..3
@@ -26,10 +27,12 @@ from typing import Any, Callable, Protocol
 
 from core.bundle import Manifest
 from core.cli_values import BOUNDS, in_range
+from core.dsp import GATE_OFF_DB
 from core.latent import LatentControls
 
 PREFIX = "/latentsynth"
 GAIN_RANGE_DB = (-24.0, 24.0)  # the UI's IN GAIN / OUT GAIN knobs
+GATE_RANGE_DB = (GATE_OFF_DB, BOUNDS["gate"].hi)  # the UI's GATE knob and render --gate: off at the bottom
 OFFSET_RANGE = (BOUNDS["latent"].lo, BOUNDS["latent"].hi)  # the UI's latent offset knobs and render --latent
 SCALE_RANGE = (0.0, 3.0)
 
@@ -140,6 +143,7 @@ MIX_FIELDS = {  # address tail -> (EngineParams field, label, unit, min, max, ki
     "mix/dry_wet": ("dry_wet", "dry/wet", "", 0.0, 1.0, "float"),
     "mix/bypass": ("bypass", "bypass", "", 0.0, 1.0, "bool"),
     "mix/limiter": ("limiter", "limiter", "", 0.0, 1.0, "bool"),
+    "mix/gate_db": ("gate_db", "gate", "dB", *GATE_RANGE_DB, "float"),
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.cli_values import BOUNDS, in_range
+from core.dsp import GATE_OFF_DB
 from core.overlap_add import MODES
 
 FALLBACKS = ("dry", "silence")
@@ -27,6 +28,7 @@ class EngineParams:
     bypass: bool = False  # dry only, still delayed so switching keeps the timing
     limiter: bool = True
     fallback: str = "dry"  # what a window the model could not finish in time is replaced with
+    gate_db: float = GATE_OFF_DB  # the model hears silence while the input is under this (core.dsp.Gate); -90: off
 
 
 @dataclass(frozen=True)
