@@ -238,3 +238,24 @@ def test_playing_shortens_the_gil_switch_interval_and_stop_restores_it():
     finally:
         eng.stop(fade=False)
     assert sys.getswitchinterval() == before
+
+
+def test_the_gate_knob_reaches_the_live_worker():
+    """GATE at -50 dB through the live engine (identity model, the worker thread, a fake device): the noise at
+    -60 dBFS before and after a tone comes out silent, the tone as it went in; with the gate off the noise plays."""
+    noise = np.random.default_rng(3).standard_normal(3 * RATE).astype(np.float32) * 1e-3
+    tone = np.zeros(3 * RATE, np.float32)
+    tone[RATE : 2 * RATE] = 0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)
+    src = noise + tone
+    level = {}
+    for gate in (-90.0, -50.0):
+        _, out = run_engine(ModelSlot.identity(), src, params=EngineParams(limiter=False, gate_db=gate))
+        energy = np.convolve(out**2, np.ones(2048) / 2048, mode="same")
+        loud = np.flatnonzero(energy > 1e-3)  # where the tone came out (the engine's latency moves it)
+        assert loud.size > 0.8 * RATE
+        quiet = np.concatenate([out[RATE // 4 : loud[0] - RATE // 4], out[loud[-1] + RATE // 4 : -RATE // 4]])
+        level[gate] = 10 * np.log10(np.mean(quiet.astype(np.float64) ** 2) + 1e-30)
+        np.testing.assert_allclose(
+            np.sqrt(np.mean(out[loud[0] + 4096 : loud[-1] - 4096] ** 2)), 0.3 / np.sqrt(2), rtol=0.02
+        )
+    assert level[-90.0] > -65 and level[-50.0] < -120, level
