@@ -16,7 +16,8 @@ Postfilter (``postfilter`` > 0, the decoder only): the fit fills the valleys bet
 the peak, +5 dB further down), which a listener hears as a veiled, noisy voice. Speech codecs answer with a formant
 postfilter, A(z / 0.8) / A(z / 0.95) (the all-pole envelope with its poles pulled in, over the same with them pulled
 in more): it deepens the valleys and leaves the peaks. Its log response times ``postfilter`` is added to the decoded
-envelope, the frame's mean power kept.
+envelope above 1 kHz (faded in from 500 Hz: over the whole band it also thinned the fundamental's region and the
+pitch read from the output suffered), the frame's mean power kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ GRID = 256  # points of the uniform warped grid the autocorrelation is taken on
 NOISE_FLOOR = 1e-6
 K_MAX = 0.9999  # |reflection coefficient| bound (a filter at the edge of stability rings forever)
 PF_NUM, PF_DEN = 0.8, 0.95  # the postfilter's bandwidth expansions: A(z / PF_NUM) / A(z / PF_DEN)
+PF_FADE_HZ = (500.0, 1000.0)  # the postfilter is faded in over this band
 
 
 def warp(hz: np.ndarray) -> np.ndarray:
@@ -79,6 +81,8 @@ class WarpedLPC(nn.Module):
         # the postfilter's weights on the predictor's taps: PF_NUM^k and PF_DEN^k
         shrink = np.stack([PF_NUM**k, PF_DEN**k]).astype(np.float32)[:, :, None]
         self.register_buffer("shrink", torch.from_numpy(shrink), persistent=False)
+        fade = np.clip((np.asarray(points_hz) - PF_FADE_HZ[0]) / (PF_FADE_HZ[1] - PF_FADE_HZ[0]), 0.0, 1.0)
+        self.register_buffer("pf_fade", torch.from_numpy(fade.astype(np.float32))[:, None], persistent=False)
 
     @torch.no_grad()
     def set_tilt(self, mean_logenv: torch.Tensor) -> None:
@@ -123,7 +127,7 @@ class WarpedLPC(nn.Module):
         if self.postfilter <= 0.0:
             return logenv
         shaped = (self._log_response(a * self.shrink[1]) - self._log_response(a * self.shrink[0])) / self.compress
-        out = logenv + self.postfilter * shaped
+        out = logenv + self.postfilter * self.pf_fade * shaped
         # the frame's mean power over the points stays the envelope's
         return out - (torch.logsumexp(out, dim=1, keepdim=True) - torch.logsumexp(logenv, dim=1, keepdim=True))
 
