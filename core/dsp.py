@@ -152,6 +152,7 @@ class Gate:
         (the gate was off: what passes now fades out if it is quiet, no cut)."""
         self._pos, self._acc = 0, 0.0  # samples into the current block, their sum of squares
         self._open, self._hold = not closed, 0 if closed else self.hold_blocks
+        self._idle = False  # True while off (already reset open)
         g = 0.0 if closed else 1.0
         self._gains = [g, g]  # the decisions after the last two complete blocks: this block ramps between them
 
@@ -172,8 +173,11 @@ class Gate:
         (and the gate is open when it is turned on)."""
         x = np.asarray(x, np.float32).reshape(-1)
         if threshold_db <= GATE_OFF_DB:
-            self.reset()
+            if not self._idle:  # once, not every block while off
+                self.reset()
+                self._idle = True
             return x
+        self._idle = False
         n, b = x.shape[0], self.BLOCK
         sq = np.square(x, dtype=np.float64)
         # block boundaries inside x: the current block ends after b - pos samples, then every b samples

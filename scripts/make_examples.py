@@ -12,7 +12,6 @@ Each output is the render as it comes (no level change) unless it peaks above fu
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import numpy as np
 import soundfile as sf
 
 from core.audiofile import load_audio, resample
+from core.bundle import BundleError
+from core.bundle_io import read_manifest
 from desktop.evaluation.report import spectrogram_png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +42,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def _render(src: Path, bundle: Path, dst: Path) -> str:
     """``latentsynth-render`` as a user runs it; returns the transpose it applied, as the CLI printed it."""
-    if not (bundle / "manifest.json").is_file():
-        raise SystemExit(f"make_examples: {bundle}: not a bundle folder (no manifest.json)")
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    octave = ["--octave", "auto"] if (manifest.get("extra") or {}).get("trained_range") else []
+    try:
+        manifest = read_manifest(bundle)
+    except BundleError as exc:
+        raise SystemExit(f"make_examples: {exc}") from None
+    octave = ["--octave", "auto"] if (manifest.extra or {}).get("trained_range") else []
     cmd = [sys.executable, "-m", "desktop.render_cli", str(src), "-o", str(dst), "--bundle", str(bundle)]
     done = subprocess.run(cmd + octave + ["--subtype", "FLOAT"], capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
