@@ -152,6 +152,9 @@ class TimbreConfig(FamilyConfig):
     dec_blocks: int = 4
     # the decoder's conv i is dilated by this ** i (1: it hears 9 frames back, 104 ms; 2: 31 frames, 360 ms)
     dec_dilation: int = 1
+    # > 0: a timbre code of this many numbers a frame beside the loudness in 'z' (models/sftimbre.py: the residual's
+    # principal axes, held at 0 for the instrument's mean timbre); 0: pitch, voicing and loudness only
+    timbre_dim: int = 0
     feature_weight: float = 10.0
     random_gain_db: list[float] = field(default_factory=lambda: [-20.0, 10.0])
     synthesis: str = "stft"

@@ -32,7 +32,8 @@ from .sfvae import ENV_STD, PARITY_FLOOR, SourceFilterVAE, _FrameNet
 LOUD_REF_DB = -60.0  # loudness -> z: (dB - LOUD_REF_DB) / LOUD_UNIT_DB
 LOUD_UNIT_DB = 20.0
 LOUD_STD = 0.05  # the encoder's declared posterior std of z (for the information rate): 1 dB
-NET_INPUTS = 3  # pitch (octaves re A4), voicing, loudness (z)
+NET_INPUTS = 3  # pitch (octaves re A4), voicing, loudness (z); then the timbre code's numbers, if any
+TIMBRE_BOUND = 4.0  # the timbre code reaches the decoder within +-this many standard deviations
 SILENCE_WEIGHT = 0.1  # silent frames count this much in the loss (the instrument must learn to be quiet)
 # how the decoder codes each band's aperiodicity: "linear" (0..1, as the sf family) or "log": log10 of it from
 # AP_LOG_FLOOR to 1 onto -1..1, so a breath 30 dB under the band is as much of the loss as one at -10 dB (linear, the
@@ -59,6 +60,51 @@ class _Bounds(nn.Module):
         missing = []
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, *args)
         missing_keys.extend(k for k in missing if not k.startswith(prefix))
+
+
+def _least_squares(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """float64 x [N, I], y [N, O], weights w [N] -> the ridge-regularised weighted fit of y on [x, 1]: [I + 1, O]."""
+    a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) * w[:, None].sqrt()
+    ridge = 1e-3 * torch.eye(a.shape[1], dtype=torch.float64) * w.sum()
+    return torch.linalg.solve(a.T @ a + ridge, a.T @ (y * w[:, None].sqrt()))
+
+
+class _TimbreCode(nn.Module):
+    """An optional timbre code (``model.timbre_dim`` numbers a frame, no parameters; set by ``fit``): what the
+    envelope and aperiodicity hold beyond what pitch, voicing and loudness predict linearly, along the first principal
+    axes of that residual on the training audio, in standard deviations. Played by the instrument's own recordings it
+    carries their breath, room and brightness; held at 0 the decoder plays the instrument's mean timbre for that pitch
+    and loudness (the training zeroes it on half the chunks so both work)."""
+
+    def __init__(self, dim: int, features: int):
+        super().__init__()
+        self.register_buffer("base_w", torch.zeros(features, NET_INPUTS))
+        self.register_buffer("centre", torch.zeros(features))
+        self.register_buffer("axes", torch.zeros(dim, features))
+        self.register_buffer("std", torch.ones(dim))
+
+    def encode(self, feats: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """feats float32[B, features, F] (``_net_in`` of the analysis), base float32[B, NET_INPUTS, F] (pitch,
+        voicing, loudness as the decoder takes them) -> the code float32[B, dim, F]."""
+        residual = feats - torch.einsum("oi,bif->bof", self.base_w, base) - self.centre[None, :, None]
+        return torch.einsum("ko,bof->bkf", self.axes, residual) / self.std[None, :, None]
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, feats: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """float64 x [N, NET_INPUTS], feats [N, features], weights [N] -> the buffers set; the code of every row
+        float64 [N, dim]."""
+        coef = _least_squares(x, feats, w)
+        residual = feats - x @ coef[:-1] - coef[-1]
+        mean = (residual * w[:, None]).sum(0) / w.sum()
+        centred = (residual - mean) * w[:, None].sqrt()
+        axes = torch.linalg.eigh(centred.T @ centred)[1].flip(1)[:, : self.axes.shape[0]].T  # [dim, features]
+        code = (residual - mean) @ axes.T
+        std = ((code.pow(2) * w[:, None]).sum(0) / w.sum()).sqrt().clamp(min=1e-6)
+        self.base_w.copy_(coef[:-1].T.float())
+        self.centre.copy_((coef[-1] + mean).float())
+        self.axes.copy_(axes.float())
+        self.std.copy_(std.float())
+        return code / std
 
 
 class SourceFilterTimbre(SourceFilterVAE):
@@ -92,6 +138,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         pitch_fmax: float,
         dec_dilation: int,
         pitch_filter: int,
+        timbre_dim: int,
     ):
         # FamilyConfig's fields this family sets itself: the latent is the loudness (1), the encoder has no network,
         # and the analysis and synthesis sizes are set by the windows. The config keeps them (at FamilyConfig's
@@ -132,13 +179,16 @@ class SourceFilterTimbre(SourceFilterVAE):
             raise ValueError(f"model.ap_code '{ap_code}': choose from {', '.join(AP_CODES)}")
         self.ap_code = ap_code
         features = env_points + self.bands
-        self.dec_linear = nn.Conv1d(NET_INPUTS, features, 1)
-        self.decoder = _FrameNet(NET_INPUTS, features, dec_channels, dec_blocks, dec_dilation)
+        self._timbre_dim = int(timbre_dim)
+        self.timbre = _TimbreCode(self._timbre_dim, features) if timbre_dim else None
+        n_in = NET_INPUTS + int(timbre_dim)
+        self.dec_linear = nn.Conv1d(n_in, features, 1)
+        self.decoder = _FrameNet(n_in, features, dec_channels, dec_blocks, dec_dilation)
         for layer in (self.dec_linear, self.decoder.net[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.bounds = _Bounds(env_points)
-        self.levels = (("z", 1, self.hop), ("control", 4, self.hop))
+        self.levels = (("z", 1 + int(timbre_dim), self.hop), ("control", 4, self.hop))
         name_states(self)
 
     # ---- loudness ------------------------------------------------------------------------------------------
@@ -157,10 +207,18 @@ class SourceFilterTimbre(SourceFilterVAE):
 
     # ---- encoder -------------------------------------------------------------------------------------------
     def _posterior_from(self, feats, enc_states=None):
-        pitch, voicing, logenv, _ = feats
+        pitch, voicing, logenv, ap = feats
         control = self._control(pitch, voicing)
-        z = self._loudness(logenv)
+        z = self._z(logenv, ap, control)
         return {"z": (z, torch.full_like(z, LOUD_STD)), "control": (control, self.control_scale.expand_as(control))}, []
+
+    def _z(self, logenv, ap, control):
+        """The latent 'z': the loudness, then the timbre code when there is one (``_TimbreCode``)."""
+        z = self._loudness(logenv)
+        if self.timbre is None:
+            return z
+        base = self._net_inputs(z, control)[:, :NET_INPUTS]
+        return torch.cat([z, self.timbre.encode(self._net_in(logenv, ap), base)], dim=1)
 
     # ---- decoder -------------------------------------------------------------------------------------------
     def _net_in(self, logenv, ap):
@@ -178,8 +236,9 @@ class SourceFilterTimbre(SourceFilterVAE):
     def _net_inputs(self, z, control):
         b = self.bounds
         pitch = torch.minimum(torch.maximum(control[:, 0:1], b.pitch[0]), b.pitch[1])
-        loud = torch.minimum(torch.maximum(z, b.loudness[0]), b.loudness[1])
-        return torch.cat([pitch, control[:, 1:2].clamp(0.0, 1.0), loud], dim=1)
+        loud = torch.minimum(torch.maximum(z[:, :1], b.loudness[0]), b.loudness[1])
+        # the timbre code (z's channels after the loudness) in its standard deviations, bounded
+        return torch.cat([pitch, control[:, 1:2].clamp(0.0, 1.0), loud, z[:, 1:].clamp(-TIMBRE_BOUND, TIMBRE_BOUND)], 1)
 
     def _features_of(self, z, control, dec_states=None):
         x = self._net_inputs(z, control)
@@ -194,7 +253,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         # the output plays exactly as loud as the input (plus the loudness control): in training the target's
         # loudness is the input's by definition, so this only undoes the network's level errors, which far from the
         # training data (a pitch or loudness it never saw) reach tens of dB
-        logenv = logenv + (self._loudness_nats(z) - self._nats(logenv))
+        logenv = logenv + (self._loudness_nats(z[:, :1]) - self._nats(logenv))
         voicing = x[:, 1:2]
         return logenv, 1.0 - voicing * (1.0 - ap), more
 
@@ -227,7 +286,7 @@ class SourceFilterTimbre(SourceFilterVAE):
         extra["sf"]["learned_latent"] = 0
         extra["sf"]["timbre"] = {
             "z": f"loudness: (dB - {LOUD_REF_DB}) / {LOUD_UNIT_DB}, dB = the envelope's mean power re full-scale noise",
-            "decoder_inputs": ["pitch", "voicing", "loudness"],
+            "decoder_inputs": ["pitch", "voicing", "loudness"] + [f"timbre {i + 1}" for i in range(self._timbre_dim)],
         }
         return extra
 
@@ -244,7 +303,10 @@ class SourceFilterTimbre(SourceFilterVAE):
         with torch.no_grad():
             pitch, voicing, logenv, ap, target_env = self._analyse(x)
             control = self._control(pitch, voicing)
-            z = self._loudness(logenv)
+            z = self._z(logenv, ap, control)
+            if self.timbre is not None and self.training:  # half the chunks without it: the instrument's mean timbre
+                keep = (torch.rand(z.shape[0], 1, 1, device=z.device) < 0.5).float()
+                z = torch.cat([z[:, :1], z[:, 1:] * keep], dim=1)
             target = self._net_in(target_env, ap)
             level = ((logenv.mean(dim=1, keepdim=True) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
         inputs = self._net_inputs(z, control)
@@ -265,21 +327,22 @@ class SourceFilterTimbre(SourceFilterVAE):
     def data_init(self, audio: torch.Tensor) -> None:
         """audio float32[N, 1, T] (training chunks) -> the linear map set to the least-squares fit of the features
         on (pitch, voicing, loudness) over the chunks' frames (silent frames weighted as in the loss)."""
-        xs, ys, ws = [], [], []
+        xs, ys, es, ws = [], [], [], []
+        features = self.env_points + self.bands
         for part in audio.split(16):
             pitch, voicing, env, ap, target_env = self._analyse(F.pad(part, (0, self.delay)))
             inputs = self._net_inputs(self._loudness(env), self._control(pitch, voicing))
             xs.append(inputs.transpose(1, 2).reshape(-1, NET_INPUTS))
-            ys.append(self._net_in(target_env, ap).transpose(1, 2).reshape(-1, self.env_points + self.bands))
+            ys.append(self._net_in(target_env, ap).transpose(1, 2).reshape(-1, features))
+            es.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, features))
             level = ((env.mean(dim=1) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
             ws.append(level.reshape(-1))
         x, y, w = torch.cat(xs).double(), torch.cat(ys).double(), torch.cat(ws).double()
-        a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) * w[:, None].sqrt()
-        b = y * w[:, None].sqrt()
-        ridge = 1e-3 * torch.eye(a.shape[1], dtype=torch.float64) * w.sum()
-        coef = torch.linalg.solve(a.T @ a + ridge, a.T @ b)  # [NET_INPUTS + 1, features]
-        self.dec_linear.weight.copy_(coef[:NET_INPUTS].T.float()[:, :, None])
-        self.dec_linear.bias.copy_(coef[NET_INPUTS].float())
+        if self.timbre is not None:  # the code first (from the encoder's own envelope), then the map that uses it
+            x = torch.cat([x, self.timbre.fit(x, torch.cat(es).double(), w)], dim=1)
+        coef = _least_squares(x, y, w)  # [inputs + 1, features]
+        self.dec_linear.weight.copy_(coef[:-1].T.float()[:, :, None])
+        self.dec_linear.bias.copy_(coef[-1].float())
         self.calibrate(audio)
 
     @torch.no_grad()
@@ -305,8 +368,11 @@ class SourceFilterTimbre(SourceFilterVAE):
         self.bounds.env_max.copy_(torch.stack(env).amax(dim=0)[None, :, None] + 6.0 / (4.343 * ENV_STD))
 
     def components(self) -> dict[str, nn.Module]:
+        encoder = (
+            self.analysis if self.timbre is None else nn.ModuleDict({"analysis": self.analysis, "timbre": self.timbre})
+        )
         return {
-            "encoder": self.analysis,
+            "encoder": encoder,
             "decoder": nn.ModuleDict(
                 {"net": self.decoder, "linear": self.dec_linear, "synth": self.synth, "bounds": self.bounds}
             ),

@@ -151,3 +151,32 @@ def test_a_dilated_decoder_hears_further_back_and_still_streams(chunks):
     assert reach(plain) == 5 + 2 * 4
     assert reach(dilated) == 5 + 2 + 4 + 8 + 16
     assert _stream_error(dilated, chunks[:1]) < 1e-4
+
+
+def test_a_timbre_code_carries_what_pitch_and_loudness_miss(chunks):
+    """``timbre_dim`` 3: 'z' is the loudness then 3 numbers (the residual's principal axes, in standard deviations);
+    decoding the input's own code comes closer to it than the code held at 0 (the instrument's mean timbre); the
+    code's buffers travel with the checkpoint's components; block by block equals whole."""
+    from desktop.evaluation.spectral import mel_distance
+    from trainer.checkpoint import component_states, load_components
+
+    torch.manual_seed(0)
+    m = build_model(model_config("timbre", dec_channels=16, dec_blocks=2, timbre_dim=3)).eval()
+    m.data_init(chunks)
+    with torch.no_grad():
+        lat = m.encode(chunks)
+        assert lat["z"].shape[1] == 4
+        voiced = lat["control"][:, 1] > 0.5
+        code_std = lat["z"][:, 1:].transpose(0, 1)[:, voiced].std(dim=1)
+        assert bool(((code_std > 0.5) & (code_std < 2.0)).all()), code_std
+        held = dict(lat, z=torch.cat([lat["z"][:, :1], torch.zeros_like(lat["z"][:, 1:])], dim=1))
+        follow, mean = m.decode(lat), m.decode(held)
+    x = chunks.numpy()
+    d_follow = np.mean([mel_distance(follow[i, 0, :SR].numpy(), x[i, 0], SR) for i in range(len(x))])
+    d_mean = np.mean([mel_distance(mean[i, 0, :SR].numpy(), x[i, 0], SR) for i in range(len(x))])
+    assert d_follow < d_mean - 0.01, (d_follow, d_mean)
+    copy = build_model(model_config("timbre", dec_channels=16, dec_blocks=2, timbre_dim=3)).eval()
+    load_components(copy, component_states(m))
+    with torch.no_grad():
+        torch.testing.assert_close(copy.encode(chunks)["z"], lat["z"])
+    assert _stream_error(m, chunks[:1]) < 1e-4
