@@ -179,8 +179,7 @@ class SourceFilterTimbre(SourceFilterVAE):
             raise ValueError(f"model.ap_code '{ap_code}': choose from {', '.join(AP_CODES)}")
         self.ap_code = ap_code
         features = env_points + self.bands
-        self._timbre_dim = int(timbre_dim)
-        self.timbre = _TimbreCode(self._timbre_dim, features) if timbre_dim else None
+        self.timbre = _TimbreCode(int(timbre_dim), features) if timbre_dim else None
         n_in = NET_INPUTS + int(timbre_dim)
         self.dec_linear = nn.Conv1d(n_in, features, 1)
         self.decoder = _FrameNet(n_in, features, dec_channels, dec_blocks, dec_dilation)
@@ -284,9 +283,10 @@ class SourceFilterTimbre(SourceFilterVAE):
     def extra_manifest(self) -> dict:
         extra = super().extra_manifest()
         extra["sf"]["learned_latent"] = 0
+        codes = 0 if self.timbre is None else self.timbre.axes.shape[0]
         extra["sf"]["timbre"] = {
             "z": f"loudness: (dB - {LOUD_REF_DB}) / {LOUD_UNIT_DB}, dB = the envelope's mean power re full-scale noise",
-            "decoder_inputs": ["pitch", "voicing", "loudness"] + [f"timbre {i + 1}" for i in range(self._timbre_dim)],
+            "decoder_inputs": ["pitch", "voicing", "loudness"] + [f"timbre {i + 1}" for i in range(codes)],
         }
         return extra
 
@@ -326,7 +326,8 @@ class SourceFilterTimbre(SourceFilterVAE):
     @torch.no_grad()
     def data_init(self, audio: torch.Tensor) -> None:
         """audio float32[N, 1, T] (training chunks) -> the linear map set to the least-squares fit of the features
-        on (pitch, voicing, loudness) over the chunks' frames (silent frames weighted as in the loss)."""
+        on (pitch, voicing, loudness) over the chunks' frames (silent frames weighted as in the loss); with a timbre
+        code, the code is fitted first (``_TimbreCode.fit``) and the map takes it too."""
         xs, ys, es, ws = [], [], [], []
         features = self.env_points + self.bands
         for part in audio.split(16):
@@ -334,11 +335,12 @@ class SourceFilterTimbre(SourceFilterVAE):
             inputs = self._net_inputs(self._loudness(env), self._control(pitch, voicing))
             xs.append(inputs.transpose(1, 2).reshape(-1, NET_INPUTS))
             ys.append(self._net_in(target_env, ap).transpose(1, 2).reshape(-1, features))
-            es.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, features))
+            if self.timbre is not None:  # the code is read from the encoder's own envelope
+                es.append(self._net_in(env, ap).transpose(1, 2).reshape(-1, features))
             level = ((env.mean(dim=1) - PARITY_FLOOR) / 10.0).clamp(SILENCE_WEIGHT, 1.0)
             ws.append(level.reshape(-1))
         x, y, w = torch.cat(xs).double(), torch.cat(ys).double(), torch.cat(ws).double()
-        if self.timbre is not None:  # the code first (from the encoder's own envelope), then the map that uses it
+        if self.timbre is not None:  # the code first, then the map that uses it
             x = torch.cat([x, self.timbre.fit(x, torch.cat(es).double(), w)], dim=1)
         coef = _least_squares(x, y, w)  # [inputs + 1, features]
         self.dec_linear.weight.copy_(coef[:-1].T.float()[:, :, None])
