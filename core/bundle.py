@@ -176,7 +176,7 @@ class Streaming:
         return data
 
 
-CONTROL_TRANSFORMS = ("add", "set")
+CONTROL_TRANSFORMS = ("add", "set", "scale")
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,11 @@ class Control:
     ``channel`` of latent level ``level``: transform 'add' adds ``(v - default) * scale`` to it on every frame
     (sf: transpose in semitones adds v / 12 to the pitch channel, in octaves); transform 'set' replaces the channel
     with ``(v - default) * scale`` while the control holds a value and leaves it alone when it holds none (sf:
-    ``pitch``, a MIDI note held on a keyboard, sets the pitch channel to (note - 69) / 12 octaves re A4). 'set'
-    controls apply before 'add' ones on the same channel, whatever the declared order. Players list these knobs from the
-    manifest, so no family is hard-coded in the UI."""
+    ``pitch``, a MIDI note held on a keyboard, sets the pitch channel to (note - 69) / 12 octaves re A4); transform
+    'scale' multiplies channels ``channel`` to ``channel + channels - 1`` by ``v * scale`` on every frame, its default
+    included (timbre with a timbre code: ``timbre`` at 0 % holds the code at 0, the instrument's own tone, at 100 % the
+    code follows the input). 'set' controls apply before the others on the same channel, whatever the declared order.
+    Players list these knobs from the manifest, so no family is hard-coded in the UI."""
 
     name: str
     unit: str
@@ -201,11 +203,20 @@ class Control:
     transform: str = "add"
     scale: float = 1.0
     description: str = ""
+    channels: int = 1  # how many channels from ``channel`` on a 'scale' control acts on
+
+    @property
+    def is_knob(self) -> bool:
+        """A setting a knob holds and a preset saves ('add', 'scale'); a 'set' control holds a MIDI note only while
+        the note is held."""
+        return self.transform != "set"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         if not data["description"]:
             del data["description"]
+        if data["channels"] == 1:
+            del data["channels"]
         return data
 
 

@@ -134,6 +134,11 @@ def _check_controls(m: Manifest, where: Path) -> None:
                 f"{where}: control '{c.name}' acts on channel {c.channel} of level '{c.level}', "
                 "which the latent does not have"
             )
+        if c.channels < 1 or c.channel + c.channels > dims[c.level] or (c.channels > 1 and c.transform != "scale"):
+            raise BundleError(
+                f"{where}: control '{c.name}' acts on {c.channels} channels from {c.channel} of level '{c.level}' "
+                f"(it has {dims[c.level]}; only a 'scale' control acts on more than one)"
+            )
         if c.transform not in CONTROL_TRANSFORMS:
             raise BundleError(
                 f"{where}: control '{c.name}' has unknown transform '{c.transform}' "

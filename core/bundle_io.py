@@ -202,6 +202,7 @@ def control_from_json(data: Any, where: Path, i: int) -> Control:
             transform=str(data.get("transform", "add")),
             scale=float(data.get("scale", 1.0)),
             description=str(data.get("description", "")),
+            channels=int(data.get("channels", 1)),
         )
     except KeyError as exc:
         raise BundleError(f"{where}: missing field 'controls[{i}].{exc.args[0]}'") from exc

@@ -124,10 +124,20 @@ def apply_declared(
     latents: dict[str, np.ndarray], declared: tuple[Control, ...], values: dict[str, float] | dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """The bundle's declared controls on latents float32[B, D, F]: 'add' moves channel ``channel`` of ``level`` by
-    (value - default) * scale; 'set' (applied first) replaces the channel with (value - default) * scale. A value
-    may be a number or float[F] (one per frame, for smoothed moves)."""
+    (value - default) * scale; 'set' (applied first) replaces the channel with (value - default) * scale; 'scale'
+    multiplies its channels by value * scale, the default's when ``values`` has none. A value may be a number or
+    float[F] (one per frame, for smoothed moves)."""
     out = dict(latents)
     for c in sorted(declared, key=lambda c: c.transform != "set"):
+        if c.transform == "scale":
+            factor = np.asarray(values.get(c.name, c.default), np.float64) * c.scale
+            if np.all(factor == 1.0):
+                continue
+            z = out[c.level].copy()
+            span = slice(c.channel, c.channel + c.channels)
+            z[:, span, :] = (z[:, span, :] * factor).astype(np.float32)
+            out[c.level] = z
+            continue
         if c.name not in values:
             continue
         if c.transform == "set":

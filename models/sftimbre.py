@@ -12,8 +12,9 @@ Decoder (causal): a linear map of (pitch, voicing, loudness) set by least square
 input's voicing is folded into the aperiodicity (unvoiced input gives noise or silence, never a stuck pitch); then
 :class:`models.sourcefilter.SourceFilterSynth`. Training compares features only (no synthesis in the step).
 
-Controls: the sf family's (set pitch, transpose, formant, breath) and ``loudness`` (dB added to the input's loudness,
-to move a quiet or loud player into the range the instrument was trained on). Alignment and delay are the sf
+Controls: the sf family's (set pitch, transpose, formant, breath), ``loudness`` (dB added to the input's loudness,
+to move a quiet or loud player into the range the instrument was trained on) and, with a timbre code, ``timbre`` (how
+far the code follows the input: 0 % by default, the instrument's own tone). Alignment and delay are the sf
 family's.
 """
 
@@ -257,22 +258,36 @@ class SourceFilterTimbre(SourceFilterVAE):
         return logenv, 1.0 - voicing * (1.0 - ap), more
 
     # ---- declarations --------------------------------------------------------------------------------------
-    @staticmethod
-    def controls() -> list[dict]:
-        return SourceFilterVAE.controls() + [
-            {
-                "name": "loudness",
-                "unit": "dB",
-                "minimum": -30.0,
-                "maximum": 30.0,
-                "default": 0.0,
-                "level": "z",
-                "channel": 0,
-                "transform": "add",
-                "scale": 1.0 / LOUD_UNIT_DB,
-                "description": "plays the instrument as if you played this many dB louder (dynamics and timbre follow)",
-            }
-        ]
+    def controls(self) -> list[dict]:
+        loudness = {
+            "name": "loudness",
+            "unit": "dB",
+            "minimum": -30.0,
+            "maximum": 30.0,
+            "default": 0.0,
+            "level": "z",
+            "channel": 0,
+            "transform": "add",
+            "scale": 1.0 / LOUD_UNIT_DB,
+            "description": "plays the instrument as if you played this many dB louder (dynamics and timbre follow)",
+        }
+        if self.timbre is None:
+            return SourceFilterVAE.controls() + [loudness]
+        timbre = {
+            "name": "timbre",
+            "unit": "%",
+            "minimum": 0.0,
+            "maximum": 100.0,
+            "default": 0.0,
+            "level": "z",
+            "channel": 1,
+            "channels": int(self.timbre.axes.shape[0]),
+            "transform": "scale",
+            "scale": 0.01,
+            "description": "how far the instrument's tone colour follows the input's: 0 % its own tone (sing or "
+            "speak into it), 100 % the input's (its own recordings; a voice turns reedy)",
+        }
+        return SourceFilterVAE.controls() + [loudness, timbre]
 
     def parity_weights(self, latents: dict) -> dict:
         control, z = latents["control"], latents["z"]

@@ -370,8 +370,11 @@ def evaluate_transfer(
 
 def heldout(player: Player, folder: Path, default_dir: Path, max_files: int | None, threads: int) -> dict:
     """The instrument's own held-out phrases through the bundle and through the factory default: mel and STFT
-    distance, level change, pitch against the phrase's f0 labels (``<name>.f0.npy``; else the input's track)."""
+    distance, level change, pitch against the phrase's f0 labels (``<name>.f0.npy``; else the input's track). The
+    bundle plays them as its own recordings are played: each 'scale' control (``timbre``) at its maximum, the code
+    following the input."""
     default = Player(default_dir, threads)
+    own = {c.name: c.maximum for c in player.m.controls if c.transform == "scale"}
     rows: dict[str, list] = {"model": [], "default": []}
     pitches: dict[str, list] = {"model": [], "default": []}
     for path in _spread(find_audio_files(folder), max_files):
@@ -384,7 +387,7 @@ def heldout(player: Player, folder: Path, default_dir: Path, max_files: int | No
             tr = pitch.track(x, a.sample_rate)
             labels = np.where(tr.voiced, tr.f0, 0.0)
         for name, p in (("model", player), ("default", default)):
-            y = p.render(x, a.sample_rate)
+            y = p.render(x, a.sample_rate, own if name == "model" else None)
             d = (
                 spectral.mel_distance(y, x, a.sample_rate),
                 spectral.stft_distance(y, x),
@@ -392,7 +395,7 @@ def heldout(player: Player, folder: Path, default_dir: Path, max_files: int | No
             )
             rows[name].append(dict(zip(("mel_distance", "stft_distance", "level_change_db"), d)))
             pitches[name].append(label_pitch(y, a.sample_rate, labels))
-    out = {"files": len(rows["model"]), "folder": str(folder), "default_bundle": str(default_dir)}
+    out = {"files": len(rows["model"]), "folder": str(folder), "default_bundle": str(default_dir), "controls": own}
     for name in rows:
         errs = np.concatenate([q["errors"] for q in pitches[name]]) if pitches[name] else np.zeros(0)
         lab = sum(q["labelled"] for q in pitches[name])

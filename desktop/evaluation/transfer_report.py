@@ -103,9 +103,10 @@ def markdown(r: dict) -> str:
             ("pitch_within_50c", ".3f"),
         )
         rows = [[n] + [_f(h[n][k], f) for k, f in keys] for n in ("model", "default")]
+        own = ", ".join(f"{k} {v:g}" for k, v in h.get("controls", {}).items())
         lines += [
             "",
-            f"## Held-out phrases ({h['files']} files)",
+            f"## Held-out phrases ({h['files']} files)" + (f", played with {own}" if own else ""),
             "",
             *_md("system,mel,stft,level dB,median c,within 50c", rows),
         ]

@@ -20,13 +20,19 @@ from .knob import Knob
 
 FRONT_KNOBS = 6  # declared controls first, then latent axes, up to this many knobs
 KNOB_SIZE = 72
-UNIT_FORMATS = {"semitones": "{:+.1f} st", "dB": "{:+.1f} dB", "cents": "{:+.0f} ct", "MIDI note": "{:.0f}"}
+UNIT_FORMATS = {
+    "semitones": "{:+.1f} st",
+    "dB": "{:+.1f} dB",
+    "cents": "{:+.0f} ct",
+    "MIDI note": "{:.0f}",
+    "%": "{:.0f} %",
+}
 
 
 def front_controls(manifest: Manifest) -> list[Control]:
-    """The declared controls a knob can hold: the 'add' ones. A 'set' control (sf's 'pitch') overrides
+    """The declared controls a knob can hold (``Control.is_knob``). A 'set' control (sf's 'pitch') overrides
     the input only while a MIDI note holds it, so it is played from a keyboard, not turned."""
-    return [c for c in manifest.controls if c.transform == "add"][:FRONT_KNOBS]
+    return [c for c in manifest.controls if c.is_knob][:FRONT_KNOBS]
 
 
 def unit_format(unit: str) -> str:

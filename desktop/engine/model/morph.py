@@ -9,7 +9,7 @@ import numpy as np
 
 from core.audiofile import Audio, resample
 from core.dsp import DcBlocker
-from core.latent import LatentControls
+from core.latent import LatentControls, apply_declared
 from core.render import hop_samples, render_audio, streams
 from core.session import ModelRunner, WindowModel
 
@@ -167,7 +167,7 @@ def generate(
         coords = temperature * _smooth_noise(rng, level.dim, frames, smooth_seconds * m.sample_rate / level.hop)
         z = np.einsum("kd,kf->df", ax.components, coords * ax.sigma[:, None]) + ax.mean[:, None]
         latents[level.name] = z[None].astype(np.float32)
-    latents = controls.apply(latents, runner.axes)
+    latents = apply_declared(controls.apply(latents, runner.axes), m.controls, controls.values)
     y = runner.decode(runner.quantize(latents))[0, 0, :n]
     if m.axis_effects is not None:  # the knobs' level change undone, as the player does
         y = y * m.axis_effects.gain(controls.offsets)

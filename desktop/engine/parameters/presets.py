@@ -38,9 +38,7 @@ def controls_to_json(
     data = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "model": model_name, "levels": levels}
     # the declared knobs a user turned ('set' controls hold a MIDI note only while it is held: not a setting)
     knobs = {
-        c.name: float(controls.values[c.name])
-        for c in manifest.controls
-        if c.transform == "add" and c.name in controls.values
+        c.name: float(controls.values[c.name]) for c in manifest.controls if c.is_knob and c.name in controls.values
     }
     if knobs:
         data["controls"] = knobs
@@ -128,7 +126,7 @@ def _declared(path: Path, data: dict, manifest: Manifest, registry: ParamRegistr
     raw = data.get("controls", {})
     if not isinstance(raw, dict):
         raise PresetError(f"{path}: controls: must be an object of the model's declared controls")
-    knobs = {c.name for c in manifest.controls if c.transform == "add"}
+    knobs = {c.name for c in manifest.controls if c.is_knob}
     return {
         name: float(_checked(path, registry, f"controls.{name}", f"{PREFIX}/control/{name}", v))
         for name, v in raw.items()
