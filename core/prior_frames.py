@@ -4,6 +4,8 @@ A single-level bundle's prior frame is its one level's frame. A bundle whose lev
 instruments: ``z`` = loudness and ``control`` = pitch, voicing, formant, breath) is modelled as one vector per frame
 with the levels concatenated in the prior's order, so one mixture models them jointly (an onset moves loudness and
 pitch together). The trainer, exporter, renderer, Generate mode and the benchmark all join and split through here.
+The encoder's latents enter a prior as the decoder gets them with no knob turned (``played_frames``): an instrument's
+timbre code, held at 0 by its ``timbre`` control's default, is 0 in the prior's frames too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bundle import Manifest
+from .latent import apply_declared
 
 
 def prior_levels(manifest: Manifest) -> tuple[str, ...]:
@@ -34,6 +37,13 @@ def shared_hop(manifest: Manifest, levels: tuple[str, ...]) -> int | None:
 def join_levels(latents: dict[str, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:
     """Latents {level: float32[1, D_l, F]} -> the prior's frames float32[F, sum D_l] (a copy)."""
     return np.ascontiguousarray(np.concatenate([latents[name][0] for name in levels], axis=0).T, dtype=np.float32)
+
+
+def played_frames(latents: dict[str, np.ndarray], manifest: Manifest, levels: tuple[str, ...]) -> np.ndarray:
+    """The prior's frames of the encoder's latents as the decoder plays them with no knob turned (the declared
+    controls' defaults: a 'scale' control's acts, an instrument's timbre code held at 0). What a prior is trained on
+    and primed with, so it never has to model a code no player hears by default."""
+    return join_levels(apply_declared(latents, manifest.controls, {}), levels)
 
 
 def split_levels(frames: np.ndarray, levels: tuple[str, ...], dims: list[int]) -> dict[str, np.ndarray]:

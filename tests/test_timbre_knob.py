@@ -130,3 +130,19 @@ def test_scale_multiplies_each_frame_default_included(tmp_path, value, expect):
     first = y[PART_DELAY + 4 * HOP :: HOP][:6]
     plain = 0.25  # what channel 0 carries for a constant 0.25 input
     np.testing.assert_allclose(first, plain * expect, atol=1e-6)
+
+
+def test_a_prior_learns_and_is_primed_with_the_code_held(runner):
+    """The prior's training frames and a prime's frames are the latents as played by default: the code is 0 there,
+    the loudness, pitch and voicing are the encoder's."""
+    from core.audiofile import load_audio
+    from desktop.engine.model.prior import encode_prime
+    from trainer.prior_data import encode_file
+
+    primed = encode_prime(runner, load_audio(SPEECH))
+    trained = encode_file(runner, SPEECH)
+    np.testing.assert_array_equal(primed, trained)
+    assert primed.shape[1] == 3 + 4  # z: loudness + 2 code numbers; control: pitch, voicing, formant, breath
+    assert not np.any(primed[:, 1:3]) and np.std(primed[:, 0]) > 0.1
+    lat = runner.encode(load_audio(SPEECH).mono()[None, None, : 8 * 1024])
+    assert np.std(lat["z"][0, 1:]) > 0.1  # while the encoder itself does hear a code

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
 from core.bundle import Bundle, BundleError
-from core.prior_frames import join_levels, shared_hop
+from core.prior_frames import played_frames, shared_hop
 from core.session import ModelRunner, pad_to_multiple
 
 MIN_FRAMES = 8  # shorter files teach nothing about continuation
@@ -63,21 +63,22 @@ def bundle_levels(bundle: Bundle) -> tuple[str, ...]:
 
 
 def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
-    """The frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]: all levels side by side."""
+    """The frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]: all levels side by side, as the
+    decoder plays them with no knob turned (``prior_frames.played_frames``)."""
     m = runner.manifest
     audio = load_audio(path)
     x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
     n = len(x)
     x = pad_to_multiple(x[None, None], m.pad_multiple)
     frames = -(-n // m.levels[0].hop)
-    return join_levels(runner.encode(x), tuple(runner.level_names))[:frames]
+    return played_frames(runner.encode(x), m, tuple(runner.level_names))[:frames]
 
 
 def silence_frame(runner: ModelRunner) -> np.ndarray:
     """The last frame (all levels) for one second of digital silence (the encoder's settled answer)."""
     m = runner.manifest
     x = np.zeros((1, 1, m.sample_rate + (-m.sample_rate) % m.pad_multiple), np.float32)
-    return join_levels(runner.encode(x), tuple(runner.level_names))[-1].copy()
+    return played_frames(runner.encode(x), m, tuple(runner.level_names))[-1].copy()
 
 
 def encode_corpus(
@@ -92,6 +93,8 @@ def encode_corpus(
     key = m.files[m.parts["encoder"]] + "|" + "|".join(names)
     if len(levels) > 1:  # a single level's key is as before, so the runs' caches stay valid
         key = "+".join(levels) + "|" + key
+    if any(c.transform == "scale" for c in m.controls):  # frames with the code held (played_frames)
+        key = "played|" + key
     rate = m.sample_rate / level.hop
     runner = ModelRunner(bundle, provider="cpu", threads=1)
     silence = silence_frame(runner)

@@ -29,7 +29,7 @@ import numpy as np
 
 from core.bundle import BundleError, Manifest
 from core.cli_values import in_range
-from core.prior_frames import join_levels, joined_stats, level_dims, prior_levels, split_levels
+from core.prior_frames import joined_stats, level_dims, played_frames, prior_levels, split_levels
 from core.session import ModelRunner
 from core.streaming import bind_output_buffer
 
@@ -149,7 +149,7 @@ class PriorGenerator:
         problem = generate_unavailable(m)
         if problem is not None:
             raise BundleError(f"{runner.bundle.path}: {problem}")
-        self.prior, self.levels = prior, prior_levels(m)
+        self.prior, self.levels, self.manifest = prior, prior_levels(m), m
         self.dims = level_dims(m, self.levels)
         self.mean = joined_stats(m, self.levels)[0].astype(np.float32)
         self.frame_rate = m.sample_rate / m.latent_hop
@@ -241,7 +241,7 @@ class PriorGenerator:
 
     def __call__(self, latents: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         z = latents[self.levels[0]]  # float32[1, D, F]: the encoder's (a view of a buffer the next block overwrites)
-        self._record(z[0].T if len(self.levels) == 1 else join_levels(latents, self.levels))
+        self._record(z[0].T if len(self.levels) == 1 else played_frames(latents, self.manifest, self.levels))
         asked = self.continue_asked  # before the settings: ask_continue switches on first, then counts
         s = self.settings
         if not s.on:

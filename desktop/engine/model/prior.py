@@ -18,7 +18,15 @@ import numpy as np
 from core.audiofile import Audio, resample
 from core.bundle import Bundle, BundleError
 from core.latent import LatentControls
-from core.prior_frames import join_levels, joined_stats, level_dims, null_style, prior_levels, prior_style, split_levels
+from core.prior_frames import (
+    joined_stats,
+    level_dims,
+    null_style,
+    played_frames,
+    prior_levels,
+    prior_style,
+    split_levels,
+)
 from core.session import ModelRunner, open_session, pad_to_multiple
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
@@ -134,7 +142,7 @@ def encode_prime(runner: ModelRunner, audio: Audio) -> np.ndarray:
     m = runner.manifest
     x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
     frames = -(-len(x) // m.levels[0].hop)
-    return join_levels(runner.encode(pad_to_multiple(x[None, None], m.pad_multiple)), prior_levels(m))[:frames]
+    return played_frames(runner.encode(pad_to_multiple(x[None, None], m.pad_multiple)), m, prior_levels(m))[:frames]
 
 
 def generate_with_prior(
