@@ -41,7 +41,8 @@ def runner(violin_prior):
 @pytest.mark.slow
 def test_the_prior_models_both_levels_side_by_side_and_only_adds_its_file(violin_prior):
     m = load_bundle(violin_prior).manifest
-    assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == 1 + 4
+    # z: loudness and the 4-number timbre code; control: pitch, voicing, formant, breath
+    assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == 5 + 4
     assert m.prior.parity_max_abs_error is not None and m.prior.parity_max_abs_error <= 1e-4
     on_disk = json.loads((violin_prior / "manifest.json").read_text())
     assert on_disk["prior"]["levels"] == ["z", "control"] and "level" not in on_disk["prior"]
@@ -60,8 +61,9 @@ def test_sampling_and_continuing_decode_every_level(runner):
     assert np.abs(generate_with_prior(runner, prior, 1.0, 1.0, 4) - a).max() > 1e-4
     clip = Audio(np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)[None].astype(np.float32) * 0.3, 22050, "a4")
     frames = encode_prime(runner, clip)
-    assert frames.shape == (-(-22050 // 256), 5)
-    assert np.abs(frames[20:, 1] - np.log2(440 / 440)).max() < 0.05  # control's pitch sits beside z's loudness
+    assert frames.shape == (-(-22050 // 256), 9)
+    assert np.abs(frames[20:, 5] - np.log2(440 / 440)).max() < 0.05  # control's pitch sits after z's 5 numbers
+    assert not np.any(frames[:, 1:5])  # the timbre code as played by default: held at 0
     cont = generate_with_prior(runner, prior, 1.0, 1.0, 3, prime=clip)
     assert np.isfinite(cont).all() and np.abs(cont - a).max() > 1e-4
 
@@ -76,7 +78,7 @@ def test_generate_mode_hands_the_decoder_the_offline_samplers_frames_on_both_lev
     frames, playing = [], []
     for k in range(len(x) // sm.block):
         sm.process(x[k * sm.block : (k + 1) * sm.block])
-        assert sm.last_latents["z"].shape[1] == 1 and sm.last_latents["control"].shape[1] == 4
+        assert sm.last_latents["z"].shape[1] == 5 and sm.last_latents["control"].shape[1] == 4
         frames.append(join_levels(sm.last_latents, ("z", "control")))
         playing.append(gen.playing)
     frames = np.concatenate(frames)
@@ -128,6 +130,8 @@ def test_a_prior_over_one_level_of_two_does_not_play(violin_prior, tmp_path):
 @pytest.mark.parametrize("name", ["violin", "flute", "clarinet", "choir"])
 def test_every_factory_instrument_ships_a_checked_prior_over_both_levels(name):
     m = load_bundle(VIOLIN.parent / name).manifest
-    assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == 5
+    # 5 numbers a frame (loudness, pitch, voicing, formant, breath), plus the timbre code where there is one
+    assert m.prior is not None and m.prior.levels == ("z", "control") and m.prior.dim == sum(lv.dim for lv in m.levels)
+    assert m.prior.dim == 5 or m.control("timbre") is not None
     assert m.prior.parity_max_abs_error is not None and m.prior.parity_max_abs_error <= 1e-4
     assert m.prior.training["cpu_minutes"] <= 60 and generate_unavailable(m) is None
