@@ -179,3 +179,25 @@ def test_the_model_list_shows_the_bundle_playing_however_its_path_is_spelled(qtb
     w.load_bundle_path("voice")
     assert w.browser.model_combo.currentText().startswith("voice")
     w.close()
+
+
+def test_an_instruments_timbre_knob_rests_at_its_own_tone(qtbot, settings_path):
+    """The flute's front panel: its declared knobs in their units, Timbre at 0 % (its own tone); turned, the engine
+    plays the value; Reset brings it back to 0 %."""
+    w = make_window(qtbot, settings_path, bundle=str(default_bundle_path().parent / "flute"))
+    w.show()
+    front = w.latent.front
+    shown = [(c.name, k.fmt.format(k.value())) for c, k in front.declared]
+    assert shown == [
+        ("transpose", "+0.0 st"),
+        ("formant", "+0.0 st"),
+        ("breath", "+0.0 dB"),
+        ("loudness", "+0.0 dB"),
+        ("timbre", "0 %"),
+    ]
+    timbre = front.declared[-1][1]
+    assert "own tone" in timbre.toolTip() and f"{PREFIX}/control/timbre" in w.knob_addresses()
+    timbre.setValue(60.0)
+    assert w.engine.controls.values == {"timbre": 60.0}
+    w.reset_knobs()
+    assert timbre.value() == 0.0 and "timbre" not in w.engine.controls.values
