@@ -4,8 +4,9 @@ envelope and aperiodicity, and the source-filter synthesis plays them. Sing in, 
 
 Encoder (causal, no parameters): :class:`models.sourcefilter.SourceFilterAnalysis` as in the ``sf`` family; the
 envelope is reduced to one number, the frame's loudness (dB re full-scale white noise, the envelope's mean power),
-which is the latent 'z' (1 channel, in units of ``LOUD_UNIT_DB`` around ``LOUD_REF_DB``). 'control' is the sf family's
-(pitch, voicing, formant, breath).
+which is the latent 'z''s first channel (in units of ``LOUD_UNIT_DB`` around ``LOUD_REF_DB``), followed by the timbre
+code's ``timbre_dim`` numbers when there is one (``_TimbreCode``). 'control' is the sf family's (pitch, voicing,
+formant, breath).
 
 Decoder (causal): a linear map of (pitch, voicing, loudness) set by least squares on the corpus before the first step
 (``data_init``) plus a causal conv stack that starts at zero and learns the rest -> envelope and aperiodicity; the
