@@ -24,9 +24,10 @@ from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, 
 from .config import RunConfig
 
 GRAPHS = ("encoder.onnx", "decoder.onnx", "quantizer.onnx")
-# buffers the exporter folds into a Clip of one graph input: (buffer name suffix, the Clip's data input)
+# buffers the exporter folds into a Clip of one graph input: (buffer name suffix, the Clip's data input), or into a
+# Clip of that input's channel 0 (a Slice from 0: 'z' when a timbre code follows the loudness)
 CLIPPED_BUFFERS = {"bounds.loudness": "z"}
-CLIPPED_SLICES = {"bounds.pitch": "control"}
+CLIPPED_SLICES = {"bounds.pitch": "control", "bounds.loudness": "z"}
 
 
 def is_bundle(path: Path) -> bool:
@@ -57,8 +58,12 @@ def _clip_bounds(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
             if node.input[0] == source:
                 found[name] = bounds
         src = producers.get(node.input[0])
+        if src is None or src.op_type != "Slice" or len(src.input) < 2 or src.input[1] not in consts:
+            continue
+        if consts[src.input[1]].size != 1 or int(consts[src.input[1]].reshape(-1)[0]) != 0:
+            continue  # a Slice from a channel other than 0 (the timbre code after the loudness)
         for name, source in CLIPPED_SLICES.items():
-            if src is not None and src.op_type == "Slice" and src.input[0] == source and name not in found:
+            if src.input[0] == source and name not in found:
                 found[name] = bounds
     return found
 
