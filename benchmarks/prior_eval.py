@@ -36,11 +36,11 @@ import numpy as np
 
 from core.audiofile import Audio, find_audio_files, load_audio, resample
 from core.bundle_io import load_bundle
-from core.prior_frames import joined_stats, level_dims, prior_levels, split_levels
+from core.prior_frames import audio_frames, joined_stats, level_dims, prior_levels, split_levels
 from core.session import ModelRunner
 from desktop.engine.model.generate import BoundPrior
 from desktop.engine.model.morph import generate
-from desktop.engine.model.prior import PriorRunner, encode_prime, generate_with_prior, sample_frame
+from desktop.engine.model.prior import PriorRunner, generate_with_prior, sample_frame
 from desktop.evaluation.texture import embed, frechet_distance
 
 PIECE_S = 5.0  # many short pieces, as the held-out half is many files: one stuck piece cannot dominate
@@ -92,7 +92,7 @@ def through_model(runner, x: np.ndarray) -> np.ndarray:
     """``x`` resynthesised by the bundle (encode, decode, its streaming delay removed), same length."""
     rate = runner.manifest.sample_rate
     m = runner.manifest
-    z = encode_prime(runner, Audio(x[None, :], rate))
+    z = audio_frames(runner, Audio(x[None, :], rate))
     levels = prior_levels(m)
     y = runner.decode(split_levels(z, levels, level_dims(m, levels)))[0, 0]
     delay = runner.manifest.streaming.delay if runner.manifest.streaming else 0

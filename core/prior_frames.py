@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .audiofile import Audio, resample
 from .bundle import Manifest
 from .latent import apply_declared
+from .session import ModelRunner, pad_to_multiple
 
 
 def prior_levels(manifest: Manifest) -> tuple[str, ...]:
@@ -44,6 +46,15 @@ def played_frames(latents: dict[str, np.ndarray], manifest: Manifest, levels: tu
     controls' defaults: a 'scale' control's acts, an instrument's timbre code held at 0). What a prior is trained on
     and primed with, so it never has to model a code no player hears by default."""
     return join_levels(apply_declared(latents, manifest.controls, {}), levels)
+
+
+def audio_frames(runner: ModelRunner, audio: Audio) -> np.ndarray:
+    """The prior's frames float32[F, D] of ``audio`` (mono, at the model rate, as recorded), as played by default
+    (``played_frames``): what the trainer reads from each file and what a player primes a generation with."""
+    m = runner.manifest
+    x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
+    frames = -(-len(x) // m.levels[0].hop)
+    return played_frames(runner.encode(pad_to_multiple(x[None, None], m.pad_multiple)), m, prior_levels(m))[:frames]
 
 
 def split_levels(frames: np.ndarray, levels: tuple[str, ...], dims: list[int]) -> dict[str, np.ndarray]:

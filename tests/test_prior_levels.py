@@ -18,12 +18,12 @@ from conftest import ROOT, train_tiny_prior
 from core.audiofile import Audio
 from core.bundle import BundleError
 from core.bundle_io import load_bundle
-from core.prior_frames import join_levels, split_levels
+from core.prior_frames import audio_frames, join_levels, split_levels
 from core.prior_spec import PriorSpec
 from core.session import ModelRunner
 from core.streaming import StreamingModel
 from desktop.engine.model.generate import STEPS_PER_BLOCK, GenerateSettings, PriorGenerator, generate_unavailable
-from desktop.engine.model.prior import PriorRunner, encode_prime, generate_with_prior
+from desktop.engine.model.prior import PriorRunner, generate_with_prior
 
 VIOLIN = ROOT / "desktop" / "factory" / "violin"
 
@@ -60,7 +60,7 @@ def test_sampling_and_continuing_decode_every_level(runner):
     np.testing.assert_array_equal(a, generate_with_prior(runner, prior, 1.0, 1.0, 3))
     assert np.abs(generate_with_prior(runner, prior, 1.0, 1.0, 4) - a).max() > 1e-4
     clip = Audio(np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)[None].astype(np.float32) * 0.3, 22050, "a4")
-    frames = encode_prime(runner, clip)
+    frames = audio_frames(runner, clip)
     assert frames.shape == (-(-22050 // 256), 9)
     assert np.abs(frames[20:, 5] - np.log2(440 / 440)).max() < 0.05  # control's pitch sits after z's 5 numbers
     assert not np.any(frames[:, 1:5])  # the timbre code as played by default: held at 0

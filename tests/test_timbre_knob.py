@@ -136,10 +136,10 @@ def test_a_prior_learns_and_is_primed_with_the_code_held(runner):
     """The prior's training frames and a prime's frames are the latents as played by default: the code is 0 there,
     the loudness, pitch and voicing are the encoder's."""
     from core.audiofile import load_audio
-    from desktop.engine.model.prior import encode_prime
+    from core.prior_frames import audio_frames
     from trainer.prior_data import encode_file
 
-    primed = encode_prime(runner, load_audio(SPEECH))
+    primed = audio_frames(runner, load_audio(SPEECH))
     trained = encode_file(runner, SPEECH)
     np.testing.assert_array_equal(primed, trained)
     assert primed.shape[1] == 3 + 4  # z: loudness + 2 code numbers; control: pitch, voicing, formant, breath

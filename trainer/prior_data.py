@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.audiofile import AudioFileError, find_audio_files, load_audio, resample
+from core.audiofile import AudioFileError, find_audio_files, load_audio
 from core.bundle import Bundle, BundleError
-from core.prior_frames import played_frames, shared_hop
-from core.session import ModelRunner, pad_to_multiple
+from core.prior_frames import audio_frames, played_frames, shared_hop
+from core.session import ModelRunner
 
 MIN_FRAMES = 8  # shorter files teach nothing about continuation
 
@@ -63,15 +63,9 @@ def bundle_levels(bundle: Bundle) -> tuple[str, ...]:
 
 
 def encode_file(runner: ModelRunner, path: Path) -> np.ndarray:
-    """The frames of ``path`` (mono, at the model rate, as recorded), float32[F, D]: all levels side by side, as the
-    decoder plays them with no knob turned (``prior_frames.played_frames``)."""
-    m = runner.manifest
-    audio = load_audio(path)
-    x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
-    n = len(x)
-    x = pad_to_multiple(x[None, None], m.pad_multiple)
-    frames = -(-n // m.levels[0].hop)
-    return played_frames(runner.encode(x), m, tuple(runner.level_names))[:frames]
+    """The frames of ``path`` (``prior_frames.audio_frames``), float32[F, D]: all levels side by side, as the decoder
+    plays them with no knob turned."""
+    return audio_frames(runner, load_audio(path))
 
 
 def silence_frame(runner: ModelRunner) -> np.ndarray:

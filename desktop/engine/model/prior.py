@@ -15,19 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.audiofile import Audio, resample
+from core.audiofile import Audio
 from core.bundle import Bundle, BundleError
 from core.latent import LatentControls
 from core.prior_frames import (
+    audio_frames,
     joined_stats,
     level_dims,
     null_style,
-    played_frames,
     prior_levels,
     prior_style,
     split_levels,
 )
-from core.session import ModelRunner, open_session, pad_to_multiple
+from core.session import ModelRunner, open_session
 
 BURN_IN_SECONDS = 0.5  # unprimed: frames generated from the zero state and the mean frame, then dropped
 SETTLE_SECONDS = 1.0  # an unstyled prior's continuation's first second is drawn at SETTLE_TEMPERATURE x T ...
@@ -136,15 +136,6 @@ class PriorRunner:
         return state
 
 
-def encode_prime(runner: ModelRunner, audio: Audio) -> np.ndarray:
-    """The prior's frames float32[F, D] of ``audio`` (mono, at the model rate, as recorded): its levels side by
-    side (``core/prior_frames.py``)."""
-    m = runner.manifest
-    x = resample(audio.mono(), audio.sample_rate, m.sample_rate).astype(np.float32)
-    frames = -(-len(x) // m.levels[0].hop)
-    return played_frames(runner.encode(pad_to_multiple(x[None, None], m.pad_multiple)), m, prior_levels(m))[:frames]
-
-
 def generate_with_prior(
     runner: ModelRunner,
     prior: PriorRunner,
@@ -168,7 +159,7 @@ def generate_with_prior(
     frames = -(-n // level.hop)
     frames += (-frames) % (m.pad_multiple // level.hop)
     if prime is not None:
-        primed = encode_prime(runner, prime)
+        primed = audio_frames(runner, prime)
         if len(primed) == 0:
             raise ValueError(f"{prime.path}: the prime is empty")
         state = prior.prime(primed)
